@@ -1,0 +1,209 @@
+//! The one error type of the endpoint: each variant knows its HTTP status, its snake_case code and
+//! a sentence for people. Messages name settings, fields and sizes, never a value that came in.
+
+use serde::Serialize;
+
+use crate::config::Problem;
+use crate::payload::DecodeError;
+use crate::signature::SignatureError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// No such path.
+    NotFound,
+    /// The path exists, the method does not; `allow` goes into the `Allow` header.
+    MethodNotAllowed { allow: &'static str },
+    /// The body is larger than `limit` bytes.
+    PayloadTooLarge { limit: usize },
+    /// The body could not be read from the connection.
+    UnreadableBody,
+    /// Settings are missing or invalid.
+    Misconfigured(Vec<Problem>),
+    /// The signature check failed.
+    Signature(SignatureError),
+    /// The body is not JSON.
+    InvalidJson { reason: String, line: usize, column: usize },
+    /// A field the worker reads has the wrong type.
+    InvalidPayload { path: String, problem: String },
+    /// `function` is absent or names a function this target does not serve.
+    UnsupportedFunction { received: Option<String> },
+}
+
+/// The JSON body of every non-2xx answer.
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::NotFound => 404,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::UnreadableBody | Error::InvalidJson { .. } | Error::InvalidPayload { .. } => 400,
+            Error::UnsupportedFunction { .. } => 400,
+            Error::Misconfigured(_) => 500,
+            Error::Signature(_) => 401,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound => "not_found",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnreadableBody => "unreadable_body",
+            Error::Misconfigured(_) => "misconfigured",
+            Error::Signature(e) => e.code(),
+            Error::InvalidJson { .. } => "invalid_json",
+            Error::InvalidPayload { .. } => "invalid_payload",
+            Error::UnsupportedFunction { .. } => "unsupported_function",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Error::NotFound => {
+                "There is nothing at this path. ZITADEL calls POST / or POST /zitadel/complement-token; \
+                 GET /healthz reports the configuration."
+                    .to_string()
+            }
+            Error::MethodNotAllowed { allow } => format!("This path only answers {allow}."),
+            Error::PayloadTooLarge { limit } => {
+                format!("The body is larger than {} KiB, more than any ZITADEL call.", limit / 1024)
+            }
+            Error::UnreadableBody => "The request body could not be read.".to_string(),
+            Error::Misconfigured(problems) => {
+                let list: Vec<String> = problems.iter().map(|p| format!("{} {}", p.setting, p.problem)).collect();
+                format!("The worker is not configured: {}.", list.join("; "))
+            }
+            Error::Signature(e) => e.message(),
+            Error::InvalidJson { reason, line, column } => {
+                format!("The body is not valid JSON: {reason} at line {line}, column {column}.")
+            }
+            Error::InvalidPayload { path, problem } if path == "." => format!("The body {problem}."),
+            Error::InvalidPayload { path, problem } => format!("The field `{path}` {problem}."),
+            Error::UnsupportedFunction { received: None } => format!(
+                "The payload names no `function`; this target serves {}.",
+                crate::payload::Function::SUPPORTED
+            ),
+            Error::UnsupportedFunction { received: Some(name) } => format!(
+                "The function `{}` is not served here; this target serves {}. Bind it only to those \
+                 functions in the ZITADEL execution.",
+                printable(name),
+                crate::payload::Function::SUPPORTED
+            ),
+        }
+    }
+
+    /// `{"error": code, "message": message}`.
+    pub fn to_json(&self) -> String {
+        let message = self.message();
+        serde_json::to_string(&Body { error: self.code(), message: &message })
+            .unwrap_or_else(|_| format!(r#"{{"error":"{}"}}"#, self.code()))
+    }
+}
+
+impl From<SignatureError> for Error {
+    fn from(e: SignatureError) -> Self {
+        Error::Signature(e)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Json { reason, line, column } => Error::InvalidJson { reason, line, column },
+            DecodeError::Field { path, problem } => Error::InvalidPayload { path, problem },
+        }
+    }
+}
+
+/// A function name is not a secret, but it is caller input: echo at most 64 printable characters.
+fn printable(name: &str) -> String {
+    let mut out: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    if name.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::Malformed;
+
+    fn body(e: &Error) -> serde_json::Value {
+        serde_json::from_str(&e.to_json()).unwrap()
+    }
+
+    #[test]
+    fn every_error_has_status_code_and_message() {
+        let cases = [
+            (Error::NotFound, 404, "not_found"),
+            (Error::MethodNotAllowed { allow: "POST" }, 405, "method_not_allowed"),
+            (Error::PayloadTooLarge { limit: 1 << 20 }, 413, "payload_too_large"),
+            (Error::UnreadableBody, 400, "unreadable_body"),
+            (Error::Misconfigured(vec![]), 500, "misconfigured"),
+            (Error::Signature(SignatureError::Missing), 401, "missing_signature"),
+            (Error::Signature(SignatureError::Malformed(Malformed::BadTimestamp)), 401, "malformed_signature"),
+            (Error::Signature(SignatureError::Invalid), 401, "invalid_signature"),
+            (Error::Signature(SignatureError::Stale { age_seconds: 400, tolerance_seconds: 300 }), 401, "stale_signature"),
+            (Error::Signature(SignatureError::Future { ahead_seconds: 90 }), 401, "future_signature"),
+            (Error::InvalidJson { reason: "expected value".into(), line: 1, column: 2 }, 400, "invalid_json"),
+            (Error::InvalidPayload { path: "user".into(), problem: "is a string where an object is expected".into() }, 400, "invalid_payload"),
+            (Error::UnsupportedFunction { received: None }, 400, "unsupported_function"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status(), status, "{e:?}");
+            let b = body(&e);
+            assert_eq!(b["error"], code);
+            assert!(b["message"].as_str().unwrap().len() > 10, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_json_message_gives_line_and_column() {
+        let e = Error::InvalidJson { reason: "expected value".into(), line: 3, column: 7 };
+        assert_eq!(e.message(), "The body is not valid JSON: expected value at line 3, column 7.");
+    }
+
+    #[test]
+    fn invalid_payload_message_names_the_field() {
+        let e = Error::InvalidPayload { path: "user_grants[0].roles".into(), problem: "is a string where an array is expected".into() };
+        assert_eq!(e.message(), "The field `user_grants[0].roles` is a string where an array is expected.");
+        let root = Error::InvalidPayload { path: ".".into(), problem: "is an array where an object is expected".into() };
+        assert_eq!(root.message(), "The body is an array where an object is expected.");
+    }
+
+    #[test]
+    fn misconfigured_names_every_setting() {
+        let e = Error::Misconfigured(vec![
+            Problem { setting: "ZITADEL_SIGNING_KEY", problem: "is not set".into() },
+            Problem { setting: "SIGNATURE_TOLERANCE_SECONDS", problem: "must be a whole number from 1 to 3600".into() },
+        ]);
+        let m = e.message();
+        assert!(m.contains("ZITADEL_SIGNING_KEY is not set") && m.contains("SIGNATURE_TOLERANCE_SECONDS must be"), "{m}");
+    }
+
+    #[test]
+    fn unsupported_function_names_received_and_supported() {
+        let m = Error::UnsupportedFunction { received: Some("function/presamlresponse".into()) }.message();
+        assert!(m.contains("`function/presamlresponse`") && m.contains("function/preaccesstoken, function/preuserinfo"), "{m}");
+    }
+
+    #[test]
+    fn echoed_function_name_is_bounded_and_printable() {
+        let long = format!("{}\n\u{7}", "x".repeat(500));
+        let m = Error::UnsupportedFunction { received: Some(long) }.message();
+        assert!(m.contains(&format!("`{}…`", "x".repeat(64))) && !m.contains('\n'), "{m}");
+    }
+
+    #[test]
+    fn stale_message_says_how_old_and_the_tolerance() {
+        let m = Error::Signature(SignatureError::Stale { age_seconds: 412, tolerance_seconds: 300 }).message();
+        assert!(m.contains("412 s old") && m.contains("300 s"), "{m}");
+    }
+}
