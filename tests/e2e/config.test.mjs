@@ -1,0 +1,54 @@
+// Settings end to end: a missing or invalid setting is named (never its value) by /healthz and by
+// every call; the reference worker's secret name works; the tolerance setting is honoured.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { signatureHeader } from '../support/signature.mjs';
+import { startWorker } from '../support/worker.mjs';
+
+const BODY = JSON.stringify({ function: 'function/preaccesstoken' });
+const workers = [];
+after(() => Promise.all(workers.map((w) => w.stop())));
+
+async function start(options) {
+  const w = await startWorker(options);
+  workers.push(w);
+  return w;
+}
+
+async function post(worker, { key, t } = {}) {
+  const headers = key ? { 'ZITADEL-Signature': signatureHeader(BODY, key, t) } : {};
+  const res = await fetch(worker.url, { method: 'POST', body: BODY, headers });
+  return { status: res.status, json: await res.json() };
+}
+
+describe('configuration', () => {
+  it('without a signing key: /healthz 503 and every call 500 misconfigured, naming the setting', async () => {
+    const w = await start({ vars: { SIGNATURE_TOLERANCE_SECONDS: 'ten minutes' } });
+    const health = await fetch(`${w.url}/healthz`);
+    assert.equal(health.status, 503);
+    const body = await health.json();
+    assert.equal(body.status, 'misconfigured');
+    assert.deepEqual(body.problems.map((p) => p.setting), ['ZITADEL_SIGNING_KEY', 'SIGNATURE_TOLERANCE_SECONDS']);
+    assert.ok(!JSON.stringify(body).includes('ten minutes'), 'a value was echoed');
+
+    const res = await post(w, { key: 'anything' });
+    assert.equal(res.status, 500);
+    assert.equal(res.json.error, 'misconfigured');
+    assert.match(res.json.message, /ZITADEL_SIGNING_KEY/);
+    assert.match(res.json.message, /SIGNATURE_TOLERANCE_SECONDS/);
+    assert.ok(!res.json.message.includes('ten minutes'));
+  });
+
+  it("reads the reference worker's AUTHORIZATION_SIGNING_KEY and honours SIGNATURE_TOLERANCE_SECONDS", async () => {
+    const w = await start({ secrets: { AUTHORIZATION_SIGNING_KEY: 'legacy-key' }, vars: { SIGNATURE_TOLERANCE_SECONDS: '30' } });
+    assert.equal((await fetch(`${w.url}/healthz`)).status, 200);
+    const now = Math.floor(Date.now() / 1000);
+    assert.equal((await post(w, { key: 'legacy-key', t: now - 20 })).status, 200);
+    const stale = await post(w, { key: 'legacy-key', t: now - 45 });
+    assert.equal(stale.status, 401);
+    assert.equal(stale.json.error, 'stale_signature');
+    assert.match(stale.json.message, /tolerance of 30 s/);
+    assert.equal((await post(w, { key: 'other-key' })).json.error, 'invalid_signature');
+  });
+});

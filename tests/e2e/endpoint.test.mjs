@@ -1,0 +1,213 @@
+// The endpoint contract end to end: the built worker in workerd (wrangler dev), called the way
+// ZITADEL calls it, and every row of the error contract.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+
+import { signatureHeader } from '../support/signature.mjs';
+import { startWorker } from '../support/worker.mjs';
+
+const KEY = 'e2e-signing-key';
+const OLD_KEY = 'e2e-old-key';
+const PAYLOAD = readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url));
+const MACHINE = readFileSync(new URL('../fixtures/payloads/preuserinfo-machine.json', import.meta.url));
+const now = () => Math.floor(Date.now() / 1000);
+
+let worker;
+
+before(async () => {
+  worker = await startWorker({ secrets: { ZITADEL_SIGNING_KEY: `${KEY}, ${OLD_KEY}` } });
+});
+after(async () => {
+  await worker?.stop();
+});
+
+async function call(body, { path = '/', key = KEY, t = now(), header, method = 'POST', headers = {} } = {}) {
+  const sig = header === undefined ? signatureHeader(body, key, t) : header;
+  const res = await fetch(worker.url + path, {
+    method,
+    body: method === 'GET' ? undefined : body,
+    headers: { 'content-type': 'application/json', ...(sig === null ? {} : { 'ZITADEL-Signature': sig }), ...headers },
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
+}
+
+function assertError(res, status, code) {
+  assert.equal(res.status, status, res.text);
+  assert.equal(res.json.error, code, res.text);
+  assert.equal(typeof res.json.message, 'string');
+  assert.ok(res.json.message.length > 10, res.text);
+  assert.match(res.headers.get('content-type'), /application\/json/);
+}
+
+describe('happy path', () => {
+  for (const path of ['/', '/zitadel/complement-token']) {
+    it(`preaccesstoken on ${path} answers the response shape`, async () => {
+      const res = await call(PAYLOAD, { path });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, { append_claims: [] });
+    });
+    it(`preuserinfo on ${path} answers the response shape`, async () => {
+      const res = await call(MACHINE, { path });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, { append_claims: [] });
+    });
+  }
+
+  it('accepts the bare function names', async () => {
+    for (const fn of ['preaccesstoken', 'preuserinfo']) {
+      const res = await call(JSON.stringify({ function: fn }));
+      assert.equal(res.status, 200, `${fn}: ${res.text}`);
+    }
+  });
+
+  it('accepts a call signed with the second configured key (rotation)', async () => {
+    assert.equal((await call(PAYLOAD, { key: OLD_KEY })).status, 200);
+  });
+
+  it('accepts the header name in any case and spaces in the header', async () => {
+    const sig = signatureHeader(PAYLOAD, KEY).replace(',', ' , ');
+    const res = await call(PAYLOAD, { header: null, headers: { 'zitadel-signature': sig } });
+    assert.equal(res.status, 200, res.text);
+  });
+
+  it('accepts a header with several v1 entries, one of them ours', async () => {
+    const sig = signatureHeader(PAYLOAD, ['not-our-key', KEY]);
+    assert.equal((await call(PAYLOAD, { header: sig })).status, 200);
+  });
+});
+
+describe('signature errors (401)', () => {
+  it('missing_signature without the header', async () => {
+    assertError(await call(PAYLOAD, { header: null }), 401, 'missing_signature');
+  });
+
+  it('malformed_signature for a header without t, a non-numeric t, two t, or no hex v1', async () => {
+    const good = signatureHeader(PAYLOAD, KEY);
+    const v1 = good.split(',')[1];
+    for (const header of [v1, `t=abc,${v1}`, `t=${now()},t=${now()},${v1}`, `t=${now()},v1=zz`]) {
+      assertError(await call(PAYLOAD, { header }), 401, 'malformed_signature');
+    }
+  });
+
+  it('invalid_signature for another key, a changed body, or hex(hmac(body)) alone', async () => {
+    assertError(await call(PAYLOAD, { key: 'wrong-key' }), 401, 'invalid_signature');
+    const header = signatureHeader(PAYLOAD, KEY);
+    const changed = Buffer.from(PAYLOAD);
+    changed[10] ^= 1;
+    assertError(await call(changed, { header }), 401, 'invalid_signature');
+  });
+
+  it('stale_signature says how old and the tolerance', async () => {
+    const res = await call(PAYLOAD, { t: now() - 400 });
+    assertError(res, 401, 'stale_signature');
+    assert.match(res.json.message, /(399|400|401|402) s old/);
+    assert.match(res.json.message, /tolerance of 300 s/);
+  });
+
+  it('future_signature beyond 60 s ahead; within 60 s is fine', async () => {
+    assertError(await call(PAYLOAD, { t: now() + 120 }), 401, 'future_signature');
+    assert.equal((await call(PAYLOAD, { t: now() + 30 })).status, 200);
+  });
+
+  it('the signature is checked before the body is parsed', async () => {
+    assertError(await call('not json', { header: null }), 401, 'missing_signature');
+  });
+});
+
+describe('payload errors (400)', () => {
+  it('invalid_json with line and column', async () => {
+    const res = await call('{\n  "function": "function/preaccesstoken",\n  oops\n}');
+    assertError(res, 400, 'invalid_json');
+    assert.match(res.json.message, /line 3, column 3/);
+  });
+
+  it('invalid_payload names the field of the wrong type, not its value', async () => {
+    const res = await call(JSON.stringify({ function: 'preaccesstoken', user_grants: [{ roles: 'secret-role' }] }));
+    assertError(res, 400, 'invalid_payload');
+    assert.match(res.json.message, /user_grants\[0\]\.roles/);
+    assert.doesNotMatch(res.text, /secret-role/);
+  });
+
+  it('unsupported_function names the function received and the supported ones', async () => {
+    const res = await call(JSON.stringify({ function: 'function/presamlresponse' }));
+    assertError(res, 400, 'unsupported_function');
+    assert.match(res.json.message, /function\/presamlresponse/);
+    assert.match(res.json.message, /function\/preaccesstoken, function\/preuserinfo/);
+    assertError(await call('{}'), 400, 'unsupported_function');
+  });
+});
+
+describe('HTTP errors', () => {
+  it('405 with an Allow header for the wrong method', async () => {
+    const res = await call(null, { method: 'GET', header: null });
+    assertError(res, 405, 'method_not_allowed');
+    assert.equal(res.headers.get('allow'), 'POST');
+    const health = await fetch(`${worker.url}/healthz`, { method: 'POST' });
+    assert.equal(health.status, 405);
+    assert.equal(health.headers.get('allow'), 'GET');
+  });
+
+  it('404 for unknown paths', async () => {
+    assertError(await call(PAYLOAD, { path: '/nope' }), 404, 'not_found');
+  });
+
+  it('413 for a body over 1 MiB with Content-Length, before reading it', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 1, 0x20);
+    assertError(await call(big, { header: null }), 413, 'payload_too_large');
+  });
+
+  it('413 for a streamed body over 1 MiB without Content-Length', async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (sent > 1024 * 1024) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await fetch(worker.url, { method: 'POST', body: stream, duplex: 'half' });
+    const json = await res.json();
+    assert.equal(res.status, 413);
+    assert.equal(json.error, 'payload_too_large');
+    // and the next call on the same connection is served normally
+    assert.equal((await call(PAYLOAD)).status, 200);
+  });
+
+  it('exactly 1 MiB is still read (and then judged by its signature)', async () => {
+    const body = Buffer.alloc(1024 * 1024, 0x20);
+    assertError(await call(body), 400, 'invalid_json');
+  });
+});
+
+describe('health and logs', () => {
+  it('GET /healthz reports ok and the version', async () => {
+    const res = await fetch(`${worker.url}/healthz`);
+    const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url))).version;
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ok', version });
+  });
+
+  it('writes one JSON log line per request with ids and outcome, never a key or token', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // earlier requests' lines are flushed
+    const before = worker.logLines().length;
+    await call(PAYLOAD, { path: '/zitadel/complement-token' });
+    await call(PAYLOAD, { key: 'wrong-key' });
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = worker.logLines().slice(before);
+    assert.equal(lines.length, 2, worker.output());
+    assert.deepEqual(
+      { ...lines[0], duration_ms: 0 },
+      {
+        method: 'POST', path: '/zitadel/complement-token', function: 'function/preaccesstoken',
+        user_id: '312909075212468632', org_id: '312909075211944344', outcome: 'ok', status: 200, claims: [], duration_ms: 0,
+      },
+    );
+    assert.equal(lines[1].outcome, 'invalid_signature');
+    assert.equal(lines[1].status, 401);
+    const out = worker.output();
+    for (const secret of [KEY, OLD_KEY, 'wrong-key']) assert.ok(!out.includes(secret), `log contains ${secret}`);
+  });
+});

@@ -1,0 +1,78 @@
+// The fake ZITADEL itself: later tests trust it to speak the real wire format of
+// POST /v2/organizations/{id}/metadata/search, so that is checked here.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
+
+const ORG = '312909075211944344';
+let fake;
+before(async () => {
+  fake = await startFakeZitadel({ fixture: loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url)) });
+  for (let i = 0; i < 250; i += 1) fake.setMetadata('many', `role-${String(i).padStart(3, '0')}`, [`p${i}`]);
+});
+after(() => fake.close());
+
+async function search(org, body, token = 'test-pat') {
+  const res = await fetch(`${fake.url}/v2/organizations/${org}/metadata/search`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+describe('fake ZITADEL: organization metadata search (v2)', () => {
+  it('answers camelCase, uint64 as strings, values as standard base64', async () => {
+    const { status, json } = await search(ORG, {});
+    assert.equal(status, 200);
+    assert.deepEqual(json.pagination, { totalResult: '5', appliedLimit: '100' });
+    const admin = json.metadata.find((m) => m.key === 'admin');
+    assert.deepEqual(JSON.parse(Buffer.from(admin.value, 'base64').toString('utf8')), ['posts:read', 'posts:write', 'users:manage']);
+    assert.ok(admin.creationDate && admin.changeDate);
+    assert.equal(json.metadata.find((m) => m.key === 'binary').value, '//79');
+    assert.equal(Buffer.from(json.metadata.find((m) => m.key === 'viewer').value, 'base64').toString(), 'posts:read');
+  });
+
+  it('pages with offset and limit given as strings or numbers', async () => {
+    const first = await search('many', { pagination: { offset: '0', limit: 100, asc: true } });
+    assert.equal(first.json.pagination.totalResult, '250');
+    assert.equal(first.json.metadata.length, 100);
+    assert.equal(first.json.metadata[0].key, 'role-000');
+    const last = await search('many', { pagination: { offset: 200, limit: '100', asc: true } });
+    assert.equal(last.json.metadata.length, 50);
+    assert.equal(last.json.metadata.at(-1).key, 'role-249');
+    assert.equal((await search('many', { pagination: { limit: 1001 } })).status, 400);
+  });
+
+  it('filters by key', async () => {
+    const { json } = await search(ORG, { filters: [{ keyFilter: { key: 'admin', method: 'TEXT_FILTER_METHOD_EQUALS' } }] });
+    assert.deepEqual(json.metadata.map((m) => m.key), ['admin']);
+    assert.equal(json.pagination.totalResult, '1');
+  });
+
+  it('refuses a missing or wrong bearer token with a grpc-gateway error', async () => {
+    for (const token of [null, 'wrong']) {
+      const { status, json } = await search(ORG, {}, token);
+      assert.equal(status, 401);
+      assert.equal(json.code, 16);
+    }
+  });
+
+  it('answers an unknown organization with an empty list and unknown routes with 404', async () => {
+    const { json } = await search('nope', {});
+    assert.deepEqual(json, { pagination: { totalResult: '0', appliedLimit: '100' }, metadata: [] });
+    const res = await fetch(`${fake.url}/v3/whatever`, { method: 'POST', headers: { authorization: 'Bearer test-pat' } });
+    assert.equal(res.status, 404);
+    assert.equal((await res.json()).code, 5);
+  });
+
+  it('records calls and injects faults', async () => {
+    fake.reset();
+    fake.fault(/metadata\/search$/, { status: 500, times: 1 });
+    assert.equal((await search(ORG, {})).status, 500);
+    assert.equal((await search(ORG, {})).status, 200);
+    assert.equal(fake.callsTo(/metadata\/search$/).length, 2);
+    assert.equal(fake.calls[0].authorization, 'Bearer test-pat');
+  });
+});

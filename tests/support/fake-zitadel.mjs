@@ -1,0 +1,179 @@
+// A fake ZITADEL on loopback, for the end-to-end tests and for `npm run dev` without an instance.
+//
+// It speaks the real REST wire format of the APIs the worker calls (camelCase names, uint64 as
+// JSON strings, metadata values as standard base64, grpc-gateway errors `{code, message, details}`),
+// checks the bearer token, and records every call so tests can count upstream requests. Tests can
+// also make any route fail, hang or answer slowly with `fake.fault(...)`.
+//
+// Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
+//   { "accessToken": "<PAT the fake accepts>",
+//     "organizations": { "<org id>": { "metadata": { "<key>": <value> } } } }
+// A metadata value that is a string is stored as its UTF-8 bytes, `{"base64": "..."}` as those raw
+// bytes, and anything else (an array, say) as its JSON text, which is how mapping metadata is
+// usually written.
+//
+// Run alone: node tests/support/fake-zitadel.mjs [--port 8788] [--fixture tests/fixtures/zitadel/demo.json]
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 };
+const HTTP_OF = { 3: 400, 5: 404, 7: 403, 16: 401 };
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+const CREATED = '2025-03-11T09:12:44.518Z';
+
+export function loadFixture(path) {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** Bytes a fixture value stands for. */
+export function metadataBytes(value) {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.base64 === 'string') {
+    return Buffer.from(value.base64, 'base64');
+  }
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0.1' } = {}) {
+  const state = {
+    accessToken: fixture.accessToken ?? 'test-pat',
+    organizations: new Map(),
+  };
+  for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
+    state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
+  }
+  const calls = [];
+  const faults = [];
+
+  const routes = [
+    ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata],
+  ];
+
+  function searchOrganizationMetadata(req, body, [orgId]) {
+    const allowed = new Set(['pagination', 'filters', 'sortingColumn']);
+    const unknown = Object.keys(body).find((k) => !allowed.has(k));
+    if (unknown) return grpcError(GRPC.INVALID_ARGUMENT, `unknown field "${unknown}"`);
+    const p = body.pagination ?? {};
+    const offset = Number(p.offset ?? 0);
+    const limit = Number(p.limit ?? 0) || DEFAULT_LIMIT;
+    if (!Number.isInteger(offset) || offset < 0) return grpcError(GRPC.INVALID_ARGUMENT, 'invalid offset');
+    if (limit > MAX_LIMIT) return grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Query.LimitExceeded (QUERY-4M9sf)');
+    let entries = [...(state.organizations.get(decodeURIComponent(orgId)) ?? new Map())];
+    for (const filter of body.filters ?? []) {
+      if (filter.keyFilter) entries = entries.filter(([key]) => textMatches(key, filter.keyFilter));
+    }
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (p.asc === false) entries.reverse();
+    const page = entries.slice(offset, offset + limit);
+    return json(200, {
+      pagination: { totalResult: String(entries.length), appliedLimit: String(limit) },
+      metadata: page.map(([key, bytes]) => ({
+        creationDate: CREATED,
+        changeDate: CREATED,
+        key,
+        value: bytes.toString('base64'),
+      })),
+    });
+  }
+
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const raw = Buffer.concat(chunks);
+    const url = new URL(req.url, 'http://fake');
+    const call = { method: req.method, path: url.pathname, authorization: req.headers.authorization ?? null, headers: req.headers, body: raw.toString('utf8') };
+    calls.push(call);
+
+    const fault = faults.find((f) => f.path.test(url.pathname) && (f.times === undefined || f.times > 0));
+    if (fault) {
+      if (fault.times !== undefined) fault.times -= 1;
+      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+      if (fault.hang) return; // never answers; closed when the server stops
+      if (fault.drop) return req.socket.destroy();
+      if (fault.status) {
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
+        return res.end(fault.body ?? JSON.stringify({ code: 13, message: 'injected fault', details: [] }));
+      }
+    }
+
+    let answer;
+    const route = routes.find(([m, re]) => re.test(url.pathname) && m === req.method);
+    if (!route) {
+      answer = grpcError(GRPC.NOT_FOUND, 'Not Found');
+    } else if (call.authorization !== `Bearer ${state.accessToken}`) {
+      answer = grpcError(GRPC.UNAUTHENTICATED, 'auth header missing or invalid (AUTH-7fs1e)');
+    } else {
+      let body;
+      try {
+        body = raw.length ? JSON.parse(raw.toString('utf8')) : {};
+      } catch {
+        body = undefined;
+      }
+      answer = body === undefined || typeof body !== 'object' || Array.isArray(body)
+        ? grpcError(GRPC.INVALID_ARGUMENT, 'invalid JSON body')
+        : route[2](req, body, url.pathname.match(route[1]).slice(1));
+    }
+    res.writeHead(answer.status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(answer.body));
+  });
+
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  const url = `http://${host}:${server.address().port}`;
+  return {
+    url,
+    accessToken: state.accessToken,
+    calls,
+    /** Calls whose path matches `re`. */
+    callsTo: (re) => calls.filter((c) => re.test(c.path)),
+    /** Make requests to paths matching `path` fail: {status, body, headers, delayMs, hang, drop, times}. */
+    fault(path, behaviour) {
+      faults.push({ path, ...behaviour });
+    },
+    reset() {
+      calls.length = 0;
+      faults.length = 0;
+    },
+    setMetadata(orgId, key, value) {
+      if (!state.organizations.has(orgId)) state.organizations.set(orgId, new Map());
+      state.organizations.get(orgId).set(key, metadataBytes(value));
+    },
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }),
+  };
+}
+
+function json(status, body) {
+  return { status, body };
+}
+
+function grpcError(code, message) {
+  return json(HTTP_OF[code] ?? 500, { code, message, details: [] });
+}
+
+function textMatches(value, { key, method = 'TEXT_FILTER_METHOD_EQUALS' }) {
+  switch (method) {
+    case 'TEXT_FILTER_METHOD_EQUALS': return value === key;
+    case 'TEXT_FILTER_METHOD_EQUALS_IGNORE_CASE': return value.toLowerCase() === key.toLowerCase();
+    case 'TEXT_FILTER_METHOD_STARTS_WITH': return value.startsWith(key);
+    case 'TEXT_FILTER_METHOD_STARTS_WITH_IGNORE_CASE': return value.toLowerCase().startsWith(key.toLowerCase());
+    case 'TEXT_FILTER_METHOD_CONTAINS': return value.includes(key);
+    case 'TEXT_FILTER_METHOD_CONTAINS_IGNORE_CASE': return value.toLowerCase().includes(key.toLowerCase());
+    case 'TEXT_FILTER_METHOD_ENDS_WITH': return value.endsWith(key);
+    case 'TEXT_FILTER_METHOD_ENDS_WITH_IGNORE_CASE': return value.toLowerCase().endsWith(key.toLowerCase());
+    default: return false;
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (name, fallback) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : fallback;
+  };
+  const fixturePath = arg('--fixture', fileURLToPath(new URL('../fixtures/zitadel/demo.json', import.meta.url)));
+  const fake = await startFakeZitadel({ fixture: loadFixture(fixturePath), port: Number(arg('--port', 0)) });
+  console.log(`fake ZITADEL at ${fake.url} (accepts Authorization: Bearer ${fake.accessToken})`);
+}

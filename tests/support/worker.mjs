@@ -1,0 +1,140 @@
+// Runs the BUILT worker (build/index.js, made by scripts/build.sh) under `wrangler dev`, i.e. in
+// workerd, on a free loopback port, with the settings a test gives. Each instance gets its own
+// temporary wrangler.toml (so the developer's .dev.vars never leaks into a test), its own state
+// directory and its own process group, which stop() ends as a whole: no workerd is left behind.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
+const ENTRY = join(ROOT, 'build', 'index.js');
+const running = new Set();
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function compatibilityDate() {
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  return toml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)[1];
+}
+
+const tomlString = (s) => JSON.stringify(String(s));
+
+/**
+ * Starts the worker. `vars`: plain settings (written to [vars]); `secrets`: secret settings
+ * (written to .dev.vars, which wrangler prints as "(hidden)", so the whole output can be checked
+ * for leaks). `kv`: binding names of KV namespaces to attach (simulated locally). Resolves once
+ * /healthz answers.
+ */
+export async function startWorker({ vars = {}, secrets = {}, kv = [], timeoutMs = 90_000 } = {}) {
+  if (!existsSync(ENTRY)) {
+    throw new Error(`${ENTRY} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'zitadel-claims-e2e-'));
+  const lines = [
+    'name = "zitadel-claims-test"',
+    `main = ${tomlString(ENTRY)}`,
+    `compatibility_date = "${compatibilityDate()}"`,
+    '',
+  ];
+  for (const binding of kv) lines.push('[[kv_namespaces]]', `binding = ${tomlString(binding)}`, `id = ${tomlString(binding.toLowerCase())}`, '');
+  lines.push('[vars]');
+  for (const [k, v] of Object.entries(vars)) lines.push(`${k} = ${tomlString(v)}`);
+  writeFileSync(join(dir, 'wrangler.toml'), lines.join('\n') + '\n');
+  writeFileSync(join(dir, '.dev.vars'), Object.entries(secrets).map(([k, v]) => `${k}=${JSON.stringify(String(v))}\n`).join(''));
+
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const child = spawn(WRANGLER, [
+    'dev', '--config', join(dir, 'wrangler.toml'),
+    '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
+    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'log',
+  ], {
+    cwd: dir,
+    detached: true, // own process group: stop() signals wrangler and workerd together
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+
+  const instance = {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    /** Everything wrangler and the worker printed so far. */
+    output: () => output,
+    /** The worker's structured log lines (one JSON object per request), parsed. */
+    logLines: () => output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{"method"')).map((l) => JSON.parse(l)),
+    async stop() {
+      running.delete(instance);
+      if (!exited) {
+        killGroup(child.pid, 'SIGTERM');
+        const gone = await waitFor(() => exited, 5000);
+        if (!gone) killGroup(child.pid, 'SIGKILL');
+        await waitFor(() => exited, 5000);
+      }
+      // workerd may outlive wrangler in the group for a moment; make sure the group is gone.
+      killGroup(child.pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  running.add(instance);
+
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited) break;
+    try {
+      const res = await fetch(`${instance.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      return instance;
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  await instance.stop();
+  throw new Error(`wrangler dev did not start:\n${output}`);
+}
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitFor(predicate, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (predicate()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return predicate();
+}
+
+// A test that crashes must not leave servers behind.
+process.on('exit', () => {
+  for (const w of running) {
+    try {
+      process.kill(-w.pid, 'SIGKILL');
+    } catch {
+      // ignore
+    }
+  }
+});
