@@ -107,10 +107,7 @@ impl ContextInfo<'_> {
 
     /// The user's organization: `org.id`, else the user's `resource_owner`.
     pub fn org_id(&self) -> Option<&str> {
-        self.org
-            .as_ref()
-            .and_then(|o| o.id.as_deref())
-            .or_else(|| self.user.as_ref()?.resource_owner.as_deref())
+        self.org.as_ref().and_then(|o| o.id.as_deref()).or_else(|| self.user.as_ref()?.resource_owner.as_deref())
     }
 }
 
@@ -267,23 +264,43 @@ mod tests {
     #[test]
     fn wrong_type_names_the_field_and_kinds_but_not_the_value() {
         let cases: [(&[u8], &str, &str); 6] = [
-            (br#"{"user_grants":[{"roles":"secret-role"}]}"#, "user_grants[0].roles", "is a string where an array is expected"),
+            (
+                br#"{"user_grants":[{"roles":"secret-role"}]}"#,
+                "user_grants[0].roles",
+                "is a string where an array is expected",
+            ),
             (br#"{"user_grants":{"roles":[]}}"#, "user_grants", "is an object where an array is expected"),
-            (br#"{"user_grants":[{},{"roles":["a",5]}]}"#, "user_grants[1].roles[1]", "is a number where a string is expected"),
+            (
+                br#"{"user_grants":[{},{"roles":["a",5]}]}"#,
+                "user_grants[1].roles[1]",
+                "is a number where a string is expected",
+            ),
             (br#"{"function":true}"#, "function", "is a boolean where a string is expected"),
             (br#"{"user":"secret-user"}"#, "user", "is a string where an object is expected"),
-            (br#"{"user_metadata":[{"key":"k","value":["x"]}]}"#, "user_metadata[0].value", "is an array where a string is expected"),
+            (
+                br#"{"user_metadata":[{"key":"k","value":["x"]}]}"#,
+                "user_metadata[0].value",
+                "is an array where a string is expected",
+            ),
         ];
         for (body, path, problem) in cases {
             let err = decode(body).unwrap_err();
-            assert_eq!(err, DecodeError::Field { path: path.into(), problem: problem.into() }, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                err,
+                DecodeError::Field { path: path.into(), problem: problem.into() },
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
     #[test]
     fn duplicate_known_field_is_reported() {
         let err = decode(br#"{"user":{"id":"a","id":"b"}}"#).unwrap_err();
-        assert_eq!(err, DecodeError::Field { path: "user".into(), problem: "has the field `id` more than once".into() });
+        assert_eq!(
+            err,
+            DecodeError::Field { path: "user".into(), problem: "has the field `id` more than once".into() }
+        );
     }
 
     #[test]
@@ -293,7 +310,9 @@ mod tests {
         let truncated = decode(br#"{"user_grants":[{"roles":["a""#).unwrap_err();
         assert!(matches!(truncated, DecodeError::Json { line: 1, .. }), "{truncated:?}");
         assert!(matches!(decode(b"").unwrap_err(), DecodeError::Json { .. }));
-        assert!(matches!(decode(b"{} {}").unwrap_err(), DecodeError::Json { ref reason, .. } if reason == "trailing characters"));
+        assert!(
+            matches!(decode(b"{} {}").unwrap_err(), DecodeError::Json { ref reason, .. } if reason == "trailing characters")
+        );
     }
 
     #[test]

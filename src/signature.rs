@@ -188,19 +188,13 @@ pub fn verify(
     let genuine = keys.iter().any(|key| {
         let expected = key.mac(signed.timestamp, body).finalize();
         // Each comparison is constant-time (CtOutput's PartialEq); `any` only stops on a match.
-        signed
-            .signatures
-            .iter()
-            .any(|sig| expected == hmac::digest::CtOutput::new((*sig).into()))
+        signed.signatures.iter().any(|sig| expected == hmac::digest::CtOutput::new((*sig).into()))
     });
     if !genuine {
         return Err(SignatureError::Invalid);
     }
     // parse() checked the form (canonical, at most 19 digits); the value may still overflow i64.
-    let t: i64 = signed
-        .timestamp
-        .parse()
-        .map_err(|_| SignatureError::Malformed(Malformed::BadTimestamp))?;
+    let t: i64 = signed.timestamp.parse().map_err(|_| SignatureError::Malformed(Malformed::BadTimestamp))?;
     let age = now.saturating_sub(t);
     if age > i64::try_from(tolerance_seconds).unwrap_or(i64::MAX) {
         return Err(SignatureError::Stale { age_seconds: age, tolerance_seconds });
@@ -240,8 +234,7 @@ mod tests {
 
     const BODY: &[u8] = br#"{"function":"function/preaccesstoken"}"#;
     const T: i64 = 1_700_000_000;
-    const VECTOR_1: &str =
-        "t=1700000000,v1=5bd3682c5cc49698cacee157693304c40e4a986c7873a817e2a5d7e1f69e4677";
+    const VECTOR_1: &str = "t=1700000000,v1=5bd3682c5cc49698cacee157693304c40e4a986c7873a817e2a5d7e1f69e4677";
 
     fn key(k: &str) -> Vec<SigningKey> {
         vec![SigningKey::new(k)]
@@ -316,10 +309,7 @@ mod tests {
     fn timestamp_from_the_future_is_bounded() {
         let k = key("test-signing-key");
         assert_eq!(check(VECTOR_1, BODY, &k, T - 60), Ok(()));
-        assert_eq!(
-            check(VECTOR_1, BODY, &k, T - 61),
-            Err(SignatureError::Future { ahead_seconds: 61 })
-        );
+        assert_eq!(check(VECTOR_1, BODY, &k, T - 61), Err(SignatureError::Future { ahead_seconds: 61 }));
     }
 
     #[test]
@@ -395,7 +385,10 @@ mod tests {
 
     #[test]
     fn upper_case_hex_digest_is_accepted() {
-        let upper = VECTOR_1.replace("5bd3682c5cc49698cacee157693304c40e4a986c7873a817e2a5d7e1f69e4677", "5BD3682C5CC49698CACEE157693304C40E4A986C7873A817E2A5D7E1F69E4677");
+        let upper = VECTOR_1.replace(
+            "5bd3682c5cc49698cacee157693304c40e4a986c7873a817e2a5d7e1f69e4677",
+            "5BD3682C5CC49698CACEE157693304C40E4A986C7873A817E2A5D7E1F69E4677",
+        );
         assert_eq!(check(&upper, BODY, &key("test-signing-key"), T), Ok(()));
     }
 
