@@ -1,0 +1,256 @@
+//! Roles to permissions, through organization metadata.
+//!
+//! An organization keeps one metadata entry per role: key = role name (optionally behind a prefix
+//! such as `permissions:`), value = the role's permissions. Values are read as ZITADEL's reference
+//! worker reads them, minus its surprises: a JSON array of strings, a single JSON string (one
+//! permission), or plain text holding a comma-separated list. Anything else is skipped and
+//! reported by key, never failing the whole mapping.
+
+use std::collections::HashMap;
+
+use crate::payload::UserGrant;
+
+/// role → permissions of one organization, ready to use.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PermissionMap {
+    by_role: HashMap<String, Vec<String>>,
+}
+
+/// A metadata entry that looked like a mapping but could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub key: String,
+    pub reason: &'static str,
+}
+
+impl PermissionMap {
+    /// Builds the map from raw metadata entries (key, decoded bytes). Only keys starting with
+    /// `prefix` count, and the prefix is removed to get the role name.
+    pub fn from_metadata<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        prefix: &str,
+    ) -> (PermissionMap, Vec<Skipped>) {
+        let mut by_role = HashMap::new();
+        let mut skipped = Vec::new();
+        for (key, value) in entries {
+            let Some(role) = key.strip_prefix(prefix).filter(|r| !r.is_empty()) else { continue };
+            match parse_value(value) {
+                Ok(permissions) => {
+                    by_role.insert(role.to_string(), permissions);
+                }
+                Err(reason) => skipped.push(Skipped { key: key.to_string(), reason }),
+            }
+        }
+        (PermissionMap { by_role }, skipped)
+    }
+
+    pub fn from_roles(by_role: HashMap<String, Vec<String>>) -> Self {
+        PermissionMap { by_role }
+    }
+
+    pub fn roles(&self) -> &HashMap<String, Vec<String>> {
+        &self.by_role
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_role.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_role.is_empty()
+    }
+
+    /// The permissions of `roles`: deduplicated, in the order first seen.
+    pub fn permissions(&self, roles: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for role in roles {
+            for permission in self.by_role.get(*role).into_iter().flatten() {
+                if !out.contains(permission) {
+                    out.push(permission.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Reads one metadata value (already base64-decoded).
+pub fn parse_value(bytes: &[u8]) -> Result<Vec<String>, &'static str> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the value is not UTF-8 text")?;
+    let trimmed = text.trim();
+    let list = match trimmed.as_bytes().first() {
+        Some(b'[') => match serde_json::from_str::<Vec<serde_json::Value>>(trimmed) {
+            Ok(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    serde_json::Value::String(s) => Ok(s),
+                    _ => Err("the JSON array holds something other than strings"),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Err(_) => return Err("the value starts like a JSON array but is not one"),
+        },
+        Some(b'"') => match serde_json::from_str::<String>(trimmed) {
+            Ok(one) => vec![one],
+            Err(_) => split_list(trimmed),
+        },
+        Some(b'{') if serde_json::from_str::<serde_json::Value>(trimmed).is_ok() => {
+            return Err("the value is a JSON object, not a list");
+        }
+        _ if trimmed.parse::<f64>().is_ok() || matches!(trimmed, "true" | "false" | "null") => {
+            return Err("the value is a JSON number, boolean or null, not a list");
+        }
+        _ => split_list(trimmed),
+    };
+    Ok(list.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+}
+
+/// The roles of all grants (of `project` only, when given): deduplicated, first seen first.
+pub fn roles<'a>(grants: &'a [UserGrant<'a>], project: Option<&str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for grant in grants {
+        if project.is_some_and(|p| grant.project_id.as_deref() != Some(p)) {
+            continue;
+        }
+        for role in grant.roles.iter().flatten() {
+            let role = role.as_ref();
+            if !role.is_empty() && !out.contains(&role) {
+                out.push(role);
+            }
+        }
+    }
+    out
+}
+
+/// `{project_id}:{role}` for every role of every grant that names its project, deduplicated.
+pub fn flat_roles(grants: &[UserGrant<'_>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for grant in grants {
+        let Some(project) = grant.project_id.as_deref().filter(|p| !p.is_empty()) else { continue };
+        for role in grant.roles.iter().flatten().filter(|r| !r.is_empty()) {
+            let flat = format!("{project}:{role}");
+            if !out.contains(&flat) {
+                out.push(flat);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn grant<'a>(project: &'a str, roles: &[&'a str]) -> UserGrant<'a> {
+        UserGrant {
+            project_id: Some(Cow::Borrowed(project)),
+            roles: Some(roles.iter().map(|r| Cow::Borrowed(*r)).collect()),
+        }
+    }
+
+    fn map(entries: &[(&str, &str)], prefix: &str) -> (PermissionMap, Vec<Skipped>) {
+        PermissionMap::from_metadata(entries.iter().map(|(k, v)| (*k, v.as_bytes())), prefix)
+    }
+
+    #[test]
+    fn json_array_of_strings_is_a_list() {
+        assert_eq!(
+            parse_value(br#"["posts:read", "posts:write"]"#),
+            Ok(vec!["posts:read".into(), "posts:write".into()])
+        );
+        assert_eq!(parse_value(b" [ ] "), Ok(vec![]));
+    }
+
+    #[test]
+    fn single_json_string_is_one_permission() {
+        // As the reference worker: JSON.parse gives a string, which becomes a one-element list.
+        assert_eq!(parse_value(br#""posts:read""#), Ok(vec!["posts:read".into()]));
+        assert_eq!(parse_value(br#""a,b""#), Ok(vec!["a,b".into()]));
+    }
+
+    #[test]
+    fn plain_text_is_a_comma_separated_list() {
+        assert_eq!(
+            parse_value(b"posts:read, posts:write ,,users:manage"),
+            Ok(vec!["posts:read".into(), "posts:write".into(), "users:manage".into()])
+        );
+        assert_eq!(parse_value(b"posts:read"), Ok(vec!["posts:read".into()]));
+    }
+
+    #[test]
+    fn objects_numbers_and_mixed_arrays_are_refused() {
+        assert!(parse_value(br#"{"a":1}"#).is_err());
+        assert!(parse_value(br#"["a", 1]"#).is_err());
+        assert!(parse_value(br#"["a", null]"#).is_err());
+        assert!(parse_value(b"42").is_err());
+        assert!(parse_value(b"true").is_err());
+        assert!(parse_value(b"null").is_err());
+        assert!(parse_value(b"[unclosed").is_err());
+    }
+
+    #[test]
+    fn non_utf8_is_refused() {
+        assert_eq!(parse_value(&[0xff, 0xfe, b'a']), Err("the value is not UTF-8 text"));
+    }
+
+    #[test]
+    fn empty_entries_are_dropped() {
+        assert_eq!(parse_value(br#"["", " a "]"#), Ok(vec!["a".into()]));
+        assert_eq!(parse_value(b""), Ok(vec![]));
+    }
+
+    #[test]
+    fn map_skips_unreadable_entries_by_key_and_keeps_the_rest() {
+        let (m, skipped) = map(&[("admin", r#"["p1","p2"]"#), ("theme", r#"{"dark":true}"#), ("viewer", "p1")], "");
+        assert_eq!(m.len(), 2);
+        assert_eq!(skipped, vec![Skipped { key: "theme".into(), reason: "the value is a JSON object, not a list" }]);
+        assert_eq!(m.permissions(&["admin", "viewer"]), ["p1", "p2"]);
+    }
+
+    #[test]
+    fn prefix_selects_and_is_stripped() {
+        let (m, skipped) = map(
+            &[("permissions:admin", "p1"), ("admin", "other"), ("theme", "{}"), ("permissions:", "x")],
+            "permissions:",
+        );
+        assert_eq!(m.permissions(&["admin"]), ["p1"]);
+        assert!(skipped.is_empty(), "entries outside the prefix are not even read");
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn permissions_are_deduplicated_in_first_seen_order() {
+        let (m, _) = map(&[("admin", r#"["c","a","b"]"#), ("editor", r#"["b","d","a"]"#)], "");
+        assert_eq!(m.permissions(&["editor", "admin"]), ["b", "d", "a", "c"]);
+        assert_eq!(m.permissions(&["unknown"]), Vec::<String>::new());
+        assert_eq!(m.permissions(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn roles_are_the_union_of_all_grants_deduplicated() {
+        let grants = [grant("p1", &["admin", "editor"]), grant("p2", &["editor", "viewer"])];
+        assert_eq!(roles(&grants, None), ["admin", "editor", "viewer"]);
+    }
+
+    #[test]
+    fn project_filter_keeps_only_that_projects_grants() {
+        let grants = [grant("p1", &["admin"]), grant("p2", &["viewer"])];
+        assert_eq!(roles(&grants, Some("p2")), ["viewer"]);
+        assert_eq!(roles(&grants, Some("p3")), Vec::<&str>::new());
+        let no_project = [UserGrant { project_id: None, roles: Some(vec![Cow::Borrowed("x")]) }];
+        assert_eq!(roles(&no_project, Some("p1")), Vec::<&str>::new());
+        assert_eq!(roles(&no_project, None), ["x"]);
+    }
+
+    #[test]
+    fn flat_roles_are_project_colon_role_deduplicated() {
+        let grants = [grant("p1", &["admin", "editor"]), grant("p2", &["editor"]), grant("p1", &["admin"])];
+        assert_eq!(flat_roles(&grants), ["p1:admin", "p1:editor", "p2:editor"]);
+        let nameless = [UserGrant { project_id: None, roles: Some(vec![Cow::Borrowed("x")]) }];
+        assert!(flat_roles(&nameless).is_empty());
+    }
+}
