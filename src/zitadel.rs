@@ -1,0 +1,552 @@
+//! The ZITADEL APIs the worker calls: an organization's metadata (v2, or management v1 on
+//! instances that answer 404 for v2), authenticated with a personal access token or with a token
+//! from the client-credentials grant, kept per isolate.
+//!
+//! Wire format as the REST gateway speaks it: camelCase, uint64 as strings, bytes as standard
+//! base64.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::cache::SingleFlight;
+use crate::config::{Credentials, ZitadelApiConfig};
+use crate::platform::{HttpRequest, HttpResponse, Platform, TransportError};
+
+const PAGE_SIZE: u64 = 100;
+/// A guard against a server that never finishes paging: 100 pages of 100 entries.
+const MAX_PAGES: u32 = 100;
+/// A token is used until this long before it expires.
+const TOKEN_EXPIRY_MARGIN_MS: u64 = 60_000;
+const TOKEN_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
+
+/// Why an upstream call gave no usable answer. Carries no response body: bodies may echo input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamError {
+    Timeout,
+    Network,
+    TooLarge,
+    /// The credentials were refused (401/403, or `invalid_client` from the token endpoint).
+    Unauthorized(u16),
+    /// Any other non-2xx status.
+    Status(u16),
+    /// A 2xx answer that is not the expected JSON.
+    Malformed,
+}
+
+impl UpstreamError {
+    /// A snake_case word for logs and log claims.
+    pub fn code(self) -> &'static str {
+        match self {
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::Network => "network_error",
+            UpstreamError::TooLarge => "response_too_large",
+            UpstreamError::Unauthorized(_) => "unauthorized",
+            UpstreamError::Status(_) => "bad_status",
+            UpstreamError::Malformed => "malformed_response",
+        }
+    }
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamError::Timeout => f.write_str("no answer within UPSTREAM_TIMEOUT_MS"),
+            UpstreamError::Network => f.write_str("the connection failed"),
+            UpstreamError::TooLarge => f.write_str("the answer was too large"),
+            UpstreamError::Unauthorized(status) => write!(f, "the credentials were refused (HTTP {status})"),
+            UpstreamError::Status(status) => write!(f, "HTTP {status}"),
+            UpstreamError::Malformed => f.write_str("the answer was not the expected JSON"),
+        }
+    }
+}
+
+impl From<TransportError> for UpstreamError {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Timeout => UpstreamError::Timeout,
+            TransportError::Network => UpstreamError::Network,
+            TransportError::TooLarge => UpstreamError::TooLarge,
+        }
+    }
+}
+
+/// API state kept per isolate: the client-credentials token and which metadata API answers.
+#[derive(Default)]
+pub struct Session {
+    token: RefCell<Option<(Rc<str>, u64)>>,
+    token_flight: SingleFlight<Result<Rc<str>, UpstreamError>>,
+    use_v1: Cell<bool>,
+}
+
+impl Session {
+    /// True once the instance answered 404 for the v2 metadata API (for tests and logs).
+    pub fn uses_management_v1(&self) -> bool {
+        self.use_v1.get()
+    }
+}
+
+/// One metadata entry, value decoded from base64.
+pub type MetadataEntry = (String, Vec<u8>);
+
+/// All metadata entries of `org_id` whose key starts with `prefix`, every page of them.
+pub async fn org_metadata<P: Platform>(
+    platform: &P,
+    api: &ZitadelApiConfig,
+    session: &Session,
+    org_id: &str,
+    prefix: &str,
+) -> Result<Vec<MetadataEntry>, UpstreamError> {
+    if !session.use_v1.get() {
+        match list_metadata(platform, api, session, org_id, prefix, Api::V2).await {
+            Err(UpstreamError::Status(404)) => session.use_v1.set(true),
+            other => return other,
+        }
+    }
+    list_metadata(platform, api, session, org_id, prefix, Api::ManagementV1).await
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    V2,
+    ManagementV1,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Page {
+    #[serde(default)]
+    pagination: Option<V2Pagination>,
+    #[serde(default)]
+    metadata: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Pagination {
+    #[serde(default)]
+    total_result: Option<Uint64>,
+}
+
+#[derive(Deserialize)]
+struct V1Page {
+    #[serde(default)]
+    details: Option<V1Details>,
+    #[serde(default)]
+    result: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Details {
+    #[serde(default)]
+    total_result: Option<Uint64>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// protojson writes uint64 as a string; accept a number too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Uint64 {
+    Text(String),
+    Number(u64),
+}
+
+impl Uint64 {
+    fn get(&self) -> Option<u64> {
+        match self {
+            Uint64::Text(s) => s.parse().ok(),
+            Uint64::Number(n) => Some(*n),
+        }
+    }
+}
+
+async fn list_metadata<P: Platform>(
+    platform: &P,
+    api: &ZitadelApiConfig,
+    session: &Session,
+    org_id: &str,
+    prefix: &str,
+    which: Api,
+) -> Result<Vec<MetadataEntry>, UpstreamError> {
+    let mut entries = Vec::new();
+    let mut offset: u64 = 0;
+    for _ in 0..MAX_PAGES {
+        let (url, body, org_header) = match which {
+            Api::V2 => {
+                let filters = if prefix.is_empty() {
+                    serde_json::json!([])
+                } else {
+                    serde_json::json!([{ "keyFilter": { "key": prefix, "method": "TEXT_FILTER_METHOD_STARTS_WITH" } }])
+                };
+                let body = serde_json::json!({
+                    "pagination": { "offset": offset.to_string(), "limit": PAGE_SIZE, "asc": true },
+                    "filters": filters,
+                });
+                (format!("{}/v2/organizations/{}/metadata/search", api.base_url, path_segment(org_id)), body, None)
+            }
+            Api::ManagementV1 => {
+                let queries = if prefix.is_empty() {
+                    serde_json::json!([])
+                } else {
+                    serde_json::json!([{ "keyQuery": { "key": prefix, "method": "TEXT_QUERY_METHOD_STARTS_WITH" } }])
+                };
+                let body = serde_json::json!({
+                    "query": { "offset": offset.to_string(), "limit": PAGE_SIZE, "asc": true },
+                    "queries": queries,
+                });
+                (format!("{}/management/v1/metadata/_search", api.base_url), body, Some(org_id))
+            }
+        };
+        let response = authorized_post(platform, api, session, &url, body.to_string().into_bytes(), org_header).await?;
+        let (page, total) = match which {
+            Api::V2 => {
+                let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+                let total = page.pagination.and_then(|p| p.total_result).map_or(Some(0), |t| t.get());
+                (page.metadata, total)
+            }
+            Api::ManagementV1 => {
+                let page: V1Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+                let total = page.details.and_then(|d| d.total_result).map_or(Some(0), |t| t.get());
+                (page.result, total)
+            }
+        };
+        let total = total.ok_or(UpstreamError::Malformed)?;
+        let count = page.len() as u64;
+        for raw in page {
+            let value = base64::engine::general_purpose::STANDARD.decode(raw.value.as_bytes());
+            // An undecodable value is kept as empty bytes under its key, so the mapping reports
+            // the key as unreadable instead of silently losing it.
+            entries.push((raw.key, value.unwrap_or_default()));
+        }
+        offset += count;
+        if count == 0 || offset >= total {
+            return Ok(entries);
+        }
+    }
+    Err(UpstreamError::Malformed)
+}
+
+/// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
+/// fetched anew once.
+async fn authorized_post<P: Platform>(
+    platform: &P,
+    api: &ZitadelApiConfig,
+    session: &Session,
+    url: &str,
+    body: Vec<u8>,
+    org_header: Option<&str>,
+) -> Result<HttpResponse, UpstreamError> {
+    let mut retried = false;
+    loop {
+        let token = bearer(platform, api, session).await?;
+        let mut headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("accept", "application/json".to_string()),
+            ("authorization", format!("Bearer {token}")),
+        ];
+        if let Some(org) = org_header {
+            headers.push(("x-zitadel-orgid", org.to_string()));
+        }
+        let request = HttpRequest { method: "POST", url: url.to_string(), headers, body: body.clone() };
+        let response = platform.send(request).await?;
+        match response.status {
+            200..=299 => return Ok(response),
+            401 if !retried && matches!(api.credentials, Credentials::ClientCredentials { .. }) => {
+                session.token.borrow_mut().take();
+                retried = true;
+            }
+            status @ (401 | 403) => return Err(UpstreamError::Unauthorized(status)),
+            status => return Err(UpstreamError::Status(status)),
+        }
+    }
+}
+
+async fn bearer<P: Platform>(
+    platform: &P,
+    api: &ZitadelApiConfig,
+    session: &Session,
+) -> Result<Rc<str>, UpstreamError> {
+    let (client_id, client_secret) = match &api.credentials {
+        Credentials::AccessToken(pat) => return Ok(Rc::from(pat.expose())),
+        Credentials::ClientCredentials { client_id, client_secret } => (client_id, client_secret),
+    };
+    if let Some((token, valid_until)) = session.token.borrow().as_ref() {
+        if platform.now_ms() < *valid_until {
+            return Ok(token.clone());
+        }
+    }
+    session
+        .token_flight
+        .run("token", || async {
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                form_encode(client_id),
+                form_encode(client_secret.expose())
+            ));
+            let request = HttpRequest {
+                method: "POST",
+                url: format!("{}/oauth/v2/token", api.base_url),
+                headers: vec![
+                    ("content-type", "application/x-www-form-urlencoded".to_string()),
+                    ("accept", "application/json".to_string()),
+                    ("authorization", format!("Basic {basic}")),
+                ],
+                body: format!("grant_type=client_credentials&scope={}", form_encode(TOKEN_SCOPE)).into_bytes(),
+            };
+            let response = platform.send(request).await?;
+            match response.status {
+                200..=299 => {}
+                400 | 401 | 403 => return Err(UpstreamError::Unauthorized(response.status)),
+                status => return Err(UpstreamError::Status(status)),
+            }
+            #[derive(Deserialize)]
+            struct TokenResponse {
+                access_token: String,
+                #[serde(default)]
+                expires_in: Option<u64>,
+            }
+            let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+            if parsed.access_token.is_empty() {
+                return Err(UpstreamError::Malformed);
+            }
+            let lifetime_ms = parsed.expires_in.unwrap_or(300).saturating_mul(1000);
+            let margin = TOKEN_EXPIRY_MARGIN_MS.min(lifetime_ms / 2);
+            let token: Rc<str> = Rc::from(parsed.access_token);
+            *session.token.borrow_mut() = Some((token.clone(), platform.now_ms() + lifetime_ms - margin));
+            Ok(token)
+        })
+        .await
+}
+
+/// `application/x-www-form-urlencoded` (also what RFC 6749 asks for client ids and secrets
+/// inside HTTP Basic).
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Percent-encodes one URL path segment.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::testing::{FakePlatform, Reply};
+    use futures::executor::block_on;
+
+    pub fn pat_api(base: &str) -> ZitadelApiConfig {
+        ZitadelApiConfig { base_url: base.into(), credentials: Credentials::AccessToken(Secret::new("pat-1")) }
+    }
+
+    fn client_api() -> ZitadelApiConfig {
+        ZitadelApiConfig {
+            base_url: "https://z.example".into(),
+            credentials: Credentials::ClientCredentials {
+                client_id: "client@project".into(),
+                client_secret: Secret::new("s3cr:t"),
+            },
+        }
+    }
+
+    fn v2_page(total: u64, keys: &[(&str, &str)]) -> Reply {
+        let metadata: Vec<_> = keys
+            .iter()
+            .map(|(k, v)| serde_json::json!({"key": k, "value": base64::engine::general_purpose::STANDARD.encode(v), "creationDate": "2025-01-01T00:00:00Z"}))
+            .collect();
+        Reply::json(
+            200,
+            serde_json::json!({"pagination": {"totalResult": total.to_string(), "appliedLimit": "100"}, "metadata": metadata}),
+        )
+    }
+
+    #[test]
+    fn v2_request_has_the_rest_gateway_shape() {
+        let platform = FakePlatform::new(vec![v2_page(1, &[("admin", "[\"p\"]")])]);
+        let entries =
+            block_on(org_metadata(&platform, &pat_api("https://z.example"), &Session::default(), "o1", "perm:"))
+                .unwrap();
+        assert_eq!(entries, vec![("admin".to_string(), b"[\"p\"]".to_vec())]);
+        let sent = platform.sent();
+        assert_eq!(sent[0].url, "https://z.example/v2/organizations/o1/metadata/search");
+        assert_eq!(sent[0].header("authorization"), Some("Bearer pat-1"));
+        assert_eq!(sent[0].header("content-type"), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "pagination": {"offset": "0", "limit": 100, "asc": true},
+                "filters": [{"keyFilter": {"key": "perm:", "method": "TEXT_FILTER_METHOD_STARTS_WITH"}}]
+            })
+        );
+    }
+
+    #[test]
+    fn every_page_is_read() {
+        let first: Vec<(String, String)> = (0..100).map(|i| (format!("r{i}"), format!("p{i}"))).collect();
+        let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let platform = FakePlatform::new(vec![v2_page(150, &first), v2_page(150, &[("last", "x"); 50])]);
+        let entries = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")).unwrap();
+        assert_eq!(entries.len(), 150);
+        let second: serde_json::Value = serde_json::from_slice(&platform.sent()[1].body).unwrap();
+        assert_eq!(second["pagination"]["offset"], "100");
+        assert_eq!(second["filters"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_server_that_never_stops_paging_is_malformed() {
+        let platform = FakePlatform::repeating(v2_page(u64::MAX, &[("k", "v")]));
+        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
+        assert_eq!(result, Err(UpstreamError::Malformed));
+        assert_eq!(platform.sent().len(), MAX_PAGES as usize);
+    }
+
+    #[test]
+    fn empty_answer_without_fields_is_an_empty_list() {
+        let platform = FakePlatform::new(vec![Reply::json(200, serde_json::json!({"pagination": {}}))]);
+        let entries = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")).unwrap();
+        assert!(entries.is_empty());
+    }
+
+    #[test]
+    fn v2_404_falls_back_to_management_v1_and_remembers() {
+        let v1 = Reply::json(
+            200,
+            serde_json::json!({"details": {"totalResult": "1"}, "result": [{"key": "admin", "value": "cA=="}]}),
+        );
+        let platform = FakePlatform::new(vec![
+            Reply::json(404, serde_json::json!({"code": 5, "message": "Not Found"})),
+            v1.clone(),
+            v1,
+        ]);
+        let session = Session::default();
+        let api = pat_api("https://z");
+        let entries = block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
+        assert_eq!(entries, vec![("admin".to_string(), b"p".to_vec())]);
+        assert!(session.uses_management_v1());
+        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
+        let sent = platform.sent();
+        assert_eq!(sent.len(), 3, "v2 is not tried again");
+        assert_eq!(sent[1].url, "https://z/management/v1/metadata/_search");
+        assert_eq!(sent[1].header("x-zitadel-orgid"), Some("o1"));
+        let body: serde_json::Value = serde_json::from_slice(&sent[1].body).unwrap();
+        assert_eq!(body["query"], serde_json::json!({"offset": "0", "limit": 100, "asc": true}));
+    }
+
+    #[test]
+    fn statuses_map_to_errors() {
+        for (status, expected) in [
+            (401, UpstreamError::Unauthorized(401)),
+            (403, UpstreamError::Unauthorized(403)),
+            (500, UpstreamError::Status(500)),
+            (429, UpstreamError::Status(429)),
+        ] {
+            let platform = FakePlatform::new(vec![Reply::json(status, serde_json::json!({}))]);
+            let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
+            assert_eq!(result, Err(expected), "{status}");
+        }
+        let platform = FakePlatform::new(vec![Reply::raw(200, b"<html>")]);
+        assert_eq!(
+            block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")),
+            Err(UpstreamError::Malformed)
+        );
+        let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Timeout)]);
+        assert_eq!(
+            block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")),
+            Err(UpstreamError::Timeout)
+        );
+    }
+
+    #[test]
+    fn client_credentials_token_is_fetched_once_and_reused() {
+        let token =
+            Reply::json(200, serde_json::json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 43199}));
+        let platform = FakePlatform::new(vec![token, v2_page(0, &[]), v2_page(0, &[])]);
+        let (api, session) = (client_api(), Session::default());
+        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
+        block_on(org_metadata(&platform, &api, &session, "o2", "")).unwrap();
+        let sent = platform.sent();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0].url, "https://z.example/oauth/v2/token");
+        assert_eq!(sent[0].header("content-type"), Some("application/x-www-form-urlencoded"));
+        let basic = base64::engine::general_purpose::STANDARD.encode("client%40project:s3cr%3At");
+        assert_eq!(sent[0].header("authorization"), Some(format!("Basic {basic}").as_str()));
+        assert_eq!(
+            String::from_utf8(sent[0].body.clone()).unwrap(),
+            "grant_type=client_credentials&scope=openid+urn%3Azitadel%3Aiam%3Aorg%3Aproject%3Aid%3Azitadel%3Aaud"
+        );
+        assert_eq!(sent[1].header("authorization"), Some("Bearer tok-1"));
+        assert_eq!(sent[2].header("authorization"), Some("Bearer tok-1"));
+    }
+
+    #[test]
+    fn token_is_fetched_again_when_it_nears_expiry() {
+        let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 120}));
+        let platform = FakePlatform::new(vec![token("a"), v2_page(0, &[]), token("b"), v2_page(0, &[])]);
+        let (api, session) = (client_api(), Session::default());
+        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
+        platform.advance_ms(60_001); // 120 s token, 60 s margin
+        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
+        assert_eq!(platform.sent()[3].header("authorization"), Some("Bearer b"));
+    }
+
+    #[test]
+    fn a_401_with_client_credentials_fetches_a_new_token_once() {
+        let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 43199}));
+        let unauthorized = Reply::json(401, serde_json::json!({"code": 16}));
+        let platform = FakePlatform::new(vec![token("old"), unauthorized.clone(), token("new"), v2_page(0, &[])]);
+        block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", "")).unwrap();
+        assert_eq!(platform.sent()[3].header("authorization"), Some("Bearer new"));
+
+        let platform = FakePlatform::new(vec![token("a"), unauthorized.clone(), token("b"), unauthorized]);
+        let result = block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", ""));
+        assert_eq!(result, Err(UpstreamError::Unauthorized(401)));
+        assert_eq!(platform.sent().len(), 4, "one retry, not a loop");
+    }
+
+    #[test]
+    fn refused_client_credentials_are_unauthorized() {
+        let platform = FakePlatform::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
+        let result = block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", ""));
+        assert_eq!(result, Err(UpstreamError::Unauthorized(400)));
+    }
+
+    #[test]
+    fn org_ids_are_escaped_in_the_path() {
+        assert_eq!(path_segment("31290/../x y"), "31290%2F..%2Fx%20y");
+        assert_eq!(form_encode("a b&c=d"), "a+b%26c%3Dd");
+    }
+
+    #[test]
+    fn error_texts_carry_no_body() {
+        assert_eq!(UpstreamError::Status(502).to_string(), "HTTP 502");
+        assert_eq!(UpstreamError::Timeout.code(), "timeout");
+    }
+}
