@@ -1,0 +1,297 @@
+//! Per-isolate caching: each organization's permission map with a time to live (and an optional
+//! grace period in which an outage may serve the last good map), and single flight, which makes
+//! concurrent misses for one key share one upstream call.
+//!
+//! Everything here is single-threaded (a Workers isolate runs one thread), hence `Rc`/`RefCell`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use serde::{Deserialize, Serialize};
+
+use crate::permissions::PermissionMap;
+
+/// Organizations remembered per isolate before the oldest are dropped.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cached {
+    /// Younger than the TTL: use it.
+    Fresh(Rc<PermissionMap>),
+    /// Expired but within the stale-if-error window: use it only if the upstream fails.
+    Stale(Rc<PermissionMap>),
+    Missing,
+}
+
+struct Entry {
+    map: Rc<PermissionMap>,
+    fetched_at_ms: u64,
+}
+
+#[derive(Default)]
+pub struct MetadataCache {
+    entries: HashMap<String, Entry>,
+}
+
+impl MetadataCache {
+    pub fn lookup(&mut self, org_id: &str, now_ms: u64, ttl_ms: u64, stale_ms: u64) -> Cached {
+        let Some(entry) = self.entries.get(org_id) else { return Cached::Missing };
+        let age = now_ms.saturating_sub(entry.fetched_at_ms);
+        if age < ttl_ms {
+            Cached::Fresh(entry.map.clone())
+        } else if age < ttl_ms + stale_ms {
+            Cached::Stale(entry.map.clone())
+        } else {
+            self.entries.remove(org_id);
+            Cached::Missing
+        }
+    }
+
+    /// Remembers a map fetched at `fetched_at_ms`, unless nothing would ever read it back.
+    pub fn store(&mut self, org_id: &str, map: Rc<PermissionMap>, fetched_at_ms: u64, now_ms: u64, keep_ms: u64) {
+        if keep_ms == 0 {
+            return;
+        }
+        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(org_id) {
+            self.entries.retain(|_, e| now_ms.saturating_sub(e.fetched_at_ms) < keep_ms);
+            if self.entries.len() >= MAX_ENTRIES {
+                let oldest = self.entries.iter().min_by_key(|(_, e)| e.fetched_at_ms).map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        self.entries.insert(org_id.to_string(), Entry { map, fetched_at_ms });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What the shared cache (KV) holds per organization.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct SharedEntry {
+    pub fetched_at_ms: u64,
+    pub roles: HashMap<String, Vec<String>>,
+}
+
+/// The shared cache key: versioned, and per prefix, since the map depends on it.
+pub fn shared_key(org_id: &str, prefix: &str) -> String {
+    format!("zitadel-claims:v1:permissions:{org_id}:{prefix}")
+}
+
+/// Concurrent calls of [`SingleFlight::run`] with one key share the first caller's work.
+pub struct SingleFlight<T> {
+    flights: RefCell<HashMap<String, Rc<Flight<T>>>>,
+}
+
+impl<T> Default for SingleFlight<T> {
+    fn default() -> Self {
+        SingleFlight { flights: RefCell::new(HashMap::new()) }
+    }
+}
+
+struct Flight<T> {
+    /// `Some(Some(v))` when done, `Some(None)` when the leader gave up (its request ended).
+    outcome: RefCell<Option<Option<T>>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl<T: Clone> SingleFlight<T> {
+    /// Runs `work` unless a call with the same key is already running, in which case its result
+    /// is awaited and shared. If that leading call is dropped before finishing, a waiting caller
+    /// runs `work` itself.
+    pub async fn run<F: Future<Output = T>>(&self, key: &str, work: impl FnOnce() -> F) -> T {
+        let mut work = Some(work);
+        loop {
+            let running = self.flights.borrow().get(key).cloned();
+            if let Some(flight) = running {
+                if let Some(value) = wait(&flight).await {
+                    return value;
+                }
+                continue; // the leader was dropped: try again, perhaps as the leader
+            }
+            let flight = Rc::new(Flight { outcome: RefCell::new(None), waiters: RefCell::new(Vec::new()) });
+            self.flights.borrow_mut().insert(key.to_string(), flight.clone());
+            let mut guard = Leader { flights: &self.flights, key, flight, value: None };
+            let work = work.take().expect("a caller leads at most once: it returns right after");
+            let value = work().await;
+            guard.value = Some(value.clone());
+            return value; // the guard publishes the value as it drops
+        }
+    }
+
+    /// How many keys are in flight (for tests).
+    pub fn in_flight(&self) -> usize {
+        self.flights.borrow().len()
+    }
+}
+
+async fn wait<T: Clone>(flight: &Flight<T>) -> Option<T> {
+    std::future::poll_fn(|cx| match &*flight.outcome.borrow() {
+        Some(outcome) => Poll::Ready(outcome.clone()),
+        None => {
+            flight.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Ends a flight when the leader finishes or is dropped: removes it and wakes the waiters.
+struct Leader<'a, T> {
+    flights: &'a RefCell<HashMap<String, Rc<Flight<T>>>>,
+    key: &'a str,
+    flight: Rc<Flight<T>>,
+    value: Option<T>,
+}
+
+impl<T> Drop for Leader<'_, T> {
+    fn drop(&mut self) {
+        self.flights.borrow_mut().remove(self.key);
+        *self.flight.outcome.borrow_mut() = Some(self.value.take());
+        for waker in self.flight.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+    use std::cell::Cell;
+
+    fn map(role: &str) -> Rc<PermissionMap> {
+        Rc::new(PermissionMap::from_roles(HashMap::from([(role.to_string(), vec!["p".to_string()])])))
+    }
+
+    #[test]
+    fn fresh_until_the_ttl_then_stale_for_the_window_then_gone() {
+        let mut cache = MetadataCache::default();
+        cache.store("o", map("a"), 1_000, 1_000, 60_000 + 30_000);
+        assert_eq!(cache.lookup("o", 1_000, 60_000, 30_000), Cached::Fresh(map("a")));
+        assert_eq!(cache.lookup("o", 60_999, 60_000, 30_000), Cached::Fresh(map("a")));
+        assert_eq!(cache.lookup("o", 61_000, 60_000, 30_000), Cached::Stale(map("a")));
+        assert_eq!(cache.lookup("o", 90_999, 60_000, 30_000), Cached::Stale(map("a")));
+        assert_eq!(cache.lookup("o", 91_000, 60_000, 30_000), Cached::Missing);
+        assert!(cache.is_empty(), "expired entries are dropped");
+    }
+
+    #[test]
+    fn nothing_is_kept_when_ttl_and_window_are_zero() {
+        let mut cache = MetadataCache::default();
+        cache.store("o", map("a"), 0, 0, 0);
+        assert_eq!(cache.lookup("o", 0, 0, 0), Cached::Missing);
+    }
+
+    #[test]
+    fn without_a_stale_window_an_expired_entry_is_missing() {
+        let mut cache = MetadataCache::default();
+        cache.store("o", map("a"), 0, 0, 60_000);
+        assert_eq!(cache.lookup("o", 60_000, 60_000, 0), Cached::Missing);
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let mut cache = MetadataCache::default();
+        for i in 0..MAX_ENTRIES + 5 {
+            cache.store(&format!("o{i}"), map("a"), i as u64, i as u64, u64::MAX / 2);
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+        assert_eq!(cache.lookup("o0", 0, u64::MAX / 2, 0), Cached::Missing, "the oldest went first");
+        assert!(matches!(cache.lookup(&format!("o{}", MAX_ENTRIES + 4), 0, u64::MAX / 2, 0), Cached::Fresh(_)));
+    }
+
+    #[test]
+    fn shared_entries_round_trip_as_json() {
+        let entry = SharedEntry { fetched_at_ms: 5, roles: HashMap::from([("admin".into(), vec!["p1".into()])]) };
+        let text = serde_json::to_string(&entry).unwrap();
+        assert_eq!(serde_json::from_str::<SharedEntry>(&text).unwrap(), entry);
+        assert_eq!(shared_key("o1", "permissions:"), "zitadel-claims:v1:permissions:o1:permissions:");
+    }
+
+    #[test]
+    fn concurrent_calls_share_one_run() {
+        let flights = Rc::new(SingleFlight::<u32>::default());
+        let (open, gate) = futures::channel::oneshot::channel::<u32>();
+        let gate = Rc::new(RefCell::new(Some(gate)));
+        let started = Rc::new(Cell::new(0));
+        let results = Rc::new(RefCell::new(Vec::new()));
+        let mut pool = LocalPool::new();
+        for _ in 0..5 {
+            let (flights, gate, started, results) = (flights.clone(), gate.clone(), started.clone(), results.clone());
+            pool.spawner()
+                .spawn_local(async move {
+                    let v = flights
+                        .run("org", || {
+                            started.set(started.get() + 1);
+                            let gate = gate.borrow_mut().take().expect("work runs once");
+                            async move { gate.await.unwrap() }
+                        })
+                        .await;
+                    results.borrow_mut().push(v);
+                })
+                .unwrap();
+        }
+        pool.run_until_stalled();
+        assert_eq!(started.get(), 1, "only the first caller starts work");
+        assert_eq!(flights.in_flight(), 1);
+        open.send(40).unwrap();
+        pool.run();
+        assert_eq!(*results.borrow(), vec![40; 5], "everyone gets the leader's result");
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn different_keys_do_not_share() {
+        let flights = SingleFlight::<u32>::default();
+        let a = futures::executor::block_on(flights.run("a", || async { 1 }));
+        let b = futures::executor::block_on(flights.run("b", || async { 2 }));
+        assert_eq!((a, b), (1, 2));
+    }
+
+    #[test]
+    fn a_waiter_takes_over_when_the_leader_is_dropped() {
+        let flights = Rc::new(SingleFlight::<u32>::default());
+        let started = Rc::new(Cell::new(0));
+        let mut pool = LocalPool::new();
+        // The leader is polled once and then dropped, as when its request times out.
+        let mut leader = Box::pin(flights.run("org", || {
+            started.set(started.get() + 1);
+            std::future::pending::<u32>()
+        }));
+        let waker = futures::task::noop_waker();
+        assert!(leader.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        let result = Rc::new(Cell::new(0));
+        {
+            let (flights, started, result) = (flights.clone(), started.clone(), result.clone());
+            pool.spawner()
+                .spawn_local(async move {
+                    let v = flights
+                        .run("org", || {
+                            started.set(started.get() + 1);
+                            async { 2 }
+                        })
+                        .await;
+                    result.set(v);
+                })
+                .unwrap();
+        }
+        pool.run_until_stalled();
+        assert_eq!(result.get(), 0, "the waiter waits while the leader lives");
+        drop(leader);
+        pool.run();
+        assert_eq!(result.get(), 2, "the waiter ran the work itself");
+        assert_eq!(started.get(), 2);
+    }
+}
