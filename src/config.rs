@@ -2,6 +2,10 @@
 //!
 //! [`Config::from_lookup`] takes a function from setting name to value, so it is tested without a
 //! runtime. Every problem is collected, named by its setting, and described without its value.
+//! Values are trimmed and an empty value counts as not set, except for claim names, where the
+//! empty string turns that claim off.
+
+use std::fmt;
 
 use crate::signature::SigningKey;
 
@@ -12,42 +16,201 @@ pub struct Problem {
     pub problem: String,
 }
 
+/// A credential. `Debug` prints nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credentials {
+    /// A personal access token, sent as `Authorization: Bearer`.
+    AccessToken(Secret),
+    /// A service user's client id and secret, exchanged for a token (client-credentials grant).
+    ClientCredentials { client_id: String, client_secret: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZitadelApiConfig {
+    /// `https://<ZITADEL_DOMAIN>`, or the URL as given; no trailing slash.
+    pub base_url: String,
+    pub credentials: Credentials,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionsConfig {
+    pub claim: String,
+    /// Only grants of this project count.
+    pub project_id: Option<String>,
+    /// Read the mapping of this organization instead of the user's.
+    pub org_id: Option<String>,
+    /// Only metadata keys with this prefix are mappings; the rest of the key is the role.
+    pub metadata_prefix: String,
+    pub api: ZitadelApiConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MsTokenConfig {
+    pub metadata_key: String,
+    pub claim: String,
+    pub in_userinfo: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamPolicy {
+    /// Answer without the claims that need the failed upstream.
+    Omit,
+    /// Answer 502 so that a target with `interruptOnError` stops token issuance.
+    Fail,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Every key that may have signed a call: several during a rotation.
     pub signing_keys: Vec<SigningKey>,
     pub signature_tolerance_seconds: u64,
+    pub permissions: Option<PermissionsConfig>,
+    pub flat_roles_claim: Option<String>,
+    pub groups_claim: Option<String>,
+    pub ms_token: Option<MsTokenConfig>,
+    pub cache_ttl_seconds: u64,
+    pub stale_if_error_seconds: u64,
+    pub upstream_timeout_ms: u64,
+    pub on_upstream_error: UpstreamPolicy,
+    pub log_claims: bool,
 }
 
 pub const SIGNING_KEY: &str = "ZITADEL_SIGNING_KEY";
 /// The name ZITADEL's reference worker uses, read when [`SIGNING_KEY`] is not set.
 pub const SIGNING_KEY_ALIAS: &str = "AUTHORIZATION_SIGNING_KEY";
 pub const SIGNATURE_TOLERANCE: &str = "SIGNATURE_TOLERANCE_SECONDS";
+pub const ZITADEL_DOMAIN: &str = "ZITADEL_DOMAIN";
+pub const ACCESS_TOKEN: &str = "ZITADEL_ACCESS_TOKEN";
+/// The reference worker's name for the access token.
+pub const ACCESS_TOKEN_ALIAS: &str = "ACCESS_TOKEN";
+pub const CLIENT_ID: &str = "ZITADEL_CLIENT_ID";
+pub const CLIENT_SECRET: &str = "ZITADEL_CLIENT_SECRET";
+pub const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
+pub const PERMISSIONS_PROJECT_ID: &str = "PERMISSIONS_PROJECT_ID";
+pub const PERMISSIONS_ORG_ID: &str = "PERMISSIONS_ORG_ID";
+pub const PERMISSIONS_METADATA_PREFIX: &str = "PERMISSIONS_METADATA_PREFIX";
+pub const FLAT_ROLES_CLAIM: &str = "FLAT_ROLES_CLAIM";
+pub const GROUPS_CLAIM: &str = "GROUPS_CLAIM";
+pub const MS_TOKEN_METADATA_KEY: &str = "MS_TOKEN_METADATA_KEY";
+pub const MS_TOKEN_CLAIM: &str = "MS_TOKEN_CLAIM";
+pub const MS_TOKEN_IN_USERINFO: &str = "MS_TOKEN_IN_USERINFO";
+pub const CACHE_TTL: &str = "METADATA_CACHE_TTL_SECONDS";
+pub const STALE_IF_ERROR: &str = "METADATA_STALE_IF_ERROR_SECONDS";
+pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT_MS";
+pub const ON_UPSTREAM_ERROR: &str = "ON_UPSTREAM_ERROR";
+pub const LOG_CLAIMS: &str = "LOG_CLAIMS";
+
+/// Claims whose names start with this are dropped by ZITADEL without a word.
+const RESERVED_CLAIM_PREFIX: &str = "urn:zitadel:iam";
 
 impl Config {
-    /// Reads every setting through `get` (name → raw value). Values are trimmed; an empty value
-    /// counts as not set.
+    /// Reads every setting through `get` (name → raw value).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<Problem>> {
-        let mut settings = Settings { get: &get, problems: Vec::new() };
+        let mut s = Settings { get: &get, problems: Vec::new() };
 
-        let keys = settings
+        let signing_keys = s
             .text(SIGNING_KEY)
-            .or_else(|| settings.text(SIGNING_KEY_ALIAS))
+            .or_else(|| s.text(SIGNING_KEY_ALIAS))
             .map(|list| signing_keys(&list))
             .unwrap_or_default();
-        if keys.is_empty() {
-            settings.problem(
+        if signing_keys.is_empty() {
+            s.problem(
                 SIGNING_KEY,
                 format!("is not set (also read as {SIGNING_KEY_ALIAS}): set it to the target's signing key with `wrangler secret put {SIGNING_KEY}`"),
             );
         }
-        let signature_tolerance_seconds = settings.number(SIGNATURE_TOLERANCE, 300, 1, 3600);
+        let signature_tolerance_seconds = s.number(SIGNATURE_TOLERANCE, 300, 1, 3600);
 
-        if settings.problems.is_empty() {
-            Ok(Config { signing_keys: keys, signature_tolerance_seconds })
+        let permissions_claim = s.claim_name(PERMISSIONS_CLAIM, "permissions");
+        let flat_roles_claim = s.claim_name(FLAT_ROLES_CLAIM, "my:zitadel:grants");
+        let groups_claim = s.claim_name(GROUPS_CLAIM, "");
+        let ms_claim = s.claim_name(MS_TOKEN_CLAIM, "urn:custom:ms_access_token");
+
+        let permissions = match permissions_claim {
+            Some(claim) => s.zitadel_api().map(|api| PermissionsConfig {
+                claim,
+                project_id: s.text(PERMISSIONS_PROJECT_ID),
+                org_id: s.text(PERMISSIONS_ORG_ID),
+                metadata_prefix: s.text(PERMISSIONS_METADATA_PREFIX).unwrap_or_default(),
+                api,
+            }),
+            None => None,
+        };
+        let ms_token = ms_claim.map(|claim| MsTokenConfig {
+            metadata_key: s.text(MS_TOKEN_METADATA_KEY).unwrap_or_else(|| "microsoft_access_token".into()),
+            claim,
+            in_userinfo: s.boolean(MS_TOKEN_IN_USERINFO, false),
+        });
+
+        let cache_ttl_seconds = s.number(CACHE_TTL, 60, 0, 86_400);
+        let stale_if_error_seconds = s.number(STALE_IF_ERROR, 0, 0, 7 * 86_400);
+        let upstream_timeout_ms = s.number(UPSTREAM_TIMEOUT, 2000, 50, 60_000);
+        let on_upstream_error = match s.text(ON_UPSTREAM_ERROR).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("omit") => UpstreamPolicy::Omit,
+            Some("fail") => UpstreamPolicy::Fail,
+            Some(_) => {
+                s.problem(ON_UPSTREAM_ERROR, "must be `omit` or `fail`".into());
+                UpstreamPolicy::Omit
+            }
+        };
+        let log_claims = s.boolean(LOG_CLAIMS, false);
+
+        let config = Config {
+            signing_keys,
+            signature_tolerance_seconds,
+            permissions,
+            flat_roles_claim,
+            groups_claim,
+            ms_token,
+            cache_ttl_seconds,
+            stale_if_error_seconds,
+            upstream_timeout_ms,
+            on_upstream_error,
+            log_claims,
+        };
+        s.check_claim_names_are_distinct(&config);
+        if s.problems.is_empty() {
+            Ok(config)
         } else {
-            Err(settings.problems)
+            Err(s.problems)
         }
+    }
+
+    /// The claim names in use, with the setting that names each.
+    pub fn claim_names(&self) -> Vec<(&'static str, &str)> {
+        let mut names = Vec::new();
+        if let Some(p) = &self.permissions {
+            names.push((PERMISSIONS_CLAIM, p.claim.as_str()));
+        }
+        if let Some(c) = &self.flat_roles_claim {
+            names.push((FLAT_ROLES_CLAIM, c.as_str()));
+        }
+        if let Some(c) = &self.groups_claim {
+            names.push((GROUPS_CLAIM, c.as_str()));
+        }
+        if let Some(m) = &self.ms_token {
+            names.push((MS_TOKEN_CLAIM, m.claim.as_str()));
+        }
+        names
     }
 }
 
@@ -55,6 +218,16 @@ impl Config {
 /// are letters and digits, so a comma never occurs inside one.
 fn signing_keys(list: &str) -> Vec<SigningKey> {
     list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(SigningKey::new).collect()
+}
+
+/// `my.zitadel.cloud` → `https://my.zitadel.cloud`; a full http(s) URL is taken as is.
+pub fn base_url(domain: &str) -> Option<String> {
+    let url = if domain.contains("://") { domain.to_string() } else { format!("https://{domain}") };
+    let url = url.trim_end_matches('/').to_string();
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    let valid_host = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    valid_host.then_some(url)
 }
 
 struct Settings<'a, F> {
@@ -82,6 +255,90 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
             }
         }
     }
+
+    fn boolean(&mut self, name: &'static str, default: bool) -> bool {
+        match self.text(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => default,
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(_) => {
+                self.problem(name, "must be `true` or `false`".into());
+                default
+            }
+        }
+    }
+
+    /// A claim name: `default` when not set, off (`None`) when set to the empty string.
+    fn claim_name(&mut self, name: &'static str, default: &str) -> Option<String> {
+        let value = match (self.get)(name) {
+            None => default.to_string(),
+            Some(v) => v.trim().to_string(),
+        };
+        if value.is_empty() {
+            return None;
+        }
+        if value.starts_with(RESERVED_CLAIM_PREFIX) {
+            self.problem(name, format!("starts with `{RESERVED_CLAIM_PREFIX}`, which ZITADEL silently drops from tokens; choose another name, or set it to the empty string to turn the claim off"));
+        }
+        Some(value)
+    }
+
+    /// The ZITADEL API settings the permissions claim needs.
+    fn zitadel_api(&mut self) -> Option<ZitadelApiConfig> {
+        let base_url = match self.text(ZITADEL_DOMAIN) {
+            None => {
+                self.problem(ZITADEL_DOMAIN, format!("is not set: the permissions claim reads organization metadata from ZITADEL (set {PERMISSIONS_CLAIM} to the empty string to turn that claim off)"));
+                None
+            }
+            Some(domain) => {
+                let url = base_url(&domain);
+                if url.is_none() {
+                    self.problem(
+                        ZITADEL_DOMAIN,
+                        "must be a host name such as `my-instance.zitadel.cloud` or an http(s) URL".into(),
+                    );
+                }
+                url
+            }
+        };
+        let token = self.text(ACCESS_TOKEN).or_else(|| self.text(ACCESS_TOKEN_ALIAS));
+        let client_id = self.text(CLIENT_ID);
+        let client_secret = self.text(CLIENT_SECRET);
+        let credentials = match (token, client_id, client_secret) {
+            (Some(token), _, _) => Some(Credentials::AccessToken(Secret::new(token))),
+            (None, Some(client_id), Some(secret)) => {
+                Some(Credentials::ClientCredentials { client_id, client_secret: Secret::new(secret) })
+            }
+            (None, Some(_), None) => {
+                self.problem(
+                    CLIENT_SECRET,
+                    format!("is not set, but {CLIENT_ID} is: both are needed for the client-credentials grant"),
+                );
+                None
+            }
+            (None, None, Some(_)) => {
+                self.problem(
+                    CLIENT_ID,
+                    format!("is not set, but {CLIENT_SECRET} is: both are needed for the client-credentials grant"),
+                );
+                None
+            }
+            (None, None, None) => {
+                self.problem(ACCESS_TOKEN, format!("is not set (also read as {ACCESS_TOKEN_ALIAS}), nor are {CLIENT_ID} and {CLIENT_SECRET}: the permissions claim needs credentials for the ZITADEL API (set {PERMISSIONS_CLAIM} to the empty string to turn that claim off)"));
+                None
+            }
+        };
+        Some(ZitadelApiConfig { base_url: base_url?, credentials: credentials? })
+    }
+
+    fn check_claim_names_are_distinct(&mut self, config: &Config) {
+        let names = config.claim_names();
+        for (i, (setting, name)) in names.iter().enumerate() {
+            if let Some((first, _)) = names[..i].iter().find(|(_, other)| other == name) {
+                self.problem(setting, format!("names the same claim as {first}; each claim needs its own name"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -89,9 +346,18 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The smallest valid configuration with every feature at its default.
+    const BASE: &[(&str, &str)] = &[(SIGNING_KEY, "abc"), (ZITADEL_DOMAIN, "z.example"), (ACCESS_TOKEN, "pat")];
+
     fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn with(extra: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
+        let mut pairs = BASE.to_vec();
+        pairs.extend_from_slice(extra);
+        config(&pairs)
     }
 
     fn settings_named(problems: &[Problem]) -> Vec<&str> {
@@ -99,53 +365,163 @@ mod tests {
     }
 
     #[test]
-    fn signing_key_alone_is_a_valid_config_with_defaults() {
-        let c = config(&[(SIGNING_KEY, "abc")]).unwrap();
+    fn defaults() {
+        let c = with(&[]).unwrap();
         assert_eq!(c.signing_keys, vec![SigningKey::new("abc")]);
         assert_eq!(c.signature_tolerance_seconds, 300);
+        let p = c.permissions.unwrap();
+        assert_eq!(p.claim, "permissions");
+        assert_eq!((p.project_id, p.org_id, p.metadata_prefix.as_str()), (None, None, ""));
+        assert_eq!(
+            p.api,
+            ZitadelApiConfig {
+                base_url: "https://z.example".into(),
+                credentials: Credentials::AccessToken(Secret::new("pat"))
+            }
+        );
+        assert_eq!(c.flat_roles_claim.as_deref(), Some("my:zitadel:grants"));
+        assert_eq!(c.groups_claim, None);
+        assert_eq!(
+            c.ms_token,
+            Some(MsTokenConfig {
+                metadata_key: "microsoft_access_token".into(),
+                claim: "urn:custom:ms_access_token".into(),
+                in_userinfo: false
+            })
+        );
+        assert_eq!((c.cache_ttl_seconds, c.stale_if_error_seconds, c.upstream_timeout_ms), (60, 0, 2000));
+        assert_eq!(c.on_upstream_error, UpstreamPolicy::Omit);
+        assert!(!c.log_claims);
     }
 
     #[test]
     fn several_keys_are_separated_by_commas_and_blanks_dropped() {
-        let c = config(&[(SIGNING_KEY, " new-key , old-key ,, ")]).unwrap();
+        let c = with(&[(SIGNING_KEY, " new-key , old-key ,, ")]).unwrap();
         assert_eq!(c.signing_keys, vec![SigningKey::new("new-key"), SigningKey::new("old-key")]);
     }
 
     #[test]
-    fn reference_worker_name_is_read_when_ours_is_absent() {
-        let c = config(&[(SIGNING_KEY_ALIAS, "legacy")]).unwrap();
+    fn reference_worker_names_are_read_when_ours_are_absent() {
+        let c = config(&[(SIGNING_KEY_ALIAS, "legacy"), (ZITADEL_DOMAIN, "z"), (ACCESS_TOKEN_ALIAS, "legacy-pat")])
+            .unwrap();
         assert_eq!(c.signing_keys, vec![SigningKey::new("legacy")]);
-        let both = config(&[(SIGNING_KEY, "ours"), (SIGNING_KEY_ALIAS, "legacy")]).unwrap();
-        assert_eq!(both.signing_keys, vec![SigningKey::new("ours")]);
+        assert_eq!(c.permissions.unwrap().api.credentials, Credentials::AccessToken(Secret::new("legacy-pat")));
+        let both = with(&[(SIGNING_KEY_ALIAS, "legacy")]).unwrap();
+        assert_eq!(both.signing_keys, vec![SigningKey::new("abc")]);
     }
 
     #[test]
     fn missing_signing_key_is_a_problem_naming_the_setting() {
-        for pairs in [&[][..], &[(SIGNING_KEY, "  ")], &[(SIGNING_KEY, ",,")]] {
-            let problems = config(pairs).unwrap_err();
+        for key in ["  ", ",,"] {
+            let problems = with(&[(SIGNING_KEY, key)]).unwrap_err();
             assert_eq!(settings_named(&problems), [SIGNING_KEY]);
             assert!(problems[0].problem.contains("is not set"));
         }
     }
 
     #[test]
-    fn tolerance_is_a_whole_number_in_range() {
-        assert_eq!(config(&[(SIGNING_KEY, "k"), (SIGNATURE_TOLERANCE, "60")]).unwrap().signature_tolerance_seconds, 60);
-        for bad in ["0", "3601", "-5", "5m", "1.5"] {
-            let problems = config(&[(SIGNING_KEY, "k"), (SIGNATURE_TOLERANCE, bad)]).unwrap_err();
-            assert_eq!(settings_named(&problems), [SIGNATURE_TOLERANCE], "{bad}");
+    fn numbers_are_whole_and_in_range() {
+        assert_eq!(with(&[(SIGNATURE_TOLERANCE, "60")]).unwrap().signature_tolerance_seconds, 60);
+        assert_eq!(with(&[(CACHE_TTL, "0")]).unwrap().cache_ttl_seconds, 0);
+        for (setting, bad) in [
+            (SIGNATURE_TOLERANCE, "0"),
+            (SIGNATURE_TOLERANCE, "3601"),
+            (SIGNATURE_TOLERANCE, "-5"),
+            (CACHE_TTL, "1m"),
+            (UPSTREAM_TIMEOUT, "10"),
+            (STALE_IF_ERROR, "1.5"),
+        ] {
+            let problems = with(&[(setting, bad)]).unwrap_err();
+            assert_eq!(settings_named(&problems), [setting], "{setting}={bad}");
         }
     }
 
     #[test]
+    fn policy_and_booleans_are_checked() {
+        assert_eq!(with(&[(ON_UPSTREAM_ERROR, "FAIL")]).unwrap().on_upstream_error, UpstreamPolicy::Fail);
+        assert!(with(&[(LOG_CLAIMS, "true")]).unwrap().log_claims);
+        assert!(with(&[(MS_TOKEN_IN_USERINFO, "1")]).unwrap().ms_token.unwrap().in_userinfo);
+        assert_eq!(settings_named(&with(&[(ON_UPSTREAM_ERROR, "retry")]).unwrap_err()), [ON_UPSTREAM_ERROR]);
+        assert_eq!(settings_named(&with(&[(LOG_CLAIMS, "maybe")]).unwrap_err()), [LOG_CLAIMS]);
+    }
+
+    #[test]
+    fn empty_claim_name_turns_the_claim_off() {
+        let c = with(&[(PERMISSIONS_CLAIM, ""), (FLAT_ROLES_CLAIM, " "), (MS_TOKEN_CLAIM, "")]).unwrap();
+        assert_eq!((c.permissions, c.flat_roles_claim, c.ms_token), (None, None, None));
+        let c = with(&[(GROUPS_CLAIM, "groups")]).unwrap();
+        assert_eq!(c.groups_claim.as_deref(), Some("groups"));
+    }
+
+    #[test]
+    fn without_the_permissions_claim_no_zitadel_settings_are_needed() {
+        let c = config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, "")]).unwrap();
+        assert_eq!(c.permissions, None);
+    }
+
+    #[test]
+    fn the_permissions_claim_needs_a_domain_and_credentials() {
+        let problems = config(&[(SIGNING_KEY, "k")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_DOMAIN, ACCESS_TOKEN]);
+        assert!(problems[0].problem.contains(PERMISSIONS_CLAIM));
+        let problems = config(&[(SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (CLIENT_ID, "id")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [CLIENT_SECRET]);
+        let problems = config(&[(SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (CLIENT_SECRET, "s")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [CLIENT_ID]);
+    }
+
+    #[test]
+    fn client_credentials_are_used_when_there_is_no_token() {
+        let c = config(&[(SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (CLIENT_ID, "id"), (CLIENT_SECRET, "s")]).unwrap();
+        assert_eq!(
+            c.permissions.unwrap().api.credentials,
+            Credentials::ClientCredentials { client_id: "id".into(), client_secret: Secret::new("s") }
+        );
+    }
+
+    #[test]
+    fn domain_forms() {
+        assert_eq!(base_url("my.zitadel.cloud").as_deref(), Some("https://my.zitadel.cloud"));
+        assert_eq!(base_url("https://my.zitadel.cloud/").as_deref(), Some("https://my.zitadel.cloud"));
+        assert_eq!(base_url("http://127.0.0.1:8788").as_deref(), Some("http://127.0.0.1:8788"));
+        assert_eq!(base_url("https://example.com/zitadel").as_deref(), Some("https://example.com/zitadel"));
+        for bad in ["ftp://x", "https://", "with space", "https://a b", "http:///path"] {
+            assert_eq!(base_url(bad), None, "{bad}");
+        }
+        assert_eq!(settings_named(&with(&[(ZITADEL_DOMAIN, "not a host")]).unwrap_err()), [ZITADEL_DOMAIN]);
+    }
+
+    #[test]
+    fn reserved_claim_names_are_refused() {
+        let problems =
+            with(&[(GROUPS_CLAIM, "urn:zitadel:iam:groups"), (MS_TOKEN_CLAIM, "urn:zitadel:iam:ms")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [GROUPS_CLAIM, MS_TOKEN_CLAIM]);
+        assert!(problems[0].problem.contains("silently drops"));
+    }
+
+    #[test]
+    fn two_features_may_not_share_a_claim_name() {
+        let problems = with(&[(GROUPS_CLAIM, "permissions")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [GROUPS_CLAIM]);
+        assert!(problems[0].problem.contains(PERMISSIONS_CLAIM));
+    }
+
+    #[test]
     fn all_problems_are_reported_together() {
-        let problems = config(&[(SIGNATURE_TOLERANCE, "x")]).unwrap_err();
+        let problems = config(&[(SIGNATURE_TOLERANCE, "x"), (PERMISSIONS_CLAIM, "")]).unwrap_err();
         assert_eq!(settings_named(&problems), [SIGNING_KEY, SIGNATURE_TOLERANCE]);
     }
 
     #[test]
-    fn problems_never_contain_a_key() {
-        let problems = config(&[(SIGNATURE_TOLERANCE, "supersecret")]).unwrap_err();
+    fn problems_and_debug_never_contain_a_secret() {
+        let problems = config(&[
+            (SIGNATURE_TOLERANCE, "supersecret"),
+            (CLIENT_SECRET, "supersecret"),
+            (ZITADEL_DOMAIN, "supersecret host"),
+        ])
+        .unwrap_err();
         assert!(problems.iter().all(|p| !p.problem.contains("supersecret")));
+        let c = with(&[(ACCESS_TOKEN, "supersecret-pat")]).unwrap();
+        assert!(!format!("{c:?}").contains("supersecret"));
     }
 }

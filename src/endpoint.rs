@@ -3,10 +3,12 @@
 
 use serde::Serialize;
 
+use crate::claims::{self, Isolate};
 use crate::config::{Config, Problem};
 use crate::error::Error;
 use crate::log::RequestLog;
 use crate::payload::{self, Function};
+use crate::platform::Platform;
 use crate::response::ContextInfoResponse;
 use crate::signature;
 
@@ -38,27 +40,27 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
 
 /// Answers one call: the signature first (over the raw bytes), then the payload, then the claims.
 /// Fills in `log` as far as it gets.
-pub fn handle_call(
+pub async fn handle_call<P: Platform>(
     config: &Config,
+    isolate: &Isolate,
+    platform: &P,
     signature_header: Option<&str>,
     body: &[u8],
-    now: i64,
     log: &mut RequestLog,
 ) -> Result<ContextInfoResponse, Error> {
+    let now = (platform.now_ms() / 1000) as i64;
     signature::verify(signature_header, body, &config.signing_keys, now, config.signature_tolerance_seconds)?;
     let info = payload::decode(body)?;
     log.user_id = info.user_id().map(str::to_string);
     log.org_id = info.org_id().map(str::to_string);
     let function = match info.function.as_deref() {
         None => return Err(Error::UnsupportedFunction { received: None }),
-        Some(name) => Function::from_name(name)
-            .ok_or_else(|| Error::UnsupportedFunction { received: Some(name.to_string()) })?,
+        Some(name) => {
+            Function::from_name(name).ok_or_else(|| Error::UnsupportedFunction { received: Some(name.to_string()) })?
+        }
     };
     log.function = Some(function.name());
-    // Claims arrive with the claims issue; until then both functions answer no claims.
-    let response = ContextInfoResponse::default();
-    log.claims = response.claim_keys().into_iter().map(str::to_string).collect();
-    Ok(response)
+    claims::build(config, isolate, platform, function, &info, log).await
 }
 
 #[derive(Serialize)]
@@ -94,19 +96,33 @@ pub fn health(config: &Result<Config, Vec<Problem>>) -> (u16, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{header_for, SignatureError, SigningKey};
+    use crate::signature::{header_for, SignatureError};
+    use crate::testing::FakePlatform;
+    use futures::executor::block_on;
 
-    const NOW: i64 = 1_800_000_000;
     const FULL: &[u8] = include_bytes!("../tests/fixtures/payloads/preaccesstoken.json");
 
+    /// Every claim off: these tests are about the endpoint, not the claims.
     fn config() -> Config {
-        Config { signing_keys: vec![SigningKey::new("k1")], signature_tolerance_seconds: 300 }
+        let settings = [
+            ("ZITADEL_SIGNING_KEY", "k1"),
+            ("PERMISSIONS_CLAIM", ""),
+            ("FLAT_ROLES_CLAIM", ""),
+            ("MS_TOKEN_CLAIM", ""),
+        ];
+        Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())).unwrap()
+    }
+
+    fn handle(header: Option<&str>, body: &[u8]) -> (Result<ContextInfoResponse, Error>, RequestLog) {
+        let platform = FakePlatform::new(vec![]);
+        let mut log = RequestLog::new("POST", "/");
+        let result = block_on(handle_call(&config(), &Isolate::default(), &platform, header, body, &mut log));
+        (result, log)
     }
 
     fn call(body: &[u8]) -> (Result<ContextInfoResponse, Error>, RequestLog) {
-        let header = header_for(NOW, body, &config().signing_keys);
-        let mut log = RequestLog::new("POST", "/");
-        (handle_call(&config(), Some(&header), body, NOW, &mut log), log)
+        let now = (FakePlatform::new(vec![]).now_ms() / 1000) as i64;
+        handle(Some(&header_for(now, body, &config().signing_keys)), body)
     }
 
     #[test]
@@ -136,7 +152,11 @@ mod tests {
 
     #[test]
     fn bare_function_names_are_dispatched_too() {
-        for (name, logged) in [("preuserinfo", "function/preuserinfo"), ("function/preuserinfo", "function/preuserinfo"), ("preaccesstoken", "function/preaccesstoken")] {
+        for (name, logged) in [
+            ("preuserinfo", "function/preuserinfo"),
+            ("function/preuserinfo", "function/preuserinfo"),
+            ("preaccesstoken", "function/preaccesstoken"),
+        ] {
             let (result, log) = call(format!(r#"{{"function":"{name}"}}"#).as_bytes());
             assert!(result.is_ok(), "{name}");
             assert_eq!(log.function, Some(logged));
@@ -145,11 +165,8 @@ mod tests {
 
     #[test]
     fn signature_is_checked_before_the_body_is_parsed() {
-        let mut log = RequestLog::new("POST", "/");
-        let result = handle_call(&config(), None, b"not json", NOW, &mut log);
-        assert_eq!(result, Err(Error::Signature(SignatureError::Missing)));
-        let result = handle_call(&config(), Some("t=1,v1=00"), b"not json", NOW, &mut log);
-        assert!(matches!(result, Err(Error::Signature(_))));
+        assert_eq!(handle(None, b"not json").0, Err(Error::Signature(SignatureError::Missing)));
+        assert!(matches!(handle(Some("t=1,v1=00"), b"not json").0, Err(Error::Signature(_))));
     }
 
     #[test]
@@ -164,7 +181,9 @@ mod tests {
     #[test]
     fn bad_json_and_bad_fields_map_to_their_errors() {
         assert!(matches!(call(b"{").0, Err(Error::InvalidJson { line: 1, column: 1, .. })));
-        assert!(matches!(call(br#"{"user_grants":"x"}"#).0, Err(Error::InvalidPayload { ref path, .. }) if path == "user_grants"));
+        assert!(
+            matches!(call(br#"{"user_grants":"x"}"#).0, Err(Error::InvalidPayload { ref path, .. }) if path == "user_grants")
+        );
     }
 
     #[test]

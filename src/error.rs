@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::config::Problem;
 use crate::payload::DecodeError;
 use crate::signature::SignatureError;
+use crate::zitadel::UpstreamError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
@@ -27,6 +28,8 @@ pub enum Error {
     InvalidPayload { path: String, problem: String },
     /// `function` is absent or names a function this target does not serve.
     UnsupportedFunction { received: Option<String> },
+    /// The ZITADEL API failed and `ON_UPSTREAM_ERROR=fail`.
+    UpstreamUnavailable(UpstreamError),
 }
 
 /// The JSON body of every non-2xx answer.
@@ -46,6 +49,7 @@ impl Error {
             Error::UnsupportedFunction { .. } => 400,
             Error::Misconfigured(_) => 500,
             Error::Signature(_) => 401,
+            Error::UpstreamUnavailable(_) => 502,
         }
     }
 
@@ -60,6 +64,7 @@ impl Error {
             Error::InvalidJson { .. } => "invalid_json",
             Error::InvalidPayload { .. } => "invalid_payload",
             Error::UnsupportedFunction { .. } => "unsupported_function",
+            Error::UpstreamUnavailable(_) => "upstream_unavailable",
         }
     }
 
@@ -85,15 +90,18 @@ impl Error {
             }
             Error::InvalidPayload { path, problem } if path == "." => format!("The body {problem}."),
             Error::InvalidPayload { path, problem } => format!("The field `{path}` {problem}."),
-            Error::UnsupportedFunction { received: None } => format!(
-                "The payload names no `function`; this target serves {}.",
-                crate::payload::Function::SUPPORTED
-            ),
+            Error::UnsupportedFunction { received: None } => {
+                format!("The payload names no `function`; this target serves {}.", crate::payload::Function::SUPPORTED)
+            }
             Error::UnsupportedFunction { received: Some(name) } => format!(
                 "The function `{}` is not served here; this target serves {}. Bind it only to those \
                  functions in the ZITADEL execution.",
                 printable(name),
                 crate::payload::Function::SUPPORTED
+            ),
+            Error::UpstreamUnavailable(e) => format!(
+                "The permissions could not be read from the ZITADEL API: {e}. ON_UPSTREAM_ERROR=fail \
+                 refuses the call rather than let a token be issued without them."
             ),
         }
     }
@@ -150,11 +158,23 @@ mod tests {
             (Error::Signature(SignatureError::Missing), 401, "missing_signature"),
             (Error::Signature(SignatureError::Malformed(Malformed::BadTimestamp)), 401, "malformed_signature"),
             (Error::Signature(SignatureError::Invalid), 401, "invalid_signature"),
-            (Error::Signature(SignatureError::Stale { age_seconds: 400, tolerance_seconds: 300 }), 401, "stale_signature"),
+            (
+                Error::Signature(SignatureError::Stale { age_seconds: 400, tolerance_seconds: 300 }),
+                401,
+                "stale_signature",
+            ),
             (Error::Signature(SignatureError::Future { ahead_seconds: 90 }), 401, "future_signature"),
             (Error::InvalidJson { reason: "expected value".into(), line: 1, column: 2 }, 400, "invalid_json"),
-            (Error::InvalidPayload { path: "user".into(), problem: "is a string where an object is expected".into() }, 400, "invalid_payload"),
+            (
+                Error::InvalidPayload {
+                    path: "user".into(),
+                    problem: "is a string where an object is expected".into(),
+                },
+                400,
+                "invalid_payload",
+            ),
             (Error::UnsupportedFunction { received: None }, 400, "unsupported_function"),
+            (Error::UpstreamUnavailable(UpstreamError::Timeout), 502, "upstream_unavailable"),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status, "{e:?}");
@@ -172,9 +192,13 @@ mod tests {
 
     #[test]
     fn invalid_payload_message_names_the_field() {
-        let e = Error::InvalidPayload { path: "user_grants[0].roles".into(), problem: "is a string where an array is expected".into() };
+        let e = Error::InvalidPayload {
+            path: "user_grants[0].roles".into(),
+            problem: "is a string where an array is expected".into(),
+        };
         assert_eq!(e.message(), "The field `user_grants[0].roles` is a string where an array is expected.");
-        let root = Error::InvalidPayload { path: ".".into(), problem: "is an array where an object is expected".into() };
+        let root =
+            Error::InvalidPayload { path: ".".into(), problem: "is an array where an object is expected".into() };
         assert_eq!(root.message(), "The body is an array where an object is expected.");
     }
 
@@ -185,13 +209,19 @@ mod tests {
             Problem { setting: "SIGNATURE_TOLERANCE_SECONDS", problem: "must be a whole number from 1 to 3600".into() },
         ]);
         let m = e.message();
-        assert!(m.contains("ZITADEL_SIGNING_KEY is not set") && m.contains("SIGNATURE_TOLERANCE_SECONDS must be"), "{m}");
+        assert!(
+            m.contains("ZITADEL_SIGNING_KEY is not set") && m.contains("SIGNATURE_TOLERANCE_SECONDS must be"),
+            "{m}"
+        );
     }
 
     #[test]
     fn unsupported_function_names_received_and_supported() {
         let m = Error::UnsupportedFunction { received: Some("function/presamlresponse".into()) }.message();
-        assert!(m.contains("`function/presamlresponse`") && m.contains("function/preaccesstoken, function/preuserinfo"), "{m}");
+        assert!(
+            m.contains("`function/presamlresponse`") && m.contains("function/preaccesstoken, function/preuserinfo"),
+            "{m}"
+        );
     }
 
     #[test]

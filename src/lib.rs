@@ -5,34 +5,53 @@
 //! The modules below hold the logic and never touch the runtime; this file is the glue that reads
 //! settings, the clock and the request, and writes the response and one log line.
 
+pub mod cache;
+pub mod claims;
 pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod log;
 pub mod payload;
+pub mod permissions;
+pub mod platform;
 pub mod response;
 pub mod signature;
+#[cfg(test)]
+mod testing;
+pub mod zitadel;
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::rc::Rc;
+    use std::time::Duration;
 
     use futures_util::StreamExt;
     use worker::wasm_bindgen::JsValue;
-    use worker::{console_log, event, js_sys, Context, Date, Env, Headers, Request, Response};
+    use worker::{
+        console_log, event, js_sys, AbortController, ByteStream, Context, Date, Delay, Env, Fetch, Headers, KvStore,
+        Method, Request, RequestInit, Response,
+    };
 
+    use crate::claims::Isolate;
     use crate::config::{Config, Problem};
     use crate::endpoint::{self, Route, MAX_BODY_BYTES};
     use crate::error::Error;
     use crate::log::RequestLog;
+    use crate::platform::{HttpRequest, HttpResponse, Platform, TransportError};
     use crate::signature;
+
+    /// The KV namespace binding that, when present, shares permission maps across isolates.
+    const SHARED_CACHE_BINDING: &str = "METADATA_CACHE";
+    /// The largest upstream answer read; a page of 100 mapping entries is a few KiB.
+    const MAX_UPSTREAM_BODY_BYTES: usize = 4 << 20;
 
     type Loaded = Rc<Result<Config, Vec<Problem>>>;
 
     thread_local! {
         // Settings cannot change within an isolate: a new deployment or secret starts new isolates.
         static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+        static ISOLATE: Rc<Isolate> = Rc::new(Isolate::default());
     }
 
     #[event(start)]
@@ -41,10 +60,10 @@ mod glue {
     }
 
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
         let started = Date::now().as_millis();
         let mut log = RequestLog::new(req.method().as_ref(), &req.path());
-        let (status, body, allow) = match serve(req, &env, &mut log).await {
+        let (status, body, allow) = match serve(req, &env, &ctx, &mut log).await {
             Ok((status, body)) => (status, body, None),
             Err(e) => {
                 log.outcome = e.code();
@@ -68,7 +87,7 @@ mod glue {
         Ok(Response::from_bytes(body.into_bytes())?.with_status(status).with_headers(headers))
     }
 
-    async fn serve(mut req: Request, env: &Env, log: &mut RequestLog) -> Result<(u16, String), Error> {
+    async fn serve(mut req: Request, env: &Env, ctx: &Context, log: &mut RequestLog) -> Result<(u16, String), Error> {
         let route = endpoint::route(log.method.as_str(), &log.path)?;
         let config = load_config(env);
         if route == Route::Health {
@@ -80,16 +99,16 @@ mod glue {
         };
         let body = read_body(&mut req, MAX_BODY_BYTES).await?;
         let header = req.headers().get(signature::HEADER).ok().flatten();
-        let now = (Date::now().as_millis() / 1000) as i64;
-        let response = endpoint::handle_call(config, header.as_deref(), &body, now, log)?;
-        Ok((200, response.to_json()))
+        let platform = Workers { kv: env.kv(SHARED_CACHE_BINDING).ok(), ctx, calls: Cell::new(0) };
+        let isolate = ISOLATE.with(Rc::clone);
+        let result = endpoint::handle_call(config, &isolate, &platform, header.as_deref(), &body, log).await;
+        log.upstream_calls = platform.calls.get();
+        Ok((200, result?.to_json()))
     }
 
     fn load_config(env: &Env) -> Loaded {
         CONFIG.with(|cell| {
-            cell.borrow_mut()
-                .get_or_insert_with(|| Rc::new(Config::from_lookup(|name| setting(env, name))))
-                .clone()
+            cell.borrow_mut().get_or_insert_with(|| Rc::new(Config::from_lookup(|name| setting(env, name)))).clone()
         })
     }
 
@@ -112,27 +131,118 @@ mod glue {
         if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|len| len > limit as u64) {
             return Err(Error::PayloadTooLarge { limit });
         }
-        let Ok(mut stream) = req.stream() else {
+        let Ok(stream) = req.stream() else {
             return Ok(Vec::new()); // no body at all
         };
-        let mut body = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| Error::UnreadableBody)?;
-            if body.len() + chunk.len() > limit {
+        match read_limited(stream, limit).await {
+            Ok(body) => Ok(body),
+            Err(Some(mut rest)) => {
                 // Read on (and discard) a bounded amount before answering: answering mid-upload
                 // breaks the connection for the next request in wrangler dev. Past the bound the
                 // sender gets the 413 anyway.
                 let mut drained = 0;
                 while drained < 4 * limit {
-                    match stream.next().await {
-                        Some(Ok(rest)) => drained += rest.len(),
+                    match rest.next().await {
+                        Some(Ok(chunk)) => drained += chunk.len(),
                         _ => break,
                     }
                 }
-                return Err(Error::PayloadTooLarge { limit });
+                Err(Error::PayloadTooLarge { limit })
+            }
+            Err(None) => Err(Error::UnreadableBody),
+        }
+    }
+
+    /// The whole stream, or `Err(Some(stream))` past `limit` bytes, or `Err(None)` if it broke.
+    async fn read_limited(mut stream: ByteStream, limit: usize) -> Result<Vec<u8>, Option<ByteStream>> {
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| None)?;
+            if body.len() + chunk.len() > limit {
+                return Err(Some(stream));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+
+    /// The core's view of the Workers runtime for one request.
+    struct Workers<'a> {
+        kv: Option<KvStore>,
+        ctx: &'a Context,
+        calls: Cell<usize>,
+    }
+
+    /// Aborts the fetch when the request future is dropped (the deadline passed), so the
+    /// connection is not left to finish in the background.
+    struct AbortOnDrop(Option<AbortController>);
+
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            if let Some(controller) = self.0.take() {
+                controller.abort();
+            }
+        }
+    }
+
+    impl Platform for Workers<'_> {
+        async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            self.calls.set(self.calls.get() + 1);
+            let headers = Headers::new();
+            for (name, value) in &request.headers {
+                headers.set(name, value).map_err(|_| TransportError::Network)?;
+            }
+            let mut init = RequestInit::new();
+            init.with_method(Method::from(request.method.to_string()))
+                .with_headers(headers)
+                .with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
+            let outbound = Request::new_with_init(&request.url, &init).map_err(|_| TransportError::Network)?;
+            let mut abort = AbortOnDrop(Some(AbortController::default()));
+            let signal = abort.0.as_ref().map(AbortController::signal).ok_or(TransportError::Network)?;
+            let mut response =
+                Fetch::Request(outbound).send_with_signal(&signal).await.map_err(|_| TransportError::Network)?;
+            let status = response.status_code();
+            let declared = response.headers().get("content-length").ok().flatten();
+            if declared
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64)
+            {
+                return Err(TransportError::TooLarge);
+            }
+            let body = match response.stream() {
+                Ok(stream) => read_limited(stream, MAX_UPSTREAM_BODY_BYTES).await.map_err(|e| match e {
+                    Some(_) => TransportError::TooLarge,
+                    None => TransportError::Network,
+                })?,
+                Err(_) => Vec::new(),
+            };
+            abort.0 = None; // finished: nothing to abort
+            Ok(HttpResponse { status, body })
+        }
+
+        fn now_ms(&self) -> u64 {
+            Date::now().as_millis()
+        }
+
+        async fn sleep(&self, ms: u64) {
+            Delay::from(Duration::from_millis(ms)).await;
+        }
+
+        async fn cache_get(&self, key: &str) -> Option<String> {
+            self.kv.as_ref()?.get(key).text().await.ok().flatten()
+        }
+
+        async fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) {
+            let Some(kv) = self.kv.clone() else { return };
+            let key = key.to_string();
+            // After the answer: the caller does not wait for KV.
+            self.ctx.wait_until(async move {
+                if let Ok(put) = kv.put(&key, value) {
+                    if put.expiration_ttl(ttl_seconds).execute().await.is_err() {
+                        console_log!("{}", r#"{"event":"kv_put_failed"}"#);
+                    }
+                }
+            });
+        }
     }
 }

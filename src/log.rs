@@ -18,12 +18,40 @@ pub struct RequestLog {
     pub status: u16,
     /// Keys of the claims returned.
     pub claims: Vec<String>,
+    /// How many distinct roles the permissions claim looked up.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub roles: usize,
+    /// Where the permission map came from: hit, miss, kv, shared, stale or off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'static str>,
+    /// Why the ZITADEL API gave no usable answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_error: Option<&'static str>,
+    /// Outbound requests made for this call.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub upstream_calls: usize,
+    /// Mapping metadata keys that could not be read, with the reason (never the value).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_metadata_keys: Vec<String>,
+    /// Why a claim was left out, when it is not an error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<&'static str>,
     pub duration_ms: u64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RequestLog {
     pub fn new(method: &str, path: &str) -> Self {
-        RequestLog { method: method.to_string(), path: path.to_string(), outcome: "ok", status: 200, ..Default::default() }
+        RequestLog {
+            method: method.to_string(),
+            path: path.to_string(),
+            outcome: "ok",
+            status: 200,
+            ..Default::default()
+        }
     }
 
     pub fn to_json(&self) -> String {

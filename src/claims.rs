@@ -1,0 +1,593 @@
+//! The claims of one call: permissions (roles mapped through organization metadata, cached),
+//! flat roles and groups (from the payload alone), and the Microsoft access token (from the
+//! user's metadata). Upstream work is bounded by `UPSTREAM_TIMEOUT_MS`; what fails is omitted or
+//! fails the call, as `ON_UPSTREAM_ERROR` says.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use base64::Engine;
+
+use crate::cache::{shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
+use crate::config::{Config, PermissionsConfig, UpstreamPolicy};
+use crate::error::Error;
+use crate::log::RequestLog;
+use crate::payload::{ContextInfo, Function};
+use crate::permissions::{self, PermissionMap};
+use crate::platform::{with_deadline, Platform};
+use crate::response::{Claim, ClaimValue, ContextInfoResponse};
+use crate::zitadel::{self, Session, UpstreamError};
+
+/// KV refuses expirations under 60 s.
+const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
+
+/// State shared by all requests of one isolate.
+#[derive(Default)]
+pub struct Isolate {
+    pub metadata: RefCell<MetadataCache>,
+    pub flights: SingleFlight<Result<Rc<PermissionMap>, UpstreamError>>,
+    pub session: Session,
+}
+
+/// Builds the answer to a verified call.
+pub async fn build<P: Platform>(
+    config: &Config,
+    isolate: &Isolate,
+    platform: &P,
+    function: Function,
+    info: &ContextInfo<'_>,
+    log: &mut RequestLog,
+) -> Result<ContextInfoResponse, Error> {
+    let mut response = ContextInfoResponse::default();
+    let grants = info.user_grants.as_deref().unwrap_or_default();
+
+    if let Some(settings) = &config.permissions {
+        let roles = permissions::roles(grants, settings.project_id.as_deref());
+        log.roles = roles.len();
+        let org = settings.org_id.as_deref().or(info.org_id());
+        match (roles.is_empty(), org) {
+            (true, _) => {} // no roles, no call
+            (false, None) => log.notes.push("permissions: the payload names no organization"),
+            (false, Some(org)) => {
+                let work = permission_map(config, settings, isolate, platform, org, log);
+                let result = with_deadline(platform, config.upstream_timeout_ms, work)
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout));
+                match result {
+                    Ok(map) => push_list(&mut response, &settings.claim, map.permissions(&roles)),
+                    Err(e) => {
+                        log.upstream_error = Some(e.code());
+                        if config.on_upstream_error == UpstreamPolicy::Fail {
+                            return Err(Error::UpstreamUnavailable(e));
+                        }
+                        if config.log_claims {
+                            response.append_log_claims.push(format!(
+                                "{} omitted: ZITADEL API {}",
+                                settings.claim,
+                                e.code()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some(claim) = &config.flat_roles_claim {
+        push_list(&mut response, claim, permissions::flat_roles(grants));
+    }
+    if let Some(claim) = &config.groups_claim {
+        let roles = permissions::roles(grants, None).into_iter().map(str::to_string).collect();
+        push_list(&mut response, claim, roles);
+    }
+
+    if let Some(ms) = &config.ms_token {
+        if function == Function::PreAccessToken || ms.in_userinfo {
+            match user_metadata(info, &ms.metadata_key).map(decode_token) {
+                None => {}
+                Some(Ok(token)) => {
+                    response.append_claims.push(Claim { key: ms.claim.clone(), value: ClaimValue::Text(token) })
+                }
+                Some(Err(reason)) => {
+                    log.notes.push(reason);
+                    if config.log_claims {
+                        response.append_log_claims.push(format!("{} omitted: {reason}", ms.claim));
+                    }
+                }
+            }
+        }
+    }
+
+    log.claims = response.claim_keys().into_iter().map(str::to_string).collect();
+    Ok(response)
+}
+
+fn push_list(response: &mut ContextInfoResponse, key: &str, values: Vec<String>) {
+    if !values.is_empty() {
+        response.append_claims.push(Claim { key: key.to_string(), value: ClaimValue::List(values) });
+    }
+}
+
+/// The raw (base64) value of a user metadata entry.
+fn user_metadata<'a>(info: &'a ContextInfo<'_>, key: &str) -> Option<&'a str> {
+    info.user_metadata.as_deref()?.iter().find(|m| m.key.as_deref() == Some(key)).and_then(|m| m.value.as_deref())
+}
+
+/// A token stored as user metadata: standard base64 of either a JSON string (a V1 action's
+/// `appendMetadata` JSON-encodes what it stores) or the raw token bytes (V2 `set_user_metadata`).
+pub fn decode_token(base64_value: &str) -> Result<String, &'static str> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64_value.trim())
+        .map_err(|_| "the token metadata is not valid base64")?;
+    let text = String::from_utf8(bytes).map_err(|_| "the token metadata is not UTF-8 text")?;
+    let token = match serde_json::from_str::<String>(&text) {
+        Ok(unquoted) => unquoted,
+        Err(_) => text,
+    };
+    if token.trim().is_empty() {
+        return Err("the token metadata is empty");
+    }
+    Ok(token)
+}
+
+/// The organization's role → permissions map: from the isolate's cache when fresh, else from KV
+/// when fresh, else from ZITADEL, shared by concurrent requests for the same organization. On an
+/// upstream failure, a map within the stale-if-error window (in memory or KV) is used instead.
+async fn permission_map<P: Platform>(
+    config: &Config,
+    settings: &PermissionsConfig,
+    isolate: &Isolate,
+    platform: &P,
+    org_id: &str,
+    log: &mut RequestLog,
+) -> Result<Rc<PermissionMap>, UpstreamError> {
+    let ttl_ms = config.cache_ttl_seconds * 1000;
+    let stale_ms = config.stale_if_error_seconds * 1000;
+    let cached = isolate.metadata.borrow_mut().lookup(org_id, platform.now_ms(), ttl_ms, stale_ms);
+    if let Cached::Fresh(map) = cached {
+        log.cache = Some("hit");
+        return Ok(map);
+    }
+
+    let mut source = "shared";
+    let result = if ttl_ms == 0 {
+        source = "off";
+        load(config, settings, isolate, platform, org_id, log).await.map(|(map, _)| map)
+    } else {
+        let led = std::cell::Cell::new(None);
+        let result = isolate
+            .flights
+            .run(org_id, || async {
+                let loaded = load(config, settings, isolate, platform, org_id, log).await;
+                led.set(Some(loaded.as_ref().map_or("miss", |(_, s)| s)));
+                loaded.map(|(map, _)| map)
+            })
+            .await;
+        if let Some(s) = led.get() {
+            source = s;
+        }
+        result
+    };
+    match (result, cached) {
+        (Ok(map), _) => {
+            log.cache = Some(source);
+            Ok(map)
+        }
+        (Err(e), Cached::Stale(map)) => {
+            log.cache = Some("stale");
+            log.upstream_error = Some(e.code());
+            Ok(map)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// KV (if fresh), else ZITADEL. Returns the map and where it came from.
+async fn load<P: Platform>(
+    config: &Config,
+    settings: &PermissionsConfig,
+    isolate: &Isolate,
+    platform: &P,
+    org_id: &str,
+    log: &mut RequestLog,
+) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
+    let ttl_ms = config.cache_ttl_seconds * 1000;
+    let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
+    let key = shared_key(org_id, &settings.metadata_prefix);
+    let shared = if ttl_ms > 0 {
+        platform.cache_get(&key).await.and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
+    } else {
+        None
+    };
+    let now = platform.now_ms();
+    if let Some(entry) = &shared {
+        if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
+            let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
+            isolate.metadata.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
+            return Ok((map, "kv"));
+        }
+    }
+
+    match zitadel::org_metadata(platform, &settings.api, &isolate.session, org_id, &settings.metadata_prefix).await {
+        Ok(entries) => {
+            let (map, skipped) = PermissionMap::from_metadata(
+                entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                &settings.metadata_prefix,
+            );
+            log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
+            let map = Rc::new(map);
+            let fetched_at = platform.now_ms();
+            isolate.metadata.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
+            if ttl_ms > 0 {
+                let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles().clone() };
+                if let Ok(text) = serde_json::to_string(&entry) {
+                    let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
+                    platform.cache_put(&key, text, ttl).await;
+                }
+            }
+            Ok((map, "miss"))
+        }
+        Err(e) => match shared {
+            Some(entry) if now.saturating_sub(entry.fetched_at_ms) < keep_ms => {
+                log.upstream_error = Some(e.code());
+                Ok((Rc::new(PermissionMap::from_roles(entry.roles)), "stale"))
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Credentials, MsTokenConfig, Secret, ZitadelApiConfig};
+    use crate::payload;
+    use crate::signature::SigningKey;
+    use crate::testing::{FakePlatform, Reply};
+    use futures::executor::block_on;
+
+    const ORG: &str = "312909075211944344";
+    const FULL: &str = include_str!("../tests/fixtures/payloads/preaccesstoken.json");
+
+    fn config() -> Config {
+        Config {
+            signing_keys: vec![SigningKey::new("k")],
+            signature_tolerance_seconds: 300,
+            permissions: Some(PermissionsConfig {
+                claim: "permissions".into(),
+                project_id: None,
+                org_id: None,
+                metadata_prefix: String::new(),
+                api: ZitadelApiConfig {
+                    base_url: "https://z".into(),
+                    credentials: Credentials::AccessToken(Secret::new("pat")),
+                },
+            }),
+            flat_roles_claim: Some("my:zitadel:grants".into()),
+            groups_claim: None,
+            ms_token: Some(MsTokenConfig {
+                metadata_key: "microsoft_access_token".into(),
+                claim: "urn:custom:ms_access_token".into(),
+                in_userinfo: false,
+            }),
+            cache_ttl_seconds: 60,
+            stale_if_error_seconds: 0,
+            upstream_timeout_ms: 2000,
+            on_upstream_error: UpstreamPolicy::Omit,
+            log_claims: false,
+        }
+    }
+
+    fn metadata_page(entries: &[(&str, &str)]) -> Reply {
+        let metadata: Vec<_> = entries
+            .iter()
+            .map(|(k, v)| serde_json::json!({"key": k, "value": base64::engine::general_purpose::STANDARD.encode(v)}))
+            .collect();
+        Reply::json(
+            200,
+            serde_json::json!({"pagination": {"totalResult": entries.len().to_string()}, "metadata": metadata}),
+        )
+    }
+
+    fn mapping() -> Reply {
+        metadata_page(&[
+            ("admin", r#"["posts:read","posts:write","users:manage"]"#),
+            ("editor", r#"["posts:read","posts:write"]"#),
+            ("viewer", "posts:read"),
+        ])
+    }
+
+    fn run(
+        config: &Config,
+        isolate: &Isolate,
+        platform: &FakePlatform,
+        body: &str,
+    ) -> (Result<ContextInfoResponse, Error>, RequestLog) {
+        let info = payload::decode(body.as_bytes()).unwrap();
+        let function = Function::from_name(info.function.as_deref().unwrap()).unwrap();
+        let mut log = RequestLog::new("POST", "/");
+        let result = block_on(build(config, isolate, platform, function, &info, &mut log));
+        (result, log)
+    }
+
+    fn claim<'a>(response: &'a ContextInfoResponse, key: &str) -> Option<&'a ClaimValue> {
+        response.append_claims.iter().find(|c| c.key == key).map(|c| &c.value)
+    }
+
+    fn list(values: &[&str]) -> ClaimValue {
+        ClaimValue::List(values.iter().map(|v| v.to_string()).collect())
+    }
+
+    #[test]
+    fn full_payload_gets_every_claim() {
+        let platform = FakePlatform::new(vec![mapping()]);
+        let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+        let response = result.unwrap();
+        assert_eq!(claim(&response, "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
+        assert_eq!(
+            claim(&response, "my:zitadel:grants"),
+            Some(&list(&["312909075212861848:admin", "312909075212861848:editor", "312909075214958999:viewer"]))
+        );
+        let ClaimValue::Text(token) = claim(&response, "urn:custom:ms_access_token").unwrap() else { panic!() };
+        assert!(token.starts_with("EwBwA8l6") && !token.starts_with('"'), "the V1 JSON quotes are removed");
+        assert_eq!(response.claim_keys(), ["permissions", "my:zitadel:grants", "urn:custom:ms_access_token"]);
+        assert_eq!(log.cache, Some("miss"));
+        assert_eq!(log.roles, 3);
+        assert_eq!(platform.sent()[0].url, format!("https://z/v2/organizations/{ORG}/metadata/search"));
+    }
+
+    #[test]
+    fn no_grants_means_no_permissions_and_no_call() {
+        let platform = FakePlatform::new(vec![]);
+        let body = r#"{"function":"preaccesstoken","org":{"id":"o"}}"#;
+        let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+        assert_eq!(result.unwrap().append_claims, vec![]);
+        assert!(platform.sent().is_empty());
+        let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":[]}]}"#;
+        let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+        assert_eq!(result.unwrap().append_claims, vec![]);
+        assert!(platform.sent().is_empty());
+    }
+
+    #[test]
+    fn roles_without_a_mapping_give_no_permissions_claim() {
+        let platform = FakePlatform::new(vec![metadata_page(&[("other", "x")])]);
+        let body =
+            r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["admin"]}]}"#;
+        let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+        assert_eq!(claim(&result.unwrap(), "permissions"), None);
+    }
+
+    #[test]
+    fn project_filter_and_fixed_org() {
+        let mut c = config();
+        let p = c.permissions.as_mut().unwrap();
+        p.project_id = Some("312909075214958999".into());
+        p.org_id = Some("owner-org".into());
+        let platform = FakePlatform::new(vec![mapping()]);
+        let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+        assert_eq!(
+            claim(&result.unwrap(), "permissions"),
+            Some(&list(&["posts:read"])),
+            "only the viewer grant of that project"
+        );
+        assert_eq!(platform.sent()[0].url, "https://z/v2/organizations/owner-org/metadata/search");
+    }
+
+    #[test]
+    fn prefix_is_sent_as_filter_and_stripped() {
+        let mut c = config();
+        c.permissions.as_mut().unwrap().metadata_prefix = "permissions:".into();
+        let platform = FakePlatform::new(vec![metadata_page(&[("permissions:viewer", "reports:read")])]);
+        let body =
+            r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["viewer"]}]}"#;
+        let (result, _) = run(&c, &Isolate::default(), &platform, body);
+        assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["reports:read"])));
+        let sent: serde_json::Value = serde_json::from_slice(&platform.sent()[0].body).unwrap();
+        assert_eq!(sent["filters"][0]["keyFilter"]["key"], "permissions:");
+    }
+
+    #[test]
+    fn unreadable_mapping_entries_are_logged_by_key_and_skipped() {
+        let platform =
+            FakePlatform::new(vec![metadata_page(&[("admin", r#"{"not":"a list"}"#), ("editor", "posts:read")])]);
+        let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"roles":["admin","editor"]}]}"#;
+        let (result, log) = run(&config(), &Isolate::default(), &platform, body);
+        assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read"])));
+        assert_eq!(log.skipped_metadata_keys, ["admin (the value is a JSON object, not a list)"]);
+    }
+
+    #[test]
+    fn second_call_within_the_ttl_is_served_from_the_isolate_cache() {
+        let platform = FakePlatform::new(vec![mapping(), mapping()]);
+        let isolate = Isolate::default();
+        run(&config(), &isolate, &platform, FULL).0.unwrap();
+        platform.advance_ms(59_000);
+        let (result, log) = run(&config(), &isolate, &platform, FULL);
+        assert!(claim(&result.unwrap(), "permissions").is_some());
+        assert_eq!(log.cache, Some("hit"));
+        assert_eq!(platform.sent().len(), 1);
+        platform.advance_ms(1_000);
+        let (_, log) = run(&config(), &isolate, &platform, FULL);
+        assert_eq!(log.cache, Some("miss"));
+        assert_eq!(platform.sent().len(), 2, "after the TTL a new call");
+    }
+
+    #[test]
+    fn ttl_zero_disables_caching() {
+        let mut c = config();
+        c.cache_ttl_seconds = 0;
+        let platform = FakePlatform::new(vec![mapping(), mapping()]).with_kv();
+        let isolate = Isolate::default();
+        run(&c, &isolate, &platform, FULL).0.unwrap();
+        let (_, log) = run(&c, &isolate, &platform, FULL);
+        assert_eq!(log.cache, Some("off"));
+        assert_eq!(platform.sent().len(), 2);
+        assert!(platform.kv_entry(&shared_key(ORG, "")).is_none(), "nothing is written to KV");
+    }
+
+    #[test]
+    fn kv_is_written_after_a_fetch_and_read_by_a_fresh_isolate() {
+        let platform = FakePlatform::new(vec![mapping()]).with_kv();
+        run(&config(), &Isolate::default(), &platform, FULL).0.unwrap();
+        let (text, ttl) = platform.kv_entry(&shared_key(ORG, "")).unwrap();
+        assert_eq!(ttl, 60);
+        assert!(text.contains("users:manage"));
+        let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+        assert_eq!(log.cache, Some("kv"));
+        assert!(claim(&result.unwrap(), "permissions").is_some());
+        assert_eq!(platform.sent().len(), 1, "the second isolate did not call ZITADEL");
+    }
+
+    #[test]
+    fn an_old_kv_entry_is_not_used_while_zitadel_answers() {
+        let platform = FakePlatform::new(vec![mapping()]).with_kv();
+        let old = SharedEntry {
+            fetched_at_ms: platform.now_ms() - 61_000,
+            roles: [("admin".to_string(), vec!["old".to_string()])].into(),
+        };
+        platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+        let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+        assert_eq!(log.cache, Some("miss"));
+        assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
+    }
+
+    #[test]
+    fn upstream_failure_omits_permissions_by_default_and_keeps_the_rest() {
+        for reply in [
+            Reply::json(500, serde_json::json!({})),
+            Reply::json(401, serde_json::json!({})),
+            Reply::raw(200, b"not json"),
+            Reply::Hang,
+        ] {
+            let platform = FakePlatform::new(vec![reply]);
+            let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+            let response = result.unwrap();
+            assert_eq!(claim(&response, "permissions"), None);
+            assert!(claim(&response, "my:zitadel:grants").is_some());
+            assert!(response.append_log_claims.is_empty(), "LOG_CLAIMS is off");
+            assert!(log.upstream_error.is_some());
+        }
+    }
+
+    #[test]
+    fn log_claims_say_why_permissions_are_missing_without_values() {
+        let mut c = config();
+        c.log_claims = true;
+        let platform = FakePlatform::new(vec![Reply::Hang]);
+        let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+        assert_eq!(result.unwrap().append_log_claims, ["permissions omitted: ZITADEL API timeout"]);
+        assert_eq!(log.upstream_error, Some("timeout"));
+    }
+
+    #[test]
+    fn fail_policy_answers_upstream_unavailable() {
+        let mut c = config();
+        c.on_upstream_error = UpstreamPolicy::Fail;
+        let platform = FakePlatform::new(vec![Reply::json(500, serde_json::json!({}))]);
+        let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+        assert_eq!(result, Err(Error::UpstreamUnavailable(UpstreamError::Status(500))));
+        // Without roles there is nothing to fail.
+        let (result, _) = run(&c, &Isolate::default(), &platform, r#"{"function":"preaccesstoken"}"#);
+        assert!(result.is_ok());
+    }
+
+    #[test]
+    fn stale_map_is_served_during_an_outage_within_the_window() {
+        let mut c = config();
+        c.stale_if_error_seconds = 300;
+        let platform = FakePlatform::new(vec![
+            mapping(),
+            Reply::json(503, serde_json::json!({})),
+            Reply::json(503, serde_json::json!({})),
+        ]);
+        let isolate = Isolate::default();
+        run(&c, &isolate, &platform, FULL).0.unwrap();
+        platform.advance_ms(61_000);
+        let (result, log) = run(&c, &isolate, &platform, FULL);
+        assert!(claim(&result.unwrap(), "permissions").is_some());
+        assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("bad_status")));
+        platform.advance_ms(300_000);
+        let (result, log) = run(&c, &isolate, &platform, FULL);
+        assert_eq!(claim(&result.unwrap(), "permissions"), None, "past the window nothing stale is used");
+        assert_eq!(log.upstream_error, Some("bad_status"));
+    }
+
+    #[test]
+    fn stale_map_in_kv_is_served_during_an_outage() {
+        let mut c = config();
+        c.stale_if_error_seconds = 300;
+        let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]).with_kv();
+        let old = SharedEntry {
+            fetched_at_ms: platform.now_ms() - 120_000,
+            roles: [("admin".to_string(), vec!["kept".to_string()])].into(),
+        };
+        platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+        let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+        assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["kept"])));
+        assert_eq!(log.cache, Some("stale"));
+    }
+
+    #[test]
+    fn groups_are_bare_role_names_when_enabled() {
+        let mut c = config();
+        c.groups_claim = Some("groups".into());
+        let platform = FakePlatform::new(vec![mapping()]);
+        let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+        assert_eq!(claim(&result.unwrap(), "groups"), Some(&list(&["admin", "editor", "viewer"])));
+    }
+
+    #[test]
+    fn ms_token_goes_into_userinfo_only_when_asked() {
+        let body = FULL.replace("function/preaccesstoken", "function/preuserinfo");
+        let platform = FakePlatform::new(vec![mapping(), mapping()]);
+        let (result, _) = run(&config(), &Isolate::default(), &platform, &body);
+        assert_eq!(claim(&result.unwrap(), "urn:custom:ms_access_token"), None);
+        let mut c = config();
+        c.ms_token.as_mut().unwrap().in_userinfo = true;
+        let (result, _) = run(&c, &Isolate::default(), &platform, &body);
+        assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
+    }
+
+    #[test]
+    fn token_metadata_in_both_encodings() {
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        assert_eq!(
+            decode_token(&b64(br#""eyJ0eXAi.abc""#)),
+            Ok("eyJ0eXAi.abc".into()),
+            "V1 appendMetadata: a JSON string"
+        );
+        assert_eq!(decode_token(&b64(b"EwBwA8l6raw")), Ok("EwBwA8l6raw".into()), "V2 set_user_metadata: raw bytes");
+        assert_eq!(decode_token(&b64(br#""unterminated"#)), Ok("\"unterminated".into()));
+        assert_eq!(decode_token("%%%"), Err("the token metadata is not valid base64"));
+        assert_eq!(decode_token(&b64(&[0xff, 0xfe])), Err("the token metadata is not UTF-8 text"));
+        assert_eq!(decode_token(&b64(br#""""#)), Err("the token metadata is empty"));
+    }
+
+    #[test]
+    fn unreadable_token_metadata_is_omitted_and_noted() {
+        let mut c = config();
+        c.log_claims = true;
+        let body = r#"{"function":"preaccesstoken","user_metadata":[{"key":"microsoft_access_token","value":"%%%"}]}"#;
+        let (result, log) = run(&c, &Isolate::default(), &FakePlatform::new(vec![]), body);
+        let response = result.unwrap();
+        assert!(response.append_claims.is_empty());
+        assert_eq!(
+            response.append_log_claims,
+            ["urn:custom:ms_access_token omitted: the token metadata is not valid base64"]
+        );
+        assert_eq!(log.notes, ["the token metadata is not valid base64"]);
+    }
+
+    #[test]
+    fn claims_turned_off_are_absent() {
+        let mut c = config();
+        c.permissions = None;
+        c.flat_roles_claim = None;
+        c.ms_token = None;
+        let platform = FakePlatform::new(vec![]);
+        let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+        assert!(result.unwrap().append_claims.is_empty());
+        assert!(platform.sent().is_empty());
+    }
+}
