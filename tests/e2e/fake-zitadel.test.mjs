@@ -67,6 +67,50 @@ describe('fake ZITADEL: organization metadata search (v2)', () => {
     assert.equal((await res.json()).code, 5);
   });
 
+  it('management v1 search reads the organization from x-zitadel-orgid', async () => {
+    const res = await fetch(`${fake.url}/management/v1/metadata/_search`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-pat', 'x-zitadel-orgid': ORG, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: { offset: '0', limit: 2, asc: true }, queries: [{ keyQuery: { key: 'a', method: 'TEXT_QUERY_METHOD_STARTS_WITH' } }] }),
+    });
+    const json = await res.json();
+    assert.equal(res.status, 200);
+    assert.equal(json.details.totalResult, '1');
+    assert.deepEqual(json.result.map((m) => m.key), ['admin']);
+  });
+
+  it('issues client-credentials tokens that the APIs accept, and can revoke them', async () => {
+    const local = await startFakeZitadel({ fixture: { clients: { 'svc@proj': 's:cret' } } });
+    try {
+      const basic = Buffer.from(`${encodeURIComponent('svc@proj')}:${encodeURIComponent('s:cret')}`).toString('base64');
+      const form = 'grant_type=client_credentials&scope=openid+urn%3Azitadel%3Aiam%3Aorg%3Aproject%3Aid%3Azitadel%3Aaud';
+      const token = await fetch(`${local.url}/oauth/v2/token`, { method: 'POST', headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+      const issued = await token.json();
+      assert.equal(token.status, 200);
+      assert.equal(issued.token_type, 'Bearer');
+      assert.equal(issued.expires_in, 43199);
+      const search = () => fetch(`${local.url}/v2/organizations/x/metadata/search`, { method: 'POST', headers: { authorization: `Bearer ${issued.access_token}` }, body: '{}' });
+      assert.equal((await search()).status, 200);
+      local.revokeTokens();
+      assert.equal((await search()).status, 401);
+      const wrong = await fetch(`${local.url}/oauth/v2/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('svc@proj:nope').toString('base64')}` }, body: form });
+      assert.equal(wrong.status, 401);
+      assert.equal((await wrong.json()).error, 'invalid_client');
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('answers 404 for v2 when started as an older instance', async () => {
+    const old = await startFakeZitadel({ v2: false });
+    try {
+      const res = await fetch(`${old.url}/v2/organizations/x/metadata/search`, { method: 'POST', headers: { authorization: 'Bearer test-pat' }, body: '{}' });
+      assert.equal(res.status, 404);
+    } finally {
+      await old.close();
+    }
+  });
+
   it('records calls and injects faults', async () => {
     fake.reset();
     fake.fault(/metadata\/search$/, { status: 500, times: 1 });

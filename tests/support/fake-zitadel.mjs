@@ -2,11 +2,13 @@
 //
 // It speaks the real REST wire format of the APIs the worker calls (camelCase names, uint64 as
 // JSON strings, metadata values as standard base64, grpc-gateway errors `{code, message, details}`),
-// checks the bearer token, and records every call so tests can count upstream requests. Tests can
+// checks the bearer token (a PAT, or a token it issued through the client-credentials grant),
+// and records every call so tests can count upstream requests. Tests can
 // also make any route fail, hang or answer slowly with `fake.fault(...)`.
 //
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
+//     "clients": { "<client id>": "<client secret>" },      (client-credentials grant)
 //     "organizations": { "<org id>": { "metadata": { "<key>": <value> } } } }
 // A metadata value that is a string is stored as its UTF-8 bytes, `{"base64": "..."}` as those raw
 // bytes, and anything else (an array, say) as its JSON text, which is how mapping metadata is
@@ -14,6 +16,7 @@
 //
 // Run alone: node tests/support/fake-zitadel.mjs [--port 8788] [--fixture tests/fixtures/zitadel/demo.json]
 import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -36,9 +39,16 @@ export function metadataBytes(value) {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
-export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0.1' } = {}) {
+/**
+ * Options: `fixture` (seed data, above); `v2: false` answers 404 for the v2 APIs, like an instance
+ * older than ZITADEL v4; `tokenLifetime` (seconds) of issued client-credentials tokens;
+ * `latencyMs` added to every answer.
+ */
+export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0.1', v2 = true, tokenLifetime = 43199, latencyMs = 0 } = {}) {
   const state = {
     accessToken: fixture.accessToken ?? 'test-pat',
+    clients: new Map(Object.entries(fixture.clients ?? {})),
+    issuedTokens: new Set(),
     organizations: new Map(),
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
@@ -47,36 +57,83 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   const calls = [];
   const faults = [];
 
+  // [method, path, handler, needs a bearer token]
   const routes = [
-    ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata],
+    ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
+    ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true],
   ];
+  if (v2) routes.push(['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true]);
 
-  function searchOrganizationMetadata(req, body, [orgId]) {
-    const allowed = new Set(['pagination', 'filters', 'sortingColumn']);
-    const unknown = Object.keys(body).find((k) => !allowed.has(k));
-    if (unknown) return grpcError(GRPC.INVALID_ARGUMENT, `unknown field "${unknown}"`);
-    const p = body.pagination ?? {};
-    const offset = Number(p.offset ?? 0);
-    const limit = Number(p.limit ?? 0) || DEFAULT_LIMIT;
-    if (!Number.isInteger(offset) || offset < 0) return grpcError(GRPC.INVALID_ARGUMENT, 'invalid offset');
-    if (limit > MAX_LIMIT) return grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Query.LimitExceeded (QUERY-4M9sf)');
-    let entries = [...(state.organizations.get(decodeURIComponent(orgId)) ?? new Map())];
-    for (const filter of body.filters ?? []) {
-      if (filter.keyFilter) entries = entries.filter(([key]) => textMatches(key, filter.keyFilter));
+  /** Entries of one organization, filtered and sorted as ZITADEL does, or an error answer. */
+  function metadataPage(orgId, pagination, filters, filterKey, methodPrefix) {
+    const offset = Number(pagination?.offset ?? 0);
+    const limit = Number(pagination?.limit ?? 0) || DEFAULT_LIMIT;
+    if (!Number.isInteger(offset) || offset < 0) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid offset') };
+    if (limit > MAX_LIMIT) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Query.LimitExceeded (QUERY-4M9sf)') };
+    let entries = [...(state.organizations.get(orgId) ?? new Map())];
+    for (const filter of filters ?? []) {
+      const f = filter[filterKey];
+      if (!f) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'unknown filter') };
+      const method = (f.method ?? `${methodPrefix}EQUALS`).replace(methodPrefix, 'TEXT_FILTER_METHOD_');
+      entries = entries.filter(([key]) => textMatches(key, { key: f.key, method }));
     }
     entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    if (p.asc === false) entries.reverse();
-    const page = entries.slice(offset, offset + limit);
+    if (pagination?.asc === false) entries.reverse();
+    return { total: entries.length, limit, page: entries.slice(offset, offset + limit) };
+  }
+
+  function rejectUnknown(body, allowed) {
+    const unknown = Object.keys(body).find((k) => !allowed.includes(k));
+    return unknown && grpcError(GRPC.INVALID_ARGUMENT, `unknown field "${unknown}"`);
+  }
+
+  function searchOrganizationMetadata(req, body, [orgId]) {
+    const bad = rejectUnknown(body, ['pagination', 'filters', 'sortingColumn']);
+    if (bad) return bad;
+    const r = metadataPage(decodeURIComponent(orgId), body.pagination, body.filters, 'keyFilter', 'TEXT_FILTER_METHOD_');
+    if (r.error) return r.error;
     return json(200, {
-      pagination: { totalResult: String(entries.length), appliedLimit: String(limit) },
-      metadata: page.map(([key, bytes]) => ({
-        creationDate: CREATED,
-        changeDate: CREATED,
+      pagination: { totalResult: String(r.total), appliedLimit: String(r.limit) },
+      metadata: r.page.map(([key, bytes]) => ({ creationDate: CREATED, changeDate: CREATED, key, value: bytes.toString('base64') })),
+    });
+  }
+
+  // Management API v1 (ListOrgMetadata): the organization comes from the x-zitadel-orgid header.
+  function searchOrgMetadataV1(req, body) {
+    const bad = rejectUnknown(body, ['query', 'queries']);
+    if (bad) return bad;
+    const orgId = req.headers['x-zitadel-orgid'];
+    if (!orgId) return grpcError(GRPC.PERMISSION_DENIED, 'No matching permissions found (AUTH-5mWD2)');
+    const r = metadataPage(orgId, body.query, body.queries, 'keyQuery', 'TEXT_QUERY_METHOD_');
+    if (r.error) return r.error;
+    return json(200, {
+      details: { totalResult: String(r.total), viewTimestamp: CREATED },
+      result: r.page.map(([key, bytes]) => ({
+        details: { sequence: '1', creationDate: CREATED, changeDate: CREATED, resourceOwner: orgId },
         key,
         value: bytes.toString('base64'),
       })),
     });
   }
+
+  // OAuth client-credentials grant with HTTP Basic client authentication (RFC 6749 2.3.1).
+  function issueToken(req, _body, _match, raw) {
+    const form = new URLSearchParams(raw.toString('utf8'));
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+    const [id, secret] = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':').map((p) => decodeURIComponent(p.replace(/\+/g, ' '))) : [];
+    if (!basic || state.clients.get(id) !== secret) {
+      return json(401, { error: 'invalid_client', error_description: 'client authentication failed' });
+    }
+    if (form.get('grant_type') !== 'client_credentials') return json(400, { error: 'unsupported_grant_type' });
+    if (!(form.get('scope') ?? '').split(' ').includes('urn:zitadel:iam:org:project:id:zitadel:aud')) {
+      return json(400, { error: 'invalid_scope', error_description: 'the ZITADEL API audience scope is missing' });
+    }
+    const token = `fake-token-${randomBytes(12).toString('hex')}`;
+    state.issuedTokens.add(token);
+    return json(200, { access_token: token, token_type: 'Bearer', expires_in: tokenLifetime });
+  }
+
+  const authorized = (header) => header === `Bearer ${state.accessToken}` || state.issuedTokens.has((header ?? '').replace(/^Bearer /, ''));
 
   const server = createServer(async (req, res) => {
     const chunks = [];
@@ -102,8 +159,10 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     const route = routes.find(([m, re]) => re.test(url.pathname) && m === req.method);
     if (!route) {
       answer = grpcError(GRPC.NOT_FOUND, 'Not Found');
-    } else if (call.authorization !== `Bearer ${state.accessToken}`) {
+    } else if (route[3] && !authorized(call.authorization)) {
       answer = grpcError(GRPC.UNAUTHENTICATED, 'auth header missing or invalid (AUTH-7fs1e)');
+    } else if (!route[3]) {
+      answer = route[2](req, null, [], raw);
     } else {
       let body;
       try {
@@ -113,8 +172,9 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       }
       answer = body === undefined || typeof body !== 'object' || Array.isArray(body)
         ? grpcError(GRPC.INVALID_ARGUMENT, 'invalid JSON body')
-        : route[2](req, body, url.pathname.match(route[1]).slice(1));
+        : route[2](req, body, url.pathname.match(route[1]).slice(1), raw);
     }
+    if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
     res.writeHead(answer.status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(answer.body));
   });
@@ -134,6 +194,10 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     reset() {
       calls.length = 0;
       faults.length = 0;
+    },
+    /** Invalidates every client-credentials token issued so far (their next use gets 401). */
+    revokeTokens() {
+      state.issuedTokens.clear();
     },
     setMetadata(orgId, key, value) {
       if (!state.organizations.has(orgId)) state.organizations.set(orgId, new Map());

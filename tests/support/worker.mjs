@@ -36,10 +36,11 @@ const tomlString = (s) => JSON.stringify(String(s));
 /**
  * Starts the worker. `vars`: plain settings (written to [vars]); `secrets`: secret settings
  * (written to .dev.vars, which wrangler prints as "(hidden)", so the whole output can be checked
- * for leaks). `kv`: binding names of KV namespaces to attach (simulated locally). Resolves once
- * /healthz answers.
+ * for leaks). `kv`: binding names of KV namespaces to attach (simulated locally); `stateDir`:
+ * where wrangler keeps local KV data, to share it between instances (default: a fresh directory).
+ * Resolves once /healthz answers.
  */
-export async function startWorker({ vars = {}, secrets = {}, kv = [], timeoutMs = 90_000 } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, timeoutMs = 90_000 } = {}) {
   if (!existsSync(ENTRY)) {
     throw new Error(`${ENTRY} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
   }
@@ -61,7 +62,7 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], timeoutMs 
   const child = spawn(WRANGLER, [
     'dev', '--config', join(dir, 'wrangler.toml'),
     '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'log',
+    '--persist-to', stateDir ?? join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'log',
   ], {
     cwd: dir,
     detached: true, // own process group: stop() signals wrangler and workerd together

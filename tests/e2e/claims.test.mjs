@@ -1,0 +1,301 @@
+// The claims end to end: the built worker in workerd (wrangler dev) against the fake ZITADEL.
+// Permissions (pages, v1 fallback, PAT and client credentials, caching in memory and KV),
+// failure policies within the time budget, flat roles, groups and the Microsoft token.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { signatureHeader } from '../support/signature.mjs';
+import { startWorker } from '../support/worker.mjs';
+
+const KEY = 'claims-signing-key';
+const ORG = '312909075211944344';
+const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
+const PAYLOAD = JSON.parse(readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8'));
+const MS_TOKEN = JSON.parse(Buffer.from(PAYLOAD.user_metadata[0].value, 'base64').toString('utf8'));
+const ALL_PERMISSIONS = ['posts:read', 'posts:write', 'users:manage'];
+const FLAT_ROLES = ['312909075212861848:admin', '312909075212861848:editor', '312909075214958999:viewer'];
+const METADATA_SEARCH = /\/metadata\/(search|_search)$/;
+
+const cleanup = [];
+after(async () => {
+  for (const stop of cleanup.reverse()) await stop();
+});
+
+async function fakeZitadel(options = {}) {
+  const fake = await startFakeZitadel({ fixture: FIXTURE, ...options });
+  cleanup.push(() => fake.close());
+  return fake;
+}
+
+async function worker(fake, { vars = {}, secrets = {}, ...options } = {}) {
+  const w = await startWorker({
+    vars: { ZITADEL_DOMAIN: fake.url, ...vars },
+    secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken, ...secrets },
+    ...options,
+  });
+  cleanup.push(() => w.stop());
+  return w;
+}
+
+function payload(changes = {}) {
+  return { ...structuredClone(PAYLOAD), ...changes };
+}
+
+async function call(w, body = payload()) {
+  const text = JSON.stringify(body);
+  const started = Date.now();
+  const res = await fetch(w.url, { method: 'POST', body: text, headers: { 'ZITADEL-Signature': signatureHeader(text, KEY) } });
+  const json = await res.json();
+  return { status: res.status, json, ms: Date.now() - started };
+}
+
+const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
+
+describe('permissions from organization metadata (PAT, cache on)', () => {
+  let fake;
+  let w;
+  before(async () => {
+    fake = await fakeZitadel();
+    for (let i = 0; i < 230; i += 1) fake.setMetadata('big-org', `role-${String(i).padStart(3, '0')}`, [`perm-${i}`]);
+    w = await worker(fake);
+  });
+
+  it('maps the roles of the grants to permissions, deduplicated in first-seen order', async () => {
+    fake.reset();
+    const res = await call(w);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    const [search] = fake.callsTo(METADATA_SEARCH);
+    assert.equal(search.path, `/v2/organizations/${ORG}/metadata/search`);
+    assert.equal(search.authorization, `Bearer ${fake.accessToken}`);
+  });
+
+  it('many calls within the TTL make one upstream call', async () => {
+    const org = 'cache-org';
+    fake.setMetadata(org, 'admin', ['cached:perm']);
+    fake.reset();
+    const results = await Promise.all(Array.from({ length: 20 }, () => call(w, payload({ org: { id: org } }))));
+    for (const res of results) assert.deepEqual(claim(res, 'permissions'), ['cached:perm']);
+    for (let i = 0; i < 5; i += 1) await call(w, payload({ org: { id: org } }));
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 1);
+  });
+
+  it('reads every page (more than 100 entries)', async () => {
+    fake.reset();
+    const grants = [{ project_id: 'p', roles: ['role-000', 'role-150', 'role-229'] }];
+    const res = await call(w, payload({ org: { id: 'big-org' }, user_grants: grants }));
+    assert.deepEqual(claim(res, 'permissions'), ['perm-0', 'perm-150', 'perm-229']);
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 3);
+  });
+
+  it('no grants: no permissions claim and no API call', async () => {
+    fake.reset();
+    const body = payload();
+    delete body.user_grants;
+    const res = await call(w, body);
+    assert.equal(res.status, 200);
+    assert.equal(claim(res, 'permissions'), undefined);
+    assert.equal(claim(res, 'my:zitadel:grants'), undefined);
+    assert.equal(fake.calls.length, 0);
+  });
+
+  it('flat roles are {projectId}:{role}', async () => {
+    assert.deepEqual(claim(await call(w), 'my:zitadel:grants'), FLAT_ROLES);
+  });
+
+  it('passes the Microsoft token stored by a V1 action (JSON-quoted) in preaccesstoken', async () => {
+    assert.equal(MS_TOKEN.startsWith('EwBwA8l6'), true);
+    assert.equal(claim(await call(w), 'urn:custom:ms_access_token'), MS_TOKEN);
+  });
+
+  it('passes the Microsoft token stored raw (V2 set_user_metadata)', async () => {
+    const body = payload({ user_metadata: [{ key: 'microsoft_access_token', value: Buffer.from('raw-token-bytes').toString('base64') }] });
+    assert.equal(claim(await call(w, body), 'urn:custom:ms_access_token'), 'raw-token-bytes');
+  });
+
+  it('preuserinfo gets permissions and roles but not the Microsoft token by default', async () => {
+    const res = await call(w, payload({ function: 'function/preuserinfo' }));
+    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+  });
+
+  it('logs claim keys, cache source and upstream calls, never values', async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = w.logLines().filter((l) => l.function);
+    assert.ok(lines.some((l) => l.cache === 'miss' && l.upstream_calls >= 1));
+    assert.ok(lines.some((l) => l.cache === 'hit' && !l.upstream_calls));
+    const out = w.output();
+    for (const secret of [KEY, fake.accessToken, MS_TOKEN, 'users:manage', 'raw-token-bytes']) {
+      assert.ok(!out.includes(secret), `the output contains ${secret}`);
+    }
+  });
+});
+
+describe('older instances: management v1 fallback', () => {
+  it('falls back to /management/v1/metadata/_search after a 404 and remembers it', async () => {
+    const fake = await fakeZitadel({ v2: false });
+    fake.setMetadata('second-org', 'admin', 'v1:perm');
+    const w = await worker(fake);
+    const res = await call(w);
+    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(fake.calls.map((c) => c.path), [`/v2/organizations/${ORG}/metadata/search`, '/management/v1/metadata/_search']);
+    assert.equal(fake.calls[1].headers['x-zitadel-orgid'], ORG);
+    fake.reset();
+    assert.deepEqual(claim(await call(w, payload({ org: { id: 'second-org' } })), 'permissions'), ['v1:perm']);
+    assert.deepEqual(fake.calls.map((c) => c.path), ['/management/v1/metadata/_search'], 'v2 is not tried again');
+  });
+});
+
+describe('client credentials, cache off, prefix, project filter, groups, token in userinfo', () => {
+  let fake;
+  let w;
+  before(async () => {
+    fake = await fakeZitadel({ fixture: { ...FIXTURE, clients: { 'svc-client': 'svc-secret' } } });
+    fake.setMetadata(ORG, 'perm:viewer', 'reports:read, reports:export');
+    w = await worker(fake, {
+      secrets: { ZITADEL_ACCESS_TOKEN: '', ZITADEL_CLIENT_ID: 'svc-client', ZITADEL_CLIENT_SECRET: 'svc-secret' },
+      vars: {
+        METADATA_CACHE_TTL_SECONDS: '0',
+        PERMISSIONS_METADATA_PREFIX: 'perm:',
+        PERMISSIONS_PROJECT_ID: '312909075214958999',
+        GROUPS_CLAIM: 'groups',
+        FLAT_ROLES_CLAIM: '',
+        MS_TOKEN_IN_USERINFO: 'true',
+      },
+    });
+  });
+
+  it('requests a token once over many calls, and every call reads the metadata (cache off)', async () => {
+    fake.reset();
+    for (let i = 0; i < 5; i += 1) {
+      const res = await call(w);
+      assert.deepEqual(claim(res, 'permissions'), ['reports:read', 'reports:export']);
+    }
+    assert.equal(fake.callsTo(/\/oauth\/v2\/token$/).length, 1);
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 5);
+    const search = fake.callsTo(METADATA_SEARCH)[0];
+    assert.match(search.authorization, /^Bearer fake-token-/);
+    assert.deepEqual(JSON.parse(search.body).filters, [{ keyFilter: { key: 'perm:', method: 'TEXT_FILTER_METHOD_STARTS_WITH' } }]);
+  });
+
+  it('fetches a new token once when the API answers 401', async () => {
+    fake.reset();
+    fake.revokeTokens();
+    const res = await call(w);
+    assert.deepEqual(claim(res, 'permissions'), ['reports:read', 'reports:export']);
+    assert.equal(fake.callsTo(/\/oauth\/v2\/token$/).length, 1);
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 2);
+  });
+
+  it('groups are the bare role names of all grants; the flat roles claim is off', async () => {
+    const res = await call(w);
+    assert.deepEqual(claim(res, 'groups'), ['admin', 'editor', 'viewer']);
+    assert.equal(claim(res, 'my:zitadel:grants'), undefined);
+  });
+
+  it('MS_TOKEN_IN_USERINFO=true adds the Microsoft token to preuserinfo', async () => {
+    assert.equal(claim(await call(w, payload({ function: 'function/preuserinfo' })), 'urn:custom:ms_access_token'), MS_TOKEN);
+  });
+});
+
+describe('cache expiry and the shared KV cache', () => {
+  it('after the TTL a new upstream call is made', async () => {
+    const fake = await fakeZitadel();
+    const w = await worker(fake, { vars: { METADATA_CACHE_TTL_SECONDS: '1' } });
+    await call(w);
+    await call(w);
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    await call(w);
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 2);
+  });
+
+  it('a restarted worker (new isolate) reads the map from KV instead of ZITADEL', async () => {
+    const fake = await fakeZitadel();
+    const stateDir = mkdtempSync(join(tmpdir(), 'zitadel-claims-kv-'));
+    cleanup.push(() => rmSync(stateDir, { recursive: true, force: true }));
+    const first = await startWorker({
+      vars: { ZITADEL_DOMAIN: fake.url },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
+      kv: ['METADATA_CACHE'],
+      stateDir,
+    });
+    assert.deepEqual(claim(await call(first), 'permissions'), ALL_PERMISSIONS);
+    await new Promise((r) => setTimeout(r, 500)); // the KV write runs after the answer
+    await first.stop();
+    const second = await worker(fake, { kv: ['METADATA_CACHE'], stateDir });
+    fake.reset();
+    assert.deepEqual(claim(await call(second), 'permissions'), ALL_PERMISSIONS);
+    assert.equal(fake.calls.length, 0, 'no upstream call: the map came from KV');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(second.logLines().some((l) => l.cache === 'kv'));
+  });
+
+  it('METADATA_STALE_IF_ERROR_SECONDS serves the last good map during an outage', async () => {
+    const fake = await fakeZitadel();
+    const w = await worker(fake, { vars: { METADATA_CACHE_TTL_SECONDS: '1', METADATA_STALE_IF_ERROR_SECONDS: '60' } });
+    await call(w);
+    await new Promise((r) => setTimeout(r, 1100));
+    fake.fault(METADATA_SEARCH, { status: 503 });
+    const res = await call(w);
+    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(w.logLines().some((l) => l.cache === 'stale' && l.upstream_error === 'bad_status'));
+  });
+});
+
+describe('upstream failures within the time budget', () => {
+  const TIMEOUT_MS = 500;
+  // The answer must come within the deadline plus this much (wrangler dev's proxy included).
+  const SLACK_MS = 500;
+  const faults = [
+    ['500', { status: 500 }, 'bad_status'],
+    ['401', { status: 401, body: JSON.stringify({ code: 16, message: 'invalid token' }) }, 'unauthorized'],
+    ['malformed JSON', { status: 200, body: '{"metadata": [' }, 'malformed_response'],
+    ['a hang past the deadline', { hang: true }, 'timeout'],
+    ['a dropped connection', { drop: true }, 'network_error'],
+  ];
+
+  for (const policy of ['omit', 'fail']) {
+    describe(`ON_UPSTREAM_ERROR=${policy}`, () => {
+      let fake;
+      let w;
+      before(async () => {
+        fake = await fakeZitadel();
+        w = await worker(fake, {
+          vars: { ON_UPSTREAM_ERROR: policy, UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), LOG_CLAIMS: 'true', METADATA_CACHE_TTL_SECONDS: '0' },
+        });
+      });
+
+      for (const [name, fault, code] of faults) {
+        it(`${name}: answered within ${TIMEOUT_MS} + ${SLACK_MS} ms`, async () => {
+          fake.reset();
+          fake.fault(METADATA_SEARCH, fault);
+          const res = await call(w);
+          assert.ok(res.ms < TIMEOUT_MS + SLACK_MS, `took ${res.ms} ms`);
+          if (fault.hang) assert.ok(res.ms >= TIMEOUT_MS - 50, `a hang was cut after ${res.ms} ms, before the deadline`);
+          if (policy === 'omit') {
+            assert.equal(res.status, 200);
+            assert.equal(claim(res, 'permissions'), undefined);
+            assert.deepEqual(claim(res, 'my:zitadel:grants'), FLAT_ROLES, 'claims that need no upstream stay');
+            assert.equal(claim(res, 'urn:custom:ms_access_token'), MS_TOKEN);
+            assert.deepEqual(res.json.append_log_claims, [`permissions omitted: ZITADEL API ${code}`]);
+          } else {
+            assert.equal(res.status, 502);
+            assert.equal(res.json.error, 'upstream_unavailable');
+            assert.match(res.json.message, /ON_UPSTREAM_ERROR=fail/);
+          }
+        });
+      }
+
+      it('recovers once ZITADEL answers again', async () => {
+        fake.reset();
+        assert.deepEqual(claim(await call(w), 'permissions'), ALL_PERMISSIONS);
+      });
+    });
+  }
+});
