@@ -6,12 +6,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use base64::Engine;
+use futures_util::future::join;
 
 use crate::cache::{shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
 use crate::config::{Config, PermissionsConfig, UpstreamPolicy};
 use crate::error::Error;
 use crate::log::RequestLog;
+use crate::microsoft::{self, Outcome, Refresher, Stored};
 use crate::payload::{ContextInfo, Function};
 use crate::permissions::{self, PermissionMap};
 use crate::platform::{with_deadline, Platform};
@@ -27,9 +28,11 @@ pub struct Isolate {
     pub metadata: RefCell<MetadataCache>,
     pub flights: SingleFlight<Result<Rc<PermissionMap>, UpstreamError>>,
     pub session: Session,
+    pub refresher: Refresher,
 }
 
-/// Builds the answer to a verified call.
+/// Builds the answer to a verified call. The permissions lookup and the Microsoft token refresh
+/// run side by side, each bounded by `UPSTREAM_TIMEOUT_MS`.
 pub async fn build<P: Platform>(
     config: &Config,
     isolate: &Isolate,
@@ -40,39 +43,20 @@ pub async fn build<P: Platform>(
 ) -> Result<ContextInfoResponse, Error> {
     let mut response = ContextInfoResponse::default();
     let grants = info.user_grants.as_deref().unwrap_or_default();
+    let now = (platform.now_ms() / 1000) as i64;
 
-    if let Some(settings) = &config.permissions {
-        let roles = permissions::roles(grants, settings.project_id.as_deref());
-        log.roles = roles.len();
-        let org = settings.org_id.as_deref().or(info.org_id());
-        match (roles.is_empty(), org) {
-            (true, _) => {} // no roles, no call
-            (false, None) => log.notes.push("permissions: the payload names no organization"),
-            (false, Some(org)) => {
-                let work = permission_map(config, settings, isolate, platform, org, log);
-                let result = with_deadline(platform, config.upstream_timeout_ms, work)
-                    .await
-                    .unwrap_or(Err(UpstreamError::Timeout));
-                match result {
-                    Ok(map) => push_list(&mut response, &settings.claim, map.permissions(&roles)),
-                    Err(e) => {
-                        log.upstream_error = Some(e.code());
-                        if config.on_upstream_error == UpstreamPolicy::Fail {
-                            return Err(Error::UpstreamUnavailable(e));
-                        }
-                        if config.log_claims {
-                            response.append_log_claims.push(format!(
-                                "{} omitted: ZITADEL API {}",
-                                settings.claim,
-                                e.code()
-                            ));
-                        }
-                    }
-                }
-            }
-        }
+    let ms_token = async {
+        let ms = config.ms_token.as_ref().filter(|ms| function == Function::PreAccessToken || ms.in_userinfo)?;
+        let stored = Stored::read(info, ms);
+        let work = microsoft::token_claim(platform, &isolate.refresher, ms, stored, now);
+        Some(with_deadline(platform, config.upstream_timeout_ms, work).await.unwrap_or(Outcome::Omit("timeout")))
+    };
+    let permissions = permissions_claim(config, isolate, platform, info, log, &mut response.append_log_claims);
+    let (permissions, ms_token) = join(permissions, ms_token).await;
+
+    if let Some(claim) = permissions? {
+        response.append_claims.push(claim);
     }
-
     if let Some(claim) = &config.flat_roles_claim {
         push_list(&mut response, claim, permissions::flat_roles(grants));
     }
@@ -80,19 +64,19 @@ pub async fn build<P: Platform>(
         let roles = permissions::roles(grants, None).into_iter().map(str::to_string).collect();
         push_list(&mut response, claim, roles);
     }
-
-    if let Some(ms) = &config.ms_token {
-        if function == Function::PreAccessToken || ms.in_userinfo {
-            match user_metadata(info, &ms.metadata_key).map(decode_token) {
-                None => {}
-                Some(Ok(token)) => {
-                    response.append_claims.push(Claim { key: ms.claim.clone(), value: ClaimValue::Text(token) })
-                }
-                Some(Err(reason)) => {
-                    log.notes.push(reason);
-                    if config.log_claims {
-                        response.append_log_claims.push(format!("{} omitted: {reason}", ms.claim));
-                    }
+    if let (Some(ms), Some(outcome)) = (&config.ms_token, ms_token) {
+        match outcome {
+            Outcome::Absent => {}
+            Outcome::Token { token, write_back, refreshed } => {
+                log.ms_token = Some(if refreshed { "refreshed" } else { "passed" });
+                response.append_claims.push(Claim { key: ms.claim.clone(), value: ClaimValue::Text(token) });
+                response.set_user_metadata.extend(write_back);
+            }
+            Outcome::Omit(reason) => {
+                log.ms_token = Some("omitted");
+                log.notes.push(reason);
+                if config.log_claims {
+                    response.append_log_claims.push(format!("{} omitted: {reason}", ms.claim));
                 }
             }
         }
@@ -102,32 +86,49 @@ pub async fn build<P: Platform>(
     Ok(response)
 }
 
+/// The permissions claim, if there is one to give. `Err` only under `ON_UPSTREAM_ERROR=fail`.
+async fn permissions_claim<P: Platform>(
+    config: &Config,
+    isolate: &Isolate,
+    platform: &P,
+    info: &ContextInfo<'_>,
+    log: &mut RequestLog,
+    log_claims: &mut Vec<String>,
+) -> Result<Option<Claim>, Error> {
+    let Some(settings) = &config.permissions else { return Ok(None) };
+    let roles = permissions::roles(info.user_grants.as_deref().unwrap_or_default(), settings.project_id.as_deref());
+    log.roles = roles.len();
+    if roles.is_empty() {
+        return Ok(None); // no roles, no call
+    }
+    let Some(org) = settings.org_id.as_deref().or(info.org_id()) else {
+        log.notes.push("permissions: the payload names no organization");
+        return Ok(None);
+    };
+    let work = permission_map(config, settings, isolate, platform, org, log);
+    let result = with_deadline(platform, config.upstream_timeout_ms, work).await.unwrap_or(Err(UpstreamError::Timeout));
+    match result {
+        Ok(map) => {
+            let list = map.permissions(&roles);
+            Ok((!list.is_empty()).then(|| Claim { key: settings.claim.clone(), value: ClaimValue::List(list) }))
+        }
+        Err(e) => {
+            log.upstream_error = Some(e.code());
+            if config.on_upstream_error == UpstreamPolicy::Fail {
+                return Err(Error::UpstreamUnavailable(e));
+            }
+            if config.log_claims {
+                log_claims.push(format!("{} omitted: ZITADEL API {}", settings.claim, e.code()));
+            }
+            Ok(None)
+        }
+    }
+}
+
 fn push_list(response: &mut ContextInfoResponse, key: &str, values: Vec<String>) {
     if !values.is_empty() {
         response.append_claims.push(Claim { key: key.to_string(), value: ClaimValue::List(values) });
     }
-}
-
-/// The raw (base64) value of a user metadata entry.
-fn user_metadata<'a>(info: &'a ContextInfo<'_>, key: &str) -> Option<&'a str> {
-    info.user_metadata.as_deref()?.iter().find(|m| m.key.as_deref() == Some(key)).and_then(|m| m.value.as_deref())
-}
-
-/// A token stored as user metadata: standard base64 of either a JSON string (a V1 action's
-/// `appendMetadata` JSON-encodes what it stores) or the raw token bytes (V2 `set_user_metadata`).
-pub fn decode_token(base64_value: &str) -> Result<String, &'static str> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(base64_value.trim())
-        .map_err(|_| "the token metadata is not valid base64")?;
-    let text = String::from_utf8(bytes).map_err(|_| "the token metadata is not UTF-8 text")?;
-    let token = match serde_json::from_str::<String>(&text) {
-        Ok(unquoted) => unquoted,
-        Err(_) => text,
-    };
-    if token.trim().is_empty() {
-        return Err("the token metadata is empty");
-    }
-    Ok(token)
 }
 
 /// The organization's role → permissions map: from the isolate's cache when fresh, else from KV
@@ -244,6 +245,7 @@ mod tests {
     use crate::payload;
     use crate::signature::SigningKey;
     use crate::testing::{FakePlatform, Reply};
+    use base64::Engine;
     use futures::executor::block_on;
 
     const ORG: &str = "312909075211944344";
@@ -269,6 +271,7 @@ mod tests {
                 metadata_key: "microsoft_access_token".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
+                refresh: None,
             }),
             cache_ttl_seconds: 60,
             stale_if_error_seconds: 0,
@@ -550,21 +553,6 @@ mod tests {
     }
 
     #[test]
-    fn token_metadata_in_both_encodings() {
-        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(
-            decode_token(&b64(br#""eyJ0eXAi.abc""#)),
-            Ok("eyJ0eXAi.abc".into()),
-            "V1 appendMetadata: a JSON string"
-        );
-        assert_eq!(decode_token(&b64(b"EwBwA8l6raw")), Ok("EwBwA8l6raw".into()), "V2 set_user_metadata: raw bytes");
-        assert_eq!(decode_token(&b64(br#""unterminated"#)), Ok("\"unterminated".into()));
-        assert_eq!(decode_token("%%%"), Err("the token metadata is not valid base64"));
-        assert_eq!(decode_token(&b64(&[0xff, 0xfe])), Err("the token metadata is not UTF-8 text"));
-        assert_eq!(decode_token(&b64(br#""""#)), Err("the token metadata is empty"));
-    }
-
-    #[test]
     fn unreadable_token_metadata_is_omitted_and_noted() {
         let mut c = config();
         c.log_claims = true;
@@ -577,6 +565,47 @@ mod tests {
             ["urn:custom:ms_access_token omitted: the token metadata is not valid base64"]
         );
         assert_eq!(log.notes, ["the token metadata is not valid base64"]);
+    }
+
+    #[test]
+    fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
+        let mut c = config();
+        c.ms_token.as_mut().unwrap().refresh = Some(crate::config::MsRefreshConfig {
+            client_id: "app".into(),
+            client_secret: Secret::new("s"),
+            token_url: "https://login.example/token".into(),
+            scopes: "offline_access User.Read".into(),
+            refresh_token_metadata_key: "microsoft_refresh_token".into(),
+            expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
+            skew_seconds: 300,
+            on_error: crate::config::MsRefreshPolicy::Omit,
+        });
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let body = serde_json::json!({
+            "function": "function/preaccesstoken",
+            "user_metadata": [
+                {"key": "microsoft_access_token", "value": b64("\"old-token\"")},
+                {"key": "microsoft_refresh_token", "value": b64("\"old-refresh\"")},
+                {"key": "microsoft_access_token_expires_at", "value": b64("1")}
+            ]
+        })
+        .to_string();
+        let platform = FakePlatform::new(vec![Reply::json(
+            200,
+            serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
+        )]);
+        let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+        let expires_at = (platform.now_ms() / 1000 + 3600).to_string();
+        assert_eq!(
+            result.unwrap().to_json(),
+            format!(
+                r#"{{"append_claims":[{{"key":"urn:custom:ms_access_token","value":"new-token"}}],"set_user_metadata":[{{"key":"microsoft_access_token","value":"{}"}},{{"key":"microsoft_refresh_token","value":"{}"}},{{"key":"microsoft_access_token_expires_at","value":"{}"}}]}}"#,
+                b64("new-token"),
+                b64("new-refresh"),
+                b64(&expires_at)
+            )
+        );
+        assert_eq!(log.ms_token, Some("refreshed"));
     }
 
     #[test]

@@ -68,6 +68,29 @@ pub struct MsTokenConfig {
     pub metadata_key: String,
     pub claim: String,
     pub in_userinfo: bool,
+    /// Set when `MS_CLIENT_ID` and `MS_CLIENT_SECRET` are: stale tokens are then refreshed.
+    pub refresh: Option<MsRefreshConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MsRefreshConfig {
+    /// The Entra app of ZITADEL's Microsoft identity provider (refresh tokens are bound to it).
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub token_url: String,
+    pub scopes: String,
+    pub refresh_token_metadata_key: String,
+    pub expires_at_metadata_key: String,
+    pub skew_seconds: u64,
+    pub on_error: MsRefreshPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsRefreshPolicy {
+    /// Leave the claim out when a refresh fails for a passing reason (timeout, network, 5xx).
+    Omit,
+    /// Use the old token then, if it has not expired yet.
+    Stale,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +136,15 @@ pub const GROUPS_CLAIM: &str = "GROUPS_CLAIM";
 pub const MS_TOKEN_METADATA_KEY: &str = "MS_TOKEN_METADATA_KEY";
 pub const MS_TOKEN_CLAIM: &str = "MS_TOKEN_CLAIM";
 pub const MS_TOKEN_IN_USERINFO: &str = "MS_TOKEN_IN_USERINFO";
+pub const MS_CLIENT_ID: &str = "MS_CLIENT_ID";
+pub const MS_CLIENT_SECRET: &str = "MS_CLIENT_SECRET";
+pub const MS_TENANT: &str = "MS_TENANT";
+pub const MS_SCOPES: &str = "MS_SCOPES";
+pub const MS_TOKEN_URL: &str = "MS_TOKEN_URL";
+pub const MS_REFRESH_TOKEN_METADATA_KEY: &str = "MS_REFRESH_TOKEN_METADATA_KEY";
+pub const MS_TOKEN_EXPIRES_AT_METADATA_KEY: &str = "MS_TOKEN_EXPIRES_AT_METADATA_KEY";
+pub const MS_REFRESH_SKEW: &str = "MS_REFRESH_SKEW_SECONDS";
+pub const MS_ON_REFRESH_ERROR: &str = "MS_ON_REFRESH_ERROR";
 pub const CACHE_TTL: &str = "METADATA_CACHE_TTL_SECONDS";
 pub const STALE_IF_ERROR: &str = "METADATA_STALE_IF_ERROR_SECONDS";
 pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT_MS";
@@ -159,6 +191,7 @@ impl Config {
             metadata_key: s.text(MS_TOKEN_METADATA_KEY).unwrap_or_else(|| "microsoft_access_token".into()),
             claim,
             in_userinfo: s.boolean(MS_TOKEN_IN_USERINFO, false),
+            refresh: s.ms_refresh(),
         });
 
         let cache_ttl_seconds = s.number(CACHE_TTL, 60, 0, 86_400);
@@ -331,6 +364,62 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
         Some(ZitadelApiConfig { base_url: base_url?, credentials: credentials? })
     }
 
+    /// Refresh settings, when `MS_CLIENT_ID` and `MS_CLIENT_SECRET` are set.
+    fn ms_refresh(&mut self) -> Option<MsRefreshConfig> {
+        let (client_id, client_secret) = match (self.text(MS_CLIENT_ID), self.text(MS_CLIENT_SECRET)) {
+            (Some(id), Some(secret)) => (id, Secret::new(secret)),
+            (None, None) => return None,
+            (Some(_), None) => {
+                self.problem(
+                    MS_CLIENT_SECRET,
+                    format!("is not set, but {MS_CLIENT_ID} is: refreshing Microsoft tokens needs both"),
+                );
+                return None;
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    MS_CLIENT_ID,
+                    format!("is not set, but {MS_CLIENT_SECRET} is: refreshing Microsoft tokens needs both"),
+                );
+                return None;
+            }
+        };
+        let tenant = self.text(MS_TENANT).unwrap_or_else(|| "common".into());
+        if !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+            self.problem(MS_TENANT, "must be a tenant id, a domain, `common`, `organizations` or `consumers`".into());
+        }
+        let token_url = match self.text(MS_TOKEN_URL) {
+            None => format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+            Some(_) => {
+                self.problem(MS_TOKEN_URL, "must be an http(s) URL".into());
+                String::new()
+            }
+        };
+        let on_error = match self.text(MS_ON_REFRESH_ERROR).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("omit") => MsRefreshPolicy::Omit,
+            Some("stale") => MsRefreshPolicy::Stale,
+            Some(_) => {
+                self.problem(MS_ON_REFRESH_ERROR, "must be `omit` or `stale`".into());
+                MsRefreshPolicy::Omit
+            }
+        };
+        Some(MsRefreshConfig {
+            client_id,
+            client_secret,
+            token_url,
+            scopes: self.text(MS_SCOPES).unwrap_or_else(|| "offline_access User.Read".into()),
+            refresh_token_metadata_key: self
+                .text(MS_REFRESH_TOKEN_METADATA_KEY)
+                .unwrap_or_else(|| "microsoft_refresh_token".into()),
+            expires_at_metadata_key: self
+                .text(MS_TOKEN_EXPIRES_AT_METADATA_KEY)
+                .unwrap_or_else(|| "microsoft_access_token_expires_at".into()),
+            skew_seconds: self.number(MS_REFRESH_SKEW, 300, 0, 3000),
+            on_error,
+        })
+    }
+
     fn check_claim_names_are_distinct(&mut self, config: &Config) {
         let names = config.claim_names();
         for (i, (setting, name)) in names.iter().enumerate() {
@@ -386,7 +475,8 @@ mod tests {
             Some(MsTokenConfig {
                 metadata_key: "microsoft_access_token".into(),
                 claim: "urn:custom:ms_access_token".into(),
-                in_userinfo: false
+                in_userinfo: false,
+                refresh: None
             })
         );
         assert_eq!((c.cache_ttl_seconds, c.stale_if_error_seconds, c.upstream_timeout_ms), (60, 0, 2000));
@@ -489,6 +579,53 @@ mod tests {
             assert_eq!(base_url(bad), None, "{bad}");
         }
         assert_eq!(settings_named(&with(&[(ZITADEL_DOMAIN, "not a host")]).unwrap_err()), [ZITADEL_DOMAIN]);
+    }
+
+    #[test]
+    fn microsoft_refresh_defaults_when_the_client_is_set() {
+        let c = with(&[(MS_CLIENT_ID, "app"), (MS_CLIENT_SECRET, "secret")]).unwrap();
+        let r = c.ms_token.unwrap().refresh.unwrap();
+        assert_eq!(r.client_id, "app");
+        assert_eq!(r.token_url, "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+        assert_eq!(r.scopes, "offline_access User.Read");
+        assert_eq!(r.refresh_token_metadata_key, "microsoft_refresh_token");
+        assert_eq!(r.expires_at_metadata_key, "microsoft_access_token_expires_at");
+        assert_eq!((r.skew_seconds, r.on_error), (300, MsRefreshPolicy::Omit));
+        let tenant =
+            with(&[(MS_CLIENT_ID, "a"), (MS_CLIENT_SECRET, "s"), (MS_TENANT, "contoso.onmicrosoft.com")]).unwrap();
+        assert_eq!(
+            tenant.ms_token.unwrap().refresh.unwrap().token_url,
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        let url = with(&[
+            (MS_CLIENT_ID, "a"),
+            (MS_CLIENT_SECRET, "s"),
+            (MS_TOKEN_URL, "http://127.0.0.1:9/token"),
+            (MS_ON_REFRESH_ERROR, "stale"),
+        ])
+        .unwrap();
+        let r = url.ms_token.unwrap().refresh.unwrap();
+        assert_eq!((r.token_url.as_str(), r.on_error), ("http://127.0.0.1:9/token", MsRefreshPolicy::Stale));
+    }
+
+    #[test]
+    fn microsoft_refresh_settings_are_checked() {
+        assert_eq!(settings_named(&with(&[(MS_CLIENT_ID, "a")]).unwrap_err()), [MS_CLIENT_SECRET]);
+        assert_eq!(settings_named(&with(&[(MS_CLIENT_SECRET, "s")]).unwrap_err()), [MS_CLIENT_ID]);
+        let bad = with(&[
+            (MS_CLIENT_ID, "a"),
+            (MS_CLIENT_SECRET, "s"),
+            (MS_TENANT, "a/b"),
+            (MS_TOKEN_URL, "ftp://x"),
+            (MS_ON_REFRESH_ERROR, "x"),
+            (MS_REFRESH_SKEW, "9999"),
+        ]);
+        assert_eq!(settings_named(&bad.unwrap_err()), [MS_TENANT, MS_TOKEN_URL, MS_ON_REFRESH_ERROR, MS_REFRESH_SKEW]);
+        assert_eq!(
+            with(&[(MS_CLIENT_ID, "a"), (MS_CLIENT_SECRET, "s"), (MS_TOKEN_CLAIM, "")]).unwrap().ms_token,
+            None,
+            "no claim, no refresh"
+        );
     }
 
     #[test]

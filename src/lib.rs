@@ -11,6 +11,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod log;
+pub mod microsoft;
 pub mod payload;
 pub mod permissions;
 pub mod platform;

@@ -33,6 +33,9 @@ pub struct RequestLog {
     /// Mapping metadata keys that could not be read, with the reason (never the value).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_metadata_keys: Vec<String>,
+    /// The Microsoft token claim: passed, refreshed or omitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ms_token: Option<&'static str>,
     /// Why a claim was left out, when it is not an error.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<&'static str>,

@@ -50,6 +50,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     clients: new Map(Object.entries(fixture.clients ?? {})),
     issuedTokens: new Set(),
     organizations: new Map(),
+    users: new Map(), // user id -> Map(key -> bytes)
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
     state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
@@ -62,7 +63,13 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true],
   ];
-  if (v2) routes.push(['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true]);
+  if (v2) {
+    routes.push(
+      ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true],
+      ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true],
+      ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true],
+    );
+  }
 
   /** Entries of one organization, filtered and sorted as ZITADEL does, or an error answer. */
   function metadataPage(orgId, pagination, filters, filterKey, methodPrefix) {
@@ -95,6 +102,32 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     return json(200, {
       pagination: { totalResult: String(r.total), appliedLimit: String(r.limit) },
       metadata: r.page.map(([key, bytes]) => ({ creationDate: CREATED, changeDate: CREATED, key, value: bytes.toString('base64') })),
+    });
+  }
+
+  // UserService v2 SetUserMetadata: values are standard base64; each entry replaces its key.
+  function setUserMetadata(req, body, [userId]) {
+    const bad = rejectUnknown(body, ['metadata']);
+    if (bad) return bad;
+    if (!Array.isArray(body.metadata) || body.metadata.length === 0) return grpcError(GRPC.INVALID_ARGUMENT, 'metadata is required');
+    const id = decodeURIComponent(userId);
+    if (!state.users.has(id)) state.users.set(id, new Map());
+    for (const { key, value } of body.metadata) {
+      if (typeof key !== 'string' || !key || typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) {
+        return grpcError(GRPC.INVALID_ARGUMENT, 'invalid metadata entry (value must be standard base64)');
+      }
+      state.users.get(id).set(key, Buffer.from(value, 'base64'));
+    }
+    return json(200, { setDate: new Date().toISOString() });
+  }
+
+  function searchUserMetadata(req, body, [userId]) {
+    const bad = rejectUnknown(body, ['pagination', 'filters']);
+    if (bad) return bad;
+    const entries = [...(state.users.get(decodeURIComponent(userId)) ?? new Map())];
+    return json(200, {
+      pagination: { totalResult: String(entries.length), appliedLimit: String(DEFAULT_LIMIT) },
+      metadata: entries.map(([key, bytes]) => ({ creationDate: CREATED, changeDate: CREATED, key, value: bytes.toString('base64') })),
     });
   }
 
@@ -198,6 +231,10 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     /** Invalidates every client-credentials token issued so far (their next use gets 401). */
     revokeTokens() {
       state.issuedTokens.clear();
+    },
+    /** A user's metadata as { key: Buffer }. */
+    userMetadata(userId) {
+      return Object.fromEntries(state.users.get(userId) ?? new Map());
     },
     setMetadata(orgId, key, value) {
       if (!state.organizations.has(orgId)) state.organizations.set(orgId, new Map());

@@ -1,0 +1,532 @@
+//! The Microsoft (Entra ID) access token of a user who signed in through ZITADEL's Microsoft
+//! identity provider: read from the user's metadata, and refreshed with the stored refresh token
+//! when it is about to expire (or its expiry is unknown). A refresh writes the new tokens back as
+//! user metadata through `set_user_metadata`.
+//!
+//! Tokens are opaque here: the expiry comes from the metadata written beside the token, or, when
+//! that is missing and the token happens to be a JWT, from its `exp`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use base64::Engine;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::cache::SingleFlight;
+use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
+use crate::payload::ContextInfo;
+use crate::platform::{HttpRequest, Platform, TransportError};
+use crate::response::Metadata;
+use crate::zitadel::form_encode;
+
+/// Refreshed tokens remembered per isolate, at most.
+const MAX_REMEMBERED: usize = 1_000;
+
+/// What a user's metadata holds.
+#[derive(Debug, Default, PartialEq)]
+pub struct Stored {
+    /// The access token, or why it could not be read.
+    pub access: Option<Result<String, &'static str>>,
+    pub refresh: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl Stored {
+    pub fn read(info: &ContextInfo<'_>, config: &MsTokenConfig) -> Stored {
+        let refresh_keys = config.refresh.as_ref();
+        Stored {
+            access: user_metadata(info, &config.metadata_key).map(decode_text),
+            refresh: refresh_keys
+                .and_then(|r| user_metadata(info, &r.refresh_token_metadata_key))
+                .and_then(|v| decode_text(v).ok()),
+            expires_at: refresh_keys
+                .and_then(|r| user_metadata(info, &r.expires_at_metadata_key))
+                .and_then(|v| decode_text(v).ok())
+                .and_then(|t| t.trim().parse().ok()),
+        }
+    }
+}
+
+/// The raw (base64) value of a user metadata entry.
+fn user_metadata<'a>(info: &'a ContextInfo<'_>, key: &str) -> Option<&'a str> {
+    info.user_metadata.as_deref()?.iter().find(|m| m.key.as_deref() == Some(key)).and_then(|m| m.value.as_deref())
+}
+
+/// Text stored as user metadata: standard base64 of either a JSON string (a V1 action's
+/// `appendMetadata` JSON-encodes what it stores) or the raw bytes (V2 `set_user_metadata`).
+pub fn decode_text(base64_value: &str) -> Result<String, &'static str> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64_value.trim())
+        .map_err(|_| "the token metadata is not valid base64")?;
+    let text = String::from_utf8(bytes).map_err(|_| "the token metadata is not UTF-8 text")?;
+    let text = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::String(unquoted)) => unquoted,
+        Ok(serde_json::Value::Number(n)) => n.to_string(),
+        _ => text,
+    };
+    if text.trim().is_empty() {
+        return Err("the token metadata is empty");
+    }
+    Ok(text)
+}
+
+/// `exp` of a JWT, if the token is one and has it. Signature unchecked: this is a hint for when to
+/// refresh, never a trust decision.
+pub fn jwt_expiry(token: &str) -> Option<i64> {
+    let mut parts = token.split('.');
+    let (_, payload, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else { return None };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: Option<f64>,
+    }
+    let exp = serde_json::from_slice::<Claims>(&bytes).ok()?.exp?;
+    exp.is_finite().then_some(exp as i64)
+}
+
+/// What a refresh gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refreshed {
+    pub access_token: String,
+    /// Microsoft usually rotates the refresh token; absent when it did not.
+    pub refresh_token: Option<String>,
+    pub expires_at: i64,
+}
+
+/// Why a refresh failed. Never carries a token or Microsoft's error description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshError {
+    /// The refresh token is no longer good (`invalid_grant`, `interaction_required`): the user
+    /// must sign in again.
+    SignInAgain(&'static str),
+    /// Microsoft refused our client or request (`invalid_client`, `unauthorized_client`, ...):
+    /// a configuration problem.
+    Refused(&'static str),
+    /// Timeout, network error, 429 or 5xx: may work on the next try.
+    Transient(&'static str),
+}
+
+impl RefreshError {
+    pub fn code(self) -> &'static str {
+        match self {
+            RefreshError::SignInAgain(c) | RefreshError::Refused(c) | RefreshError::Transient(c) => c,
+        }
+    }
+}
+
+/// Per-isolate refresh state: concurrent refreshes of one refresh token share one call, and a
+/// refresh is remembered (keyed by a hash of the refresh token it used) so that calls still
+/// carrying the old metadata do not spend the old refresh token again.
+#[derive(Default)]
+pub struct Refresher {
+    flights: SingleFlight<Result<Rc<Refreshed>, RefreshError>>,
+    done: RefCell<HashMap<String, Rc<Refreshed>>>,
+}
+
+/// The outcome for the claim.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Put this token in the claim, and write these entries back.
+    Token { token: String, write_back: Vec<Metadata>, refreshed: bool },
+    /// No claim, for this reason (a fixed text, for logs and log claims).
+    Omit(&'static str),
+    /// No token stored: nothing to say.
+    Absent,
+}
+
+/// Decides the claim for `stored` at `now` (unix seconds), refreshing when needed.
+pub async fn token_claim<P: Platform>(
+    platform: &P,
+    refresher: &Refresher,
+    config: &MsTokenConfig,
+    stored: Stored,
+    now: i64,
+) -> Outcome {
+    let access = match stored.access {
+        Some(Ok(token)) => Some(token),
+        Some(Err(reason)) if stored.refresh.is_none() || config.refresh.is_none() => return Outcome::Omit(reason),
+        Some(Err(_)) | None => None,
+    };
+    let expiry = stored.expires_at.or_else(|| access.as_deref().and_then(jwt_expiry));
+    let (Some(refresh_config), Some(refresh_token)) = (&config.refresh, stored.refresh) else {
+        // Passthrough only.
+        return match access {
+            None => Outcome::Absent,
+            Some(_) if expiry.is_some_and(|e| e <= now) => Outcome::Omit("the stored token has expired"),
+            Some(token) => Outcome::Token { token, write_back: Vec::new(), refreshed: false },
+        };
+    };
+    let skew = refresh_config.skew_seconds as i64;
+    if let (Some(token), Some(expiry)) = (&access, expiry) {
+        if expiry - skew > now {
+            return Outcome::Token { token: token.clone(), write_back: Vec::new(), refreshed: false };
+        }
+    }
+
+    match refresher.refresh(platform, refresh_config, &refresh_token, now).await {
+        Ok(new) => {
+            let mut write_back = vec![Metadata::new(&config.metadata_key, new.access_token.as_bytes())];
+            if let Some(rotated) = &new.refresh_token {
+                write_back.push(Metadata::new(&refresh_config.refresh_token_metadata_key, rotated.as_bytes()));
+            }
+            write_back
+                .push(Metadata::new(&refresh_config.expires_at_metadata_key, new.expires_at.to_string().as_bytes()));
+            Outcome::Token { token: new.access_token.clone(), write_back, refreshed: true }
+        }
+        Err(RefreshError::Transient(code)) if refresh_config.on_error == MsRefreshPolicy::Stale => {
+            match (access, expiry) {
+                (Some(token), Some(expiry)) if expiry > now => {
+                    Outcome::Token { token, write_back: Vec::new(), refreshed: false }
+                }
+                _ => Outcome::Omit(code),
+            }
+        }
+        Err(e) => Outcome::Omit(e.code()),
+    }
+}
+
+impl Refresher {
+    async fn refresh<P: Platform>(
+        &self,
+        platform: &P,
+        config: &MsRefreshConfig,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Rc<Refreshed>, RefreshError> {
+        let key = hex::encode(Sha256::digest(refresh_token.as_bytes()));
+        let skew = config.skew_seconds as i64;
+        if let Some(done) = self.done.borrow().get(&key) {
+            if done.expires_at - skew > now {
+                return Ok(done.clone());
+            }
+        }
+        let result = self
+            .flights
+            .run(&key, || async { request_refresh(platform, config, refresh_token, now).await.map(Rc::new) })
+            .await;
+        if let Ok(refreshed) = &result {
+            let mut done = self.done.borrow_mut();
+            if done.len() >= MAX_REMEMBERED {
+                done.retain(|_, r| r.expires_at - skew > now);
+                if done.len() >= MAX_REMEMBERED {
+                    done.clear();
+                }
+            }
+            done.insert(key, refreshed.clone());
+        }
+        result
+    }
+}
+
+/// The `refresh_token` grant against the Microsoft identity platform (v2.0 token endpoint).
+async fn request_refresh<P: Platform>(
+    platform: &P,
+    config: &MsRefreshConfig,
+    refresh_token: &str,
+    now: i64,
+) -> Result<Refreshed, RefreshError> {
+    let body = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret={}&scope={}",
+        form_encode(refresh_token),
+        form_encode(&config.client_id),
+        form_encode(config.client_secret.expose()),
+        form_encode(&config.scopes),
+    );
+    let request = HttpRequest {
+        method: "POST",
+        url: config.token_url.clone(),
+        headers: vec![
+            ("content-type", "application/x-www-form-urlencoded".to_string()),
+            ("accept", "application/json".to_string()),
+        ],
+        body: body.into_bytes(),
+    };
+    let response = platform.send(request).await.map_err(|e| match e {
+        TransportError::Timeout => RefreshError::Transient("timeout"),
+        TransportError::Network => RefreshError::Transient("network_error"),
+        TransportError::TooLarge => RefreshError::Transient("response_too_large"),
+    })?;
+    #[derive(Deserialize)]
+    struct TokenAnswer {
+        access_token: Option<String>,
+        refresh_token: Option<String>,
+        expires_in: Option<serde_json::Value>,
+        error: Option<String>,
+    }
+    let answer: Option<TokenAnswer> = serde_json::from_slice(&response.body).ok();
+    match response.status {
+        200..=299 => {
+            let answer = answer.ok_or(RefreshError::Transient("malformed_response"))?;
+            let access_token =
+                answer.access_token.filter(|t| !t.is_empty()).ok_or(RefreshError::Transient("malformed_response"))?;
+            // Microsoft sends expires_in as a number (older endpoints: a string); an hour if absent.
+            let expires_in = match answer.expires_in {
+                Some(serde_json::Value::Number(n)) => n.as_i64(),
+                Some(serde_json::Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .unwrap_or(3600);
+            Ok(Refreshed {
+                access_token,
+                refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
+                expires_at: now + expires_in,
+            })
+        }
+        429 | 500..=599 => {
+            Err(RefreshError::Transient(if response.status == 429 { "rate_limited" } else { "bad_status" }))
+        }
+        _ => Err(match answer.and_then(|a| a.error).as_deref() {
+            Some("invalid_grant") => RefreshError::SignInAgain("invalid_grant"),
+            Some("interaction_required") => RefreshError::SignInAgain("interaction_required"),
+            Some("consent_required") => RefreshError::SignInAgain("consent_required"),
+            Some("invalid_client") => RefreshError::Refused("invalid_client"),
+            Some("unauthorized_client") => RefreshError::Refused("unauthorized_client"),
+            Some("invalid_scope") => RefreshError::Refused("invalid_scope"),
+            Some("invalid_request") => RefreshError::Refused("invalid_request"),
+            _ => RefreshError::Refused("refused"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::testing::{FakePlatform, Reply};
+    use futures::executor::block_on;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn config(on_error: MsRefreshPolicy) -> MsTokenConfig {
+        MsTokenConfig {
+            metadata_key: "microsoft_access_token".into(),
+            claim: "urn:custom:ms_access_token".into(),
+            in_userinfo: false,
+            refresh: Some(MsRefreshConfig {
+                client_id: "entra-app".into(),
+                client_secret: Secret::new("entra secret"),
+                token_url: "https://login.example/common/oauth2/v2.0/token".into(),
+                scopes: "offline_access User.Read".into(),
+                refresh_token_metadata_key: "microsoft_refresh_token".into(),
+                expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
+                skew_seconds: 300,
+                on_error,
+            }),
+        }
+    }
+
+    fn stored(access: &str, refresh: Option<&str>, expires_at: Option<i64>) -> Stored {
+        Stored { access: Some(Ok(access.into())), refresh: refresh.map(Into::into), expires_at }
+    }
+
+    fn granted(access: &str, refresh: Option<&str>) -> Reply {
+        let mut body = serde_json::json!({"token_type": "Bearer", "scope": "User.Read", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access});
+        if let Some(r) = refresh {
+            body["refresh_token"] = r.into();
+        }
+        Reply::json(200, body)
+    }
+
+    fn run(platform: &FakePlatform, config: &MsTokenConfig, stored: Stored) -> Outcome {
+        block_on(token_claim(platform, &Refresher::default(), config, stored, NOW))
+    }
+
+    #[test]
+    fn a_fresh_token_is_used_without_a_call() {
+        let platform = FakePlatform::new(vec![]);
+        let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 301)));
+        assert_eq!(outcome, Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false });
+        assert!(platform.sent().is_empty());
+    }
+
+    #[test]
+    fn a_stale_token_is_refreshed_once_and_written_back_byte_for_byte() {
+        let platform = FakePlatform::new(vec![granted("new-access", Some("new-refresh"))]);
+        let outcome =
+            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("old-refresh"), Some(NOW + 299)));
+        let Outcome::Token { token, write_back, refreshed } = outcome else { panic!("{outcome:?}") };
+        assert_eq!((token.as_str(), refreshed), ("new-access", true));
+        let written: Vec<(&str, &str)> = write_back.iter().map(|m| (m.key.as_str(), m.value.as_str())).collect();
+        let expires_at = (NOW + 3599).to_string();
+        assert_eq!(
+            written,
+            [
+                ("microsoft_access_token", b64("new-access").as_str()),
+                ("microsoft_refresh_token", b64("new-refresh").as_str()),
+                ("microsoft_access_token_expires_at", b64(&expires_at).as_str()),
+            ]
+        );
+        let sent = platform.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].url, "https://login.example/common/oauth2/v2.0/token");
+        assert_eq!(sent[0].header("content-type"), Some("application/x-www-form-urlencoded"));
+        assert_eq!(
+            String::from_utf8(sent[0].body.clone()).unwrap(),
+            "grant_type=refresh_token&refresh_token=old-refresh&client_id=entra-app&client_secret=entra+secret&scope=offline_access+User.Read"
+        );
+    }
+
+    #[test]
+    fn unknown_expiry_refreshes() {
+        let platform = FakePlatform::new(vec![granted("new", None)]);
+        let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored("opaque-EwB", Some("rt"), None));
+        let Outcome::Token { token, write_back, .. } = outcome else { panic!() };
+        assert_eq!(token, "new");
+        assert_eq!(write_back.len(), 2, "no new refresh token came back, so none is written");
+        assert_eq!(write_back[1].key, "microsoft_access_token_expires_at");
+    }
+
+    #[test]
+    fn a_jwt_exp_counts_when_no_expiry_is_stored() {
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"aud":"x","exp":{}}}"#, NOW + 3000));
+        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.sig");
+        assert_eq!(jwt_expiry(&jwt), Some(NOW + 3000));
+        let platform = FakePlatform::new(vec![]);
+        let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored(&jwt, Some("rt"), None));
+        assert!(matches!(outcome, Outcome::Token { refreshed: false, .. }));
+        assert!(platform.sent().is_empty());
+        assert_eq!(jwt_expiry("EwBwA8l6opaque"), None);
+        assert_eq!(jwt_expiry("a.%%%.c"), None);
+    }
+
+    #[test]
+    fn invalid_grant_omits_the_claim_whatever_the_policy() {
+        for policy in [MsRefreshPolicy::Omit, MsRefreshPolicy::Stale] {
+            for code in ["invalid_grant", "interaction_required"] {
+                let platform = FakePlatform::new(vec![Reply::json(
+                    400,
+                    serde_json::json!({"error": code, "error_description": "AADSTS700082: expired"}),
+                )]);
+                let outcome = run(&platform, &config(policy), stored("old", Some("rt"), Some(NOW + 60)));
+                assert_eq!(
+                    outcome,
+                    Outcome::Omit(if code == "invalid_grant" { "invalid_grant" } else { "interaction_required" })
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
+        let platform = FakePlatform::new(vec![Reply::Hang]);
+        let outcome = block_on(async {
+            crate::platform::with_deadline(&platform, 10, async {
+                token_claim(
+                    &platform,
+                    &Refresher::default(),
+                    &config(MsRefreshPolicy::Omit),
+                    stored("old", Some("rt"), Some(NOW + 60)),
+                    NOW,
+                )
+                .await
+            })
+            .await
+        });
+        assert_eq!(outcome, None, "the caller's deadline ends a hanging refresh");
+
+        let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Timeout)]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+            Outcome::Omit("timeout")
+        );
+        let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Network)]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+            Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false }
+        );
+        let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW - 1))),
+            Outcome::Omit("bad_status"),
+            "expired: never emitted"
+        );
+        let platform = FakePlatform::new(vec![Reply::json(429, serde_json::json!({}))]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), None)),
+            Outcome::Omit("rate_limited"),
+            "unknown expiry: never emitted"
+        );
+    }
+
+    #[test]
+    fn a_refused_client_is_a_configuration_problem() {
+        let platform = FakePlatform::new(vec![Reply::json(401, serde_json::json!({"error": "invalid_client"}))]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+            Outcome::Omit("invalid_client")
+        );
+    }
+
+    #[test]
+    fn a_malformed_answer_is_transient() {
+        let platform = FakePlatform::new(vec![Reply::raw(200, b"<html>")]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), None)),
+            Outcome::Omit("malformed_response")
+        );
+    }
+
+    #[test]
+    fn the_same_refresh_token_is_not_spent_twice_in_an_isolate() {
+        let platform = FakePlatform::new(vec![granted("new", Some("rotated"))]);
+        let refresher = Refresher::default();
+        let c = config(MsRefreshPolicy::Omit);
+        for _ in 0..3 {
+            let outcome = block_on(token_claim(&platform, &refresher, &c, stored("old", Some("rt"), Some(NOW)), NOW));
+            assert!(matches!(outcome, Outcome::Token { ref token, refreshed: true, .. } if token == "new"));
+        }
+        assert_eq!(platform.sent().len(), 1);
+    }
+
+    #[test]
+    fn without_refresh_settings_the_stored_token_passes_unless_known_expired() {
+        let mut c = config(MsRefreshPolicy::Omit);
+        c.refresh = None;
+        let platform = FakePlatform::new(vec![]);
+        assert!(matches!(run(&platform, &c, stored("tok", Some("rt"), None)), Outcome::Token { refreshed: false, .. }));
+        assert!(platform.sent().is_empty());
+        // Without refresh settings the expiry metadata is not read, but a JWT's exp still counts.
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{}}}"#, NOW - 10));
+        let expired_jwt = format!("h.{payload}.s");
+        assert_eq!(run(&platform, &c, stored(&expired_jwt, None, None)), Outcome::Omit("the stored token has expired"));
+    }
+
+    #[test]
+    fn a_refresh_token_without_access_token_still_refreshes() {
+        let platform = FakePlatform::new(vec![granted("new", None)]);
+        let outcome = run(
+            &platform,
+            &config(MsRefreshPolicy::Omit),
+            Stored { access: None, refresh: Some("rt".into()), expires_at: None },
+        );
+        assert!(matches!(outcome, Outcome::Token { refreshed: true, .. }));
+        assert_eq!(run(&FakePlatform::new(vec![]), &config(MsRefreshPolicy::Omit), Stored::default()), Outcome::Absent);
+    }
+
+    #[test]
+    fn stored_values_are_read_in_both_encodings() {
+        assert_eq!(
+            decode_text(&b64(r#""eyJ0eXAi.abc""#)),
+            Ok("eyJ0eXAi.abc".into()),
+            "V1 appendMetadata: a JSON string"
+        );
+        assert_eq!(decode_text(&b64("EwBwA8l6raw")), Ok("EwBwA8l6raw".into()), "V2 set_user_metadata: raw bytes");
+        assert_eq!(decode_text(&b64("1700000000")), Ok("1700000000".into()));
+        assert_eq!(decode_text(&b64(r#""unterminated"#)), Ok("\"unterminated".into()));
+        assert_eq!(decode_text("%%%"), Err("the token metadata is not valid base64"));
+        assert_eq!(decode_text(&b64("\u{0}")).map(|s| s.len()), Ok(1));
+        assert_eq!(
+            decode_text(&base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe])),
+            Err("the token metadata is not UTF-8 text")
+        );
+        assert_eq!(decode_text(&b64(r#""""#)), Err("the token metadata is empty"));
+    }
+}
