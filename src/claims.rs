@@ -15,12 +15,15 @@ use crate::log::RequestLog;
 use crate::microsoft::{self, Outcome, Refresher, Stored};
 use crate::payload::{ContextInfo, Function};
 use crate::permissions::{self, PermissionMap};
-use crate::platform::{with_deadline, Platform};
+use crate::platform::{before, with_deadline, Platform};
 use crate::response::{Claim, ClaimValue, ContextInfoResponse};
 use crate::zitadel::{self, Session, UpstreamError};
 
 /// KV refuses expirations under 60 s.
 const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
+/// Each upstream step stops itself at the deadline, so that fallbacks (a stale map, an old token)
+/// still apply; this outer bound past it only guards against a step that fails to.
+const SAFETY_MARGIN_MS: u64 = 250;
 
 /// State shared by all requests of one isolate.
 #[derive(Default)]
@@ -43,15 +46,18 @@ pub async fn build<P: Platform>(
 ) -> Result<ContextInfoResponse, Error> {
     let mut response = ContextInfoResponse::default();
     let grants = info.user_grants.as_deref().unwrap_or_default();
-    let now = (platform.now_ms() / 1000) as i64;
+    let now_ms = platform.now_ms();
+    let deadline = now_ms + config.upstream_timeout_ms;
+    let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
 
     let ms_token = async {
         let ms = config.ms_token.as_ref().filter(|ms| function == Function::PreAccessToken || ms.in_userinfo)?;
         let stored = Stored::read(info, ms);
-        let work = microsoft::token_claim(platform, &isolate.refresher, ms, stored, now);
-        Some(with_deadline(platform, config.upstream_timeout_ms, work).await.unwrap_or(Outcome::Omit("timeout")))
+        let work = microsoft::token_claim(platform, &isolate.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
+        Some(with_deadline(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout")))
     };
-    let permissions = permissions_claim(config, isolate, platform, info, log, &mut response.append_log_claims);
+    let permissions =
+        permissions_claim(config, isolate, platform, info, deadline, log, &mut response.append_log_claims);
     let (permissions, ms_token) = join(permissions, ms_token).await;
 
     if let Some(claim) = permissions? {
@@ -92,6 +98,7 @@ async fn permissions_claim<P: Platform>(
     isolate: &Isolate,
     platform: &P,
     info: &ContextInfo<'_>,
+    deadline: u64,
     log: &mut RequestLog,
     log_claims: &mut Vec<String>,
 ) -> Result<Option<Claim>, Error> {
@@ -105,8 +112,9 @@ async fn permissions_claim<P: Platform>(
         log.notes.push("permissions: the payload names no organization");
         return Ok(None);
     };
-    let work = permission_map(config, settings, isolate, platform, org, log);
-    let result = with_deadline(platform, config.upstream_timeout_ms, work).await.unwrap_or(Err(UpstreamError::Timeout));
+    let work = permission_map(config, settings, isolate, platform, org, deadline, log);
+    let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
+    let result = with_deadline(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
     match result {
         Ok(map) => {
             let list = map.permissions(&roles);
@@ -133,13 +141,16 @@ fn push_list(response: &mut ContextInfoResponse, key: &str, values: Vec<String>)
 
 /// The organization's role → permissions map: from the isolate's cache when fresh, else from KV
 /// when fresh, else from ZITADEL, shared by concurrent requests for the same organization. On an
-/// upstream failure, a map within the stale-if-error window (in memory or KV) is used instead.
+/// upstream failure (a timeout at `deadline` included), a map within the stale-if-error window (in
+/// memory or KV) is used instead.
+#[allow(clippy::too_many_arguments)]
 async fn permission_map<P: Platform>(
     config: &Config,
     settings: &PermissionsConfig,
     isolate: &Isolate,
     platform: &P,
     org_id: &str,
+    deadline: u64,
     log: &mut RequestLog,
 ) -> Result<Rc<PermissionMap>, UpstreamError> {
     let ttl_ms = config.cache_ttl_seconds * 1000;
@@ -153,13 +164,13 @@ async fn permission_map<P: Platform>(
     let mut source = "shared";
     let result = if ttl_ms == 0 {
         source = "off";
-        load(config, settings, isolate, platform, org_id, log).await.map(|(map, _)| map)
+        load(config, settings, isolate, platform, org_id, deadline, log).await.map(|(map, _)| map)
     } else {
         let led = std::cell::Cell::new(None);
         let result = isolate
             .flights
             .run(org_id, || async {
-                let loaded = load(config, settings, isolate, platform, org_id, log).await;
+                let loaded = load(config, settings, isolate, platform, org_id, deadline, log).await;
                 led.set(Some(loaded.as_ref().map_or("miss", |(_, s)| s)));
                 loaded.map(|(map, _)| map)
             })
@@ -183,20 +194,25 @@ async fn permission_map<P: Platform>(
     }
 }
 
-/// KV (if fresh), else ZITADEL. Returns the map and where it came from.
+/// KV (if fresh), else ZITADEL, each stopped at `deadline`. Returns the map and where it came from.
+#[allow(clippy::too_many_arguments)]
 async fn load<P: Platform>(
     config: &Config,
     settings: &PermissionsConfig,
     isolate: &Isolate,
     platform: &P,
     org_id: &str,
+    deadline: u64,
     log: &mut RequestLog,
 ) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
     let ttl_ms = config.cache_ttl_seconds * 1000;
     let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
     let key = shared_key(org_id, &settings.metadata_prefix);
     let shared = if ttl_ms > 0 {
-        platform.cache_get(&key).await.and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
+        before(platform, deadline, platform.cache_get(&key))
+            .await
+            .flatten()
+            .and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
     } else {
         None
     };
@@ -209,7 +225,8 @@ async fn load<P: Platform>(
         }
     }
 
-    match zitadel::org_metadata(platform, &settings.api, &isolate.session, org_id, &settings.metadata_prefix).await {
+    let fetch = zitadel::org_metadata(platform, &settings.api, &isolate.session, org_id, &settings.metadata_prefix);
+    match before(platform, deadline, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
         Ok(entries) => {
             let (map, skipped) = PermissionMap::from_metadata(
                 entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
@@ -514,6 +531,19 @@ mod tests {
         let (result, log) = run(&c, &isolate, &platform, FULL);
         assert_eq!(claim(&result.unwrap(), "permissions"), None, "past the window nothing stale is used");
         assert_eq!(log.upstream_error, Some("bad_status"));
+    }
+
+    #[test]
+    fn stale_map_is_served_when_zitadel_hangs_past_the_deadline() {
+        let mut c = config();
+        c.stale_if_error_seconds = 300;
+        let platform = FakePlatform::new(vec![mapping(), Reply::Hang]);
+        let isolate = Isolate::default();
+        run(&c, &isolate, &platform, FULL).0.unwrap();
+        platform.advance_ms(61_000);
+        let (result, log) = run(&c, &isolate, &platform, FULL);
+        assert!(claim(&result.unwrap(), "permissions").is_some());
+        assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("timeout")));
     }
 
     #[test]

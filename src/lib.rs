@@ -226,7 +226,8 @@ mod glue {
         }
 
         async fn sleep(&self, ms: u64) {
-            Delay::from(Duration::from_millis(ms)).await;
+            // setTimeout fires at once for delays beyond 2^31 - 1 ms.
+            Delay::from(Duration::from_millis(ms.min(i32::MAX as u64))).await;
         }
 
         async fn cache_get(&self, key: &str) -> Option<String> {

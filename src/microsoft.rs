@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::SingleFlight;
 use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
 use crate::payload::ContextInfo;
-use crate::platform::{HttpRequest, Platform, TransportError};
+use crate::platform::{before, HttpRequest, Platform, TransportError};
 use crate::response::Metadata;
 use crate::zitadel::form_encode;
 
@@ -137,13 +137,15 @@ pub enum Outcome {
     Absent,
 }
 
-/// Decides the claim for `stored` at `now` (unix seconds), refreshing when needed.
+/// Decides the claim for `stored` at `now` (unix seconds), refreshing when needed; a refresh
+/// still running at `deadline_ms` counts as a timeout.
 pub async fn token_claim<P: Platform>(
     platform: &P,
     refresher: &Refresher,
     config: &MsTokenConfig,
     stored: Stored,
     now: i64,
+    deadline_ms: u64,
 ) -> Outcome {
     let access = match stored.access {
         Some(Ok(token)) => Some(token),
@@ -166,7 +168,8 @@ pub async fn token_claim<P: Platform>(
         }
     }
 
-    match refresher.refresh(platform, refresh_config, &refresh_token, now).await {
+    let refresh = refresher.refresh(platform, refresh_config, &refresh_token, now);
+    match before(platform, deadline_ms, refresh).await.unwrap_or(Err(RefreshError::Transient("timeout"))) {
         Ok(new) => {
             let mut write_back = vec![Metadata::new(&config.metadata_key, new.access_token.as_bytes())];
             if let Some(rotated) = &new.refresh_token {
@@ -335,7 +338,7 @@ mod tests {
     }
 
     fn run(platform: &FakePlatform, config: &MsTokenConfig, stored: Stored) -> Outcome {
-        block_on(token_claim(platform, &Refresher::default(), config, stored, NOW))
+        block_on(token_claim(platform, &Refresher::default(), config, stored, NOW, platform.now_ms() + 2000))
     }
 
     #[test]
@@ -417,20 +420,17 @@ mod tests {
     #[test]
     fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
         let platform = FakePlatform::new(vec![Reply::Hang]);
-        let outcome = block_on(async {
-            crate::platform::with_deadline(&platform, 10, async {
-                token_claim(
-                    &platform,
-                    &Refresher::default(),
-                    &config(MsRefreshPolicy::Omit),
-                    stored("old", Some("rt"), Some(NOW + 60)),
-                    NOW,
-                )
-                .await
-            })
-            .await
-        });
-        assert_eq!(outcome, None, "the caller's deadline ends a hanging refresh");
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+            Outcome::Omit("timeout"),
+            "a refresh still running at the deadline is a timeout"
+        );
+        let platform = FakePlatform::new(vec![Reply::Hang]);
+        assert_eq!(
+            run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+            Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false },
+            "a hang past the deadline is a passing error too"
+        );
 
         let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Timeout)]);
         assert_eq!(
@@ -480,7 +480,8 @@ mod tests {
         let refresher = Refresher::default();
         let c = config(MsRefreshPolicy::Omit);
         for _ in 0..3 {
-            let outcome = block_on(token_claim(&platform, &refresher, &c, stored("old", Some("rt"), Some(NOW)), NOW));
+            let outcome =
+                block_on(token_claim(&platform, &refresher, &c, stored("old", Some("rt"), Some(NOW)), NOW, u64::MAX));
             assert!(matches!(outcome, Outcome::Token { ref token, refreshed: true, .. } if token == "new"));
         }
         assert_eq!(platform.sent().len(), 1);

@@ -47,6 +47,11 @@ pub trait Platform {
     fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) -> impl Future<Output = ()>;
 }
 
+/// Runs `work` until it finishes or the clock reaches `deadline_ms` (Unix milliseconds).
+pub async fn before<P: Platform, T>(platform: &P, deadline_ms: u64, work: impl Future<Output = T>) -> Option<T> {
+    with_deadline(platform, deadline_ms.saturating_sub(platform.now_ms()), work).await
+}
+
 /// Runs `work` until it finishes or `platform.sleep(ms)` does, whichever is first. `work` is
 /// dropped on timeout, which aborts its outbound requests in the Workers glue.
 pub async fn with_deadline<P: Platform, T>(platform: &P, ms: u64, work: impl Future<Output = T>) -> Option<T> {

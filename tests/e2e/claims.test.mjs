@@ -246,6 +246,17 @@ describe('cache expiry and the shared KV cache', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(w.logLines().some((l) => l.cache === 'stale' && l.upstream_error === 'bad_status'));
   });
+
+  it('... and also when ZITADEL hangs past the deadline', async () => {
+    const fake = await fakeZitadel();
+    const w = await worker(fake, { vars: { METADATA_CACHE_TTL_SECONDS: '1', METADATA_STALE_IF_ERROR_SECONDS: '60', UPSTREAM_TIMEOUT_MS: '400' } });
+    await call(w);
+    await new Promise((r) => setTimeout(r, 1100));
+    fake.fault(METADATA_SEARCH, { hang: true });
+    const res = await call(w);
+    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.ok(res.ms < 400 + 500, `took ${res.ms} ms`);
+  });
 });
 
 describe('upstream failures within the time budget', () => {

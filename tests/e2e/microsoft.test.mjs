@@ -1,0 +1,199 @@
+// Microsoft token refresh end to end: the built worker in workerd against a fake Microsoft token
+// endpoint. Fresh tokens pass without a call; stale or unknown-expiry tokens are refreshed once
+// and written back through set_user_metadata; errors follow MS_ON_REFRESH_ERROR.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
+import { signatureHeader } from '../support/signature.mjs';
+import { startWorker } from '../support/worker.mjs';
+
+const KEY = 'ms-signing-key';
+const TIMEOUT_MS = 600;
+const b64 = (s) => Buffer.from(s, 'utf8').toString('base64');
+const now = () => Math.floor(Date.now() / 1000);
+
+const cleanup = [];
+after(async () => {
+  for (const stop of cleanup.reverse()) await stop();
+});
+
+async function worker(ms, vars = {}) {
+  const w = await startWorker({
+    secrets: { ZITADEL_SIGNING_KEY: KEY, MS_CLIENT_ID: ms.clientId, MS_CLIENT_SECRET: ms.clientSecret },
+    vars: { PERMISSIONS_CLAIM: '', FLAT_ROLES_CLAIM: '', MS_TOKEN_URL: ms.tokenUrl(), UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), LOG_CLAIMS: 'true', ...vars },
+  });
+  cleanup.push(() => w.stop());
+  return w;
+}
+
+/** A payload whose user metadata holds the given tokens, the access token V1-encoded (JSON string). */
+function payload({ access, refresh, expiresAt, fn = 'function/preaccesstoken' }) {
+  const metadata = [];
+  if (access !== undefined) metadata.push({ key: 'microsoft_access_token', value: b64(JSON.stringify(access)) });
+  if (refresh !== undefined) metadata.push({ key: 'microsoft_refresh_token', value: b64(JSON.stringify(refresh)) });
+  if (expiresAt !== undefined) metadata.push({ key: 'microsoft_access_token_expires_at', value: b64(String(expiresAt)) });
+  return { function: fn, user: { id: 'user-1' }, org: { id: 'org-1' }, user_metadata: metadata };
+}
+
+async function call(w, body) {
+  const text = JSON.stringify(body);
+  const started = Date.now();
+  const res = await fetch(w.url, { method: 'POST', body: text, headers: { 'ZITADEL-Signature': signatureHeader(text, KEY) } });
+  return { status: res.status, json: await res.json(), ms: Date.now() - started };
+}
+
+const token = (res) => res.json.append_claims.find((c) => c.key === 'urn:custom:ms_access_token')?.value;
+const written = (res) => Object.fromEntries((res.json.set_user_metadata ?? []).map((m) => [m.key, m.value]));
+
+// The worker remembers each refresh per isolate (so a refresh token is not spent twice), so every
+// test that expects a refresh uses a refresh token of its own.
+let rtCount = 0;
+function newRefreshToken(ms) {
+  rtCount += 1;
+  const rt = `rt-${rtCount}-${Date.now()}`;
+  ms.addRefreshToken(rt);
+  return rt;
+}
+
+describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=omit)', () => {
+  let ms;
+  let w;
+  before(async () => {
+    ms = await startFakeMicrosoft({ refreshTokens: ['rt-good', 'rt-interaction'] });
+    ms.requireInteraction('rt-interaction');
+    cleanup.push(() => ms.close());
+    w = await worker(ms);
+  });
+
+  it('a fresh token passes without a call', async () => {
+    ms.reset();
+    const res = await call(w, payload({ access: 'still-fresh', refresh: 'rt-good', expiresAt: now() + 3000 }));
+    assert.equal(token(res), 'still-fresh');
+    assert.equal(res.json.set_user_metadata, undefined);
+    assert.equal(ms.calls.length, 0);
+  });
+
+  it('a stale token is refreshed with one call and written back byte for byte', async () => {
+    ms.reset();
+    const before = now();
+    const rt = newRefreshToken(ms);
+    const res = await call(w, payload({ access: 'nearly-expired', refresh: rt, expiresAt: now() + 100 }));
+    const after = now();
+    assert.equal(ms.calls.length, 1);
+    assert.deepEqual(ms.calls[0].form, {
+      grant_type: 'refresh_token', refresh_token: rt, client_id: ms.clientId, client_secret: ms.clientSecret, scope: 'offline_access User.Read',
+    });
+    assert.match(token(res), /^EwB-fake-access-\d+$/);
+    const meta = written(res);
+    assert.deepEqual(Object.keys(meta), ['microsoft_access_token', 'microsoft_refresh_token', 'microsoft_access_token_expires_at']);
+    assert.equal(meta.microsoft_access_token, b64(token(res)), 'the raw token bytes, standard base64');
+    assert.match(Buffer.from(meta.microsoft_refresh_token, 'base64').toString(), /^ms-rt-\d+-/);
+    const expiresAt = Number(Buffer.from(meta.microsoft_access_token_expires_at, 'base64').toString());
+    assert.ok(expiresAt >= before + 3599 && expiresAt <= after + 3599, `${expiresAt}`);
+    for (const value of Object.values(meta)) assert.match(value, /^[A-Za-z0-9+/]+={0,2}$/, 'standard padded base64');
+  });
+
+  it('a refresh token is not spent twice within an isolate', async () => {
+    ms.reset();
+    const rt = newRefreshToken(ms);
+    const first = await call(w, payload({ access: 'old', refresh: rt, expiresAt: now() - 10 }));
+    const again = await call(w, payload({ access: 'old', refresh: rt, expiresAt: now() - 10 }));
+    assert.equal(ms.calls.length, 1);
+    assert.equal(token(again), token(first));
+  });
+
+  it('the rotated refresh token is stored and used for the next refresh', async () => {
+    ms.reset();
+    const first = await call(w, payload({ access: 'old', refresh: newRefreshToken(ms), expiresAt: now() - 10 }));
+    const meta = written(first);
+    const rotated = Buffer.from(meta.microsoft_refresh_token, 'base64').toString();
+    // ZITADEL stores the metadata; the next call carries it (raw, as set_user_metadata stores it).
+    const stored = (key) => ({ key, value: meta[key] });
+    const next = {
+      ...payload({}),
+      user_metadata: [stored('microsoft_access_token'), stored('microsoft_refresh_token'), { key: 'microsoft_access_token_expires_at', value: b64(String(now() + 10)) }],
+    };
+    const second = await call(w, next);
+    assert.equal(ms.calls.length, 2);
+    assert.equal(ms.calls[1].form.refresh_token, rotated);
+    assert.notEqual(token(second), token(first));
+  });
+
+  it('an unknown expiry (opaque token, no expiry metadata) refreshes', async () => {
+    ms.reset();
+    const res = await call(w, payload({ access: 'EwB-opaque-personal-account', refresh: newRefreshToken(ms) }));
+    assert.equal(ms.calls.length, 1);
+    assert.match(token(res), /^EwB-fake-access-/);
+  });
+
+  it('a JWT with a later exp and no expiry metadata passes without a call', async () => {
+    ms.reset();
+    const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const jwt = `${part({ alg: 'RS256' })}.${part({ aud: '00000003-0000-0000-c000-000000000000', exp: now() + 3000 })}.c2ln`;
+    const res = await call(w, payload({ access: jwt, refresh: 'rt-good' }));
+    assert.equal(token(res), jwt);
+    assert.equal(ms.calls.length, 0);
+  });
+
+  for (const [rt, code] of [['rt-revoked', 'invalid_grant'], ['rt-interaction', 'interaction_required']]) {
+    it(`${code}: the claim is omitted and the code logged, never the token`, async () => {
+      const res = await call(w, payload({ access: 'old-but-valid', refresh: rt, expiresAt: now() + 60 }));
+      assert.equal(res.status, 200);
+      assert.equal(token(res), undefined);
+      assert.deepEqual(res.json.append_log_claims, [`urn:custom:ms_access_token omitted: ${code}`]);
+      await new Promise((r) => setTimeout(r, 300));
+      const line = w.logLines().findLast((l) => l.ms_token);
+      assert.equal(line.ms_token, 'omitted');
+      assert.ok(line.notes.includes(code));
+      assert.ok(!w.output().includes('old-but-valid') && !w.output().includes(rt));
+    });
+  }
+
+  it('a timeout is answered within the deadline and omits the claim', async () => {
+    ms.reset();
+    ms.fault({ hang: true, times: 1 });
+    const res = await call(w, payload({ access: 'old-but-valid', refresh: newRefreshToken(ms), expiresAt: now() + 60 }));
+    assert.ok(res.ms >= TIMEOUT_MS - 50 && res.ms < TIMEOUT_MS + 500, `took ${res.ms} ms`);
+    assert.equal(token(res), undefined);
+    assert.deepEqual(res.json.append_log_claims, ['urn:custom:ms_access_token omitted: timeout']);
+  });
+
+  it('preuserinfo does not refresh unless MS_TOKEN_IN_USERINFO', async () => {
+    ms.reset();
+    const res = await call(w, payload({ access: 'old', refresh: 'rt-good', expiresAt: now() - 1, fn: 'function/preuserinfo' }));
+    assert.equal(token(res), undefined);
+    assert.equal(ms.calls.length, 0);
+  });
+});
+
+describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=stale)', () => {
+  let ms;
+  let w;
+  before(async () => {
+    ms = await startFakeMicrosoft({ refreshTokens: ['rt-good'] });
+    cleanup.push(() => ms.close());
+    w = await worker(ms, { MS_ON_REFRESH_ERROR: 'stale' });
+  });
+
+  it('a timeout serves the old token while it has not expired', async () => {
+    ms.reset();
+    ms.fault({ hang: true, times: 1 });
+    const res = await call(w, payload({ access: 'old-but-valid', refresh: newRefreshToken(ms), expiresAt: now() + 60 }));
+    assert.ok(res.ms >= TIMEOUT_MS - 50 && res.ms < TIMEOUT_MS + 500, `took ${res.ms} ms`);
+    assert.equal(token(res), 'old-but-valid');
+  });
+
+  it('an expired token is never served, whatever the policy', async () => {
+    ms.reset();
+    ms.fault({ status: 503, times: 1 });
+    const res = await call(w, payload({ access: 'expired', refresh: newRefreshToken(ms), expiresAt: now() - 5 }));
+    assert.equal(token(res), undefined);
+    assert.deepEqual(res.json.append_log_claims, ['urn:custom:ms_access_token omitted: bad_status']);
+  });
+
+  it('invalid_grant omits even with the stale policy', async () => {
+    const res = await call(w, payload({ access: 'old-but-valid', refresh: 'rt-unknown', expiresAt: now() + 60 }));
+    assert.equal(token(res), undefined);
+  });
+});
