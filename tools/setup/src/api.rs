@@ -1,0 +1,478 @@
+//! The ZITADEL Action API V2 calls the tool makes, and how an answer becomes a value or an error.
+//!
+//! Requests go through a `Transport` (the real one in `http.rs`, a printing one in `dry_run.rs`),
+//! so the whole protocol is tested without a network.
+
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::secret::Secret;
+
+/// The calls, named after the RPCs of `zitadel.action.v2.ActionService`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    SearchTargets,
+    CreateTarget,
+    UpdateTarget,
+    GetTarget,
+    RotateSigningKey,
+    SearchExecutions,
+    SetExecution,
+}
+
+impl Call {
+    /// The permission ZITADEL checks for this call.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Call::SearchTargets | Call::GetTarget => "action.target.read",
+            Call::CreateTarget | Call::UpdateTarget | Call::RotateSigningKey => "action.target.write",
+            Call::SearchExecutions => "action.execution.read",
+            Call::SetExecution => "action.execution.write",
+        }
+    }
+
+    /// What the call does, for messages ("ZITADEL denied <what>").
+    pub fn what(self) -> &'static str {
+        match self {
+            Call::SearchTargets => "searching the targets",
+            Call::CreateTarget => "creating the target",
+            Call::UpdateTarget => "updating the target",
+            Call::GetTarget => "reading the target's signing key",
+            Call::RotateSigningKey => "rotating the signing key",
+            Call::SearchExecutions => "reading the executions",
+            Call::SetExecution => "binding the target to an execution",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+/// One API call. Bodies never hold a secret (keys only travel in answers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub call: Call,
+    pub method: Method,
+    pub url: String,
+    pub body: Option<Value>,
+}
+
+/// A raw HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    /// The `Location` header of a redirect.
+    pub location: Option<String>,
+}
+
+pub trait Transport {
+    /// Sends the request; `Err` only when no answer came (`Error::Unreachable`).
+    fn send(&mut self, request: &Request) -> Result<Answer, Error>;
+}
+
+/// An execution's condition: when ZITADEL calls the targets bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// A function such as `preaccesstoken`.
+    Function(&'static str),
+    /// The response of an API method such as `/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent`.
+    Response(&'static str),
+}
+
+impl Condition {
+    pub fn to_json(self) -> Value {
+        match self {
+            Condition::Function(name) => json!({ "function": { "name": name } }),
+            Condition::Response(method) => json!({ "response": { "method": method } }),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Condition::Function(name) => format!("function {name}"),
+            Condition::Response(method) => format!("response of {method}"),
+        }
+    }
+}
+
+/// What a target is set to (the body of CreateTarget and UpdateTarget).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub endpoint: String,
+    pub timeout: String,
+    pub interrupt_on_error: bool,
+}
+
+impl TargetSpec {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "timeout": self.timeout,
+            "restCall": { "interruptOnError": self.interrupt_on_error },
+        })
+    }
+}
+
+/// A target as GetTarget returns it (only what the tool reads).
+#[derive(Debug)]
+pub struct TargetInfo {
+    pub signing_key: Secret,
+    pub payload_type: Option<String>,
+}
+
+/// Turns an answer into its JSON body, or into the error the user sees.
+pub fn check(call: Call, url: &str, answer: Answer) -> Result<Value, Error> {
+    if (200..300).contains(&answer.status) {
+        if answer.body.trim().is_empty() {
+            return Ok(json!({}));
+        }
+        return serde_json::from_str(&answer.body)
+            .map_err(|_| Error::BadAnswer { call, detail: format!("the answer of {url} is not JSON") });
+    }
+    let message = zitadel_message(&answer.body);
+    Err(match answer.status {
+        401 => Error::Unauthorized,
+        403 => Error::Forbidden { call, message },
+        status => Error::Status {
+            call,
+            status,
+            message,
+            location: if (300..400).contains(&status) { answer.location } else { None },
+        },
+    })
+}
+
+/// The `message` of a grpc-gateway error body `{code, message, details}`, shortened and without
+/// control characters so a strange answer cannot garble the terminal.
+pub fn zitadel_message(body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let message = value.get("message")?.as_str()?.trim();
+    if message.is_empty() {
+        return None;
+    }
+    let clean: String = message.chars().filter(|c| !c.is_control()).take(300).collect();
+    Some(clean)
+}
+
+/// The typed client over a transport.
+pub struct Zitadel<'t> {
+    base_url: String,
+    transport: &'t mut dyn Transport,
+}
+
+impl<'t> Zitadel<'t> {
+    pub fn new(base_url: &str, transport: &'t mut dyn Transport) -> Self {
+        Zitadel { base_url: base_url.to_string(), transport }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    fn call(&mut self, call: Call, method: Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
+        let request = Request { call, method, url: self.url(path), body };
+        let answer = self.transport.send(&request)?;
+        check(call, &request.url, answer)
+    }
+
+    /// ListTargets filtered by exact name: the id of the target named `name`, if there is one.
+    pub fn find_target(&mut self, name: &str) -> Result<Option<String>, Error> {
+        let call = Call::SearchTargets;
+        let body = json!({
+            "filters": [{ "targetNameFilter": { "targetName": name, "method": "TEXT_FILTER_METHOD_EQUALS" } }]
+        });
+        let answer = self.call(call, Method::Post, "/v2/actions/targets/search", Some(body))?;
+        let targets = list(&answer, "targets", call)?;
+        // Only exact matches count, whatever the server did with the filter.
+        let ids: Vec<String> = targets
+            .iter()
+            .filter(|t| t.get("name").and_then(Value::as_str) == Some(name))
+            .map(|t| string_field(t, "id", call))
+            .collect::<Result<_, _>>()?;
+        match ids.len() {
+            0 => Ok(None),
+            1 => Ok(ids.into_iter().next()),
+            count => Err(Error::AmbiguousTarget { name: name.to_string(), count }),
+        }
+    }
+
+    /// CreateTarget: the new target's id and signing key.
+    pub fn create_target(&mut self, spec: &TargetSpec) -> Result<(String, Secret), Error> {
+        let call = Call::CreateTarget;
+        let answer = self.call(call, Method::Post, "/v2/actions/targets", Some(spec.to_json()))?;
+        Ok((string_field(&answer, "id", call)?, Secret::new(string_field(&answer, "signingKey", call)?)))
+    }
+
+    /// UpdateTarget without `expirationSigningKey`: the key stays as it is.
+    pub fn update_target(&mut self, id: &str, spec: &TargetSpec) -> Result<(), Error> {
+        self.call(Call::UpdateTarget, Method::Post, &target_path(id), Some(spec.to_json()))?;
+        Ok(())
+    }
+
+    /// GetTarget: the current signing key (and payload type, to warn about a JWT/JWE target).
+    pub fn get_target(&mut self, id: &str) -> Result<TargetInfo, Error> {
+        let call = Call::GetTarget;
+        let answer = self.call(call, Method::Get, &target_path(id), None)?;
+        let target = answer.get("target").ok_or_else(|| missing("target", call))?;
+        Ok(TargetInfo {
+            signing_key: Secret::new(string_field(target, "signingKey", call)?),
+            payload_type: target.get("payloadType").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    /// UpdateTarget with `expirationSigningKey: 0s`: ZITADEL signs with the returned key at once.
+    pub fn rotate_signing_key(&mut self, id: &str) -> Result<Secret, Error> {
+        let call = Call::RotateSigningKey;
+        let body = json!({ "expirationSigningKey": "0s" });
+        let answer = self.call(call, Method::Post, &target_path(id), Some(body))?;
+        Ok(Secret::new(string_field(&answer, "signingKey", call)?))
+    }
+
+    /// ListExecutions for one condition: the ids of the targets bound to it, in order.
+    pub fn execution_targets(&mut self, condition: Condition) -> Result<Vec<String>, Error> {
+        let call = Call::SearchExecutions;
+        let body = json!({ "filters": [{ "inConditionsFilter": { "conditions": [condition.to_json()] } }] });
+        let answer = self.call(call, Method::Post, "/v2/actions/executions/search", Some(body))?;
+        let mut ids: Vec<String> = Vec::new();
+        for execution in list(&answer, "executions", call)? {
+            let Some(targets) = execution.get("targets") else { continue };
+            let targets =
+                targets.as_array().ok_or_else(|| Error::UnreadableExecution { condition: condition.describe() })?;
+            for target in targets {
+                let id =
+                    target.as_str().ok_or_else(|| Error::UnreadableExecution { condition: condition.describe() })?;
+                if !ids.iter().any(|known| known == id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// SetExecution: REPLACES the condition's target list with `targets`.
+    pub fn set_execution(&mut self, condition: Condition, targets: &[String]) -> Result<(), Error> {
+        let body = json!({ "condition": condition.to_json(), "targets": targets });
+        self.call(Call::SetExecution, Method::Put, "/v2/actions/executions", Some(body))?;
+        Ok(())
+    }
+}
+
+/// The target list an execution needs so that `ours` is called too: the current targets in their
+/// order, then ours. `None` when it is already there (nothing to send).
+pub fn merge_targets(current: &[String], ours: &str) -> Option<Vec<String>> {
+    if current.iter().any(|id| id == ours) {
+        return None;
+    }
+    let mut merged = current.to_vec();
+    merged.push(ours.to_string());
+    Some(merged)
+}
+
+fn target_path(id: &str) -> String {
+    format!("/v2/actions/targets/{}", path_segment(id))
+}
+
+/// Ids are digits; anything else is percent-encoded so it stays one path segment.
+fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn missing(field: &str, call: Call) -> Error {
+    Error::BadAnswer { call, detail: format!("no {field:?} in the answer") }
+}
+
+/// A string field; the message names the field, never its value (it may be a key).
+fn string_field(value: &Value, field: &str, call: Call) -> Result<String, Error> {
+    match value.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(missing(field, call)),
+    }
+}
+
+/// A list field; absent means empty (protojson leaves out empty lists).
+fn list<'v>(value: &'v Value, field: &str, call: Call) -> Result<&'v [Value], Error> {
+    match value.get(field) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(Error::BadAnswer { call, detail: format!("{field:?} is not a list") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer { status, body: body.to_string(), location: None }
+    }
+
+    #[test]
+    fn merge_appends_ours_after_the_others() {
+        let current = vec!["111".to_string(), "222".to_string()];
+        assert_eq!(merge_targets(&current, "333"), Some(vec!["111".into(), "222".into(), "333".into()]));
+        assert_eq!(merge_targets(&[], "333"), Some(vec!["333".into()]));
+    }
+
+    #[test]
+    fn merge_changes_nothing_when_ours_is_bound() {
+        let current = vec!["111".to_string(), "333".to_string(), "222".to_string()];
+        assert_eq!(merge_targets(&current, "333"), None);
+    }
+
+    #[test]
+    fn check_maps_statuses_to_errors() {
+        let body = r#"{"code":7,"message":"No matching permissions found (AUTH-5mWD2)","details":[]}"#;
+        assert_eq!(check(Call::SearchExecutions, "u", answer(401, body)).unwrap_err(), Error::Unauthorized);
+        assert_eq!(
+            check(Call::SearchExecutions, "u", answer(403, body)).unwrap_err(),
+            Error::Forbidden {
+                call: Call::SearchExecutions,
+                message: Some("No matching permissions found (AUTH-5mWD2)".into())
+            }
+        );
+        assert_eq!(
+            check(Call::CreateTarget, "u", answer(500, "<html>oops</html>")).unwrap_err(),
+            Error::Status { call: Call::CreateTarget, status: 500, message: None, location: None }
+        );
+        let redirect = Answer { status: 302, body: String::new(), location: Some("https://elsewhere".into()) };
+        assert_eq!(
+            check(Call::GetTarget, "u", redirect).unwrap_err(),
+            Error::Status {
+                call: Call::GetTarget,
+                status: 302,
+                message: None,
+                location: Some("https://elsewhere".into())
+            }
+        );
+        assert_eq!(check(Call::SetExecution, "u", answer(200, "")).unwrap(), json!({}));
+        assert!(matches!(check(Call::SetExecution, "u", answer(200, "nope")), Err(Error::BadAnswer { .. })));
+    }
+
+    #[test]
+    fn zitadel_message_is_cleaned_and_shortened() {
+        assert_eq!(zitadel_message(r#"{"message":"a\u001b[31mb"}"#).as_deref(), Some("a[31mb"));
+        assert_eq!(zitadel_message(&format!(r#"{{"message":"{}"}}"#, "x".repeat(500))).unwrap().len(), 300);
+        assert_eq!(zitadel_message(r#"{"message":""}"#), None);
+        assert_eq!(zitadel_message(r#"{"error":"x"}"#), None);
+        assert_eq!(zitadel_message("not json"), None);
+    }
+
+    #[test]
+    fn bodies_match_the_rest_wire_format() {
+        let spec = TargetSpec {
+            name: "n".into(),
+            endpoint: "https://w/".into(),
+            timeout: "10s".into(),
+            interrupt_on_error: true,
+        };
+        assert_eq!(
+            spec.to_json(),
+            json!({"name":"n","endpoint":"https://w/","timeout":"10s","restCall":{"interruptOnError":true}})
+        );
+        assert_eq!(Condition::Function("preaccesstoken").to_json(), json!({"function":{"name":"preaccesstoken"}}));
+        assert_eq!(
+            Condition::Response("/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent").to_json(),
+            json!({"response":{"method":"/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent"}})
+        );
+    }
+
+    #[test]
+    fn target_ids_stay_one_path_segment() {
+        assert_eq!(target_path("312909075212468632"), "/v2/actions/targets/312909075212468632");
+        assert_eq!(target_path("a/b?c"), "/v2/actions/targets/a%2Fb%3Fc");
+    }
+
+    /// Answers from a script, recording requests.
+    struct Scripted {
+        answers: Vec<Answer>,
+        requests: Vec<Request>,
+    }
+
+    impl Transport for Scripted {
+        fn send(&mut self, request: &Request) -> Result<Answer, Error> {
+            self.requests.push(request.clone());
+            Ok(self.answers.remove(0))
+        }
+    }
+
+    #[test]
+    fn find_target_counts_only_exact_names() {
+        let mut t = Scripted {
+            answers: vec![answer(
+                200,
+                r#"{"targets":[{"id":"1","name":"zitadel-claims-old"},{"id":"2","name":"zitadel-claims"}]}"#,
+            )],
+            requests: vec![],
+        };
+        assert_eq!(Zitadel::new("http://z", &mut t).find_target("zitadel-claims").unwrap(), Some("2".into()));
+        assert_eq!(t.requests[0].url, "http://z/v2/actions/targets/search");
+        assert_eq!(
+            t.requests[0].body,
+            Some(
+                json!({"filters":[{"targetNameFilter":{"targetName":"zitadel-claims","method":"TEXT_FILTER_METHOD_EQUALS"}}]})
+            )
+        );
+        let mut none =
+            Scripted { answers: vec![answer(200, r#"{"pagination":{"totalResult":"0"}}"#)], requests: vec![] };
+        assert_eq!(Zitadel::new("http://z", &mut none).find_target("x").unwrap(), None);
+    }
+
+    #[test]
+    fn execution_targets_unions_the_lists_and_refuses_what_it_cannot_read() {
+        let body = r#"{"executions":[{"condition":{"function":{"name":"preaccesstoken"}},"targets":["1","2"]},{"targets":["2","3"]}]}"#;
+        let mut t = Scripted { answers: vec![answer(200, body)], requests: vec![] };
+        let ids = Zitadel::new("http://z", &mut t).execution_targets(Condition::Function("preaccesstoken")).unwrap();
+        assert_eq!(ids, vec!["1", "2", "3"]);
+        assert_eq!(
+            t.requests[0].body,
+            Some(json!({"filters":[{"inConditionsFilter":{"conditions":[{"function":{"name":"preaccesstoken"}}]}}]}))
+        );
+        let v2beta = r#"{"executions":[{"targets":[{"target":"1"}]}]}"#;
+        let mut t = Scripted { answers: vec![answer(200, v2beta)], requests: vec![] };
+        assert!(matches!(
+            Zitadel::new("http://z", &mut t).execution_targets(Condition::Function("preuserinfo")),
+            Err(Error::UnreadableExecution { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_key_is_named_but_never_shown() {
+        let mut t = Scripted { answers: vec![answer(200, r#"{"id":"1","signingKey":""}"#)], requests: vec![] };
+        let spec = TargetSpec {
+            name: "n".into(),
+            endpoint: "https://w/".into(),
+            timeout: "10s".into(),
+            interrupt_on_error: false,
+        };
+        let err = Zitadel::new("http://z", &mut t).create_target(&spec).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected answer from ZITADEL when creating the target: no \"signingKey\" in the answer"
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! The command line: options, their checks, and the usage text.
+
+use std::fmt;
+
+pub const USAGE: &str = "\
+zitadel-claims-setup: provision ZITADEL for the zitadel-claims worker in one command.
+
+Usage:
+  npm run setup -- --domain <zitadel> --worker-url <https url> [options]
+  npm run setup -- --domain <zitadel> --rotate | --finish-rotation [--name <name>]
+
+It creates the Actions V2 target named --name (or updates the one that exists), pointing at the
+worker; stores the target's signing key as the worker's secret ZITADEL_SIGNING_KEY with
+`wrangler secret put` (the key goes to wrangler's standard input and is never printed); then binds
+the target to the preaccesstoken function, keeping any other target bound there. Running it again
+leaves one target and one binding, and stores the key again.
+
+Options:
+  --domain <host|url>    your instance: my-instance.zitadel.cloud (means https://) or a full URL
+  --worker-url <url>     the worker's endpoint, e.g. https://zitadel-claims.<you>.workers.dev/
+  --name <name>          the target's name (default: zitadel-claims)
+  --timeout <duration>   the target's timeout, e.g. 10s or 2.5s, at most 270s (default: 10s)
+  --interrupt-on-error   fail the user's token request when the worker fails (default: don't)
+  --userinfo             also bind preuserinfo (claims in the id_token, userinfo, introspection)
+  --capture-idp-tokens   also bind the response of
+                         /zitadel.user.v2.UserService/RetrieveIdentityProviderIntent
+  --rotate               rotate the signing key and store \"<new>,<old>\", so calls signed just
+                         before the switch still pass
+  --finish-rotation      after a rotation: store only the current key
+  --dry-run              print every API call and the wrangler command; send and run nothing
+  --allow-http           allow http:// in --domain and --worker-url (local testing only)
+  -h, --help             print this text
+
+With --rotate or --finish-rotation, --worker-url is optional: without it only the key is handled;
+with it the target and its bindings are provisioned first.
+
+Environment:
+  ZITADEL_PAT      (required) a personal access token with action.target.read,
+                   action.target.write, action.execution.read and action.execution.write,
+                   e.g. of a service user with the IAM_OWNER role
+  SETUP_WRANGLER   a program to run instead of `npx wrangler`
+
+Exit status: 0 done, 1 failed (the message says why), 2 wrong usage or ZITADEL_PAT not set.
+";
+
+/// ZITADEL refuses a longer target timeout (validate rule of UpdateTargetRequest.timeout).
+const MAX_TIMEOUT_SECONDS: u64 = 270;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    /// Store the target's current key (the default).
+    Store,
+    /// Rotate, then store `new,old`.
+    Rotate,
+    /// Store only the current key, ending a rotation.
+    FinishRotation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The instance's base URL, without a trailing slash.
+    pub base_url: String,
+    /// The target's endpoint; `None` only with `--rotate`/`--finish-rotation` (key only).
+    pub worker_url: Option<String>,
+    pub name: String,
+    /// A protobuf JSON duration, e.g. `10s`.
+    pub timeout: String,
+    pub interrupt_on_error: bool,
+    pub userinfo: bool,
+    pub capture_idp_tokens: bool,
+    pub key_action: KeyAction,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Run(Options),
+}
+
+/// A wrong command line; the message names the option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+#[derive(Default)]
+struct Raw {
+    domain: Option<String>,
+    worker_url: Option<String>,
+    name: Option<String>,
+    timeout: Option<String>,
+    interrupt_on_error: bool,
+    userinfo: bool,
+    capture_idp_tokens: bool,
+    rotate: bool,
+    finish_rotation: bool,
+    dry_run: bool,
+    allow_http: bool,
+}
+
+/// Parses the arguments after the program name. `--opt value` and `--opt=value` both work.
+pub fn parse<I>(args: I) -> Result<Command, UsageError>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut raw = Raw::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let slot = match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--domain" => &mut raw.domain,
+            "--worker-url" => &mut raw.worker_url,
+            "--name" => &mut raw.name,
+            "--timeout" => &mut raw.timeout,
+            "--interrupt-on-error"
+            | "--userinfo"
+            | "--capture-idp-tokens"
+            | "--rotate"
+            | "--finish-rotation"
+            | "--dry-run"
+            | "--allow-http" => {
+                if inline.is_some() {
+                    return Err(usage(format!("{flag} takes no value")));
+                }
+                let switch = match flag.as_str() {
+                    "--interrupt-on-error" => &mut raw.interrupt_on_error,
+                    "--userinfo" => &mut raw.userinfo,
+                    "--capture-idp-tokens" => &mut raw.capture_idp_tokens,
+                    "--rotate" => &mut raw.rotate,
+                    "--finish-rotation" => &mut raw.finish_rotation,
+                    "--dry-run" => &mut raw.dry_run,
+                    _ => &mut raw.allow_http,
+                };
+                if *switch {
+                    return Err(usage(format!("{flag} is given twice")));
+                }
+                *switch = true;
+                continue;
+            }
+            other if other.starts_with('-') => return Err(usage(format!("unknown option {other}"))),
+            other => return Err(usage(format!("unexpected argument {other:?} (options start with --)"))),
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => match args.next() {
+                Some(value) if !value.starts_with("--") => value,
+                _ => return Err(usage(format!("{flag} needs a value"))),
+            },
+        };
+        if slot.is_some() {
+            return Err(usage(format!("{flag} is given twice")));
+        }
+        *slot = Some(value);
+    }
+    options(raw).map(Command::Run)
+}
+
+fn options(raw: Raw) -> Result<Options, UsageError> {
+    let key_action = match (raw.rotate, raw.finish_rotation) {
+        (true, true) => return Err(usage("--rotate and --finish-rotation exclude each other")),
+        (true, false) => KeyAction::Rotate,
+        (false, true) => KeyAction::FinishRotation,
+        (false, false) => KeyAction::Store,
+    };
+    let domain = raw.domain.ok_or_else(|| usage("--domain is required (your ZITADEL instance)"))?;
+    let base_url = base_url(&domain, raw.allow_http)?;
+    let worker_url = match raw.worker_url {
+        Some(url) => Some(worker_url(&url, raw.allow_http)?),
+        None if key_action == KeyAction::Store => {
+            return Err(usage("--worker-url is required (the worker's https:// endpoint)"));
+        }
+        None => None,
+    };
+    if worker_url.is_none() {
+        let given = [
+            ("--timeout", raw.timeout.is_some()),
+            ("--interrupt-on-error", raw.interrupt_on_error),
+            ("--userinfo", raw.userinfo),
+            ("--capture-idp-tokens", raw.capture_idp_tokens),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            return Err(usage(format!("{flag} changes the target or its bindings: give --worker-url too")));
+        }
+    }
+    let name = raw.name.unwrap_or_else(|| "zitadel-claims".to_string());
+    if name.trim().is_empty() || name.len() > 1000 {
+        return Err(usage("--name must be 1 to 1000 characters"));
+    }
+    let timeout = match raw.timeout {
+        Some(t) => timeout(&t)?,
+        None => "10s".to_string(),
+    };
+    Ok(Options {
+        base_url,
+        worker_url,
+        name,
+        timeout,
+        interrupt_on_error: raw.interrupt_on_error,
+        userinfo: raw.userinfo,
+        capture_idp_tokens: raw.capture_idp_tokens,
+        key_action,
+        dry_run: raw.dry_run,
+    })
+}
+
+/// Splits `scheme://rest` when the scheme is http or https (any case); `None` without a scheme.
+fn split_scheme(input: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = input.split_once("://")?;
+    Some((scheme.to_ascii_lowercase(), rest))
+}
+
+fn host_of(rest: &str) -> &str {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The instance's base URL from `--domain`: a bare host (`my.zitadel.cloud`, `localhost:8080`)
+/// means `https://host`; a full `http(s)://` URL is taken as is (without a trailing slash).
+/// Plain http is refused without `--allow-http`: the PAT would cross the network in clear.
+pub fn base_url(domain: &str, allow_http: bool) -> Result<String, UsageError> {
+    let domain = domain.trim();
+    if domain.is_empty() || domain.contains(char::is_whitespace) {
+        return Err(usage("--domain must be a host such as my-instance.zitadel.cloud or a full URL"));
+    }
+    let url = match split_scheme(domain) {
+        Some((scheme, rest)) => {
+            match scheme.as_str() {
+                "https" => {}
+                "http" if allow_http => {}
+                "http" => {
+                    return Err(usage(
+                        "--domain is http://: the token would be sent unencrypted; use https:// or add --allow-http (local testing only)",
+                    ))
+                }
+                _ => return Err(usage(format!("--domain: unsupported scheme {scheme}:// (use https://)"))),
+            }
+            if host_of(rest).is_empty() || host_of(rest).contains('@') {
+                return Err(usage("--domain: the URL has no host"));
+            }
+            if rest.contains(['?', '#']) {
+                return Err(usage("--domain: give the instance's address without ?query or #fragment"));
+            }
+            format!("{scheme}://{rest}")
+        }
+        None => {
+            if domain.contains(['/', '?', '#', '@']) {
+                return Err(usage(
+                    "--domain must be a host such as my-instance.zitadel.cloud or a full URL such as https://id.example.com",
+                ));
+            }
+            format!("https://{domain}")
+        }
+    };
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The target endpoint from `--worker-url`: an absolute https URL (http with `--allow-http`).
+pub fn worker_url(url: &str, allow_http: bool) -> Result<String, UsageError> {
+    let url = url.trim();
+    let Some((scheme, rest)) = split_scheme(url) else {
+        return Err(usage("--worker-url must be a full URL such as https://zitadel-claims.<you>.workers.dev/"));
+    };
+    match scheme.as_str() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err(usage(
+            "--worker-url must be https:// (ZITADEL sends user data to it); add --allow-http for local testing only",
+        )),
+        _ => return Err(usage(format!("--worker-url: unsupported scheme {scheme}:// (use https://)"))),
+    }
+    if host_of(rest).is_empty() || url.contains(char::is_whitespace) {
+        return Err(usage("--worker-url: the URL has no host"));
+    }
+    if url.len() > 2048 {
+        return Err(usage("--worker-url is longer than ZITADEL accepts (2048 characters)"));
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// `--timeout` in the protobuf JSON form ZITADEL's REST API reads: seconds with up to nine
+/// decimals and an `s`, more than zero and at most 270 s.
+pub fn timeout(value: &str) -> Result<String, UsageError> {
+    let bad =
+        || usage(format!("--timeout {value:?}: give seconds such as 10s or 2.5s (at most {MAX_TIMEOUT_SECONDS}s)"));
+    let number = value.strip_suffix('s').ok_or_else(bad)?;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 || number.ends_with('.') {
+        return Err(bad());
+    }
+    let seconds: u64 = whole.parse().map_err(|_| bad())?;
+    let has_fraction = fraction.chars().any(|c| c != '0');
+    if (seconds == 0 && !has_fraction)
+        || seconds > MAX_TIMEOUT_SECONDS
+        || (seconds == MAX_TIMEOUT_SECONDS && has_fraction)
+    {
+        return Err(bad());
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, UsageError> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Command::Run(options) => Ok(options),
+            Command::Help => panic!("expected options, got help"),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        run(args).expect_err("expected a usage error").0
+    }
+
+    #[test]
+    fn defaults() {
+        let o = run(&["--domain", "my.zitadel.cloud", "--worker-url", "https://w.example.workers.dev/"]).unwrap();
+        assert_eq!(
+            o,
+            Options {
+                base_url: "https://my.zitadel.cloud".into(),
+                worker_url: Some("https://w.example.workers.dev/".into()),
+                name: "zitadel-claims".into(),
+                timeout: "10s".into(),
+                interrupt_on_error: false,
+                userinfo: false,
+                capture_idp_tokens: false,
+                key_action: KeyAction::Store,
+                dry_run: false,
+            }
+        );
+    }
+
+    #[test]
+    fn every_option_in_both_spellings() {
+        let o = run(&[
+            "--domain=http://127.0.0.1:8080/",
+            "--worker-url",
+            "http://127.0.0.1:8787/",
+            "--name=claims",
+            "--timeout",
+            "2.5s",
+            "--interrupt-on-error",
+            "--userinfo",
+            "--capture-idp-tokens",
+            "--dry-run",
+            "--allow-http",
+        ])
+        .unwrap();
+        assert_eq!(o.base_url, "http://127.0.0.1:8080");
+        assert_eq!(o.worker_url.as_deref(), Some("http://127.0.0.1:8787/"));
+        assert_eq!(o.name, "claims");
+        assert_eq!(o.timeout, "2.5s");
+        assert!(o.interrupt_on_error && o.userinfo && o.capture_idp_tokens && o.dry_run);
+    }
+
+    #[test]
+    fn help_wins_wherever_it_stands() {
+        assert_eq!(parse(["--domain".into(), "x".into(), "--help".into()]).unwrap(), Command::Help);
+        assert_eq!(parse(["-h".into()]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn required_options() {
+        assert!(err(&["--worker-url", "https://w.dev/"]).contains("--domain is required"));
+        assert!(err(&["--domain", "z.cloud"]).contains("--worker-url is required"));
+    }
+
+    #[test]
+    fn key_actions_need_no_worker_url_but_refuse_binding_options_without_it() {
+        assert_eq!(run(&["--domain", "z.cloud", "--rotate"]).unwrap().key_action, KeyAction::Rotate);
+        let finish = run(&["--domain", "z.cloud", "--finish-rotation"]).unwrap();
+        assert_eq!(finish.key_action, KeyAction::FinishRotation);
+        assert_eq!(finish.worker_url, None);
+        assert!(err(&["--domain", "z.cloud", "--rotate", "--userinfo"]).contains("--userinfo"));
+        assert!(err(&["--domain", "z.cloud", "--rotate", "--finish-rotation"]).contains("exclude each other"));
+        let both = run(&["--domain", "z.cloud", "--rotate", "--worker-url", "https://w.dev/", "--userinfo"]).unwrap();
+        assert!(both.userinfo);
+    }
+
+    #[test]
+    fn wrong_arguments_are_named() {
+        assert_eq!(err(&["--domain", "z.cloud", "--frobnicate"]), "unknown option --frobnicate");
+        assert!(err(&["--domain", "z.cloud", "stray"]).contains("\"stray\""));
+        assert_eq!(err(&["--domain"]), "--domain needs a value");
+        assert_eq!(err(&["--domain", "--worker-url", "https://w.dev"]), "--domain needs a value");
+        assert_eq!(err(&["--domain", "a", "--domain", "b"]), "--domain is given twice");
+        assert_eq!(err(&["--domain", "a", "--userinfo=yes"]), "--userinfo takes no value");
+        assert_eq!(err(&["--domain", "a", "--dry-run", "--dry-run"]), "--dry-run is given twice");
+        assert!(err(&["--domain", "a", "--worker-url", "https://w.dev", "--name", " "]).contains("--name"));
+    }
+
+    #[test]
+    fn domain_host_means_https() {
+        assert_eq!(base_url("my-instance.zitadel.cloud", false).unwrap(), "https://my-instance.zitadel.cloud");
+        assert_eq!(base_url(" localhost:8080 ", false).unwrap(), "https://localhost:8080");
+    }
+
+    #[test]
+    fn domain_url_is_taken_as_is_without_trailing_slash() {
+        assert_eq!(base_url("https://id.example.com/", false).unwrap(), "https://id.example.com");
+        assert_eq!(base_url("HTTPS://id.example.com/zitadel//", false).unwrap(), "https://id.example.com/zitadel");
+        assert_eq!(base_url("http://127.0.0.1:41234", true).unwrap(), "http://127.0.0.1:41234");
+    }
+
+    #[test]
+    fn domain_refuses_http_without_allow_http_and_odd_input() {
+        assert!(base_url("http://127.0.0.1:8080", false).unwrap_err().0.contains("--allow-http"));
+        assert!(base_url("ftp://x", true).unwrap_err().0.contains("unsupported scheme ftp"));
+        assert!(base_url("id.example.com/path", false).is_err());
+        assert!(base_url("https://", false).is_err());
+        assert!(base_url("https://user@host", false).is_err());
+        assert!(base_url("https://host/?x=1", false).is_err());
+        assert!(base_url("", false).is_err());
+        assert!(base_url("a b", false).is_err());
+    }
+
+    #[test]
+    fn worker_url_must_be_https_unless_allowed() {
+        assert_eq!(worker_url("https://w.example.workers.dev", false).unwrap(), "https://w.example.workers.dev");
+        assert!(worker_url("http://w.example.workers.dev/", false).unwrap_err().0.contains("--allow-http"));
+        assert_eq!(worker_url("http://127.0.0.1:8787/", true).unwrap(), "http://127.0.0.1:8787/");
+        assert!(worker_url("w.example.workers.dev", false).is_err());
+        assert!(worker_url("https:///path", false).is_err());
+        assert!(worker_url(&format!("https://w.dev/{}", "a".repeat(2048)), false).is_err());
+    }
+
+    #[test]
+    fn timeout_is_a_protobuf_duration_within_zitadels_bounds() {
+        for ok in ["10s", "1s", "0.5s", "2.500000000s", "270s"] {
+            assert_eq!(timeout(ok).unwrap(), ok);
+        }
+        for bad in ["10", "10m", "0s", "0.0s", "-1s", "271s", "270.1s", "1.s", ".5s", "1.0000000001s", "ten s", ""] {
+            assert!(timeout(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Every way the tool can fail, each with the sentence the user sees and the exit code.
+//!
+//! No message ever holds the PAT or a signing key: the variants carry ids, names, statuses and
+//! ZITADEL's own `message` field (which names the problem, never a credential).
+
+use std::fmt;
+
+use crate::api::Call;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A wrong command line (exit 2).
+    Usage(String),
+    /// `ZITADEL_PAT` is not set (exit 2).
+    MissingPat,
+    /// No connection: refused, DNS, TLS, timeout.
+    Unreachable { url: String, reason: String },
+    /// 401: the token is wrong, expired or revoked.
+    Unauthorized,
+    /// 403: the token lacks the permission the call needs.
+    Forbidden { call: Call, message: Option<String> },
+    /// Any other answer that is not 2xx.
+    Status { call: Call, status: u16, message: Option<String>, location: Option<String> },
+    /// A 2xx answer without what the call returns (e.g. no `id` after creating the target).
+    BadAnswer { call: Call, detail: String },
+    /// The name filter found more than one target (names are unique in ZITADEL, so this is odd).
+    AmbiguousTarget { name: String, count: usize },
+    /// `--rotate`/`--finish-rotation` without a target to rotate.
+    NoTarget { name: String },
+    /// An execution lists something other than target ids; rewriting it could drop a binding.
+    UnreadableExecution { condition: String },
+    /// `wrangler secret put` could not run or failed.
+    Wrangler { command: String, detail: String, hint: String },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::MissingPat => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) => f.write_str(message),
+            Error::MissingPat => f.write_str(
+                "ZITADEL_PAT is not set: export a personal access token that has action.target.read, \
+                 action.target.write, action.execution.read and action.execution.write \
+                 (e.g. of a service user with the IAM_OWNER role)",
+            ),
+            Error::Unreachable { url, reason } => write!(f, "cannot reach {url}: {reason}"),
+            Error::Unauthorized => f.write_str("ZITADEL refused the token (401): check ZITADEL_PAT"),
+            Error::Forbidden { call, message } => {
+                write!(
+                    f,
+                    "ZITADEL denied {} (403): ZITADEL_PAT lacks the permission {}",
+                    call.what(),
+                    call.permission()
+                )?;
+                if let Some(message) = message {
+                    write!(f, " (ZITADEL: {message})")?;
+                }
+                Ok(())
+            }
+            Error::Status { call, status, message, location } => {
+                write!(f, "{} failed: ZITADEL answered {status}", capitalized(call.what()))?;
+                match message {
+                    Some(message) => write!(f, ": {message}")?,
+                    None => f.write_str(" without an error message")?,
+                }
+                if let Some(location) = location {
+                    write!(f, " (a redirect to {location}: give that address as --domain)")?;
+                } else if *status == 404 && *call == Call::SearchTargets {
+                    f.write_str(
+                        " (the Actions V2 API /v2/actions exists from ZITADEL v4 on; is --domain your instance?)",
+                    )?;
+                }
+                Ok(())
+            }
+            Error::BadAnswer { call, detail } => {
+                write!(f, "unexpected answer from ZITADEL when {}: {detail}", call.what())
+            }
+            Error::AmbiguousTarget { name, count } => {
+                write!(f, "{count} targets are named {name:?}; delete the extra ones or choose another --name")
+            }
+            Error::NoTarget { name } => write!(
+                f,
+                "there is no target named {name:?} to rotate; run the setup with --worker-url first (or check --name)"
+            ),
+            Error::UnreadableExecution { condition } => write!(
+                f,
+                "the execution of {condition} lists entries that are not target ids; not rewriting it \
+                 (bind the target in the Console instead)"
+            ),
+            Error::Wrangler { command, detail, hint } => write!(f, "`{command}` {detail}{hint}"),
+        }
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_says_to_check_the_pat() {
+        assert_eq!(Error::Unauthorized.to_string(), "ZITADEL refused the token (401): check ZITADEL_PAT");
+    }
+
+    #[test]
+    fn forbidden_names_the_permission_of_the_call() {
+        let cases = [
+            (Call::SearchTargets, "action.target.read"),
+            (Call::GetTarget, "action.target.read"),
+            (Call::CreateTarget, "action.target.write"),
+            (Call::UpdateTarget, "action.target.write"),
+            (Call::RotateSigningKey, "action.target.write"),
+            (Call::SearchExecutions, "action.execution.read"),
+            (Call::SetExecution, "action.execution.write"),
+        ];
+        for (call, permission) in cases {
+            let message = Error::Forbidden { call, message: None }.to_string();
+            assert!(message.contains("(403)"), "{message}");
+            assert!(message.ends_with(&format!("lacks the permission {permission}")), "{message}");
+        }
+        let with_detail =
+            Error::Forbidden { call: Call::SetExecution, message: Some("No matching permissions found".into()) };
+        assert_eq!(
+            with_detail.to_string(),
+            "ZITADEL denied binding the target to an execution (403): ZITADEL_PAT lacks the permission \
+             action.execution.write (ZITADEL: No matching permissions found)"
+        );
+    }
+
+    #[test]
+    fn other_statuses_carry_zitadels_message() {
+        let e = Error::Status {
+            call: Call::CreateTarget,
+            status: 409,
+            message: Some("Errors.Target.AlreadyExists".into()),
+            location: None,
+        };
+        assert_eq!(e.to_string(), "Creating the target failed: ZITADEL answered 409: Errors.Target.AlreadyExists");
+        let bare = Error::Status { call: Call::GetTarget, status: 502, message: None, location: None };
+        assert_eq!(
+            bare.to_string(),
+            "Reading the target's signing key failed: ZITADEL answered 502 without an error message"
+        );
+        let moved = Error::Status {
+            call: Call::GetTarget,
+            status: 301,
+            message: None,
+            location: Some("https://new.example".into()),
+        };
+        assert!(moved.to_string().ends_with("(a redirect to https://new.example: give that address as --domain)"));
+        let old =
+            Error::Status { call: Call::SearchTargets, status: 404, message: Some("Not Found".into()), location: None };
+        assert!(old.to_string().contains("ZITADEL v4"));
+    }
+
+    #[test]
+    fn unreachable_names_url_and_reason() {
+        let e = Error::Unreachable {
+            url: "http://127.0.0.1:9/v2/actions/targets/search".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(e.to_string(), "cannot reach http://127.0.0.1:9/v2/actions/targets/search: connection refused");
+    }
+
+    #[test]
+    fn usage_and_missing_pat_exit_2_everything_else_1() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::MissingPat.exit_code(), 2);
+        assert_eq!(Error::Unauthorized.exit_code(), 1);
+        assert_eq!(Error::NoTarget { name: "n".into() }.exit_code(), 1);
+    }
+}

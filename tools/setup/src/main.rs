@@ -1,0 +1,80 @@
+//! `zitadel-claims-setup`: provisions ZITADEL for the zitadel-claims worker in one command.
+//!
+//! Creates (or updates) the Actions V2 target, stores its signing key as the worker's secret with
+//! `wrangler secret put`, and binds the target to `preaccesstoken` (and on request `preuserinfo`
+//! and the response of `RetrieveIdentityProviderIntent`) without dropping other bindings.
+//! Run it with `npm run setup -- --help`.
+
+mod api;
+mod cli;
+mod dry_run;
+mod error;
+mod http;
+mod secret;
+mod setup;
+mod wrangler;
+
+use std::env;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use api::Zitadel;
+use cli::{Command, Options};
+use error::Error;
+use secret::Secret;
+use wrangler::{SecretStore, Wrangler};
+
+fn main() -> ExitCode {
+    let args: Result<Vec<String>, _> = env::args_os().skip(1).map(|a| a.into_string()).collect();
+    let command = match args {
+        Ok(args) => cli::parse(args).map_err(|e| Error::Usage(e.0)),
+        Err(_) => Err(Error::Usage("an argument is not valid UTF-8".into())),
+    };
+    let result = match command {
+        Ok(Command::Help) => {
+            let _ = io::stdout().write_all(cli::USAGE.as_bytes());
+            Ok(())
+        }
+        Ok(Command::Run(options)) => run(&options),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut stderr = io::stderr();
+            let _ = writeln!(stderr, "error: {error}");
+            if matches!(error, Error::Usage(_)) {
+                let _ = writeln!(stderr, "(run with --help for usage)");
+            }
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn run(options: &Options) -> Result<(), Error> {
+    let wrangler = Wrangler::new(env::var("SETUP_WRANGLER").ok());
+    if options.dry_run {
+        let mut stdout = io::stdout();
+        let _ = writeln!(
+            stdout,
+            "Dry run: nothing is sent to ZITADEL and wrangler is not run. A real run would do this, in order:"
+        );
+        let mut api = dry_run::DryRunApi::new(io::stdout(), &options.name, options.worker_url.is_none());
+        let mut secrets = dry_run::DryRunSecrets::new(io::stdout(), wrangler.command_line(setup::SECRET_NAME));
+        if pat().is_err() {
+            let _ = writeln!(stdout, "(ZITADEL_PAT is not set; a real run needs it)");
+        }
+        // The progress lines of a real run would describe placeholders: leave them out.
+        return setup::run(options, &mut Zitadel::new(&options.base_url, &mut api), &mut secrets, &mut io::sink());
+    }
+    let mut transport = http::Http::new(pat()?);
+    let mut wrangler = wrangler;
+    setup::run(options, &mut Zitadel::new(&options.base_url, &mut transport), &mut wrangler, &mut io::stdout())
+}
+
+fn pat() -> Result<Secret, Error> {
+    match env::var("ZITADEL_PAT") {
+        Ok(pat) if !pat.trim().is_empty() => Ok(Secret::new(pat.trim())),
+        _ => Err(Error::MissingPat),
+    }
+}
