@@ -6,22 +6,38 @@
 // and records every call so tests can count upstream requests. Tests can
 // also make any route fail, hang or answer slowly with `fake.fault(...)`.
 //
+// It also holds the Action API V2 (targets and executions, as `npm run setup` uses them): each
+// of those routes checks the permission ZITADEL checks (`action.target.read`, ...), so a PAT
+// without it gets 403.
+//
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
 //     "clients": { "<client id>": "<client secret>" },      (client-credentials grant)
-//     "organizations": { "<org id>": { "metadata": { "<key>": <value> } } } }
+//     "organizations": { "<org id>": { "metadata": { "<key>": <value> } } },
+//     "permissions": { "<PAT>": ["action.target.read", ...] },  (more PATs, each with only these
+//                                        permissions; accessToken and issued tokens have all)
+//     "targets": [ { "name", "endpoint", "timeout", "restCall": {...}, "id"?, "signingKey"? } ],
+//     "executions": [ { "condition": { "function": { "name": "preaccesstoken" } },
+//                       "targets": ["<target id or name>"] } ] }
 // A metadata value that is a string is stored as its UTF-8 bytes, `{"base64": "..."}` as those raw
 // bytes, and anything else (an array, say) as its JSON text, which is how mapping metadata is
 // usually written.
 //
 // Run alone: node tests/support/fake-zitadel.mjs [--port 8788] [--fixture tests/fixtures/zitadel/demo.json]
 import { createServer } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 };
-const HTTP_OF = { 3: 400, 5: 404, 7: 403, 16: 401 };
+import { signatureHeader } from './signature.mjs';
+
+const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 };
+const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 16: 401 };
+/** Every permission the fake checks; the main PAT and issued tokens hold them all. */
+export const ALL_PERMISSIONS = ['action.target.read', 'action.target.write', 'action.execution.read', 'action.execution.write'];
+/** Functions an execution can be bound to (ListExecutionFunctions). */
+const FUNCTIONS = ['preaccesstoken', 'preuserinfo', 'presamlresponse'];
+const MAX_TARGET_TIMEOUT_SECONDS = 270;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 const CREATED = '2025-03-11T09:12:44.518Z';
@@ -51,6 +67,9 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     issuedTokens: new Set(),
     organizations: new Map(),
     users: new Map(), // user id -> Map(key -> bytes)
+    permissions: new Map(Object.entries(fixture.permissions ?? {})), // extra PAT -> its permissions
+    targets: new Map(), // target id -> target, in creation order
+    executions: new Map(), // condition key -> { condition, targets: [id], creationDate, changeDate }
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
     state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
@@ -58,7 +77,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   const calls = [];
   const faults = [];
 
-  // [method, path, handler, needs a bearer token]
+  // [method, path, handler, needs a bearer token, permission checked (none for the worker's APIs)]
+  // The first match wins, so `targets/search` stands before `targets/{id}`.
   const routes = [
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true],
@@ -68,6 +88,12 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true],
+      ['POST', /^\/v2\/actions\/targets\/search$/, listTargets, true, 'action.target.read'],
+      ['POST', /^\/v2\/actions\/targets$/, createTarget, true, 'action.target.write'],
+      ['GET', /^\/v2\/actions\/targets\/([^/]+)$/, getTarget, true, 'action.target.read'],
+      ['POST', /^\/v2\/actions\/targets\/([^/]+)$/, updateTarget, true, 'action.target.write'],
+      ['POST', /^\/v2\/actions\/executions\/search$/, listExecutions, true, 'action.execution.read'],
+      ['PUT', /^\/v2\/actions\/executions$/, setExecution, true, 'action.execution.write'],
     );
   }
 
@@ -149,6 +175,242 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     });
   }
 
+  // ---- Action API V2: targets (zitadel.action.v2.ActionService) ----
+
+  const TARGET_TYPES = ['restWebhook', 'restCall', 'restAsync'];
+
+  /** A target as the API shows it (GetTarget, ListTargets): the signing key included, as ZITADEL v4 does. */
+  function renderTarget(t) {
+    return {
+      id: t.id,
+      creationDate: t.creationDate,
+      changeDate: t.changeDate,
+      name: t.name,
+      [t.type]: { ...t.typeSettings },
+      timeout: t.timeout,
+      endpoint: t.endpoint,
+      signingKey: t.signingKey,
+      payloadType: t.payloadType,
+    };
+  }
+
+  /** Checks the fields shared by CreateTarget and UpdateTarget; `create` makes them required. */
+  function targetFields(body, create) {
+    const has = (k) => body[k] !== undefined && body[k] !== null;
+    if (create || has('name')) {
+      if (typeof body.name !== 'string' || body.name.length < 1 || body.name.length > 1000) {
+        return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid request: Name: value length must be between 1 and 1000 runes') };
+      }
+    }
+    if (create || has('endpoint')) {
+      if (typeof body.endpoint !== 'string' || body.endpoint.length < 1 || body.endpoint.length > 2048) {
+        return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid request: Endpoint: value length must be between 1 and 2048 runes') };
+      }
+    }
+    let timeout;
+    if (create || has('timeout')) {
+      timeout = parseDuration(body.timeout);
+      if (timeout === undefined || timeout <= 0 || timeout > MAX_TARGET_TIMEOUT_SECONDS) {
+        return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid request: Timeout: value must be inside range [0s, 4m30s]') };
+      }
+    }
+    const types = TARGET_TYPES.filter(has);
+    if (types.length > 1 || (create && types.length === 0)) {
+      return { error: grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Target.Invalid: exactly one of restWebhook, restCall, restAsync') };
+    }
+    const type = types[0];
+    if (type) {
+      const settings = body[type];
+      if (typeof settings !== 'object' || Array.isArray(settings)) return { error: grpcError(GRPC.INVALID_ARGUMENT, `invalid ${type}`) };
+      const unknown = Object.keys(settings).find((k) => k !== 'interruptOnError' || type === 'restAsync');
+      if (unknown) return { error: grpcError(GRPC.INVALID_ARGUMENT, `unknown field "${unknown}" in ${type}`) };
+      if (settings.interruptOnError !== undefined && typeof settings.interruptOnError !== 'boolean') {
+        return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid value for bool field interruptOnError') };
+      }
+    }
+    return { type, timeout };
+  }
+
+  function nameTaken(name, exceptId) {
+    return [...state.targets.values()].some((t) => t.name === name && t.id !== exceptId);
+  }
+
+  function addTarget(spec) {
+    const type = TARGET_TYPES.find((k) => spec[k]) ?? 'restCall';
+    const now = new Date().toISOString();
+    const target = {
+      id: spec.id ?? newId(),
+      name: spec.name,
+      endpoint: spec.endpoint,
+      timeout: spec.timeout ?? '10s',
+      type,
+      typeSettings: type === 'restAsync' ? {} : { interruptOnError: Boolean(spec[type]?.interruptOnError) },
+      signingKey: spec.signingKey ?? newSigningKey(),
+      payloadType: spec.payloadType ?? 'PAYLOAD_TYPE_JSON',
+      creationDate: now,
+      changeDate: now,
+    };
+    state.targets.set(target.id, target);
+    return target;
+  }
+
+  function createTarget(req, body) {
+    const bad = rejectUnknown(body, ['name', 'endpoint', 'timeout', ...TARGET_TYPES, 'payloadType']);
+    if (bad) return bad;
+    const f = targetFields(body, true);
+    if (f.error) return f.error;
+    if (nameTaken(body.name)) return grpcError(GRPC.ALREADY_EXISTS, 'Errors.Target.AlreadyExists (INSTANCE-9axkz0jvzm)');
+    const t = addTarget(body);
+    return json(200, { id: t.id, creationDate: t.creationDate, signingKey: t.signingKey });
+  }
+
+  function updateTarget(req, body, [rawId]) {
+    const bad = rejectUnknown(body, ['name', 'endpoint', 'timeout', ...TARGET_TYPES, 'expirationSigningKey', 'payloadType']);
+    if (bad) return bad;
+    const t = state.targets.get(decodeURIComponent(rawId));
+    if (!t) return grpcError(GRPC.NOT_FOUND, 'Errors.Target.NotFound (QUERY-xrerfffd7r)');
+    const f = targetFields(body, false);
+    if (f.error) return f.error;
+    const rotate = body.expirationSigningKey !== undefined && body.expirationSigningKey !== null;
+    if (rotate && parseDuration(body.expirationSigningKey) !== 0) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'invalid request: ExpirationSigningKey: value must equal 0s');
+    }
+    if (body.name !== undefined && nameTaken(body.name, t.id)) return grpcError(GRPC.ALREADY_EXISTS, 'Errors.Target.AlreadyExists (INSTANCE-9axkz0jvzm)');
+    if (body.name !== undefined) t.name = body.name;
+    if (body.endpoint !== undefined) t.endpoint = body.endpoint;
+    if (body.timeout !== undefined) t.timeout = body.timeout;
+    if (f.type) {
+      t.type = f.type;
+      t.typeSettings = f.type === 'restAsync' ? {} : { interruptOnError: Boolean(body[f.type].interruptOnError) };
+    }
+    if (body.payloadType !== undefined) t.payloadType = body.payloadType;
+    t.changeDate = new Date().toISOString();
+    if (!rotate) return json(200, { changeDate: t.changeDate });
+    t.signingKey = newSigningKey();
+    return json(200, { changeDate: t.changeDate, signingKey: t.signingKey });
+  }
+
+  function getTarget(req, _body, [rawId]) {
+    const t = state.targets.get(decodeURIComponent(rawId));
+    if (!t) return grpcError(GRPC.NOT_FOUND, 'Errors.Target.NotFound (QUERY-xrerfffd7r)');
+    return json(200, { target: renderTarget(t) });
+  }
+
+  function listTargets(req, body) {
+    const bad = rejectUnknown(body, ['pagination', 'sortingColumn', 'filters']);
+    if (bad) return bad;
+    let targets = [...state.targets.values()];
+    for (const filter of body.filters ?? []) {
+      if (filter.targetNameFilter) {
+        const { targetName, method = 'TEXT_FILTER_METHOD_EQUALS' } = filter.targetNameFilter;
+        targets = targets.filter((t) => textMatches(t.name, { key: targetName ?? '', method }));
+      } else if (filter.inTargetIdsFilter) {
+        const ids = filter.inTargetIdsFilter.targetIds ?? [];
+        targets = targets.filter((t) => ids.includes(t.id));
+      } else {
+        return grpcError(GRPC.INVALID_ARGUMENT, 'unknown filter');
+      }
+    }
+    const p = page(targets, body.pagination);
+    return json(200, { pagination: p.pagination, targets: p.items.map(renderTarget) });
+  }
+
+  // ---- Action API V2: executions ----
+
+  /** A canonical key for a condition, or an error answer when ZITADEL would refuse it. */
+  function conditionKey(condition) {
+    if (!condition || typeof condition !== 'object' || Array.isArray(condition)) return { error: 'condition is required' };
+    const kinds = Object.keys(condition);
+    if (kinds.length !== 1) return { error: 'condition must have exactly one of request, response, function, event' };
+    const [kind] = kinds;
+    const c = condition[kind];
+    if (!c || typeof c !== 'object') return { error: `invalid ${kind} condition` };
+    if (kind === 'function') {
+      if (!FUNCTIONS.includes(c.name)) return { error: `Errors.Execution.ConditionInvalid: unknown function "${c.name}"` };
+      return { key: `function/${c.name}`, condition: { function: { name: c.name } } };
+    }
+    const fields = { request: ['method', 'service', 'all'], response: ['method', 'service', 'all'], event: ['event', 'group', 'all'] }[kind];
+    if (!fields) return { error: `unknown condition "${kind}"` };
+    const set = fields.filter((f) => c[f] !== undefined);
+    if (set.length !== 1 || Object.keys(c).length !== 1) return { error: `${kind} condition needs exactly one of ${fields.join(', ')}` };
+    const [field] = set;
+    if (field === 'all' ? c.all !== true : typeof c[field] !== 'string' || !c[field]) return { error: `invalid ${kind}.${field}` };
+    return { key: `${kind}/${field}/${c[field]}`, condition: { [kind]: { [field]: c[field] } } };
+  }
+
+  function renderExecution(e) {
+    return { condition: e.condition, targets: [...e.targets], creationDate: e.creationDate, changeDate: e.changeDate };
+  }
+
+  function putExecution(condition, targets) {
+    const c = conditionKey(condition);
+    if (c.error) throw new Error(c.error);
+    const now = new Date().toISOString();
+    if (targets.length === 0) {
+      state.executions.delete(c.key);
+      return now;
+    }
+    const existing = state.executions.get(c.key);
+    state.executions.set(c.key, { condition: c.condition, targets: [...targets], creationDate: existing?.creationDate ?? now, changeDate: now });
+    return now;
+  }
+
+  // SetExecution REPLACES the condition's target list (an empty list removes the execution).
+  function setExecution(req, body) {
+    const bad = rejectUnknown(body, ['condition', 'targets']);
+    if (bad) return bad;
+    const c = conditionKey(body.condition);
+    if (c.error) return grpcError(GRPC.INVALID_ARGUMENT, c.error);
+    const targets = body.targets ?? [];
+    if (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string')) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'targets must be a list of target ids');
+    }
+    // Refused here (whatever ZITADEL does) so that a duplicate binding never goes unnoticed in tests.
+    if (new Set(targets).size !== targets.length) return grpcError(GRPC.INVALID_ARGUMENT, 'a target is listed twice');
+    const unknown = targets.find((id) => !state.targets.has(id));
+    if (unknown) return grpcError(GRPC.NOT_FOUND, `Errors.Target.NotFound (COMMAND-17dmsr): ${unknown}`);
+    return json(200, { setDate: putExecution(body.condition, targets) });
+  }
+
+  function listExecutions(req, body) {
+    const bad = rejectUnknown(body, ['pagination', 'sortingColumn', 'filters']);
+    if (bad) return bad;
+    let executions = [...state.executions.values()].filter((e) => e.targets.length > 0);
+    for (const filter of body.filters ?? []) {
+      if (filter.inConditionsFilter) {
+        const keys = [];
+        for (const condition of filter.inConditionsFilter.conditions ?? []) {
+          const c = conditionKey(condition);
+          if (c.error) return grpcError(GRPC.INVALID_ARGUMENT, c.error);
+          keys.push(c.key);
+        }
+        executions = executions.filter((e) => keys.includes(conditionKey(e.condition).key));
+      } else if (filter.targetFilter) {
+        executions = executions.filter((e) => e.targets.includes(filter.targetFilter.targetId));
+      } else {
+        return grpcError(GRPC.INVALID_ARGUMENT, 'unknown filter');
+      }
+    }
+    const p = page(executions, body.pagination);
+    return json(200, { pagination: p.pagination, executions: p.items.map(renderExecution) });
+  }
+
+  /** One page of `items` as ZITADEL's v2 list calls page them. */
+  function page(items, pagination) {
+    const offset = Number(pagination?.offset ?? 0);
+    const limit = Number(pagination?.limit ?? 0) || DEFAULT_LIMIT;
+    return {
+      pagination: { totalResult: String(items.length), appliedLimit: String(limit) },
+      items: items.slice(offset, offset + limit),
+    };
+  }
+
+  for (const spec of fixture.targets ?? []) addTarget(spec);
+  for (const { condition, targets } of fixture.executions ?? []) {
+    const ids = targets.map((ref) => (state.targets.has(ref) ? ref : [...state.targets.values()].find((t) => t.name === ref)?.id ?? ref));
+    putExecution(condition, ids);
+  }
+
   // OAuth client-credentials grant with HTTP Basic client authentication (RFC 6749 2.3.1).
   function issueToken(req, _body, _match, raw) {
     const form = new URLSearchParams(raw.toString('utf8'));
@@ -166,7 +428,18 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     return json(200, { access_token: token, token_type: 'Bearer', expires_in: tokenLifetime });
   }
 
-  const authorized = (header) => header === `Bearer ${state.accessToken}` || state.issuedTokens.has((header ?? '').replace(/^Bearer /, ''));
+  const bearer = (header) => (/^Bearer (.+)$/.exec(header ?? '') ?? [])[1];
+  const authorized = (header) => {
+    const token = bearer(header);
+    return token !== undefined && (token === state.accessToken || state.issuedTokens.has(token) || state.permissions.has(token));
+  };
+  /** The main PAT and issued tokens hold every permission; the fixture's other PATs only theirs. */
+  const permitted = (header, permission) => {
+    const token = bearer(header);
+    return !state.permissions.has(token) || token === state.accessToken
+      ? true
+      : state.permissions.get(token).includes(permission);
+  };
 
   const server = createServer(async (req, res) => {
     const chunks = [];
@@ -194,6 +467,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       answer = grpcError(GRPC.NOT_FOUND, 'Not Found');
     } else if (route[3] && !authorized(call.authorization)) {
       answer = grpcError(GRPC.UNAUTHENTICATED, 'auth header missing or invalid (AUTH-7fs1e)');
+    } else if (route[4] && !permitted(call.authorization, route[4])) {
+      answer = grpcError(GRPC.PERMISSION_DENIED, 'No matching permissions found (AUTH-5mWD2)');
     } else if (!route[3]) {
       answer = route[2](req, null, [], raw);
     } else {
@@ -240,6 +515,30 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       if (!state.organizations.has(orgId)) state.organizations.set(orgId, new Map());
       state.organizations.get(orgId).set(key, metadataBytes(value));
     },
+    /** Every target as GetTarget shows it (signing key included), in creation order. */
+    targets: () => [...state.targets.values()].map(renderTarget),
+    /** The target with this id or name, as GetTarget shows it, or undefined. */
+    target(idOrName) {
+      const t = state.targets.get(idOrName) ?? [...state.targets.values()].find((x) => x.name === idOrName);
+      return t && renderTarget(t);
+    },
+    /** Adds a target: { name, endpoint, timeout?, restCall?|restWebhook?|restAsync?, id?, signingKey? }. */
+    addTarget: (spec) => renderTarget(addTarget(spec)),
+    /** Every execution that has targets: [{ condition, targets, creationDate, changeDate }]. */
+    executions: () => [...state.executions.values()].filter((e) => e.targets.length > 0).map(renderExecution),
+    /** The target ids bound to a condition such as { function: { name: 'preaccesstoken' } }. */
+    executionTargets(condition) {
+      return [...(state.executions.get(conditionKey(condition).key)?.targets ?? [])];
+    },
+    /** Binds exactly these target ids to a condition (replaces, like SetExecution). */
+    setExecution: (condition, targets) => {
+      putExecution(condition, targets);
+    },
+    /** The ZITADEL-Signature header the fake would send to a target now, signed with its current key. */
+    signatureFor(idOrName, body, t) {
+      const target = state.targets.get(idOrName) ?? [...state.targets.values()].find((x) => x.name === idOrName);
+      return signatureHeader(body, target.signingKey, t);
+    },
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(resolve);
@@ -249,6 +548,22 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
 
 function json(status, body) {
   return { status, body };
+}
+
+// Ids look like ZITADEL's (18-digit snowflakes), keys like its signing keys (32 letters and digits).
+function newId() {
+  return `3${String(Date.now()).slice(-10)}${String(randomInt(10_000_000)).padStart(7, '0')}`;
+}
+
+function newSigningKey() {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from({ length: 32 }, () => alphabet[randomInt(alphabet.length)]).join('');
+}
+
+/** Seconds of a protobuf JSON duration ("10s", "2.5s"), or undefined when it is not one. */
+function parseDuration(value) {
+  if (typeof value !== 'string' || !/^-?\d+(\.\d{1,9})?s$/.test(value)) return undefined;
+  return Number(value.slice(0, -1));
 }
 
 function grpcError(code, message) {
