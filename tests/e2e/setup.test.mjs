@@ -1,0 +1,375 @@
+// `npm run setup` (the zitadel-claims-setup binary) against the fake ZITADEL, with a fake wrangler
+// that records its arguments and standard input. The binary is not built here: run
+// `cargo build --release -p zitadel-claims-setup` first (scripts/test.sh does).
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ALL_PERMISSIONS, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { signatureHeader } from '../support/signature.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BINARY = join(ROOT, 'target', 'release', process.platform === 'win32' ? 'zitadel-claims-setup.exe' : 'zitadel-claims-setup');
+const FAKE_WRANGLER = fileURLToPath(new URL('../support/fake-wrangler.mjs', import.meta.url));
+const PAT = 'setup-test-pat-6d1f0c2b9e';
+const WORKER = 'http://127.0.0.1:8787/';
+const PREACCESSTOKEN = { function: { name: 'preaccesstoken' } };
+const PREUSERINFO = { function: { name: 'preuserinfo' } };
+const IDP_INTENT = { response: { method: '/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent' } };
+
+let dir;
+let fake;
+/** Every signing key the fake ever held, to check none reaches the output. */
+const seenKeys = new Set();
+
+before(() => {
+  assert.ok(existsSync(BINARY), `${BINARY} is missing: run \`cargo build --release -p zitadel-claims-setup\` first`);
+  dir = mkdtempSync(join(tmpdir(), 'zitadel-claims-setup-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function start(fixture = {}) {
+  fake = await startFakeZitadel({ fixture: { accessToken: PAT, ...fixture } });
+  return fake;
+}
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+let runs = 0;
+/**
+ * Runs the binary; resolves with its exit code, output and what the fake wrangler received.
+ * Options: `pat` (null leaves ZITADEL_PAT unset), `env` (more variables), `domain`.
+ */
+function setup(args, { pat = PAT, env = {}, domain = fake?.url } = {}) {
+  const log = join(dir, `wrangler-${(runs += 1)}.jsonl`);
+  const childEnv = { ...process.env, SETUP_WRANGLER: FAKE_WRANGLER, FAKE_WRANGLER_LOG: log, ...env };
+  for (const k of ['ZITADEL_PAT', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) delete childEnv[k];
+  if (pat !== null) childEnv.ZITADEL_PAT = pat;
+  const fullArgs = [...(domain ? ['--domain', domain] : []), '--allow-http', ...args];
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, fullArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const wrangler = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+      for (const t of fake?.targets() ?? []) seenKeys.add(t.signingKey);
+      const result = { code, stdout, stderr, wrangler, ms: Date.now() - started };
+      assertNoSecrets(result);
+      resolve(result);
+    });
+  });
+}
+
+/** Neither the PAT nor any signing key may ever be printed. */
+function assertNoSecrets({ stdout, stderr }) {
+  const output = stdout + stderr;
+  assert.ok(!output.includes(PAT), 'the PAT was printed');
+  for (const key of seenKeys) assert.ok(!output.includes(key), 'a signing key was printed');
+}
+
+const ok = (r) => assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+const paths = () => fake.calls.map((c) => `${c.method} ${c.path}`);
+const SECRET_PUT = ['secret', 'put', 'ZITADEL_SIGNING_KEY'];
+
+describe('npm run setup (zitadel-claims-setup)', () => {
+  beforeEach(() => start());
+
+  it('first run creates the target, stores its key through wrangler stdin, then binds preaccesstoken', async () => {
+    const r = await setup(['--worker-url', WORKER]);
+    ok(r);
+    const targets = fake.targets();
+    assert.equal(targets.length, 1);
+    const [t] = targets;
+    assert.equal(t.name, 'zitadel-claims');
+    assert.equal(t.endpoint, WORKER);
+    assert.equal(t.timeout, '10s');
+    assert.deepEqual(t.restCall, { interruptOnError: false });
+    assert.deepEqual(r.wrangler, [{ argv: SECRET_PUT, stdin: t.signingKey }]);
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [t.id]);
+    assert.deepEqual(fake.executionTargets(PREUSERINFO), []);
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      'POST /v2/actions/targets',
+      'POST /v2/actions/executions/search',
+      'PUT /v2/actions/executions',
+    ]);
+    assert.ok(fake.calls.every((c) => c.authorization === `Bearer ${PAT}`));
+    assert.match(r.stdout, /Created target "zitadel-claims" \(id \d+\)/);
+    assert.match(r.stdout, /Bound the target to the function preaccesstoken/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('a second run is idempotent: one target, one binding, the same key stored again', async () => {
+    ok(await setup(['--worker-url', WORKER]));
+    const [first] = fake.targets();
+    fake.reset();
+    const r = await setup(['--worker-url', WORKER, '--timeout', '5s', '--interrupt-on-error']);
+    ok(r);
+    const targets = fake.targets();
+    assert.equal(targets.length, 1);
+    assert.equal(targets[0].id, first.id);
+    assert.equal(targets[0].signingKey, first.signingKey, 'an update must not rotate the key');
+    assert.equal(targets[0].timeout, '5s');
+    assert.deepEqual(targets[0].restCall, { interruptOnError: true });
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [first.id]);
+    assert.deepEqual(r.wrangler, [{ argv: SECRET_PUT, stdin: first.signingKey }]);
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      `POST /v2/actions/targets/${first.id}`,
+      `GET /v2/actions/targets/${first.id}`,
+      'POST /v2/actions/executions/search',
+    ]);
+    assert.deepEqual(JSON.parse(fake.calls[1].body), {
+      name: 'zitadel-claims',
+      endpoint: WORKER,
+      timeout: '5s',
+      restCall: { interruptOnError: true },
+    });
+    assert.match(r.stdout, /Updated target "zitadel-claims"/);
+    assert.match(r.stdout, /already calls the target/);
+  });
+
+  it('--userinfo and --capture-idp-tokens bind preuserinfo and the RetrieveIdentityProviderIntent response', async () => {
+    ok(await setup(['--worker-url', WORKER, '--userinfo', '--capture-idp-tokens', '--name', 'claims-2']));
+    const [t] = fake.targets();
+    assert.equal(t.name, 'claims-2');
+    for (const condition of [PREACCESSTOKEN, PREUSERINFO, IDP_INTENT]) {
+      assert.deepEqual(fake.executionTargets(condition), [t.id], JSON.stringify(condition));
+    }
+    const puts = fake.calls.filter((c) => c.method === 'PUT').map((c) => JSON.parse(c.body));
+    assert.deepEqual(puts, [
+      { condition: PREACCESSTOKEN, targets: [t.id] },
+      { condition: PREUSERINFO, targets: [t.id] },
+      { condition: IDP_INTENT, targets: [t.id] },
+    ]);
+    ok(await setup(['--worker-url', WORKER, '--userinfo', '--capture-idp-tokens', '--name', 'claims-2']));
+    assert.equal(fake.executions().length, 3);
+    assert.ok(fake.executions().every((e) => e.targets.length === 1));
+  });
+
+  it('keeps a target someone else bound to preaccesstoken, ours after it', async () => {
+    await fake.close();
+    await start({
+      targets: [{ name: 'other', endpoint: 'https://other.example/hook', restWebhook: { interruptOnError: true } }],
+      executions: [{ condition: PREACCESSTOKEN, targets: ['other'] }],
+    });
+    const other = fake.target('other');
+    ok(await setup(['--worker-url', WORKER]));
+    const ours = fake.target('zitadel-claims');
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [other.id, ours.id]);
+    ok(await setup(['--worker-url', WORKER]));
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [other.id, ours.id]);
+    assert.equal(fake.target('other').endpoint, 'https://other.example/hook');
+  });
+
+  it('--rotate stores "new,old" and ZITADEL signs with the new key; --finish-rotation stores the new key alone', async () => {
+    ok(await setup(['--worker-url', WORKER]));
+    const old = fake.target('zitadel-claims').signingKey;
+    fake.reset();
+
+    const rotated = await setup(['--rotate']);
+    ok(rotated);
+    const now = fake.target('zitadel-claims');
+    assert.notEqual(now.signingKey, old);
+    assert.deepEqual(rotated.wrangler, [{ argv: SECRET_PUT, stdin: `${now.signingKey},${old}` }]);
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      `GET /v2/actions/targets/${now.id}`,
+      `POST /v2/actions/targets/${now.id}`,
+    ]);
+    assert.deepEqual(JSON.parse(fake.calls[2].body), { expirationSigningKey: '0s' });
+    const body = '{"function":"function/preaccesstoken"}';
+    assert.equal(fake.signatureFor('zitadel-claims', body, 1700000000), signatureHeader(body, now.signingKey, 1700000000));
+    assert.match(rotated.stdout, /--finish-rotation/);
+
+    const finished = await setup(['--finish-rotation']);
+    ok(finished);
+    assert.deepEqual(finished.wrangler, [{ argv: SECRET_PUT, stdin: now.signingKey }]);
+    assert.equal(fake.target('zitadel-claims').signingKey, now.signingKey, 'finishing must not rotate again');
+  });
+
+  it('--rotate without a target says to run the setup first', async () => {
+    const r = await setup(['--rotate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no target named "zitadel-claims" to rotate/);
+    assert.deepEqual(r.wrangler, []);
+  });
+
+  it('--dry-run sends nothing, runs no wrangler, and prints the calls and the command', async () => {
+    const r = await setup(['--worker-url', WORKER, '--userinfo', '--dry-run']);
+    ok(r);
+    assert.equal(fake.calls.length, 0);
+    assert.deepEqual(r.wrangler, []);
+    assert.match(r.stdout, /nothing is sent/);
+    assert.ok(r.stdout.includes(`POST ${fake.url}/v2/actions/targets/search`), r.stdout);
+    assert.ok(r.stdout.includes(`POST ${fake.url}/v2/actions/targets\n`), r.stdout);
+    assert.ok(r.stdout.includes(`PUT ${fake.url}/v2/actions/executions`), r.stdout);
+    assert.ok(r.stdout.includes(`${FAKE_WRANGLER} secret put ZITADEL_SIGNING_KEY`), r.stdout);
+    assert.ok(r.stdout.includes('"restCall":{"interruptOnError":false}'), r.stdout);
+    assert.match(r.stdout, /assuming no target named "zitadel-claims" exists/);
+
+    const rotate = await setup(['--rotate', '--dry-run'], { pat: null });
+    ok(rotate);
+    assert.equal(fake.calls.length, 0);
+    assert.deepEqual(rotate.wrangler, []);
+    assert.ok(rotate.stdout.includes('{"expirationSigningKey":"0s"}'), rotate.stdout);
+  });
+
+  it('a wrong token: "ZITADEL refused the token (401)", nothing changed', async () => {
+    const r = await setup(['--worker-url', WORKER], { pat: 'not-the-pat' });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'error: ZITADEL refused the token (401): check ZITADEL_PAT\n');
+    assert.deepEqual(r.wrangler, []);
+    assert.equal(fake.targets().length, 0);
+  });
+
+  it('a token without a permission: 403 names that permission', async () => {
+    const pats = Object.fromEntries(ALL_PERMISSIONS.map((p) => [`pat-without-${p}`, ALL_PERMISSIONS.filter((x) => x !== p)]));
+    await fake.close();
+    await start({ permissions: pats });
+    for (const permission of ALL_PERMISSIONS) {
+      const r = await setup(['--worker-url', WORKER], { pat: `pat-without-${permission}` });
+      assert.equal(r.code, 1, permission);
+      assert.match(r.stderr, /^error: ZITADEL denied .* \(403\): ZITADEL_PAT lacks the permission (\S+)/, permission);
+      assert.equal(/lacks the permission (\S+)/.exec(r.stderr)[1], permission);
+    }
+  });
+
+  it('an unreachable host fails fast with "cannot reach"', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const r = await setup(['--worker-url', WORKER], { domain: url });
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.startsWith(`error: cannot reach ${url}/v2/actions/targets/search: `), r.stderr);
+    assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+    assert.deepEqual(r.wrangler, []);
+  });
+
+  it('a failing wrangler stops before the target is bound', async () => {
+    const r = await setup(['--worker-url', WORKER], { env: { FAKE_WRANGLER_EXIT: '1' } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /secret put ZITADEL_SIGNING_KEY` failed \(exit code 1\)/);
+    assert.match(r.stderr, /run this command again/);
+    assert.equal(fake.targets().length, 1);
+    assert.deepEqual(fake.executions(), []);
+  });
+
+  it('usage errors exit 2: no ZITADEL_PAT, an http worker URL without --allow-http, an unknown option', async () => {
+    const noPat = await setup(['--worker-url', WORKER], { pat: null });
+    assert.equal(noPat.code, 2);
+    assert.match(noPat.stderr, /ZITADEL_PAT is not set/);
+    const http = await new Promise((resolve) => {
+      const child = spawn(BINARY, ['--domain', 'z.example', '--worker-url', 'http://w.example/'], { env: { ...process.env, ZITADEL_PAT: PAT } });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(http.code, 2);
+    assert.match(http.stderr, /--worker-url must be https:\/\//);
+    const unknown = await setup(['--worker-url', WORKER, '--frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown option --frobnicate/);
+    assert.equal(fake.calls.length, 0);
+  });
+
+  it('--help prints the usage', async () => {
+    const r = await setup(['--help'], { domain: null });
+    ok(r);
+    assert.match(r.stdout, /--domain <host\|url>/);
+    assert.match(r.stdout, /--dry-run/);
+    assert.match(r.stdout, /ZITADEL_PAT/);
+  });
+});
+
+describe('fake ZITADEL: Action API V2 (targets, executions)', () => {
+  beforeEach(() => start({ permissions: { 'read-only': ['action.target.read', 'action.execution.read'] } }));
+
+  async function api(method, path, body, token = PAT) {
+    const res = await fetch(`${fake.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+
+  it('creates, finds, reads, updates and rotates targets in the REST wire format', async () => {
+    const spec = { name: 'n', endpoint: 'https://w.example/', timeout: '10s', restCall: { interruptOnError: false } };
+    const created = await api('POST', '/v2/actions/targets', spec);
+    assert.equal(created.status, 200);
+    assert.deepEqual(Object.keys(created.json).sort(), ['creationDate', 'id', 'signingKey']);
+    assert.match(created.json.id, /^\d{18}$/);
+    assert.equal((await api('POST', '/v2/actions/targets', spec)).status, 409);
+
+    const found = await api('POST', '/v2/actions/targets/search', { filters: [{ targetNameFilter: { targetName: 'n', method: 'TEXT_FILTER_METHOD_EQUALS' } }] });
+    assert.equal(found.json.pagination.totalResult, '1');
+    assert.equal(found.json.targets[0].signingKey, created.json.signingKey);
+    const none = await api('POST', '/v2/actions/targets/search', { filters: [{ targetNameFilter: { targetName: 'N', method: 'TEXT_FILTER_METHOD_EQUALS' } }] });
+    assert.deepEqual(none.json.targets, []);
+
+    const got = await api('GET', `/v2/actions/targets/${created.json.id}`);
+    assert.deepEqual(got.json.target.restCall, { interruptOnError: false });
+    assert.equal(got.json.target.signingKey, created.json.signingKey);
+
+    const updated = await api('POST', `/v2/actions/targets/${created.json.id}`, { endpoint: 'https://w2.example/' });
+    assert.deepEqual(Object.keys(updated.json), ['changeDate']);
+    const rotated = await api('POST', `/v2/actions/targets/${created.json.id}`, { expirationSigningKey: '0s' });
+    assert.notEqual(rotated.json.signingKey, created.json.signingKey);
+    assert.equal(fake.target('n').signingKey, rotated.json.signingKey);
+    assert.equal((await api('POST', `/v2/actions/targets/${created.json.id}`, { expirationSigningKey: '60s' })).status, 400);
+    assert.equal((await api('GET', '/v2/actions/targets/1')).status, 404);
+    assert.equal((await api('POST', '/v2/actions/targets', { ...spec, name: 'x', timeout: '271s' })).status, 400);
+    assert.equal((await api('POST', '/v2/actions/targets', { ...spec, name: 'x', restCall: undefined })).status, 400);
+  });
+
+  it('SetExecution replaces the list; ListExecutions filters by condition', async () => {
+    const a = fake.addTarget({ name: 'a', endpoint: 'https://a/' });
+    const b = fake.addTarget({ name: 'b', endpoint: 'https://b/' });
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREACCESSTOKEN, targets: [a.id, b.id] })).status, 200);
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREUSERINFO, targets: [a.id] })).status, 200);
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREACCESSTOKEN, targets: [b.id] })).status, 200);
+    const listed = await api('POST', '/v2/actions/executions/search', { filters: [{ inConditionsFilter: { conditions: [PREACCESSTOKEN] } }] });
+    assert.equal(listed.status, 200);
+    assert.equal(listed.json.pagination.totalResult, '1');
+    assert.deepEqual(listed.json.executions[0].condition, PREACCESSTOKEN);
+    assert.deepEqual(listed.json.executions[0].targets, [b.id]);
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: { function: { name: 'nope' } }, targets: [a.id] })).status, 400);
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREACCESSTOKEN, targets: ['404'] })).status, 404);
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREACCESSTOKEN, targets: [a.id, a.id] })).status, 400);
+    await api('PUT', '/v2/actions/executions', { condition: PREUSERINFO, targets: [] });
+    assert.deepEqual(fake.executions().map((e) => e.condition), [PREACCESSTOKEN]);
+  });
+
+  it('checks the permission of each call', async () => {
+    assert.equal((await api('POST', '/v2/actions/targets/search', {}, 'read-only')).status, 200);
+    const denied = await api('POST', '/v2/actions/targets', { name: 'n', endpoint: 'https://w/', timeout: '1s', restCall: {} }, 'read-only');
+    assert.equal(denied.status, 403);
+    assert.equal(denied.json.code, 7);
+    assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREACCESSTOKEN, targets: [] }, 'read-only')).status, 403);
+    assert.equal((await api('POST', '/v2/actions/executions/search', {}, 'wrong')).status, 401);
+  });
+});
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
