@@ -56,8 +56,13 @@ pub async fn build<P: Platform>(
         let work = microsoft::token_claim(platform, &isolate.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
         Some(with_deadline(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout")))
     };
+    // The roles the permissions claim counts (all, or those of PERMISSIONS_PROJECT_ID).
+    let roles = match &config.permissions {
+        Some(p) => permissions::roles(grants, p.project_id.as_deref()),
+        None => Vec::new(),
+    };
     let permissions =
-        permissions_claim(config, isolate, platform, info, deadline, log, &mut response.append_log_claims);
+        permissions_claim(config, isolate, platform, info, &roles, deadline, log, &mut response.append_log_claims);
     let (permissions, ms_token) = join(permissions, ms_token).await;
 
     if let Some(claim) = permissions? {
@@ -67,8 +72,11 @@ pub async fn build<P: Platform>(
         push_list(&mut response, claim, permissions::flat_roles(grants));
     }
     if let Some(claim) = &config.groups_claim {
-        let roles = permissions::roles(grants, None).into_iter().map(str::to_string).collect();
-        push_list(&mut response, claim, roles);
+        let all_roles = match &config.permissions {
+            Some(p) if p.project_id.is_none() && !roles.is_empty() => roles,
+            _ => permissions::roles(grants, None),
+        };
+        push_list(&mut response, claim, all_roles.into_iter().map(str::to_string).collect());
     }
     if let (Some(ms), Some(outcome)) = (&config.ms_token, ms_token) {
         match outcome {
@@ -93,17 +101,18 @@ pub async fn build<P: Platform>(
 }
 
 /// The permissions claim, if there is one to give. `Err` only under `ON_UPSTREAM_ERROR=fail`.
+#[allow(clippy::too_many_arguments)]
 async fn permissions_claim<P: Platform>(
     config: &Config,
     isolate: &Isolate,
     platform: &P,
     info: &ContextInfo<'_>,
+    roles: &[&str],
     deadline: u64,
     log: &mut RequestLog,
     log_claims: &mut Vec<String>,
 ) -> Result<Option<Claim>, Error> {
     let Some(settings) = &config.permissions else { return Ok(None) };
-    let roles = permissions::roles(info.user_grants.as_deref().unwrap_or_default(), settings.project_id.as_deref());
     log.roles = roles.len();
     if roles.is_empty() {
         return Ok(None); // no roles, no call
@@ -117,7 +126,7 @@ async fn permissions_claim<P: Platform>(
     let result = with_deadline(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
     match result {
         Ok(map) => {
-            let list = map.permissions(&roles);
+            let list = map.permissions(roles);
             Ok((!list.is_empty()).then(|| Claim { key: settings.claim.clone(), value: ClaimValue::List(list) }))
         }
         Err(e) => {

@@ -61,12 +61,17 @@ pub fn decode_text(base64_value: &str) -> Result<String, &'static str> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(base64_value.trim())
         .map_err(|_| "the token metadata is not valid base64")?;
-    let text = String::from_utf8(bytes).map_err(|_| "the token metadata is not UTF-8 text")?;
-    let text = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::String(unquoted)) => unquoted,
-        Ok(serde_json::Value::Number(n)) => n.to_string(),
-        _ => text,
-    };
+    // A JSON string is unquoted; anything else (raw bytes, digits) is taken as it is. Tokens hold
+    // no characters that JSON escapes, so the common case is just dropping the quotes.
+    let quoted = bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"';
+    let text = if quoted && !bytes.contains(&b'\\') {
+        String::from_utf8(bytes[1..bytes.len() - 1].to_vec())
+    } else {
+        String::from_utf8(bytes)
+    }
+    .map_err(|_| "the token metadata is not UTF-8 text")?;
+    let text =
+        if quoted && text.starts_with('"') { serde_json::from_str::<String>(&text).unwrap_or(text) } else { text };
     if text.trim().is_empty() {
         return Err("the token metadata is empty");
     }
@@ -529,5 +534,8 @@ mod tests {
             Err("the token metadata is not UTF-8 text")
         );
         assert_eq!(decode_text(&b64(r#""""#)), Err("the token metadata is empty"));
+        assert_eq!(decode_text(&b64(r#""a\"b""#)), Ok("a\"b".into()), "escapes take the JSON path");
+        assert_eq!(decode_text(&b64(r#""\u00e9""#)), Ok("\u{e9}".into()));
+        assert_eq!(decode_text(&b64("\"")), Ok("\"".into()), "a lone quote is raw text");
     }
 }

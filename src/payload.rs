@@ -126,16 +126,43 @@ pub fn decode(body: &[u8]) -> Result<ContextInfo<'_>, DecodeError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(DecodeError::Field { path: ".".into(), problem: "is an array where an object is expected".into() });
     }
+    // The fast path decodes untracked; only a type error pays for a second, path-tracking pass.
+    match decode_with(body, |de| ContextInfo::deserialize(de)) {
+        Err(DecodeError::Field { .. }) => decode_with(body, |de| serde_path_to_error::deserialize(de)),
+        other => other,
+    }
+}
+
+fn decode_with<'a, E: Into<Tracked>>(
+    body: &'a [u8],
+    deserialize: impl FnOnce(&mut serde_json::Deserializer<serde_json::de::SliceRead<'a>>) -> Result<ContextInfo<'a>, E>,
+) -> Result<ContextInfo<'a>, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let info = match serde_path_to_error::deserialize::<_, ContextInfo>(&mut de) {
-        Ok(info) => info,
-        Err(e) => {
-            let path = e.path().to_string();
-            return Err(from_serde(e.into_inner(), &path));
-        }
-    };
+    let info = deserialize(&mut de).map_err(|e| {
+        let Tracked { error, path } = e.into();
+        from_serde(error, &path)
+    })?;
     de.end().map_err(|e| from_serde(e, "."))?;
     Ok(info)
+}
+
+/// A serde_json error with the path where it happened, when known.
+struct Tracked {
+    error: serde_json::Error,
+    path: String,
+}
+
+impl From<serde_json::Error> for Tracked {
+    fn from(error: serde_json::Error) -> Self {
+        Tracked { error, path: ".".to_string() }
+    }
+}
+
+impl From<serde_path_to_error::Error<serde_json::Error>> for Tracked {
+    fn from(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = e.path().to_string();
+        Tracked { error: e.into_inner(), path }
+    }
 }
 
 fn from_serde(e: serde_json::Error, path: &str) -> DecodeError {

@@ -6,7 +6,7 @@
 //! permission), or plain text holding a comma-separated list. Anything else is skipped and
 //! reported by key, never failing the whole mapping.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::payload::UserGrant;
 
@@ -62,15 +62,13 @@ impl PermissionMap {
 
     /// The permissions of `roles`: deduplicated, in the order first seen.
     pub fn permissions(&self, roles: &[&str]) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for role in roles {
-            for permission in self.by_role.get(*role).into_iter().flatten() {
-                if !out.contains(permission) {
-                    out.push(permission.clone());
-                }
-            }
-        }
-        out
+        let mut seen = FirstSeen::default();
+        roles
+            .iter()
+            .flat_map(|role| self.by_role.get(*role).into_iter().flatten())
+            .filter(|p| seen.insert(p.as_str()))
+            .cloned()
+            .collect()
     }
 }
 
@@ -110,34 +108,62 @@ fn split_list(text: &str) -> Vec<String> {
 
 /// The roles of all grants (of `project` only, when given): deduplicated, first seen first.
 pub fn roles<'a>(grants: &'a [UserGrant<'a>], project: Option<&str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
+    let mut seen = FirstSeen::default();
+    grants
+        .iter()
+        .filter(|g| project.is_none_or(|p| g.project_id.as_deref() == Some(p)))
+        .flat_map(|g| g.roles.iter().flatten())
+        .map(|role| role.as_ref())
+        .filter(|role| !role.is_empty() && seen.insert(*role))
+        .collect()
+}
+
+/// `{project_id}:{role}` for every role of every grant that names its project, deduplicated.
+pub fn flat_roles(grants: &[UserGrant<'_>]) -> Vec<String> {
+    let mut seen = FirstSeen::default();
+    let mut out = Vec::new();
     for grant in grants {
-        if project.is_some_and(|p| grant.project_id.as_deref() != Some(p)) {
-            continue;
-        }
-        for role in grant.roles.iter().flatten() {
-            let role = role.as_ref();
-            if !role.is_empty() && !out.contains(&role) {
-                out.push(role);
+        let Some(project) = grant.project_id.as_deref().filter(|p| !p.is_empty()) else { continue };
+        for role in grant.roles.iter().flatten().filter(|r| !r.is_empty()) {
+            if seen.insert((project, role.as_ref())) {
+                out.push([project, ":", role].concat());
             }
         }
     }
     out
 }
 
-/// `{project_id}:{role}` for every role of every grant that names its project, deduplicated.
-pub fn flat_roles(grants: &[UserGrant<'_>]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for grant in grants {
-        let Some(project) = grant.project_id.as_deref().filter(|p| !p.is_empty()) else { continue };
-        for role in grant.roles.iter().flatten().filter(|r| !r.is_empty()) {
-            let flat = format!("{project}:{role}");
-            if !out.contains(&flat) {
-                out.push(flat);
-            }
-        }
+/// Remembers what was seen, to keep only the first of equal items. Tokens carry short lists, for
+/// which a linear scan beats hashing; past `LINEAR` items a hash set takes over, so that a payload
+/// with thousands of roles stays linear-time.
+struct FirstSeen<T> {
+    few: Vec<T>,
+    many: Option<HashSet<T>>,
+}
+
+impl<T> Default for FirstSeen<T> {
+    fn default() -> Self {
+        FirstSeen { few: Vec::new(), many: None }
     }
-    out
+}
+
+impl<T: Copy + Eq + std::hash::Hash> FirstSeen<T> {
+    const LINEAR: usize = 32;
+
+    /// True the first time `item` is offered.
+    fn insert(&mut self, item: T) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(item);
+        }
+        if self.few.contains(&item) {
+            return false;
+        }
+        self.few.push(item);
+        if self.few.len() > Self::LINEAR {
+            self.many = Some(self.few.drain(..).collect());
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -244,6 +270,18 @@ mod tests {
         let no_project = [UserGrant { project_id: None, roles: Some(vec![Cow::Borrowed("x")]) }];
         assert_eq!(roles(&no_project, Some("p1")), Vec::<&str>::new());
         assert_eq!(roles(&no_project, None), ["x"]);
+    }
+
+    #[test]
+    fn long_lists_are_deduplicated_past_the_linear_limit() {
+        let names: Vec<String> = (0..200).map(|i| format!("r{}", i % 150)).collect();
+        let grant =
+            UserGrant { project_id: None, roles: Some(names.iter().map(|n| Cow::Borrowed(n.as_str())).collect()) };
+        let grants = [grant];
+        let found = roles(&grants, None);
+        assert_eq!(found.len(), 150);
+        assert_eq!(found[..3], ["r0", "r1", "r2"]);
+        assert_eq!(found[149], "r149");
     }
 
     #[test]

@@ -1,0 +1,241 @@
+//! The hot path on the host: verify the signature, decode the payload and build every claim from a
+//! warm cache, then serialize the answer and the log line, for a realistic call (5 grants × 4
+//! roles, 20 organization metadata entries, a 3 KB Microsoft token, a full user object).
+//!
+//! Run: `cargo bench --bench hot_path` (or `npm run bench`, which also runs the runtime benchmark).
+//! Prints the median time per request over many batches and writes `bench/results/hot_path.json`.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use base64::Engine;
+use zitadel_claims_worker::claims::{self, Isolate};
+use zitadel_claims_worker::config::Config;
+use zitadel_claims_worker::endpoint::handle_call;
+use zitadel_claims_worker::log::RequestLog;
+use zitadel_claims_worker::payload;
+use zitadel_claims_worker::platform::{HttpRequest, HttpResponse, Platform, TransportError};
+use zitadel_claims_worker::signature::{self, header_for, SigningKey};
+
+const NOW_MS: u64 = 1_700_000_000_000;
+const ORG: &str = "312909075211944344";
+
+/// Serves the organization's metadata once (to warm the cache); the clock stands still.
+struct Bench {
+    metadata: Vec<u8>,
+    sends: std::cell::Cell<u32>,
+}
+
+impl Platform for Bench {
+    async fn send(&self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sends.set(self.sends.get() + 1);
+        Ok(HttpResponse { status: 200, body: self.metadata.clone() })
+    }
+    fn now_ms(&self) -> u64 {
+        NOW_MS
+    }
+    async fn sleep(&self, _: u64) {
+        std::future::pending::<()>().await
+    }
+    async fn cache_get(&self, _: &str) -> Option<String> {
+        None
+    }
+    async fn cache_put(&self, _: &str, _: String, _: u64) {}
+}
+
+/// Polls a future that never waits (all answers are ready) to completion.
+fn run_ready<T>(future: impl Future<Output = T>) -> T {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn payload() -> Vec<u8> {
+    let grants: Vec<_> = (0..5)
+        .map(|g| {
+            serde_json::json!({
+                "id": format!("31290907521391{g:04}"), "grant_id": "", "state": 1,
+                "creation_date": "2025-03-11T09:20:01.220Z", "change_date": "2025-03-11T09:20:01.220Z", "sequence": 2,
+                "user_id": "312909075212468632",
+                "roles": (0..4).map(|r| format!("role-{}", g * 4 + r)).collect::<Vec<_>>(),
+                "resource_owner": ORG, "project_id": format!("31290907521286{g:04}"), "project_name": format!("Project {g}"),
+                "org_name": "ACME", "org_primary_domain": "acme.example", "user_resource_owner": ORG
+            })
+        })
+        .collect();
+    let token = "EwB".to_string() + &"x".repeat(3 * 1024 - 3);
+    serde_json::json!({
+        "function": "function/preaccesstoken",
+        "userinfo": {"sub": "312909075212468632", "name": "Ada Lovelace", "email": "ada@acme.example", "email_verified": true, "locale": "en"},
+        "user": {
+            "id": "312909075212468632", "creation_date": "2025-03-11T09:12:44.518Z", "change_date": "2026-11-20T15:02:13.901Z",
+            "resource_owner": ORG, "sequence": 7, "state": 1, "username": "ada@acme.example", "preferred_login_name": "ada@acme.example",
+            "human": {"first_name": "Ada", "last_name": "Lovelace", "nick_name": "ada", "display_name": "Ada Lovelace",
+                      "preferred_language": "en", "gender": 1, "email": "ada@acme.example", "is_email_verified": true,
+                      "phone": "+41 79 000 00 00", "is_phone_verified": false}
+        },
+        "user_metadata": [
+            {"key": "microsoft_access_token", "value": b64(serde_json::to_string(&token).unwrap().as_bytes()), "sequence": 12},
+            {"key": "microsoft_access_token_expires_at", "value": b64(b"1700003600"), "sequence": 13},
+            {"key": "department", "value": b64(b"research"), "sequence": 14}
+        ],
+        "org": {"id": ORG, "name": "ACME", "primary_domain": "acme.example"},
+        "user_grants": grants,
+        "application": {"client_id": "312909075213386136"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn org_metadata() -> Vec<u8> {
+    let entries: Vec<_> = (0..20)
+        .map(|r| serde_json::json!({"key": format!("role-{r}"), "value": b64(format!(r#"["app:read","app:write-{r}","reports:{r}"]"#).as_bytes())}))
+        .collect();
+    serde_json::json!({"pagination": {"totalResult": "20", "appliedLimit": "100"}, "metadata": entries})
+        .to_string()
+        .into_bytes()
+}
+
+const BATCH: usize = 200;
+const BATCHES: usize = 300;
+
+/// Median, 10th and 90th percentile of the time per call, in ns, over `BATCHES` batches.
+fn measure<T>(f: &dyn Fn() -> T) -> (f64, f64, f64) {
+    for _ in 0..50 {
+        black_box(f());
+    }
+    let mut per_call: Vec<f64> = (0..BATCHES)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..BATCH {
+                black_box(f());
+            }
+            started.elapsed().as_nanos() as f64 / BATCH as f64
+        })
+        .collect();
+    per_call.sort_by(|a, b| a.total_cmp(b));
+    (per_call[BATCHES / 2], per_call[BATCHES / 10], per_call[BATCHES * 9 / 10])
+}
+
+fn main() {
+    let settings = [
+        ("ZITADEL_SIGNING_KEY", "bench-signing-key"),
+        ("ZITADEL_DOMAIN", "zitadel.example"),
+        ("ZITADEL_ACCESS_TOKEN", "bench-pat"),
+        ("GROUPS_CLAIM", "groups"),
+        ("MS_CLIENT_ID", "app"),
+        ("MS_CLIENT_SECRET", "secret"),
+    ];
+    let config = Config::from_lookup(|n| settings.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap();
+    let body = payload();
+    let header = header_for((NOW_MS / 1000) as i64, &body, &[SigningKey::new("bench-signing-key")]);
+    let isolate = Isolate::default();
+    let platform = Bench { metadata: org_metadata(), sends: Default::default() };
+
+    let once = || {
+        let mut log = RequestLog::new("POST", "/");
+        let response = run_ready(handle_call(&config, &isolate, &platform, Some(&header), &body, &mut log)).unwrap();
+        (response.to_json(), log.to_json())
+    };
+    let (answer, _) = once(); // warms the cache
+    assert_eq!(platform.sends.get(), 1);
+    let parsed: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let claims = parsed["append_claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 4, "permissions, flat roles, groups, Microsoft token: {answer}");
+
+    // For profilers (valgrind --tool=callgrind): BENCH_ONLY=claims runs just that part.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("claims") {
+        let info = payload::decode(&body).unwrap();
+        for _ in 0..20_000 {
+            let mut log = RequestLog::new("POST", "/");
+            black_box(
+                run_ready(claims::build(
+                    &config,
+                    &isolate,
+                    &platform,
+                    payload::Function::PreAccessToken,
+                    &info,
+                    &mut log,
+                ))
+                .unwrap(),
+            );
+        }
+        return;
+    }
+    let (median, p10, p90) = measure(&once);
+    assert_eq!(platform.sends.get(), 1, "every measured request was served from the warm cache");
+    let keys = [SigningKey::new("bench-signing-key")];
+    let parts = [
+        ("signature check", measure(&|| signature::verify(Some(&header), &body, &keys, (NOW_MS / 1000) as i64, 300)).0),
+        ("payload decode", measure(&|| payload::decode(&body).map(|i| i.user_id().map(str::len))).0),
+        ("claims from the warm cache", {
+            let info = payload::decode(&body).unwrap();
+            measure(&|| {
+                let mut log = RequestLog::new("POST", "/");
+                run_ready(claims::build(
+                    &config,
+                    &isolate,
+                    &platform,
+                    payload::Function::PreAccessToken,
+                    &info,
+                    &mut log,
+                ))
+            })
+            .0
+        }),
+        ("serializing the answer and the log line", {
+            let mut log = RequestLog::new("POST", "/");
+            let info = payload::decode(&body).unwrap();
+            let response = run_ready(claims::build(
+                &config,
+                &isolate,
+                &platform,
+                payload::Function::PreAccessToken,
+                &info,
+                &mut log,
+            ))
+            .unwrap();
+            measure(&|| (response.to_json(), log.to_json())).0
+        }),
+    ];
+    for (name, ns) in parts {
+        println!("  of which {name}: median {:.1} µs", ns / 1000.0);
+    }
+    println!(
+        "hot path (verify + decode + claims from warm cache + serialize), body {} bytes: median {:.1} µs/request (p10 {:.1}, p90 {:.1}) over {} batches of {}",
+        body.len(),
+        median / 1000.0,
+        p10 / 1000.0,
+        p90 / 1000.0,
+        BATCHES,
+        BATCH
+    );
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    std::fs::create_dir_all(&out).unwrap();
+    let result = serde_json::json!({
+        "signature_check_median_ns": parts[0].1.round(),
+        "payload_decode_median_ns": parts[1].1.round(),
+        "claims_median_ns": parts[2].1.round(),
+        "serialize_median_ns": parts[3].1.round(),
+        "benchmark": "hot_path",
+        "body_bytes": body.len(),
+        "median_ns_per_request": median.round(),
+        "p10_ns": p10.round(),
+        "p90_ns": p90.round(),
+        "batches": BATCHES,
+        "batch_size": BATCH,
+        "target_ns": 25_000,
+    });
+    std::fs::write(out.join("hot_path.json"), serde_json::to_string_pretty(&result).unwrap() + "\n").unwrap();
+}
