@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm test`: installs what is missing, then runs the host tests (plain `cargo test`), builds the
-# worker and runs the end-to-end tests against it under wrangler dev (workerd).
+# `npm test`: installs what is missing, then runs the host tests (plain `cargo test` of the worker
+# and the setup tool), builds both and runs the end-to-end tests: the worker under wrangler dev
+# (workerd), the setup tool against the fake ZITADEL, the V1 action in a bare JS context.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,6 @@ phase() { # phase <name> <command...>
 phase "toolchain" bash scripts/toolchain.sh
 phase "host tests (cargo test)" cargo test --workspace --quiet
 phase "wasm build" sh scripts/build.sh
+phase "setup tool build" cargo build --release --quiet -p zitadel-claims-setup
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 phase "end-to-end tests (wrangler dev)" node --test --test-concurrency=1 tests/e2e/*.test.mjs

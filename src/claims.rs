@@ -278,18 +278,20 @@ mod tests {
     const FULL: &str = include_str!("../tests/fixtures/payloads/preaccesstoken.json");
 
     fn config() -> Config {
+        let api = ZitadelApiConfig {
+            base_url: "https://z".into(),
+            credentials: Credentials::AccessToken(Secret::new("pat")),
+        };
         Config {
             signing_keys: vec![SigningKey::new("k")],
             signature_tolerance_seconds: 300,
+            zitadel: Some(api.clone()),
             permissions: Some(PermissionsConfig {
                 claim: "permissions".into(),
                 project_id: None,
                 org_id: None,
                 metadata_prefix: String::new(),
-                api: ZitadelApiConfig {
-                    base_url: "https://z".into(),
-                    credentials: Credentials::AccessToken(Secret::new("pat")),
-                },
+                api,
             }),
             flat_roles_claim: Some("my:zitadel:grants".into()),
             groups_claim: None,
@@ -297,6 +299,7 @@ mod tests {
                 metadata_key: "microsoft_access_token".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
+                idp_id: None,
                 refresh: None,
             }),
             cache_ttl_seconds: 60,

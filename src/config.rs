@@ -68,6 +68,8 @@ pub struct MsTokenConfig {
     pub metadata_key: String,
     pub claim: String,
     pub in_userinfo: bool,
+    /// Capture tokens only from the identity provider with this id (all OAuth providers if unset).
+    pub idp_id: Option<String>,
     /// Set when `MS_CLIENT_ID` and `MS_CLIENT_SECRET` are: stale tokens are then refreshed.
     pub refresh: Option<MsRefreshConfig>,
 }
@@ -106,6 +108,8 @@ pub struct Config {
     /// Every key that may have signed a call: several during a rotation.
     pub signing_keys: Vec<SigningKey>,
     pub signature_tolerance_seconds: u64,
+    /// The ZITADEL API: required for the permissions claim, and used to store captured tokens.
+    pub zitadel: Option<ZitadelApiConfig>,
     pub permissions: Option<PermissionsConfig>,
     pub flat_roles_claim: Option<String>,
     pub groups_claim: Option<String>,
@@ -136,6 +140,7 @@ pub const GROUPS_CLAIM: &str = "GROUPS_CLAIM";
 pub const MS_TOKEN_METADATA_KEY: &str = "MS_TOKEN_METADATA_KEY";
 pub const MS_TOKEN_CLAIM: &str = "MS_TOKEN_CLAIM";
 pub const MS_TOKEN_IN_USERINFO: &str = "MS_TOKEN_IN_USERINFO";
+pub const MS_IDP_ID: &str = "MS_IDP_ID";
 pub const MS_CLIENT_ID: &str = "MS_CLIENT_ID";
 pub const MS_CLIENT_SECRET: &str = "MS_CLIENT_SECRET";
 pub const MS_TENANT: &str = "MS_TENANT";
@@ -177,20 +182,23 @@ impl Config {
         let groups_claim = s.claim_name(GROUPS_CLAIM, "");
         let ms_claim = s.claim_name(MS_TOKEN_CLAIM, "urn:custom:ms_access_token");
 
-        let permissions = match permissions_claim {
-            Some(claim) => s.zitadel_api().map(|api| PermissionsConfig {
+        let zitadel =
+            if permissions_claim.is_some() || s.text(ZITADEL_DOMAIN).is_some() { s.zitadel_api() } else { None };
+        let permissions = match (permissions_claim, &zitadel) {
+            (Some(claim), Some(api)) => Some(PermissionsConfig {
                 claim,
                 project_id: s.text(PERMISSIONS_PROJECT_ID),
                 org_id: s.text(PERMISSIONS_ORG_ID),
                 metadata_prefix: s.text(PERMISSIONS_METADATA_PREFIX).unwrap_or_default(),
-                api,
+                api: api.clone(),
             }),
-            None => None,
+            _ => None,
         };
         let ms_token = ms_claim.map(|claim| MsTokenConfig {
             metadata_key: s.text(MS_TOKEN_METADATA_KEY).unwrap_or_else(|| "microsoft_access_token".into()),
             claim,
             in_userinfo: s.boolean(MS_TOKEN_IN_USERINFO, false),
+            idp_id: s.text(MS_IDP_ID),
             refresh: s.ms_refresh(),
         });
 
@@ -210,6 +218,7 @@ impl Config {
         let config = Config {
             signing_keys,
             signature_tolerance_seconds,
+            zitadel,
             permissions,
             flat_roles_claim,
             groups_claim,
@@ -320,7 +329,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
     fn zitadel_api(&mut self) -> Option<ZitadelApiConfig> {
         let base_url = match self.text(ZITADEL_DOMAIN) {
             None => {
-                self.problem(ZITADEL_DOMAIN, format!("is not set: the permissions claim reads organization metadata from ZITADEL (set {PERMISSIONS_CLAIM} to the empty string to turn that claim off)"));
+                self.problem(ZITADEL_DOMAIN, format!("is not set: the permissions claim reads organization metadata from the ZITADEL API (set {PERMISSIONS_CLAIM} to the empty string to turn that claim off)"));
                 None
             }
             Some(domain) => {
@@ -357,7 +366,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
                 None
             }
             (None, None, None) => {
-                self.problem(ACCESS_TOKEN, format!("is not set (also read as {ACCESS_TOKEN_ALIAS}), nor are {CLIENT_ID} and {CLIENT_SECRET}: the permissions claim needs credentials for the ZITADEL API (set {PERMISSIONS_CLAIM} to the empty string to turn that claim off)"));
+                self.problem(ACCESS_TOKEN, format!("is not set (also read as {ACCESS_TOKEN_ALIAS}), nor are {CLIENT_ID} and {CLIENT_SECRET}: calls to the ZITADEL API at {ZITADEL_DOMAIN} need credentials (without the permissions claim, leave {ZITADEL_DOMAIN} unset if you need no API)"));
                 None
             }
         };
@@ -476,6 +485,7 @@ mod tests {
                 metadata_key: "microsoft_access_token".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
+                idp_id: None,
                 refresh: None
             })
         );
@@ -546,7 +556,18 @@ mod tests {
     #[test]
     fn without_the_permissions_claim_no_zitadel_settings_are_needed() {
         let c = config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, "")]).unwrap();
+        assert_eq!((c.permissions, c.zitadel), (None, None));
+    }
+
+    #[test]
+    fn the_api_is_configured_without_permissions_when_the_domain_is_set() {
+        let c =
+            config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z"), (ACCESS_TOKEN, "t")]).unwrap();
         assert_eq!(c.permissions, None);
+        assert_eq!(c.zitadel.unwrap().base_url, "https://z");
+        let problems = config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ACCESS_TOKEN]);
+        assert_eq!(with(&[(MS_IDP_ID, "idp-1")]).unwrap().ms_token.unwrap().idp_id.as_deref(), Some("idp-1"));
     }
 
     #[test]

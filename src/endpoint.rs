@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::claims::{self, Isolate};
 use crate::config::{Config, Problem};
 use crate::error::Error;
+use crate::idp_intent;
 use crate::log::RequestLog;
 use crate::payload::{self, Function};
 use crate::platform::Platform;
@@ -38,8 +39,27 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
     }
 }
 
-/// Answers one call: the signature first (over the raw bytes), then the payload, then the claims.
-/// Fills in `log` as far as it gets.
+/// What a call is answered with.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    /// The claims of a function execution (`preaccesstoken`, `preuserinfo`).
+    Claims(ContextInfoResponse),
+    /// The message of a request or response execution, passed back as received.
+    Message(String),
+}
+
+impl Answer {
+    pub fn to_json(&self) -> String {
+        match self {
+            Answer::Claims(response) => response.to_json(),
+            Answer::Message(raw) => raw.clone(),
+        }
+    }
+}
+
+/// Answers one call: the signature first (over the raw bytes), then the payload, then the claims,
+/// or, for an API (request/response) execution, the token capture. Fills in `log` as far as it
+/// gets.
 pub async fn handle_call<P: Platform>(
     config: &Config,
     isolate: &Isolate,
@@ -47,10 +67,19 @@ pub async fn handle_call<P: Platform>(
     signature_header: Option<&str>,
     body: &[u8],
     log: &mut RequestLog,
-) -> Result<ContextInfoResponse, Error> {
-    let now = (platform.now_ms() / 1000) as i64;
-    signature::verify(signature_header, body, &config.signing_keys, now, config.signature_tolerance_seconds)?;
+) -> Result<Answer, Error> {
+    let now_ms = platform.now_ms();
+    signature::verify(
+        signature_header,
+        body,
+        &config.signing_keys,
+        (now_ms / 1000) as i64,
+        config.signature_tolerance_seconds,
+    )?;
     let info = payload::decode(body)?;
+    if let Some(method) = info.full_method.as_deref() {
+        return api_execution(config, isolate, platform, method, &info, now_ms + config.upstream_timeout_ms, log).await;
+    }
     log.user_id = info.user_id().map(str::to_string);
     log.org_id = info.org_id().map(str::to_string);
     let function = match info.function.as_deref() {
@@ -60,7 +89,40 @@ pub async fn handle_call<P: Platform>(
         }
     };
     log.function = Some(function.name());
-    claims::build(config, isolate, platform, function, &info, log).await
+    claims::build(config, isolate, platform, function, &info, log).await.map(Answer::Claims)
+}
+
+/// A request or response execution: the response of RetrieveIdentityProviderIntent has its tokens
+/// captured; every message goes back unchanged, so binding the target to more methods than that
+/// one changes nothing.
+async fn api_execution<P: Platform>(
+    config: &Config,
+    isolate: &Isolate,
+    platform: &P,
+    method: &str,
+    info: &payload::ContextInfo<'_>,
+    deadline_ms: u64,
+    log: &mut RequestLog,
+) -> Result<Answer, Error> {
+    log.api_method = Some(method.chars().take(200).collect());
+    let message = match (info.response, info.request) {
+        (Some(response), _) => response,
+        (None, Some(request)) => return Ok(Answer::Message(request.get().to_string())),
+        (None, None) => {
+            return Err(Error::InvalidPayload {
+                path: "response".into(),
+                problem: "is missing, and so is `request`: an API execution carries one of them".into(),
+            })
+        }
+    };
+    if method == idp_intent::METHOD {
+        let capture = idp_intent::capture(config, isolate, platform, message.get(), deadline_ms).await;
+        log.ms_token = Some(capture.describe());
+        if let idp_intent::Capture::Failed(e) = capture {
+            log.upstream_error = Some(e.code());
+        }
+    }
+    Ok(Answer::Message(message.get().to_string()))
 }
 
 #[derive(Serialize)]
@@ -113,14 +175,14 @@ mod tests {
         Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())).unwrap()
     }
 
-    fn handle(header: Option<&str>, body: &[u8]) -> (Result<ContextInfoResponse, Error>, RequestLog) {
+    fn handle(header: Option<&str>, body: &[u8]) -> (Result<Answer, Error>, RequestLog) {
         let platform = FakePlatform::new(vec![]);
         let mut log = RequestLog::new("POST", "/");
         let result = block_on(handle_call(&config(), &Isolate::default(), &platform, header, body, &mut log));
         (result, log)
     }
 
-    fn call(body: &[u8]) -> (Result<ContextInfoResponse, Error>, RequestLog) {
+    fn call(body: &[u8]) -> (Result<Answer, Error>, RequestLog) {
         let now = (FakePlatform::new(vec![]).now_ms() / 1000) as i64;
         handle(Some(&header_for(now, body, &config().signing_keys)), body)
     }
@@ -184,6 +246,33 @@ mod tests {
         assert!(
             matches!(call(br#"{"user_grants":"x"}"#).0, Err(Error::InvalidPayload { ref path, .. }) if path == "user_grants")
         );
+    }
+
+    #[test]
+    fn api_executions_get_their_message_back_unchanged() {
+        let body = br#"{"fullMethod":"/zitadel.user.v2.UserService/ListUsers","instanceID":"i","userID":"caller","response":{"users": [ {"userId":"1"} ],"details":{"totalResult":"1"}}}"#;
+        let (result, log) = call(body);
+        assert_eq!(
+            result.unwrap(),
+            Answer::Message(r#"{"users": [ {"userId":"1"} ],"details":{"totalResult":"1"}}"#.into())
+        );
+        assert_eq!(log.api_method.as_deref(), Some("/zitadel.user.v2.UserService/ListUsers"));
+        let request = br#"{"fullMethod":"/zitadel.user.v2.UserService/AddHumanUser","request":{"username":"ada"}}"#;
+        assert_eq!(call(request).0.unwrap(), Answer::Message(r#"{"username":"ada"}"#.into()));
+        let neither = br#"{"fullMethod":"/x"}"#;
+        assert!(matches!(call(neither).0, Err(Error::InvalidPayload { ref path, .. }) if path == "response"));
+    }
+
+    #[test]
+    fn the_intent_response_comes_back_even_when_nothing_is_captured() {
+        // The endpoint tests' config has the Microsoft token claim off: nothing to capture.
+        let body = br#"{"fullMethod":"/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent","response":{"userId":"u1","idpInformation":{"oauth":{"accessToken":"t"}}}}"#;
+        let (result, log) = call(body);
+        assert_eq!(
+            result.unwrap(),
+            Answer::Message(r#"{"userId":"u1","idpInformation":{"oauth":{"accessToken":"t"}}}"#.into())
+        );
+        assert_eq!(log.ms_token, Some("the Microsoft token claim is off"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod idp_intent;
 pub mod log;
 pub mod microsoft;
 pub mod payload;

@@ -9,6 +9,9 @@ pub struct RequestLog {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<&'static str>,
+    /// The method of a request or response execution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,7 +36,7 @@ pub struct RequestLog {
     /// Mapping metadata keys that could not be read, with the reason (never the value).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_metadata_keys: Vec<String>,
-    /// The Microsoft token claim: passed, refreshed or omitted.
+    /// The Microsoft token claim: passed, refreshed or omitted; for a token capture: stored, or why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ms_token: Option<&'static str>,
     /// Why a claim was left out, when it is not an error.

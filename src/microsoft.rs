@@ -30,7 +30,7 @@ pub struct Stored {
     /// The access token, or why it could not be read.
     pub access: Option<Result<String, &'static str>>,
     pub refresh: Option<String>,
-    /// Unix seconds.
+    /// Unix seconds; `0` (what the capture writes when it cannot know) counts as unknown.
     pub expires_at: Option<i64>,
 }
 
@@ -45,7 +45,8 @@ impl Stored {
             expires_at: refresh_keys
                 .and_then(|r| user_metadata(info, &r.expires_at_metadata_key))
                 .and_then(|v| decode_text(v).ok())
-                .and_then(|t| t.trim().parse().ok()),
+                .and_then(|t| t.trim().parse().ok())
+                .filter(|&seconds: &i64| seconds > 0),
         }
     }
 }
@@ -317,6 +318,7 @@ mod tests {
             metadata_key: "microsoft_access_token".into(),
             claim: "urn:custom:ms_access_token".into(),
             in_userinfo: false,
+            idp_id: None,
             refresh: Some(MsRefreshConfig {
                 client_id: "entra-app".into(),
                 client_secret: Secret::new("entra secret"),
@@ -503,6 +505,22 @@ mod tests {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{}}}"#, NOW - 10));
         let expired_jwt = format!("h.{payload}.s");
         assert_eq!(run(&platform, &c, stored(&expired_jwt, None, None)), Outcome::Omit("the stored token has expired"));
+    }
+
+    #[test]
+    fn an_expiry_of_zero_means_unknown() {
+        let c = config(MsRefreshPolicy::Omit);
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let body = serde_json::json!({"user_metadata": [
+            {"key": "microsoft_access_token", "value": b64("\"tok\"")},
+            {"key": "microsoft_access_token_expires_at", "value": b64("\"0\"")}
+        ]})
+        .to_string();
+        let info = crate::payload::decode(body.as_bytes()).unwrap();
+        let stored = Stored::read(&info, &c);
+        assert_eq!(stored, Stored { access: Some(Ok("tok".into())), refresh: None, expires_at: None });
+        // No refresh token stored (older ZITADEL): the token passes instead of counting as expired.
+        assert!(matches!(run(&FakePlatform::new(vec![]), &c, stored), Outcome::Token { refreshed: false, .. }));
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Function {
     }
 }
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ContextInfo<'a> {
     #[serde(borrow)]
@@ -54,6 +54,13 @@ pub struct ContextInfo<'a> {
     pub user_metadata: Option<Vec<UserMetadata<'a>>>,
     #[serde(borrow)]
     pub application: Option<Application<'a>>,
+    /// Request and response executions (API calls) carry these instead of `function`.
+    #[serde(borrow, rename = "fullMethod")]
+    pub full_method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub request: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    pub response: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -246,7 +253,7 @@ mod tests {
 
     #[test]
     fn minimal_payloads_decode() {
-        assert_eq!(decode(b"{}").unwrap(), ContextInfo::default());
+        assert_eq!(format!("{:?}", decode(b"{}").unwrap()), format!("{:?}", ContextInfo::default()));
         let info = decode(br#"{"function":"function/preuserinfo"}"#).unwrap();
         assert_eq!(info.function.as_deref(), Some("function/preuserinfo"));
         assert_eq!(info.user_id(), None);
@@ -257,7 +264,7 @@ mod tests {
     fn null_means_absent_everywhere() {
         let body = br#"{"function":null,"user":null,"org":null,"user_grants":null,"user_metadata":null,
             "application":null}"#;
-        assert_eq!(decode(body).unwrap(), ContextInfo::default());
+        assert_eq!(format!("{:?}", decode(body).unwrap()), format!("{:?}", ContextInfo::default()));
         let nested = br#"{"user":{"id":null},"user_grants":[{"project_id":null,"roles":null}]}"#;
         let info = decode(nested).unwrap();
         assert_eq!(info.user_id(), None);

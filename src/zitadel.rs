@@ -237,6 +237,19 @@ async fn list_metadata<P: Platform>(
     Err(UpstreamError::Malformed)
 }
 
+/// Stores metadata on a user (`POST /v2/users/{id}/metadata`); each entry replaces its key.
+pub async fn set_user_metadata<P: Platform>(
+    platform: &P,
+    api: &ZitadelApiConfig,
+    session: &Session,
+    user_id: &str,
+    entries: &[crate::response::Metadata],
+) -> Result<(), UpstreamError> {
+    let url = format!("{}/v2/users/{}/metadata", api.base_url, path_segment(user_id));
+    let body = serde_json::json!({ "metadata": entries });
+    authorized_post(platform, api, session, &url, body.to_string().into_bytes(), None).await.map(|_| ())
+}
+
 /// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
 /// fetched anew once.
 async fn authorized_post<P: Platform>(
@@ -536,6 +549,21 @@ pub(crate) mod tests {
         let platform = FakePlatform::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
         let result = block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(400)));
+    }
+
+    #[test]
+    fn user_metadata_is_set_with_the_v2_api() {
+        let platform =
+            FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "2026-01-01T00:00:00Z"}))]);
+        let entries = [crate::response::Metadata::new("microsoft_access_token", b"tok")];
+        block_on(set_user_metadata(&platform, &pat_api("https://z"), &Session::default(), "u1", &entries)).unwrap();
+        let sent = platform.sent();
+        assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");
+        let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(body, serde_json::json!({"metadata": [{"key": "microsoft_access_token", "value": "dG9r"}]}));
+        let platform = FakePlatform::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
+        let result = block_on(set_user_metadata(&platform, &pat_api("https://z"), &Session::default(), "u1", &entries));
+        assert_eq!(result, Err(UpstreamError::Unauthorized(403)));
     }
 
     #[test]

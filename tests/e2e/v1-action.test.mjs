@@ -177,11 +177,12 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
     }
   });
 
-  it('opaque token (personal account): token and refresh token, no expiry', () => {
+  it('opaque token (personal account): token and refresh token, expiry "0" (unknown: refresh once)', () => {
     const stored = run(context, { accessToken: OPAQUE, refreshToken: REFRESH_TOKEN });
     assert.deepEqual(stored, [
       [ACCESS, `"${OPAQUE}"`],
       [REFRESH, `"${REFRESH_TOKEN}"`],
+      [EXPIRES, '"0"'],
     ]);
     assert.equal(workerReads(stored[0][1]), OPAQUE);
     assert.equal(workerReads(stored[1][1]), REFRESH_TOKEN);
@@ -191,7 +192,7 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
     const access = jwt({ exp: EXP });
     for (const refreshToken of [undefined, '', null]) {
       const fields = refreshToken === undefined ? { accessToken: OPAQUE } : { accessToken: OPAQUE, refreshToken };
-      assert.deepEqual(run(context, fields), [[ACCESS, `"${OPAQUE}"`]], `refreshToken ${refreshToken}`);
+      assert.deepEqual(run(context, fields), [[ACCESS, `"${OPAQUE}"`], [EXPIRES, '"0"']], `refreshToken ${refreshToken}`);
       assert.deepEqual(run(context, { ...fields, accessToken: access }), [
         [ACCESS, `"${access}"`],
         [EXPIRES, `"${EXP}"`],
@@ -222,15 +223,16 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
     assert.deepEqual(run(context, { ...fields, v1: { externalUser: { externalIdpId: 'x', externalId: '1' } } }), [
       [ACCESS, `"${OPAQUE}"`],
       [REFRESH, `"${REFRESH_TOKEN}"`],
+      [EXPIRES, '"0"'],
     ]);
   });
 
   it('MICROSOFT_IDP_ID empty (the default): every provider is stored', () => {
     const stored = run(context, { accessToken: OPAQUE, v1: { externalUser: { externalIdpId: 'google' } } });
-    assert.deepEqual(stored, [[ACCESS, `"${OPAQUE}"`]]);
+    assert.deepEqual(stored, [[ACCESS, `"${OPAQUE}"`], [EXPIRES, '"0"']]);
   });
 
-  it('garbage that looks like a JWT: token stored, no expiry, no exception', () => {
+  it('garbage that looks like a JWT: token stored, expiry "0", no exception', () => {
     const garbage = [
       'a.%%%.b',
       'a.b.c',
@@ -250,14 +252,14 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
       `a.${Buffer.from('{"exp":1}').toString('base64').replace(/=+$/, '')}+/.b`,
     ];
     for (const token of garbage) {
-      assert.deepEqual(run(context, { accessToken: token }), [[ACCESS, goJsonMarshal(token)]], token);
+      assert.deepEqual(run(context, { accessToken: token }), [[ACCESS, goJsonMarshal(token)], [EXPIRES, '"0"']], token);
     }
   });
 
   it('tokens with characters json.Marshal escapes still round-trip', () => {
     const odd = 'tok<en>&more\u2028';
     const stored = run(context, { accessToken: odd });
-    assert.deepEqual(stored, [[ACCESS, '"tok\\u003cen\\u003e\\u0026more\\u2028"']]);
+    assert.deepEqual(stored, [[ACCESS, '"tok\\u003cen\\u003e\\u0026more\\u2028"'], [EXPIRES, '"0"']]);
     assert.equal(workerReads(stored[0][1]), odd);
   });
 });

@@ -7,10 +7,11 @@
  *     microsoft_access_token             the access token
  *     microsoft_refresh_token            the refresh token (when ZITADEL hands it to actions:
  *                                        ctx.refreshToken, ZITADEL versions of 2025 and later)
- *     microsoft_access_token_expires_at  the access token's expiry in Unix seconds, only when the
- *                                        token is a JWT with an "exp" (work and school accounts);
- *                                        personal accounts get opaque tokens, and then no expiry is
- *                                        stored (the worker refreshes once and stores it itself)
+ *     microsoft_access_token_expires_at  the access token's expiry in Unix seconds when the token
+ *                                        is a JWT with an "exp" (work and school accounts); "0" for
+ *                                        the opaque tokens of personal accounts: the worker then
+ *                                        refreshes once and stores the real expiry, and no expiry
+ *                                        left from an earlier sign-in outlives the new token
  *   The keys must match the worker's settings MS_TOKEN_METADATA_KEY,
  *   MS_REFRESH_TOKEN_METADATA_KEY and MS_TOKEN_EXPIRES_AT_METADATA_KEY (defaults below).
  *   It stores nothing when the external login failed or the provider returned no access token, and
@@ -131,7 +132,5 @@ function storeMicrosoftTokens(ctx, api) {
   } catch (e) {
     expiresAt = null;
   }
-  if (expiresAt !== null) {
-    api.v1.user.appendMetadata(EXPIRES_AT_KEY, expiresAt);
-  }
+  api.v1.user.appendMetadata(EXPIRES_AT_KEY, expiresAt === null ? "0" : expiresAt);
 }
