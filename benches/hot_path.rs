@@ -32,7 +32,7 @@ struct Bench {
 impl Platform for Bench {
     async fn send(&self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.sends.set(self.sends.get() + 1);
-        Ok(HttpResponse { status: 200, body: self.metadata.clone() })
+        Ok(HttpResponse { status: 200, body: self.metadata.clone(), retry_after: None })
     }
     fn now_ms(&self) -> u64 {
         NOW_MS

@@ -45,8 +45,10 @@ mod glue {
 
     /// The KV namespace binding that, when present, shares permission maps across isolates.
     const SHARED_CACHE_BINDING: &str = "METADATA_CACHE";
-    /// The largest upstream answer read; a page of 100 mapping entries is a few KiB.
-    const MAX_UPSTREAM_BODY_BYTES: usize = 4 << 20;
+    /// The largest upstream answer read: a page of 100 mapping entries or a token answer is a few
+    /// KiB. Reading is not free in workerd (a 10 MB answer read to 4 MiB took a second in wrangler
+    /// dev), so the cap is low.
+    const MAX_UPSTREAM_BODY_BYTES: usize = 1 << 20;
 
     type Loaded = Rc<Result<Config, Vec<Problem>>>;
 
@@ -204,11 +206,21 @@ mod glue {
             let mut response =
                 Fetch::Request(outbound).send_with_signal(&signal).await.map_err(|_| TransportError::Network)?;
             let status = response.status_code();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .as_deref()
+                .and_then(crate::platform::parse_retry_after);
             let declared = response.headers().get("content-length").ok().flatten();
             if declared
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64)
             {
+                // Dropped, not aborted: aborting a response whose large body is still arriving
+                // held up the answer by about a second in wrangler dev; dropping it does not.
+                abort.0 = None;
                 return Err(TransportError::TooLarge);
             }
             let body = match response.stream() {
@@ -219,7 +231,7 @@ mod glue {
                 Err(_) => Vec::new(),
             };
             abort.0 = None; // finished: nothing to abort
-            Ok(HttpResponse { status, body })
+            Ok(HttpResponse { status, body, retry_after })
         }
 
         fn now_ms(&self) -> u64 {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::SingleFlight;
 use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
 use crate::payload::ContextInfo;
-use crate::platform::{before, HttpRequest, Platform, TransportError};
+use crate::platform::{before, Backoff, HttpRequest, Platform, TransportError};
 use crate::response::Metadata;
 use crate::zitadel::form_encode;
 
@@ -130,6 +130,7 @@ impl RefreshError {
 pub struct Refresher {
     flights: SingleFlight<Result<Rc<Refreshed>, RefreshError>>,
     done: RefCell<HashMap<String, Rc<Refreshed>>>,
+    backoff: Backoff,
 }
 
 /// The outcome for the claim.
@@ -212,9 +213,14 @@ impl Refresher {
                 return Ok(done.clone());
             }
         }
+        if self.backoff.active(platform.now_ms()) {
+            return Err(RefreshError::Transient("rate_limited"));
+        }
         let result = self
             .flights
-            .run(&key, || async { request_refresh(platform, config, refresh_token, now).await.map(Rc::new) })
+            .run(&key, || async {
+                request_refresh(platform, config, &self.backoff, refresh_token, now).await.map(Rc::new)
+            })
             .await;
         if let Ok(refreshed) = &result {
             let mut done = self.done.borrow_mut();
@@ -234,6 +240,7 @@ impl Refresher {
 async fn request_refresh<P: Platform>(
     platform: &P,
     config: &MsRefreshConfig,
+    backoff: &Backoff,
     refresh_token: &str,
     now: i64,
 ) -> Result<Refreshed, RefreshError> {
@@ -284,9 +291,11 @@ async fn request_refresh<P: Platform>(
                 expires_at: now + expires_in,
             })
         }
-        429 | 500..=599 => {
-            Err(RefreshError::Transient(if response.status == 429 { "rate_limited" } else { "bad_status" }))
+        429 => {
+            backoff.note(platform.now_ms(), response.retry_after);
+            Err(RefreshError::Transient("rate_limited"))
         }
+        500..=599 => Err(RefreshError::Transient("bad_status")),
         _ => Err(match answer.and_then(|a| a.error).as_deref() {
             Some("invalid_grant") => RefreshError::SignInAgain("invalid_grant"),
             Some("interaction_required") => RefreshError::SignInAgain("interaction_required"),
@@ -455,12 +464,26 @@ mod tests {
             Outcome::Omit("bad_status"),
             "expired: never emitted"
         );
-        let platform = FakePlatform::new(vec![Reply::json(429, serde_json::json!({}))]);
+        let platform = FakePlatform::new(vec![Reply::rate_limited(60)]);
         assert_eq!(
             run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), None)),
             Outcome::Omit("rate_limited"),
             "unknown expiry: never emitted"
         );
+    }
+
+    #[test]
+    fn a_429_stops_refreshes_until_retry_after() {
+        let platform = FakePlatform::new(vec![Reply::rate_limited(60), granted("new", None)]);
+        let refresher = Refresher::default();
+        let c = config(MsRefreshPolicy::Omit);
+        let claim =
+            |rt: &str| block_on(token_claim(&platform, &refresher, &c, stored("old", Some(rt), None), NOW, u64::MAX));
+        assert_eq!(claim("rt-1"), Outcome::Omit("rate_limited"));
+        assert_eq!(claim("rt-2"), Outcome::Omit("rate_limited"));
+        assert_eq!(platform.sent().len(), 1, "no call while Retry-After lasts");
+        platform.advance_ms(60_000);
+        assert!(matches!(claim("rt-3"), Outcome::Token { refreshed: true, .. }));
     }
 
     #[test]

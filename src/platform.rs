@@ -17,6 +17,14 @@ pub struct HttpRequest {
 pub struct HttpResponse {
     pub status: u16,
     pub body: Vec<u8>,
+    /// `Retry-After` in seconds, when the answer has one in that form.
+    pub retry_after: Option<u64>,
+}
+
+/// The delta-seconds form of `Retry-After` (the HTTP-date form is ignored).
+#[must_use]
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
 }
 
 /// How an exchange failed below HTTP.
@@ -47,6 +55,29 @@ pub trait Platform {
     fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) -> impl Future<Output = ()>;
 }
 
+/// Remembers a `429 Too Many Requests` per isolate: until `Retry-After` has passed, calls to that
+/// upstream fail at once instead of adding to its load.
+#[derive(Default)]
+pub struct Backoff {
+    until_ms: std::cell::Cell<u64>,
+}
+
+impl Backoff {
+    /// The longest wait honoured; longer `Retry-After` values are cut to this.
+    pub const MAX_SECONDS: u64 = 300;
+
+    /// True while a 429 asks callers to wait.
+    pub fn active(&self, now_ms: u64) -> bool {
+        now_ms < self.until_ms.get()
+    }
+
+    /// Records a 429 at `now_ms`; without `Retry-After`, one second.
+    pub fn note(&self, now_ms: u64, retry_after: Option<u64>) {
+        let wait = retry_after.unwrap_or(1).min(Self::MAX_SECONDS);
+        self.until_ms.set(now_ms + wait * 1000);
+    }
+}
+
 /// Runs `work` until it finishes or the clock reaches `deadline_ms` (Unix milliseconds).
 pub async fn before<P: Platform, T>(platform: &P, deadline_ms: u64, work: impl Future<Output = T>) -> Option<T> {
     with_deadline(platform, deadline_ms.saturating_sub(platform.now_ms()), work).await
@@ -64,4 +95,28 @@ pub async fn with_deadline<P: Platform, T>(platform: &P, ms: u64, work: impl Fut
         timer.as_mut().poll(cx).map(|()| None)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_lasts_retry_after_capped() {
+        let backoff = Backoff::default();
+        assert!(!backoff.active(0));
+        backoff.note(1_000, Some(30));
+        assert!(backoff.active(30_999));
+        assert!(!backoff.active(31_000));
+        backoff.note(0, Some(86_400));
+        assert!(!backoff.active(Backoff::MAX_SECONDS * 1000));
+        backoff.note(0, None);
+        assert!(backoff.active(999) && !backoff.active(1000));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_only() {
+        assert_eq!(parse_retry_after(" 120 "), Some(120));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
 }

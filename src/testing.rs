@@ -10,6 +10,7 @@ pub enum Reply {
     Answer {
         status: u16,
         body: Vec<u8>,
+        retry_after: Option<u64>,
     },
     Fail(TransportError),
     /// Never answers: the caller's deadline must end the wait.
@@ -18,11 +19,16 @@ pub enum Reply {
 
 impl Reply {
     pub fn json(status: u16, body: serde_json::Value) -> Reply {
-        Reply::Answer { status, body: body.to_string().into_bytes() }
+        Reply::Answer { status, body: body.to_string().into_bytes(), retry_after: None }
+    }
+
+    /// 429 Too Many Requests with `Retry-After: seconds`.
+    pub fn rate_limited(seconds: u64) -> Reply {
+        Reply::Answer { status: 429, body: b"{}".to_vec(), retry_after: Some(seconds) }
     }
 
     pub fn raw(status: u16, body: &[u8]) -> Reply {
-        Reply::Answer { status, body: body.to_vec() }
+        Reply::Answer { status, body: body.to_vec(), retry_after: None }
     }
 }
 
@@ -94,7 +100,7 @@ impl Platform for FakePlatform {
         self.sent.borrow_mut().push(Sent { url: request.url, headers: request.headers, body: request.body });
         let reply = self.replies.borrow_mut().pop_front().or_else(|| self.repeat.clone());
         match reply {
-            Some(Reply::Answer { status, body }) => Ok(HttpResponse { status, body }),
+            Some(Reply::Answer { status, body, retry_after }) => Ok(HttpResponse { status, body, retry_after }),
             Some(Reply::Fail(e)) => Err(e),
             Some(Reply::Hang) => std::future::pending().await,
             None => Err(TransportError::Network),

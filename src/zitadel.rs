@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::cache::SingleFlight;
 use crate::config::{Credentials, ZitadelApiConfig};
-use crate::platform::{HttpRequest, HttpResponse, Platform, TransportError};
+use crate::platform::{Backoff, HttpRequest, HttpResponse, Platform, TransportError};
 
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.
@@ -31,6 +31,8 @@ pub enum UpstreamError {
     TooLarge,
     /// The credentials were refused (401/403, or `invalid_client` from the token endpoint).
     Unauthorized(u16),
+    /// 429, or still waiting out an earlier 429's `Retry-After`.
+    RateLimited,
     /// Any other non-2xx status.
     Status(u16),
     /// A 2xx answer that is not the expected JSON.
@@ -45,6 +47,7 @@ impl UpstreamError {
             UpstreamError::Network => "network_error",
             UpstreamError::TooLarge => "response_too_large",
             UpstreamError::Unauthorized(_) => "unauthorized",
+            UpstreamError::RateLimited => "rate_limited",
             UpstreamError::Status(_) => "bad_status",
             UpstreamError::Malformed => "malformed_response",
         }
@@ -58,6 +61,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Network => f.write_str("the connection failed"),
             UpstreamError::TooLarge => f.write_str("the answer was too large"),
             UpstreamError::Unauthorized(status) => write!(f, "the credentials were refused (HTTP {status})"),
+            UpstreamError::RateLimited => f.write_str("rate limited (HTTP 429)"),
             UpstreamError::Status(status) => write!(f, "HTTP {status}"),
             UpstreamError::Malformed => f.write_str("the answer was not the expected JSON"),
         }
@@ -80,6 +84,7 @@ pub struct Session {
     token: RefCell<Option<(Rc<str>, u64)>>,
     token_flight: SingleFlight<Result<Rc<str>, UpstreamError>>,
     use_v1: Cell<bool>,
+    backoff: Backoff,
 }
 
 impl Session {
@@ -262,6 +267,9 @@ async fn authorized_post<P: Platform>(
 ) -> Result<HttpResponse, UpstreamError> {
     let mut retried = false;
     loop {
+        if session.backoff.active(platform.now_ms()) {
+            return Err(UpstreamError::RateLimited);
+        }
         let token = bearer(platform, api, session).await?;
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
@@ -275,6 +283,10 @@ async fn authorized_post<P: Platform>(
         let response = platform.send(request).await?;
         match response.status {
             200..=299 => return Ok(response),
+            429 => {
+                session.backoff.note(platform.now_ms(), response.retry_after);
+                return Err(UpstreamError::RateLimited);
+            }
             401 if !retried && matches!(api.credentials, Credentials::ClientCredentials { .. }) => {
                 session.token.borrow_mut().take();
                 retried = true;
@@ -320,6 +332,10 @@ async fn bearer<P: Platform>(
             let response = platform.send(request).await?;
             match response.status {
                 200..=299 => {}
+                429 => {
+                    session.backoff.note(platform.now_ms(), response.retry_after);
+                    return Err(UpstreamError::RateLimited);
+                }
                 400 | 401 | 403 => return Err(UpstreamError::Unauthorized(response.status)),
                 status => return Err(UpstreamError::Status(status)),
             }
@@ -479,7 +495,7 @@ pub(crate) mod tests {
             (401, UpstreamError::Unauthorized(401)),
             (403, UpstreamError::Unauthorized(403)),
             (500, UpstreamError::Status(500)),
-            (429, UpstreamError::Status(429)),
+            (429, UpstreamError::RateLimited),
         ] {
             let platform = FakePlatform::new(vec![Reply::json(status, serde_json::json!({}))]);
             let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
@@ -495,6 +511,18 @@ pub(crate) mod tests {
             block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")),
             Err(UpstreamError::Timeout)
         );
+    }
+
+    #[test]
+    fn a_429_backs_off_for_retry_after_without_calling_again() {
+        let platform = FakePlatform::new(vec![Reply::rate_limited(30), v2_page(0, &[])]);
+        let (api, session) = (pat_api("https://z"), Session::default());
+        assert_eq!(block_on(org_metadata(&platform, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
+        platform.advance_ms(29_000);
+        assert_eq!(block_on(org_metadata(&platform, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
+        assert_eq!(platform.sent().len(), 1, "no call while Retry-After lasts");
+        platform.advance_ms(1_000);
+        assert!(block_on(org_metadata(&platform, &api, &session, "o1", "")).is_ok());
     }
 
     #[test]

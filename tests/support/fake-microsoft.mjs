@@ -26,6 +26,15 @@ export async function startFakeMicrosoft({ clientId = 'entra-app', clientSecret 
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.hang) return;
       if (fault.drop) return req.socket.destroy();
+      if (fault.stream) {
+        // A body of `stream` bytes sent in chunks, without Content-Length.
+        res.writeHead(fault.status ?? 200, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        for (let sent = 0; sent < fault.stream && !res.destroyed; sent += chunk.length) {
+          if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+        }
+        return res.end();
+      }
       if (fault.status) {
         res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
         return res.end(fault.body ?? JSON.stringify({ error: 'temporarily_unavailable' }));

@@ -455,6 +455,15 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.hang) return; // never answers; closed when the server stops
       if (fault.drop) return req.socket.destroy();
+      if (fault.stream) {
+        // A body of `stream` bytes sent in chunks, without Content-Length.
+        res.writeHead(fault.status ?? 200, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        for (let sent = 0; sent < fault.stream && !res.destroyed; sent += chunk.length) {
+          if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+        }
+        return res.end();
+      }
       if (fault.status) {
         res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
         return res.end(fault.body ?? JSON.stringify({ code: 13, message: 'injected fault', details: [] }));
@@ -495,7 +504,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     calls,
     /** Calls whose path matches `re`. */
     callsTo: (re) => calls.filter((c) => re.test(c.path)),
-    /** Make requests to paths matching `path` fail: {status, body, headers, delayMs, hang, drop, times}. */
+    /** Make requests to paths matching `path` fail: {status, body, headers, delayMs, hang, drop, stream (bytes), times}. */
     fault(path, behaviour) {
       faults.push({ path, ...behaviour });
     },

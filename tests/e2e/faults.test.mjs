@@ -1,0 +1,140 @@
+// Fault injection end to end: ZITADEL and Microsoft answering 500, 429 with Retry-After, hanging
+// past the deadline, dropping the connection, sending 10 MB, or sending invalid JSON. Each call is
+// answered within UPSTREAM_TIMEOUT_MS + 500 ms, as the failure policy says, never with a 5xx of
+// our own (502 only under ON_UPSTREAM_ERROR=fail), and the worker stays healthy.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+
+import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
+import { signatureHeader } from '../support/signature.mjs';
+import { startWorker } from '../support/worker.mjs';
+
+const KEY = 'faults-signing-key';
+const TIMEOUT_MS = 700;
+const BUDGET_MS = TIMEOUT_MS + 500;
+const METADATA_SEARCH = /\/metadata\/search$/;
+const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
+const PAYLOAD = JSON.parse(readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8'));
+const b64 = (s) => Buffer.from(s, 'utf8').toString('base64');
+const now = () => Math.floor(Date.now() / 1000);
+
+const FAULTS = [
+  ['500', { status: 500 }, { zitadel: 'bad_status', microsoft: 'bad_status' }],
+  ['429 with Retry-After', { status: 429, headers: { 'retry-after': '1' } }, { zitadel: 'rate_limited', microsoft: 'rate_limited' }],
+  ['a hang past the deadline', { hang: true }, { zitadel: 'timeout', microsoft: 'timeout' }],
+  ['a dropped connection', { drop: true }, { zitadel: 'network_error', microsoft: 'network_error' }],
+  ['a 10 MB body', { stream: 10 * 1024 * 1024 }, { zitadel: 'response_too_large', microsoft: 'response_too_large' }],
+  ['invalid JSON', { status: 200, body: '{"metadata": [{"key": "adm' }, { zitadel: 'malformed_response', microsoft: 'malformed_response' }],
+];
+
+const cleanup = [];
+after(async () => {
+  for (const stop of cleanup.reverse()) await stop();
+});
+
+let rtCount = 0;
+
+/** The sample payload, with a Microsoft token that needs a refresh (a fresh refresh token each time). */
+function payload(ms) {
+  rtCount += 1;
+  const rt = `faults-rt-${rtCount}`;
+  ms.addRefreshToken(rt);
+  const body = structuredClone(PAYLOAD);
+  body.user_metadata = [
+    { key: 'microsoft_access_token', value: b64(JSON.stringify('old-token-still-valid')) },
+    { key: 'microsoft_refresh_token', value: b64(JSON.stringify(rt)) },
+    { key: 'microsoft_access_token_expires_at', value: b64(String(now() + 120)) },
+  ];
+  return JSON.stringify(body);
+}
+
+async function call(w, body) {
+  const started = Date.now();
+  const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, KEY) } });
+  return { status: res.status, json: await res.json(), ms: Date.now() - started };
+}
+
+const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
+
+for (const policy of ['omit', 'fail']) {
+  describe(`faults with ON_UPSTREAM_ERROR=${policy}, MS_ON_REFRESH_ERROR=${policy === 'omit' ? 'omit' : 'stale'}`, () => {
+    let zitadel;
+    let ms;
+    let w;
+    before(async () => {
+      zitadel = await startFakeZitadel({ fixture: FIXTURE });
+      ms = await startFakeMicrosoft();
+      cleanup.push(() => zitadel.close(), () => ms.close());
+      w = await startWorker({
+        secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: zitadel.accessToken, MS_CLIENT_ID: ms.clientId, MS_CLIENT_SECRET: ms.clientSecret },
+        vars: {
+          ZITADEL_DOMAIN: zitadel.url,
+          MS_TOKEN_URL: ms.tokenUrl(),
+          UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+          ON_UPSTREAM_ERROR: policy,
+          MS_ON_REFRESH_ERROR: policy === 'omit' ? 'omit' : 'stale',
+          METADATA_CACHE_TTL_SECONDS: '0',
+          LOG_CLAIMS: 'true',
+        },
+      });
+      cleanup.push(() => w.stop());
+    });
+
+    for (const [name, fault, codes] of FAULTS) {
+      it(`ZITADEL: ${name}`, async () => {
+        zitadel.reset();
+        ms.reset();
+        zitadel.fault(METADATA_SEARCH, { ...fault, times: 1 });
+        const res = await call(w, payload(ms));
+        if (fault.status === 429) await new Promise((r) => setTimeout(r, 1100)); // let Retry-After pass
+        assert.ok(res.ms < BUDGET_MS, `took ${res.ms} ms`);
+        if (policy === 'omit') {
+          assert.equal(res.status, 200);
+          assert.equal(claim(res, 'permissions'), undefined);
+          assert.ok(res.json.append_log_claims.includes(`permissions omitted: ZITADEL API ${codes.zitadel}`), JSON.stringify(res.json));
+          assert.match(claim(res, 'urn:custom:ms_access_token'), /^EwB-fake-access-/, 'the Microsoft refresh is unaffected');
+        } else {
+          assert.equal(res.status, 502);
+          assert.equal(res.json.error, 'upstream_unavailable');
+        }
+      });
+
+      it(`Microsoft: ${name}`, async () => {
+        zitadel.reset();
+        ms.reset();
+        ms.fault({ ...fault, times: 1 });
+        const res = await call(w, payload(ms));
+        if (fault.status === 429) await new Promise((r) => setTimeout(r, 1100)); // let Retry-After pass
+        assert.ok(res.ms < BUDGET_MS, `took ${res.ms} ms`);
+        assert.equal(res.status, 200, 'a failed refresh never fails the call');
+        assert.deepEqual(claim(res, 'permissions'), ['posts:read', 'posts:write', 'users:manage'], 'permissions are unaffected');
+        if (policy === 'omit') {
+          assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+          assert.ok(res.json.append_log_claims.includes(`urn:custom:ms_access_token omitted: ${codes.microsoft}`), JSON.stringify(res.json));
+        } else {
+          assert.equal(claim(res, 'urn:custom:ms_access_token'), 'old-token-still-valid', 'stale: the unexpired old token');
+        }
+      });
+    }
+
+    it('honours Retry-After: no call to ZITADEL while it lasts', async () => {
+      zitadel.reset();
+      zitadel.fault(METADATA_SEARCH, { status: 429, headers: { 'retry-after': '2' }, times: 1 });
+      await call(w, payload(ms));
+      const second = await call(w, payload(ms));
+      assert.equal(zitadel.callsTo(METADATA_SEARCH).length, 1, 'the second call did not reach ZITADEL');
+      if (policy === 'omit') assert.ok(second.json.append_log_claims.includes('permissions omitted: ZITADEL API rate_limited'));
+      await new Promise((r) => setTimeout(r, 2100));
+      const third = await call(w, payload(ms));
+      assert.equal(third.status, 200);
+      assert.equal(zitadel.callsTo(METADATA_SEARCH).length, 2);
+    });
+
+    it('stays healthy, with no panic in the output', async () => {
+      assert.equal((await fetch(`${w.url}/healthz`)).status, 200);
+      assert.doesNotMatch(w.output(), /panicked|RuntimeError/);
+    });
+  });
+}
