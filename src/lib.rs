@@ -121,8 +121,9 @@ mod glue {
         let value = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
         if let Some(text) = value.as_string() {
             Some(text)
-        } else if let Some(number) = value.as_f64() {
-            Some(if number.fract() == 0.0 { (number as i64).to_string() } else { number.to_string() })
+        } else if value.as_f64().is_some() {
+            // JavaScript's own formatting: Rust's float formatting would add 14 KB to the wasm.
+            js_sys::Number::from(value).to_string(10).ok().map(String::from)
         } else {
             value.as_bool().map(|b| b.to_string())
         }

@@ -23,6 +23,8 @@ use crate::zitadel::form_encode;
 
 /// Refreshed tokens remembered per isolate, at most.
 const MAX_REMEMBERED: usize = 1_000;
+/// The longest `expires_in` believed from Microsoft (Entra ID tokens live 60 to 90 minutes).
+const MAX_TOKEN_LIFETIME_SECONDS: i64 = 86_400;
 
 /// What a user's metadata holds.
 #[derive(Debug, Default, PartialEq)]
@@ -90,7 +92,8 @@ pub fn jwt_expiry(token: &str) -> Option<i64> {
         exp: Option<f64>,
     }
     let exp = serde_json::from_slice::<Claims>(&bytes).ok()?.exp?;
-    exp.is_finite().then_some(exp as i64)
+    // Only a plausible time counts; anything else is as good as no `exp`.
+    (exp.is_finite() && exp > 0.0 && exp < 1e13).then_some(exp as i64)
 }
 
 /// What a refresh gives.
@@ -170,7 +173,7 @@ pub async fn token_claim<P: Platform>(
     };
     let skew = refresh_config.skew_seconds as i64;
     if let (Some(token), Some(expiry)) = (&access, expiry) {
-        if expiry - skew > now {
+        if expiry.saturating_sub(skew) > now {
             return Outcome::Token { token: token.clone(), write_back: Vec::new(), refreshed: false };
         }
     }
@@ -209,7 +212,7 @@ impl Refresher {
         let key = hex::encode(Sha256::digest(refresh_token.as_bytes()));
         let skew = config.skew_seconds as i64;
         if let Some(done) = self.done.borrow().get(&key) {
-            if done.expires_at - skew > now {
+            if done.expires_at.saturating_sub(skew) > now {
                 return Ok(done.clone());
             }
         }
@@ -225,7 +228,7 @@ impl Refresher {
         if let Ok(refreshed) = &result {
             let mut done = self.done.borrow_mut();
             if done.len() >= MAX_REMEMBERED {
-                done.retain(|_, r| r.expires_at - skew > now);
+                done.retain(|_, r| r.expires_at.saturating_sub(skew) > now);
                 if done.len() >= MAX_REMEMBERED {
                     done.clear();
                 }
@@ -269,7 +272,7 @@ async fn request_refresh<P: Platform>(
     struct TokenAnswer {
         access_token: Option<String>,
         refresh_token: Option<String>,
-        expires_in: Option<serde_json::Value>,
+        expires_in: Option<Box<serde_json::value::RawValue>>,
         error: Option<String>,
     }
     let answer: Option<TokenAnswer> = serde_json::from_slice(&response.body).ok();
@@ -279,16 +282,16 @@ async fn request_refresh<P: Platform>(
             let access_token =
                 answer.access_token.filter(|t| !t.is_empty()).ok_or(RefreshError::Transient("malformed_response"))?;
             // Microsoft sends expires_in as a number (older endpoints: a string); an hour if absent.
-            let expires_in = match answer.expires_in {
-                Some(serde_json::Value::Number(n)) => n.as_i64(),
-                Some(serde_json::Value::String(s)) => s.parse().ok(),
-                _ => None,
-            }
-            .unwrap_or(3600);
+            // Entra ID access tokens live at most a day; anything beyond is nonsense, cut to that.
+            let expires_in = answer
+                .expires_in
+                .and_then(|raw| raw.get().trim_matches('"').parse::<i64>().ok())
+                .unwrap_or(3600)
+                .clamp(0, MAX_TOKEN_LIFETIME_SECONDS);
             Ok(Refreshed {
                 access_token,
                 refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
-                expires_at: now + expires_in,
+                expires_at: now.saturating_add(expires_in),
             })
         }
         429 => {

@@ -42,17 +42,17 @@ impl Function {
 pub struct ContextInfo<'a> {
     #[serde(borrow)]
     pub function: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     pub user: Option<User<'a>>,
     /// The user's organization (not the project's).
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     pub org: Option<Org<'a>>,
     /// Absent unless the project asserts roles or roles were requested by scope.
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objects")]
     pub user_grants: Option<Vec<UserGrant<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objects")]
     pub user_metadata: Option<Vec<UserMetadata<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     pub application: Option<Application<'a>>,
     /// Request and response executions (API calls) carry these instead of `function`.
     #[serde(borrow, rename = "fullMethod")]
@@ -107,6 +107,35 @@ pub struct Application<'a> {
     pub client_id: Option<Cow<'a, str>>,
 }
 
+/// `T` read from a JSON object only. serde's derived structs also accept a JSON array and read
+/// it by position (`"org": ["o1"]` as `org.id = "o1"`); ZITADEL always sends objects, so an array
+/// is a type error like any other.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+fn object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    Ok(Option::<Object<T>>::deserialize(deserializer)?.map(|o| o.0))
+}
+
+fn objects<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Vec<T>>, D::Error> {
+    Ok(Option::<Vec<Object<T>>>::deserialize(deserializer)?.map(|list| list.into_iter().map(|o| o.0).collect()))
+}
+
 impl ContextInfo<'_> {
     pub fn user_id(&self) -> Option<&str> {
         self.user.as_ref()?.id.as_deref()
@@ -129,12 +158,8 @@ pub enum DecodeError {
 
 /// Decodes a body, which must be a JSON object. A path `.` in an error means the body itself.
 pub fn decode(body: &[u8]) -> Result<ContextInfo<'_>, DecodeError> {
-    // serde's derived structs also accept a JSON array, positionally; ZITADEL always sends an object.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(DecodeError::Field { path: ".".into(), problem: "is an array where an object is expected".into() });
-    }
     // The fast path decodes untracked; only a type error pays for a second, path-tracking pass.
-    match decode_with(body, |de| ContextInfo::deserialize(de)) {
+    match decode_with(body, |de| Object::deserialize(de)) {
         Err(DecodeError::Field { .. }) => decode_with(body, |de| serde_path_to_error::deserialize(de)),
         other => other,
     }
@@ -142,7 +167,9 @@ pub fn decode(body: &[u8]) -> Result<ContextInfo<'_>, DecodeError> {
 
 fn decode_with<'a, E: Into<Tracked>>(
     body: &'a [u8],
-    deserialize: impl FnOnce(&mut serde_json::Deserializer<serde_json::de::SliceRead<'a>>) -> Result<ContextInfo<'a>, E>,
+    deserialize: impl FnOnce(
+        &mut serde_json::Deserializer<serde_json::de::SliceRead<'a>>,
+    ) -> Result<Object<ContextInfo<'a>>, E>,
 ) -> Result<ContextInfo<'a>, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let info = deserialize(&mut de).map_err(|e| {
@@ -150,7 +177,7 @@ fn decode_with<'a, E: Into<Tracked>>(
         from_serde(error, &path)
     })?;
     de.end().map_err(|e| from_serde(e, "."))?;
-    Ok(info)
+    Ok(info.0)
 }
 
 /// A serde_json error with the path where it happened, when known.

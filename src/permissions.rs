@@ -76,24 +76,18 @@ impl PermissionMap {
 pub fn parse_value(bytes: &[u8]) -> Result<Vec<String>, &'static str> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the value is not UTF-8 text")?;
     let trimmed = text.trim();
+    let is_json = |text: &str| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
     let list = match trimmed.as_bytes().first() {
-        Some(b'[') => match serde_json::from_str::<Vec<serde_json::Value>>(trimmed) {
-            Ok(items) => items
-                .into_iter()
-                .map(|item| match item {
-                    serde_json::Value::String(s) => Ok(s),
-                    _ => Err("the JSON array holds something other than strings"),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+        Some(b'[') => match serde_json::from_str::<Vec<String>>(trimmed) {
+            Ok(items) => items,
+            Err(_) if is_json(trimmed) => return Err("the JSON array holds something other than strings"),
             Err(_) => return Err("the value starts like a JSON array but is not one"),
         },
         Some(b'"') => match serde_json::from_str::<String>(trimmed) {
             Ok(one) => vec![one],
             Err(_) => split_list(trimmed),
         },
-        Some(b'{') if serde_json::from_str::<serde_json::Value>(trimmed).is_ok() => {
-            return Err("the value is a JSON object, not a list");
-        }
+        Some(b'{') if is_json(trimmed) => return Err("the value is a JSON object, not a list"),
         _ if trimmed.parse::<f64>().is_ok() || matches!(trimmed, "true" | "false" | "null") => {
             return Err("the value is a JSON number, boolean or null, not a list");
         }

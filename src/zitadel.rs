@@ -187,33 +187,33 @@ async fn list_metadata<P: Platform>(
     let mut entries = Vec::new();
     let mut offset: u64 = 0;
     for _ in 0..MAX_PAGES {
-        let (url, body, org_header) = match which {
-            Api::V2 => {
-                let filters = if prefix.is_empty() {
-                    serde_json::json!([])
-                } else {
-                    serde_json::json!([{ "keyFilter": { "key": prefix, "method": "TEXT_FILTER_METHOD_STARTS_WITH" } }])
-                };
-                let body = serde_json::json!({
-                    "pagination": { "offset": offset.to_string(), "limit": PAGE_SIZE, "asc": true },
-                    "filters": filters,
-                });
-                (format!("{}/v2/organizations/{}/metadata/search", api.base_url, path_segment(org_id)), body, None)
-            }
-            Api::ManagementV1 => {
-                let queries = if prefix.is_empty() {
-                    serde_json::json!([])
-                } else {
-                    serde_json::json!([{ "keyQuery": { "key": prefix, "method": "TEXT_QUERY_METHOD_STARTS_WITH" } }])
-                };
-                let body = serde_json::json!({
-                    "query": { "offset": offset.to_string(), "limit": PAGE_SIZE, "asc": true },
-                    "queries": queries,
-                });
-                (format!("{}/management/v1/metadata/_search", api.base_url), body, Some(org_id))
-            }
+        // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
+        let (url, list, filter, method, org_header) = match which {
+            Api::V2 => (
+                format!("{}/v2/organizations/{}/metadata/search", api.base_url, path_segment(org_id)),
+                ["pagination", "filters"],
+                "keyFilter",
+                "TEXT_FILTER_METHOD_STARTS_WITH",
+                None,
+            ),
+            Api::ManagementV1 => (
+                format!("{}/management/v1/metadata/_search", api.base_url),
+                ["query", "queries"],
+                "keyQuery",
+                "TEXT_QUERY_METHOD_STARTS_WITH",
+                Some(org_id),
+            ),
         };
-        let response = authorized_post(platform, api, session, &url, body.to_string().into_bytes(), org_header).await?;
+        let filters = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!(r#"{{"{filter}":{{"key":{},"method":"{method}"}}}}"#, json_string(prefix))
+        };
+        let body = format!(
+            r#"{{"{}":{{"offset":"{offset}","limit":{PAGE_SIZE},"asc":true}},"{}":[{filters}]}}"#,
+            list[0], list[1]
+        );
+        let response = authorized_post(platform, api, session, &url, body.into_bytes(), org_header).await?;
         let (page, total) = match which {
             Api::V2 => {
                 let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
@@ -250,9 +250,13 @@ pub async fn set_user_metadata<P: Platform>(
     user_id: &str,
     entries: &[crate::response::Metadata],
 ) -> Result<(), UpstreamError> {
+    #[derive(serde::Serialize)]
+    struct SetUserMetadata<'a> {
+        metadata: &'a [crate::response::Metadata],
+    }
     let url = format!("{}/v2/users/{}/metadata", api.base_url, path_segment(user_id));
-    let body = serde_json::json!({ "metadata": entries });
-    authorized_post(platform, api, session, &url, body.to_string().into_bytes(), None).await.map(|_| ())
+    let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
+    authorized_post(platform, api, session, &url, body, None).await.map(|_| ())
 }
 
 /// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
@@ -349,10 +353,12 @@ async fn bearer<P: Platform>(
             if parsed.access_token.is_empty() {
                 return Err(UpstreamError::Malformed);
             }
-            let lifetime_ms = parsed.expires_in.unwrap_or(300).saturating_mul(1000);
+            // ZITADEL's tokens live 12 hours by default; longer claims are cut to a day.
+            let lifetime_ms = parsed.expires_in.unwrap_or(300).min(86_400).saturating_mul(1000);
             let margin = TOKEN_EXPIRY_MARGIN_MS.min(lifetime_ms / 2);
             let token: Rc<str> = Rc::from(parsed.access_token);
-            *session.token.borrow_mut() = Some((token.clone(), platform.now_ms() + lifetime_ms - margin));
+            let valid_until = platform.now_ms().saturating_add(lifetime_ms - margin);
+            *session.token.borrow_mut() = Some((token.clone(), valid_until));
             Ok(token)
         })
         .await
@@ -370,6 +376,11 @@ pub fn form_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// A JSON string literal of `s`, quotes and escapes included.
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
 /// Percent-encodes one URL path segment.

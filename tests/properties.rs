@@ -12,10 +12,9 @@
 //!   with every claim on and ZITADEL unreachable, and with every claim on and upstream answers
 //!   that are garbage.
 //!
-//! What they found is kept as ignored tests (`cargo test --test properties -- --ignored` shows
-//! them failing): three integer overflows on extreme token lifetimes and JWT `exp` values
-//! (`bug_*`; the generators leave those inputs out until KNOWN_OVERFLOWS_FIXED is set), and known
-//! objects given as JSON arrays (`nested_objects_given_as_arrays_are_invalid_payload`).
+//! What they found is kept as regression tests: three integer overflows on extreme token
+//! lifetimes and JWT `exp` values (`regression_*`), and known objects given as JSON arrays
+//! (`nested_objects_given_as_arrays_are_invalid_payload`).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -42,11 +41,6 @@ const FIXTURE: &str = include_str!("fixtures/payloads/preaccesstoken.json");
 const INTENT_METHOD: &str = "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent";
 /// Every generated string value starts with this, so a leak is easy to spot in a message.
 const MARK: &str = "SECRET-";
-/// Inputs that hit the integer overflows described in the ignored `bug_*` tests below (a JWT `exp`
-/// near i64::MIN, token lifetimes near the top of u64/i64) are left out of the generators while
-/// this is false, so that the properties do not fail at random on known bugs. Set it to true
-/// once they are fixed.
-const KNOWN_OVERFLOWS_FIXED: bool = false;
 /// 2023-11-14: the clock of the fake platform.
 const NOW_MS: u64 = 1_700_000_000_000;
 const NOW: i64 = (NOW_MS / 1000) as i64;
@@ -226,8 +220,6 @@ fn jwt() -> BoxedStrategy<String> {
         1 => any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
         1 => Just(json!("not a number")),
     ];
-    // See KNOWN_OVERFLOWS_FIXED: an `exp` within the refresh skew of i64::MIN overflows.
-    let exp = exp.prop_filter("known overflow", |e| KNOWN_OVERFLOWS_FIXED || e.as_f64().is_none_or(|f| f > -9.2e18));
     exp.prop_map(|exp| {
         format!("eyJhbGciOiJub25lIn0.{}.c2ln", URL_SAFE_NO_PAD.encode(json!({ "aud": "x", "exp": exp }).to_string()))
     })
@@ -546,22 +538,12 @@ fn upstream_reply() -> BoxedStrategy<Reply> {
     });
     let page_v1 = (total, prop::collection::vec(entry, 0..5))
         .prop_map(|(total, entries)| json!({ "details": { "totalResult": total }, "result": entries }));
-    // See KNOWN_OVERFLOWS_FIXED: ZITADEL's `expires_in` above ~1.8e16 s and Microsoft's near
-    // i64::MAX overflow; below, only lifetimes clear of that are drawn until they are fixed.
-    let huge = if KNOWN_OVERFLOWS_FIXED {
-        prop_oneof![
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            select(vec![json!(i64::MAX), json!(u64::MAX), json!(i64::MAX.to_string())]),
-        ]
-        .boxed()
-    } else {
-        prop_oneof![
-            (i64::MIN..=1_000_000_000_000_000).prop_map(Value::from),
-            Just(json!((i64::MAX - 10_000_000_000).to_string())),
-        ]
-        .boxed()
-    };
+    // Lifetimes up to the top of u64/i64: they once overflowed the expiry arithmetic.
+    let huge = prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        select(vec![json!(i64::MAX), json!(u64::MAX), json!(i64::MAX.to_string())]),
+    ];
     let lifetime = prop_oneof![
         4 => huge,
         1 => select(vec![i64::MIN, 0, -1, 1, 60, 3600]).prop_map(Value::from),
@@ -569,8 +551,7 @@ fn upstream_reply() -> BoxedStrategy<Reply> {
         1 => Just(json!(-1e300)),
         1 => Just(json!("3600")),
         1 => Just(json!("soon")),
-        1 => any_json()
-            .prop_filter("known overflow", |v| KNOWN_OVERFLOWS_FIXED || v.as_u64().is_none_or(|n| n < 1 << 50)),
+        1 => any_json(),
     ];
     let token = (prop_oneof![jwt().prop_map(Value::String), text_or_any()], lifetime.clone())
         .prop_map(|(token, lifetime)| json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime }));
@@ -932,12 +913,9 @@ fn json_body() -> BoxedStrategy<Value> {
     prop_oneof![3 => marked_payload(), 1 => any_json(), 1 => deeply_nested()].boxed()
 }
 
-/// Known object fields given as arrays are read positionally by serde's derived structs (the
-/// decoder refuses an array only for the body itself), and an array longer than the struct has
-/// fields fails as `invalid_json` (`trailing characters`) although the body is valid JSON.
+/// Known object fields given as arrays are type errors, not read by position (serde's derived
+/// structs would), and never `invalid_json` for valid JSON.
 #[test]
-#[ignore = "bug: nested known objects (user, org, user_grants[i], user_metadata[i], application) accept a JSON array \
-            positionally (`{\"org\":[\"o1\"]}` reads org.id = o1), and a longer array is answered invalid_json"]
 fn nested_objects_given_as_arrays_are_invalid_payload() {
     let array = |path: &str| DecodeError::Field {
         path: path.into(),
@@ -1013,9 +991,6 @@ proptest! {
 
     /// 8b. Valid JSON is never answered `invalid_json`: a wrong shape is `invalid_payload`.
     #[test]
-    #[ignore = "bug: a known object field given as an array longer than the struct has fields \
-                (`{\"org\":[\"x\",null]}`) is answered invalid_json `trailing characters`; \
-                see nested_objects_given_as_arrays_are_invalid_payload"]
     fn valid_json_is_never_invalid_json(value in json_body()) {
         if let Err(e) = payload::decode(value.to_string().as_bytes()) {
             prop_assert!(matches!(e, DecodeError::Field { .. }), "{:?} for valid JSON {}", e, value);
@@ -1068,7 +1043,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs the properties found (ignored until fixed; run with `cargo test -- --ignored`)
+// Regressions: bugs the properties found
 // ---------------------------------------------------------------------------------------------
 
 /// The claims of a call signed now with KEY.
@@ -1093,8 +1068,7 @@ fn answer(status: u16, body: Value) -> Reply {
 /// the release wasm (no overflow checks) it wraps to a huge positive number and the long-expired
 /// token is passed on as fresh, without a refresh.
 #[test]
-#[ignore = "bug: src/microsoft.rs token_claim: `expiry - skew` overflows for a JWT exp near i64::MIN"]
-fn bug_jwt_exp_far_in_the_past_overflows() {
+fn regression_jwt_exp_far_in_the_past_overflowed() {
     let jwt = format!("eyJhbGciOiJub25lIn0.{}.c2ln", URL_SAFE_NO_PAD.encode(r#"{"exp":-1e300}"#));
     let body = json!({
         "function": "function/preaccesstoken",
@@ -1114,8 +1088,7 @@ fn bug_jwt_exp_far_in_the_past_overflows() {
 /// `lifetime_ms` saturated at u64::MAX, which overflows: a panic in a debug build; in the
 /// release wasm it wraps to a time in the past, so the token is fetched again on every call.
 #[test]
-#[ignore = "bug: src/zitadel.rs bearer: `now_ms + lifetime_ms - margin` overflows for a huge expires_in"]
-fn bug_zitadel_token_lifetime_overflows() {
+fn regression_zitadel_token_lifetime_overflowed() {
     let replies = vec![
         answer(200, json!({ "access_token": "issued", "token_type": "Bearer", "expires_in": u64::MAX })),
         answer(
@@ -1140,8 +1113,7 @@ fn bug_zitadel_token_lifetime_overflows() {
 /// which overflows: a panic in a debug build; in the release wasm it wraps to a negative expiry,
 /// which is written back to the user's metadata.
 #[test]
-#[ignore = "bug: src/microsoft.rs request_refresh: `now + expires_in` overflows for expires_in near i64::MAX"]
-fn bug_microsoft_refresh_lifetime_overflows() {
+fn regression_microsoft_refresh_lifetime_overflowed() {
     for expires_in in [json!(i64::MAX), json!(i64::MAX.to_string())] {
         let replies = vec![answer(200, json!({ "access_token": "new-token", "expires_in": expires_in }))];
         let body = json!({
