@@ -21,4 +21,7 @@ fi
 if [ -z "${ESBUILD_BIN:-}" ] && [ -x node_modules/.bin/esbuild ]; then
   ESBUILD_BIN=$PWD/node_modules/.bin/esbuild; export ESBUILD_BIN
 fi
-exec worker-build --release
+worker-build --release
+if [ -z "${KEEP_WASM_NAMES:-}" ]; then
+  node scripts/strip-wasm-names.mjs build/index_bg.wasm
+fi
