@@ -127,7 +127,7 @@ async fn permissions_claim<P: Platform>(
     match result {
         Ok(map) => {
             let list = map.permissions(roles);
-            Ok((!list.is_empty()).then(|| Claim { key: settings.claim.clone(), value: ClaimValue::List(list) }))
+            Ok((!list.is_empty()).then(|| Claim { key: settings.claim.clone(), value: ClaimValue::Shared(list) }))
         }
         Err(e) => {
             log.upstream_error = Some(e.code());
@@ -246,7 +246,7 @@ async fn load<P: Platform>(
             let fetched_at = platform.now_ms();
             isolate.metadata.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
             if ttl_ms > 0 {
-                let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles().clone() };
+                let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
                 if let Ok(text) = serde_json::to_string(&entry) {
                     let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
                     platform.cache_put(&key, text, ttl).await;

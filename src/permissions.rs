@@ -7,13 +7,17 @@
 //! reported by key, never failing the whole mapping.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use crate::payload::UserGrant;
 
-/// role → permissions of one organization, ready to use.
+/// role → permissions of one organization, ready to use. Each distinct permission is stored once
+/// and numbered, so that combining the roles of a call deduplicates with a bitset: this runs on
+/// every call, the map is built once per cache fill.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PermissionMap {
-    by_role: HashMap<String, Vec<String>>,
+    by_role: HashMap<String, Vec<u32>>,
+    names: Vec<Rc<str>>,
 }
 
 /// A metadata entry that looked like a mapping but could not be read.
@@ -41,15 +45,34 @@ impl PermissionMap {
                 Err(reason) => skipped.push(Skipped { key: key.to_string(), reason }),
             }
         }
-        (PermissionMap { by_role }, skipped)
+        (PermissionMap::from_roles(by_role), skipped)
     }
 
     pub fn from_roles(by_role: HashMap<String, Vec<String>>) -> Self {
-        PermissionMap { by_role }
+        let mut names: Vec<Rc<str>> = Vec::new();
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        let by_role = by_role
+            .into_iter()
+            .map(|(role, permissions)| {
+                let numbered = permissions
+                    .into_iter()
+                    .map(|p| {
+                        *ids.entry(p).or_insert_with_key(|p| {
+                            names.push(Rc::from(p.as_str()));
+                            (names.len() - 1) as u32
+                        })
+                    })
+                    .collect();
+                (role, numbered)
+            })
+            .collect();
+        PermissionMap { by_role, names }
     }
 
-    pub fn roles(&self) -> &HashMap<String, Vec<String>> {
-        &self.by_role
+    /// role → permissions, as stored in the shared cache.
+    pub fn roles(&self) -> HashMap<String, Vec<String>> {
+        let name = |id: &u32| self.names[*id as usize].to_string();
+        self.by_role.iter().map(|(role, ids)| (role.clone(), ids.iter().map(name).collect())).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -61,14 +84,17 @@ impl PermissionMap {
     }
 
     /// The permissions of `roles`: deduplicated, in the order first seen.
-    pub fn permissions(&self, roles: &[&str]) -> Vec<String> {
-        let mut seen = FirstSeen::default();
-        roles
-            .iter()
-            .flat_map(|role| self.by_role.get(*role).into_iter().flatten())
-            .filter(|p| seen.insert(p.as_str()))
-            .cloned()
-            .collect()
+    pub fn permissions(&self, roles: &[&str]) -> Vec<Rc<str>> {
+        let mut seen = vec![0u64; self.names.len().div_ceil(64)];
+        let mut out = Vec::with_capacity(self.names.len().min(64));
+        for id in roles.iter().filter_map(|role| self.by_role.get(*role)).flatten() {
+            let (word, bit) = (*id as usize / 64, 1u64 << (id % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                out.push(self.names[*id as usize].clone());
+            }
+        }
+        out
     }
 }
 
@@ -172,6 +198,10 @@ mod tests {
         }
     }
 
+    fn names(list: &[Rc<str>]) -> Vec<&str> {
+        list.iter().map(|p| &**p).collect()
+    }
+
     fn map(entries: &[(&str, &str)], prefix: &str) -> (PermissionMap, Vec<Skipped>) {
         PermissionMap::from_metadata(entries.iter().map(|(k, v)| (*k, v.as_bytes())), prefix)
     }
@@ -228,7 +258,7 @@ mod tests {
         let (m, skipped) = map(&[("admin", r#"["p1","p2"]"#), ("theme", r#"{"dark":true}"#), ("viewer", "p1")], "");
         assert_eq!(m.len(), 2);
         assert_eq!(skipped, vec![Skipped { key: "theme".into(), reason: "the value is a JSON object, not a list" }]);
-        assert_eq!(m.permissions(&["admin", "viewer"]), ["p1", "p2"]);
+        assert_eq!(names(&m.permissions(&["admin", "viewer"])), ["p1", "p2"]);
     }
 
     #[test]
@@ -237,7 +267,7 @@ mod tests {
             &[("permissions:admin", "p1"), ("admin", "other"), ("theme", "{}"), ("permissions:", "x")],
             "permissions:",
         );
-        assert_eq!(m.permissions(&["admin"]), ["p1"]);
+        assert_eq!(names(&m.permissions(&["admin"])), ["p1"]);
         assert!(skipped.is_empty(), "entries outside the prefix are not even read");
         assert_eq!(m.len(), 1);
     }
@@ -245,9 +275,9 @@ mod tests {
     #[test]
     fn permissions_are_deduplicated_in_first_seen_order() {
         let (m, _) = map(&[("admin", r#"["c","a","b"]"#), ("editor", r#"["b","d","a"]"#)], "");
-        assert_eq!(m.permissions(&["editor", "admin"]), ["b", "d", "a", "c"]);
-        assert_eq!(m.permissions(&["unknown"]), Vec::<String>::new());
-        assert_eq!(m.permissions(&[]), Vec::<String>::new());
+        assert_eq!(names(&m.permissions(&["editor", "admin"])), ["b", "d", "a", "c"]);
+        assert_eq!(names(&m.permissions(&["unknown"])), Vec::<&str>::new());
+        assert_eq!(names(&m.permissions(&[])), Vec::<&str>::new());
     }
 
     #[test]

@@ -21,12 +21,34 @@ pub struct Claim {
     pub value: ClaimValue,
 }
 
-/// Claim values this worker produces: a string or a list of strings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Claim values this worker produces: a string or a list of strings. Equality is by value: a
+/// shared list equals a plain list of the same strings.
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ClaimValue {
     Text(String),
     List(Vec<String>),
+    /// A list of strings shared with a cached permission map (no copies per call).
+    Shared(Vec<std::rc::Rc<str>>),
+}
+
+impl ClaimValue {
+    fn items(&self) -> Option<Vec<&str>> {
+        match self {
+            ClaimValue::Text(_) => None,
+            ClaimValue::List(items) => Some(items.iter().map(String::as_str).collect()),
+            ClaimValue::Shared(items) => Some(items.iter().map(|i| &**i).collect()),
+        }
+    }
+}
+
+impl PartialEq for ClaimValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ClaimValue::Text(a), ClaimValue::Text(b)) => a == b,
+            _ => self.items().is_some() && self.items() == other.items(),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Serialize)]
@@ -85,6 +107,16 @@ mod tests {
             r#"{"append_claims":[{"key":"permissions","value":["posts:read"]},{"key":"urn:custom:ms_access_token","value":"tok"}],"set_user_metadata":[{"key":"k","value":"/2J5dGVz"}],"append_log_claims":["text"]}"#
         );
         assert_eq!(response.claim_keys(), ["permissions", "urn:custom:ms_access_token"]);
+    }
+
+    #[test]
+    fn shared_and_plain_lists_serialize_and_compare_alike() {
+        let shared = ClaimValue::Shared(vec![std::rc::Rc::from("a"), std::rc::Rc::from("b")]);
+        let plain = ClaimValue::List(vec!["a".into(), "b".into()]);
+        assert_eq!(shared, plain);
+        assert_eq!(serde_json::to_string(&shared).unwrap(), serde_json::to_string(&plain).unwrap());
+        assert_ne!(plain, ClaimValue::Text("a".into()));
+        assert_ne!(ClaimValue::List(vec![]), ClaimValue::List(vec!["a".into()]));
     }
 
     #[test]

@@ -159,20 +159,16 @@ struct RawEntry {
     value: String,
 }
 
-/// protojson writes uint64 as a string; accept a number too.
+/// protojson writes uint64 as a string; accept a number too. (Read raw: an untagged enum would
+/// pull serde's buffering machinery into the wasm.)
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Uint64 {
-    Text(String),
-    Number(u64),
-}
+#[serde(transparent)]
+struct Uint64(Box<serde_json::value::RawValue>);
 
 impl Uint64 {
     fn get(&self) -> Option<u64> {
-        match self {
-            Uint64::Text(s) => s.parse().ok(),
-            Uint64::Number(n) => Some(*n),
-        }
+        let raw = self.0.get();
+        raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(raw).parse().ok()
     }
 }
 
