@@ -129,6 +129,9 @@ async fn api_execution<P: Platform>(
 struct Health<'a> {
     status: &'static str,
     version: &'static str,
+    /// The isolate's wasm linear memory, which only grows: a leak in the worker shows here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wasm_memory_bytes: Option<u64>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     problems: &'a [HealthProblem<'a>],
 }
@@ -139,8 +142,9 @@ struct HealthProblem<'a> {
     problem: &'a str,
 }
 
-/// `200 {"status":"ok","version":..}`, or `503` listing each problem by setting name.
-pub fn health(config: &Result<Config, Vec<Problem>>) -> (u16, String) {
+/// `200 {"status":"ok","version":..}`, or `503` listing each problem by setting name; with the
+/// size of the wasm memory when the runtime knows it.
+pub fn health(config: &Result<Config, Vec<Problem>>, wasm_memory_bytes: Option<u64>) -> (u16, String) {
     let version = env!("CARGO_PKG_VERSION");
     let (status, state, problems) = match config {
         Ok(_) => (200, "ok", Vec::new()),
@@ -150,7 +154,7 @@ pub fn health(config: &Result<Config, Vec<Problem>>) -> (u16, String) {
             problems.iter().map(|p| HealthProblem { setting: p.setting, problem: &p.problem }).collect(),
         ),
     };
-    let body = serde_json::to_string(&Health { status: state, version, problems: &problems })
+    let body = serde_json::to_string(&Health { status: state, version, wasm_memory_bytes, problems: &problems })
         .unwrap_or_else(|_| format!(r#"{{"status":"{state}"}}"#));
     (status, body)
 }
@@ -277,11 +281,13 @@ mod tests {
 
     #[test]
     fn health_reports_ok_or_the_problems_by_name() {
-        let (status, body) = health(&Ok(config()));
+        let (status, body) = health(&Ok(config()), None);
         assert_eq!(status, 200);
         assert_eq!(body, format!(r#"{{"status":"ok","version":"{}"}}"#, env!("CARGO_PKG_VERSION")));
+        let (_, body) = health(&Ok(config()), Some(1_114_112));
+        assert!(body.ends_with(r#""wasm_memory_bytes":1114112}"#), "{body}");
         let problems = vec![Problem { setting: "ZITADEL_SIGNING_KEY", problem: "is not set".into() }];
-        let (status, body) = health(&Err(problems));
+        let (status, body) = health(&Err(problems), None);
         assert_eq!(status, 503);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["status"], "misconfigured");

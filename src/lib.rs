@@ -95,7 +95,8 @@ mod glue {
         let route = endpoint::route(log.method.as_str(), &log.path)?;
         let config = load_config(env);
         if route == Route::Health {
-            return Ok(endpoint::health(&config));
+            let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
+            return Ok(endpoint::health(&config, Some(memory)));
         }
         let config = match config.as_ref() {
             Ok(config) => config,

@@ -187,11 +187,13 @@ describe('HTTP errors', () => {
 });
 
 describe('health and logs', () => {
-  it('GET /healthz reports ok and the version', async () => {
+  it('GET /healthz reports ok, the version and the wasm memory size', async () => {
     const res = await fetch(`${worker.url}/healthz`);
     const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url))).version;
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ok', version });
+    const body = await res.json();
+    assert.ok(Number.isInteger(body.wasm_memory_bytes) && body.wasm_memory_bytes > 0, JSON.stringify(body));
+    assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0 });
   });
 
   it('writes one JSON log line per request with ids and outcome, never a key or token', async () => {

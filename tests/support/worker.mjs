@@ -36,18 +36,19 @@ const tomlString = (s) => JSON.stringify(String(s));
 /**
  * Starts the worker. `vars`: plain settings (written to [vars]); `secrets`: secret settings
  * (written to .dev.vars, which wrangler prints as "(hidden)", so the whole output can be checked
- * for leaks). `kv`: binding names of KV namespaces to attach (simulated locally); `stateDir`:
+ * for leaks). `entry`: another worker script to run instead (the benchmark's empty worker).
+ * `kv`: binding names of KV namespaces to attach (simulated locally); `stateDir`:
  * where wrangler keeps local KV data, to share it between instances (default: a fresh directory).
  * Resolves once /healthz answers.
  */
-export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, timeoutMs = 90_000 } = {}) {
-  if (!existsSync(ENTRY)) {
-    throw new Error(`${ENTRY} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
+export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, timeoutMs = 90_000 } = {}) {
+  if (!existsSync(entry)) {
+    throw new Error(`${entry} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'zitadel-claims-e2e-'));
   const lines = [
     'name = "zitadel-claims-test"',
-    `main = ${tomlString(ENTRY)}`,
+    `main = ${tomlString(entry)}`,
     `compatibility_date = "${compatibilityDate()}"`,
     '',
   ];
