@@ -32,7 +32,7 @@ mod glue {
     use worker::wasm_bindgen::JsValue;
     use worker::{
         console_log, event, js_sys, AbortController, ByteStream, Context, Date, Delay, Env, Fetch, Headers, KvStore,
-        Method, Request, RequestInit, Response,
+        Method, Request, RequestInit, RequestRedirect, Response,
     };
 
     use crate::claims::Isolate;
@@ -124,7 +124,7 @@ mod glue {
             Some(text)
         } else if value.as_f64().is_some() {
             // JavaScript's own formatting: Rust's float formatting would add 14 KB to the wasm.
-            js_sys::Number::from(value).to_string(10).ok().map(String::from)
+            js_sys::Number::from(value).to_string_with_radix(10).ok().map(String::from)
         } else {
             value.as_bool().map(|b| b.to_string())
         }
@@ -199,8 +199,11 @@ mod glue {
                 headers.set(name, value).map_err(|_| TransportError::Network)?;
             }
             let mut init = RequestInit::new();
+            // Never follow a redirect: the request may carry credentials, and a moved API is a
+            // configuration error to see (as a 3xx status), not to work around.
             init.with_method(Method::from(request.method.to_string()))
                 .with_headers(headers)
+                .with_redirect(RequestRedirect::Manual)
                 .with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
             let outbound = Request::new_with_init(&request.url, &init).map_err(|_| TransportError::Network)?;
             let mut abort = AbortOnDrop(Some(AbortController::default()));

@@ -132,6 +132,20 @@ for (const policy of ['omit', 'fail']) {
       assert.equal(zitadel.callsTo(METADATA_SEARCH).length, 2);
     });
 
+    it('does not follow a redirect (the request carries credentials): a 3xx is an upstream error', async () => {
+      zitadel.reset();
+      const elsewhere = `${zitadel.url}/elsewhere`;
+      zitadel.fault(METADATA_SEARCH, { status: 307, headers: { location: elsewhere }, body: '', times: 1 });
+      const res = await call(w, payload(ms));
+      assert.equal(zitadel.callsTo(/elsewhere/).length, 0, 'the redirect was followed');
+      if (policy === 'omit') {
+        assert.equal(res.status, 200);
+        assert.ok(res.json.append_log_claims.includes('permissions omitted: ZITADEL API bad_status'), JSON.stringify(res.json));
+      } else {
+        assert.equal(res.status, 502);
+      }
+    });
+
     it('stays healthy, with no panic in the output', async () => {
       assert.equal((await fetch(`${w.url}/healthz`)).status, 200);
       assert.doesNotMatch(w.output(), /panicked|RuntimeError/);
