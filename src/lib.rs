@@ -56,6 +56,8 @@ mod glue {
         // Settings cannot change within an isolate: a new deployment or secret starts new isolates.
         static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
         static ISOLATE: Rc<Isolate> = Rc::new(Isolate::default());
+        // Bindings do not change within an isolate either.
+        static SHARED_CACHE: std::cell::OnceCell<Option<KvStore>> = const { std::cell::OnceCell::new() };
     }
 
     #[event(start)]
@@ -104,7 +106,8 @@ mod glue {
         };
         let body = read_body(&mut req, MAX_BODY_BYTES).await?;
         let header = req.headers().get(signature::HEADER).ok().flatten();
-        let platform = Workers { kv: env.kv(SHARED_CACHE_BINDING).ok(), ctx, calls: Cell::new(0) };
+        let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| env.kv(SHARED_CACHE_BINDING).ok()).clone());
+        let platform = Workers { kv, ctx, calls: Cell::new(0) };
         let isolate = ISOLATE.with(Rc::clone);
         let result = endpoint::handle_call(config, &isolate, &platform, header.as_deref(), &body, log).await;
         log.upstream_calls = platform.calls.get();
@@ -134,8 +137,11 @@ mod glue {
     /// anything, and while streaming for bodies that do not declare their length.
     async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, Error> {
         let declared = req.headers().get("content-length").ok().flatten();
-        if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|len| len > limit as u64) {
-            return Err(Error::PayloadTooLarge { limit });
+        match declared.and_then(|v| v.trim().parse::<u64>().ok()) {
+            Some(len) if len > limit as u64 => return Err(Error::PayloadTooLarge { limit }),
+            // The runtime holds the body to its declared length: read it in one call.
+            Some(_) => return req.bytes().await.map_err(|_| Error::UnreadableBody),
+            None => {}
         }
         let Ok(stream) = req.stream() else {
             return Ok(Vec::new()); // no body at all
