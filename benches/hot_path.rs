@@ -154,22 +154,16 @@ fn main() {
     let claims = parsed["append_claims"].as_array().unwrap();
     assert_eq!(claims.len(), 4, "permissions, flat roles, groups, Microsoft token: {answer}");
 
+    let info = payload::decode(&body).unwrap();
+    let claims_once = || {
+        let mut log = RequestLog::new("POST", "/");
+        run_ready(claims::build(&config, &isolate, &platform, payload::Function::PreAccessToken, &info, &mut log))
+            .unwrap()
+    };
     // For profilers (valgrind --tool=callgrind): BENCH_ONLY=claims runs just that part.
     if std::env::var("BENCH_ONLY").as_deref() == Ok("claims") {
-        let info = payload::decode(&body).unwrap();
         for _ in 0..20_000 {
-            let mut log = RequestLog::new("POST", "/");
-            black_box(
-                run_ready(claims::build(
-                    &config,
-                    &isolate,
-                    &platform,
-                    payload::Function::PreAccessToken,
-                    &info,
-                    &mut log,
-                ))
-                .unwrap(),
-            );
+            black_box(claims_once());
         }
         return;
     }
@@ -179,33 +173,9 @@ fn main() {
     let parts = [
         ("signature check", measure(&|| signature::verify(Some(&header), &body, &keys, (NOW_MS / 1000) as i64, 300)).0),
         ("payload decode", measure(&|| payload::decode(&body).map(|i| i.user_id().map(str::len))).0),
-        ("claims from the warm cache", {
-            let info = payload::decode(&body).unwrap();
-            measure(&|| {
-                let mut log = RequestLog::new("POST", "/");
-                run_ready(claims::build(
-                    &config,
-                    &isolate,
-                    &platform,
-                    payload::Function::PreAccessToken,
-                    &info,
-                    &mut log,
-                ))
-            })
-            .0
-        }),
+        ("claims from the warm cache", measure(&claims_once).0),
         ("serializing the answer and the log line", {
-            let mut log = RequestLog::new("POST", "/");
-            let info = payload::decode(&body).unwrap();
-            let response = run_ready(claims::build(
-                &config,
-                &isolate,
-                &platform,
-                payload::Function::PreAccessToken,
-                &info,
-                &mut log,
-            ))
-            .unwrap();
+            let (response, log) = (claims_once(), RequestLog::new("POST", "/"));
             measure(&|| (response.to_json(), log.to_json())).0
         }),
     ];

@@ -121,7 +121,8 @@ async fn permissions_claim<P: Platform>(
         log.notes.push("permissions: the payload names no organization");
         return Ok(None);
     };
-    let work = permission_map(config, settings, isolate, platform, org, deadline, log);
+    let lookup = Lookup { config, settings, isolate, platform, org_id: org, deadline };
+    let work = lookup.map(log);
     let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
     let result = with_deadline(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
     match result {
@@ -148,119 +149,118 @@ fn push_list(response: &mut ContextInfoResponse, key: &str, values: Vec<String>)
     }
 }
 
-/// The organization's role → permissions map: from the isolate's cache when fresh, else from KV
-/// when fresh, else from ZITADEL, shared by concurrent requests for the same organization. On an
-/// upstream failure (a timeout at `deadline` included), a map within the stale-if-error window (in
-/// memory or KV) is used instead.
-#[allow(clippy::too_many_arguments)]
-async fn permission_map<P: Platform>(
-    config: &Config,
-    settings: &PermissionsConfig,
-    isolate: &Isolate,
-    platform: &P,
-    org_id: &str,
+/// Looking up one organization's role → permissions map for one call.
+struct Lookup<'a, P> {
+    config: &'a Config,
+    settings: &'a PermissionsConfig,
+    isolate: &'a Isolate,
+    platform: &'a P,
+    org_id: &'a str,
+    /// When upstream work stops (Unix milliseconds).
     deadline: u64,
-    log: &mut RequestLog,
-) -> Result<Rc<PermissionMap>, UpstreamError> {
-    let ttl_ms = config.cache_ttl_seconds * 1000;
-    let stale_ms = config.stale_if_error_seconds * 1000;
-    let cached = isolate.metadata.borrow_mut().lookup(org_id, platform.now_ms(), ttl_ms, stale_ms);
-    if let Cached::Fresh(map) = cached {
-        log.cache = Some("hit");
-        return Ok(map);
-    }
-
-    let mut source = "shared";
-    let result = if ttl_ms == 0 {
-        source = "off";
-        load(config, settings, isolate, platform, org_id, deadline, log).await.map(|(map, _)| map)
-    } else {
-        let led = std::cell::Cell::new(None);
-        let result = isolate
-            .flights
-            .run(org_id, || async {
-                let loaded = load(config, settings, isolate, platform, org_id, deadline, log).await;
-                led.set(Some(loaded.as_ref().map_or("miss", |(_, s)| s)));
-                loaded.map(|(map, _)| map)
-            })
-            .await;
-        if let Some(s) = led.get() {
-            source = s;
-        }
-        result
-    };
-    match (result, cached) {
-        (Ok(map), _) => {
-            log.cache = Some(source);
-            Ok(map)
-        }
-        (Err(e), Cached::Stale(map)) => {
-            log.cache = Some("stale");
-            log.upstream_error = Some(e.code());
-            Ok(map)
-        }
-        (Err(e), _) => Err(e),
-    }
 }
 
-/// KV (if fresh), else ZITADEL, each stopped at `deadline`. Returns the map and where it came from.
-#[allow(clippy::too_many_arguments)]
-async fn load<P: Platform>(
-    config: &Config,
-    settings: &PermissionsConfig,
-    isolate: &Isolate,
-    platform: &P,
-    org_id: &str,
-    deadline: u64,
-    log: &mut RequestLog,
-) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
-    let ttl_ms = config.cache_ttl_seconds * 1000;
-    let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
-    let key = shared_key(org_id, &settings.metadata_prefix);
-    let shared = if ttl_ms > 0 {
-        before(platform, deadline, platform.cache_get(&key))
-            .await
-            .flatten()
-            .and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
-    } else {
-        None
-    };
-    let now = platform.now_ms();
-    if let Some(entry) = &shared {
-        if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
-            let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
-            isolate.metadata.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
-            return Ok((map, "kv"));
+impl<P: Platform> Lookup<'_, P> {
+    /// From the isolate's cache when fresh, else from KV when fresh, else from ZITADEL, shared by
+    /// concurrent requests for the same organization. On an upstream failure (a timeout at the
+    /// deadline included), a map within the stale-if-error window (in memory or KV) is used
+    /// instead.
+    async fn map(&self, log: &mut RequestLog) -> Result<Rc<PermissionMap>, UpstreamError> {
+        let (config, isolate) = (self.config, self.isolate);
+        let ttl_ms = config.cache_ttl_seconds * 1000;
+        let stale_ms = config.stale_if_error_seconds * 1000;
+        let cached = isolate.metadata.borrow_mut().lookup(self.org_id, self.platform.now_ms(), ttl_ms, stale_ms);
+        if let Cached::Fresh(map) = cached {
+            log.cache = Some("hit");
+            return Ok(map);
+        }
+
+        let mut source = "shared";
+        let result = if ttl_ms == 0 {
+            source = "off";
+            self.load(log).await.map(|(map, _)| map)
+        } else {
+            let led = std::cell::Cell::new(None);
+            let result = isolate
+                .flights
+                .run(self.org_id, || async {
+                    let loaded = self.load(log).await;
+                    led.set(Some(loaded.as_ref().map_or("miss", |(_, s)| s)));
+                    loaded.map(|(map, _)| map)
+                })
+                .await;
+            if let Some(s) = led.get() {
+                source = s;
+            }
+            result
+        };
+        match (result, cached) {
+            (Ok(map), _) => {
+                log.cache = Some(source);
+                Ok(map)
+            }
+            (Err(e), Cached::Stale(map)) => {
+                log.cache = Some("stale");
+                log.upstream_error = Some(e.code());
+                Ok(map)
+            }
+            (Err(e), _) => Err(e),
         }
     }
 
-    let fetch = zitadel::org_metadata(platform, &settings.api, &isolate.session, org_id, &settings.metadata_prefix);
-    match before(platform, deadline, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
-        Ok(entries) => {
-            let (map, skipped) = PermissionMap::from_metadata(
-                entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
-                &settings.metadata_prefix,
-            );
-            log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
-            let map = Rc::new(map);
-            let fetched_at = platform.now_ms();
-            isolate.metadata.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
-            if ttl_ms > 0 {
-                let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
-                if let Ok(text) = serde_json::to_string(&entry) {
-                    let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
-                    platform.cache_put(&key, text, ttl).await;
-                }
+    /// KV (if fresh), else ZITADEL, each stopped at the deadline. Returns the map and where it
+    /// came from.
+    async fn load(&self, log: &mut RequestLog) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
+        let (config, settings, isolate, platform, org_id) =
+            (self.config, self.settings, self.isolate, self.platform, self.org_id);
+        let ttl_ms = config.cache_ttl_seconds * 1000;
+        let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
+        let key = shared_key(org_id, &settings.metadata_prefix);
+        let shared = if ttl_ms > 0 {
+            before(platform, self.deadline, platform.cache_get(&key))
+                .await
+                .flatten()
+                .and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
+        } else {
+            None
+        };
+        let now = platform.now_ms();
+        if let Some(entry) = &shared {
+            if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
+                let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
+                isolate.metadata.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
+                return Ok((map, "kv"));
             }
-            Ok((map, "miss"))
         }
-        Err(e) => match shared {
-            Some(entry) if now.saturating_sub(entry.fetched_at_ms) < keep_ms => {
-                log.upstream_error = Some(e.code());
-                Ok((Rc::new(PermissionMap::from_roles(entry.roles)), "stale"))
+
+        let fetch = zitadel::org_metadata(platform, &settings.api, &isolate.session, org_id, &settings.metadata_prefix);
+        match before(platform, self.deadline, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
+            Ok(entries) => {
+                let (map, skipped) = PermissionMap::from_metadata(
+                    entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                    &settings.metadata_prefix,
+                );
+                log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
+                let map = Rc::new(map);
+                let fetched_at = platform.now_ms();
+                isolate.metadata.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
+                if ttl_ms > 0 {
+                    let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
+                    if let Ok(text) = serde_json::to_string(&entry) {
+                        let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
+                        platform.cache_put(&key, text, ttl).await;
+                    }
+                }
+                Ok((map, "miss"))
             }
-            _ => Err(e),
-        },
+            Err(e) => match shared {
+                Some(entry) if now.saturating_sub(entry.fetched_at_ms) < keep_ms => {
+                    log.upstream_error = Some(e.code());
+                    Ok((Rc::new(PermissionMap::from_roles(entry.roles)), "stale"))
+                }
+                _ => Err(e),
+            },
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 // an unknown or revoked one gets `invalid_grant`. Tests can inject faults like the fake ZITADEL.
 import { createServer } from 'node:http';
 
+import { applyFault, takeFault } from './faults.mjs';
+
 export async function startFakeMicrosoft({ clientId = 'entra-app', clientSecret = 'entra-secret', refreshTokens = [], expiresIn = 3599 } = {}) {
   const valid = new Set(refreshTokens);
   const needsInteraction = new Set();
@@ -20,26 +22,8 @@ export async function startFakeMicrosoft({ clientId = 'entra-app', clientSecret 
     const call = { method: req.method, path: req.url, form: Object.fromEntries(form) };
     calls.push(call);
 
-    const fault = faults.find((f) => f.times === undefined || f.times > 0);
-    if (fault) {
-      if (fault.times !== undefined) fault.times -= 1;
-      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
-      if (fault.hang) return;
-      if (fault.drop) return req.socket.destroy();
-      if (fault.stream) {
-        // A body of `stream` bytes sent in chunks, without Content-Length.
-        res.writeHead(fault.status ?? 200, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
-        const chunk = Buffer.alloc(64 * 1024, 0x20);
-        for (let sent = 0; sent < fault.stream && !res.destroyed; sent += chunk.length) {
-          if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
-        }
-        return res.end();
-      }
-      if (fault.status) {
-        res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
-        return res.end(fault.body ?? JSON.stringify({ error: 'temporarily_unavailable' }));
-      }
-    }
+    const fault = takeFault(faults);
+    if (fault && (await applyFault(fault, req, res, JSON.stringify({ error: 'temporarily_unavailable' })))) return;
 
     const answer = (status, body) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });

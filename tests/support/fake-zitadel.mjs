@@ -29,6 +29,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+import { applyFault, takeFault } from './faults.mjs';
+
 import { signatureHeader } from './signature.mjs';
 
 const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 };
@@ -449,26 +451,9 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     const call = { method: req.method, path: url.pathname, authorization: req.headers.authorization ?? null, headers: req.headers, body: raw.toString('utf8') };
     calls.push(call);
 
-    const fault = faults.find((f) => f.path.test(url.pathname) && (f.times === undefined || f.times > 0));
-    if (fault) {
-      if (fault.times !== undefined) fault.times -= 1;
-      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
-      if (fault.hang) return; // never answers; closed when the server stops
-      if (fault.drop) return req.socket.destroy();
-      if (fault.stream) {
-        // A body of `stream` bytes sent in chunks, without Content-Length.
-        res.writeHead(fault.status ?? 200, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
-        const chunk = Buffer.alloc(64 * 1024, 0x20);
-        for (let sent = 0; sent < fault.stream && !res.destroyed; sent += chunk.length) {
-          if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
-        }
-        return res.end();
-      }
-      if (fault.status) {
-        res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.headers ?? {}) });
-        return res.end(fault.body ?? JSON.stringify({ code: 13, message: 'injected fault', details: [] }));
-      }
-    }
+    const fault = takeFault(faults, (f) => f.path.test(url.pathname));
+    const injected = JSON.stringify({ code: 13, message: 'injected fault', details: [] });
+    if (fault && (await applyFault(fault, req, res, injected))) return;
 
     let answer;
     const route = routes.find(([m, re]) => re.test(url.pathname) && m === req.method);
