@@ -145,7 +145,8 @@ pub fn flat_roles(grants: &[UserGrant<'_>]) -> Vec<String> {
     for grant in grants {
         let Some(project) = grant.project_id.as_deref().filter(|p| !p.is_empty()) else { continue };
         for role in grant.roles.iter().flatten().filter(|r| !r.is_empty()) {
-            if seen.insert((project, role.as_ref())) {
+            // Role first: it tells items apart sooner than the project, shared by a grant's roles.
+            if seen.insert((role.as_ref(), project)) {
                 out.push([project, ":", role].concat());
             }
         }
