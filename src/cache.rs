@@ -8,11 +8,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 use serde::{Deserialize, Serialize};
 
 use crate::permissions::PermissionMap;
+use crate::platform::Platform;
 
 /// Organizations remembered per isolate before the oldest are dropped.
 const MAX_ENTRIES: usize = 10_000;
@@ -102,24 +103,36 @@ impl<T> Default for SingleFlight<T> {
 struct Flight<T> {
     /// `Some(Some(v))` when done, `Some(None)` when the leader gave up (its request ended).
     outcome: RefCell<Option<Option<T>>>,
-    waiters: RefCell<Vec<Waker>>,
 }
+
+/// How often a waiting caller looks whether the leader is done.
+pub const WAIT_POLL_MS: u64 = 5;
 
 impl<T: Clone> SingleFlight<T> {
     /// Runs `work` unless a call with the same key is already running, in which case its result
     /// is awaited and shared. If that leading call is dropped before finishing, a waiting caller
     /// runs `work` itself.
-    pub async fn run<F: Future<Output = T>>(&self, key: &str, work: impl FnOnce() -> F) -> T {
+    ///
+    /// Waiters look for the result every [`WAIT_POLL_MS`] on their own timer rather than being
+    /// woken by the leader: in Workers, a task woken from another request's callback runs in
+    /// that request's context, and whatever it creates there (its response body, its own
+    /// fetches) fails in its own with "Cannot perform I/O on behalf of a different request".
+    pub async fn run<P: Platform, F: Future<Output = T>>(
+        &self,
+        platform: &P,
+        key: &str,
+        work: impl FnOnce() -> F,
+    ) -> T {
         let mut work = Some(work);
         loop {
             let running = self.flights.borrow().get(key).cloned();
             if let Some(flight) = running {
-                if let Some(value) = wait(&flight).await {
+                if let Some(value) = wait(platform, &flight).await {
                     return value;
                 }
                 continue; // the leader was dropped: try again, perhaps as the leader
             }
-            let flight = Rc::new(Flight { outcome: RefCell::new(None), waiters: RefCell::new(Vec::new()) });
+            let flight = Rc::new(Flight { outcome: RefCell::new(None) });
             self.flights.borrow_mut().insert(key.to_string(), flight.clone());
             let mut guard = Leader { flights: &self.flights, key, flight, value: None };
             let work = work.take().expect("a caller leads at most once: it returns right after");
@@ -135,18 +148,30 @@ impl<T: Clone> SingleFlight<T> {
     }
 }
 
-async fn wait<T: Clone>(flight: &Flight<T>) -> Option<T> {
-    std::future::poll_fn(|cx| match &*flight.outcome.borrow() {
-        Some(outcome) => Poll::Ready(outcome.clone()),
-        None => {
-            flight.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
+async fn wait<P: Platform, T: Clone>(platform: &P, flight: &Flight<T>) -> Option<T> {
+    loop {
+        if let Some(outcome) = &*flight.outcome.borrow() {
+            return outcome.clone();
         }
+        yield_once().await; // never spin, even where `sleep` is ready at once
+        platform.sleep(WAIT_POLL_MS).await;
+    }
+}
+
+/// Pending once (asking to be polled again), then ready.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     })
     .await
 }
 
-/// Ends a flight when the leader finishes or is dropped: removes it and wakes the waiters.
+/// Ends a flight when the leader finishes or is dropped: removes it and publishes the outcome.
 struct Leader<'a, T> {
     flights: &'a RefCell<HashMap<String, Rc<Flight<T>>>>,
     key: &'a str,
@@ -158,15 +183,13 @@ impl<T> Drop for Leader<'_, T> {
     fn drop(&mut self) {
         self.flights.borrow_mut().remove(self.key);
         *self.flight.outcome.borrow_mut() = Some(self.value.take());
-        for waker in self.flight.waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::{HttpRequest, HttpResponse, TransportError};
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
     use std::cell::Cell;
@@ -220,20 +243,61 @@ mod tests {
         assert_eq!(shared_key("o1", "permissions:"), "zitadel-claims:v1:permissions:o1:permissions:");
     }
 
+    /// A clock that stands still until the test ticks it: decides when waiting callers look again.
+    #[derive(Default)]
+    struct Ticks {
+        now: Cell<u64>,
+        sleepers: RefCell<Vec<std::task::Waker>>,
+    }
+
+    impl Ticks {
+        fn tick(&self) {
+            self.now.set(self.now.get() + WAIT_POLL_MS);
+            for waker in self.sleepers.borrow_mut().drain(..) {
+                waker.wake();
+            }
+        }
+    }
+
+    impl Platform for Ticks {
+        async fn send(&self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
+            Err(TransportError::Network)
+        }
+        fn now_ms(&self) -> u64 {
+            self.now.get()
+        }
+        async fn sleep(&self, ms: u64) {
+            let until = self.now.get() + ms;
+            std::future::poll_fn(|cx| {
+                if self.now.get() >= until {
+                    return Poll::Ready(());
+                }
+                self.sleepers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            })
+            .await
+        }
+        async fn cache_get(&self, _: &str) -> Option<String> {
+            None
+        }
+        async fn cache_put(&self, _: &str, _: String, _: u64) {}
+    }
+
     #[test]
     fn concurrent_calls_share_one_run() {
-        let flights = Rc::new(SingleFlight::<u32>::default());
+        let (flights, clock) = (Rc::new(SingleFlight::<u32>::default()), Rc::new(Ticks::default()));
         let (open, gate) = futures::channel::oneshot::channel::<u32>();
         let gate = Rc::new(RefCell::new(Some(gate)));
         let started = Rc::new(Cell::new(0));
         let results = Rc::new(RefCell::new(Vec::new()));
         let mut pool = LocalPool::new();
         for _ in 0..5 {
-            let (flights, gate, started, results) = (flights.clone(), gate.clone(), started.clone(), results.clone());
+            let (flights, clock, gate, started, results) =
+                (flights.clone(), clock.clone(), gate.clone(), started.clone(), results.clone());
             pool.spawner()
                 .spawn_local(async move {
                     let v = flights
-                        .run("org", || {
+                        .run(&*clock, "org", || {
                             started.set(started.get() + 1);
                             let gate = gate.borrow_mut().take().expect("work runs once");
                             async move { gate.await.unwrap() }
@@ -247,26 +311,33 @@ mod tests {
         assert_eq!(started.get(), 1, "only the first caller starts work");
         assert_eq!(flights.in_flight(), 1);
         open.send(40).unwrap();
-        pool.run();
-        assert_eq!(*results.borrow(), vec![40; 5], "everyone gets the leader's result");
+        pool.run_until_stalled();
+        assert_eq!(
+            *results.borrow(),
+            vec![40],
+            "the leader is done; it wakes no waiter (in Workers, that would run the waiter in the leader's request)"
+        );
         assert_eq!(flights.in_flight(), 0);
+        clock.tick();
+        pool.run();
+        assert_eq!(*results.borrow(), vec![40; 5], "on their own timer, the waiters get the leader's result");
     }
 
     #[test]
     fn different_keys_do_not_share() {
-        let flights = SingleFlight::<u32>::default();
-        let a = futures::executor::block_on(flights.run("a", || async { 1 }));
-        let b = futures::executor::block_on(flights.run("b", || async { 2 }));
+        let (flights, clock) = (SingleFlight::<u32>::default(), Ticks::default());
+        let a = futures::executor::block_on(flights.run(&clock, "a", || async { 1 }));
+        let b = futures::executor::block_on(flights.run(&clock, "b", || async { 2 }));
         assert_eq!((a, b), (1, 2));
     }
 
     #[test]
     fn a_waiter_takes_over_when_the_leader_is_dropped() {
-        let flights = Rc::new(SingleFlight::<u32>::default());
+        let (flights, clock) = (Rc::new(SingleFlight::<u32>::default()), Rc::new(Ticks::default()));
         let started = Rc::new(Cell::new(0));
         let mut pool = LocalPool::new();
         // The leader is polled once and then dropped, as when its request times out.
-        let mut leader = Box::pin(flights.run("org", || {
+        let mut leader = Box::pin(flights.run(&*clock, "org", || {
             started.set(started.get() + 1);
             std::future::pending::<u32>()
         }));
@@ -274,11 +345,11 @@ mod tests {
         assert!(leader.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
         let result = Rc::new(Cell::new(0));
         {
-            let (flights, started, result) = (flights.clone(), started.clone(), result.clone());
+            let (flights, clock, started, result) = (flights.clone(), clock.clone(), started.clone(), result.clone());
             pool.spawner()
                 .spawn_local(async move {
                     let v = flights
-                        .run("org", || {
+                        .run(&*clock, "org", || {
                             started.set(started.get() + 1);
                             async { 2 }
                         })
@@ -288,8 +359,11 @@ mod tests {
                 .unwrap();
         }
         pool.run_until_stalled();
+        clock.tick();
+        pool.run_until_stalled();
         assert_eq!(result.get(), 0, "the waiter waits while the leader lives");
         drop(leader);
+        clock.tick();
         pool.run();
         assert_eq!(result.get(), 2, "the waiter ran the work itself");
         assert_eq!(started.get(), 2);

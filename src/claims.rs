@@ -183,7 +183,7 @@ impl<P: Platform> Lookup<'_, P> {
             let led = std::cell::Cell::new(None);
             let result = isolate
                 .flights
-                .run(self.org_id, || async {
+                .run(self.platform, self.org_id, || async {
                     let loaded = self.load(log).await;
                     led.set(Some(loaded.as_ref().map_or("miss", |(_, s)| s)));
                     loaded.map(|(map, _)| map)

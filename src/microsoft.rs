@@ -221,7 +221,7 @@ impl Refresher {
         }
         let result = self
             .flights
-            .run(&key, || async {
+            .run(platform, &key, || async {
                 request_refresh(platform, config, &self.backoff, refresh_token, now).await.map(Rc::new)
             })
             .await;

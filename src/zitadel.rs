@@ -313,7 +313,7 @@ async fn bearer<P: Platform>(
     }
     session
         .token_flight
-        .run("token", || async {
+        .run(platform, "token", || async {
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
                 form_encode(client_id),

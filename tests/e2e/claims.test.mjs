@@ -49,7 +49,9 @@ async function call(w, body = payload()) {
   const text = JSON.stringify(body);
   const started = Date.now();
   const res = await fetch(w.url, { method: 'POST', body: text, headers: { 'ZITADEL-Signature': signatureHeader(text, KEY) } });
-  const json = await res.json();
+  const raw = await res.text();
+  // workerd's own 500 page is text: keep it readable in a failure message.
+  const json = (() => { try { return JSON.parse(raw); } catch { return { text: raw.slice(0, 200) }; } })();
   return { status: res.status, json, ms: Date.now() - started };
 }
 
@@ -212,6 +214,29 @@ describe('cache expiry and the shared KV cache', () => {
     await new Promise((r) => setTimeout(r, 1100));
     await call(w);
     assert.equal(fake.callsTo(METADATA_SEARCH).length, 2);
+  });
+
+  it('expiry under concurrent load: every call is answered, one upstream call per organization per TTL', async () => {
+    // When the map expires while calls are in flight, the calls that wait for the shared fetch
+    // must finish in their own request; answered from another request's context, workerd fails
+    // them with a 500 ("Cannot perform I/O on behalf of a different request").
+    const fake = await fakeZitadel({ latencyMs: 20 });
+    const orgs = Array.from({ length: 5 }, (_, i) => `load-org-${i}`);
+    for (const org of orgs) fake.setMetadata(org, 'admin', ['load:perm']);
+    const w = await worker(fake, { vars: { METADATA_CACHE_TTL_SECONDS: '1' } });
+    const statuses = {};
+    const end = Date.now() + 3500;
+    const lane = async (i) => {
+      for (let n = i; Date.now() < end; n += 1) {
+        const res = await call(w, payload({ org: { id: orgs[n % orgs.length] } }));
+        const key = res.status === 200 && claim(res, 'permissions')?.[0] === 'load:perm' ? 'ok' : `${res.status} ${JSON.stringify(res.json)}`;
+        statuses[key] = (statuses[key] ?? 0) + 1;
+      }
+    };
+    await Promise.all(Array.from({ length: 24 }, (_, i) => lane(i)));
+    assert.deepEqual(Object.keys(statuses), ['ok'], JSON.stringify(statuses));
+    const calls = fake.callsTo(METADATA_SEARCH).length;
+    assert.ok(calls >= orgs.length * 2 && calls <= orgs.length * 5, `${calls} upstream calls for ${orgs.length} organizations over ~3.5 TTLs`);
   });
 
   it('a restarted worker (new isolate) reads the map from KV instead of ZITADEL', async () => {

@@ -40,7 +40,10 @@ async function call(w, body) {
   const text = JSON.stringify(body);
   const started = Date.now();
   const res = await fetch(w.url, { method: 'POST', body: text, headers: { 'ZITADEL-Signature': signatureHeader(text, KEY) } });
-  return { status: res.status, json: await res.json(), ms: Date.now() - started };
+  const raw = await res.text();
+  // workerd's own 500 page is text: keep it readable in a failure message.
+  const json = (() => { try { return JSON.parse(raw); } catch { return { text: raw.slice(0, 200) }; } })();
+  return { status: res.status, json, ms: Date.now() - started };
 }
 
 const token = (res) => res.json.append_claims.find((c) => c.key === 'urn:custom:ms_access_token')?.value;
@@ -101,6 +104,20 @@ describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=omit)', () => {
     const again = await call(w, payload({ access: 'old', refresh: rt, expiresAt: now() - 10 }));
     assert.equal(ms.calls.length, 1);
     assert.equal(token(again), token(first));
+  });
+
+  it('concurrent calls for one stale token share one refresh, and every call gets the new token', async () => {
+    // The calls that wait for the shared refresh must finish in their own request: answered
+    // from another request's context, workerd fails them with a 500.
+    ms.reset();
+    const rt = newRefreshToken(ms);
+    ms.fault({ delayMs: 150, times: 1 });
+    const body = payload({ access: 'old', refresh: rt, expiresAt: now() - 10 });
+    const results = await Promise.all(Array.from({ length: 20 }, () => call(w, body)));
+    assert.deepEqual(results.map((r) => r.status), Array(20).fill(200));
+    assert.equal(ms.calls.length, 1);
+    assert.equal(new Set(results.map(token)).size, 1);
+    assert.match(token(results[0]), /^EwB-fake-access-\d+$/);
   });
 
   it('the rotated refresh token is stored and used for the next refresh', async () => {
