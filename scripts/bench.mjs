@@ -5,13 +5,15 @@
 // 2. Upload size: `wrangler deploy --dry-run` (total and gzip).
 // 3. The real runtime: the built worker under wrangler dev (workerd), the fake ZITADEL answering
 //    with BENCH_UPSTREAM_LATENCY_MS (20) of added latency, BENCH_REQUESTS (5000) signed requests
-//    at BENCH_CONCURRENCY (32), with the metadata cache on and off, beside an empty worker that
-//    answers `{}` at once (the floor). Reports requests/s, p50/p95/p99, upstream calls, errors,
-//    and workerd's memory before and after two rounds.
+//    per round at BENCH_CONCURRENCY (32), with the metadata cache on and off, beside an empty
+//    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
+//    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
+//    upstream calls, errors, and workerd's and the wasm's memory after the warm-up and each round.
 //
 // Environment: BENCH_SKIP_HOST=1 skips step 1; BENCH_REQUESTS, BENCH_CONCURRENCY,
-// BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS (3) change the load; BENCH_EXTRA_ENTRY=<file>
-// adds another worker script to compare (for example an empty worker that also logs a line).
+// BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>
+// adds another worker script to compare (for example an empty worker that also logs a line);
+// BENCH_LOG_LEVEL (log) is wrangler dev's --log-level.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -26,7 +28,8 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const LATENCY_MS = Number(process.env.BENCH_UPSTREAM_LATENCY_MS ?? 20);
 const ORGS = Number(process.env.BENCH_ORGS ?? 10);
-const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 4));
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'log';
 const KEY = 'bench-signing-key';
 const RESULTS = join(ROOT, 'bench', 'results');
 const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };
@@ -60,7 +63,6 @@ for (let o = 0; o < ORGS; o += 1) {
   for (let r = 0; r < 20; r += 1) metadata[`role-${r}`] = ['app:read', `app:write-${r}`, `reports:${r}`];
   fixture.organizations[`org-${o}`] = { metadata };
 }
-const fake = await startFakeZitadel({ fixture, latencyMs: LATENCY_MS });
 const bodies = Array.from({ length: ORGS }, (_, o) => payload(`org-${o}`));
 
 const scenarios = [
@@ -70,54 +72,79 @@ const scenarios = [
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' } }],
 ];
 report.runtime = { requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
-for (const [name, options] of scenarios) {
-  console.log(`== runtime: ${name}`);
-  const worker = await startWorker({
-    ...options,
-    secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
-    vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', ...(options.vars ?? {}) },
-  });
-  try {
-    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    fake.reset();
-    await load(worker.url, agent, bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
-    const rss = [workerdMemory(worker.pid)];
-    const wasm = [await wasmMemory(worker.url)];
-    const rounds = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      rounds.push(await load(worker.url, agent, bodies, REQUESTS));
-      rss.push(workerdMemory(worker.pid));
-      wasm.push(await wasmMemory(worker.url));
+
+// All scenarios run side by side (each its own wrangler dev and fake ZITADEL, idle while the
+// others are measured) and take turns round by round, each round starting one scenario later, so
+// that neither the order nor a noisy minute on a shared machine favours one of them.
+console.log(`== runtime: starting ${scenarios.length} workers`);
+const runs = [];
+try {
+  for (const [name, options] of scenarios) {
+    const fake = await startFakeZitadel({ fixture, latencyMs: LATENCY_MS });
+    runs.push({ name, fake });
+    const worker = await startWorker({
+      ...options,
+      logLevel: LOG_LEVEL,
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
+      vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', ...(options.vars ?? {}) },
+    });
+    Object.assign(runs.at(-1), { worker, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });
+  }
+  for (const run of runs) {
+    await load(run.worker.url, run.agent, bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
+    run.rss = [workerdMemory(run.worker.pid)];
+    run.wasm = [await wasmMemory(run.worker.url)];
+  }
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (let i = 0; i < runs.length; i += 1) {
+      const run = runs[(round + i) % runs.length];
+      const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
+      run.rounds.push(result);
+      run.rss.push(workerdMemory(run.worker.pid));
+      run.wasm.push(await wasmMemory(run.worker.url));
+      console.log(`round ${round + 1}, ${run.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, errors ${result.errors}`, result.errors ? result.failures : '');
+      if (result.errors) writeFileSync(join(RESULTS, `worker-output-${runs.indexOf(run)}.log`), run.worker.output());
     }
-    const upstreamCalls = fake.callsTo(/metadata\/search$/).length;
-    agent.destroy();
-    const [first] = rounds;
-    const result = {
-      ...first,
-      upstream_calls: upstreamCalls,
+  }
+  for (const run of runs) {
+    const metric = (key) => median(run.rounds.map((r) => r[key]));
+    report.runtime.scenarios[run.name] = {
+      rps: metric('rps'),
+      p50_ms: metric('p50_ms'),
+      p95_ms: metric('p95_ms'),
+      p99_ms: metric('p99_ms'),
+      rounds: run.rounds.map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50_ms, p95_ms: r.p95_ms, p99_ms: r.p99_ms, errors: r.errors, failures: r.failures })),
+      errors_all_rounds: run.rounds.reduce((sum, r) => sum + r.errors, 0),
+      upstream_calls: run.fake.callsTo(/metadata\/search$/).length,
       upstream_calls_counted_over: 200 + ROUNDS * REQUESTS,
-      later_rounds: rounds.slice(1).map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50_ms, errors: r.errors })),
-      errors_all_rounds: rounds.reduce((sum, r) => sum + r.errors, 0),
-      workerd_rss_mib: rss,
-      wasm_memory_mib: wasm,
+      workerd_rss_mib: run.rss,
+      wasm_memory_mib: run.wasm,
     };
-    report.runtime.scenarios[name] = result;
-    console.log(`${first.rps.toFixed(0)} req/s, p50 ${first.p50_ms} ms, p95 ${first.p95_ms} ms, p99 ${first.p99_ms} ms, errors ${result.errors_all_rounds}, upstream calls ${upstreamCalls} (over ${result.upstream_calls_counted_over} requests), workerd RSS ${rss.join(' -> ')} MiB, wasm memory ${wasm.join(' -> ')} MiB`);
-  } finally {
-    await worker.stop();
+  }
+} finally {
+  for (const run of runs) {
+    run.agent?.destroy();
+    await run.worker?.stop();
+    await run.fake.close();
   }
 }
-await fake.close();
 
 const floor = report.runtime.scenarios['empty worker (floor)'].p50_ms;
-for (const [name, s] of Object.entries(report.runtime.scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / floor).toFixed(2));
+for (const s of Object.values(report.runtime.scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / floor).toFixed(2));
 writeFileSync(join(RESULTS, 'runtime.json'), JSON.stringify(report, null, 2) + '\n');
 writeFileSync(join(RESULTS, 'latest.md'), markdown(report));
 console.log(`\n${markdown(report)}`);
 
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return Number((sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2).toFixed(2));
+}
+
 /** Sends `count` requests, `CONCURRENCY` at a time, cycling through the bodies. */
 async function load(url, agent, signed, count) {
   const latencies = [];
+  const failures = {}; // "<status> <start of body>" -> count (status 0: no answer)
   let errors = 0;
   let next = 0;
   const started = process.hrtime.bigint();
@@ -128,14 +155,18 @@ async function load(url, agent, signed, count) {
       const t = process.hrtime.bigint();
       const { status, text } = await post(url, agent, body, header);
       latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-      if (status !== 200 || !text.startsWith('{')) errors += 1;
+      if (status !== 200 || !text.startsWith('{')) {
+        errors += 1;
+        const kind = `${status} ${text.slice(0, 120)}`;
+        failures[kind] = (failures[kind] ?? 0) + 1;
+      }
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, lane));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   latencies.sort((a, b) => a - b);
   const pct = (p) => Number(latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))].toFixed(2));
-  return { rps: count / seconds, p50_ms: pct(50), p95_ms: pct(95), p99_ms: pct(99), errors };
+  return { rps: count / seconds, p50_ms: pct(50), p95_ms: pct(95), p99_ms: pct(99), errors, failures };
 }
 
 function post(url, agent, body, header) {
@@ -145,7 +176,7 @@ function post(url, agent, body, header) {
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
     });
-    req.on('error', () => resolve({ status: 0, text: '' }));
+    req.on('error', (e) => resolve({ status: 0, text: e.code ?? e.message }));
     req.end(body);
   });
 }
@@ -179,7 +210,8 @@ function payload(org) {
 
 /** The worker's wasm linear memory in MiB, from /healthz (absent for the JavaScript workers). */
 async function wasmMemory(url) {
-  const health = await (await fetch(`${url}/healthz`)).json().catch(() => ({}));
+  const health = await fetch(`${url}/healthz`).then((r) => r.json()).catch(() => ({ down: true }));
+  if (health.down) return 'down';
   return health.wasm_memory_bytes === undefined ? '-' : Number((health.wasm_memory_bytes / 1048576).toFixed(2));
 }
 
@@ -203,7 +235,7 @@ function markdown(r) {
   }
   lines.push('## Upload size (wrangler deploy --dry-run)', '', `${r.size.total_kib} KiB, **${r.size.gzip_kib} KiB gzip** (budget 200 KiB gzip).`, '');
   const rt = r.runtime;
-  lines.push(`## The real runtime (wrangler dev)`, '', `${rt.requests} signed requests per round at concurrency ${rt.concurrency}, ${rt.rounds} rounds after 200 warm-up requests, ${rt.organizations} organizations, fake ZITADEL with ${rt.upstream_latency_ms} ms added latency. Latencies are of the first round; errors and upstream calls count all rounds and the warm-up.`, '',
+  lines.push(`## The real runtime (wrangler dev)`, '', `${rt.requests} signed requests per round at concurrency ${rt.concurrency}, ${rt.rounds} rounds after 200 warm-up requests, ${rt.organizations} organizations, fake ZITADEL with ${rt.upstream_latency_ms} ms added latency. The scenarios run side by side and take turns, each round starting one scenario later; req/s and latencies are medians over the rounds, errors and upstream calls count all rounds and the warm-up.`, '',
     '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | workerd RSS MiB (after warm-up → after each round) | wasm memory MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const [name, s] of Object.entries(rt.scenarios)) {
     lines.push(`| ${name} | ${s.rps.toFixed(0)} | ${s.p50_ms} | ${s.p95_ms} | ${s.p99_ms} | ${s.p50_ratio_to_floor} | ${s.errors_all_rounds} | ${s.upstream_calls} | ${s.workerd_rss_mib.join(' → ')} | ${s.wasm_memory_mib.join(' → ')} |`);

@@ -41,7 +41,7 @@ const tomlString = (s) => JSON.stringify(String(s));
  * where wrangler keeps local KV data, to share it between instances (default: a fresh directory).
  * Resolves once /healthz answers.
  */
-export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, timeoutMs = 90_000 } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, logLevel = 'log', timeoutMs = 90_000 } = {}) {
   if (!existsSync(entry)) {
     throw new Error(`${entry} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
   }
@@ -63,7 +63,7 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
   const child = spawn(WRANGLER, [
     'dev', '--config', join(dir, 'wrangler.toml'),
     '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-    '--persist-to', stateDir ?? join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'log',
+    '--persist-to', stateDir ?? join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', logLevel,
   ], {
     cwd: dir,
     detached: true, // own process group: stop() signals wrangler and workerd together
