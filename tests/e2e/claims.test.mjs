@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { signatureHeader } from '../support/signature.mjs';
+import { postSigned } from '../support/signature.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'claims-signing-key';
@@ -45,15 +45,7 @@ function payload(changes = {}) {
   return { ...structuredClone(PAYLOAD), ...changes };
 }
 
-async function call(w, body = payload()) {
-  const text = JSON.stringify(body);
-  const started = Date.now();
-  const res = await fetch(w.url, { method: 'POST', body: text, headers: { 'ZITADEL-Signature': signatureHeader(text, KEY) } });
-  const raw = await res.text();
-  // workerd's own 500 page is text: keep it readable in a failure message.
-  const json = (() => { try { return JSON.parse(raw); } catch { return { text: raw.slice(0, 200) }; } })();
-  return { status: res.status, json, ms: Date.now() - started };
-}
+const call = (w, body = payload()) => postSigned(w.url, JSON.stringify(body), KEY);
 
 const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 
 import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
-import { signatureHeader } from '../support/signature.mjs';
+import { postSigned } from '../support/signature.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'faults-signing-key';
@@ -50,11 +50,7 @@ function payload(ms) {
   return JSON.stringify(body);
 }
 
-async function call(w, body) {
-  const started = Date.now();
-  const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, KEY) } });
-  return { status: res.status, json: await res.json(), ms: Date.now() - started };
-}
+const call = (w, body) => postSigned(w.url, body, KEY);
 
 const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
 

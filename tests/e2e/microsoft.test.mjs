@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
-import { signatureHeader } from '../support/signature.mjs';
+import { postSigned } from '../support/signature.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'ms-signing-key';
@@ -36,15 +36,7 @@ function payload({ access, refresh, expiresAt, fn = 'function/preaccesstoken' })
   return { function: fn, user: { id: 'user-1' }, org: { id: 'org-1' }, user_metadata: metadata };
 }
 
-async function call(w, body) {
-  const text = JSON.stringify(body);
-  const started = Date.now();
-  const res = await fetch(w.url, { method: 'POST', body: text, headers: { 'ZITADEL-Signature': signatureHeader(text, KEY) } });
-  const raw = await res.text();
-  // workerd's own 500 page is text: keep it readable in a failure message.
-  const json = (() => { try { return JSON.parse(raw); } catch { return { text: raw.slice(0, 200) }; } })();
-  return { status: res.status, json, ms: Date.now() - started };
-}
+const call = (w, body) => postSigned(w.url, JSON.stringify(body), KEY);
 
 const token = (res) => res.json.append_claims.find((c) => c.key === 'urn:custom:ms_access_token')?.value;
 const written = (res) => Object.fromEntries((res.json.set_user_metadata ?? []).map((m) => [m.key, m.value]));
