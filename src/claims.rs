@@ -175,24 +175,20 @@ impl<P: Platform> Lookup<'_, P> {
             return Ok(map);
         }
 
-        let mut source = "shared";
-        let result = if ttl_ms == 0 {
-            source = "off";
-            self.load(log).await.map(|(map, _)| map)
+        let (result, source) = if ttl_ms == 0 {
+            (self.load(log).await.map(|(map, _)| map), "off")
         } else {
+            // Where the map came from, if this call led the flight; a waiter got it "shared".
             let led = std::cell::Cell::new(None);
             let result = isolate
                 .flights
                 .run(self.platform, self.org_id, || async {
                     let loaded = self.load(log).await;
-                    led.set(Some(loaded.as_ref().map_or("miss", |(_, s)| s)));
+                    led.set(loaded.as_ref().ok().map(|(_, source)| *source));
                     loaded.map(|(map, _)| map)
                 })
                 .await;
-            if let Some(s) = led.get() {
-                source = s;
-            }
-            result
+            (result, led.get().unwrap_or("shared"))
         };
         match (result, cached) {
             (Ok(map), _) => {
