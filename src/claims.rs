@@ -293,6 +293,8 @@ mod tests {
             groups_claim: None,
             ms_token: Some(MsTokenConfig {
                 metadata_key: "microsoft_access_token".into(),
+                refresh_token_metadata_key: "microsoft_refresh_token".into(),
+                expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
                 idp_id: None,
@@ -613,8 +615,6 @@ mod tests {
             client_secret: Secret::new("s"),
             token_url: "https://login.example/token".into(),
             scopes: "offline_access User.Read".into(),
-            refresh_token_metadata_key: "microsoft_refresh_token".into(),
-            expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
             skew_seconds: 300,
             on_error: crate::config::MsRefreshPolicy::Omit,
         });

@@ -66,6 +66,9 @@ pub struct PermissionsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MsTokenConfig {
     pub metadata_key: String,
+    /// Where the refresh token and the expiry (unix seconds) are stored beside the access token.
+    pub refresh_token_metadata_key: String,
+    pub expires_at_metadata_key: String,
     pub claim: String,
     pub in_userinfo: bool,
     /// Capture tokens only from the identity provider with this id (all OAuth providers if unset).
@@ -81,8 +84,6 @@ pub struct MsRefreshConfig {
     pub client_secret: Secret,
     pub token_url: String,
     pub scopes: String,
-    pub refresh_token_metadata_key: String,
-    pub expires_at_metadata_key: String,
     pub skew_seconds: u64,
     pub on_error: MsRefreshPolicy,
 }
@@ -196,6 +197,12 @@ impl Config {
         };
         let ms_token = ms_claim.map(|claim| MsTokenConfig {
             metadata_key: s.text(MS_TOKEN_METADATA_KEY).unwrap_or_else(|| "microsoft_access_token".into()),
+            refresh_token_metadata_key: s
+                .text(MS_REFRESH_TOKEN_METADATA_KEY)
+                .unwrap_or_else(|| "microsoft_refresh_token".into()),
+            expires_at_metadata_key: s
+                .text(MS_TOKEN_EXPIRES_AT_METADATA_KEY)
+                .unwrap_or_else(|| "microsoft_access_token_expires_at".into()),
             claim,
             in_userinfo: s.boolean(MS_TOKEN_IN_USERINFO, false),
             idp_id: s.text(MS_IDP_ID),
@@ -418,12 +425,6 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
             client_secret,
             token_url,
             scopes: self.text(MS_SCOPES).unwrap_or_else(|| "offline_access User.Read".into()),
-            refresh_token_metadata_key: self
-                .text(MS_REFRESH_TOKEN_METADATA_KEY)
-                .unwrap_or_else(|| "microsoft_refresh_token".into()),
-            expires_at_metadata_key: self
-                .text(MS_TOKEN_EXPIRES_AT_METADATA_KEY)
-                .unwrap_or_else(|| "microsoft_access_token_expires_at".into()),
             skew_seconds: self.number(MS_REFRESH_SKEW, 300, 0, 3000),
             on_error,
         })
@@ -483,6 +484,8 @@ mod tests {
             c.ms_token,
             Some(MsTokenConfig {
                 metadata_key: "microsoft_access_token".into(),
+                refresh_token_metadata_key: "microsoft_refresh_token".into(),
+                expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
                 idp_id: None,
@@ -605,12 +608,13 @@ mod tests {
     #[test]
     fn microsoft_refresh_defaults_when_the_client_is_set() {
         let c = with(&[(MS_CLIENT_ID, "app"), (MS_CLIENT_SECRET, "secret")]).unwrap();
-        let r = c.ms_token.unwrap().refresh.unwrap();
+        let ms = c.ms_token.unwrap();
+        assert_eq!(ms.refresh_token_metadata_key, "microsoft_refresh_token");
+        assert_eq!(ms.expires_at_metadata_key, "microsoft_access_token_expires_at");
+        let r = ms.refresh.unwrap();
         assert_eq!(r.client_id, "app");
         assert_eq!(r.token_url, "https://login.microsoftonline.com/common/oauth2/v2.0/token");
         assert_eq!(r.scopes, "offline_access User.Read");
-        assert_eq!(r.refresh_token_metadata_key, "microsoft_refresh_token");
-        assert_eq!(r.expires_at_metadata_key, "microsoft_access_token_expires_at");
         assert_eq!((r.skew_seconds, r.on_error), (300, MsRefreshPolicy::Omit));
         let tenant =
             with(&[(MS_CLIENT_ID, "a"), (MS_CLIENT_SECRET, "s"), (MS_TENANT, "contoso.onmicrosoft.com")]).unwrap();

@@ -86,14 +86,11 @@ pub fn entries(config: &Config, response: &str) -> Result<(String, Vec<Metadata>
     let access = oauth.access_token.filter(|t| !t.is_empty()).ok_or("no access token in the response")?;
     let user_id = parsed.user_id.filter(|u| !u.is_empty()).ok_or("no linked user yet")?;
     let mut entries = vec![Metadata::new(&ms.metadata_key, access.as_bytes())];
-    let refresh_keys = ms.refresh.as_ref();
-    let refresh_key = refresh_keys.map_or("microsoft_refresh_token", |r| r.refresh_token_metadata_key.as_str());
-    let expires_key = refresh_keys.map_or("microsoft_access_token_expires_at", |r| r.expires_at_metadata_key.as_str());
     if let Some(refresh) = oauth.refresh_token.filter(|t| !t.is_empty()) {
-        entries.push(Metadata::new(refresh_key, refresh.as_bytes()));
+        entries.push(Metadata::new(&ms.refresh_token_metadata_key, refresh.as_bytes()));
     }
     let expires_at = jwt_expiry(&access).unwrap_or(0);
-    entries.push(Metadata::new(expires_key, expires_at.to_string().as_bytes()));
+    entries.push(Metadata::new(&ms.expires_at_metadata_key, expires_at.to_string().as_bytes()));
     Ok((user_id.into_owned(), entries))
 }
 
@@ -238,5 +235,14 @@ mod tests {
         let outcome =
             block_on(capture(&config(&[]), &Isolate::default(), &platform, &response("t", None, Some("u1")), 0));
         assert_eq!(outcome, Capture::Failed(UpstreamError::Timeout));
+    }
+
+    #[test]
+    fn the_configured_key_names_are_used_without_refresh_settings() {
+        let c = config(&[("MS_REFRESH_TOKEN_METADATA_KEY", "ms_rt"), ("MS_TOKEN_EXPIRES_AT_METADATA_KEY", "ms_exp")]);
+        assert!(c.ms_token.as_ref().unwrap().refresh.is_none());
+        let (_, stored) = entries(&c, &response("at-1", Some("rt-1"), Some("u1"))).unwrap();
+        let keys: Vec<_> = stored.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(keys, ["microsoft_access_token", "ms_rt", "ms_exp"]);
     }
 }

@@ -38,14 +38,17 @@ pub struct Stored {
 
 impl Stored {
     pub fn read(info: &ContextInfo<'_>, config: &MsTokenConfig) -> Stored {
-        let refresh_keys = config.refresh.as_ref();
+        // The refresh token and the expiry matter only to refreshing.
+        let refreshing = config.refresh.is_some();
         Stored {
             access: user_metadata(info, &config.metadata_key).map(decode_text),
-            refresh: refresh_keys
-                .and_then(|r| user_metadata(info, &r.refresh_token_metadata_key))
+            refresh: refreshing
+                .then(|| user_metadata(info, &config.refresh_token_metadata_key))
+                .flatten()
                 .and_then(|v| decode_text(v).ok()),
-            expires_at: refresh_keys
-                .and_then(|r| user_metadata(info, &r.expires_at_metadata_key))
+            expires_at: refreshing
+                .then(|| user_metadata(info, &config.expires_at_metadata_key))
+                .flatten()
                 .and_then(|v| decode_text(v).ok())
                 .and_then(|t| t.trim().parse().ok())
                 .filter(|&seconds: &i64| seconds > 0),
@@ -183,10 +186,9 @@ pub async fn token_claim<P: Platform>(
         Ok(new) => {
             let mut write_back = vec![Metadata::new(&config.metadata_key, new.access_token.as_bytes())];
             if let Some(rotated) = &new.refresh_token {
-                write_back.push(Metadata::new(&refresh_config.refresh_token_metadata_key, rotated.as_bytes()));
+                write_back.push(Metadata::new(&config.refresh_token_metadata_key, rotated.as_bytes()));
             }
-            write_back
-                .push(Metadata::new(&refresh_config.expires_at_metadata_key, new.expires_at.to_string().as_bytes()));
+            write_back.push(Metadata::new(&config.expires_at_metadata_key, new.expires_at.to_string().as_bytes()));
             Outcome::Token { token: new.access_token.clone(), write_back, refreshed: true }
         }
         Err(RefreshError::Transient(code)) if refresh_config.on_error == MsRefreshPolicy::Stale => {
@@ -328,6 +330,8 @@ mod tests {
     fn config(on_error: MsRefreshPolicy) -> MsTokenConfig {
         MsTokenConfig {
             metadata_key: "microsoft_access_token".into(),
+            refresh_token_metadata_key: "microsoft_refresh_token".into(),
+            expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
             claim: "urn:custom:ms_access_token".into(),
             in_userinfo: false,
             idp_id: None,
@@ -336,8 +340,6 @@ mod tests {
                 client_secret: Secret::new("entra secret"),
                 token_url: "https://login.example/common/oauth2/v2.0/token".into(),
                 scopes: "offline_access User.Read".into(),
-                refresh_token_metadata_key: "microsoft_refresh_token".into(),
-                expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
                 skew_seconds: 300,
                 on_error,
             }),
