@@ -176,18 +176,16 @@ impl<P: Platform> Lookup<'_, P> {
         }
 
         let (result, source) = if ttl_ms == 0 {
-            (self.load(log).await.map(|(map, _)| map), "off")
+            (Box::pin(self.load(log)).await.map(|(map, _)| map), "off")
         } else {
             // Where the map came from, if this call led the flight; a waiter got it "shared".
             let led = std::cell::Cell::new(None);
-            let result = isolate
-                .flights
-                .run(self.platform, self.org_id, || async {
-                    let loaded = self.load(log).await;
-                    led.set(loaded.as_ref().ok().map(|(_, source)| *source));
-                    loaded.map(|(map, _)| map)
-                })
-                .await;
+            let result = Box::pin(isolate.flights.run(self.platform, self.org_id, || async {
+                let loaded = self.load(log).await;
+                led.set(loaded.as_ref().ok().map(|(_, source)| *source));
+                loaded.map(|(map, _)| map)
+            }))
+            .await;
             (result, led.get().unwrap_or("shared"))
         };
         match (result, cached) {

@@ -78,7 +78,8 @@ pub async fn handle_call<P: Platform>(
     )?;
     let info = payload::decode(body)?;
     if let Some(method) = info.full_method.as_deref() {
-        return api_execution(config, isolate, platform, method, &info, now_ms + config.upstream_timeout_ms, log).await;
+        let deadline_ms = now_ms + config.upstream_timeout_ms;
+        return Box::pin(api_execution(config, isolate, platform, method, &info, deadline_ms, log)).await;
     }
     log.user_id = info.user_id().map(str::to_string);
     log.org_id = info.org_id().map(str::to_string);
