@@ -64,18 +64,18 @@ fn user_metadata<'a>(info: &'a ContextInfo<'_>, key: &str) -> Option<&'a str> {
 /// Text stored as user metadata: standard base64 of either a JSON string (a V1 action's
 /// `appendMetadata` JSON-encodes what it stores) or the raw bytes (V2 `set_user_metadata`).
 pub fn decode_text(base64_value: &str) -> Result<String, &'static str> {
-    let bytes = base64::engine::general_purpose::STANDARD
+    let mut bytes = base64::engine::general_purpose::STANDARD
         .decode(base64_value.trim())
         .map_err(|_| "the token metadata is not valid base64")?;
     // A JSON string is unquoted; anything else (raw bytes, digits) is taken as it is. Tokens hold
     // no characters that JSON escapes, so the common case is just dropping the quotes.
     let quoted = bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"';
-    let text = if quoted && !bytes.contains(&b'\\') {
-        String::from_utf8(bytes[1..bytes.len() - 1].to_vec())
-    } else {
-        String::from_utf8(bytes)
+    if quoted && !bytes.contains(&b'\\') {
+        // Unquoted in place: the token is a few KB, not worth a second buffer.
+        bytes.pop();
+        bytes.remove(0);
     }
-    .map_err(|_| "the token metadata is not UTF-8 text")?;
+    let text = String::from_utf8(bytes).map_err(|_| "the token metadata is not UTF-8 text")?;
     let text =
         if quoted && text.starts_with('"') { serde_json::from_str::<String>(&text).unwrap_or(text) } else { text };
     if text.trim().is_empty() {
@@ -182,7 +182,7 @@ pub async fn token_claim<P: Platform>(
     }
 
     let refresh = refresher.refresh(platform, refresh_config, &refresh_token, now);
-    match before(platform, deadline_ms, refresh).await.unwrap_or(Err(RefreshError::Transient("timeout"))) {
+    match Box::pin(before(platform, deadline_ms, refresh)).await.unwrap_or(Err(RefreshError::Transient("timeout"))) {
         Ok(new) => {
             let mut write_back = vec![Metadata::new(&config.metadata_key, new.access_token.as_bytes())];
             if let Some(rotated) = &new.refresh_token {

@@ -2,20 +2,22 @@
 //!
 //! `append_claims` is always written, so "no claims" is an explicit `[]`; the other two fields are
 //! left out when empty. Metadata values are standard padded base64, the only form ZITADEL accepts.
+//!
+//! The answer is written by hand rather than through serde: it is a fixed shape of strings, and
+//! checking a whole string for characters to escape at once (instead of serde_json's byte by
+//! byte) is most of the time spent on it, as the answer carries a token of a few KB.
 
 use base64::Engine;
 use serde::Serialize;
 
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ContextInfoResponse {
     pub append_claims: Vec<Claim>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set_user_metadata: Vec<Metadata>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub append_log_claims: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
     pub key: String,
     pub value: ClaimValue,
@@ -23,8 +25,7 @@ pub struct Claim {
 
 /// Claim values this worker produces: a string or a list of strings. Equality is by value: a
 /// shared list equals a plain list of the same strings.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ClaimValue {
     Text(String),
     List(Vec<String>),
@@ -78,9 +79,111 @@ impl ContextInfoResponse {
     }
 
     pub fn to_json(&self) -> String {
-        // Serializing strings and lists into a String cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"append_claims":[]}"#.to_string())
+        // Sized up front: the answer carries a token of a few KB, and growing to it copies it.
+        let strings = |items: &mut dyn Iterator<Item = usize>| items.map(|len| len + 8).sum::<usize>();
+        let values = |value: &ClaimValue| match value {
+            ClaimValue::Text(text) => text.len(),
+            ClaimValue::List(items) => strings(&mut items.iter().map(String::len)),
+            ClaimValue::Shared(items) => strings(&mut items.iter().map(|i| i.len())),
+        };
+        let mut out = String::with_capacity(
+            64 + strings(&mut self.append_claims.iter().map(|c| c.key.len() + values(&c.value) + 16))
+                + strings(&mut self.set_user_metadata.iter().map(|m| m.key.len() + m.value.len() + 16))
+                + strings(&mut self.append_log_claims.iter().map(String::len)),
+        );
+        out.push_str(r#"{"append_claims":["#);
+        for (i, claim) in self.append_claims.iter().enumerate() {
+            out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
+            push_json_str(&mut out, &claim.key);
+            out.push_str(r#","value":"#);
+            match &claim.value {
+                ClaimValue::Text(text) => push_json_str(&mut out, text),
+                ClaimValue::List(items) => push_json_list(&mut out, items),
+                ClaimValue::Shared(items) => push_json_list(&mut out, items),
+            }
+            out.push('}');
+        }
+        out.push(']');
+        if !self.set_user_metadata.is_empty() {
+            out.push_str(r#","set_user_metadata":["#);
+            for (i, entry) in self.set_user_metadata.iter().enumerate() {
+                out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
+                push_json_str(&mut out, &entry.key);
+                out.push_str(r#","value":"#);
+                push_json_str(&mut out, &entry.value);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        if !self.append_log_claims.is_empty() {
+            out.push_str(r#","append_log_claims":"#);
+            push_json_list(&mut out, &self.append_log_claims);
+        }
+        out.push('}');
+        out
     }
+}
+
+fn push_json_list<S: AsRef<str>>(out: &mut String, items: &[S]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, item.as_ref());
+    }
+    out.push(']');
+}
+
+/// Appends `text` as a JSON string, escaped exactly as serde_json escapes it: `"`, `\` and the
+/// control characters below U+0020, nothing else.
+pub fn push_json_str(out: &mut String, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push('"');
+    if !needs_escape(text.as_bytes()) {
+        out.push_str(text);
+    } else {
+        let mut plain_from = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let short = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0x00..=0x1f => "",
+                _ => continue,
+            };
+            // Escaped bytes are ASCII, so `at` is always a character boundary.
+            out.push_str(&text[plain_from..at]);
+            if short.is_empty() {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(byte >> 4) as usize] as char);
+                out.push(HEX[(byte & 0xf) as usize] as char);
+            } else {
+                out.push_str(short);
+            }
+            plain_from = at + 1;
+        }
+        out.push_str(&text[plain_from..]);
+    }
+    out.push('"');
+}
+
+/// True if any byte must be escaped. Looks at eight bytes at a time (serde_json's own trick for
+/// reading strings), as a token is a few KB that never needs escaping.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte of `x` is below `n` (for n <= 128).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * n as u64) & !x & HIGH;
+    let special = |x: u64| below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1);
+    let mut words = bytes.chunks_exact(8);
+    let found = words.by_ref().any(|word| word.try_into().map_or(true, |w| special(u64::from_le_bytes(w)) != 0));
+    found || words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
@@ -114,7 +217,9 @@ mod tests {
         let shared = ClaimValue::Shared(vec![std::rc::Rc::from("a"), std::rc::Rc::from("b")]);
         let plain = ClaimValue::List(vec!["a".into(), "b".into()]);
         assert_eq!(shared, plain);
-        assert_eq!(serde_json::to_string(&shared).unwrap(), serde_json::to_string(&plain).unwrap());
+        let answer =
+            |value| ContextInfoResponse { append_claims: vec![Claim { key: "k".into(), value }], ..Default::default() };
+        assert_eq!(answer(shared).to_json(), answer(plain.clone()).to_json());
         assert_ne!(plain, ClaimValue::Text("a".into()));
         assert_ne!(ClaimValue::List(vec![]), ClaimValue::List(vec!["a".into()]));
     }

@@ -10,7 +10,8 @@
 //! - decoding never panics, and an error never repeats a string that was in the body;
 //! - a call with a valid configuration never panics and never answers 5xx, with the claims off,
 //!   with every claim on and ZITADEL unreachable, and with every claim on and upstream answers
-//!   that are garbage.
+//!   that are garbage;
+//! - the answer, written by hand, is exactly the JSON serde_json would write for it.
 //!
 //! What they found is kept as regression tests: three integer overflows on extreme token
 //! lifetimes and JWT `exp` values (`regression_*`), and known objects given as JSON arrays
@@ -18,6 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -33,6 +35,7 @@ use zitadel_claims_worker::error::Error;
 use zitadel_claims_worker::log::RequestLog;
 use zitadel_claims_worker::payload::{self, DecodeError};
 use zitadel_claims_worker::platform::{HttpRequest, HttpResponse, Platform, TransportError};
+use zitadel_claims_worker::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
 use zitadel_claims_worker::signature::{self, Malformed, SignatureError, SigningKey, MAX_FUTURE_SECONDS};
 
 /// The preaccesstoken payload ZITADEL sends, as in the end-to-end tests.
@@ -1042,6 +1045,58 @@ proptest! {
     }
 }
 
+/// Text that is mostly what JSON escapes: quotes, backslashes, control characters (DEL and
+/// non-ASCII too, which it does not), at every position around the 16-byte blocks.
+fn escapable_text() -> BoxedStrategy<String> {
+    let special =
+        select(vec!['"', '\\', '\n', '\r', '\t', '\u{0}', '\u{8}', '\u{c}', '\u{1f}', '\u{7f}', 'é', '😀', 'a']);
+    prop::collection::vec(prop_oneof![3 => special, 1 => any::<char>()], 0..70).prop_map(String::from_iter).boxed()
+}
+
+fn claim_value() -> BoxedStrategy<(ClaimValue, Value)> {
+    let list = || prop::collection::vec(escapable_text(), 0..4);
+    prop_oneof![
+        escapable_text().prop_map(|t| (ClaimValue::Text(t.clone()), json!(t))),
+        list().prop_map(|l| (ClaimValue::List(l.clone()), json!(l))),
+        list().prop_map(|l| (ClaimValue::Shared(l.iter().map(|t| Rc::from(t.as_str())).collect()), json!(l))),
+    ]
+    .boxed()
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// 12. The answer, written by hand, escapes every string exactly as serde_json does, and is
+    /// the JSON object ZITADEL reads: `append_claims` always, the other two only when not empty.
+    #[test]
+    fn answer_is_the_json_serde_would_write(
+        text in escapable_text(),
+        claims in prop::collection::vec((escapable_text(), claim_value()), 0..4),
+        metadata in prop::collection::vec((escapable_text(), prop::collection::vec(any::<u8>(), 0..40)), 0..3),
+        log_claims in prop::collection::vec(escapable_text(), 0..3),
+    ) {
+        let mut written = String::new();
+        response::push_json_str(&mut written, &text);
+        prop_assert_eq!(written, serde_json::to_string(&text).unwrap());
+
+        let answer = ContextInfoResponse {
+            append_claims: claims.iter().map(|(key, (value, _))| Claim { key: key.clone(), value: value.clone() }).collect(),
+            set_user_metadata: metadata.iter().map(|(key, raw)| Metadata::new(key.as_str(), raw)).collect(),
+            append_log_claims: log_claims.clone(),
+        };
+        let mut expected = Map::new();
+        expected.insert("append_claims".into(), claims.iter().map(|(key, (_, value))| json!({ "key": key, "value": value })).collect());
+        if !metadata.is_empty() {
+            expected.insert("set_user_metadata".into(), metadata.iter().map(|(key, raw)| json!({ "key": key, "value": STANDARD.encode(raw) })).collect());
+        }
+        if !log_claims.is_empty() {
+            expected.insert("append_log_claims".into(), json!(log_claims));
+        }
+        let parsed: Value = serde_json::from_str(&answer.to_json()).unwrap();
+        prop_assert_eq!(parsed, Value::Object(expected));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Regressions: bugs the properties found
 // ---------------------------------------------------------------------------------------------
@@ -1051,7 +1106,9 @@ fn claims_of(config: &Config, platform: &TestPlatform, body: Value) -> Vec<(Stri
     let valid = Signed::Valid { offset: 0, old_key: false };
     match check_call(config, &Isolate::default(), platform, &valid, body.to_string().as_bytes()) {
         Ok(Answer::Claims(response)) => {
-            response.append_claims.iter().map(|c| (c.key.clone(), serde_json::to_value(&c.value).unwrap())).collect()
+            let answer: Value = serde_json::from_str(&response.to_json()).unwrap();
+            let claims = answer["append_claims"].as_array().unwrap().iter();
+            claims.map(|c| (c["key"].as_str().unwrap().to_string(), c["value"].clone())).collect()
         }
         other => panic!("expected claims, got {other:?}"),
     }
