@@ -8,7 +8,9 @@
 //    per round at BENCH_CONCURRENCY (32), with the metadata cache on and off, beside an empty
 //    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
 //    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
-//    upstream calls, errors, and workerd's and the wasm's memory after the warm-up and each round.
+//    upstream calls, errors, workerd's and the wasm's memory after the warm-up and each round, and
+//    where the CPU time goes: per request, in wrangler (Node), in the workerd that proxies
+//    requests, in the workerd that runs the worker, and in this load generator.
 //
 // Environment: BENCH_SKIP_HOST=1 skips step 1; BENCH_REQUESTS, BENCH_CONCURRENCY,
 // BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>
@@ -32,6 +34,7 @@ const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 4));
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'log';
 const KEY = 'bench-signing-key';
 const RESULTS = join(ROOT, 'bench', 'results');
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };
 
 mkdirSync(RESULTS, { recursive: true });
@@ -98,7 +101,9 @@ try {
   for (let round = 0; round < ROUNDS; round += 1) {
     for (let i = 0; i < runs.length; i += 1) {
       const run = runs[(round + i) % runs.length];
-      const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
+      const cpuBefore = processCpu(run.worker);
+    const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
+    result.cpu_us_per_request = cpuPerRequest(cpuBefore, processCpu(run.worker), REQUESTS);
       run.rounds.push(result);
       run.rss.push(workerdMemory(run.worker.pid));
       run.wasm.push(await wasmMemory(run.worker.url));
@@ -117,6 +122,7 @@ try {
       errors_all_rounds: run.rounds.reduce((sum, r) => sum + r.errors, 0),
       upstream_calls: run.fake.callsTo(/metadata\/search$/).length,
       upstream_calls_counted_over: 200 + ROUNDS * REQUESTS,
+      cpu_us_per_request: Object.fromEntries(Object.keys(run.rounds[0].cpu_us_per_request).map((k) => [k, Math.round(median(run.rounds.map((r) => r.cpu_us_per_request[k])))])),
       workerd_rss_mib: run.rss,
       wasm_memory_mib: run.wasm,
     };
@@ -215,6 +221,36 @@ async function wasmMemory(url) {
   return health.wasm_memory_bytes === undefined ? '-' : Number((health.wasm_memory_bytes / 1048576).toFixed(2));
 }
 
+/**
+ * CPU time so far (µs) of the processes serving one worker: wrangler's Node processes, the workerd
+ * that takes the requests (wrangler's proxy, listening on the worker's port), the workerd that runs
+ * the worker, and this process (the load generator and the fake ZITADEL).
+ */
+function processCpu(worker) {
+  const port = new URL(worker.url).port;
+  const ps = spawnSync('ps', ['-eo', 'pid=,pgid=,comm=,args='], { encoding: 'utf8' }).stdout;
+  const cpu = { wrangler_node: 0, workerd_proxy: 0, workerd_worker: 0 };
+  for (const line of ps.split('\n')) {
+    const [pid, pgid, comm, ...args] = line.trim().split(/\s+/);
+    if (Number(pgid) !== worker.pid) continue;
+    const kind = comm === 'node' ? 'wrangler_node' : comm !== 'workerd' ? null : args.join(' ').includes(`entry=127.0.0.1:${port} `) ? 'workerd_proxy' : 'workerd_worker';
+    if (!kind) continue;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      cpu[kind] += ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+    } catch {
+      // gone
+    }
+  }
+  const self = process.cpuUsage();
+  cpu.load_generator = self.user + self.system;
+  return cpu;
+}
+
+function cpuPerRequest(before, after, requests) {
+  return Object.fromEntries(Object.keys(after).map((k) => [k, Math.round((after[k] - before[k]) / requests)]));
+}
+
 /** RSS in MiB of the workerd processes in the wrangler process group `pgid`. */
 function workerdMemory(pgid) {
   const ps = spawnSync('ps', ['-eo', 'pgid=,rss=,comm='], { encoding: 'utf8' }).stdout;
@@ -239,6 +275,12 @@ function markdown(r) {
     '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | workerd RSS MiB (after warm-up → after each round) | wasm memory MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const [name, s] of Object.entries(rt.scenarios)) {
     lines.push(`| ${name} | ${s.rps.toFixed(0)} | ${s.p50_ms} | ${s.p95_ms} | ${s.p99_ms} | ${s.p50_ratio_to_floor} | ${s.errors_all_rounds} | ${s.upstream_calls} | ${s.workerd_rss_mib.join(' → ')} | ${s.wasm_memory_mib.join(' → ')} |`);
+  }
+  lines.push('', 'CPU time per request in µs (medians over the rounds), by process: the machine has 2 cores, so the sum bounds the request rate.', '',
+    '| scenario | wrangler (Node) | workerd, proxy | workerd, the worker | load generator + fake ZITADEL | sum |', '|---|---|---|---|---|---|');
+  for (const [name, s] of Object.entries(rt.scenarios)) {
+    const c = s.cpu_us_per_request;
+    lines.push(`| ${name} | ${c.wrangler_node} | ${c.workerd_proxy} | ${c.workerd_worker} | ${c.load_generator} | ${c.wrangler_node + c.workerd_proxy + c.workerd_worker + c.load_generator} |`);
   }
   return `${lines.join('\n')}\n`;
 }
