@@ -16,7 +16,7 @@ use crate::microsoft::{self, Outcome, Refresher, Stored};
 use crate::payload::{ContextInfo, Function};
 use crate::permissions::{self, PermissionMap};
 use crate::platform::{before, with_deadline, Platform};
-use crate::response::{Claim, ClaimValue, ContextInfoResponse};
+use crate::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
 use crate::zitadel::{self, Session, UpstreamError};
 
 /// KV refuses expirations under 60 s.
@@ -76,7 +76,7 @@ pub async fn build<P: Platform>(
             Some(p) if p.project_id.is_none() && !roles.is_empty() => roles,
             _ => permissions::roles(grants, None),
         };
-        push_list(&mut response, claim, all_roles.into_iter().map(str::to_string).collect());
+        push_list(&mut response, claim, all_roles.into_iter().collect());
     }
     if let (Some(ms), Some(outcome)) = (&config.ms_token, ms_token) {
         match outcome {
@@ -143,7 +143,7 @@ async fn permissions_claim<P: Platform>(
     }
 }
 
-fn push_list(response: &mut ContextInfoResponse, key: &str, values: Vec<String>) {
+fn push_list(response: &mut ContextInfoResponse, key: &str, values: StrList) {
     if !values.is_empty() {
         response.append_claims.push(Claim { key: key.to_string(), value: ClaimValue::List(values) });
     }
@@ -343,7 +343,7 @@ mod tests {
     }
 
     fn list(values: &[&str]) -> ClaimValue {
-        ClaimValue::List(values.iter().map(|v| v.to_string()).collect())
+        ClaimValue::List(values.iter().collect())
     }
 
     #[test]

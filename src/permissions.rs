@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::payload::UserGrant;
+use crate::response::StrList;
 
 /// role → permissions of one organization, ready to use. Each distinct permission is stored once
 /// and numbered, so that combining the roles of a call deduplicates with a bitset: this runs on
@@ -139,15 +140,15 @@ pub fn roles<'a>(grants: &'a [UserGrant<'a>], project: Option<&str>) -> Vec<&'a 
 }
 
 /// `{project_id}:{role}` for every role of every grant that names its project, deduplicated.
-pub fn flat_roles(grants: &[UserGrant<'_>]) -> Vec<String> {
+pub fn flat_roles(grants: &[UserGrant<'_>]) -> StrList {
     let mut seen = FirstSeen::default();
-    let mut out = Vec::new();
+    let mut out = StrList::default();
     for grant in grants {
         let Some(project) = grant.project_id.as_deref().filter(|p| !p.is_empty()) else { continue };
         for role in grant.roles.iter().flatten().filter(|r| !r.is_empty()) {
             // Role first: it tells items apart sooner than the project, shared by a grant's roles.
             if seen.insert((role.as_ref(), project)) {
-                out.push([project, ":", role].concat());
+                out.push(&[project, ":", role]);
             }
         }
     }
@@ -312,7 +313,7 @@ mod tests {
     #[test]
     fn flat_roles_are_project_colon_role_deduplicated() {
         let grants = [grant("p1", &["admin", "editor"]), grant("p2", &["editor"]), grant("p1", &["admin"])];
-        assert_eq!(flat_roles(&grants), ["p1:admin", "p1:editor", "p2:editor"]);
+        assert_eq!(flat_roles(&grants).iter().collect::<Vec<_>>(), ["p1:admin", "p1:editor", "p2:editor"]);
         let nameless = [UserGrant { project_id: None, roles: Some(vec![Cow::Borrowed("x")]) }];
         assert!(flat_roles(&nameless).is_empty());
     }

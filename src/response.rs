@@ -28,7 +28,7 @@ pub struct Claim {
 #[derive(Debug, Clone)]
 pub enum ClaimValue {
     Text(String),
-    List(Vec<String>),
+    List(StrList),
     /// A list of strings shared with a cached permission map (no copies per call).
     Shared(Vec<std::rc::Rc<str>>),
 }
@@ -37,7 +37,7 @@ impl ClaimValue {
     fn items(&self) -> Option<Vec<&str>> {
         match self {
             ClaimValue::Text(_) => None,
-            ClaimValue::List(items) => Some(items.iter().map(String::as_str).collect()),
+            ClaimValue::List(items) => Some(items.iter().collect()),
             ClaimValue::Shared(items) => Some(items.iter().map(|i| &**i).collect()),
         }
     }
@@ -49,6 +49,48 @@ impl PartialEq for ClaimValue {
             (ClaimValue::Text(a), ClaimValue::Text(b)) => a == b,
             _ => self.items().is_some() && self.items() == other.items(),
         }
+    }
+}
+
+/// Strings kept end to end in one buffer: a claim of many short values (flat roles, groups) costs
+/// two allocations instead of one per value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StrList {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl StrList {
+    /// Appends one string, given in parts.
+    pub fn push(&mut self, parts: &[&str]) {
+        parts.iter().for_each(|part| self.text.push_str(part));
+        self.ends.push(self.text.len());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            // Every end is where a whole string ended, so always a character boundary.
+            let item = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            item
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for StrList {
+    fn from_iter<I: IntoIterator<Item = S>>(items: I) -> Self {
+        let mut list = StrList::default();
+        items.into_iter().for_each(|item| list.push(&[item.as_ref()]));
+        list
     }
 }
 
@@ -83,7 +125,7 @@ impl ContextInfoResponse {
         let strings = |items: &mut dyn Iterator<Item = usize>| items.map(|len| len + 8).sum::<usize>();
         let values = |value: &ClaimValue| match value {
             ClaimValue::Text(text) => text.len(),
-            ClaimValue::List(items) => strings(&mut items.iter().map(String::len)),
+            ClaimValue::List(items) => strings(&mut items.iter().map(str::len)),
             ClaimValue::Shared(items) => strings(&mut items.iter().map(|i| i.len())),
         };
         let mut out = String::with_capacity(
@@ -98,8 +140,8 @@ impl ContextInfoResponse {
             out.push_str(r#","value":"#);
             match &claim.value {
                 ClaimValue::Text(text) => push_json_str(&mut out, text),
-                ClaimValue::List(items) => push_json_list(&mut out, items),
-                ClaimValue::Shared(items) => push_json_list(&mut out, items),
+                ClaimValue::List(items) => push_json_list(&mut out, items.iter()),
+                ClaimValue::Shared(items) => push_json_list(&mut out, items.iter().map(|i| &**i)),
             }
             out.push('}');
         }
@@ -117,20 +159,20 @@ impl ContextInfoResponse {
         }
         if !self.append_log_claims.is_empty() {
             out.push_str(r#","append_log_claims":"#);
-            push_json_list(&mut out, &self.append_log_claims);
+            push_json_list(&mut out, self.append_log_claims.iter().map(String::as_str));
         }
         out.push('}');
         out
     }
 }
 
-fn push_json_list<S: AsRef<str>>(out: &mut String, items: &[S]) {
+fn push_json_list<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     out.push('[');
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_json_str(out, item.as_ref());
+        push_json_str(out, item);
     }
     out.push(']');
 }
@@ -199,7 +241,7 @@ mod tests {
     fn full_response_has_the_shape_zitadel_reads() {
         let response = ContextInfoResponse {
             append_claims: vec![
-                Claim { key: "permissions".into(), value: ClaimValue::List(vec!["posts:read".into()]) },
+                Claim { key: "permissions".into(), value: ClaimValue::List(StrList::from_iter(["posts:read"])) },
                 Claim { key: "urn:custom:ms_access_token".into(), value: ClaimValue::Text("tok".into()) },
             ],
             set_user_metadata: vec![Metadata::new("k", b"\xffbytes")],
@@ -215,13 +257,25 @@ mod tests {
     #[test]
     fn shared_and_plain_lists_serialize_and_compare_alike() {
         let shared = ClaimValue::Shared(vec![std::rc::Rc::from("a"), std::rc::Rc::from("b")]);
-        let plain = ClaimValue::List(vec!["a".into(), "b".into()]);
+        let plain = ClaimValue::List(StrList::from_iter(["a", "b"]));
         assert_eq!(shared, plain);
         let answer =
             |value| ContextInfoResponse { append_claims: vec![Claim { key: "k".into(), value }], ..Default::default() };
         assert_eq!(answer(shared).to_json(), answer(plain.clone()).to_json());
         assert_ne!(plain, ClaimValue::Text("a".into()));
-        assert_ne!(ClaimValue::List(vec![]), ClaimValue::List(vec!["a".into()]));
+        assert_ne!(ClaimValue::List(StrList::default()), ClaimValue::List(StrList::from_iter(["a"])));
+    }
+
+    #[test]
+    fn str_list_gives_back_each_string_as_pushed() {
+        let mut list = StrList::default();
+        assert!(list.is_empty() && list.iter().next().is_none());
+        list.push(&["p1", ":", "admin"]);
+        list.push(&[]);
+        list.push(&["é", "😀"]);
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["p1:admin", "", "é😀"]);
+        assert_eq!(list.len(), 3);
+        assert_eq!(StrList::from_iter(["a", "b"]).iter().collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

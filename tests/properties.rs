@@ -1057,7 +1057,7 @@ fn claim_value() -> BoxedStrategy<(ClaimValue, Value)> {
     let list = || prop::collection::vec(escapable_text(), 0..4);
     prop_oneof![
         escapable_text().prop_map(|t| (ClaimValue::Text(t.clone()), json!(t))),
-        list().prop_map(|l| (ClaimValue::List(l.clone()), json!(l))),
+        list().prop_map(|l| (ClaimValue::List(l.iter().collect()), json!(l))),
         list().prop_map(|l| (ClaimValue::Shared(l.iter().map(|t| Rc::from(t.as_str())).collect()), json!(l))),
     ]
     .boxed()
