@@ -8,14 +8,18 @@
 //    per round at BENCH_CONCURRENCY (32), with the metadata cache on and off, beside an empty
 //    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
 //    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
-//    upstream calls, errors, workerd's and the wasm's memory after the warm-up and each round, and
-//    where the CPU time goes: per request, in wrangler (Node), in the workerd that proxies
-//    requests, in the workerd that runs the worker, and in this load generator.
+//    upstream calls, errors, the resident memory of the worker's workerd and of wrangler's proxy
+//    workerd and the wasm's memory after the warm-up and each round, and where the CPU time goes:
+//    per request, in wrangler (Node), in the proxy workerd, in the worker's workerd, and in this
+//    load generator.
 //
 // Environment: BENCH_SKIP_HOST=1 skips step 1; BENCH_REQUESTS, BENCH_CONCURRENCY,
 // BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>
 // adds another worker script to compare (for example an empty worker that also logs a line);
-// BENCH_LOG_LEVEL (log) is wrangler dev's --log-level.
+// BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
+// on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
+// hands every console line to wrangler), writing runtime-no-inspector.json and
+// latest-no-inspector.md instead.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -32,9 +36,12 @@ const LATENCY_MS = Number(process.env.BENCH_UPSTREAM_LATENCY_MS ?? 20);
 const ORGS = Number(process.env.BENCH_ORGS ?? 10);
 const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 4));
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'log';
+const INSPECTOR = process.env.BENCH_INSPECTOR !== 'off';
+const SUFFIX = INSPECTOR ? '' : '-no-inspector';
 const KEY = 'bench-signing-key';
 const RESULTS = join(ROOT, 'bench', 'results');
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+const PAGE_BYTES = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout.trim()) || 4096;
 const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };
 
 mkdirSync(RESULTS, { recursive: true });
@@ -74,7 +81,7 @@ const scenarios = [
   ['cache on (TTL 60 s)', { vars: { METADATA_CACHE_TTL_SECONDS: '60' } }],
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' } }],
 ];
-report.runtime = { requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
+report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
 
 // All scenarios run side by side (each its own wrangler dev and fake ZITADEL, idle while the
 // others are measured) and take turns round by round, each round starting one scenario later, so
@@ -88,6 +95,7 @@ try {
     const worker = await startWorker({
       ...options,
       logLevel: LOG_LEVEL,
+      inspector: INSPECTOR,
       secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
       vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', ...(options.vars ?? {}) },
     });
@@ -95,7 +103,7 @@ try {
   }
   for (const run of runs) {
     await load(run.worker.url, run.agent, bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
-    run.rss = [workerdMemory(run.worker.pid)];
+    run.rss = [workerdMemory(run.worker)];
     run.wasm = [await wasmMemory(run.worker.url)];
   }
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -105,7 +113,7 @@ try {
     const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
     result.cpu_us_per_request = cpuPerRequest(cpuBefore, processCpu(run.worker), REQUESTS);
       run.rounds.push(result);
-      run.rss.push(workerdMemory(run.worker.pid));
+      run.rss.push(workerdMemory(run.worker));
       run.wasm.push(await wasmMemory(run.worker.url));
       console.log(`round ${round + 1}, ${run.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, errors ${result.errors}`, result.errors ? result.failures : '');
       if (result.errors) writeFileSync(join(RESULTS, `worker-output-${runs.indexOf(run)}.log`), run.worker.output());
@@ -123,7 +131,7 @@ try {
       upstream_calls: run.fake.callsTo(/metadata\/search$/).length,
       upstream_calls_counted_over: 200 + ROUNDS * REQUESTS,
       cpu_us_per_request: Object.fromEntries(Object.keys(run.rounds[0].cpu_us_per_request).map((k) => [k, Math.round(median(run.rounds.map((r) => r.cpu_us_per_request[k])))])),
-      workerd_rss_mib: run.rss,
+      workerd_rss_mib: { worker: run.rss.map((r) => r.worker), proxy: run.rss.map((r) => r.proxy) },
       wasm_memory_mib: run.wasm,
     };
   }
@@ -137,8 +145,8 @@ try {
 
 const floor = report.runtime.scenarios['empty worker (floor)'].p50_ms;
 for (const s of Object.values(report.runtime.scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / floor).toFixed(2));
-writeFileSync(join(RESULTS, 'runtime.json'), JSON.stringify(report, null, 2) + '\n');
-writeFileSync(join(RESULTS, 'latest.md'), markdown(report));
+writeFileSync(join(RESULTS, `runtime${SUFFIX}.json`), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(RESULTS, `latest${SUFFIX}.md`), markdown(report));
 console.log(`\n${markdown(report)}`);
 
 function median(values) {
@@ -222,19 +230,21 @@ async function wasmMemory(url) {
 }
 
 /**
- * CPU time so far (µs) of the processes serving one worker: wrangler's Node processes, the workerd
- * that takes the requests (wrangler's proxy, listening on the worker's port), the workerd that runs
- * the worker, and this process (the load generator and the fake ZITADEL).
+ * The processes serving one worker: wrangler's Node, the workerd that takes the requests
+ * (wrangler's proxy, listening on the worker's port), and the workerd that runs the worker.
  */
-function processCpu(worker) {
+function servingProcesses(worker) {
   const port = new URL(worker.url).port;
   const ps = spawnSync('ps', ['-eo', 'pid=,pgid=,comm=,args='], { encoding: 'utf8' }).stdout;
+  const kind = (comm, args) => (comm === 'node' ? 'wrangler_node' : comm !== 'workerd' ? null : args.join(' ').includes(`entry=127.0.0.1:${port} `) ? 'workerd_proxy' : 'workerd_worker');
+  return ps.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, pgid]) => Number(pgid) === worker.pid)
+    .map(([pid, , comm, ...args]) => ({ pid, kind: kind(comm, args) })).filter((p) => p.kind);
+}
+
+/** CPU time so far (µs) of the serving processes, and of this one (load generator, fake ZITADEL). */
+function processCpu(worker) {
   const cpu = { wrangler_node: 0, workerd_proxy: 0, workerd_worker: 0 };
-  for (const line of ps.split('\n')) {
-    const [pid, pgid, comm, ...args] = line.trim().split(/\s+/);
-    if (Number(pgid) !== worker.pid) continue;
-    const kind = comm === 'node' ? 'wrangler_node' : comm !== 'workerd' ? null : args.join(' ').includes(`entry=127.0.0.1:${port} `) ? 'workerd_proxy' : 'workerd_worker';
-    if (!kind) continue;
+  for (const { pid, kind } of servingProcesses(worker)) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
       cpu[kind] += ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
@@ -251,11 +261,19 @@ function cpuPerRequest(before, after, requests) {
   return Object.fromEntries(Object.keys(after).map((k) => [k, Math.round((after[k] - before[k]) / requests)]));
 }
 
-/** RSS in MiB of the workerd processes in the wrangler process group `pgid`. */
-function workerdMemory(pgid) {
-  const ps = spawnSync('ps', ['-eo', 'pgid=,rss=,comm='], { encoding: 'utf8' }).stdout;
-  const kib = ps.split('\n').map((l) => l.trim().split(/\s+/)).filter(([g, , comm]) => Number(g) === pgid && comm === 'workerd').reduce((sum, [, rss]) => sum + Number(rss), 0);
-  return Math.round(kib / 1024);
+/** Resident memory in MiB of the worker's workerd and of wrangler's proxy workerd. */
+function workerdMemory(worker) {
+  const rss = { worker: 0, proxy: 0 };
+  for (const { pid, kind } of servingProcesses(worker)) {
+    if (kind === 'wrangler_node') continue;
+    try {
+      const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+      rss[kind === 'workerd_worker' ? 'worker' : 'proxy'] += Math.round((pages * PAGE_BYTES) / 1048576);
+    } catch {
+      // gone
+    }
+  }
+  return rss;
 }
 
 function machine() {
@@ -271,10 +289,10 @@ function markdown(r) {
   }
   lines.push('## Upload size (wrangler deploy --dry-run)', '', `${r.size.total_kib} KiB, **${r.size.gzip_kib} KiB gzip** (budget 200 KiB gzip).`, '');
   const rt = r.runtime;
-  lines.push(`## The real runtime (wrangler dev)`, '', `${rt.requests} signed requests per round at concurrency ${rt.concurrency}, ${rt.rounds} rounds after 200 warm-up requests, ${rt.organizations} organizations, fake ZITADEL with ${rt.upstream_latency_ms} ms added latency. The scenarios run side by side and take turns, each round starting one scenario later; req/s and latencies are medians over the rounds, errors and upstream calls count all rounds and the warm-up.`, '',
-    '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | workerd RSS MiB (after warm-up → after each round) | wasm memory MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(rt.inspector ? '## The real runtime (wrangler dev)' : "## The real runtime (wrangler's dev server without the DevTools inspector)", '', `${rt.requests} signed requests per round at concurrency ${rt.concurrency}, ${rt.rounds} rounds after 200 warm-up requests, ${rt.organizations} organizations, fake ZITADEL with ${rt.upstream_latency_ms} ms added latency. The scenarios run side by side and take turns, each round starting one scenario later; req/s and latencies are medians over the rounds, errors and upstream calls count all rounds and the warm-up.`, '',
+    '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | RSS MiB, workerd running the worker (after warm-up → after each round) | RSS MiB, proxy workerd (same points) | wasm memory MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [name, s] of Object.entries(rt.scenarios)) {
-    lines.push(`| ${name} | ${s.rps.toFixed(0)} | ${s.p50_ms} | ${s.p95_ms} | ${s.p99_ms} | ${s.p50_ratio_to_floor} | ${s.errors_all_rounds} | ${s.upstream_calls} | ${s.workerd_rss_mib.join(' → ')} | ${s.wasm_memory_mib.join(' → ')} |`);
+    lines.push(`| ${name} | ${s.rps.toFixed(0)} | ${s.p50_ms} | ${s.p95_ms} | ${s.p99_ms} | ${s.p50_ratio_to_floor} | ${s.errors_all_rounds} | ${s.upstream_calls} | ${s.workerd_rss_mib.worker.join(' → ')} | ${s.workerd_rss_mib.proxy.join(' → ')} | ${s.wasm_memory_mib.join(' → ')} |`);
   }
   lines.push('', 'CPU time per request in µs (medians over the rounds), by process: the machine has 2 cores, so the sum bounds the request rate.', '',
     '| scenario | wrangler (Node) | workerd, proxy | workerd, the worker | load generator + fake ZITADEL | sum |', '|---|---|---|---|---|---|');

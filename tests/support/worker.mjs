@@ -39,9 +39,11 @@ const tomlString = (s) => JSON.stringify(String(s));
  * for leaks). `entry`: another worker script to run instead (the benchmark's empty worker).
  * `kv`: binding names of KV namespaces to attach (simulated locally); `stateDir`:
  * where wrangler keeps local KV data, to share it between instances (default: a fresh directory).
+ * `inspector: false` runs wrangler's dev server without the DevTools inspector (the benchmark's
+ * second runtime measurement; see dev-server-no-inspector.mjs).
  * Resolves once /healthz answers.
  */
-export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, logLevel = 'log', timeoutMs = 90_000 } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, logLevel = 'log', inspector = true, timeoutMs = 90_000 } = {}) {
   if (!existsSync(entry)) {
     throw new Error(`${entry} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
   }
@@ -59,12 +61,13 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
   writeFileSync(join(dir, '.dev.vars'), Object.entries(secrets).map(([k, v]) => `${k}=${JSON.stringify(String(v))}\n`).join(''));
 
   const port = await freePort();
-  const inspectorPort = await freePort();
-  const child = spawn(WRANGLER, [
-    'dev', '--config', join(dir, 'wrangler.toml'),
-    '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-    '--persist-to', stateDir ?? join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', logLevel,
-  ], {
+  const config = join(dir, 'wrangler.toml');
+  const persist = stateDir ?? join(dir, 'state');
+  const [command, args] = inspector
+    ? [WRANGLER, ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
+        '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', logLevel]]
+    : [process.execPath, [join(ROOT, 'tests', 'support', 'dev-server-no-inspector.mjs'), config, String(port), persist, logLevel]];
+  const child = spawn(command, args, {
     cwd: dir,
     detached: true, // own process group: stop() signals wrangler and workerd together
     stdio: ['ignore', 'pipe', 'pipe'],
