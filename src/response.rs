@@ -122,17 +122,7 @@ impl ContextInfoResponse {
 
     pub fn to_json(&self) -> String {
         // Sized up front: the answer carries a token of a few KB, and growing to it copies it.
-        let strings = |items: &mut dyn Iterator<Item = usize>| items.map(|len| len + 8).sum::<usize>();
-        let values = |value: &ClaimValue| match value {
-            ClaimValue::Text(text) => text.len(),
-            ClaimValue::List(items) => strings(&mut items.iter().map(str::len)),
-            ClaimValue::Shared(items) => strings(&mut items.iter().map(|i| i.len())),
-        };
-        let mut out = String::with_capacity(
-            64 + strings(&mut self.append_claims.iter().map(|c| c.key.len() + values(&c.value) + 16))
-                + strings(&mut self.set_user_metadata.iter().map(|m| m.key.len() + m.value.len() + 16))
-                + strings(&mut self.append_log_claims.iter().map(String::len)),
-        );
+        let mut out = String::with_capacity(self.estimated_len());
         out.push_str(r#"{"append_claims":["#);
         for (i, claim) in self.append_claims.iter().enumerate() {
             out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
@@ -163,6 +153,19 @@ impl ContextInfoResponse {
         }
         out.push('}');
         out
+    }
+
+    /// The answer's length without escapes: its strings plus their quotes and punctuation.
+    fn estimated_len(&self) -> usize {
+        let value = |value: &ClaimValue| match value {
+            ClaimValue::Text(text) => text.len() + 2,
+            ClaimValue::List(items) => items.text.len() + 3 * items.len() + 2,
+            ClaimValue::Shared(items) => items.iter().map(|i| i.len() + 3).sum::<usize>() + 2,
+        };
+        let claims: usize = self.append_claims.iter().map(|c| c.key.len() + value(&c.value) + 20).sum();
+        let metadata: usize = self.set_user_metadata.iter().map(|m| m.key.len() + m.value.len() + 24).sum();
+        let log_claims: usize = self.append_log_claims.iter().map(|l| l.len() + 3).sum();
+        64 + claims + metadata + log_claims
     }
 }
 
@@ -252,6 +255,8 @@ mod tests {
             r#"{"append_claims":[{"key":"permissions","value":["posts:read"]},{"key":"urn:custom:ms_access_token","value":"tok"}],"set_user_metadata":[{"key":"k","value":"/2J5dGVz"}],"append_log_claims":["text"]}"#
         );
         assert_eq!(response.claim_keys(), ["permissions", "urn:custom:ms_access_token"]);
+        // Sized up front: without escapes the buffer never grows.
+        assert!(response.to_json().len() <= response.estimated_len());
     }
 
     #[test]
