@@ -25,6 +25,21 @@ pub enum Route {
     Health,
 }
 
+/// The path of a request URL as the runtime gives it (absolute, already serialized): what follows
+/// the host, up to `?` or `#`.
+pub fn path_of(url: &str) -> &str {
+    let Some(host_start) = url.find("://").map(|i| i + 3) else {
+        return if url.starts_with('/') { url } else { "/" };
+    };
+    match url[host_start..].find('/') {
+        Some(i) => {
+            let path = &url[host_start + i..];
+            &path[..path.find(['?', '#']).unwrap_or(path.len())]
+        }
+        None => "/",
+    }
+}
+
 /// `POST /` and `POST /zitadel/complement-token` are one target; `GET /healthz` reports config.
 pub fn route(method: &str, path: &str) -> Result<Route, Error> {
     let (route, allow) = match path {
@@ -163,6 +178,23 @@ pub fn health(config: &Result<Config, Vec<Problem>>, wasm_memory_bytes: Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_is_read_from_the_url_without_query_or_fragment() {
+        for (url, path) in [
+            ("http://127.0.0.1:8787/", "/"),
+            ("https://worker.example/zitadel/complement-token", "/zitadel/complement-token"),
+            ("https://worker.example/healthz?x=/y", "/healthz"),
+            ("https://worker.example/a#/b?c", "/a"),
+            ("https://worker.example:8443/a%3F%23b?c", "/a%3F%23b"),
+            ("https://worker.example?query", "/"),
+            ("https://worker.example#fragment", "/"),
+            ("/already/a/path", "/already/a/path"),
+            ("no-scheme", "/"),
+        ] {
+            assert_eq!(path_of(url), path, "{url}");
+        }
+    }
     use crate::signature::{header_for, SignatureError};
     use crate::testing::FakePlatform;
     use futures::executor::block_on;

@@ -30,9 +30,10 @@ mod glue {
 
     use futures_util::StreamExt;
     use worker::wasm_bindgen::JsValue;
+    use worker::wasm_bindgen_futures::JsFuture;
     use worker::{
-        console_log, event, js_sys, AbortController, ByteStream, Context, Date, Delay, Env, Fetch, Headers, KvStore,
-        Method, Request, RequestInit, RequestRedirect, Response,
+        console_log, event, js_sys, web_sys, AbortController, ByteStream, Context, Date, Delay, Env, Fetch, Headers,
+        KvStore, Method, Request, RequestInit, RequestRedirect, Response,
     };
 
     use crate::claims::Isolate;
@@ -65,10 +66,12 @@ mod glue {
         console_error_panic_hook::set_once();
     }
 
+    // The runtime's request, not worker::Request: building that reads `request.cf`, which workerd
+    // parses from JSON on every call, and the worker never uses it.
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
         let started = Date::now().as_millis();
-        let mut log = RequestLog::new(req.method().as_ref(), &req.path());
+        let mut log = RequestLog::new(&req.method(), endpoint::path_of(&req.url()));
         let (status, body, allow) = match serve(req, &env, &ctx, &mut log).await {
             Ok((status, body)) => (status, body, None),
             Err(e) => {
@@ -93,7 +96,12 @@ mod glue {
         Ok(Response::from_bytes(body.into_bytes())?.with_status(status).with_headers(headers))
     }
 
-    async fn serve(mut req: Request, env: &Env, ctx: &Context, log: &mut RequestLog) -> Result<(u16, String), Error> {
+    async fn serve(
+        req: web_sys::Request,
+        env: &Env,
+        ctx: &Context,
+        log: &mut RequestLog,
+    ) -> Result<(u16, String), Error> {
         let route = endpoint::route(log.method.as_str(), &log.path)?;
         let config = load_config(env);
         if route == Route::Health {
@@ -104,7 +112,7 @@ mod glue {
             Ok(config) => config,
             Err(problems) => return Err(Error::Misconfigured(problems.clone())),
         };
-        let body = read_body(&mut req, MAX_BODY_BYTES).await?;
+        let body = read_body(&req, MAX_BODY_BYTES).await?;
         let header = req.headers().get(signature::HEADER).ok().flatten();
         let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| env.kv(SHARED_CACHE_BINDING).ok()).clone());
         let platform = Workers { kv, ctx, calls: Cell::new(0) };
@@ -135,18 +143,22 @@ mod glue {
 
     /// Reads the body, refusing more than `limit` bytes: from `Content-Length` before reading
     /// anything, and while streaming for bodies that do not declare their length.
-    async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, Error> {
+    async fn read_body(req: &web_sys::Request, limit: usize) -> Result<Vec<u8>, Error> {
         let declared = req.headers().get("content-length").ok().flatten();
         match declared.and_then(|v| v.trim().parse::<u64>().ok()) {
             Some(len) if len > limit as u64 => return Err(Error::PayloadTooLarge { limit }),
             // The runtime holds the body to its declared length: read it in one call.
-            Some(_) => return req.bytes().await.map_err(|_| Error::UnreadableBody),
+            Some(_) => {
+                let reading = req.array_buffer().map_err(|_| Error::UnreadableBody)?;
+                let buffer = JsFuture::from(reading).await.map_err(|_| Error::UnreadableBody)?;
+                return Ok(js_sys::Uint8Array::new(&buffer).to_vec());
+            }
             None => {}
         }
-        let Ok(stream) = req.stream() else {
+        let Some(stream) = req.body() else {
             return Ok(Vec::new()); // no body at all
         };
-        match read_limited(stream, limit).await {
+        match read_limited(ByteStream::from(stream), limit).await {
             Ok(body) => Ok(body),
             Err(Some(mut rest)) => {
                 // Read on (and discard) a bounded amount before answering: answering mid-upload
