@@ -178,6 +178,9 @@ pub fn health(config: &Result<Config, Vec<Problem>>, wasm_memory_bytes: Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::{header_for, SignatureError};
+    use crate::testing::FakePlatform;
+    use futures::executor::block_on;
 
     #[test]
     fn path_is_read_from_the_url_without_query_or_fragment() {
@@ -195,9 +198,6 @@ mod tests {
             assert_eq!(path_of(url), path, "{url}");
         }
     }
-    use crate::signature::{header_for, SignatureError};
-    use crate::testing::FakePlatform;
-    use futures::executor::block_on;
 
     const FULL: &[u8] = include_bytes!("../tests/fixtures/payloads/preaccesstoken.json");
 

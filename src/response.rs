@@ -125,9 +125,7 @@ impl ContextInfoResponse {
         let mut out = String::with_capacity(self.estimated_len());
         out.push_str(r#"{"append_claims":["#);
         for (i, claim) in self.append_claims.iter().enumerate() {
-            out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
-            push_json_str(&mut out, &claim.key);
-            out.push_str(r#","value":"#);
+            push_entry_key(&mut out, i, &claim.key);
             match &claim.value {
                 ClaimValue::Text(text) => push_json_str(&mut out, text),
                 ClaimValue::List(items) => push_json_list(&mut out, items.iter()),
@@ -139,9 +137,7 @@ impl ContextInfoResponse {
         if !self.set_user_metadata.is_empty() {
             out.push_str(r#","set_user_metadata":["#);
             for (i, entry) in self.set_user_metadata.iter().enumerate() {
-                out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
-                push_json_str(&mut out, &entry.key);
-                out.push_str(r#","value":"#);
+                push_entry_key(&mut out, i, &entry.key);
                 push_json_str(&mut out, &entry.value);
                 out.push('}');
             }
@@ -167,6 +163,13 @@ impl ContextInfoResponse {
         let log_claims: usize = self.append_log_claims.iter().map(|l| l.len() + 3).sum();
         64 + claims + metadata + log_claims
     }
+}
+
+/// Opens the `i`th `{"key":…,"value":` entry of a list; the caller writes the value and `}`.
+fn push_entry_key(out: &mut String, i: usize, key: &str) {
+    out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
+    push_json_str(out, key);
+    out.push_str(r#","value":"#);
 }
 
 fn push_json_list<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
