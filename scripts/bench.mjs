@@ -110,8 +110,8 @@ try {
     for (let i = 0; i < runs.length; i += 1) {
       const run = runs[(round + i) % runs.length];
       const cpuBefore = processCpu(run.worker);
-    const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
-    result.cpu_us_per_request = cpuPerRequest(cpuBefore, processCpu(run.worker), REQUESTS);
+      const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
+      result.cpu_us_per_request = cpuPerRequest(cpuBefore, processCpu(run.worker), REQUESTS);
       run.rounds.push(result);
       run.rss.push(workerdMemory(run.worker));
       run.wasm.push(await wasmMemory(run.worker.url));
