@@ -33,7 +33,7 @@ mod glue {
     use worker::wasm_bindgen_futures::JsFuture;
     use worker::{
         console_log, event, js_sys, web_sys, AbortController, ByteStream, Context, Date, Delay, Env, Fetch, Headers,
-        KvStore, Method, Request, RequestInit, RequestRedirect, Response,
+        KvStore, Method, Request, RequestInit, RequestRedirect,
     };
 
     use crate::claims::Isolate;
@@ -69,7 +69,7 @@ mod glue {
     // The runtime's request, not worker::Request: building that reads `request.cf`, which workerd
     // parses from JSON on every call, and the worker never uses it.
     #[event(fetch)]
-    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
         let started = Date::now().as_millis();
         let mut log = RequestLog::new(&req.method(), endpoint::path_of(&req.url()));
         let (status, body, allow) = match serve(req, &env, &ctx, &mut log).await {
@@ -85,15 +85,23 @@ mod glue {
         };
         log.status = status;
         log.duration_ms = Date::now().as_millis().saturating_sub(started);
-        console_log!("{}", log.to_json());
+        web_sys::console::log_1(&JsValue::from_str(&log.to_json()));
+        Ok(respond(status, &body, allow)?)
+    }
 
-        let headers = Headers::new();
+    /// The runtime's response, built directly: worker::Response would copy the body into a
+    /// Uint8Array and set each field of the init object through Reflect.
+    fn respond(status: u16, body: &str, allow: Option<&str>) -> Result<web_sys::Response, JsValue> {
+        let headers = web_sys::Headers::new()?;
         headers.set("content-type", "application/json")?;
         headers.set("cache-control", "no-store")?;
         if let Some(allow) = allow {
             headers.set("allow", allow)?;
         }
-        Ok(Response::from_bytes(body.into_bytes())?.with_status(status).with_headers(headers))
+        let init = web_sys::ResponseInit::new();
+        init.set_status(status);
+        init.set_headers_headers(&headers);
+        web_sys::Response::new_with_opt_str_and_init(Some(body), &init)
     }
 
     async fn serve(

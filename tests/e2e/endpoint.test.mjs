@@ -42,7 +42,13 @@ function assertError(res, status, code) {
   assert.equal(res.json.error, code, res.text);
   assert.equal(typeof res.json.message, 'string');
   assert.ok(res.json.message.length > 10, res.text);
-  assert.match(res.headers.get('content-type'), /application\/json/);
+  assertHeaders(res);
+}
+
+// Every answer, claims or error: JSON, and never stored by a cache between ZITADEL and the worker.
+function assertHeaders(res) {
+  assert.equal(res.headers.get('content-type'), 'application/json');
+  assert.equal(res.headers.get('cache-control'), 'no-store');
 }
 
 describe('happy path', () => {
@@ -51,6 +57,7 @@ describe('happy path', () => {
       const res = await call(PAYLOAD, { path });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.json, { append_claims: [] });
+      assertHeaders(res);
     });
     it(`preuserinfo on ${path} answers the response shape`, async () => {
       const res = await call(MACHINE, { path });
