@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: installs what is missing, then runs the host tests (plain `cargo test` of the worker
 # and the setup tool), builds both and runs the end-to-end tests: the worker under wrangler dev
-# (workerd), the setup tool against the fake ZITADEL, the V1 action in a bare JS context.
+# (workerd), the setup tool against the fake ZITADEL, the V1 action in a bare JS context; and the
+# benchmark's target checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ phase() { # phase <name> <command...>
 
 phase "toolchain" bash scripts/toolchain.sh
 phase "host tests (cargo test)" cargo test --workspace --quiet
+phase "script tests" node --test tests/scripts/*.test.mjs
 phase "wasm build" sh scripts/build.sh
 phase "setup tool build" cargo build --release --quiet -p zitadel-claims-setup
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false

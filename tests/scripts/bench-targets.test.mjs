@@ -1,0 +1,68 @@
+// The benchmark's verdicts (scripts/bench-targets.mjs) on made-up reports: each target can fail.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { targets } from '../../scripts/bench-targets.mjs';
+
+function scenario(overrides = {}) {
+  return {
+    p50_ms: 50,
+    errors_all_rounds: 0,
+    upstream_calls: 0,
+    workerd_rss_mib: { worker: [120, 160, 165, 170, 168], proxy: [70, 140, 150, 150, 150] },
+    wasm_memory_mib: [1.5, 1.5, 1.81, 1.81, 1.81],
+    ...overrides,
+  };
+}
+
+function report({ floor = {}, cacheOn = {}, cacheOff = {}, host = 23_000, gzip = 190 } = {}) {
+  const scenarios = {
+    'empty worker (floor)': scenario({ wasm_memory_mib: ['-', '-', '-', '-', '-'], ...floor }),
+    'extra: logging floor': scenario({ p50_ms: 55 }),
+    'cache on (TTL 60 s)': scenario({ ours: true, cache_ttl_seconds: 60, seconds_from_warm_up_to_last_round: 150, upstream_calls: 30, p50_ms: 60, ...cacheOn }),
+    'cache off (TTL 0)': scenario({ ours: true, upstream_calls: 20200, p50_ms: 90, ...cacheOff }),
+  };
+  for (const s of Object.values(scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / scenarios['empty worker (floor)'].p50_ms).toFixed(2));
+  return { host: { median_ns_per_request: host }, size: { gzip_kib: gzip }, runtime: { organizations: 10, scenarios } };
+}
+
+const verdict = (list, start) => {
+  const found = list.filter((t) => t.target.startsWith(start));
+  assert.equal(found.length, 1, `one target starting with "${start}" in ${JSON.stringify(list.map((t) => t.target))}`);
+  return found[0].met;
+};
+
+describe('bench targets', () => {
+  it('are all met by a good run, except the size aim, and the reference ratio has no verdict', () => {
+    const list = targets(report());
+    assert.deepEqual(list.filter((t) => t.met === false).map((t) => t.target), ['upload size: at most 150 KiB gzip (aim)']);
+    assert.equal(verdict(list, 'cache on (TTL 60 s): p50 / p50 of "extra: logging floor"'), null);
+    assert.equal(list.find((t) => t.target.includes('per TTL')).measured, '30 calls; at most 30 (10 organizations × 3 TTL windows in 150 s)');
+  });
+
+  it('fail on a slow hot path, a size over budget and errors', () => {
+    const list = targets(report({ host: 25_000, gzip: 200.5, cacheOff: { errors_all_rounds: 1 } }));
+    assert.equal(verdict(list, 'hot path'), false);
+    assert.equal(verdict(list, 'upload size: at most 200'), false);
+    assert.equal(verdict(list, 'cache off (TTL 0): 0 errors'), false);
+    assert.equal(verdict(list, 'cache on (TTL 60 s): 0 errors'), true);
+  });
+
+  it('fail on more than one ZITADEL call per organization per TTL window', () => {
+    assert.equal(verdict(targets(report({ cacheOn: { upstream_calls: 31 } })), 'cache on (TTL 60 s): at most one'), false);
+    // 180 s is four windows (0-60, 60-120, 120-180 and the call at 180).
+    assert.equal(verdict(targets(report({ cacheOn: { upstream_calls: 40, seconds_from_warm_up_to_last_round: 180 } })), 'cache on (TTL 60 s): at most one'), true);
+  });
+
+  it('fail when the cache-on p50 is more than 1.5 times the floor', () => {
+    assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 75 } })), 'cache on (TTL 60 s): p50 within'), true);
+    assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 76 } })), 'cache on (TTL 60 s): p50 within'), false);
+  });
+
+  it("fail when the worker's memory keeps growing after the first round", () => {
+    const rss = { worker: [120, 160, 170, 180, 177], proxy: [70, 140, 150, 150, 150] }; // +10.6%
+    assert.equal(verdict(targets(report({ cacheOff: { workerd_rss_mib: rss } })), "cache off (TTL 0): the worker's workerd"), false);
+    assert.equal(verdict(targets(report({ cacheOff: { wasm_memory_mib: [1.5, 1.5, 2, 2.4, 2.6] } })), 'cache off (TTL 0): wasm memory'), false);
+    assert.equal(verdict(targets(report({ cacheOff: { wasm_memory_mib: [1.5, 'down', 1.5, 1.5, 1.5] } })), 'cache off (TTL 0): wasm memory'), false);
+  });
+});
