@@ -9,7 +9,8 @@
 //    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
 //    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
 //    upstream calls, errors, the resident memory of the worker's workerd and of wrangler's proxy
-//    workerd and the wasm's memory after the warm-up and each round, and where the CPU time goes:
+//    workerd, the wasm's memory and the isolate's JavaScript heap after a full collection (read
+//    through wrangler's DevTools port) after the warm-up and each round, and where the CPU time goes:
 //    per request, in wrangler (Node), in the proxy workerd, in the worker's workerd, and in this
 //    load generator.
 //
@@ -25,6 +26,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+import WebSocket from 'ws';
 
 import { targets } from './bench-targets.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
@@ -109,6 +112,8 @@ try {
     await load(run.worker.url, run.agent, bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
     run.rss = [workerdMemory(run.worker)];
     run.wasm = [await wasmMemory(run.worker.url)];
+    run.inspector = INSPECTOR ? await connectDevTools(run.worker.inspectorPort) : null;
+    run.heap = [await liveHeap(run)];
   }
   for (let round = 0; round < ROUNDS; round += 1) {
     for (let i = 0; i < runs.length; i += 1) {
@@ -119,6 +124,7 @@ try {
       run.rounds.push(result);
       run.rss.push(workerdMemory(run.worker));
       run.wasm.push(await wasmMemory(run.worker.url));
+      run.heap.push(await liveHeap(run));
       run.endedAt = Date.now();
       console.log(`round ${round + 1}, ${run.name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, errors ${result.errors}`, result.errors ? result.failures : '');
       if (result.errors) writeFileSync(join(RESULTS, `worker-output-${runs.indexOf(run)}.log`), run.worker.output());
@@ -141,10 +147,12 @@ try {
       cpu_us_per_request: Object.fromEntries(Object.keys(run.rounds[0].cpu_us_per_request).map((k) => [k, Math.round(median(run.rounds.map((r) => r.cpu_us_per_request[k])))])),
       workerd_rss_mib: { worker: run.rss.map((r) => r.worker), proxy: run.rss.map((r) => r.proxy) },
       wasm_memory_mib: run.wasm,
+      js_heap_after_gc_mib: run.heap,
     };
   }
 } finally {
   for (const run of runs) {
+    run.inspector?.close();
     run.agent?.destroy();
     await run.worker?.stop();
     await run.fake.close();
@@ -241,6 +249,50 @@ async function wasmMemory(url) {
 }
 
 /**
+ * The worker isolate's JavaScript heap in MiB after a full garbage collection, read through
+ * wrangler's DevTools port ('-' without the inspector). V8 runs the collection only when the
+ * isolate next gets a turn, so /healthz is called every 100 ms until the collection answers.
+ */
+async function liveHeap(run) {
+  if (!run.inspector) return '-';
+  let answered = false;
+  const collected = run.inspector.send('HeapProfiler.collectGarbage').then((answer) => { answered = true; return answer; });
+  while (!answered) {
+    await fetch(`${run.worker.url}/healthz`).then((r) => r.arrayBuffer()).catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if ((await collected).timeout) return 'no gc';
+  const usage = await run.inspector.send('Runtime.getHeapUsage');
+  return usage.result ? Number((usage.result.usedSize / 1048576).toFixed(2)) : 'no answer';
+}
+
+/** A DevTools protocol client on wrangler's inspector port (one per worker, for the whole run). */
+async function connectDevTools(port) {
+  const targets = await fetch(`http://127.0.0.1:${port}/json`).then((r) => r.json());
+  const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject); });
+  const pending = new Map();
+  let next = 0;
+  socket.on('message', (data) => {
+    const message = JSON.parse(data);
+    pending.get(message.id)?.(message);
+    pending.delete(message.id);
+  });
+  return {
+    /** The answer to one command, or `{ timeout: true }` after 10 s. */
+    send(method, params = {}) {
+      const id = (next += 1);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => { pending.delete(id); resolve({ timeout: true }); }, 10_000);
+        pending.set(id, (message) => { clearTimeout(timer); resolve(message); });
+        socket.send(JSON.stringify({ id, method, params }));
+      });
+    },
+    close: () => socket.close(),
+  };
+}
+
+/**
  * The processes serving one worker: wrangler's Node, the workerd that takes the requests
  * (wrangler's proxy, listening on the worker's port), and the workerd that runs the worker.
  */
@@ -301,9 +353,9 @@ function markdown(r) {
   lines.push('## Upload size (wrangler deploy --dry-run)', '', `${r.size.total_kib} KiB, **${r.size.gzip_kib} KiB gzip** (budget 200 KiB gzip).`, '');
   const rt = r.runtime;
   lines.push(rt.inspector ? '## The real runtime (wrangler dev)' : "## The real runtime (wrangler's dev server without the DevTools inspector)", '', `${rt.requests} signed requests per round at concurrency ${rt.concurrency}, ${rt.rounds} rounds after 200 warm-up requests, ${rt.organizations} organizations, fake ZITADEL with ${rt.upstream_latency_ms} ms added latency. The scenarios run side by side and take turns, each round starting one scenario later; req/s and latencies are medians over the rounds, errors and upstream calls count all rounds and the warm-up.`, '',
-    '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | RSS MiB, workerd running the worker (after warm-up → after each round) | RSS MiB, proxy workerd (same points) | wasm memory MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|---|');
+    '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | RSS MiB, workerd running the worker (after warm-up → after each round) | RSS MiB, proxy workerd (same points) | wasm memory MiB (same points) | JavaScript heap after a full GC, MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [name, s] of Object.entries(rt.scenarios)) {
-    lines.push(`| ${name} | ${s.rps.toFixed(0)} | ${s.p50_ms} | ${s.p95_ms} | ${s.p99_ms} | ${s.p50_ratio_to_floor} | ${s.errors_all_rounds} | ${s.upstream_calls} | ${s.workerd_rss_mib.worker.join(' → ')} | ${s.workerd_rss_mib.proxy.join(' → ')} | ${s.wasm_memory_mib.join(' → ')} |`);
+    lines.push(`| ${name} | ${s.rps.toFixed(0)} | ${s.p50_ms} | ${s.p95_ms} | ${s.p99_ms} | ${s.p50_ratio_to_floor} | ${s.errors_all_rounds} | ${s.upstream_calls} | ${s.workerd_rss_mib.worker.join(' → ')} | ${s.workerd_rss_mib.proxy.join(' → ')} | ${s.wasm_memory_mib.join(' → ')} | ${s.js_heap_after_gc_mib.join(' → ')} |`);
   }
   lines.push('', 'CPU time per request in µs (medians over the rounds), by process: the machine has 2 cores, so the sum bounds the request rate.', '',
     '| scenario | wrangler (Node) | workerd, proxy | workerd, the worker | load generator + fake ZITADEL | sum |', '|---|---|---|---|---|---|');

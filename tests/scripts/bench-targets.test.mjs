@@ -67,5 +67,11 @@ describe('bench targets', () => {
     assert.equal(verdict(targets(report({ cacheOff: { wasm_memory_mib: [1.5, 1.5, 2, 2.4, 2.5] } })), 'cache off (TTL 0): wasm memory'), true);
     assert.equal(verdict(targets(report({ cacheOff: { wasm_memory_mib: [1.5, 1.5, 2, 2.4, 2.6] } })), 'cache off (TTL 0): wasm memory'), false);
     assert.equal(verdict(targets(report({ cacheOff: { wasm_memory_mib: [1.5, 'down', 1.5, 1.5, 1.5] } })), 'cache off (TTL 0): wasm memory'), false);
+    const heap = (values) => targets(report({ cacheOn: { js_heap_after_gc_mib: values } }));
+    assert.equal(verdict(heap([1.03, 1.24, 1.25, 1.24, 2.2]), 'cache on (TTL 60 s): JavaScript heap'), true);
+    assert.equal(verdict(heap([1.03, 1.24, 1.8, 2.1, 2.3]), 'cache on (TTL 60 s): JavaScript heap'), false);
+    assert.equal(verdict(heap([1.03, 1.24, 1.25, 1.24, 'no gc']), 'cache on (TTL 60 s): JavaScript heap'), false);
+    // Without the inspector the heap cannot be read: no verdict rather than a made-up one.
+    assert.equal(heap(['-', '-', '-', '-', '-']).filter((t) => t.target.includes('JavaScript heap')).length, 0);
   });
 });

@@ -63,8 +63,9 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
   const port = await freePort();
   const config = join(dir, 'wrangler.toml');
   const persist = stateDir ?? join(dir, 'state');
+  const inspectorPort = inspector ? await freePort() : undefined;
   const [command, args] = inspector
-    ? [WRANGLER, ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
+    ? [WRANGLER, ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
         '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', logLevel]]
     : [process.execPath, [join(ROOT, 'tests', 'support', 'dev-server-no-inspector.mjs'), config, String(port), persist, logLevel]];
   const child = spawn(command, args, {
@@ -81,6 +82,8 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
 
   const instance = {
     url: `http://127.0.0.1:${port}`,
+    /** wrangler's DevTools port (undefined without the inspector). */
+    inspectorPort,
     pid: child.pid,
     /** Everything wrangler and the worker printed so far. */
     output: () => output,
