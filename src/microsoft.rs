@@ -39,17 +39,13 @@ pub struct Stored {
 impl Stored {
     pub fn read(info: &ContextInfo<'_>, config: &MsTokenConfig) -> Stored {
         // The refresh token and the expiry matter only to refreshing.
-        let refreshing = config.refresh.is_some();
+        let for_refresh = |key: &str| {
+            config.refresh.as_ref().and_then(|_| user_metadata(info, key)).and_then(|v| decode_text(v).ok())
+        };
         Stored {
             access: user_metadata(info, &config.metadata_key).map(decode_text),
-            refresh: refreshing
-                .then(|| user_metadata(info, &config.refresh_token_metadata_key))
-                .flatten()
-                .and_then(|v| decode_text(v).ok()),
-            expires_at: refreshing
-                .then(|| user_metadata(info, &config.expires_at_metadata_key))
-                .flatten()
-                .and_then(|v| decode_text(v).ok())
+            refresh: for_refresh(&config.refresh_token_metadata_key),
+            expires_at: for_refresh(&config.expires_at_metadata_key)
                 .and_then(|t| t.trim().parse().ok())
                 .filter(|&seconds: &i64| seconds > 0),
         }
