@@ -1,5 +1,8 @@
 // The benchmark's targets (issue 5), checked against a report of scripts/bench.mjs.
 
+/** The scenario every p50 is compared with: an empty worker that answers `{}` at once. */
+export const FLOOR = 'empty worker (floor)';
+
 /**
  * The targets of the benchmark, each with what was measured and whether it is met (`null`: shown
  * for reference, not judged). Memory "does not keep growing" when the wasm memory, where all of
@@ -30,7 +33,7 @@ export function targets(r) {
       `${s.upstream_calls} calls; at most ${allowed} (${r.runtime.organizations} organizations × ${windows} TTL windows in ${s.seconds_from_warm_up_to_last_round} s)`,
       s.upstream_calls <= allowed);
     add(`${name}: p50 within 1.5× of the floor`, `${s.p50_ratio_to_floor}×`, s.p50_ratio_to_floor <= 1.5);
-    for (const [other, o] of scenarios.filter(([n, o]) => !o.ours && n !== 'empty worker (floor)')) {
+    for (const [other, o] of scenarios.filter(([n, o]) => !o.ours && n !== FLOOR)) {
       const ratio = Number((s.p50_ms / o.p50_ms).toFixed(2));
       add(`${name}: p50 / p50 of "${other}" (for reference, not a target)`, `${ratio}×`, null);
     }

@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 
 import WebSocket from 'ws';
 
-import { targets } from './bench-targets.mjs';
+import { FLOOR, targets } from './bench-targets.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';
@@ -80,9 +80,9 @@ for (let o = 0; o < ORGS; o += 1) {
 const bodies = Array.from({ length: ORGS }, (_, o) => payload(`org-${o}`));
 
 const scenarios = [
-  ['empty worker (floor)', { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
+  [FLOOR, { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
   ...(process.env.BENCH_EXTRA_ENTRY ? [[`extra: ${process.env.BENCH_EXTRA_ENTRY}`, { entry: resolve(ROOT, process.env.BENCH_EXTRA_ENTRY) }]] : []),
-  ['cache on (TTL 60 s)', { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, ttl: 60 }],
+  ['cache on (TTL 60 s)', { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true }],
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' }, ours: true }],
 ];
 report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
@@ -93,19 +93,18 @@ report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, con
 console.log(`== runtime: starting ${scenarios.length} workers`);
 const runs = [];
 try {
-  for (const [name, options] of scenarios) {
-    const fake = await startFakeZitadel({ fixture, latencyMs: LATENCY_MS });
-    runs.push({ name, fake });
-    const { ours, ttl, ...start } = options;
-    Object.assign(runs.at(-1), { ours: Boolean(ours), ttl });
-    const worker = await startWorker({
-      ...start,
+  for (const [name, { entry, vars = {}, ours = false }] of scenarios) {
+    // In the list before the worker starts, so that `finally` closes its fake ZITADEL either way.
+    const run = { name, ours, ttl: Number(vars.METADATA_CACHE_TTL_SECONDS ?? 0), fake: await startFakeZitadel({ fixture, latencyMs: LATENCY_MS }) };
+    runs.push(run);
+    run.worker = await startWorker({
+      entry,
       logLevel: LOG_LEVEL,
       inspector: INSPECTOR,
-      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
-      vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', ...(options.vars ?? {}) },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken },
+      vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', ...vars },
     });
-    Object.assign(runs.at(-1), { worker, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });
+    Object.assign(run, { agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });
   }
   for (const run of runs) {
     run.startedAt = Date.now();
@@ -159,7 +158,7 @@ try {
   }
 }
 
-const floor = report.runtime.scenarios['empty worker (floor)'].p50_ms;
+const floor = report.runtime.scenarios[FLOOR].p50_ms;
 for (const s of Object.values(report.runtime.scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / floor).toFixed(2));
 report.targets = targets(report);
 writeFileSync(join(RESULTS, `runtime${SUFFIX}.json`), JSON.stringify(report, null, 2) + '\n');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { targets } from '../../scripts/bench-targets.mjs';
+import { FLOOR, targets } from '../../scripts/bench-targets.mjs';
 
 function scenario(overrides = {}) {
   return {
@@ -17,12 +17,12 @@ function scenario(overrides = {}) {
 
 function report({ floor = {}, cacheOn = {}, cacheOff = {}, host = 23_000, gzip = 190 } = {}) {
   const scenarios = {
-    'empty worker (floor)': scenario({ wasm_memory_mib: ['-', '-', '-', '-', '-'], ...floor }),
+    [FLOOR]: scenario({ wasm_memory_mib: ['-', '-', '-', '-', '-'], ...floor }),
     'extra: logging floor': scenario({ p50_ms: 55 }),
     'cache on (TTL 60 s)': scenario({ ours: true, cache_ttl_seconds: 60, seconds_from_warm_up_to_last_round: 150, upstream_calls: 30, p50_ms: 60, ...cacheOn }),
     'cache off (TTL 0)': scenario({ ours: true, upstream_calls: 20200, p50_ms: 90, ...cacheOff }),
   };
-  for (const s of Object.values(scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / scenarios['empty worker (floor)'].p50_ms).toFixed(2));
+  for (const s of Object.values(scenarios)) s.p50_ratio_to_floor = Number((s.p50_ms / scenarios[FLOOR].p50_ms).toFixed(2));
   return { host: { median_ns_per_request: host }, size: { gzip_kib: gzip }, runtime: { organizations: 10, scenarios } };
 }
 
