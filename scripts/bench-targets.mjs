@@ -6,7 +6,7 @@ export const FLOOR = 'empty worker (floor)';
 /**
  * The targets of the benchmark, each with what was measured and whether it is met (`null`: shown
  * for reference, not judged). Memory "does not keep growing" when the wasm memory, where all of
- * the worker's state lives, and (when the inspector is on) the isolate's JavaScript heap after a
+ * the worker's state lives, and (when read: BENCH_HEAP=1) the isolate's JavaScript heap after a
  * full garbage collection each grew by at most 1 MiB from after the first round to after the
  * last: over three rounds of 5000 requests that catches a leak of 70 bytes per request. The
  * resident memory of the worker's workerd is shown but not judged: it also holds the garbage V8

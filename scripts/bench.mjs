@@ -9,8 +9,8 @@
 //    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
 //    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
 //    upstream calls, errors, the resident memory of the worker's workerd and of wrangler's proxy
-//    workerd, the wasm's memory and the isolate's JavaScript heap after a full collection (read
-//    through wrangler's DevTools port) after the warm-up and each round, and where the CPU time goes:
+//    workerd and the wasm's memory (and with BENCH_HEAP=1 the isolate's JavaScript heap) after the
+//    warm-up and each round, and where the CPU time goes:
 //    per request, in wrangler (Node), in the proxy workerd, in the worker's workerd, and in this
 //    load generator.
 //
@@ -20,7 +20,10 @@
 // BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
 // on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
 // hands every console line to wrangler), writing runtime-no-inspector.json and
-// latest-no-inspector.md instead.
+// latest-no-inspector.md instead; BENCH_HEAP=1 (inspector on) also reads the isolate's JavaScript
+// heap after a full collection, between rounds, through wrangler's DevTools port. Off by default:
+// attaching DevTools, even between rounds, made wrangler drop connections in the next round
+// (ECONNRESET in 3 of 4 short runs, none in 2 without it).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -42,6 +45,7 @@ const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 4));
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'log';
 const INSPECTOR = process.env.BENCH_INSPECTOR !== 'off';
 const SUFFIX = INSPECTOR ? '' : '-no-inspector';
+const HEAP = INSPECTOR && process.env.BENCH_HEAP === '1';
 const KEY = 'bench-signing-key';
 const RESULTS = join(ROOT, 'bench', 'results');
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -111,7 +115,6 @@ try {
     await load(run.worker.url, run.agent, bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
     run.rss = [workerdMemory(run.worker)];
     run.wasm = [await wasmMemory(run.worker.url)];
-    run.inspector = INSPECTOR ? await connectDevTools(run.worker.inspectorPort) : null;
     run.heap = [await liveHeap(run)];
   }
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -151,7 +154,6 @@ try {
   }
 } finally {
   for (const run of runs) {
-    run.inspector?.close();
     run.agent?.destroy();
     await run.worker?.stop();
     await run.fake.close();
@@ -249,23 +251,31 @@ async function wasmMemory(url) {
 
 /**
  * The worker isolate's JavaScript heap in MiB after a full garbage collection, read through
- * wrangler's DevTools port ('-' without the inspector). V8 runs the collection only when the
+ * wrangler's DevTools port ('-' unless BENCH_HEAP=1). V8 runs the collection only when the
  * isolate next gets a turn, so /healthz is called every 100 ms until the collection answers.
+ * Connected only for the reading: with DevTools attached, wrangler forwards every runtime and
+ * network event to it, which changes what the rounds measure (and, without the cache, crashed
+ * wrangler under load once); even so, attaching made wrangler drop connections afterwards.
  */
 async function liveHeap(run) {
-  if (!run.inspector) return '-';
-  let answered = false;
-  const collected = run.inspector.send('HeapProfiler.collectGarbage').then((answer) => { answered = true; return answer; });
-  while (!answered) {
-    await fetch(`${run.worker.url}/healthz`).then((r) => r.arrayBuffer()).catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!HEAP) return '-';
+  const devtools = await connectDevTools(run.worker.inspectorPort);
+  try {
+    let answered = false;
+    const collected = devtools.send('HeapProfiler.collectGarbage').then((answer) => { answered = true; return answer; });
+    while (!answered) {
+      await fetch(`${run.worker.url}/healthz`).then((r) => r.arrayBuffer()).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if ((await collected).timeout) return 'no gc';
+    const usage = await devtools.send('Runtime.getHeapUsage');
+    return usage.result ? Number((usage.result.usedSize / 1048576).toFixed(2)) : 'no answer';
+  } finally {
+    devtools.close();
   }
-  if ((await collected).timeout) return 'no gc';
-  const usage = await run.inspector.send('Runtime.getHeapUsage');
-  return usage.result ? Number((usage.result.usedSize / 1048576).toFixed(2)) : 'no answer';
 }
 
-/** A DevTools protocol client on wrangler's inspector port (one per worker, for the whole run). */
+/** A DevTools protocol client on wrangler's inspector port, for one reading. */
 async function connectDevTools(port) {
   const targets = await fetch(`http://127.0.0.1:${port}/json`).then((r) => r.json());
   const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
