@@ -1,7 +1,7 @@
 // Runs the BUILT worker (build/index.js, made by scripts/build.sh) under `wrangler dev`, i.e. in
 // workerd, on a free loopback port, with the settings a test gives. Each instance gets its own
 // temporary wrangler.toml (so the developer's .dev.vars never leaks into a test), its own state
-// directory and its own process group, which stop() ends as a whole: no workerd is left behind.
+// directory and wrangler log file and its own process group, which stop() ends as a whole: no workerd is left behind.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -72,7 +72,10 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
     cwd: dir,
     detached: true, // own process group: stop() signals wrangler and workerd together
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0' },
+    // wrangler also writes every message, down to one debug entry per DevTools event (several per
+    // request), to a log file under ~/.config/.wrangler/logs: ~450 MB per benchmark run. It goes
+    // to this instance's own directory instead and is removed with it.
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0', WRANGLER_LOG_PATH: join(dir, 'wrangler.log') },
   });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
