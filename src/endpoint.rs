@@ -84,13 +84,15 @@ pub async fn handle_call<P: Platform>(
     log: &mut RequestLog,
 ) -> Result<Answer, Error> {
     let now_ms = platform.now_ms();
-    signature::verify(
+    signature::verify_on(
+        platform,
         signature_header,
         body,
         &config.signing_keys,
         (now_ms / 1000) as i64,
         config.signature_tolerance_seconds,
-    )?;
+    )
+    .await?;
     let info = payload::decode(body)?;
     if let Some(method) = info.full_method.as_deref() {
         let deadline_ms = now_ms + config.upstream_timeout_ms;

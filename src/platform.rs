@@ -1,6 +1,6 @@
 //! What the core needs from the outside world, as a trait: HTTP with a deadline, the clock, a
-//! timer and the optional shared cache (KV). The Workers glue implements it with `fetch`,
-//! `Date.now()`, `setTimeout` and KV; tests implement it with canned answers.
+//! timer, the optional shared cache (KV) and an HMAC. The Workers glue implements it with `fetch`,
+//! `Date.now()`, `setTimeout`, KV and WebCrypto; tests implement it with canned answers.
 
 use std::future::Future;
 use std::pin::pin;
@@ -53,6 +53,12 @@ pub trait Platform {
 
     /// Writes the shared cache, if one is bound; failures are ignored by design.
     fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) -> impl Future<Output = ()>;
+
+    /// HMAC-SHA256 of the concatenated `parts` under `key`: the signature check's MAC. Computed
+    /// in Rust unless the platform has a faster one (the Workers glue: WebCrypto, native code).
+    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]> {
+        std::future::ready(crate::signature::hmac_sha256(key, parts))
+    }
 }
 
 /// Remembers a `429 Too Many Requests` per isolate: until `Retry-After` has passed, calls to that

@@ -14,6 +14,8 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::platform::Platform;
+
 /// The header ZITADEL sends (header names are case-insensitive on the wire).
 pub const HEADER: &str = "ZITADEL-Signature";
 
@@ -32,14 +34,21 @@ impl SigningKey {
         SigningKey(key.into())
     }
 
-    fn mac(&self, timestamp: &str, body: &[u8]) -> HmacSha256 {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC takes any key length");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac
+    /// The key's bytes, for a platform's own HMAC ([`Platform::hmac_sha256`]).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `key`, computed in Rust. The default of
+/// [`Platform::hmac_sha256`]; the Workers glue uses the runtime's native WebCrypto instead.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 impl fmt::Debug for SigningKey {
@@ -177,6 +186,7 @@ pub fn parse(header: &str) -> Result<SignedHeader<'_>, SignatureError> {
 /// Checks a call: header (if any), raw body, the configured keys, our clock and the tolerance for
 /// old timestamps. The MAC is checked before the clock, so a stale or future error always means a
 /// genuine signature (a clock or replay problem), and `invalid_signature` always means a wrong key.
+/// The MAC is computed in Rust; [`verify_on`] is the same check with the platform's HMAC.
 pub fn verify(
     header: Option<&str>,
     body: &[u8],
@@ -185,24 +195,59 @@ pub fn verify(
     tolerance_seconds: u64,
 ) -> Result<(), SignatureError> {
     let signed = parse(header.ok_or(SignatureError::Missing)?)?;
-    let genuine = keys.iter().any(|key| {
-        let expected = key.mac(signed.timestamp, body).finalize();
-        // Each comparison is constant-time (CtOutput's PartialEq); `any` only stops on a match.
-        signed.signatures.iter().any(|sig| expected == hmac::digest::CtOutput::new((*sig).into()))
-    });
-    if !genuine {
-        return Err(SignatureError::Invalid);
+    let genuine = keys.iter().any(|key| signed.matches(&hmac_sha256(key.as_bytes(), &signed.message(body))));
+    signed.judge(genuine, now, tolerance_seconds)
+}
+
+/// [`verify`], with each MAC from [`Platform::hmac_sha256`] (in workerd: WebCrypto, native code).
+pub async fn verify_on<P: Platform>(
+    platform: &P,
+    header: Option<&str>,
+    body: &[u8],
+    keys: &[SigningKey],
+    now: i64,
+    tolerance_seconds: u64,
+) -> Result<(), SignatureError> {
+    let signed = parse(header.ok_or(SignatureError::Missing)?)?;
+    let mut genuine = false;
+    for key in keys {
+        if signed.matches(&platform.hmac_sha256(key.as_bytes(), &signed.message(body)).await) {
+            genuine = true;
+            break;
+        }
     }
-    // parse() checked the form (canonical, at most 19 digits); the value may still overflow i64.
-    let t: i64 = signed.timestamp.parse().map_err(|_| SignatureError::Malformed(Malformed::BadTimestamp))?;
-    let age = now.saturating_sub(t);
-    if age > i64::try_from(tolerance_seconds).unwrap_or(i64::MAX) {
-        return Err(SignatureError::Stale { age_seconds: age, tolerance_seconds });
+    signed.judge(genuine, now, tolerance_seconds)
+}
+
+impl SignedHeader<'_> {
+    /// What the MAC is taken over: `"<t>." + body`, in parts.
+    fn message<'a>(&'a self, body: &'a [u8]) -> [&'a [u8]; 3] {
+        [self.timestamp.as_bytes(), b".", body]
     }
-    if age < -MAX_FUTURE_SECONDS {
-        return Err(SignatureError::Future { ahead_seconds: age.saturating_neg() });
+
+    /// True if `expected` is one of the header's digests. Each comparison is constant-time
+    /// (CtOutput's PartialEq); `any` only stops on a match.
+    fn matches(&self, expected: &[u8; 32]) -> bool {
+        let expected = hmac::digest::CtOutput::<HmacSha256>::new((*expected).into());
+        self.signatures.iter().any(|sig| expected == hmac::digest::CtOutput::new((*sig).into()))
     }
-    Ok(())
+
+    /// The verdict once the MAC is known: invalid, or genuine but outside the time window, or good.
+    fn judge(&self, genuine: bool, now: i64, tolerance_seconds: u64) -> Result<(), SignatureError> {
+        if !genuine {
+            return Err(SignatureError::Invalid);
+        }
+        // parse() checked the form (canonical, at most 19 digits); the value may still overflow i64.
+        let t: i64 = self.timestamp.parse().map_err(|_| SignatureError::Malformed(Malformed::BadTimestamp))?;
+        let age = now.saturating_sub(t);
+        if age > i64::try_from(tolerance_seconds).unwrap_or(i64::MAX) {
+            return Err(SignatureError::Stale { age_seconds: age, tolerance_seconds });
+        }
+        if age < -MAX_FUTURE_SECONDS {
+            return Err(SignatureError::Future { ahead_seconds: age.saturating_neg() });
+        }
+        Ok(())
+    }
 }
 
 /// The header ZITADEL would send: `t=<t>,v1=<hex>` with one `v1` per key (ComputeSignatureHeader).
@@ -212,7 +257,7 @@ pub fn header_for(timestamp: i64, body: &[u8], keys: &[SigningKey]) -> String {
     let mut header = format!("t={t}");
     for key in keys {
         header.push_str(",v1=");
-        header.push_str(&hex::encode(key.mac(&t, body).finalize().into_bytes()));
+        header.push_str(&hex::encode(hmac_sha256(key.as_bytes(), &[t.as_bytes(), b".", body])));
     }
     header
 }
@@ -273,6 +318,52 @@ mod tests {
     fn any_configured_key_is_accepted_during_rotation() {
         let configured = [SigningKey::new("new-key"), SigningKey::new("test-signing-key")];
         assert_eq!(check(VECTOR_1, BODY, &configured, T), Ok(()));
+    }
+
+    /// A platform whose HMAC keys every MAC with `key_used`, whatever key it is asked for.
+    struct MacUnder {
+        key_used: &'static [u8],
+    }
+
+    impl Platform for MacUnder {
+        async fn send(
+            &self,
+            _: crate::platform::HttpRequest,
+        ) -> Result<crate::platform::HttpResponse, crate::platform::TransportError> {
+            Err(crate::platform::TransportError::Network)
+        }
+        fn now_ms(&self) -> u64 {
+            0
+        }
+        async fn sleep(&self, _: u64) {}
+        async fn cache_get(&self, _: &str) -> Option<String> {
+            None
+        }
+        async fn cache_put(&self, _: &str, _: String, _: u64) {}
+        async fn hmac_sha256(&self, _: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+            hmac_sha256(self.key_used, parts)
+        }
+    }
+
+    #[test]
+    fn verify_on_takes_each_mac_from_the_platform() {
+        let on = |platform: &MacUnder, header: &str, keys: &[SigningKey]| {
+            futures::executor::block_on(verify_on(platform, Some(header), BODY, keys, T, 300))
+        };
+        let honest = MacUnder { key_used: b"test-signing-key" };
+        assert_eq!(on(&honest, VECTOR_1, &key("test-signing-key")), Ok(()));
+        assert_eq!(on(&honest, VECTOR_1, &key("test-signing-key")), check(VECTOR_1, BODY, &key("test-signing-key"), T));
+        // The platform's MAC decides, not the key list: a header made with its key passes, the
+        // published vector does not.
+        let other = MacUnder { key_used: b"platform-key" };
+        let made_with_other = header_for(T, BODY, &key("platform-key"));
+        assert_eq!(on(&other, &made_with_other, &key("test-signing-key")), Ok(()));
+        assert_eq!(on(&other, VECTOR_1, &key("test-signing-key")), Err(SignatureError::Invalid));
+        // The clock is judged after the MAC, as in verify().
+        assert_eq!(
+            futures::executor::block_on(verify_on(&honest, Some(VECTOR_1), BODY, &key("k"), T + 301, 300)),
+            Err(SignatureError::Stale { age_seconds: 301, tolerance_seconds: 300 })
+        );
     }
 
     // Must NOT validate.

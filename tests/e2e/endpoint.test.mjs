@@ -223,4 +223,12 @@ describe('health and logs', () => {
     const out = worker.output();
     for (const secret of [KEY, OLD_KEY, 'wrong-key']) assert.ok(!out.includes(secret), `log contains ${secret}`);
   });
+
+  it("computes every MAC with the runtime's WebCrypto, never falling back to the one in wasm", async () => {
+    const res = await call(PAYLOAD, { key: OLD_KEY });
+    assert.equal(res.status, 200);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(worker.logLines().length > 10, 'the calls above were made');
+    assert.ok(!worker.output().includes('webcrypto_hmac_failed'), worker.output().slice(-2000));
+  });
 });
