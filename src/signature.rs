@@ -195,7 +195,8 @@ pub fn verify(
     tolerance_seconds: u64,
 ) -> Result<(), SignatureError> {
     let signed = parse(header.ok_or(SignatureError::Missing)?)?;
-    let genuine = keys.iter().any(|key| signed.matches(&hmac_sha256(key.as_bytes(), &signed.message(body))));
+    let genuine =
+        keys.iter().any(|key| signed.matches(&hmac_sha256(key.as_bytes(), &signed_content(signed.timestamp, body))));
     signed.judge(genuine, now, tolerance_seconds)
 }
 
@@ -211,7 +212,7 @@ pub async fn verify_on<P: Platform>(
     let signed = parse(header.ok_or(SignatureError::Missing)?)?;
     let mut genuine = false;
     for key in keys {
-        if signed.matches(&platform.hmac_sha256(key.as_bytes(), &signed.message(body)).await) {
+        if signed.matches(&platform.hmac_sha256(key.as_bytes(), &signed_content(signed.timestamp, body)).await) {
             genuine = true;
             break;
         }
@@ -219,12 +220,12 @@ pub async fn verify_on<P: Platform>(
     signed.judge(genuine, now, tolerance_seconds)
 }
 
-impl SignedHeader<'_> {
-    /// What the MAC is taken over: `"<t>." + body`, in parts.
-    fn message<'a>(&'a self, body: &'a [u8]) -> [&'a [u8]; 3] {
-        [self.timestamp.as_bytes(), b".", body]
-    }
+/// What the MAC is taken over: the timestamp as sent, `.`, the raw body; in parts.
+fn signed_content<'a>(timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 3] {
+    [timestamp.as_bytes(), b".", body]
+}
 
+impl SignedHeader<'_> {
     /// True if `expected` is one of the header's digests. Each comparison is constant-time
     /// (CtOutput's PartialEq); `any` only stops on a match.
     fn matches(&self, expected: &[u8; 32]) -> bool {
@@ -257,7 +258,7 @@ pub fn header_for(timestamp: i64, body: &[u8], keys: &[SigningKey]) -> String {
     let mut header = format!("t={t}");
     for key in keys {
         header.push_str(",v1=");
-        header.push_str(&hex::encode(hmac_sha256(key.as_bytes(), &[t.as_bytes(), b".", body])));
+        header.push_str(&hex::encode(hmac_sha256(key.as_bytes(), &signed_content(&t, body))));
     }
     header
 }
