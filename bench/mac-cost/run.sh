@@ -12,7 +12,8 @@ export WRANGLER_LOG_PATH=$PWD/target/wrangler.log WRANGLER_SEND_METRICS=false
 setsid ../../node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false >target/dev.log 2>&1 &
 group=$!
 trap 'kill -- -$group 2>/dev/null || true' EXIT
-until curl -sf "127.0.0.1:$PORT/" >/dev/null; do sleep 0.5; done
+for _ in $(seq 120); do curl -sf "127.0.0.1:$PORT/" >/dev/null && break; sleep 0.5; done
+curl -sf "127.0.0.1:$PORT/" >/dev/null || { echo "wrangler dev did not start within 60 s:" >&2; tail -20 target/dev.log >&2; exit 1; }
 ticks() { local t=0 p; for p in $(pgrep -g "$group" workerd); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 hz=$(getconf CLK_TCK)
 for round in 1 2 3; do
