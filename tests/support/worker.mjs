@@ -1,7 +1,8 @@
 // Runs the BUILT worker (build/index.js, made by scripts/build.sh) under `wrangler dev`, i.e. in
 // workerd, on a free loopback port, with the settings a test gives. Each instance gets its own
 // temporary wrangler.toml (so the developer's .dev.vars never leaks into a test), its own state
-// directory and wrangler log file and its own process group, which stop() ends as a whole: no workerd is left behind.
+// directory and wrangler log file, and its own process group, which stop() ends as a whole: no
+// workerd is left behind.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
