@@ -58,12 +58,28 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
   for (const binding of kv) lines.push('[[kv_namespaces]]', `binding = ${tomlString(binding)}`, `id = ${tomlString(binding.toLowerCase())}`, '');
   lines.push('[vars]');
   for (const [k, v] of Object.entries(vars)) lines.push(`${k} = ${tomlString(v)}`);
-  writeFileSync(join(dir, 'wrangler.toml'), lines.join('\n') + '\n');
+  const config = join(dir, 'wrangler.toml');
+  writeFileSync(config, lines.join('\n') + '\n');
   writeFileSync(join(dir, '.dev.vars'), Object.entries(secrets).map(([k, v]) => `${k}=${JSON.stringify(String(v))}\n`).join(''));
 
-  const port = await freePort();
-  const config = join(dir, 'wrangler.toml');
   const persist = stateDir ?? join(dir, 'state');
+  // A port found free can be taken by another process before wrangler binds it (the tests start
+  // many servers): wrangler then exits with "Address already in use", and new ports are tried.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await launch({ dir, config, persist, inspector, logLevel, timeoutMs });
+    } catch (e) {
+      if (!e.portTaken || attempt === 3) {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+    }
+  }
+}
+
+/** One start of wrangler on fresh ports; on failure its process group is gone, `dir` is kept. */
+async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) {
+  const port = await freePort();
   const inspectorPort = inspector ? await freePort() : undefined;
   const [command, args] = inspector
     ? [WRANGLER, ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
@@ -83,7 +99,20 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
   child.stderr.on('data', (d) => { output += d; });
   let exited = false;
   child.on('exit', () => { exited = true; });
+  let closed = false; // all output read
+  child.on('close', () => { closed = true; });
 
+  /** Ends the process group (wrangler and its workerd). */
+  const end = async () => {
+    if (!exited) {
+      killGroup(child.pid, 'SIGTERM');
+      const gone = await waitFor(() => exited, 5000);
+      if (!gone) killGroup(child.pid, 'SIGKILL');
+      await waitFor(() => exited, 5000);
+    }
+    // workerd may outlive wrangler in the group for a moment; make sure the group is gone.
+    killGroup(child.pid, 'SIGKILL');
+  };
   const instance = {
     url: `http://127.0.0.1:${port}`,
     /** wrangler's DevTools port (undefined without the inspector). */
@@ -95,14 +124,7 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
     logLines: () => output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{"method"')).map((l) => JSON.parse(l)),
     async stop() {
       running.delete(instance);
-      if (!exited) {
-        killGroup(child.pid, 'SIGTERM');
-        const gone = await waitFor(() => exited, 5000);
-        if (!gone) killGroup(child.pid, 'SIGKILL');
-        await waitFor(() => exited, 5000);
-      }
-      // workerd may outlive wrangler in the group for a moment; make sure the group is gone.
-      killGroup(child.pid, 'SIGKILL');
+      await end();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -119,8 +141,12 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  await instance.stop();
-  throw new Error(`wrangler dev did not start:\n${output}`);
+  running.delete(instance);
+  await end();
+  await waitFor(() => closed, 2000);
+  const error = new Error(`wrangler dev did not start:\n${output}`);
+  error.portTaken = exited && output.includes('Address already in use');
+  throw error;
 }
 
 function killGroup(pid, signal) {
