@@ -30,7 +30,6 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import WebSocket from 'ws';
 
 import { FLOOR, targets } from './bench-targets.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
@@ -279,11 +278,14 @@ async function liveHeap(run) {
 async function connectDevTools(port) {
   const targets = await fetch(`http://127.0.0.1:${port}/json`).then((r) => r.json());
   const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject); });
+  await new Promise((resolve, reject) => {
+    socket.addEventListener('open', resolve, { once: true });
+    socket.addEventListener('error', () => reject(new Error('DevTools connection failed')), { once: true });
+  });
   const pending = new Map();
   let next = 0;
-  socket.on('message', (data) => {
-    const message = JSON.parse(data);
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(event.data);
     pending.get(message.id)?.(message);
     pending.delete(message.id);
   });

@@ -341,22 +341,22 @@ describe('signature header variants', () => {
     assertAllClaims(await call(RAW, { header }));
   });
 
-  it('a 64 KiB header (unknown v0 entries after a good signature) reaches the worker: 200', async (t) => {
+  it('a 64 KiB header (unknown v0 entries after a good signature) reaches the worker: 200', async () => {
     const header = `${good()},v0=${'a'.repeat(64 * 1024 - good().length - 4)}`;
     assert.equal(header.length, 64 * 1024);
-    const res = await call(RAW, { header });
-    if (res.status === 431) {
-      // Refused by the runtime (kj-http in workerd) before the worker runs: acceptable, not a 5xx.
-      t.diagnostic(`the runtime refused a 64 KiB header: ${res.status} ${res.text}`);
-      return;
-    }
-    assertAllClaims(res);
+    assertAllClaims(await call(RAW, { header }));
   });
 
-  it('a 200 KiB header is refused by workerd itself (431), never a 5xx from the worker', async (t) => {
-    // workerd's HTTP server (kj-http) reads at most 128 KiB of request head; the worker never
-    // sees the request. Observed: 431 with the plain-text body "ERROR: header too large.".
-    const header = `${good()},v0=${'a'.repeat(200 * 1024)}`;
+  it('a 200 KiB header (unknown v0 entries after a good signature) reaches the worker: 200', async () => {
+    // workerd (since its 2026 releases) reads up to about 1 MiB of request head, so this one is
+    // parsed by the worker, in one linear pass.
+    assertAllClaims(await call(RAW, { header: `${good()},v0=${'a'.repeat(200 * 1024)}` }));
+  });
+
+  it('a 1 MiB header is refused by workerd itself (431), never a 5xx from the worker', async (t) => {
+    // kj-http in workerd refuses a request head over its limit before the worker runs. Observed
+    // with wrangler 4.164: 431 with the plain-text body "message head is too large".
+    const header = `${good()},v0=${'a'.repeat(MiB)}`;
     let res;
     try {
       res = await call(RAW, { header });
@@ -364,7 +364,7 @@ describe('signature header variants', () => {
       t.diagnostic(`the connection was closed instead: ${e.cause?.code ?? e.message}`);
       return;
     }
-    t.diagnostic(`200 KiB header: ${res.status} ${res.text.slice(0, 80)}`);
+    t.diagnostic(`1 MiB header: ${res.status} ${res.text.slice(0, 80)}`);
     assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${res.text.slice(0, 200)}`);
     assert.equal(res.json?.error, undefined, 'the worker did not answer this itself');
   });
