@@ -277,7 +277,10 @@ async function liveHeap(run) {
 /** A DevTools protocol client on wrangler's inspector port, for one reading. */
 async function connectDevTools(port) {
   const targets = await fetch(`http://127.0.0.1:${port}/json`).then((r) => r.json());
-  const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+  // wrangler's inspector refuses a client that sends a User-Agent (Node's WebSocket does) without
+  // an Origin it allows (400 "Expected `Origin` header"); `headers` is an extension of Node's
+  // WebSocket (undici).
+  const socket = new WebSocket(targets[0].webSocketDebuggerUrl, { headers: { origin: 'http://localhost' } });
   await new Promise((resolve, reject) => {
     socket.addEventListener('open', resolve, { once: true });
     socket.addEventListener('error', () => reject(new Error('DevTools connection failed')), { once: true });
