@@ -32,6 +32,7 @@ import { join, resolve } from 'node:path';
 
 
 import { FLOOR, targets } from './bench-targets.mjs';
+import { benchFixture, benchPayload } from '../bench/payload.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';
@@ -74,13 +75,8 @@ report.size = size ? { total_kib: Number(size[1]), gzip_kib: Number(size[2]), bu
 console.log(`upload: ${size?.[1]} KiB, gzip ${size?.[2]} KiB`);
 
 // 3. Runtime
-const fixture = { accessToken: 'bench-pat', organizations: {} };
-for (let o = 0; o < ORGS; o += 1) {
-  const metadata = {};
-  for (let r = 0; r < 20; r += 1) metadata[`role-${r}`] = ['app:read', `app:write-${r}`, `reports:${r}`];
-  fixture.organizations[`org-${o}`] = { metadata };
-}
-const bodies = Array.from({ length: ORGS }, (_, o) => payload(`org-${o}`));
+const fixture = benchFixture(ORGS);
+const bodies = Array.from({ length: ORGS }, (_, o) => benchPayload(`org-${o}`, KEY));
 
 const scenarios = [
   [FLOOR, { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
@@ -216,31 +212,6 @@ function post(url, agent, body, header) {
 }
 
 /** A realistic preaccesstoken payload: 5 grants × 4 roles, a 3 KB Microsoft token, full user. */
-function payload(org) {
-  const b64 = (s) => Buffer.from(s).toString('base64');
-  const token = `EwB${'x'.repeat(3 * 1024 - 3)}`;
-  const grants = Array.from({ length: 5 }, (_, g) => ({
-    id: `31290907521391${g}`, grant_id: '', state: 1, creation_date: '2025-03-11T09:20:01.220Z', change_date: '2025-03-11T09:20:01.220Z', sequence: 2,
-    user_id: '312909075212468632', roles: Array.from({ length: 4 }, (_, r) => `role-${g * 4 + r}`), resource_owner: org,
-    project_id: `31290907521286${g}`, project_name: `Project ${g}`, org_name: 'ACME', org_primary_domain: 'acme.example', user_resource_owner: org,
-  }));
-  const body = JSON.stringify({
-    function: 'function/preaccesstoken',
-    userinfo: { sub: '312909075212468632', name: 'Ada Lovelace', email: 'ada@acme.example', email_verified: true },
-    user: {
-      id: '312909075212468632', resource_owner: org, state: 1, username: 'ada@acme.example', preferred_login_name: 'ada@acme.example',
-      human: { first_name: 'Ada', last_name: 'Lovelace', display_name: 'Ada Lovelace', email: 'ada@acme.example', is_email_verified: true, preferred_language: 'en' },
-    },
-    user_metadata: [
-      { key: 'microsoft_access_token', value: b64(JSON.stringify(token)) },
-      { key: 'microsoft_access_token_expires_at', value: b64(String(Math.floor(Date.now() / 1000) + 3600)) },
-    ],
-    org: { id: org, name: 'ACME', primary_domain: 'acme.example' },
-    user_grants: grants,
-  });
-  return { body: Buffer.from(body), header: signatureHeader(body, KEY), signedAt: Date.now() };
-}
-
 /** The worker's wasm linear memory in MiB, from /healthz (absent for the JavaScript workers). */
 async function wasmMemory(url) {
   const health = await fetch(`${url}/healthz`).then((r) => r.json()).catch(() => ({ down: true }));

@@ -4,6 +4,8 @@
 #   bash bench/mac-cost/run.sh        (after npm ci; builds the wasm with cargo)
 set -euo pipefail
 cd "$(dirname "$0")"
+# The project's Node 22 (the npm package node), which its wrangler needs, before the system's.
+export PATH=$PWD/../../node_modules/.bin:$PATH
 N=${N:-20000}
 PORT=${PORT:-8797}
 cargo build --quiet --release --target wasm32-unknown-unknown --target-dir target

@@ -1,0 +1,41 @@
+// The runtime benchmark's call and the fake ZITADEL's data, shared by scripts/bench.mjs and
+// bench/profile-workerd.mjs: the shape of benches/hot_path.rs (5 grants × 4 roles, 20 mapping
+// entries per organization, a 3 KB Microsoft token, a full user object).
+import { signatureHeader } from '../tests/support/signature.mjs';
+
+/** The fake ZITADEL's fixture: `orgs` organizations, each mapping role-0..role-19 to three permissions. */
+export function benchFixture(orgs) {
+  const fixture = { accessToken: 'bench-pat', organizations: {} };
+  for (let o = 0; o < orgs; o += 1) {
+    const metadata = {};
+    for (let r = 0; r < 20; r += 1) metadata[`role-${r}`] = ['app:read', `app:write-${r}`, `reports:${r}`];
+    fixture.organizations[`org-${o}`] = { metadata };
+  }
+  return fixture;
+}
+
+/** A preaccesstoken call for a user of `org`, signed with `key` now. */
+export function benchPayload(org, key) {
+  const b64 = (s) => Buffer.from(s).toString('base64');
+  const token = `EwB${'x'.repeat(3 * 1024 - 3)}`;
+  const grants = Array.from({ length: 5 }, (_, g) => ({
+    id: `31290907521391${g}`, grant_id: '', state: 1, creation_date: '2025-03-11T09:20:01.220Z', change_date: '2025-03-11T09:20:01.220Z', sequence: 2,
+    user_id: '312909075212468632', roles: Array.from({ length: 4 }, (_, r) => `role-${g * 4 + r}`), resource_owner: org,
+    project_id: `31290907521286${g}`, project_name: `Project ${g}`, org_name: 'ACME', org_primary_domain: 'acme.example', user_resource_owner: org,
+  }));
+  const body = JSON.stringify({
+    function: 'function/preaccesstoken',
+    userinfo: { sub: '312909075212468632', name: 'Ada Lovelace', email: 'ada@acme.example', email_verified: true },
+    user: {
+      id: '312909075212468632', resource_owner: org, state: 1, username: 'ada@acme.example', preferred_login_name: 'ada@acme.example',
+      human: { first_name: 'Ada', last_name: 'Lovelace', display_name: 'Ada Lovelace', email: 'ada@acme.example', is_email_verified: true, preferred_language: 'en' },
+    },
+    user_metadata: [
+      { key: 'microsoft_access_token', value: b64(JSON.stringify(token)) },
+      { key: 'microsoft_access_token_expires_at', value: b64(String(Math.floor(Date.now() / 1000) + 3600)) },
+    ],
+    org: { id: org, name: 'ACME', primary_domain: 'acme.example' },
+    user_grants: grants,
+  });
+  return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
+}
