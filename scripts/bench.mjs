@@ -30,7 +30,6 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-
 import { FLOOR, targets } from './bench-targets.mjs';
 import { benchFixture, benchPayload } from '../bench/payload.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
@@ -211,7 +210,6 @@ function post(url, agent, body, header) {
   });
 }
 
-/** A realistic preaccesstoken payload: 5 grants × 4 roles, a 3 KB Microsoft token, full user. */
 /** The worker's wasm linear memory in MiB, from /healthz (absent for the JavaScript workers). */
 async function wasmMemory(url) {
   const health = await fetch(`${url}/healthz`).then((r) => r.json()).catch(() => ({ down: true }));
