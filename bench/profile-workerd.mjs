@@ -9,12 +9,12 @@
 // Needs perf (Debian: linux-perf) allowed to attach (root, or kernel.perf_event_paranoid <= 1).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { benchFixture, benchPayload } from './payload.mjs';
+import { benchFixture, benchPayload, post, servingProcesses } from './support.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { startWorker } from '../tests/support/worker.mjs';
 
@@ -42,30 +42,20 @@ const worker = await startWorker({
 });
 const dir = mkdtempSync(join(tmpdir(), 'zitadel-claims-perf-'));
 try {
-  const port = new URL(worker.url).port;
   const { body, header } = benchPayload('org-0', KEY);
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const counts = { ok: 0, failed: 0 };
   let running = true;
   const client = async () => {
     while (running) {
-      const status = await new Promise((resolve) => {
-        const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers: { 'zitadel-signature': header, 'content-type': 'application/json' } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode));
-        });
-        req.on('error', () => resolve(0));
-        req.end(body);
-      });
+      const { status } = await post(worker.url, agent, body, header);
       counts[status === 200 ? 'ok' : 'failed'] += 1;
     }
   };
   const clients = Array.from({ length: CLIENTS }, client);
   await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, connections, the cache
 
-  // The workerd that runs the worker is the one not listening on the worker's port (the proxy is).
-  const ps = spawnSync('ps', ['-o', 'pid=,args=', '-g', String(worker.pid)], { encoding: 'utf8' }).stdout.split('\n');
-  const pid = ps.map((l) => l.trim().split(/\s+/)).find(([, cmd, ...rest]) => cmd?.endsWith('/workerd') && !rest.join(' ').includes(`entry=127.0.0.1:${port} `))?.[0];
+  const pid = servingProcesses(worker).find((p) => p.kind === 'workerd_worker')?.pid;
   if (!pid) throw new Error("the worker's workerd was not found");
   const data = join(dir, 'perf.data');
   const before = counts.ok;

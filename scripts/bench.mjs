@@ -26,12 +26,12 @@
 // (ECONNRESET in 3 of 4 short runs, none in 2 without it).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { FLOOR, targets } from './bench-targets.mjs';
-import { benchFixture, benchPayload } from '../bench/payload.mjs';
+import { benchFixture, benchPayload, post, servingProcesses } from '../bench/support.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';
@@ -198,18 +198,6 @@ async function load(url, agent, signed, count) {
   return { rps: count / seconds, p50_ms: pct(50), p95_ms: pct(95), p99_ms: pct(99), errors, failures };
 }
 
-function post(url, agent, body, header) {
-  return new Promise((resolve) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, 'ZITADEL-Signature': header } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', (e) => resolve({ status: 0, text: e.code ?? e.message }));
-    req.end(body);
-  });
-}
-
 /** The worker's wasm linear memory in MiB, from /healthz (absent for the JavaScript workers). */
 async function wasmMemory(url) {
   const health = await fetch(`${url}/healthz`).then((r) => r.json()).catch(() => ({ down: true }));
@@ -273,18 +261,6 @@ async function connectDevTools(port) {
     },
     close: () => socket.close(),
   };
-}
-
-/**
- * The processes serving one worker: wrangler's Node, the workerd that takes the requests
- * (wrangler's proxy, listening on the worker's port), and the workerd that runs the worker.
- */
-function servingProcesses(worker) {
-  const port = new URL(worker.url).port;
-  const ps = spawnSync('ps', ['-eo', 'pid=,pgid=,comm=,args='], { encoding: 'utf8' }).stdout;
-  const kind = (comm, args) => (comm === 'node' ? 'wrangler_node' : comm !== 'workerd' ? null : args.join(' ').includes(`entry=127.0.0.1:${port} `) ? 'workerd_proxy' : 'workerd_worker');
-  return ps.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, pgid]) => Number(pgid) === worker.pid)
-    .map(([pid, , comm, ...args]) => ({ pid, kind: kind(comm, args) })).filter((p) => p.kind);
 }
 
 /** CPU time so far (µs) of the serving processes, and of this one (load generator, fake ZITADEL). */

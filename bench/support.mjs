@@ -1,6 +1,10 @@
-// The runtime benchmark's call and the fake ZITADEL's data, shared by scripts/bench.mjs and
-// bench/profile-workerd.mjs: the shape of benches/hot_path.rs (5 grants × 4 roles, 20 mapping
-// entries per organization, a 3 KB Microsoft token, a full user object).
+// Shared by scripts/bench.mjs and bench/profile-workerd.mjs: the runtime benchmark's call and the
+// fake ZITADEL's data, in the shape of benches/hot_path.rs (5 grants × 4 roles, 20 mapping entries
+// per organization, a 3 KB Microsoft token, a full user object); one signed POST; and the
+// processes that serve a worker under wrangler.
+import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
+
 import { signatureHeader } from '../tests/support/signature.mjs';
 
 /** The fake ZITADEL's fixture: `orgs` organizations, each mapping role-0..role-19 to three permissions. */
@@ -38,4 +42,29 @@ export function benchPayload(org, key) {
     user_grants: grants,
   });
   return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
+}
+
+/** One signed POST of `body`: `{ status, text }`, status 0 with the error code when it failed. */
+export function post(url, agent, body, header) {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, 'ZITADEL-Signature': header } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', (e) => resolve({ status: 0, text: e.code ?? e.message }));
+    req.end(body);
+  });
+}
+
+/**
+ * The processes serving one worker: wrangler's Node, the workerd that takes the requests
+ * (wrangler's proxy, listening on the worker's port), and the workerd that runs the worker.
+ */
+export function servingProcesses(worker) {
+  const port = new URL(worker.url).port;
+  const ps = spawnSync('ps', ['-eo', 'pid=,pgid=,comm=,args='], { encoding: 'utf8' }).stdout;
+  const kind = (comm, args) => (comm === 'node' ? 'wrangler_node' : comm !== 'workerd' ? null : args.join(' ').includes(`entry=127.0.0.1:${port} `) ? 'workerd_proxy' : 'workerd_worker');
+  return ps.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, pgid]) => Number(pgid) === worker.pid)
+    .map(([pid, , comm, ...args]) => ({ pid, kind: kind(comm, args) })).filter((p) => p.kind);
 }
