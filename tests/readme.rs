@@ -1,6 +1,8 @@
 //! The README is the user's manual: it documents every setting once, and says nothing twice.
 
 use zitadel_claims_worker::config;
+use zitadel_claims_worker::log::RequestLog;
+use zitadel_claims_worker::zitadel::UpstreamError;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
@@ -64,4 +66,73 @@ fn every_setting_is_in_the_settings_section() {
     ];
     let missing: Vec<_> = settings.iter().filter(|s| !section.contains(&format!("`{s}`"))).collect();
     assert!(missing.is_empty(), "not in the README's Settings section: {missing:?}");
+}
+
+/// The text from `heading` (a whole heading line) to the next heading of any level.
+fn section(text: &str, heading: &str) -> String {
+    let start = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("a {heading:?} section"));
+    let body = &text[start + heading.len() + 2..];
+    let end = body.find("\n#").unwrap_or(body.len());
+    body[..end].to_string()
+}
+
+/// Every field the log line can carry is named in the Logs section, in the sample line or in the
+/// text. The literal sets every field (no `..Default::default()`), so a new field does not compile
+/// until it is added here, and the test then asks for it in the README.
+#[test]
+fn every_log_field_is_in_the_logs_section() {
+    let log = RequestLog {
+        method: "POST".into(),
+        path: "/".into(),
+        function: Some("function/preaccesstoken"),
+        api_method: Some("/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent".into()),
+        user_id: Some("u".into()),
+        org_id: Some("o".into()),
+        outcome: "ok",
+        status: 200,
+        claims: vec!["permissions".into()],
+        roles: 1,
+        cache: Some("hit"),
+        upstream_error: Some("timeout"),
+        upstream_calls: 1,
+        skipped_metadata_keys: vec!["k (reason)".into()],
+        ms_token: Some("passed"),
+        notes: vec!["a note"],
+        duration_ms: 1,
+    };
+    let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
+    assert_eq!(line.len(), 17, "a field of the log line was not serialized: {:?}", line.keys());
+    let logs = section(&readme(), "### Logs");
+    let missing: Vec<_> =
+        line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "log fields not in the README's Logs section: {missing:?}");
+}
+
+/// Every code `upstream_error` can hold is listed in the Logs section. The match is exhaustive,
+/// so a new variant does not compile until it is listed here.
+#[test]
+fn every_upstream_error_code_is_in_the_logs_section() {
+    let all = [
+        UpstreamError::Timeout,
+        UpstreamError::Network,
+        UpstreamError::TooLarge,
+        UpstreamError::Unauthorized(401),
+        UpstreamError::RateLimited,
+        UpstreamError::Status(500),
+        UpstreamError::Malformed,
+    ];
+    for e in all {
+        match e {
+            UpstreamError::Timeout
+            | UpstreamError::Network
+            | UpstreamError::TooLarge
+            | UpstreamError::Unauthorized(_)
+            | UpstreamError::RateLimited
+            | UpstreamError::Status(_)
+            | UpstreamError::Malformed => {}
+        }
+    }
+    let logs = section(&readme(), "### Logs");
+    let missing: Vec<_> = all.iter().map(|e| e.code()).filter(|c| !logs.contains(&format!("`{c}`"))).collect();
+    assert!(missing.is_empty(), "upstream_error codes not in the README's Logs section: {missing:?}");
 }
