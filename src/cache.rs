@@ -92,15 +92,25 @@ pub fn shared_key(org_id: &str, prefix: &str) -> String {
 /// Concurrent calls of [`SingleFlight::run`] with one key share the first caller's work.
 pub struct SingleFlight<T> {
     flights: RefCell<HashMap<String, Rc<Flight<T>>>>,
+    /// The longest a leader's work can run while its request lives (every call bounds its
+    /// upstream work). An older flight was abandoned: its request went away without its future
+    /// being dropped (Workers cancel a request whose client disconnects by never resuming it), so
+    /// it would never end on its own.
+    live_for_ms: u64,
 }
 
 impl<T> Default for SingleFlight<T> {
+    /// Flights may live as long as the longest deadline the settings allow.
     fn default() -> Self {
-        SingleFlight { flights: RefCell::new(HashMap::new()) }
+        SingleFlight::new(crate::config::MAX_UPSTREAM_TIMEOUT_MS + ABANDON_MARGIN_MS)
     }
 }
 
+/// Past the work's own bound, how long a flight is still waited for: its timers may fire late.
+pub const ABANDON_MARGIN_MS: u64 = 1_000;
+
 struct Flight<T> {
+    started_ms: u64,
     /// `Some(Some(v))` when done, `Some(None)` when the leader gave up (its request ended).
     outcome: RefCell<Option<Option<T>>>,
 }
@@ -108,10 +118,17 @@ struct Flight<T> {
 /// How often a waiting caller looks whether the leader is done.
 pub const WAIT_POLL_MS: u64 = 5;
 
+impl<T> SingleFlight<T> {
+    /// Single flight whose leaders' work ends within `live_for_ms` while their requests live.
+    pub fn new(live_for_ms: u64) -> Self {
+        SingleFlight { flights: RefCell::new(HashMap::new()), live_for_ms }
+    }
+}
+
 impl<T: Clone> SingleFlight<T> {
     /// Runs `work` unless a call with the same key is already running, in which case its result
-    /// is awaited and shared. If that leading call is dropped before finishing, a waiting caller
-    /// runs `work` itself.
+    /// is awaited and shared. If that leading call is dropped before finishing, or has run longer
+    /// than any live call can (its request was abandoned), a waiting caller runs `work` itself.
     ///
     /// Waiters look for the result every [`WAIT_POLL_MS`] on their own timer rather than being
     /// woken by the leader: in Workers, a task woken from another request's callback runs in
@@ -125,14 +142,16 @@ impl<T: Clone> SingleFlight<T> {
     ) -> T {
         let mut work = Some(work);
         loop {
+            let now = platform.now_ms();
             let running = self.flights.borrow().get(key).cloned();
-            if let Some(flight) = running {
-                if let Some(value) = wait(platform, &flight).await {
+            if let Some(flight) = running.filter(|f| now.saturating_sub(f.started_ms) < self.live_for_ms) {
+                if let Some(value) = wait(platform, &flight, self.live_for_ms).await {
                     return value;
                 }
-                continue; // the leader was dropped: try again, perhaps as the leader
+                continue; // the leader was dropped or abandoned: try again, perhaps as the leader
             }
-            let flight = Rc::new(Flight { outcome: RefCell::new(None) });
+            // Nothing running, or an abandoned flight, which this one replaces.
+            let flight = Rc::new(Flight { started_ms: now, outcome: RefCell::new(None) });
             self.flights.borrow_mut().insert(key.to_string(), flight.clone());
             let mut guard = Leader { flights: &self.flights, key, flight, value: None };
             let work = work.take().expect("a caller leads at most once: it returns right after");
@@ -148,10 +167,14 @@ impl<T: Clone> SingleFlight<T> {
     }
 }
 
-async fn wait<P: Platform, T: Clone>(platform: &P, flight: &Flight<T>) -> Option<T> {
+/// The leader's result; `None` if it was dropped, or has run past `live_for_ms`.
+async fn wait<P: Platform, T: Clone>(platform: &P, flight: &Flight<T>, live_for_ms: u64) -> Option<T> {
     loop {
         if let Some(outcome) = &*flight.outcome.borrow() {
             return outcome.clone();
+        }
+        if platform.now_ms().saturating_sub(flight.started_ms) >= live_for_ms {
+            return None;
         }
         yield_once().await; // never spin, even where `sleep` is ready at once
         platform.sleep(WAIT_POLL_MS).await;
@@ -171,7 +194,8 @@ async fn yield_once() {
     .await
 }
 
-/// Ends a flight when the leader finishes or is dropped: removes it and publishes the outcome.
+/// Ends a flight when the leader finishes or is dropped: removes it (unless a later flight has
+/// replaced it as abandoned) and publishes the outcome.
 struct Leader<'a, T> {
     flights: &'a RefCell<HashMap<String, Rc<Flight<T>>>>,
     key: &'a str,
@@ -181,7 +205,10 @@ struct Leader<'a, T> {
 
 impl<T> Drop for Leader<'_, T> {
     fn drop(&mut self) {
-        self.flights.borrow_mut().remove(self.key);
+        let mut flights = self.flights.borrow_mut();
+        if flights.get(self.key).is_some_and(|f| Rc::ptr_eq(f, &self.flight)) {
+            flights.remove(self.key);
+        }
         *self.flight.outcome.borrow_mut() = Some(self.value.take());
     }
 }
@@ -329,6 +356,63 @@ mod tests {
         let a = futures::executor::block_on(flights.run(&clock, "a", || async { 1 }));
         let b = futures::executor::block_on(flights.run(&clock, "b", || async { 2 }));
         assert_eq!((a, b), (1, 2));
+    }
+
+    /// A leader polled once and then never again nor dropped: what Workers do to a request whose
+    /// client went away.
+    fn abandon<F: Future>(future: F) {
+        let mut future = Box::pin(future);
+        let waker = futures::task::noop_waker();
+        assert!(future.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        std::mem::forget(future);
+    }
+
+    #[test]
+    fn an_abandoned_flight_is_led_again_once_no_live_call_can_still_be_running() {
+        let (flights, clock) = (Rc::new(SingleFlight::<u32>::new(4 * WAIT_POLL_MS)), Rc::new(Ticks::default()));
+        abandon(flights.run(&*clock, "org", std::future::pending::<u32>));
+        let result = Rc::new(Cell::new(0));
+        let mut pool = LocalPool::new();
+        {
+            let (flights, clock, result) = (flights.clone(), clock.clone(), result.clone());
+            pool.spawner()
+                .spawn_local(async move { result.set(flights.run(&*clock, "org", || async { 2 }).await) })
+                .unwrap();
+        }
+        for _ in 0..3 {
+            clock.tick();
+            pool.run_until_stalled();
+        }
+        assert_eq!(result.get(), 0, "a waiter waits while the leader may still be running");
+        clock.tick();
+        pool.run_until_stalled();
+        assert_eq!(result.get(), 2, "past live_for_ms, the waiter leads itself");
+        assert_eq!(flights.in_flight(), 0);
+
+        abandon(flights.run(&*clock, "org", std::future::pending::<u32>));
+        for _ in 0..4 {
+            clock.tick();
+        }
+        let mut late = Box::pin(flights.run(&*clock, "org", || async { 3 }));
+        let waker = futures::task::noop_waker();
+        let polled = late.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+        assert_eq!(polled, Poll::Ready(3), "a caller that comes after live_for_ms leads at once");
+    }
+
+    #[test]
+    fn a_replaced_leader_that_ends_late_leaves_the_new_flight_alone() {
+        let (flights, clock) = (Rc::new(SingleFlight::<u32>::new(WAIT_POLL_MS)), Rc::new(Ticks::default()));
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut old = Box::pin(flights.run(&*clock, "org", std::future::pending::<u32>));
+        assert!(old.as_mut().poll(&mut cx).is_pending());
+        clock.tick();
+        let mut new = Box::pin(flights.run(&*clock, "org", std::future::pending::<u32>));
+        assert!(new.as_mut().poll(&mut cx).is_pending());
+        drop(old);
+        assert_eq!(flights.in_flight(), 1, "the old leader's end does not remove its replacement");
+        drop(new);
+        assert_eq!(flights.in_flight(), 0);
     }
 
     #[test]

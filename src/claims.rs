@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use futures_util::future::join;
 
-use crate::cache::{shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
+use crate::cache::{shared_key, Cached, MetadataCache, SharedEntry, SingleFlight, ABANDON_MARGIN_MS};
 use crate::config::{Config, PermissionsConfig, UpstreamPolicy};
 use crate::error::Error;
 use crate::log::RequestLog;
@@ -32,6 +32,20 @@ pub struct Isolate {
     pub flights: SingleFlight<Result<Rc<PermissionMap>, UpstreamError>>,
     pub session: Session,
     pub refresher: Refresher,
+}
+
+impl Isolate {
+    /// The state of an isolate running with `config`: every request's upstream work ends within
+    /// `UPSTREAM_TIMEOUT_MS` plus a margin, so a single flight running longer was abandoned.
+    pub fn new(config: &Config) -> Self {
+        let live_for_ms = config.upstream_timeout_ms + SAFETY_MARGIN_MS + ABANDON_MARGIN_MS;
+        Isolate {
+            metadata: RefCell::default(),
+            flights: SingleFlight::new(live_for_ms),
+            session: Session::new(live_for_ms),
+            refresher: Refresher::new(live_for_ms),
+        }
+    }
 }
 
 /// Builds the answer to a verified call. The permissions lookup and the Microsoft token refresh

@@ -122,6 +122,9 @@ pub struct Config {
     pub log_claims: bool,
 }
 
+/// The largest `UPSTREAM_TIMEOUT_MS` accepted.
+pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
+
 pub const SIGNING_KEY: &str = "ZITADEL_SIGNING_KEY";
 /// The name ZITADEL's reference worker uses, read when [`SIGNING_KEY`] is not set.
 pub const SIGNING_KEY_ALIAS: &str = "AUTHORIZATION_SIGNING_KEY";
@@ -211,7 +214,7 @@ impl Config {
 
         let cache_ttl_seconds = s.number(CACHE_TTL, 60, 0, 86_400);
         let stale_if_error_seconds = s.number(STALE_IF_ERROR, 0, 0, 7 * 86_400);
-        let upstream_timeout_ms = s.number(UPSTREAM_TIMEOUT, 2000, 50, 60_000);
+        let upstream_timeout_ms = s.number(UPSTREAM_TIMEOUT, 2000, 50, MAX_UPSTREAM_TIMEOUT_MS);
         let on_upstream_error = match s.text(ON_UPSTREAM_ERROR).map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("omit") => UpstreamPolicy::Omit,
             Some("fail") => UpstreamPolicy::Fail,

@@ -56,7 +56,8 @@ mod glue {
     thread_local! {
         // Settings cannot change within an isolate: a new deployment or secret starts new isolates.
         static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
-        static ISOLATE: Rc<Isolate> = Rc::new(Isolate::default());
+        // Built with the settings, read on the first call that needs it.
+        static ISOLATE: std::cell::OnceCell<Rc<Isolate>> = const { std::cell::OnceCell::new() };
         // Bindings do not change within an isolate either.
         static SHARED_CACHE: std::cell::OnceCell<Option<KvStore>> = const { std::cell::OnceCell::new() };
     }
@@ -124,7 +125,7 @@ mod glue {
         let header = req.headers().get(signature::HEADER).ok().flatten();
         let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| env.kv(SHARED_CACHE_BINDING).ok()).clone());
         let platform = Workers { kv, ctx, calls: Cell::new(0) };
-        let isolate = ISOLATE.with(Rc::clone);
+        let isolate = ISOLATE.with(|cell| cell.get_or_init(|| Rc::new(Isolate::new(config))).clone());
         let result = endpoint::handle_call(config, &isolate, &platform, header.as_deref(), &body, log).await;
         log.upstream_calls = platform.calls.get();
         Ok((200, result?.to_json()))

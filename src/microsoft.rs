@@ -135,6 +135,14 @@ pub struct Refresher {
     backoff: Backoff,
 }
 
+impl Refresher {
+    /// A refresher whose refreshes end within `live_for_ms` while their requests live (see
+    /// [`SingleFlight::new`]).
+    pub fn new(live_for_ms: u64) -> Self {
+        Refresher { flights: SingleFlight::new(live_for_ms), ..Refresher::default() }
+    }
+}
+
 /// The outcome for the claim.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {

@@ -88,6 +88,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session whose token fetch, run by one request for all, ends within `live_for_ms` while
+    /// that request lives (see [`SingleFlight::new`]).
+    pub fn new(live_for_ms: u64) -> Self {
+        Session { token_flight: SingleFlight::new(live_for_ms), ..Session::default() }
+    }
+
     /// True once the instance answered 404 for the v2 metadata API (for tests and logs).
     pub fn uses_management_v1(&self) -> bool {
         self.use_v1.get()
