@@ -202,7 +202,10 @@ describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=stale)', () => {
   });
 
   it('invalid_grant omits even with the stale policy', async () => {
+    ms.reset();
     const res = await call(w, payload({ access: 'old-but-valid', refresh: 'rt-unknown', expiresAt: now() + 60 }));
+    assert.equal(ms.calls.length, 1);
     assert.equal(token(res), undefined);
+    assert.deepEqual(res.json.append_log_claims, ['urn:custom:ms_access_token omitted: invalid_grant']);
   });
 });
