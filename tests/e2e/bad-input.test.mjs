@@ -353,20 +353,13 @@ describe('signature header variants', () => {
     assertAllClaims(await call(RAW, { header: `${good()},v0=${'a'.repeat(200 * 1024)}` }));
   });
 
-  it('a 1 MiB header is refused by workerd itself (431), never a 5xx from the worker', async (t) => {
+  it('a 1 MiB header is refused by workerd itself (431), never a 5xx from the worker', async () => {
     // kj-http in workerd refuses a request head over its limit before the worker runs. Observed
-    // with wrangler 4.164: 431 with the plain-text body "message head is too large".
+    // with wrangler 4.164, in every run: 431 with the plain-text body "message head is too large".
     const header = `${good()},v0=${'a'.repeat(MiB)}`;
-    let res;
-    try {
-      res = await call(RAW, { header });
-    } catch (e) {
-      t.diagnostic(`the connection was closed instead: ${e.cause?.code ?? e.message}`);
-      return;
-    }
-    t.diagnostic(`1 MiB header: ${res.status} ${res.text.slice(0, 80)}`);
-    assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${res.text.slice(0, 200)}`);
-    assert.equal(res.json?.error, undefined, 'the worker did not answer this itself');
+    const res = await call(RAW, { header }).catch((e) => assert.fail(`no 431, the connection was closed: ${e.cause?.code ?? e.message}`));
+    assert.equal(res.status, 431, res.text.slice(0, 200));
+    assert.equal(res.text, 'message head is too large', 'workerd answered, not the worker');
   });
 
   it('the header name in upper case', async () => {

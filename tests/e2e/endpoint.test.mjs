@@ -2,6 +2,7 @@
 // ZITADEL calls it, and every row of the error contract.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { signatureHeader } from '../support/signature.mjs';
@@ -108,6 +109,9 @@ describe('signature errors (401)', () => {
     const changed = Buffer.from(PAYLOAD);
     changed[10] ^= 1;
     assertError(await call(changed, { header }), 401, 'invalid_signature');
+    // The MAC over the body alone, without the "<t>." prefix, proves nothing about the time.
+    const bodyOnly = createHmac('sha256', Buffer.from(KEY, 'utf8')).update(PAYLOAD).digest('hex');
+    assertError(await call(PAYLOAD, { header: `t=${now()},v1=${bodyOnly}` }), 401, 'invalid_signature');
   });
 
   it('stale_signature says how old and the tolerance', async () => {

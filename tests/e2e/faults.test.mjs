@@ -54,6 +54,16 @@ const call = (w, body) => postSigned(w.url, body, KEY);
 
 const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
 
+/** Runs `request` and returns its answer with the one log line it made (printed a moment later). */
+async function withLogLine(w, request) {
+  const before = w.logLines().length;
+  const res = await request();
+  for (let i = 0; i < 40 && w.logLines().length === before; i += 1) await new Promise((r) => setTimeout(r, 50));
+  const lines = w.logLines().slice(before);
+  assert.equal(lines.length, 1, w.output().slice(-2000));
+  return { res, line: lines[0] };
+}
+
 for (const policy of ['omit', 'fail']) {
   describe(`faults with ON_UPSTREAM_ERROR=${policy}, MS_ON_REFRESH_ERROR=${policy === 'omit' ? 'omit' : 'stale'}`, () => {
     let zitadel;
@@ -101,16 +111,22 @@ for (const policy of ['omit', 'fail']) {
         zitadel.reset();
         ms.reset();
         ms.fault({ ...fault, times: 1 });
-        const res = await call(w, payload(ms));
+        const { res, line } = await withLogLine(w, () => call(w, payload(ms)));
         if (fault.status === 429) await new Promise((r) => setTimeout(r, 1100)); // let Retry-After pass
         assert.ok(res.ms < BUDGET_MS, `took ${res.ms} ms`);
         assert.equal(res.status, 200, 'a failed refresh never fails the call');
         assert.deepEqual(claim(res, 'permissions'), ['posts:read', 'posts:write', 'users:manage'], 'permissions are unaffected');
+        assert.deepEqual(ms.calls.map((c) => c.form.grant_type), ['refresh_token'], 'one refresh was attempted');
         if (policy === 'omit') {
           assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
           assert.ok(res.json.append_log_claims.includes(`urn:custom:ms_access_token omitted: ${codes.microsoft}`), JSON.stringify(res.json));
+          assert.deepEqual([line.ms_token, line.notes], ['omitted', [codes.microsoft]], JSON.stringify(line));
         } else {
           assert.equal(claim(res, 'urn:custom:ms_access_token'), 'old-token-still-valid', 'stale: the unexpired old token');
+          // The stale fallback keeps no failure code (src/microsoft.rs drops it): the log line says
+          // only that the stored token was passed, and no log claim is added.
+          assert.deepEqual([line.ms_token, line.notes], ['passed', undefined], JSON.stringify(line));
+          assert.deepEqual(res.json.append_log_claims ?? [], [], JSON.stringify(res.json));
         }
       });
     }

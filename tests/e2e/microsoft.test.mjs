@@ -174,6 +174,16 @@ describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=omit)', () => {
     assert.equal(token(res), undefined);
     assert.equal(ms.calls.length, 0);
   });
+
+  it('preuserinfo refreshes a stale token with MS_TOKEN_IN_USERINFO=true', async () => {
+    const userinfo = await worker(ms, { MS_TOKEN_IN_USERINFO: 'true' });
+    ms.reset();
+    const rt = newRefreshToken(ms);
+    const res = await call(userinfo, payload({ access: 'old', refresh: rt, expiresAt: now() - 1, fn: 'function/preuserinfo' }));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.deepEqual(ms.calls.map((c) => c.form.refresh_token), [rt]);
+    assert.match(token(res), /^EwB-fake-access-\d+$/);
+  });
 });
 
 describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=stale)', () => {
@@ -202,7 +212,10 @@ describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=stale)', () => {
   });
 
   it('invalid_grant omits even with the stale policy', async () => {
+    ms.reset();
     const res = await call(w, payload({ access: 'old-but-valid', refresh: 'rt-unknown', expiresAt: now() + 60 }));
+    assert.equal(ms.calls.length, 1);
     assert.equal(token(res), undefined);
+    assert.deepEqual(res.json.append_log_claims, ['urn:custom:ms_access_token omitted: invalid_grant']);
   });
 });

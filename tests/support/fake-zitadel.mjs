@@ -31,8 +31,6 @@ import { fileURLToPath } from 'node:url';
 
 import { applyFault, takeFault } from './faults.mjs';
 
-import { signatureHeader } from './signature.mjs';
-
 const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 };
 const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 16: 401 };
 /** Every permission the fake checks; the main PAT and issued tokens hold them all. */
@@ -527,11 +525,6 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     /** Binds exactly these target ids to a condition (replaces, like SetExecution). */
     setExecution: (condition, targets) => {
       putExecution(condition, targets);
-    },
-    /** The ZITADEL-Signature header the fake would send to a target now, signed with its current key. */
-    signatureFor(idOrName, body, t) {
-      const target = state.targets.get(idOrName) ?? [...state.targets.values()].find((x) => x.name === idOrName);
-      return signatureHeader(body, target.signingKey, t);
     },
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
