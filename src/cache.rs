@@ -18,7 +18,8 @@ use crate::platform::Platform;
 /// Organizations remembered per isolate before the oldest are dropped.
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Clone, PartialEq)]
 pub enum Cached {
     /// Younger than the TTL: use it.
     Fresh(Rc<PermissionMap>),
@@ -78,7 +79,8 @@ impl MetadataCache {
 }
 
 /// What the shared cache (KV) holds per organization.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Serialize, Deserialize, PartialEq)]
 pub struct SharedEntry {
     pub fetched_at_ms: u64,
     pub roles: HashMap<String, Vec<String>>,

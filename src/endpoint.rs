@@ -55,7 +55,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
 }
 
 /// What a call is answered with.
-#[derive(Debug, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(PartialEq)]
 pub enum Answer {
     /// The claims of a function execution (`preaccesstoken`, `preuserinfo`).
     Claims(ContextInfoResponse),

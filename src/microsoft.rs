@@ -27,7 +27,8 @@ const MAX_REMEMBERED: usize = 1_000;
 const MAX_TOKEN_LIFETIME_SECONDS: i64 = 86_400;
 
 /// What a user's metadata holds.
-#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Default, PartialEq)]
 pub struct Stored {
     /// The access token, or why it could not be read.
     pub access: Option<Result<String, &'static str>>,
@@ -96,7 +97,8 @@ pub fn jwt_expiry(token: &str) -> Option<i64> {
 }
 
 /// What a refresh gives.
-#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Clone, PartialEq)]
 pub struct Refreshed {
     pub access_token: String,
     /// Microsoft usually rotates the refresh token; absent when it did not.
@@ -144,7 +146,8 @@ impl Refresher {
 }
 
 /// The outcome for the claim.
-#[derive(Debug, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(PartialEq)]
 pub enum Outcome {
     /// Put this token in the claim, and write these entries back.
     Token { token: String, write_back: Vec<Metadata>, refreshed: bool },

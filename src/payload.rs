@@ -37,7 +37,10 @@ impl Function {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Debug prints everything in unit tests; elsewhere, metadata keys but not their values, and the
+/// sizes of `request` and `response` (they may carry tokens).
+#[cfg_attr(test, derive(Debug))]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct ContextInfo<'a> {
     #[serde(borrow)]
@@ -61,6 +64,25 @@ pub struct ContextInfo<'a> {
     pub request: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow)]
     pub response: Option<&'a serde_json::value::RawValue>,
+}
+
+#[cfg(not(test))]
+impl std::fmt::Debug for ContextInfo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = |m: &Vec<UserMetadata>| m.iter().map(|e| e.key.as_deref().map(str::to_owned)).collect::<Vec<_>>();
+        let size = |raw: &Option<&serde_json::value::RawValue>| raw.map(|r| r.get().len());
+        f.debug_struct("ContextInfo")
+            .field("function", &self.function)
+            .field("user", &self.user)
+            .field("org", &self.org)
+            .field("user_grants", &self.user_grants)
+            .field("user_metadata_keys", &self.user_metadata.as_ref().map(keys))
+            .field("application", &self.application)
+            .field("full_method", &self.full_method)
+            .field("request_bytes", &size(&self.request))
+            .field("response_bytes", &size(&self.response))
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -91,7 +113,8 @@ pub struct UserGrant<'a> {
 }
 
 /// One metadata entry; `value` is standard padded base64 of the stored bytes.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct UserMetadata<'a> {
     #[serde(borrow)]

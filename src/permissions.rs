@@ -15,7 +15,8 @@ use crate::response::StrList;
 /// role → permissions of one organization, ready to use. Each distinct permission is stored once
 /// and numbered, so that combining the roles of a call deduplicates with a bitset: this runs on
 /// every call, the map is built once per cache fill.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Default, Clone, PartialEq, Eq)]
 pub struct PermissionMap {
     by_role: HashMap<String, Vec<u32>>,
     names: Vec<Rc<str>>,

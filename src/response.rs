@@ -10,14 +10,16 @@
 use base64::Engine;
 use serde::Serialize;
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Default, Clone, PartialEq)]
 pub struct ContextInfoResponse {
     pub append_claims: Vec<Claim>,
     pub set_user_metadata: Vec<Metadata>,
     pub append_log_claims: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Clone, PartialEq)]
 pub struct Claim {
     pub key: String,
     pub value: ClaimValue,
@@ -25,12 +27,26 @@ pub struct Claim {
 
 /// Claim values this worker produces: a string or a list of strings. Equality is by value: a
 /// shared list equals a plain list of the same strings.
-#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(Debug))]
+#[derive(Clone)]
 pub enum ClaimValue {
     Text(String),
     List(StrList),
     /// A list of strings shared with a cached permission map (no copies per call).
     Shared(Vec<std::rc::Rc<str>>),
+}
+
+/// Outside unit tests a claim value prints only its size: it may be a token or metadata values.
+#[cfg(not(test))]
+impl std::fmt::Debug for ClaimValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimValue::Text(text) => write!(f, "Text(<{} bytes>)", text.len()),
+            ClaimValue::List(_) | ClaimValue::Shared(_) => {
+                write!(f, "List(<{} items>)", self.items().map_or(0, |items| items.len()))
+            }
+        }
+    }
 }
 
 impl ClaimValue {

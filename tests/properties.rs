@@ -1110,7 +1110,8 @@ fn claims_of(config: &Config, platform: &TestPlatform, body: Value) -> Vec<(Stri
             let claims = answer["append_claims"].as_array().unwrap().iter();
             claims.map(|c| (c["key"].as_str().unwrap().to_string(), c["value"].clone())).collect()
         }
-        other => panic!("expected claims, got {other:?}"),
+        Ok(Answer::Message(_)) => panic!("expected claims, got a message"),
+        Err(e) => panic!("expected claims, got {e:?}"),
     }
 }
 

@@ -1,0 +1,69 @@
+//! What the worker's types print with `{:?}` outside unit tests: never a token, key, secret or
+//! metadata value (README, Security). Types that hold such values either print only sizes and keys,
+//! or have no `Debug` at all, so that a `{:?}`, `dbg!` or `unwrap()` on them does not compile.
+
+use std::fmt::Debug;
+
+use static_assertions::assert_not_impl_any;
+use zitadel_claims_worker::cache::{Cached, SharedEntry};
+use zitadel_claims_worker::config::Secret;
+use zitadel_claims_worker::endpoint::Answer;
+use zitadel_claims_worker::microsoft::{Outcome, Refreshed, Stored};
+use zitadel_claims_worker::payload::{self, UserMetadata};
+use zitadel_claims_worker::permissions::PermissionMap;
+use zitadel_claims_worker::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
+use zitadel_claims_worker::signature::SigningKey;
+
+assert_not_impl_any!(Stored: Debug);
+assert_not_impl_any!(Refreshed: Debug);
+assert_not_impl_any!(Outcome: Debug);
+assert_not_impl_any!(ContextInfoResponse: Debug);
+assert_not_impl_any!(Claim: Debug);
+assert_not_impl_any!(Answer: Debug);
+assert_not_impl_any!(UserMetadata<'static>: Debug);
+assert_not_impl_any!(PermissionMap: Debug);
+assert_not_impl_any!(SharedEntry: Debug);
+assert_not_impl_any!(Cached: Debug);
+
+const SECRET: &str = "SECRET-VALUE-0123456789";
+
+#[test]
+fn claim_values_print_their_size_only() {
+    let text = format!("{:?}", ClaimValue::Text(SECRET.into()));
+    assert_eq!(text, format!("Text(<{} bytes>)", SECRET.len()));
+    let list = format!("{:?}", ClaimValue::List([SECRET, "posts:read"].into_iter().collect()));
+    assert_eq!(list, "List(<2 items>)");
+}
+
+#[test]
+fn a_payload_prints_metadata_keys_and_sizes_not_values() {
+    let value = base64_of(SECRET);
+    let body = format!(
+        r#"{{"function":"function/preaccesstoken","user":{{"id":"u1"}},
+            "user_metadata":[{{"key":"microsoft_access_token","value":"{value}"}}],
+            "request":{{"token":"{SECRET}"}},"response":{{"accessToken":"{SECRET}"}}}}"#
+    );
+    let info = payload::decode(body.as_bytes()).expect("a valid payload");
+    let printed = format!("{info:?}");
+    assert!(!printed.contains(SECRET) && !printed.contains(&value), "{printed}");
+    for shown in ["function/preaccesstoken", "u1", "microsoft_access_token", "request_bytes: Some("] {
+        assert!(printed.contains(shown), "{shown} missing from {printed}");
+    }
+}
+
+#[test]
+fn secrets_keys_and_metadata_print_nothing_of_their_value() {
+    let printed = [
+        format!("{:?}", Secret::new(SECRET)),
+        format!("{:?}", SigningKey::new(SECRET)),
+        format!("{:?}", Metadata::new("microsoft_access_token", SECRET.as_bytes())),
+    ];
+    for p in printed {
+        assert!(!p.contains(SECRET), "{p}");
+    }
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
