@@ -498,11 +498,30 @@ mod tests {
 
     #[test]
     fn a_malformed_answer_is_transient() {
-        let platform = FakePlatform::new(vec![Reply::raw(200, b"<html>")]);
-        assert_eq!(
-            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), None)),
-            Outcome::Omit("malformed_response")
-        );
+        // Not JSON, and JSON without an access token: both are passing errors, so with the Stale
+        // policy the unexpired old token (due for refresh: within the skew) is served. A refused
+        // request would omit the claim instead.
+        let answers = [
+            ("not JSON", Reply::raw(200, b"<html>")),
+            ("no access_token", Reply::json(200, serde_json::json!({"token_type": "Bearer", "expires_in": 3599}))),
+            ("empty access_token", Reply::json(200, serde_json::json!({"token_type": "Bearer", "access_token": ""}))),
+        ];
+        for (what, answer) in answers {
+            let platform = FakePlatform::new(vec![answer.clone()]);
+            assert_eq!(
+                run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+                Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false },
+                "{what}"
+            );
+            assert_eq!(platform.sent().len(), 1, "the refresh was tried and failed");
+            // With Omit the failure's code is what is noted.
+            let platform = FakePlatform::new(vec![answer.clone()]);
+            assert_eq!(
+                run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+                Outcome::Omit("malformed_response"),
+                "{what}"
+            );
+        }
     }
 
     #[test]
