@@ -243,6 +243,7 @@ mod tests {
     fn nothing_is_kept_when_ttl_and_window_are_zero() {
         let mut cache = MetadataCache::default();
         cache.store("o", map("a"), 0, 0, 0);
+        assert!(cache.is_empty(), "store keeps nothing when nothing would read it back");
         assert_eq!(cache.lookup("o", 0, 0, 0), Cached::Missing);
     }
 

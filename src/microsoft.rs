@@ -509,11 +509,30 @@ mod tests {
 
     #[test]
     fn a_malformed_answer_is_transient() {
-        let platform = FakePlatform::new(vec![Reply::raw(200, b"<html>")]);
-        assert_eq!(
-            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), None)),
-            Outcome::Omit("malformed_response")
-        );
+        // Not JSON, and JSON without an access token: both are passing errors, so with the Stale
+        // policy the unexpired old token (due for refresh: within the skew) is served. A refused
+        // request would omit the claim instead.
+        let answers = [
+            ("not JSON", Reply::raw(200, b"<html>")),
+            ("no access_token", Reply::json(200, serde_json::json!({"token_type": "Bearer", "expires_in": 3599}))),
+            ("empty access_token", Reply::json(200, serde_json::json!({"token_type": "Bearer", "access_token": ""}))),
+        ];
+        for (what, answer) in answers {
+            let platform = FakePlatform::new(vec![answer.clone()]);
+            assert_eq!(
+                run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+                Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false },
+                "{what}"
+            );
+            assert_eq!(platform.sent().len(), 1, "the refresh was tried and failed");
+            // With Omit the failure's code is what is noted.
+            let platform = FakePlatform::new(vec![answer.clone()]);
+            assert_eq!(
+                run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+                Outcome::Omit("malformed_response"),
+                "{what}"
+            );
+        }
     }
 
     #[test]
@@ -590,5 +609,34 @@ mod tests {
         assert_eq!(decode_text(&b64(r#""a\"b""#)), Ok("a\"b".into()), "escapes take the JSON path");
         assert_eq!(decode_text(&b64(r#""\u00e9""#)), Ok("\u{e9}".into()));
         assert_eq!(decode_text(&b64("\"")), Ok("\"".into()), "a lone quote is raw text");
+
+        // What the V1 action (zitadel/actions/storeMicrosoftTokens.js) stores through
+        // appendMetadata, i.e. Go's json.Marshal of the string, as tests/e2e/v1-action.test.mjs
+        // has it: JWTs (base64url with - and _, or with "=" padding), an opaque token with / + =,
+        // a refresh token, the expiry ("0" when unknown) and garbage that looks like a JWT...
+        const JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJleHAiOjE3NjcyMjU2MDAsInBhZCI6IngiLCJvZGQiOiI-P35-Pj4-PyJ9.c2lnbmF0dXJl-_x";
+        const PADDED_JWT: &str =
+            "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE3NjcyMjU2MDAuNzUsIm5hbWUiOiJab8OrIE3DvGxsZXIifQ==.sig";
+        for token in [
+            JWT,
+            PADDED_JWT,
+            "EwBwA8l6BAAUbDba3x2OMJElkF7gJ4z/+abc+def/ghi==",
+            "M.C507_BAY.0.U.-Cl4YF0*aH!sYE7rxkY$",
+            "1767225600",
+            "0",
+            "a.%%%.b",
+            "..",
+        ] {
+            assert_eq!(decode_text(&b64(&format!("\"{token}\""))), Ok(token.into()), "{token}");
+        }
+        // ... whose expiry is the one the worker reads from the JWT itself.
+        assert_eq!((jwt_expiry(JWT), jwt_expiry(PADDED_JWT)), (Some(1_767_225_600), Some(1_767_225_600)));
+        // json.Marshal escapes <, >, & and U+2028/U+2029 where JSON.stringify does not.
+        assert_eq!(
+            decode_text(&b64(r#""tok\u003cen\u003e\u0026more\u2028""#)),
+            Ok("tok<en>&more\u{2028}".into()),
+            "Go's escapes are undone"
+        );
+        assert_eq!(decode_text(&b64(r#""a\u2029\u003e""#)), Ok("a\u{2029}>".into()));
     }
 }

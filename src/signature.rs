@@ -550,10 +550,17 @@ mod tests {
 
     #[test]
     fn key_bytes_are_the_utf8_string_not_base64_decoded() {
-        // "dGVzdA==" is base64 of "test"; ZITADEL uses the string's own bytes as the key.
-        let literal = header_for(T, BODY, &key("dGVzdA=="));
-        assert_eq!(check(&literal, BODY, &key("dGVzdA=="), T), Ok(()));
-        assert_eq!(check(&literal, BODY, &key("test"), T), Err(SignatureError::Invalid));
+        // "dGVzdA==" is base64 of "test"; ZITADEL uses the string's own bytes as the key. Both
+        // digests computed independently:
+        // printf '%s' '1700000000.{"function":"function/preaccesstoken"}' | openssl dgst -sha256 -hmac 'dGVzdA=='
+        let literal = "t=1700000000,v1=7de270d7383c285254ae69658c8dcf0c87f26aec4c2c5c42dae8afdd45abd889";
+        // ... and the same with -hmac 'test' (what a base64-decoding receiver would key with).
+        let decoded = "t=1700000000,v1=adb216334f11a9ea4d5ea09c1cded3e78de857a35dc4d3be5d395252c16bd962";
+        assert_eq!(header_for(T, BODY, &key("dGVzdA==")), literal);
+        assert_eq!(SigningKey::new("dGVzdA==").as_bytes(), b"dGVzdA==");
+        assert_eq!(check(literal, BODY, &key("dGVzdA=="), T), Ok(()));
+        assert_eq!(check(decoded, BODY, &key("dGVzdA=="), T), Err(SignatureError::Invalid));
+        assert_eq!(check(literal, BODY, &key("test"), T), Err(SignatureError::Invalid));
     }
 
     #[test]

@@ -24,9 +24,11 @@ use std::rc::Rc;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use futures::executor::block_on;
+use hmac::{Hmac, Mac};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Map, Value};
+use sha2::Sha256;
 
 use zitadel_claims_worker::claims::Isolate;
 use zitadel_claims_worker::config::Config;
@@ -462,6 +464,22 @@ fn signing_keys(keys: &[String]) -> Vec<SigningKey> {
     keys.iter().map(|k| SigningKey::new(k.as_str())).collect()
 }
 
+/// The header ZITADEL sends, computed here and not by the crate: `t=<t>`, then per key
+/// `,v1=<hex(HMAC-SHA256(UTF-8 bytes of the key, "<t>." + body))>` (pkg/actions/signing.go).
+fn zitadel_header(t: i64, body: &[u8], keys: &[String]) -> String {
+    let mut header = format!("t={t}");
+    for key in keys {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        header.push_str(&format!(",v1={}", hex::encode(mac.finalize().into_bytes())));
+    }
+    header
+}
+
+/// The hex digits the parser reads as a digest: both cases (`hex::decode_to_slice`).
+const HEX_DIGITS: &str = "0123456789abcdefABCDEF";
+
 // ---------------------------------------------------------------------------------------------
 // A platform for handle_call: a fixed clock, canned upstream answers (none: every call fails),
 // timers that are over at once and an optional shared cache holding whatever it was given.
@@ -813,8 +831,9 @@ proptest! {
 proptest! {
     #![proptest_config(cases(256))]
 
-    /// 4. A body signed the way ZITADEL signs it verifies at any time within the window, under all
-    /// the keys together and under each one alone.
+    /// 4. A body signed the way ZITADEL signs it (the header computed here, with the hmac crate)
+    /// verifies at any time within the window, under all the keys together and under each one
+    /// alone; and `header_for` makes that same header.
     #[test]
     fn signed_body_always_verifies(
         body in prop::collection::vec(any::<u8>(), 0..2048),
@@ -823,8 +842,8 @@ proptest! {
         tolerance in 1u64..=3600,
         skew in any::<prop::sample::Index>(),
     ) {
+        let header = zitadel_header(t, &body, &keys);
         let keys = signing_keys(&keys);
-        let header = signature::header_for(t, &body, &keys);
         prop_assert_eq!(signature::verify(Some(&header), &body, &keys, t, tolerance), Ok(()));
         // Anywhere from 60 s before t to `tolerance` after it.
         let now = t - MAX_FUTURE_SECONDS + skew.index(tolerance as usize + MAX_FUTURE_SECONDS as usize + 1) as i64;
@@ -832,6 +851,7 @@ proptest! {
         for key in &keys {
             prop_assert_eq!(signature::verify(Some(&header), &body, std::slice::from_ref(key), t, tolerance), Ok(()));
         }
+        prop_assert_eq!(signature::header_for(t, &body, &keys), header);
     }
 
     /// 5. Flipping any bit of the body, or adding or removing a byte, never verifies.
@@ -858,40 +878,78 @@ proptest! {
         prop_assert_eq!(signature::verify(Some(&header), &shorter, &keys, t, 300), Err(SignatureError::Invalid));
     }
 
-    /// 6. Changing any one character of a key's digest (to anything but the same hex digit in
-    /// the other case, which is the same digest) never verifies under that key: the header
-    /// becomes invalid or malformed. Changing the timestamp never verifies either.
+    /// 6. Changing any one hex digit of a key's digest to another hex digit (either case: the
+    /// parser takes both; the same digit in the other case is the same digest, so excluded)
+    /// never verifies under that key: the signature is invalid. Changing the timestamp never
+    /// verifies either.
     #[test]
     fn changed_digest_or_timestamp_never_verifies(
         body in prop::collection::vec(any::<u8>(), 0..256),
         keys in keys(),
         which in any::<prop::sample::Index>(),
         at in 0usize..64,
-        replacement in any::<char>(),
+        pick in any::<prop::sample::Index>(),
         t in 0i64..=10_000_000_000,
         dt in prop_oneof![-1000i64..=-1, 1i64..=1000],
     ) {
+        let header = zitadel_header(t, &body, &keys);
         let keys = signing_keys(&keys);
-        let header = signature::header_for(t, &body, &keys);
         let k = which.index(keys.len());
+        // Another key equal to key k would make its own digest match.
+        prop_assume!(keys.iter().filter(|other| **other == keys[k]).count() == 1);
         let key = std::slice::from_ref(&keys[k]);
 
         // Part 0 is `t=..`, part k + 1 is the digest of key k.
         let mut parts: Vec<String> = header.split(',').map(str::to_string).collect();
-        let digest: Vec<char> = parts[k + 1]["v1=".len()..].chars().collect();
-        prop_assume!(replacement.to_ascii_lowercase() != digest[at]);
-        let mut changed = digest.clone();
-        changed[at] = replacement;
-        parts[k + 1] = format!("v1={}", changed.iter().collect::<String>());
+        let mut digest: Vec<char> = parts[k + 1]["v1=".len()..].chars().collect();
+        let others: Vec<char> = HEX_DIGITS.chars().filter(|c| c.to_ascii_lowercase() != digest[at]).collect();
+        digest[at] = others[pick.index(others.len())];
+        parts[k + 1] = format!("v1={}", digest.iter().collect::<String>());
         let tampered = parts.join(",");
-        let result = signature::verify(Some(&tampered), &body, key, t, 300);
-        prop_assert!(
-            matches!(result, Err(SignatureError::Invalid) | Err(SignatureError::Malformed(_))),
-            "{:?} for {:?}", result, tampered
+        prop_assert_eq!(
+            signature::verify(Some(&tampered), &body, key, t, 300),
+            Err(SignatureError::Invalid),
+            "{:?}", tampered
         );
 
         let moved = header.replacen(&format!("t={t}"), &format!("t={}", t + dt), 1);
         prop_assert_eq!(signature::verify(Some(&moved), &body, &keys, t + dt, 300), Err(SignatureError::Invalid));
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// 6b. Changing one character of a key's digest to a character that is not a hex digit (nor
+    /// `,` or `=`, which split the part differently) makes that entry unreadable: it is skipped,
+    /// so the header is invalid when other keys' digests remain and has no signature otherwise.
+    #[test]
+    fn digest_with_a_non_hex_character_is_skipped(
+        body in prop::collection::vec(any::<u8>(), 0..64),
+        keys in keys(),
+        which in any::<prop::sample::Index>(),
+        at in 0usize..64,
+        replacement in any::<char>().prop_filter("not a hex digit, comma or equals sign", |c| {
+            !c.is_ascii_hexdigit() && *c != ',' && *c != '='
+        }),
+        t in 0i64..=10_000_000_000,
+    ) {
+        let header = zitadel_header(t, &body, &keys);
+        let keys = signing_keys(&keys);
+        let k = which.index(keys.len());
+        prop_assume!(keys.iter().filter(|other| **other == keys[k]).count() == 1);
+        let mut parts: Vec<String> = header.split(',').map(str::to_string).collect();
+        let mut digest: Vec<char> = parts[k + 1]["v1=".len()..].chars().collect();
+        digest[at] = replacement;
+        parts[k + 1] = format!("v1={}", digest.iter().collect::<String>());
+        let tampered = parts.join(",");
+        let expected =
+            if keys.len() > 1 { SignatureError::Invalid } else { SignatureError::Malformed(Malformed::NoSignature) };
+        prop_assert_eq!(
+            signature::verify(Some(&tampered), &body, &keys[k..=k], t, 300),
+            Err(expected),
+            "{:?}", tampered
+        );
     }
 }
 
