@@ -83,7 +83,15 @@ pub async fn build<P: Platform>(
         response.append_claims.push(claim);
     }
     if let Some(claim) = &config.flat_roles_claim {
-        push_list(&mut response, claim, permissions::flat_roles(grants));
+        match permissions::flat_roles(grants) {
+            Some(flat) => push_list(&mut response, claim, flat),
+            None => {
+                log.notes.push("flat roles: more than 1 MiB");
+                if config.log_claims {
+                    response.append_log_claims.push(format!("{claim} omitted: more than 1 MiB"));
+                }
+            }
+        }
     }
     if let Some(claim) = &config.groups_claim {
         let all_roles = match &config.permissions {
@@ -590,6 +598,23 @@ mod tests {
         let platform = FakePlatform::new(vec![mapping()]);
         let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
         assert_eq!(claim(&result.unwrap(), "groups"), Some(&list(&["admin", "editor", "viewer"])));
+    }
+
+    #[test]
+    fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
+        let mut body: serde_json::Value = serde_json::from_str(FULL).unwrap();
+        let roles: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        body["user_grants"] = serde_json::json!([{ "project_id": "p".repeat(2048), "roles": roles }]);
+        let mut c = config();
+        c.log_claims = true;
+        c.groups_claim = Some("groups".into());
+        let platform = FakePlatform::new(vec![mapping()]);
+        let (result, log) = run(&c, &Isolate::default(), &platform, &body.to_string());
+        let result = result.unwrap();
+        assert_eq!(claim(&result, "my:zitadel:grants"), None);
+        assert_eq!(log.notes, ["flat roles: more than 1 MiB"]);
+        assert_eq!(result.append_log_claims, ["my:zitadel:grants omitted: more than 1 MiB"]);
+        assert!(claim(&result, "groups").is_some(), "the other claims are still there");
     }
 
     #[test]

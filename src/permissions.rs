@@ -140,8 +140,14 @@ pub fn roles<'a>(grants: &'a [UserGrant<'a>], project: Option<&str>) -> Vec<&'a 
         .collect()
 }
 
-/// `{project_id}:{role}` for every role of every grant that names its project, deduplicated.
-pub fn flat_roles(grants: &[UserGrant<'_>]) -> StrList {
+/// The most text the flat roles claim may hold: as much as the largest call. Each role repeats its
+/// project id, so a signed payload with a long id and many roles could otherwise ask for a claim
+/// of hundreds of MB (and run the isolate out of memory).
+pub const MAX_FLAT_ROLES_BYTES: usize = crate::endpoint::MAX_BODY_BYTES;
+
+/// `{project_id}:{role}` for every role of every grant that names its project, deduplicated;
+/// `None` if that is more than [`MAX_FLAT_ROLES_BYTES`] of text.
+pub fn flat_roles(grants: &[UserGrant<'_>]) -> Option<StrList> {
     let mut seen = FirstSeen::default();
     let mut out = StrList::default();
     for grant in grants {
@@ -149,11 +155,14 @@ pub fn flat_roles(grants: &[UserGrant<'_>]) -> StrList {
         for role in grant.roles.iter().flatten().filter(|r| !r.is_empty()) {
             // Role first: it tells items apart sooner than the project, shared by a grant's roles.
             if seen.insert((role.as_ref(), project)) {
+                if out.text_len() + project.len() + 1 + role.len() > MAX_FLAT_ROLES_BYTES {
+                    return None;
+                }
                 out.push(&[project, ":", role]);
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// Remembers what was seen, to keep only the first of equal items. Tokens carry short lists, for
@@ -314,8 +323,22 @@ mod tests {
     #[test]
     fn flat_roles_are_project_colon_role_deduplicated() {
         let grants = [grant("p1", &["admin", "editor"]), grant("p2", &["editor"]), grant("p1", &["admin"])];
-        assert_eq!(flat_roles(&grants).iter().collect::<Vec<_>>(), ["p1:admin", "p1:editor", "p2:editor"]);
+        assert_eq!(flat_roles(&grants).unwrap().iter().collect::<Vec<_>>(), ["p1:admin", "p1:editor", "p2:editor"]);
         let nameless = [UserGrant { project_id: None, roles: Some(vec![Cow::Borrowed("x")]) }];
-        assert!(flat_roles(&nameless).is_empty());
+        assert!(flat_roles(&nameless).unwrap().is_empty());
+    }
+
+    #[test]
+    fn flat_roles_stop_at_the_size_limit() {
+        // 1000 one-letter roles on a 2 KiB project id: 2 MB of claim from a 4 KB payload.
+        let project = "p".repeat(2048);
+        let names: Vec<String> = (0..1000).map(|i| format!("{i}")).collect();
+        let many = |n: usize| UserGrant {
+            project_id: Some(Cow::Borrowed(project.as_str())),
+            roles: Some(names[..n].iter().map(|r| Cow::Borrowed(r.as_str())).collect()),
+        };
+        assert_eq!(flat_roles(&[many(1000)]), None);
+        let fits = MAX_FLAT_ROLES_BYTES / (project.len() + 4);
+        assert_eq!(flat_roles(&[many(fits)]).map(|l| l.len()), Some(fits));
     }
 }

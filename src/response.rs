@@ -97,6 +97,11 @@ impl StrList {
         self.ends.len()
     }
 
+    /// The bytes of all strings together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
