@@ -160,7 +160,12 @@ mod glue {
             Some(_) => {
                 let reading = req.array_buffer().map_err(|_| Error::UnreadableBody)?;
                 let buffer = JsFuture::from(reading).await.map_err(|_| Error::UnreadableBody)?;
-                return Ok(js_sys::Uint8Array::new(&buffer).to_vec());
+                let bytes = js_sys::Uint8Array::new(&buffer);
+                // Checked again, not trusted: the copy into wasm memory is what the limit guards.
+                if bytes.length() as usize > limit {
+                    return Err(Error::PayloadTooLarge { limit });
+                }
+                return Ok(bytes.to_vec());
             }
             None => {}
         }

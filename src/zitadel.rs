@@ -19,6 +19,9 @@ use crate::platform::{Backoff, HttpRequest, HttpResponse, Platform, TransportErr
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.
 const MAX_PAGES: u32 = 100;
+/// The most metadata (keys and decoded values) read for one organization. A mapping of thousands
+/// of roles is well under it; 100 pages of up to 1 MiB each would not be (an isolate has 128 MB).
+pub const MAX_METADATA_BYTES: usize = 4 << 20;
 /// A token is used until this long before it expires.
 const TOKEN_EXPIRY_MARGIN_MS: u64 = 60_000;
 const TOKEN_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
@@ -187,6 +190,7 @@ async fn list_metadata<P: Platform>(
     which: Api,
 ) -> Result<Vec<MetadataEntry>, UpstreamError> {
     let mut entries = Vec::new();
+    let mut bytes = 0;
     let mut offset: u64 = 0;
     for _ in 0..MAX_PAGES {
         // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
@@ -234,7 +238,12 @@ async fn list_metadata<P: Platform>(
             let value = base64::engine::general_purpose::STANDARD.decode(raw.value.as_bytes());
             // An undecodable value is kept as empty bytes under its key, so the mapping reports
             // the key as unreadable instead of silently losing it.
-            entries.push((raw.key, value.unwrap_or_default()));
+            let value = value.unwrap_or_default();
+            bytes += raw.key.len() + value.len();
+            if bytes > MAX_METADATA_BYTES {
+                return Err(UpstreamError::TooLarge);
+            }
+            entries.push((raw.key, value));
         }
         offset += count;
         if count == 0 || offset >= total {
@@ -468,6 +477,18 @@ pub(crate) mod tests {
         let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Malformed));
         assert_eq!(platform.sent().len(), MAX_PAGES as usize);
+    }
+
+    #[test]
+    fn more_metadata_than_the_budget_is_too_large() {
+        let value = "v".repeat(64 * 1024);
+        let page: Vec<(String, &str)> = (0..10).map(|i| (format!("r{i}"), value.as_str())).collect();
+        let page: Vec<(&str, &str)> = page.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        // 640 KiB per page: the seventh page passes 4 MiB.
+        let platform = FakePlatform::repeating(v2_page(1000, &page));
+        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
+        assert_eq!(result, Err(UpstreamError::TooLarge));
+        assert_eq!(platform.sent().len(), 7);
     }
 
     #[test]
