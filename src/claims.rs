@@ -108,6 +108,11 @@ pub async fn build<P: Platform>(
                 response.append_claims.push(Claim { key: ms.claim.clone(), value: ClaimValue::Text(token) });
                 response.set_user_metadata.extend(write_back);
             }
+            Outcome::Stale { token, failure } => {
+                log.ms_token = Some("stale");
+                log.notes.push(failure);
+                response.append_claims.push(Claim { key: ms.claim.clone(), value: ClaimValue::Text(token) });
+            }
             Outcome::Omit(reason) => {
                 log.ms_token = Some("omitted");
                 log.notes.push(reason);
@@ -681,6 +686,36 @@ mod tests {
             )
         );
         assert_eq!(log.ms_token, Some("refreshed"));
+    }
+
+    #[test]
+    fn a_stale_token_passed_after_a_failed_refresh_is_logged_as_stale_with_the_failure() {
+        let mut c = config();
+        c.ms_token.as_mut().unwrap().refresh = Some(crate::config::MsRefreshConfig {
+            client_id: "app".into(),
+            client_secret: Secret::new("s"),
+            token_url: "https://login.example/token".into(),
+            scopes: "offline_access User.Read".into(),
+            skew_seconds: 300,
+            on_error: crate::config::MsRefreshPolicy::Stale,
+        });
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let expires_at = (FakePlatform::new(vec![]).now_ms() / 1000 + 60).to_string();
+        let body = serde_json::json!({
+            "function": "function/preaccesstoken",
+            "user_metadata": [
+                {"key": "microsoft_access_token", "value": b64("\"old-token\"")},
+                {"key": "microsoft_refresh_token", "value": b64("\"old-refresh\"")},
+                {"key": "microsoft_access_token_expires_at", "value": b64(&expires_at)}
+            ]
+        })
+        .to_string();
+        let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
+        let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+        let result = result.unwrap();
+        assert_eq!(claim(&result, "urn:custom:ms_access_token"), Some(&ClaimValue::Text("old-token".into())));
+        assert!(result.set_user_metadata.is_empty());
+        assert_eq!((log.ms_token, log.notes), (Some("stale"), vec!["bad_status"]));
     }
 
     #[test]

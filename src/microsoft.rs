@@ -151,6 +151,9 @@ impl Refresher {
 pub enum Outcome {
     /// Put this token in the claim, and write these entries back.
     Token { token: String, write_back: Vec<Metadata>, refreshed: bool },
+    /// Put the stored token, not yet expired, in the claim: its refresh failed for a passing
+    /// reason (`failure`, a code) under `MS_ON_REFRESH_ERROR=stale`.
+    Stale { token: String, failure: &'static str },
     /// No claim, for this reason (a fixed text, for logs and log claims).
     Omit(&'static str),
     /// No token stored: nothing to say.
@@ -200,9 +203,7 @@ pub async fn token_claim<P: Platform>(
         }
         Err(RefreshError::Transient(code)) if refresh_config.on_error == MsRefreshPolicy::Stale => {
             match (access, expiry) {
-                (Some(token), Some(expiry)) if expiry > now => {
-                    Outcome::Token { token, write_back: Vec::new(), refreshed: false }
-                }
+                (Some(token), Some(expiry)) if expiry > now => Outcome::Stale { token, failure: code },
                 _ => Outcome::Omit(code),
             }
         }
@@ -456,7 +457,7 @@ mod tests {
         let platform = FakePlatform::new(vec![Reply::Hang]);
         assert_eq!(
             run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
-            Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false },
+            Outcome::Stale { token: "old".into(), failure: "timeout" },
             "a hang past the deadline is a passing error too"
         );
 
@@ -468,7 +469,7 @@ mod tests {
         let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Network)]);
         assert_eq!(
             run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
-            Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false }
+            Outcome::Stale { token: "old".into(), failure: "network_error" }
         );
         let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
         assert_eq!(
@@ -521,7 +522,7 @@ mod tests {
             let platform = FakePlatform::new(vec![answer.clone()]);
             assert_eq!(
                 run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
-                Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false },
+                Outcome::Stale { token: "old".into(), failure: "malformed_response" },
                 "{what}"
             );
             assert_eq!(platform.sent().len(), 1, "the refresh was tried and failed");

@@ -123,9 +123,8 @@ for (const policy of ['omit', 'fail']) {
           assert.deepEqual([line.ms_token, line.notes], ['omitted', [codes.microsoft]], JSON.stringify(line));
         } else {
           assert.equal(claim(res, 'urn:custom:ms_access_token'), 'old-token-still-valid', 'stale: the unexpired old token');
-          // The stale fallback keeps no failure code (src/microsoft.rs drops it): the log line says
-          // only that the stored token was passed, and no log claim is added.
-          assert.deepEqual([line.ms_token, line.notes], ['passed', undefined], JSON.stringify(line));
+          // The claim is not left out, so no log claim; the log line names the failure.
+          assert.deepEqual([line.ms_token, line.notes], ['stale', [codes.microsoft]], JSON.stringify(line));
           assert.deepEqual(res.json.append_log_claims ?? [], [], JSON.stringify(res.json));
         }
       });
