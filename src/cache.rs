@@ -96,8 +96,8 @@ pub struct SingleFlight<T> {
     flights: RefCell<HashMap<String, Rc<Flight<T>>>>,
     /// The longest a leader's work can run while its request lives (every call bounds its
     /// upstream work). An older flight was abandoned: its request went away without its future
-    /// being dropped (Workers cancel a request whose client disconnects by never resuming it), so
-    /// it would never end on its own.
+    /// being dropped (on Cloudflare a request whose client disconnects may be cancelled by never
+    /// being resumed; workerd under wrangler dev runs it to its end), so it never ends on its own.
     live_for_ms: u64,
 }
 
