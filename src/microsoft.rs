@@ -141,7 +141,8 @@ impl Refresher {
     /// A refresher whose refreshes end within `live_for_ms` while their requests live (see
     /// [`SingleFlight::new`]).
     pub fn new(live_for_ms: u64) -> Self {
-        Refresher { flights: SingleFlight::new(live_for_ms), ..Refresher::default() }
+        // Field by field, as Session::new.
+        Refresher { flights: SingleFlight::new(live_for_ms), done: RefCell::default(), backoff: Backoff::default() }
     }
 }
 

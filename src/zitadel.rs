@@ -94,7 +94,14 @@ impl Session {
     /// A session whose token fetch, run by one request for all, ends within `live_for_ms` while
     /// that request lives (see [`SingleFlight::new`]).
     pub fn new(live_for_ms: u64) -> Self {
-        Session { token_flight: SingleFlight::new(live_for_ms), ..Session::default() }
+        // Field by field: `..Session::default()` would build and drop a second flight map, which
+        // costs the wasm drop code for it.
+        Session {
+            token: RefCell::default(),
+            token_flight: SingleFlight::new(live_for_ms),
+            use_v1: Cell::default(),
+            backoff: Backoff::default(),
+        }
     }
 
     /// True once the instance answered 404 for the v2 metadata API (for tests and logs).
