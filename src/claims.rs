@@ -649,8 +649,8 @@ mod tests {
         assert_eq!(log.notes, ["the token metadata is not valid base64"]);
     }
 
-    #[test]
-    fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
+    /// The test config with Microsoft token refresh on, failing as `on_error` says.
+    fn refreshing(on_error: crate::config::MsRefreshPolicy) -> Config {
         let mut c = config();
         c.ms_token.as_mut().unwrap().refresh = Some(crate::config::MsRefreshConfig {
             client_id: "app".into(),
@@ -658,18 +658,32 @@ mod tests {
             token_url: "https://login.example/token".into(),
             scopes: "offline_access User.Read".into(),
             skew_seconds: 300,
-            on_error: crate::config::MsRefreshPolicy::Omit,
+            on_error,
         });
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let body = serde_json::json!({
+        c
+    }
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    /// A preaccesstoken call whose stored Microsoft token expires at `expires_at` (Unix seconds).
+    fn with_stored_token(expires_at: &str) -> String {
+        serde_json::json!({
             "function": "function/preaccesstoken",
             "user_metadata": [
                 {"key": "microsoft_access_token", "value": b64("\"old-token\"")},
                 {"key": "microsoft_refresh_token", "value": b64("\"old-refresh\"")},
-                {"key": "microsoft_access_token_expires_at", "value": b64("1")}
+                {"key": "microsoft_access_token_expires_at", "value": b64(expires_at)}
             ]
         })
-        .to_string();
+        .to_string()
+    }
+
+    #[test]
+    fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
+        let c = refreshing(crate::config::MsRefreshPolicy::Omit);
+        let body = with_stored_token("1");
         let platform = FakePlatform::new(vec![Reply::json(
             200,
             serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
@@ -690,26 +704,8 @@ mod tests {
 
     #[test]
     fn a_stale_token_passed_after_a_failed_refresh_is_logged_as_stale_with_the_failure() {
-        let mut c = config();
-        c.ms_token.as_mut().unwrap().refresh = Some(crate::config::MsRefreshConfig {
-            client_id: "app".into(),
-            client_secret: Secret::new("s"),
-            token_url: "https://login.example/token".into(),
-            scopes: "offline_access User.Read".into(),
-            skew_seconds: 300,
-            on_error: crate::config::MsRefreshPolicy::Stale,
-        });
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let expires_at = (FakePlatform::new(vec![]).now_ms() / 1000 + 60).to_string();
-        let body = serde_json::json!({
-            "function": "function/preaccesstoken",
-            "user_metadata": [
-                {"key": "microsoft_access_token", "value": b64("\"old-token\"")},
-                {"key": "microsoft_refresh_token", "value": b64("\"old-refresh\"")},
-                {"key": "microsoft_access_token_expires_at", "value": b64(&expires_at)}
-            ]
-        })
-        .to_string();
+        let c = refreshing(crate::config::MsRefreshPolicy::Stale);
+        let body = with_stored_token(&(FakePlatform::new(vec![]).now_ms() / 1000 + 60).to_string());
         let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
         let (result, log) = run(&c, &Isolate::default(), &platform, &body);
         let result = result.unwrap();
