@@ -28,13 +28,9 @@ mod glue {
     use std::rc::Rc;
     use std::time::Duration;
 
-    use futures_util::StreamExt;
-    use worker::wasm_bindgen::JsValue;
+    use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
     use worker::wasm_bindgen_futures::JsFuture;
-    use worker::{
-        console_log, event, js_sys, web_sys, AbortController, ByteStream, Context, Date, Delay, Env, Fetch, Headers,
-        KvStore, Method, Request, RequestInit, RequestRedirect,
-    };
+    use worker::{console_log, event, js_sys, web_sys, Context, Date, Delay, Env};
 
     use crate::claims::Isolate;
     use crate::config::{Config, Problem};
@@ -53,13 +49,35 @@ mod glue {
 
     type Loaded = Rc<Result<Config, Vec<Problem>>>;
 
+    // The runtime's own fetch and KV, called directly: worker's Fetch, streams and KV wrappers
+    // cost about 3 KiB of gzipped wasm (serde_wasm_bindgen for KV options, error conversions) for
+    // the few calls made here.
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(catch, js_name = fetch)]
+        fn global_fetch(request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
+
+        /// A KV namespace binding.
+        #[derive(Clone)]
+        type KvNamespace;
+        #[wasm_bindgen(method, catch, js_name = get)]
+        fn get_text(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
+        #[wasm_bindgen(method, catch)]
+        fn put(
+            this: &KvNamespace,
+            key: &str,
+            value: &str,
+            options: &js_sys::Object,
+        ) -> Result<js_sys::Promise, JsValue>;
+    }
+
     thread_local! {
         // Settings cannot change within an isolate: a new deployment or secret starts new isolates.
         static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
         // Built with the settings, read on the first call that needs it.
         static ISOLATE: std::cell::OnceCell<Rc<Isolate>> = const { std::cell::OnceCell::new() };
         // Bindings do not change within an isolate either.
-        static SHARED_CACHE: std::cell::OnceCell<Option<KvStore>> = const { std::cell::OnceCell::new() };
+        static SHARED_CACHE: std::cell::OnceCell<Option<KvNamespace>> = const { std::cell::OnceCell::new() };
     }
 
     #[event(start)]
@@ -123,7 +141,7 @@ mod glue {
         };
         let body = read_body(&req, MAX_BODY_BYTES).await?;
         let header = req.headers().get(signature::HEADER).ok().flatten();
-        let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| env.kv(SHARED_CACHE_BINDING).ok()).clone());
+        let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| kv_binding(env)).clone());
         let platform = Workers { kv, ctx, calls: Cell::new(0) };
         let isolate = ISOLATE.with(|cell| cell.get_or_init(|| Rc::new(Isolate::new(config))).clone());
         let result = endpoint::handle_call(config, &isolate, &platform, header.as_deref(), &body, log).await;
@@ -150,6 +168,13 @@ mod glue {
         }
     }
 
+    /// The KV namespace bound as [`SHARED_CACHE_BINDING`], if that binding is one.
+    fn kv_binding(env: &Env) -> Option<KvNamespace> {
+        let value = js_sys::Reflect::get(env, &JsValue::from_str(SHARED_CACHE_BINDING)).ok()?;
+        let object = value.dyn_ref::<js_sys::Object>()?;
+        (object.constructor().name() == "KvNamespace").then(|| value.unchecked_into())
+    }
+
     /// Reads the body, refusing more than `limit` bytes: from `Content-Length` before reading
     /// anything, and while streaming for bodies that do not declare their length.
     async fn read_body(req: &web_sys::Request, limit: usize) -> Result<Vec<u8>, Error> {
@@ -172,16 +197,16 @@ mod glue {
         let Some(stream) = req.body() else {
             return Ok(Vec::new()); // no body at all
         };
-        match read_limited(ByteStream::from(stream), limit).await {
+        match read_limited(Chunks::of(&stream), limit).await {
             Ok(body) => Ok(body),
-            Err(Some(mut rest)) => {
+            Err(Some(rest)) => {
                 // Read on (and discard) a bounded amount before answering: answering mid-upload
                 // breaks the connection for the next request in wrangler dev. Past the bound the
                 // sender gets the 413 anyway.
                 let mut drained = 0;
                 while drained < 4 * limit {
                     match rest.next().await {
-                        Some(Ok(chunk)) => drained += chunk.len(),
+                        Ok(Some(chunk)) => drained += chunk.length() as usize,
                         _ => break,
                     }
                 }
@@ -191,29 +216,56 @@ mod glue {
         }
     }
 
-    /// The whole stream, or `Err(Some(stream))` past `limit` bytes, or `Err(None)` if it broke.
-    async fn read_limited(mut stream: ByteStream, limit: usize) -> Result<Vec<u8>, Option<ByteStream>> {
-        let mut body = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| None)?;
-            if body.len() + chunk.len() > limit {
-                return Err(Some(stream));
+    /// A byte stream read chunk by chunk through its default reader.
+    struct Chunks(web_sys::ReadableStreamDefaultReader);
+
+    impl Chunks {
+        fn of(stream: &web_sys::ReadableStream) -> Chunks {
+            Chunks(stream.get_reader().unchecked_into())
+        }
+
+        /// The next chunk, `Ok(None)` at the end, `Err` if the stream broke.
+        async fn next(&self) -> Result<Option<js_sys::Uint8Array>, ()> {
+            let read = JsFuture::from(self.0.read()).await.map_err(|_| ())?;
+            if js_sys::Reflect::get(&read, &JsValue::from_str("done")).map_err(|_| ())?.is_truthy() {
+                return Ok(None);
             }
-            body.extend_from_slice(&chunk);
+            let value = js_sys::Reflect::get(&read, &JsValue::from_str("value")).map_err(|_| ())?;
+            value.dyn_into().map(Some).map_err(|_| ())
+        }
+    }
+
+    impl Drop for Chunks {
+        /// Tells the sender the rest is not wanted (a no-op once the stream has ended).
+        fn drop(&mut self) {
+            let _ = self.0.cancel();
+        }
+    }
+
+    /// The whole stream, or `Err(Some(rest))` past `limit` bytes, or `Err(None)` if it broke.
+    async fn read_limited(chunks: Chunks, limit: usize) -> Result<Vec<u8>, Option<Chunks>> {
+        let mut body = Vec::new();
+        while let Some(chunk) = chunks.next().await.map_err(|_| None)? {
+            let (at, len) = (body.len(), chunk.length() as usize);
+            if at + len > limit {
+                return Err(Some(chunks));
+            }
+            body.resize(at + len, 0);
+            chunk.copy_to(&mut body[at..]);
         }
         Ok(body)
     }
 
     /// The core's view of the Workers runtime for one request.
     struct Workers<'a> {
-        kv: Option<KvStore>,
+        kv: Option<KvNamespace>,
         ctx: &'a Context,
         calls: Cell<usize>,
     }
 
     /// Aborts the fetch when the request future is dropped (the deadline passed), so the
     /// connection is not left to finish in the background.
-    struct AbortOnDrop(Option<AbortController>);
+    struct AbortOnDrop(Option<web_sys::AbortController>);
 
     impl Drop for AbortOnDrop {
         fn drop(&mut self) {
@@ -226,32 +278,28 @@ mod glue {
     impl Platform for Workers<'_> {
         async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
             self.calls.set(self.calls.get() + 1);
-            let headers = Headers::new();
+            let network = |_| TransportError::Network;
+            let headers = web_sys::Headers::new().map_err(network)?;
             for (name, value) in &request.headers {
-                headers.set(name, value).map_err(|_| TransportError::Network)?;
+                headers.set(name, value).map_err(network)?;
             }
-            let mut init = RequestInit::new();
+            let controller = web_sys::AbortController::new().map_err(network)?;
+            let init = web_sys::RequestInit::new();
+            init.set_method(request.method);
+            init.set_headers(&headers);
             // Never follow a redirect: the request may carry credentials, and a moved API is a
             // configuration error to see (as a 3xx status), not to work around.
-            init.with_method(Method::from(request.method.to_string()))
-                .with_headers(headers)
-                .with_redirect(RequestRedirect::Manual)
-                .with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
-            let outbound = Request::new_with_init(&request.url, &init).map_err(|_| TransportError::Network)?;
-            let mut abort = AbortOnDrop(Some(AbortController::default()));
-            let signal = abort.0.as_ref().map(AbortController::signal).ok_or(TransportError::Network)?;
-            let mut response =
-                Fetch::Request(outbound).send_with_signal(&signal).await.map_err(|_| TransportError::Network)?;
-            let status = response.status_code();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .ok()
-                .flatten()
-                .as_deref()
-                .and_then(crate::platform::parse_retry_after);
-            let declared = response.headers().get("content-length").ok().flatten();
-            if declared
+            init.set_redirect(web_sys::RequestRedirect::Manual);
+            init.set_body(&js_sys::Uint8Array::from(request.body.as_slice()));
+            init.set_signal(Some(&controller.signal()));
+            let outbound = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(network)?;
+            let mut abort = AbortOnDrop(Some(controller));
+            let answer = JsFuture::from(global_fetch(&outbound).map_err(network)?).await.map_err(network)?;
+            let response: web_sys::Response = answer.dyn_into().map_err(network)?;
+            let status = response.status();
+            let header = |name: &str| response.headers().get(name).ok().flatten();
+            let retry_after = header("retry-after").as_deref().and_then(crate::platform::parse_retry_after);
+            if header("content-length")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64)
             {
@@ -260,12 +308,14 @@ mod glue {
                 abort.0 = None;
                 return Err(TransportError::TooLarge);
             }
-            let body = match response.stream() {
-                Ok(stream) => read_limited(stream, MAX_UPSTREAM_BODY_BYTES).await.map_err(|e| match e {
-                    Some(_) => TransportError::TooLarge,
-                    None => TransportError::Network,
-                })?,
-                Err(_) => Vec::new(),
+            let body = match response.body() {
+                Some(stream) => {
+                    read_limited(Chunks::of(&stream), MAX_UPSTREAM_BODY_BYTES).await.map_err(|e| match e {
+                        Some(_) => TransportError::TooLarge,
+                        None => TransportError::Network,
+                    })?
+                }
+                None => Vec::new(),
             };
             abort.0 = None; // finished: nothing to abort
             Ok(HttpResponse { status, body, retry_after })
@@ -281,7 +331,7 @@ mod glue {
         }
 
         async fn cache_get(&self, key: &str) -> Option<String> {
-            self.kv.as_ref()?.get(key).text().await.ok().flatten()
+            JsFuture::from(self.kv.as_ref()?.get_text(key).ok()?).await.ok()?.as_string()
         }
 
         async fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) {
@@ -289,10 +339,14 @@ mod glue {
             let key = key.to_string();
             // After the answer: the caller does not wait for KV.
             self.ctx.wait_until(async move {
-                if let Ok(put) = kv.put(&key, value) {
-                    if put.expiration_ttl(ttl_seconds).execute().await.is_err() {
-                        console_log!("{}", r#"{"event":"kv_put_failed"}"#);
-                    }
+                let options = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&options, &"expirationTtl".into(), &(ttl_seconds as f64).into());
+                let stored = match kv.put(&key, &value, &options) {
+                    Ok(put) => JsFuture::from(put).await.is_ok(),
+                    Err(_) => false,
+                };
+                if !stored {
+                    console_log!("{}", r#"{"event":"kv_put_failed"}"#);
                 }
             });
         }

@@ -191,6 +191,22 @@ describe('HTTP errors', () => {
     assert.equal((await call(PAYLOAD)).status, 200);
   });
 
+  it('a signed call streamed without Content-Length, 100 bytes a chunk, is read whole', async () => {
+    let at = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (at >= PAYLOAD.length) return controller.close();
+        controller.enqueue(new Uint8Array(PAYLOAD.subarray(at, at + 100)));
+        at += 100;
+      },
+    });
+    const headers = { 'ZITADEL-Signature': signatureHeader(PAYLOAD, KEY) };
+    const res = await fetch(worker.url, { method: 'POST', body: stream, duplex: 'half', headers });
+    assert.equal(res.status, 200);
+    assert.ok(at > 1000, 'sent in many chunks');
+    assert.deepEqual(await res.json(), (await call(PAYLOAD)).json, 'the same answer as with Content-Length');
+  });
+
   it('exactly 1 MiB is still read (and then judged by its signature)', async () => {
     const body = Buffer.alloc(1024 * 1024, 0x20);
     assertError(await call(body), 400, 'invalid_json');
