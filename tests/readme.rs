@@ -28,10 +28,7 @@ fn no_heading_appears_twice() {
 /// the source so that a new one cannot be forgotten here) is in the Settings section.
 #[test]
 fn every_setting_is_in_the_settings_section() {
-    let text = readme();
-    let start = text.find("\n## Settings").expect("a Settings section");
-    let end = text[start + 1..].find("\n## ").map_or(text.len(), |e| start + 1 + e);
-    let section = &text[start..end];
+    let section = section(&readme(), "## Settings");
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs")).expect("config.rs");
     let settings: Vec<&str> = source
         .lines()
@@ -43,12 +40,23 @@ fn every_setting_is_in_the_settings_section() {
     assert!(missing.is_empty(), "not in the README's Settings section: {missing:?}");
 }
 
-/// The text from `heading` (a whole heading line) to the next heading of any level.
+/// The lines under `heading` (a whole heading line) up to the next heading of the same or a
+/// higher level, its subsections included; `#` lines in code blocks are not headings.
 fn section(text: &str, heading: &str) -> String {
-    let start = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("a {heading:?} section"));
-    let body = &text[start + heading.len() + 2..];
-    let end = body.find("\n#").unwrap_or(body.len());
-    body[..end].to_string()
+    let level = |line: &str| line.len() - line.trim_start_matches('#').len();
+    let mut lines = text.lines().skip_while(|l| *l != heading);
+    assert!(lines.next().is_some(), "README.md has no {heading:?} section");
+    let mut in_code = false;
+    let mut body = String::new();
+    for line in lines {
+        in_code ^= line.starts_with("```");
+        if !in_code && line.starts_with('#') && level(line) <= level(heading) {
+            break;
+        }
+        body.push_str(line);
+        body.push('\n');
+    }
+    body
 }
 
 /// Every field the log line can carry is named in the Logs section, in the sample line or in the
