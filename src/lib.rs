@@ -178,8 +178,7 @@ mod glue {
     /// Reads the body, refusing more than `limit` bytes: from `Content-Length` before reading
     /// anything, and while streaming for bodies that do not declare their length.
     async fn read_body(req: &web_sys::Request, limit: usize) -> Result<Vec<u8>, Error> {
-        let declared = req.headers().get("content-length").ok().flatten();
-        match declared.and_then(|v| v.trim().parse::<u64>().ok()) {
+        match declared_length(&req.headers()) {
             Some(len) if len > limit as u64 => return Err(Error::PayloadTooLarge { limit }),
             // The runtime holds the body to its declared length: read it in one call.
             Some(_) => {
@@ -214,6 +213,11 @@ mod glue {
             }
             Err(None) => Err(Error::UnreadableBody),
         }
+    }
+
+    /// The length a message declares in `Content-Length`, if that is a number.
+    fn declared_length(headers: &web_sys::Headers) -> Option<u64> {
+        headers.get("content-length").ok().flatten()?.trim().parse().ok()
     }
 
     /// A byte stream read chunk by chunk through its default reader.
@@ -297,12 +301,9 @@ mod glue {
             let answer = JsFuture::from(global_fetch(&outbound).map_err(network)?).await.map_err(network)?;
             let response: web_sys::Response = answer.dyn_into().map_err(network)?;
             let status = response.status();
-            let header = |name: &str| response.headers().get(name).ok().flatten();
-            let retry_after = header("retry-after").as_deref().and_then(crate::platform::parse_retry_after);
-            if header("content-length")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64)
-            {
+            let retry_after = response.headers().get("retry-after").ok().flatten();
+            let retry_after = retry_after.as_deref().and_then(crate::platform::parse_retry_after);
+            if declared_length(&response.headers()).is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64) {
                 // Dropped, not aborted: aborting a response whose large body is still arriving
                 // held up the answer by about a second in wrangler dev; dropping it does not.
                 abort.0 = None;

@@ -21,7 +21,7 @@ const PAGE_SIZE: u64 = 100;
 const MAX_PAGES: u32 = 100;
 /// The most metadata (keys and decoded values) read for one organization. A mapping of thousands
 /// of roles is well under it; 100 pages of up to 1 MiB each would not be (an isolate has 128 MB).
-pub const MAX_METADATA_BYTES: usize = 4 << 20;
+const MAX_METADATA_BYTES: usize = 4 << 20;
 /// A token is used until this long before it expires.
 const TOKEN_EXPIRY_MARGIN_MS: u64 = 60_000;
 const TOKEN_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
