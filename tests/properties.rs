@@ -480,6 +480,16 @@ fn zitadel_header(t: i64, body: &[u8], keys: &[String]) -> String {
 /// The hex digits the parser reads as a digest: both cases (`hex::decode_to_slice`).
 const HEX_DIGITS: &str = "0123456789abcdefABCDEF";
 
+/// `header` with character `at` of key `k`'s digest replaced by `change(that character)`. Part 0
+/// is `t=..`, part k + 1 is the digest of key k.
+fn with_digest_char(header: &str, k: usize, at: usize, change: impl FnOnce(char) -> char) -> String {
+    let mut parts: Vec<String> = header.split(',').map(str::to_string).collect();
+    let mut digest: Vec<char> = parts[k + 1]["v1=".len()..].chars().collect();
+    digest[at] = change(digest[at]);
+    parts[k + 1] = format!("v1={}", digest.iter().collect::<String>());
+    parts.join(",")
+}
+
 // ---------------------------------------------------------------------------------------------
 // A platform for handle_call: a fixed clock, canned upstream answers (none: every call fails),
 // timers that are over at once and an optional shared cache holding whatever it was given.
@@ -899,13 +909,10 @@ proptest! {
         prop_assume!(keys.iter().filter(|other| **other == keys[k]).count() == 1);
         let key = std::slice::from_ref(&keys[k]);
 
-        // Part 0 is `t=..`, part k + 1 is the digest of key k.
-        let mut parts: Vec<String> = header.split(',').map(str::to_string).collect();
-        let mut digest: Vec<char> = parts[k + 1]["v1=".len()..].chars().collect();
-        let others: Vec<char> = HEX_DIGITS.chars().filter(|c| c.to_ascii_lowercase() != digest[at]).collect();
-        digest[at] = others[pick.index(others.len())];
-        parts[k + 1] = format!("v1={}", digest.iter().collect::<String>());
-        let tampered = parts.join(",");
+        let tampered = with_digest_char(&header, k, at, |digit| {
+            let others: Vec<char> = HEX_DIGITS.chars().filter(|c| c.to_ascii_lowercase() != digit).collect();
+            others[pick.index(others.len())]
+        });
         prop_assert_eq!(
             signature::verify(Some(&tampered), &body, key, t, 300),
             Err(SignatureError::Invalid),
@@ -938,11 +945,7 @@ proptest! {
         let keys = signing_keys(&keys);
         let k = which.index(keys.len());
         prop_assume!(keys.iter().filter(|other| **other == keys[k]).count() == 1);
-        let mut parts: Vec<String> = header.split(',').map(str::to_string).collect();
-        let mut digest: Vec<char> = parts[k + 1]["v1=".len()..].chars().collect();
-        digest[at] = replacement;
-        parts[k + 1] = format!("v1={}", digest.iter().collect::<String>());
-        let tampered = parts.join(",");
+        let tampered = with_digest_char(&header, k, at, |_| replacement);
         let expected =
             if keys.len() > 1 { SignatureError::Invalid } else { SignatureError::Malformed(Malformed::NoSignature) };
         prop_assert_eq!(
