@@ -15,8 +15,9 @@
 //    load generator.
 //
 // Environment: BENCH_SKIP_HOST=1 skips step 1; BENCH_REQUESTS, BENCH_CONCURRENCY,
-// BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>
-// adds another worker script to compare (for example an empty worker that also logs a line);
+// BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>[,<file>]
+// adds other worker scripts to compare (bench/empty-worker-with-log.mjs: an empty worker that also
+// logs a line; bench/same-work-in-js.mjs: this worker's work in plain JavaScript);
 // BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
 // on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
 // hands every console line to wrangler), writing runtime-no-inspector.json and
@@ -79,7 +80,7 @@ const bodies = Array.from({ length: ORGS }, (_, o) => benchPayload(`org-${o}`, K
 
 const scenarios = [
   [FLOOR, { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
-  ...(process.env.BENCH_EXTRA_ENTRY ? [[`extra: ${process.env.BENCH_EXTRA_ENTRY}`, { entry: resolve(ROOT, process.env.BENCH_EXTRA_ENTRY) }]] : []),
+  ...(process.env.BENCH_EXTRA_ENTRY ?? '').split(',').filter(Boolean).map((file) => [`extra: ${file}`, { entry: resolve(ROOT, file) }]),
   ['cache on (TTL 60 s)', { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true }],
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' }, ours: true }],
 ];
