@@ -78,6 +78,8 @@ mod glue {
         static ISOLATE: std::cell::OnceCell<Rc<Isolate>> = const { std::cell::OnceCell::new() };
         // Bindings do not change within an isolate either.
         static SHARED_CACHE: std::cell::OnceCell<Option<KvNamespace>> = const { std::cell::OnceCell::new() };
+        // How the last signature MAC was computed, for /healthz.
+        static LAST_MAC: Cell<Option<&'static str>> = const { Cell::new(None) };
     }
 
     #[event(start)]
@@ -133,7 +135,7 @@ mod glue {
         let config = load_config(env);
         if route == Route::Health {
             let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
-            return Ok(endpoint::health(&config, Some(memory)));
+            return Ok(endpoint::health(&config, Some(memory), LAST_MAC.get()));
         }
         let config = match config.as_ref() {
             Ok(config) => config,
@@ -354,9 +356,13 @@ mod glue {
 
         async fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
             match webcrypto::hmac_sha256(key, parts).await {
-                Some(mac) => mac,
+                Some(mac) => {
+                    LAST_MAC.set(Some("webcrypto"));
+                    mac
+                }
                 None => {
                     console_log!("{}", r#"{"event":"webcrypto_hmac_failed"}"#);
+                    LAST_MAC.set(Some("wasm"));
                     signature::hmac_sha256(key, parts)
                 }
             }

@@ -214,13 +214,14 @@ describe('HTTP errors', () => {
 });
 
 describe('health and logs', () => {
-  it('GET /healthz reports ok, the version and the wasm memory size', async () => {
+  it('GET /healthz reports ok, the version, the wasm memory size and how MACs are computed', async () => {
     const res = await fetch(`${worker.url}/healthz`);
     const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url))).version;
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.ok(Number.isInteger(body.wasm_memory_bytes) && body.wasm_memory_bytes > 0, JSON.stringify(body));
-    assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0 });
+    // The calls above were signed: this isolate has computed MACs, with WebCrypto.
+    assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0, mac: 'webcrypto' });
   });
 
   it('writes one JSON log line per request with ids and outcome, never a key or token', async () => {
@@ -250,5 +251,6 @@ describe('health and logs', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(worker.logLines().length > 10, 'the calls above were made');
     assert.ok(!worker.output().includes('webcrypto_hmac_failed'), worker.output().slice(-2000));
+    assert.equal((await fetch(`${worker.url}/healthz`).then((r) => r.json())).mac, 'webcrypto');
   });
 });
