@@ -32,7 +32,14 @@ export function targets(r) {
     add(`${name}: at most one ZITADEL call per organization per TTL`,
       `${s.upstream_calls} calls; at most ${allowed} (${r.runtime.organizations} organizations × ${windows} TTL windows in ${s.seconds_from_warm_up_to_last_round} s)`,
       s.upstream_calls <= allowed);
-    add(`${name}: p50 within 1.5× of the floor`, `${s.p50_ratio_to_floor}×`, s.p50_ratio_to_floor <= 1.5);
+    // Judged as in production, without the DevTools inspector: the wrangler dev CLI always runs
+    // it, and it hands every console line to wrangler, which puts even an empty worker that logs
+    // one line at about 1.5× the floor (README, Performance). Under the CLI it is shown only.
+    if (r.runtime.inspector === false) {
+      add(`${name}: p50 within 1.5× of the floor`, `${s.p50_ratio_to_floor}×`, s.p50_ratio_to_floor <= 1.5);
+    } else {
+      add(`${name}: p50 / p50 of the floor under the CLI (for reference; the 1.5× target is judged with BENCH_INSPECTOR=off)`, `${s.p50_ratio_to_floor}×`, null);
+    }
     for (const [other, o] of scenarios.filter(([n, o]) => !o.ours && n !== FLOOR)) {
       const ratio = Number((s.p50_ms / o.p50_ms).toFixed(2));
       add(`${name}: p50 / p50 of "${other}" (for reference, not a target)`, `${ratio}×`, null);
