@@ -104,12 +104,18 @@ pub struct SingleFlight<T> {
 impl<T> Default for SingleFlight<T> {
     /// Flights may live as long as the longest deadline the settings allow.
     fn default() -> Self {
-        SingleFlight::new(crate::config::MAX_UPSTREAM_TIMEOUT_MS + ABANDON_MARGIN_MS)
+        SingleFlight::new(flight_lifetime_ms(crate::config::MAX_UPSTREAM_TIMEOUT_MS))
     }
 }
 
 /// Past the work's own bound, how long a flight is still waited for: its timers may fire late.
-pub const ABANDON_MARGIN_MS: u64 = 1_000;
+const ABANDON_MARGIN_MS: u64 = 1_000;
+
+/// How long a flight may run while its request lives, when every request bounds its upstream work
+/// at `upstream_timeout_ms` plus the claims' safety margin: an older flight was abandoned.
+pub fn flight_lifetime_ms(upstream_timeout_ms: u64) -> u64 {
+    upstream_timeout_ms + crate::claims::SAFETY_MARGIN_MS + ABANDON_MARGIN_MS
+}
 
 struct Flight<T> {
     started_ms: u64,

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use futures_util::future::join;
 
-use crate::cache::{shared_key, Cached, MetadataCache, SharedEntry, SingleFlight, ABANDON_MARGIN_MS};
+use crate::cache::{flight_lifetime_ms, shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
 use crate::config::{Config, PermissionsConfig, UpstreamPolicy};
 use crate::error::Error;
 use crate::log::RequestLog;
@@ -23,7 +23,7 @@ use crate::zitadel::{self, Session, UpstreamError};
 const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
 /// Each upstream step stops itself at the deadline, so that fallbacks (a stale map, an old token)
 /// still apply; this outer bound past it only guards against a step that fails to.
-const SAFETY_MARGIN_MS: u64 = 250;
+pub(crate) const SAFETY_MARGIN_MS: u64 = 250;
 
 /// State shared by all requests of one isolate.
 #[derive(Default)]
@@ -38,7 +38,7 @@ impl Isolate {
     /// The state of an isolate running with `config`: every request's upstream work ends within
     /// `UPSTREAM_TIMEOUT_MS` plus a margin, so a single flight running longer was abandoned.
     pub fn new(config: &Config) -> Self {
-        let live_for_ms = config.upstream_timeout_ms + SAFETY_MARGIN_MS + ABANDON_MARGIN_MS;
+        let live_for_ms = flight_lifetime_ms(config.upstream_timeout_ms);
         Isolate {
             metadata: RefCell::default(),
             flights: SingleFlight::new(live_for_ms),
