@@ -141,8 +141,9 @@ mod glue {
             Ok(config) => config,
             Err(problems) => return Err(Error::Misconfigured(problems.clone())),
         };
-        let body = read_body(&req, MAX_BODY_BYTES).await?;
-        let header = req.headers().get(signature::HEADER).ok().flatten();
+        let headers = req.headers();
+        let body = read_body(&req, &headers, MAX_BODY_BYTES).await?;
+        let header = headers.get(signature::HEADER).ok().flatten();
         let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| kv_binding(env)).clone());
         let platform = Workers { kv, ctx, calls: Cell::new(0) };
         let isolate = ISOLATE.with(|cell| cell.get_or_init(|| Rc::new(Isolate::new(config))).clone());
@@ -179,8 +180,8 @@ mod glue {
 
     /// Reads the body, refusing more than `limit` bytes: from `Content-Length` before reading
     /// anything, and while streaming for bodies that do not declare their length.
-    async fn read_body(req: &web_sys::Request, limit: usize) -> Result<Vec<u8>, Error> {
-        match declared_length(&req.headers()) {
+    async fn read_body(req: &web_sys::Request, headers: &web_sys::Headers, limit: usize) -> Result<Vec<u8>, Error> {
+        match declared_length(headers) {
             Some(len) if len > limit as u64 => return Err(Error::PayloadTooLarge { limit }),
             // The runtime holds the body to its declared length: read it in one call.
             Some(_) => {
@@ -303,9 +304,10 @@ mod glue {
             let answer = JsFuture::from(global_fetch(&outbound).map_err(network)?).await.map_err(network)?;
             let response: web_sys::Response = answer.dyn_into().map_err(network)?;
             let status = response.status();
-            let retry_after = response.headers().get("retry-after").ok().flatten();
+            let response_headers = response.headers();
+            let retry_after = response_headers.get("retry-after").ok().flatten();
             let retry_after = retry_after.as_deref().and_then(crate::platform::parse_retry_after);
-            if declared_length(&response.headers()).is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64) {
+            if declared_length(&response_headers).is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64) {
                 // Dropped, not aborted: aborting a response whose large body is still arriving
                 // held up the answer by about a second in wrangler dev; dropping it does not.
                 abort.0 = None;
