@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
 import { postSigned } from '../support/signature.mjs';
-import { startWorker } from '../support/worker.mjs';
+import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'faults-signing-key';
 const TIMEOUT_MS = 700;
@@ -53,16 +53,6 @@ function payload(ms) {
 const call = (w, body) => postSigned(w.url, body, KEY);
 
 const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
-
-/** Runs `request` and returns its answer with the one log line it made (printed a moment later). */
-async function withLogLine(w, request) {
-  const before = w.logLines().length;
-  const res = await request();
-  for (let i = 0; i < 40 && w.logLines().length === before; i += 1) await new Promise((r) => setTimeout(r, 50));
-  const lines = w.logLines().slice(before);
-  assert.equal(lines.length, 1, w.output().slice(-2000));
-  return { res, line: lines[0] };
-}
 
 for (const policy of ['omit', 'fail']) {
   describe(`faults with ON_UPSTREAM_ERROR=${policy}, MS_ON_REFRESH_ERROR=${policy === 'omit' ? 'omit' : 'stale'}`, () => {

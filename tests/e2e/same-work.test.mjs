@@ -8,19 +8,16 @@ import { fileURLToPath } from 'node:url';
 
 import { benchFixture, benchPayload, post } from '../../bench/support.mjs';
 import { startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { startWorker } from '../support/worker.mjs';
+import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'same-work-signing-key';
 const SAME_WORK = fileURLToPath(new URL('../../bench/same-work-in-js.mjs', import.meta.url));
-/** The answer to one POST and the log line it made (printed a moment later), timing aside. */
+
+/** The answer to one POST and the log line it made, timing aside. */
 async function answerAndLine(worker, agent, body, header) {
-  const before = worker.logLines().length;
-  const { status, text } = await post(worker.url, agent, body, header);
-  for (let i = 0; i < 40 && worker.logLines().length === before; i += 1) await new Promise((r) => setTimeout(r, 50));
-  const lines = worker.logLines().slice(before);
-  assert.equal(lines.length, 1, worker.output().slice(-2000));
-  const { duration_ms: _, ...line } = lines[0];
-  return { status, text, line };
+  const { res, line } = await withLogLine(worker, () => post(worker.url, agent, body, header));
+  const { duration_ms: _, ...rest } = line;
+  return { ...res, line: rest };
 }
 
 describe('bench/same-work-in-js.mjs', () => {

@@ -3,6 +3,7 @@
 // temporary wrangler.toml (so the developer's .dev.vars never leaks into a test), its own state
 // directory and wrangler log file, and its own process group, which stop() ends as a whole: no
 // workerd is left behind.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -176,3 +177,13 @@ process.on('exit', () => {
     }
   }
 });
+
+/** Runs `request` and returns its answer with the one log line it made (printed a moment later). */
+export async function withLogLine(w, request) {
+  const before = w.logLines().length;
+  const res = await request();
+  for (let i = 0; i < 40 && w.logLines().length === before; i += 1) await new Promise((r) => setTimeout(r, 50));
+  const lines = w.logLines().slice(before);
+  assert.equal(lines.length, 1, w.output().slice(-2000));
+  return { res, line: lines[0] };
+}
