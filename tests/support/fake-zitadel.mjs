@@ -1,21 +1,26 @@
 // A fake ZITADEL on loopback, for the end-to-end tests and for `npm run dev` without an instance.
 //
-// It speaks the real REST wire format of the APIs the worker calls (camelCase names, uint64 as
-// JSON strings, metadata values as standard base64, grpc-gateway errors `{code, message, details}`),
-// checks the bearer token (a PAT, or a token it issued through the client-credentials grant),
-// and records every call so tests can count upstream requests. Tests can
-// also make any route fail, hang or answer slowly with `fake.fault(...)`.
+// It speaks the real REST wire format of the APIs the worker calls, as ZITADEL's grpc-gateway
+// does: camelCase names, uint64 as JSON strings, bytes as base64 (standard on output; standard or
+// URL-safe, padded or not, on input, as protojson reads them), unknown request fields ignored,
+// errors as `{code, message, details}` with ZITADEL's error detail, and an unknown route answered
+// with the gateway's bare `404 {"code":5,"message":"Not Found"}` (405 for a known path with
+// another method). It checks the bearer token (a PAT, or a token it issued through the
+// client-credentials grant) and the permission each route needs (`org.read`, `user.write`,
+// `action.target.read`, ...: a PAT without it gets 403, code 7), and records every call so tests
+// can count upstream requests. Tests can also make any route fail, hang or answer slowly with
+// `fake.fault(...)`. Management v1 without `x-zitadel-orgid` reads the caller's organization
+// (`callerOrg`), and refuses an organization that does not exist (403), as ZITADEL does.
 //
-// It also holds the Action API V2 (targets and executions, as `npm run setup` uses them): each
-// of those routes checks the permission ZITADEL checks (`action.target.read`, ...), so a PAT
-// without it gets 403.
+// It also holds the Action API V2 (targets and executions, as `npm run setup` uses them).
 //
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
 //     "clients": { "<client id>": "<client secret>" },      (client-credentials grant)
 //     "organizations": { "<org id>": { "metadata": { "<key>": <value> } } },
-//     "permissions": { "<PAT>": ["action.target.read", ...] },  (more PATs, each with only these
-//                                        permissions; accessToken and issued tokens have all)
+//     "permissions": { "<PAT>": ["org.read", "action.target.read", ...] },  (more PATs, each with
+//                                        only these permissions; accessToken and issued tokens have all)
+//     "callerOrg": "<org id>",                             (the organization of the PAT's user)
 //     "targets": [ { "name", "endpoint", "timeout", "restCall": {...}, "id"?, "signingKey"? } ],
 //     "executions": [ { "condition": { "function": { "name": "preaccesstoken" } },
 //                       "targets": ["<target id or name>"] } ] }
@@ -31,10 +36,13 @@ import { fileURLToPath } from 'node:url';
 
 import { applyFault, takeFault } from './faults.mjs';
 
-const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 };
-const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 16: 401 };
+const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNIMPLEMENTED: 12, UNAUTHENTICATED: 16 };
+const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 12: 501, 16: 401 };
 /** Every permission the fake checks; the main PAT and issued tokens hold them all. */
-export const ALL_PERMISSIONS = ['action.target.read', 'action.target.write', 'action.execution.read', 'action.execution.write'];
+export const ALL_PERMISSIONS = [
+  'org.read', 'user.read', 'user.write',
+  'action.target.read', 'action.target.write', 'action.execution.read', 'action.execution.write',
+];
 /** Functions an execution can be bound to (ListExecutionFunctions). */
 const FUNCTIONS = ['preaccesstoken', 'preuserinfo', 'presamlresponse'];
 const MAX_TARGET_TIMEOUT_SECONDS = 270;
@@ -70,6 +78,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     permissions: new Map(Object.entries(fixture.permissions ?? {})), // extra PAT -> its permissions
     targets: new Map(), // target id -> target, in creation order
     executions: new Map(), // condition key -> { condition, targets: [id], creationDate, changeDate }
+    callerOrg: fixture.callerOrg ?? 'caller-org',
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
     state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
@@ -81,13 +90,13 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   // The first match wins, so `targets/search` stands before `targets/{id}`.
   const routes = [
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
-    ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true],
+    ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true, 'org.read'],
   ];
   if (v2) {
     routes.push(
-      ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true],
-      ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true],
-      ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true],
+      ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true, 'org.read'],
+      ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true, 'user.write'],
+      ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true, 'user.read'],
       ['POST', /^\/v2\/actions\/targets\/search$/, listTargets, true, 'action.target.read'],
       ['POST', /^\/v2\/actions\/targets$/, createTarget, true, 'action.target.write'],
       ['GET', /^\/v2\/actions\/targets\/([^/]+)$/, getTarget, true, 'action.target.read'],
@@ -115,14 +124,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     return { total: entries.length, limit, page: entries.slice(offset, offset + limit) };
   }
 
-  function rejectUnknown(body, allowed) {
-    const unknown = Object.keys(body).find((k) => !allowed.includes(k));
-    return unknown && grpcError(GRPC.INVALID_ARGUMENT, `unknown field "${unknown}"`);
-  }
-
   function searchOrganizationMetadata(req, body, [orgId]) {
-    const bad = rejectUnknown(body, ['pagination', 'filters', 'sortingColumn']);
-    if (bad) return bad;
     const r = metadataPage(decodeURIComponent(orgId), body.pagination, body.filters, 'keyFilter', 'TEXT_FILTER_METHOD_');
     if (r.error) return r.error;
     return json(200, {
@@ -133,23 +135,20 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
 
   // UserService v2 SetUserMetadata: values are standard base64; each entry replaces its key.
   function setUserMetadata(req, body, [userId]) {
-    const bad = rejectUnknown(body, ['metadata']);
-    if (bad) return bad;
     if (!Array.isArray(body.metadata) || body.metadata.length === 0) return grpcError(GRPC.INVALID_ARGUMENT, 'metadata is required');
     const id = decodeURIComponent(userId);
     if (!state.users.has(id)) state.users.set(id, new Map());
     for (const { key, value } of body.metadata) {
-      if (typeof key !== 'string' || !key || typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) {
-        return grpcError(GRPC.INVALID_ARGUMENT, 'invalid metadata entry (value must be standard base64)');
+      const bytes = protoBytes(value);
+      if (typeof key !== 'string' || !key || bytes === undefined) {
+        return grpcError(GRPC.INVALID_ARGUMENT, 'invalid value for bytes field value');
       }
-      state.users.get(id).set(key, Buffer.from(value, 'base64'));
+      state.users.get(id).set(key, bytes);
     }
     return json(200, { setDate: new Date().toISOString() });
   }
 
   function searchUserMetadata(req, body, [userId]) {
-    const bad = rejectUnknown(body, ['pagination', 'filters']);
-    if (bad) return bad;
     const entries = [...(state.users.get(decodeURIComponent(userId)) ?? new Map())];
     return json(200, {
       pagination: { totalResult: String(entries.length), appliedLimit: String(DEFAULT_LIMIT) },
@@ -157,12 +156,11 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     });
   }
 
-  // Management API v1 (ListOrgMetadata): the organization comes from the x-zitadel-orgid header.
+  // Management API v1 (ListOrgMetadata): the organization comes from the x-zitadel-orgid header,
+  // else it is the caller's own; one that does not exist is refused in ZITADEL's auth step.
   function searchOrgMetadataV1(req, body) {
-    const bad = rejectUnknown(body, ['query', 'queries']);
-    if (bad) return bad;
-    const orgId = req.headers['x-zitadel-orgid'];
-    if (!orgId) return grpcError(GRPC.PERMISSION_DENIED, 'No matching permissions found (AUTH-5mWD2)');
+    const orgId = req.headers['x-zitadel-orgid'] || state.callerOrg;
+    if (!state.organizations.has(orgId)) return grpcError(GRPC.PERMISSION_DENIED, "Organisation doesn't exist (AUTH-Bs7Ds)");
     const r = metadataPage(orgId, body.query, body.queries, 'keyQuery', 'TEXT_QUERY_METHOD_');
     if (r.error) return r.error;
     return json(200, {
@@ -190,7 +188,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       timeout: t.timeout,
       endpoint: t.endpoint,
       signingKey: t.signingKey,
-      payloadType: t.payloadType,
+      ...(t.payloadType ? { payloadType: t.payloadType } : {}),
     };
   }
 
@@ -246,7 +244,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       type,
       typeSettings: type === 'restAsync' ? {} : { interruptOnError: Boolean(spec[type]?.interruptOnError) },
       signingKey: spec.signingKey ?? newSigningKey(),
-      payloadType: spec.payloadType ?? 'PAYLOAD_TYPE_JSON',
+      // protojson leaves an enum at its zero value out: a target created without one shows none.
+      payloadType: spec.payloadType === 'PAYLOAD_TYPE_UNSPECIFIED' ? undefined : spec.payloadType,
       creationDate: now,
       changeDate: now,
     };
@@ -255,8 +254,6 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   }
 
   function createTarget(req, body) {
-    const bad = rejectUnknown(body, ['name', 'endpoint', 'timeout', ...TARGET_TYPES, 'payloadType']);
-    if (bad) return bad;
     const f = targetFields(body, true);
     if (f.error) return f.error;
     if (nameTaken(body.name)) return grpcError(GRPC.ALREADY_EXISTS, 'Errors.Target.AlreadyExists (INSTANCE-9axkz0jvzm)');
@@ -265,8 +262,6 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   }
 
   function updateTarget(req, body, [rawId]) {
-    const bad = rejectUnknown(body, ['name', 'endpoint', 'timeout', ...TARGET_TYPES, 'expirationSigningKey', 'payloadType']);
-    if (bad) return bad;
     const t = state.targets.get(decodeURIComponent(rawId));
     if (!t) return grpcError(GRPC.NOT_FOUND, 'Errors.Target.NotFound (QUERY-xrerfffd7r)');
     const f = targetFields(body, false);
@@ -283,7 +278,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       t.type = f.type;
       t.typeSettings = f.type === 'restAsync' ? {} : { interruptOnError: Boolean(body[f.type].interruptOnError) };
     }
-    if (body.payloadType !== undefined) t.payloadType = body.payloadType;
+    // UpdateTarget leaves the payload type as it is when the request gives none (or UNSPECIFIED).
+    if (body.payloadType !== undefined && body.payloadType !== 'PAYLOAD_TYPE_UNSPECIFIED') t.payloadType = body.payloadType;
     t.changeDate = new Date().toISOString();
     if (!rotate) return json(200, { changeDate: t.changeDate });
     t.signingKey = newSigningKey();
@@ -297,8 +293,6 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   }
 
   function listTargets(req, body) {
-    const bad = rejectUnknown(body, ['pagination', 'sortingColumn', 'filters']);
-    if (bad) return bad;
     let targets = [...state.targets.values()];
     for (const filter of body.filters ?? []) {
       if (filter.targetNameFilter) {
@@ -357,8 +351,6 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
 
   // SetExecution REPLACES the condition's target list (an empty list removes the execution).
   function setExecution(req, body) {
-    const bad = rejectUnknown(body, ['condition', 'targets']);
-    if (bad) return bad;
     const c = conditionKey(body.condition);
     if (c.error) return grpcError(GRPC.INVALID_ARGUMENT, c.error);
     const targets = body.targets ?? [];
@@ -373,8 +365,6 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   }
 
   function listExecutions(req, body) {
-    const bad = rejectUnknown(body, ['pagination', 'sortingColumn', 'filters']);
-    if (bad) return bad;
     let executions = [...state.executions.values()].filter((e) => e.targets.length > 0);
     for (const filter of body.filters ?? []) {
       if (filter.inConditionsFilter) {
@@ -456,7 +446,10 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     let answer;
     const route = routes.find(([m, re]) => re.test(url.pathname) && m === req.method);
     if (!route) {
-      answer = grpcError(GRPC.NOT_FOUND, 'Not Found');
+      // grpc-gateway's own answers: a bare status, without ZITADEL's error details.
+      answer = routes.some(([, re]) => re.test(url.pathname))
+        ? json(405, { code: GRPC.UNIMPLEMENTED, message: 'Method Not Allowed' })
+        : json(404, { code: GRPC.NOT_FOUND, message: 'Not Found' });
     } else if (route[3] && !authorized(call.authorization)) {
       answer = grpcError(GRPC.UNAUTHENTICATED, 'auth header missing or invalid (AUTH-7fs1e)');
     } else if (route[4] && !permitted(call.authorization, route[4])) {
@@ -553,8 +546,27 @@ function parseDuration(value) {
   return Number(value.slice(0, -1));
 }
 
+/**
+ * An error as ZITADEL's services answer it over the gateway: the message with its error id in
+ * parentheses, and the same as a `zitadel.v1.ErrorDetail`.
+ */
 function grpcError(code, message) {
-  return json(HTTP_OF[code] ?? 500, { code, message, details: [] });
+  const id = /\(([^)]+)\)$/.exec(message)?.[1] ?? 'FAKE-0';
+  const key = message.replace(/ \([^)]+\)$/, '');
+  const detail = { '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: key };
+  return json(HTTP_OF[code] ?? 500, { code, message: message.includes('(') ? message : `${message} (${id})`, details: [detail] });
+}
+
+/** The bytes of a protobuf `bytes` field as protojson reads it (standard or URL-safe base64,
+ * padded or not; one alphabet per string), or undefined when it is none of those. */
+export function protoBytes(text) {
+  if (typeof text !== 'string') return undefined;
+  const urlSafe = /[-_]/.test(text);
+  const alphabet = urlSafe ? /^[A-Za-z0-9_-]*={0,2}$/ : /^[A-Za-z0-9+/]*={0,2}$/;
+  const padded = text.length % 4 === 0;
+  if (!alphabet.test(text) || (!padded && text.includes('=')) || text.length % 4 === 1) return undefined;
+  // Go's decoder, like Buffer, is not strict about the unused bits of the last character.
+  return Buffer.from(text, urlSafe ? 'base64url' : 'base64');
 }
 
 function textMatches(value, { key, method = 'TEXT_FILTER_METHOD_EQUALS' }) {
