@@ -22,6 +22,7 @@ Options:
   --timeout <duration>   the target's timeout, e.g. 10s or 2.5s, at most 270s (default: 10s)
   --interrupt-on-error   fail the user's token request when the worker fails (default: don't)
   --userinfo             also bind preuserinfo (claims in the id_token, userinfo, introspection)
+  --saml                 also bind presamlresponse (the same data as SAML attributes)
   --capture-idp-tokens   also bind the response of
                          /zitadel.user.v2.UserService/RetrieveIdentityProviderIntent
   --rotate               rotate the signing key and store \"<new>,<old>\", so calls signed just
@@ -67,6 +68,7 @@ pub struct Options {
     pub timeout: String,
     pub interrupt_on_error: bool,
     pub userinfo: bool,
+    pub saml: bool,
     pub capture_idp_tokens: bool,
     pub key_action: KeyAction,
     pub dry_run: bool,
@@ -100,6 +102,7 @@ struct Raw {
     timeout: Option<String>,
     interrupt_on_error: bool,
     userinfo: bool,
+    saml: bool,
     capture_idp_tokens: bool,
     rotate: bool,
     finish_rotation: bool,
@@ -127,6 +130,7 @@ where
             "--timeout" => &mut raw.timeout,
             "--interrupt-on-error"
             | "--userinfo"
+            | "--saml"
             | "--capture-idp-tokens"
             | "--rotate"
             | "--finish-rotation"
@@ -138,6 +142,7 @@ where
                 let switch = match flag.as_str() {
                     "--interrupt-on-error" => &mut raw.interrupt_on_error,
                     "--userinfo" => &mut raw.userinfo,
+                    "--saml" => &mut raw.saml,
                     "--capture-idp-tokens" => &mut raw.capture_idp_tokens,
                     "--rotate" => &mut raw.rotate,
                     "--finish-rotation" => &mut raw.finish_rotation,
@@ -189,6 +194,7 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
             ("--timeout", raw.timeout.is_some()),
             ("--interrupt-on-error", raw.interrupt_on_error),
             ("--userinfo", raw.userinfo),
+            ("--saml", raw.saml),
             ("--capture-idp-tokens", raw.capture_idp_tokens),
         ];
         if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
@@ -210,6 +216,7 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
         timeout,
         interrupt_on_error: raw.interrupt_on_error,
         userinfo: raw.userinfo,
+        saml: raw.saml,
         capture_idp_tokens: raw.capture_idp_tokens,
         key_action,
         dry_run: raw.dry_run,
@@ -339,6 +346,7 @@ mod tests {
                 timeout: "10s".into(),
                 interrupt_on_error: false,
                 userinfo: false,
+                saml: false,
                 capture_idp_tokens: false,
                 key_action: KeyAction::Store,
                 dry_run: false,

@@ -29,6 +29,9 @@ pub fn conditions(options: &Options) -> Vec<Condition> {
     if options.userinfo {
         conditions.push(Condition::Function("preuserinfo"));
     }
+    if options.saml {
+        conditions.push(Condition::Function("presamlresponse"));
+    }
     if options.capture_idp_tokens {
         conditions.push(Condition::Response(IDP_INTENT_METHOD));
     }
@@ -279,7 +282,7 @@ mod tests {
     fn other_targets_stay_bound_before_ours() {
         let mut fake = Fake::default();
         fake.executions.push((json!({"function":{"name":"preaccesstoken"}}), vec!["7".into()]));
-        run_with(&mut fake, &mut Stored::default(), &format!("{BASE} --userinfo --capture-idp-tokens")).unwrap();
+        run_with(&mut fake, &mut Stored::default(), &format!("{BASE} --userinfo --saml --capture-idp-tokens")).unwrap();
         assert_eq!(fake.executions[0].1, ["7", "100"]);
         let conditions: Vec<&Value> = fake.executions.iter().map(|(c, _)| c).collect();
         assert_eq!(
@@ -287,6 +290,7 @@ mod tests {
             [
                 &json!({"function":{"name":"preaccesstoken"}}),
                 &json!({"function":{"name":"preuserinfo"}}),
+                &json!({"function":{"name":"presamlresponse"}}),
                 &json!({"response":{"method":IDP_INTENT_METHOD}})
             ]
         );
