@@ -157,8 +157,16 @@ fn main() {
     let info = payload::decode(&body).unwrap();
     let claims_once = || {
         let mut log = RequestLog::new("POST", "/");
-        run_ready(claims::build(&config, &isolate, &platform, payload::Function::PreAccessToken, &info, &mut log))
-            .unwrap()
+        run_ready(claims::build(
+            &config,
+            &isolate,
+            &platform,
+            payload::Function::PreAccessToken,
+            &info,
+            Default::default(),
+            &mut log,
+        ))
+        .unwrap()
     };
     // For profilers (valgrind --tool=callgrind, perf): BENCH_ONLY=request runs the whole request
     // 20,000 times, BENCH_ONLY=claims just the claims, and nothing is measured or written.

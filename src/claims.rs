@@ -9,7 +9,8 @@ use std::rc::Rc;
 use futures_util::future::join;
 
 use crate::cache::{flight_lifetime_ms, shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
-use crate::config::{Config, PermissionsConfig, UpstreamPolicy};
+use crate::chain::Earlier;
+use crate::config::{Config, MsTokenConfig, PermissionsConfig, UpstreamPolicy};
 use crate::error::Error;
 use crate::log::RequestLog;
 use crate::microsoft::{self, Outcome, Refresher, Stored};
@@ -48,14 +49,18 @@ impl Isolate {
     }
 }
 
-/// Builds the answer to a verified call. The permissions lookup and the Microsoft token refresh
-/// run side by side, each bounded by `UPSTREAM_TIMEOUT_MS`.
+/// Builds the answer to a verified call, after what the earlier targets of the execution gave
+/// (`earlier`): a claim (or SAML attribute) an earlier target already gave is left to it. The
+/// permissions lookup and the Microsoft token refresh run side by side, each bounded by
+/// `UPSTREAM_TIMEOUT_MS`.
+#[allow(clippy::too_many_arguments)]
 pub async fn build<P: Platform>(
     config: &Config,
     isolate: &Isolate,
     platform: &P,
     function: Function,
     info: &ContextInfo<'_>,
+    earlier: Earlier,
     log: &mut RequestLog,
 ) -> Result<ContextInfoResponse, Error> {
     let mut response = ContextInfoResponse::default();
@@ -63,44 +68,58 @@ pub async fn build<P: Platform>(
     let now_ms = platform.now_ms();
     let deadline = now_ms + config.upstream_timeout_ms;
     let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
+    log.earlier_entries = earlier.len();
+    // True (and noted) when an earlier target already gave this claim: its value stays.
+    let taken = |name: &str, log: &mut RequestLog| {
+        let taken = earlier.has(function, name);
+        if taken {
+            log.notes.push(format!("key {name:?} already exists (an earlier target gave it)").into());
+        }
+        taken
+    };
 
+    let ms_call = ms_token_for_call(config, function, info, log, &mut response.append_log_claims, taken);
     let ms_token = async {
-        let ms = config.ms_token.as_ref().filter(|ms| function == Function::PreAccessToken || ms.in_userinfo)?;
-        let stored = Stored::read(info, ms);
+        let (ms, stored) = ms_call?;
         let work = microsoft::token_claim(platform, &isolate.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
-        Some(with_deadline(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout")))
+        Some((ms, with_deadline(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout"))))
     };
     // The roles the permissions claim counts (all, or those of PERMISSIONS_PROJECT_ID).
     let roles = match &config.permissions {
         Some(p) => permissions::roles(grants, p.project_id.as_deref()),
         None => Vec::new(),
     };
-    let permissions =
-        permissions_claim(config, isolate, platform, info, &roles, deadline, log, &mut response.append_log_claims);
+    let skip_permissions = config.permissions.as_ref().is_some_and(|p| !roles.is_empty() && taken(&p.claim, log));
+    let permissions = async {
+        if skip_permissions {
+            return Ok(None);
+        }
+        permissions_claim(config, isolate, platform, info, &roles, deadline, log, &mut response.append_log_claims).await
+    };
     let (permissions, ms_token) = join(permissions, ms_token).await;
 
     if let Some(claim) = permissions? {
         response.append_claims.push(claim);
     }
-    if let Some(claim) = &config.flat_roles_claim {
+    if let Some(claim) = config.flat_roles_claim.as_deref().filter(|c| !grants.is_empty() && !taken(c, log)) {
         match permissions::flat_roles(grants) {
             Some(flat) => push_list(&mut response, claim, flat),
             None => {
-                log.notes.push("flat roles: more than 1 MiB");
+                log.notes.push("flat roles: more than 1 MiB".into());
                 if config.log_claims {
                     response.append_log_claims.push(format!("{claim} omitted: more than 1 MiB"));
                 }
             }
         }
     }
-    if let Some(claim) = &config.groups_claim {
+    if let Some(claim) = config.groups_claim.as_deref().filter(|c| !grants.is_empty() && !taken(c, log)) {
         let all_roles = match &config.permissions {
             Some(p) if p.project_id.is_none() && !roles.is_empty() => roles,
             _ => permissions::roles(grants, None),
         };
         push_list(&mut response, claim, all_roles.into_iter().collect());
     }
-    if let (Some(ms), Some(outcome)) = (&config.ms_token, ms_token) {
+    if let Some((ms, outcome)) = ms_token {
         match outcome {
             Outcome::Absent => {}
             Outcome::Token { token, write_back, refreshed } => {
@@ -110,12 +129,12 @@ pub async fn build<P: Platform>(
             }
             Outcome::Stale { token, failure } => {
                 log.ms_token = Some("stale");
-                log.notes.push(failure);
+                log.notes.push(failure.into());
                 response.append_claims.push(Claim { key: ms.claim.clone(), value: ClaimValue::Text(token) });
             }
             Outcome::Omit(reason) => {
                 log.ms_token = Some("omitted");
-                log.notes.push(reason);
+                log.notes.push(reason.into());
                 if config.log_claims {
                     response.append_log_claims.push(format!("{} omitted: {reason}", ms.claim));
                 }
@@ -123,8 +142,57 @@ pub async fn build<P: Platform>(
         }
     }
 
+    if function == Function::PreSamlResponse {
+        // SAML answers carry attributes, and have no place for log lines.
+        response.append_attribute = std::mem::take(&mut response.append_claims);
+        response.append_log_claims.clear();
+    }
     log.claims = response.claim_keys().into_iter().map(str::to_string).collect();
+    response.earlier = earlier;
     Ok(response)
+}
+
+/// The Microsoft token settings and what the user's metadata holds, when this call is one the
+/// token goes into: an access token (or userinfo, with `MS_TOKEN_IN_USERINFO`; never SAML), a
+/// token is stored, no earlier target gave the claim, and, with `MS_TOKEN_CLIENT_IDS`, the
+/// payload names one of those clients. What keeps a stored token out is logged.
+fn ms_token_for_call<'c>(
+    config: &'c Config,
+    function: Function,
+    info: &ContextInfo<'_>,
+    log: &mut RequestLog,
+    log_claims: &mut Vec<String>,
+    taken: impl Fn(&str, &mut RequestLog) -> bool,
+) -> Option<(&'c MsTokenConfig, Stored)> {
+    let ms = config.ms_token.as_ref()?;
+    let goes_into = match function {
+        Function::PreAccessToken => true,
+        Function::PreUserinfo => ms.in_userinfo,
+        Function::PreSamlResponse => false,
+    };
+    if !goes_into {
+        return None;
+    }
+    let stored = Stored::read(info, ms);
+    if stored.is_empty() || taken(&ms.claim, log) {
+        return None;
+    }
+    if let Some(clients) = &ms.client_ids {
+        let Some(client) = info.client_id() else {
+            const WHY: &str = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";
+            log.ms_token = Some("omitted");
+            log.notes.push(WHY.into());
+            if config.log_claims {
+                log_claims.push(format!("{} omitted: {WHY}", ms.claim));
+            }
+            return None;
+        };
+        if !clients.iter().any(|c| c == client) {
+            log.ms_token = Some("other_client");
+            return None;
+        }
+    }
+    Some((ms, stored))
 }
 
 /// The permissions claim, if there is one to give. `Err` only under `ON_UPSTREAM_ERROR=fail`.
@@ -145,7 +213,7 @@ async fn permissions_claim<P: Platform>(
         return Ok(None); // no roles, no call
     }
     let Some(org) = settings.org_id.as_deref().or(info.org_id()) else {
-        log.notes.push("permissions: the payload names no organization");
+        log.notes.push("permissions: the payload names no organization".into());
         return Ok(None);
     };
     let lookup = Lookup { config, settings, isolate, platform, org_id: org, deadline };
@@ -322,6 +390,7 @@ mod tests {
                 expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
+                client_ids: None,
                 idp_id: None,
                 refresh: None,
             }),
@@ -360,8 +429,9 @@ mod tests {
     ) -> (Result<ContextInfoResponse, Error>, RequestLog) {
         let info = payload::decode(body.as_bytes()).unwrap();
         let function = Function::from_name(info.function.as_deref().unwrap()).unwrap();
+        let earlier = crate::chain::earlier(function, info.response).unwrap();
         let mut log = RequestLog::new("POST", "/");
-        let result = block_on(build(config, isolate, platform, function, &info, &mut log));
+        let result = block_on(build(config, isolate, platform, function, &info, earlier, &mut log));
         (result, log)
     }
 
@@ -711,7 +781,7 @@ mod tests {
         let result = result.unwrap();
         assert_eq!(claim(&result, "urn:custom:ms_access_token"), Some(&ClaimValue::Text("old-token".into())));
         assert!(result.set_user_metadata.is_empty());
-        assert_eq!((log.ms_token, log.notes), (Some("stale"), vec!["bad_status"]));
+        assert_eq!((log.ms_token, log.notes), (Some("stale"), vec![std::borrow::Cow::from("bad_status")]));
     }
 
     #[test]
@@ -724,5 +794,101 @@ mod tests {
         let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
         assert!(result.unwrap().append_claims.is_empty());
         assert!(platform.sent().is_empty());
+    }
+
+    /// FULL with `changes` merged in at the top level.
+    fn full_with(changes: serde_json::Value) -> String {
+        let mut body: serde_json::Value = serde_json::from_str(FULL).unwrap();
+        for (k, v) in changes.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body.to_string()
+    }
+
+    #[test]
+    fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
+        let mut c = config();
+        c.log_claims = true;
+        let body = full_with(serde_json::json!({"response": {
+            "append_claims": [{"key": "permissions", "value": ["from:earlier"]}, {"key": "other", "value": {"x": 1}}],
+            "set_user_metadata": [{"State": 0, "Key": "k", "Value": "dg=="}],
+            "append_log_claims": ["earlier line"]
+        }}));
+        let platform = FakePlatform::new(vec![]);
+        let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+        let json: serde_json::Value = serde_json::from_str(&result.unwrap().to_json()).unwrap();
+        let keys: Vec<&str> =
+            json["append_claims"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["permissions", "other", "my:zitadel:grants", "urn:custom:ms_access_token"]);
+        assert_eq!(
+            json["append_claims"][0]["value"],
+            serde_json::json!(["from:earlier"]),
+            "the first target's value stays"
+        );
+        assert_eq!(json["set_user_metadata"], serde_json::json!([{"State": 0, "Key": "k", "Value": "dg=="}]));
+        assert_eq!(json["append_log_claims"], serde_json::json!(["earlier line"]));
+        assert!(platform.sent().is_empty(), "no lookup for a claim that an earlier target gave");
+        assert_eq!(log.notes, [r#"key "permissions" already exists (an earlier target gave it)"#]);
+        assert_eq!(log.earlier_entries, 4);
+        assert_eq!(log.claims, ["my:zitadel:grants", "urn:custom:ms_access_token"], "the log names our own claims");
+    }
+
+    #[test]
+    fn saml_gets_attributes_and_no_microsoft_token() {
+        let mut c = config();
+        c.groups_claim = Some("groups".into());
+        let body = serde_json::json!({
+            "function": "function/presamlresponse",
+            "user": {"id": "u1", "resource_owner": ORG},
+            "user_grants": [{"project_id": "p1", "roles": ["admin", "viewer"]}],
+            "response": {"append_attribute": [{"name": "groups", "name_format": "x", "value": ["earlier"]}]}
+        });
+        let platform = FakePlatform::new(vec![mapping()]);
+        let (result, log) = run(&c, &Isolate::default(), &platform, &body.to_string());
+        let response = result.unwrap();
+        assert!(response.append_claims.is_empty() && response.append_log_claims.is_empty());
+        let names: Vec<&str> = response.append_attribute.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(names, ["permissions", "my:zitadel:grants"], "groups was given by an earlier target");
+        assert_eq!(response.append_attribute[0].value, list(&["posts:read", "posts:write", "users:manage"]));
+        assert_eq!(
+            platform.sent()[0].url,
+            format!("https://z/v2/organizations/{ORG}/metadata/search"),
+            "the user's organization"
+        );
+        assert_eq!(log.function, None, "set by the endpoint, not here");
+        assert_eq!(log.claims, ["permissions", "my:zitadel:grants"]);
+        let json: serde_json::Value = serde_json::from_str(&response.to_json()).unwrap();
+        assert_eq!(
+            json["append_attribute"][0],
+            serde_json::json!({"name": "groups", "name_format": "x", "value": ["earlier"]})
+        );
+        assert_eq!(json["append_attribute"][1]["name_format"], crate::response::SAML_NAME_FORMAT);
+    }
+
+    #[test]
+    fn the_microsoft_token_goes_only_to_the_listed_clients() {
+        let mut c = config();
+        c.log_claims = true;
+        c.ms_token.as_mut().unwrap().client_ids = Some(vec!["backend".into(), "312909075213386136".into()]);
+        let platform = FakePlatform::new(vec![mapping(), mapping(), mapping()]);
+        // The fixture's application is the second client.
+        let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+        assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
+        assert_eq!(log.ms_token, Some("passed"));
+
+        let spa = full_with(serde_json::json!({"application": {"client_id": "spa"}}));
+        let (result, log) = run(&c, &Isolate::default(), &platform, &spa);
+        let response = result.unwrap();
+        assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
+        assert!(response.append_log_claims.is_empty(), "another client is not a failure");
+        assert_eq!((log.ms_token, log.notes.len()), (Some("other_client"), 0));
+
+        let older = full_with(serde_json::json!({"application": null}));
+        let (result, log) = run(&c, &Isolate::default(), &platform, &older);
+        let response = result.unwrap();
+        assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
+        let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";
+        assert_eq!((log.ms_token, log.notes), (Some("omitted"), vec![std::borrow::Cow::from(why)]));
+        assert_eq!(response.append_log_claims, [format!("urn:custom:ms_access_token omitted: {why}")]);
     }
 }

@@ -71,6 +71,8 @@ pub struct MsTokenConfig {
     pub expires_at_metadata_key: String,
     pub claim: String,
     pub in_userinfo: bool,
+    /// Give the claim only to these OIDC clients (`application.client_id`); to all when unset.
+    pub client_ids: Option<Vec<String>>,
     /// Capture tokens only from the identity provider with this id (all OAuth providers if unset).
     pub idp_id: Option<String>,
     /// Set when `MS_CLIENT_ID` and `MS_CLIENT_SECRET` are: stale tokens are then refreshed.
@@ -144,6 +146,7 @@ pub const GROUPS_CLAIM: &str = "GROUPS_CLAIM";
 pub const MS_TOKEN_METADATA_KEY: &str = "MS_TOKEN_METADATA_KEY";
 pub const MS_TOKEN_CLAIM: &str = "MS_TOKEN_CLAIM";
 pub const MS_TOKEN_IN_USERINFO: &str = "MS_TOKEN_IN_USERINFO";
+pub const MS_TOKEN_CLIENT_IDS: &str = "MS_TOKEN_CLIENT_IDS";
 pub const MS_IDP_ID: &str = "MS_IDP_ID";
 pub const MS_CLIENT_ID: &str = "MS_CLIENT_ID";
 pub const MS_CLIENT_SECRET: &str = "MS_CLIENT_SECRET";
@@ -208,6 +211,7 @@ impl Config {
                 .unwrap_or_else(|| "microsoft_access_token_expires_at".into()),
             claim,
             in_userinfo: s.boolean(MS_TOKEN_IN_USERINFO, false),
+            client_ids: s.text(MS_TOKEN_CLIENT_IDS).map(|list| comma_list(&list)).filter(|ids| !ids.is_empty()),
             idp_id: s.text(MS_IDP_ID),
             refresh: s.ms_refresh(),
         });
@@ -269,7 +273,12 @@ impl Config {
 /// A comma-separated list of keys; blanks around and between entries are dropped. ZITADEL's keys
 /// are letters and digits, so a comma never occurs inside one.
 fn signing_keys(list: &str) -> Vec<SigningKey> {
-    list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(SigningKey::new).collect()
+    comma_list(list).into_iter().map(SigningKey::new).collect()
+}
+
+/// The entries of a comma-separated list, trimmed, without empty ones.
+fn comma_list(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect()
 }
 
 /// `my.zitadel.cloud` → `https://my.zitadel.cloud`; a full http(s) URL is taken as is.
@@ -491,6 +500,7 @@ mod tests {
                 expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
+                client_ids: None,
                 idp_id: None,
                 refresh: None
             })
@@ -547,6 +557,9 @@ mod tests {
         assert_eq!(with(&[(ON_UPSTREAM_ERROR, "FAIL")]).unwrap().on_upstream_error, UpstreamPolicy::Fail);
         assert!(with(&[(LOG_CLAIMS, "true")]).unwrap().log_claims);
         assert!(with(&[(MS_TOKEN_IN_USERINFO, "1")]).unwrap().ms_token.unwrap().in_userinfo);
+        let clients = with(&[(MS_TOKEN_CLIENT_IDS, " backend-1 ,, backend-2 ")]).unwrap().ms_token.unwrap().client_ids;
+        assert_eq!(clients, Some(vec!["backend-1".to_string(), "backend-2".to_string()]));
+        assert_eq!(with(&[(MS_TOKEN_CLIENT_IDS, " , ")]).unwrap().ms_token.unwrap().client_ids, None);
         assert_eq!(settings_named(&with(&[(ON_UPSTREAM_ERROR, "retry")]).unwrap_err()), [ON_UPSTREAM_ERROR]);
         assert_eq!(settings_named(&with(&[(LOG_CLAIMS, "maybe")]).unwrap_err()), [LOG_CLAIMS]);
     }

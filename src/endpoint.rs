@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::chain;
 use crate::claims::{self, Isolate};
 use crate::config::{Config, Problem};
 use crate::error::Error;
@@ -12,6 +13,7 @@ use crate::payload::{self, Function};
 use crate::platform::Platform;
 use crate::response::ContextInfoResponse;
 use crate::signature;
+use crate::zitadel::UpstreamError;
 
 /// The largest body accepted. ZITADEL's payloads are a few KiB; metadata values are capped well
 /// below this by ZITADEL itself.
@@ -58,7 +60,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
 #[cfg_attr(test, derive(Debug))]
 #[derive(PartialEq)]
 pub enum Answer {
-    /// The claims of a function execution (`preaccesstoken`, `preuserinfo`).
+    /// The claims or attributes of a function execution (`preaccesstoken`, `preuserinfo`,
+    /// `presamlresponse`).
     Claims(ContextInfoResponse),
     /// The message of a request or response execution, passed back as received.
     Message(String),
@@ -108,12 +111,13 @@ pub async fn handle_call<P: Platform>(
         }
     };
     log.function = Some(function.name());
-    claims::build(config, isolate, platform, function, &info, log).await.map(Answer::Claims)
+    let earlier = chain::earlier(function, info.response)?;
+    claims::build(config, isolate, platform, function, &info, earlier, log).await.map(Answer::Claims)
 }
 
 /// A request or response execution: the response of RetrieveIdentityProviderIntent has its tokens
-/// captured; every message goes back unchanged, so binding the target to more methods than that
-/// one changes nothing.
+/// captured (for a first sign-in, into the user the message creates); every other message goes
+/// back unchanged, so binding the target to more methods than that one changes nothing.
 async fn api_execution<P: Platform>(
     config: &Config,
     isolate: &Isolate,
@@ -135,10 +139,16 @@ async fn api_execution<P: Platform>(
         }
     };
     if method == idp_intent::METHOD {
-        let capture = idp_intent::capture(config, isolate, platform, message.get(), deadline_ms).await;
+        let (capture, changed) = idp_intent::capture(config, isolate, platform, message.get(), deadline_ms).await;
         log.ms_token = Some(capture.describe());
         if let idp_intent::Capture::Failed(e) = capture {
             log.upstream_error = Some(e.code());
+            if e == UpstreamError::Unauthorized(403) {
+                log.notes.push("storing the tokens needs user.write (e.g. the ORG_USER_MANAGER role)".into());
+            }
+        }
+        if let Some(changed) = changed {
+            return Ok(Answer::Message(changed));
         }
     }
     Ok(Answer::Message(message.get().to_string()))
@@ -254,7 +264,7 @@ mod tests {
     #[test]
     fn signed_preaccesstoken_answers_and_logs_ids() {
         let (result, log) = call(FULL);
-        assert_eq!(result.unwrap().to_json(), r#"{"append_claims":[]}"#);
+        assert_eq!(result.unwrap().to_json(), "{}");
         assert_eq!(log.function, Some("function/preaccesstoken"));
         assert_eq!(log.user_id.as_deref(), Some("312909075212468632"));
         assert_eq!(log.org_id.as_deref(), Some("312909075211944344"));
@@ -266,6 +276,7 @@ mod tests {
             ("preuserinfo", "function/preuserinfo"),
             ("function/preuserinfo", "function/preuserinfo"),
             ("preaccesstoken", "function/preaccesstoken"),
+            ("presamlresponse", "function/presamlresponse"),
         ] {
             let (result, log) = call(format!(r#"{{"function":"{name}"}}"#).as_bytes());
             assert!(result.is_ok(), "{name}");
@@ -282,8 +293,8 @@ mod tests {
     #[test]
     fn unsupported_or_missing_function_is_refused() {
         assert_eq!(
-            call(br#"{"function":"function/presamlresponse"}"#).0,
-            Err(Error::UnsupportedFunction { received: Some("function/presamlresponse".into()) })
+            call(br#"{"function":"function/preotpsmscode"}"#).0,
+            Err(Error::UnsupportedFunction { received: Some("function/preotpsmscode".into()) })
         );
         assert_eq!(call(b"{}").0, Err(Error::UnsupportedFunction { received: None }));
     }

@@ -100,8 +100,13 @@ impl Error {
                 crate::payload::Function::SUPPORTED
             ),
             Error::UpstreamUnavailable(e) => format!(
-                "The permissions could not be read from the ZITADEL API: {e}. ON_UPSTREAM_ERROR=fail \
-                 refuses the call rather than let a token be issued without them."
+                "The permissions could not be read from the ZITADEL API: {e}{}. ON_UPSTREAM_ERROR=fail \
+                 refuses the call rather than let a token be issued without them.",
+                if *e == UpstreamError::Unauthorized(403) {
+                    " (the service user needs org.read, e.g. the ORG_OWNER_VIEWER role)"
+                } else {
+                    ""
+                }
             ),
         }
     }
@@ -217,9 +222,10 @@ mod tests {
 
     #[test]
     fn unsupported_function_names_received_and_supported() {
-        let m = Error::UnsupportedFunction { received: Some("function/presamlresponse".into()) }.message();
+        let m = Error::UnsupportedFunction { received: Some("function/preotpsmscode".into()) }.message();
         assert!(
-            m.contains("`function/presamlresponse`") && m.contains("function/preaccesstoken, function/preuserinfo"),
+            m.contains("`function/preotpsmscode`")
+                && m.contains("function/preaccesstoken, function/preuserinfo, function/presamlresponse"),
             "{m}"
         );
     }
@@ -229,6 +235,14 @@ mod tests {
         let long = format!("{}\n\u{7}", "x".repeat(500));
         let m = Error::UnsupportedFunction { received: Some(long) }.message();
         assert!(m.contains(&format!("`{}…`", "x".repeat(64))) && !m.contains('\n'), "{m}");
+    }
+
+    #[test]
+    fn a_missing_permission_is_named() {
+        let m = Error::UpstreamUnavailable(UpstreamError::Unauthorized(403)).message();
+        assert!(m.contains("HTTP 403") && m.contains("needs org.read"), "{m}");
+        let m = Error::UpstreamUnavailable(UpstreamError::Unauthorized(401)).message();
+        assert!(m.contains("refused (HTTP 401)") && !m.contains("org.read"), "{m}");
     }
 
     #[test]

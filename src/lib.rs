@@ -6,6 +6,7 @@
 //! settings, the clock and the request, and writes the response and one log line.
 
 pub mod cache;
+pub mod chain;
 pub mod claims;
 pub mod config;
 pub mod endpoint;

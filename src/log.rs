@@ -1,6 +1,8 @@
 //! The one structured log line written per request: what was asked, of whom, and how it ended.
 //! It holds ids, names, counts and timings; never a token, key or metadata value.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 #[derive(Debug, Default, Serialize, PartialEq)]
@@ -36,12 +38,16 @@ pub struct RequestLog {
     /// Mapping metadata keys that could not be read, with the reason (never the value).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_metadata_keys: Vec<String>,
-    /// The Microsoft token claim: passed, refreshed or omitted; for a token capture: stored, or why not.
+    /// The Microsoft token claim: passed, refreshed, stale, omitted or other_client; for a token
+    /// capture: stored, added (to the user about to be created), or why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ms_token: Option<&'static str>,
+    /// How many entries the earlier targets of the execution gave (carried forward in the answer).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub earlier_entries: usize,
     /// Why a claim was left out, when it is not an error.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<&'static str>,
+    pub notes: Vec<Cow<'static, str>>,
     pub duration_ms: u64,
 }
 

@@ -38,6 +38,11 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// True when the user's metadata holds no Microsoft token at all.
+    pub fn is_empty(&self) -> bool {
+        self.access.is_none() && self.refresh.is_none()
+    }
+
     pub fn read(info: &ContextInfo<'_>, config: &MsTokenConfig) -> Stored {
         // The refresh token and the expiry matter only to refreshing.
         let for_refresh = |key: &str| {
@@ -343,6 +348,7 @@ mod tests {
             expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
             claim: "urn:custom:ms_access_token".into(),
             in_userinfo: false,
+            client_ids: None,
             idp_id: None,
             refresh: Some(MsRefreshConfig {
                 client_id: "entra-app".into(),

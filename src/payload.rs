@@ -1,5 +1,6 @@
-//! The request body ZITADEL posts to a `preaccesstoken` / `preuserinfo` target (ContextInfo in
-//! internal/api/oidc/userinfo.go), decoded from the raw bytes.
+//! The request body ZITADEL posts to a target: a function payload (`preaccesstoken`,
+//! `preuserinfo`, `presamlresponse`: ContextInfo in ZITADEL's internal/api/oidc/userinfo.go and
+//! internal/api/saml/storage.go) or an API execution, decoded from the raw bytes.
 //!
 //! Only the fields the worker reads are decoded, all optional, `null` meaning absent. Every other
 //! field is skipped unchecked, so a ZITADEL upgrade that adds or retypes fields we do not use cannot
@@ -14,17 +15,20 @@ use serde::Deserialize;
 pub enum Function {
     PreAccessToken,
     PreUserinfo,
+    /// SAML applications: the answer holds attributes instead of claims.
+    PreSamlResponse,
 }
 
 impl Function {
     /// All supported names, for error messages.
-    pub const SUPPORTED: &'static str = "function/preaccesstoken, function/preuserinfo";
+    pub const SUPPORTED: &'static str = "function/preaccesstoken, function/preuserinfo, function/presamlresponse";
 
     /// Accepts `function/preaccesstoken` as ZITADEL sends it, and the bare name.
     pub fn from_name(name: &str) -> Option<Function> {
         match name.strip_prefix("function/").unwrap_or(name) {
             "preaccesstoken" => Some(Function::PreAccessToken),
             "preuserinfo" => Some(Function::PreUserinfo),
+            "presamlresponse" => Some(Function::PreSamlResponse),
             _ => None,
         }
     }
@@ -33,6 +37,7 @@ impl Function {
         match self {
             Function::PreAccessToken => "function/preaccesstoken",
             Function::PreUserinfo => "function/preuserinfo",
+            Function::PreSamlResponse => "function/presamlresponse",
         }
     }
 }
@@ -57,7 +62,9 @@ pub struct ContextInfo<'a> {
     pub user_metadata: Option<Vec<UserMetadata<'a>>>,
     #[serde(borrow, deserialize_with = "object")]
     pub application: Option<Application<'a>>,
-    /// Request and response executions (API calls) carry these instead of `function`.
+    /// Request and response executions (API calls) carry `fullMethod`, `request` and `response`
+    /// instead of `function`. In a function payload, `response` is what the earlier targets of the
+    /// execution answered (see [`crate::chain`]).
     #[serde(borrow, rename = "fullMethod")]
     pub full_method: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -164,7 +171,13 @@ impl ContextInfo<'_> {
         self.user.as_ref()?.id.as_deref()
     }
 
-    /// The user's organization: `org.id`, else the user's `resource_owner`.
+    /// The OIDC client the token is for (newer ZITADEL versions send it).
+    pub fn client_id(&self) -> Option<&str> {
+        self.application.as_ref()?.client_id.as_deref()
+    }
+
+    /// The user's organization: `org.id`, else the user's `resource_owner` (SAML payloads have
+    /// no `org`).
     pub fn org_id(&self) -> Option<&str> {
         self.org.as_ref().and_then(|o| o.id.as_deref()).or_else(|| self.user.as_ref()?.resource_owner.as_deref())
     }
@@ -428,7 +441,8 @@ mod tests {
         assert_eq!(Function::from_name("preaccesstoken"), Some(Function::PreAccessToken));
         assert_eq!(Function::from_name("function/preuserinfo"), Some(Function::PreUserinfo));
         assert_eq!(Function::from_name("preuserinfo"), Some(Function::PreUserinfo));
-        assert_eq!(Function::from_name("function/presamlresponse"), None);
+        assert_eq!(Function::from_name("function/presamlresponse"), Some(Function::PreSamlResponse));
+        assert_eq!(Function::from_name("function/preotpsmscode"), None);
         assert_eq!(Function::from_name("Function/preuserinfo"), None);
         assert_eq!(Function::from_name(""), None);
     }

@@ -1,7 +1,10 @@
-//! The answer a `restCall` target gives ZITADEL (ContextInfoResponse).
+//! The answer a `restCall` target gives ZITADEL for a function (ContextInfoResponse).
 //!
-//! `append_claims` is always written, so "no claims" is an explicit `[]`; the other two fields are
-//! left out when empty. Metadata values are standard padded base64, the only form ZITADEL accepts.
+//! The entries the earlier targets of the execution gave come first, as received (see
+//! [`crate::chain`]), then this worker's own. A list is left out only when it is empty in total:
+//! ZITADEL replaces the shared list with any list present in an answer. Metadata values are
+//! standard padded base64, the only form ZITADEL accepts. `presamlresponse` answers carry
+//! `set_user_metadata` and `append_attribute`; the OIDC functions the other three lists.
 //!
 //! The answer is written by hand rather than through serde: it is a fixed shape of strings, and
 //! checking a whole string for characters to escape at once (instead of serde_json's byte by
@@ -10,12 +13,21 @@
 use base64::Engine;
 use serde::Serialize;
 
+use crate::chain::{Earlier, Entry};
+
+/// The name format of every SAML attribute the worker adds.
+pub const SAML_NAME_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
+
 #[cfg_attr(test, derive(Debug))]
 #[derive(Default, Clone, PartialEq)]
 pub struct ContextInfoResponse {
     pub append_claims: Vec<Claim>,
     pub set_user_metadata: Vec<Metadata>,
     pub append_log_claims: Vec<String>,
+    /// SAML attributes: each a name (its `name_format` is [`SAML_NAME_FORMAT`]) and its values.
+    pub append_attribute: Vec<Claim>,
+    /// What the earlier targets answered, written before the worker's own entries.
+    pub earlier: Earlier,
 }
 
 #[cfg_attr(test, derive(Debug))]
@@ -136,38 +148,43 @@ impl std::fmt::Debug for Metadata {
 }
 
 impl ContextInfoResponse {
-    /// The claim keys, for the log line (never the values).
+    /// The keys of this worker's own claims and attributes, for the log line (never the values).
     pub fn claim_keys(&self) -> Vec<&str> {
-        self.append_claims.iter().map(|c| c.key.as_str()).collect()
+        self.append_claims.iter().chain(&self.append_attribute).map(|c| c.key.as_str()).collect()
     }
 
     pub fn to_json(&self) -> String {
         // Sized up front: the answer carries a token of a few KB, and growing to it copies it.
         let mut out = String::with_capacity(self.estimated_len());
-        out.push_str(r#"{"append_claims":["#);
-        for (i, claim) in self.append_claims.iter().enumerate() {
-            push_entry_key(&mut out, i, &claim.key);
-            match &claim.value {
-                ClaimValue::Text(text) => push_json_str(&mut out, text),
-                ClaimValue::List(items) => push_json_list(&mut out, items.iter()),
-                ClaimValue::Shared(items) => push_json_list(&mut out, items.iter().map(|i| &**i)),
+        let earlier = &self.earlier;
+        out.push('{');
+        let mut list = List { out: &mut out, fields: 0 };
+        list.write("append_claims", &earlier.append_claims, &self.append_claims, |out, claim| {
+            push_entry_key(out, &claim.key);
+            push_value(out, &claim.value);
+            out.push('}');
+        });
+        list.write("set_user_metadata", &earlier.set_user_metadata, &self.set_user_metadata, |out, entry| {
+            push_entry_key(out, &entry.key);
+            push_json_str(out, &entry.value);
+            out.push('}');
+        });
+        list.write("append_log_claims", &earlier.append_log_claims, &self.append_log_claims, |out, line| {
+            push_json_str(out, line);
+        });
+        list.write("append_attribute", &earlier.append_attribute, &self.append_attribute, |out, attribute| {
+            out.push_str(r#"{"name":"#);
+            push_json_str(out, &attribute.key);
+            out.push_str(r#","name_format":""#);
+            out.push_str(SAML_NAME_FORMAT);
+            out.push_str(r#"","value":"#);
+            match &attribute.value {
+                // Attribute values are lists of strings.
+                ClaimValue::Text(text) => push_json_list(out, std::iter::once(text.as_str())),
+                list => push_value(out, list),
             }
             out.push('}');
-        }
-        out.push(']');
-        if !self.set_user_metadata.is_empty() {
-            out.push_str(r#","set_user_metadata":["#);
-            for (i, entry) in self.set_user_metadata.iter().enumerate() {
-                push_entry_key(&mut out, i, &entry.key);
-                push_json_str(&mut out, &entry.value);
-                out.push('}');
-            }
-            out.push(']');
-        }
-        if !self.append_log_claims.is_empty() {
-            out.push_str(r#","append_log_claims":"#);
-            push_json_list(&mut out, self.append_log_claims.iter().map(String::as_str));
-        }
+        });
         out.push('}');
         out
     }
@@ -182,13 +199,63 @@ impl ContextInfoResponse {
         let claims: usize = self.append_claims.iter().map(|c| c.key.len() + value(&c.value) + 20).sum();
         let metadata: usize = self.set_user_metadata.iter().map(|m| m.key.len() + m.value.len() + 24).sum();
         let log_claims: usize = self.append_log_claims.iter().map(|l| l.len() + 3).sum();
-        64 + claims + metadata + log_claims
+        let attributes: usize = self.append_attribute.iter().map(|a| a.key.len() + value(&a.value) + 100).sum();
+        let e = &self.earlier;
+        let earlier: usize = [&e.append_claims, &e.set_user_metadata, &e.append_log_claims, &e.append_attribute]
+            .into_iter()
+            .flatten()
+            .map(|entry| entry.raw.len() + 1)
+            .sum();
+        96 + claims + metadata + log_claims + attributes + earlier
     }
 }
 
-/// Opens the `i`th `{"key":…,"value":` entry of a list; the caller writes the value and `}`.
-fn push_entry_key(out: &mut String, i: usize, key: &str) {
-    out.push_str(if i == 0 { r#"{"key":"# } else { r#",{"key":"# });
+/// Writes the lists of an answer, each as `"name":[earlier entries…, own entries…]`, and none
+/// that would be empty.
+struct List<'a> {
+    out: &'a mut String,
+    fields: usize,
+}
+
+impl List<'_> {
+    fn write<T>(&mut self, name: &str, earlier: &[Entry], own: &[T], mut item: impl FnMut(&mut String, &T)) {
+        if earlier.is_empty() && own.is_empty() {
+            return;
+        }
+        if self.fields > 0 {
+            self.out.push(',');
+        }
+        self.fields += 1;
+        self.out.push('"');
+        self.out.push_str(name);
+        self.out.push_str(r#"":["#);
+        for (i, entry) in earlier.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.out.push_str(&entry.raw);
+        }
+        for (i, value) in own.iter().enumerate() {
+            if i > 0 || !earlier.is_empty() {
+                self.out.push(',');
+            }
+            item(self.out, value);
+        }
+        self.out.push(']');
+    }
+}
+
+fn push_value(out: &mut String, value: &ClaimValue) {
+    match value {
+        ClaimValue::Text(text) => push_json_str(out, text),
+        ClaimValue::List(items) => push_json_list(out, items.iter()),
+        ClaimValue::Shared(items) => push_json_list(out, items.iter().map(|i| &**i)),
+    }
+}
+
+/// Opens a `{"key":…,"value":` entry of a list; the caller writes the value and `}`.
+fn push_entry_key(out: &mut String, key: &str) {
+    out.push_str(r#"{"key":"#);
     push_json_str(out, key);
     out.push_str(r#","value":"#);
 }
@@ -260,8 +327,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_response_is_an_explicit_empty_claim_list() {
-        assert_eq!(ContextInfoResponse::default().to_json(), r#"{"append_claims":[]}"#);
+    fn an_empty_answer_leaves_every_list_out() {
+        // An absent list keeps what the earlier targets gave; `[]` would erase it.
+        assert_eq!(ContextInfoResponse::default().to_json(), "{}");
+    }
+
+    fn earlier(response: &str) -> crate::chain::Earlier {
+        let raw: Box<serde_json::value::RawValue> = serde_json::from_str(response).unwrap();
+        crate::chain::earlier(crate::payload::Function::PreAccessToken, Some(&raw)).unwrap()
+    }
+
+    #[test]
+    fn earlier_entries_come_first_byte_for_byte_then_ours() {
+        let response = ContextInfoResponse {
+            append_claims: vec![Claim { key: "permissions".into(), value: ClaimValue::Text("p".into()) }],
+            append_log_claims: vec!["ours".into()],
+            earlier: earlier(
+                r#"{"append_claims":[{"key":"groups","value":{"n": 1.0}}],"set_user_metadata":[{"State":0,"Key":"k","Value":"dg=="}],"append_log_claims":["theirs"]}"#,
+            ),
+            ..Default::default()
+        };
+        assert_eq!(
+            response.to_json(),
+            r#"{"append_claims":[{"key":"groups","value":{"n": 1.0}},{"key":"permissions","value":"p"}],"set_user_metadata":[{"State":0,"Key":"k","Value":"dg=="}],"append_log_claims":["theirs","ours"]}"#
+        );
+        let only_earlier =
+            ContextInfoResponse { earlier: earlier(r#"{"append_log_claims":["theirs"]}"#), ..Default::default() };
+        assert_eq!(only_earlier.to_json(), r#"{"append_log_claims":["theirs"]}"#);
+    }
+
+    #[test]
+    fn saml_attributes_have_a_name_the_basic_name_format_and_string_values() {
+        let response = ContextInfoResponse {
+            append_attribute: vec![
+                Claim { key: "permissions".into(), value: ClaimValue::List(StrList::from_iter(["a", "b"])) },
+                Claim { key: "one".into(), value: ClaimValue::Text("x".into()) },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            response.to_json(),
+            r#"{"append_attribute":[{"name":"permissions","name_format":"urn:oasis:names:tc:SAML:2.0:attrname-format:basic","value":["a","b"]},{"name":"one","name_format":"urn:oasis:names:tc:SAML:2.0:attrname-format:basic","value":["x"]}]}"#
+        );
+        assert!(response.to_json().len() <= response.estimated_len());
     }
 
     #[test]
@@ -273,6 +381,7 @@ mod tests {
             ],
             set_user_metadata: vec![Metadata::new("k", b"\xffbytes")],
             append_log_claims: vec!["text".into()],
+            ..Default::default()
         };
         assert_eq!(
             response.to_json(),

@@ -1,5 +1,5 @@
 //! The ZITADEL APIs the worker calls: an organization's metadata (v2, or management v1 on
-//! instances that answer 404 for v2), authenticated with a personal access token or with a token
+//! instances that have no v2 route for it), authenticated with a personal access token or with a token
 //! from the client-credentials grant, kept per isolate.
 //!
 //! Wire format as the REST gateway speaks it: camelCase, uint64 as strings, bytes as standard
@@ -36,6 +36,9 @@ pub enum UpstreamError {
     Unauthorized(u16),
     /// 429, or still waiting out an earlier 429's `Retry-After`.
     RateLimited,
+    /// 404 for a route the instance does not have (an older ZITADEL), as opposed to a resource the
+    /// API did not find (`Status(404)`).
+    MissingApi,
     /// Any other non-2xx status.
     Status(u16),
     /// A 2xx answer that is not the expected JSON.
@@ -51,6 +54,7 @@ impl UpstreamError {
             UpstreamError::TooLarge => "response_too_large",
             UpstreamError::Unauthorized(_) => "unauthorized",
             UpstreamError::RateLimited => "rate_limited",
+            UpstreamError::MissingApi => "missing_api",
             UpstreamError::Status(_) => "bad_status",
             UpstreamError::Malformed => "malformed_response",
         }
@@ -63,8 +67,10 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Timeout => f.write_str("no answer within UPSTREAM_TIMEOUT_MS"),
             UpstreamError::Network => f.write_str("the connection failed"),
             UpstreamError::TooLarge => f.write_str("the answer was too large"),
+            UpstreamError::Unauthorized(403) => f.write_str("the credentials lack a permission (HTTP 403)"),
             UpstreamError::Unauthorized(status) => write!(f, "the credentials were refused (HTTP {status})"),
             UpstreamError::RateLimited => f.write_str("rate limited (HTTP 429)"),
+            UpstreamError::MissingApi => f.write_str("this instance has no such API (HTTP 404)"),
             UpstreamError::Status(status) => write!(f, "HTTP {status}"),
             UpstreamError::Malformed => f.write_str("the answer was not the expected JSON"),
         }
@@ -123,7 +129,7 @@ pub async fn org_metadata<P: Platform>(
 ) -> Result<Vec<MetadataEntry>, UpstreamError> {
     if !session.use_v1.get() {
         match list_metadata(platform, api, session, org_id, prefix, Api::V2).await {
-            Err(UpstreamError::Status(404)) => session.use_v1.set(true),
+            Err(UpstreamError::MissingApi) => session.use_v1.set(true),
             other => return other,
         }
     }
@@ -314,8 +320,30 @@ async fn authorized_post<P: Platform>(
                 retried = true;
             }
             status @ (401 | 403) => return Err(UpstreamError::Unauthorized(status)),
+            404 if is_missing_route(&response.body) => return Err(UpstreamError::MissingApi),
             status => return Err(UpstreamError::Status(status)),
         }
+    }
+}
+
+/// True for a 404 that says the route does not exist: ZITADEL's API gateway answers an unknown
+/// route with the bare status `{"code":5,"message":"Not Found"}`, and anything in front of it that
+/// does not know the path answers with something that is not a gRPC status at all. A resource the
+/// API did not find is also code 5, but carries ZITADEL's own message and error details
+/// (`{"code":5,"message":"Errors.… (ID)","details":[{"@type":"…ErrorDetail",…}]}`).
+fn is_missing_route(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Status {
+        code: Option<i64>,
+        message: Option<String>,
+        #[serde(default)]
+        details: Vec<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_slice::<Status>(body) {
+        Ok(Status { code: Some(code), message, details }) => {
+            code == 5 && details.is_empty() && message.as_deref().is_none_or(|m| m == "Not Found")
+        }
+        _ => true,
     }
 }
 
@@ -528,6 +556,29 @@ pub(crate) mod tests {
         assert_eq!(sent[1].header("x-zitadel-orgid"), Some("o1"));
         let body: serde_json::Value = serde_json::from_slice(&sent[1].body).unwrap();
         assert_eq!(body["query"], serde_json::json!({"offset": "0", "limit": 100, "asc": true}));
+    }
+
+    #[test]
+    fn only_a_missing_route_falls_back_to_v1() {
+        let v1 = Reply::json(200, serde_json::json!({"details": {"totalResult": "0"}, "result": []}));
+        for missing in [
+            Reply::json(404, serde_json::json!({"code": 5, "message": "Not Found", "details": []})),
+            Reply::raw(404, b"404 page not found\n"),
+        ] {
+            let platform = FakePlatform::new(vec![missing, v1.clone()]);
+            let session = Session::default();
+            assert_eq!(block_on(org_metadata(&platform, &pat_api("https://z"), &session, "o1", "")), Ok(vec![]));
+            assert!(session.uses_management_v1());
+        }
+        // A resource the API did not find: ZITADEL's own error, with its details.
+        let not_found = serde_json::json!({"code": 5, "message": "Errors.Org.NotFound (QUERY-dj2FF)",
+            "details": [{"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": "QUERY-dj2FF", "message": "Errors.Org.NotFound"}]});
+        let platform = FakePlatform::new(vec![Reply::json(404, not_found), v1]);
+        let session = Session::default();
+        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &session, "o1", ""));
+        assert_eq!(result, Err(UpstreamError::Status(404)));
+        assert!(!session.uses_management_v1(), "one NotFound does not switch the isolate to v1");
+        assert_eq!(platform.sent().len(), 1);
     }
 
     #[test]

@@ -30,12 +30,13 @@ use proptest::sample::select;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
+use zitadel_claims_worker::chain;
 use zitadel_claims_worker::claims::Isolate;
 use zitadel_claims_worker::config::Config;
 use zitadel_claims_worker::endpoint::{handle_call, Answer};
 use zitadel_claims_worker::error::Error;
 use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::payload::{self, DecodeError};
+use zitadel_claims_worker::payload::{self, DecodeError, Function};
 use zitadel_claims_worker::platform::{HttpRequest, HttpResponse, Platform, TransportError};
 use zitadel_claims_worker::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
 use zitadel_claims_worker::signature::{self, Malformed, SignatureError, SigningKey, MAX_FUTURE_SECONDS};
@@ -729,7 +730,8 @@ fn check_call(
                 Answer::Claims(_) => {
                     let parsed: Value =
                         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-                    assert!(parsed["append_claims"].is_array(), "{text}");
+                    let lists = parsed.as_object().unwrap_or_else(|| panic!("not an object: {text}"));
+                    assert!(lists.values().all(|list| list.as_array().is_some_and(|l| !l.is_empty())), "{text}");
                 }
                 // The message of an API execution goes back as received, nesting and all:
                 // checked without serde_json's recursion limit (IgnoredAny skips iteratively).
@@ -1128,31 +1130,57 @@ proptest! {
     #![proptest_config(cases(512))]
 
     /// 12. The answer, written by hand, escapes every string exactly as serde_json does, and is
-    /// the JSON object ZITADEL reads: `append_claims` always, the other two only when not empty.
+    /// the JSON object ZITADEL reads: each list holds the earlier targets' entries as they came,
+    /// then the worker's own, and is left out only when it is empty in total.
     #[test]
     fn answer_is_the_json_serde_would_write(
         text in escapable_text(),
         claims in prop::collection::vec((escapable_text(), claim_value()), 0..4),
         metadata in prop::collection::vec((escapable_text(), prop::collection::vec(any::<u8>(), 0..40)), 0..3),
         log_claims in prop::collection::vec(escapable_text(), 0..3),
+        attributes in prop::collection::vec((escapable_text(), claim_value()), 0..3),
+        earlier_claims in prop::collection::vec((escapable_text(), any_json()), 0..3),
+        earlier_logs in prop::collection::vec(escapable_text(), 0..3),
+        earlier_attributes in prop::collection::vec(escapable_text(), 0..2),
     ) {
         let mut written = String::new();
         response::push_json_str(&mut written, &text);
         prop_assert_eq!(written, serde_json::to_string(&text).unwrap());
 
+        // Compared after the same trip through text as the answer's (serde_json's float parsing
+        // does not round-trip every f64); the entries themselves are echoed byte for byte.
+        let sent_claims: Vec<Value> = earlier_claims.iter().map(|(key, value)| json!({ "value": value, "key": key })).collect();
+        let earlier_claims: Vec<Value> = sent_claims.iter().map(|c| serde_json::from_str(&c.to_string()).unwrap()).collect();
+        let earlier_attributes: Vec<Value> =
+            earlier_attributes.iter().map(|name| json!({ "name": name, "name_format": "", "value": [name] })).collect();
+        let earlier_response = json!({ "append_claims": sent_claims, "append_log_claims": earlier_logs, "append_attribute": earlier_attributes });
+        let raw = serde_json::value::RawValue::from_string(earlier_response.to_string()).unwrap();
+        let oidc = chain::earlier(Function::PreAccessToken, Some(&raw)).unwrap();
+        let saml = chain::earlier(Function::PreSamlResponse, Some(&raw)).unwrap();
+        let earlier = chain::Earlier { append_attribute: saml.append_attribute, ..oidc };
+
         let answer = ContextInfoResponse {
             append_claims: claims.iter().map(|(key, (value, _))| Claim { key: key.clone(), value: value.clone() }).collect(),
             set_user_metadata: metadata.iter().map(|(key, raw)| Metadata::new(key.as_str(), raw)).collect(),
             append_log_claims: log_claims.clone(),
+            append_attribute: attributes.iter().map(|(key, (value, _))| Claim { key: key.clone(), value: value.clone() }).collect(),
+            earlier,
         };
         let mut expected = Map::new();
-        expected.insert("append_claims".into(), claims.iter().map(|(key, (_, value))| json!({ "key": key, "value": value })).collect());
-        if !metadata.is_empty() {
-            expected.insert("set_user_metadata".into(), metadata.iter().map(|(key, raw)| json!({ "key": key, "value": STANDARD.encode(raw) })).collect());
-        }
-        if !log_claims.is_empty() {
-            expected.insert("append_log_claims".into(), json!(log_claims));
-        }
+        let mut list = |name: &str, items: Vec<Value>| {
+            if !items.is_empty() {
+                expected.insert(name.into(), Value::Array(items));
+            }
+        };
+        let own_claims = claims.iter().map(|(key, (_, value))| json!({ "key": key, "value": value }));
+        list("append_claims", earlier_claims.iter().cloned().chain(own_claims).collect());
+        list("set_user_metadata", metadata.iter().map(|(key, raw)| json!({ "key": key, "value": STANDARD.encode(raw) })).collect());
+        list("append_log_claims", earlier_logs.iter().chain(&log_claims).map(|l| json!(l)).collect());
+        let own_attributes = attributes.iter().map(|(name, (_, value))| {
+            let values = if value.is_string() { json!([value]) } else { value.clone() };
+            json!({ "name": name, "name_format": response::SAML_NAME_FORMAT, "value": values })
+        });
+        list("append_attribute", earlier_attributes.iter().cloned().chain(own_attributes).collect());
         let parsed: Value = serde_json::from_str(&answer.to_json()).unwrap();
         prop_assert_eq!(parsed, Value::Object(expected));
     }
@@ -1168,8 +1196,8 @@ fn claims_of(config: &Config, platform: &TestPlatform, body: Value) -> Vec<(Stri
     match check_call(config, &Isolate::default(), platform, &valid, body.to_string().as_bytes()) {
         Ok(Answer::Claims(response)) => {
             let answer: Value = serde_json::from_str(&response.to_json()).unwrap();
-            let claims = answer["append_claims"].as_array().unwrap().iter();
-            claims.map(|c| (c["key"].as_str().unwrap().to_string(), c["value"].clone())).collect()
+            let claims = answer["append_claims"].as_array().cloned().unwrap_or_default();
+            claims.iter().map(|c| (c["key"].as_str().unwrap().to_string(), c["value"].clone())).collect()
         }
         Ok(Answer::Message(_)) => panic!("expected claims, got a message"),
         Err(e) => panic!("expected claims, got {e:?}"),

@@ -80,11 +80,12 @@ fn every_log_field_is_in_the_logs_section() {
         upstream_calls: 1,
         skipped_metadata_keys: vec!["k (reason)".into()],
         ms_token: Some("passed"),
-        notes: vec!["a note"],
+        earlier_entries: 2,
+        notes: vec!["a note".into()],
         duration_ms: 1,
     };
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
-    assert_eq!(line.len(), 17, "a field of the log line was not serialized: {:?}", line.keys());
+    assert_eq!(line.len(), 18, "a field of the log line was not serialized: {:?}", line.keys());
     let logs = section(&readme(), "### Logs");
     let missing: Vec<_> =
         line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();
@@ -101,6 +102,7 @@ fn every_upstream_error_code_is_in_the_logs_section() {
         UpstreamError::TooLarge,
         UpstreamError::Unauthorized(401),
         UpstreamError::RateLimited,
+        UpstreamError::MissingApi,
         UpstreamError::Status(500),
         UpstreamError::Malformed,
     ];
@@ -111,6 +113,7 @@ fn every_upstream_error_code_is_in_the_logs_section() {
             | UpstreamError::TooLarge
             | UpstreamError::Unauthorized(_)
             | UpstreamError::RateLimited
+            | UpstreamError::MissingApi
             | UpstreamError::Status(_)
             | UpstreamError::Malformed => {}
         }

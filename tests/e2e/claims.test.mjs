@@ -1,6 +1,7 @@
 // The claims end to end: the built worker in workerd (wrangler dev) against the fake ZITADEL.
 // Permissions (pages, v1 fallback, PAT and client credentials, caching in memory and KV),
-// failure policies within the time budget, flat roles, groups and the Microsoft token.
+// failure policies within the time budget, flat roles, groups, the Microsoft token and the
+// clients it goes to, and the same data as SAML attributes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 
 import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { postSigned } from '../support/signature.mjs';
-import { startWorker } from '../support/worker.mjs';
+import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'claims-signing-key';
 const ORG = '312909075211944344';
@@ -129,7 +130,7 @@ describe('permissions from organization metadata (PAT, cache on)', () => {
   });
 });
 
-describe('older instances: management v1 fallback', () => {
+describe('older instances: management v1 fallback only when the v2 route is missing', () => {
   it('falls back to /management/v1/metadata/_search after a 404 and remembers it', async () => {
     const fake = await fakeZitadel({ v2: false });
     fake.setMetadata('second-org', 'admin', 'v1:perm');
@@ -141,6 +142,124 @@ describe('older instances: management v1 fallback', () => {
     fake.reset();
     assert.deepEqual(claim(await call(w, payload({ org: { id: 'second-org' } })), 'permissions'), ['v1:perm']);
     assert.deepEqual(fake.calls.map((c) => c.path), ['/management/v1/metadata/_search'], 'v2 is not tried again');
+  });
+
+  for (const policy of ['omit', 'fail']) {
+    it(`a NotFound from the v2 API is an upstream error (ON_UPSTREAM_ERROR=${policy}), not a reason to switch to v1`, async () => {
+      const fake = await fakeZitadel();
+      const w = await worker(fake, { vars: { ON_UPSTREAM_ERROR: policy, METADATA_CACHE_TTL_SECONDS: '0' } });
+      const notFound = {
+        code: 5,
+        message: 'Errors.Org.NotFound (QUERY-dj2FF)',
+        details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id: 'QUERY-dj2FF', message: 'Errors.Org.NotFound' }],
+      };
+      fake.fault(METADATA_SEARCH, { status: 404, body: JSON.stringify(notFound), times: 1 });
+      const { res, line } = await withLogLine(w, () => call(w));
+      if (policy === 'omit') {
+        assert.equal(res.status, 200);
+        assert.equal(claim(res, 'permissions'), undefined);
+        assert.deepEqual(claim(res, 'my:zitadel:grants'), FLAT_ROLES);
+      } else {
+        assert.equal(res.status, 502);
+        assert.equal(res.json.error, 'upstream_unavailable');
+      }
+      assert.equal(line.upstream_error, 'bad_status');
+      assert.deepEqual(fake.calls.map((c) => c.path), [`/v2/organizations/${ORG}/metadata/search`], 'no v1 call');
+      assert.deepEqual(claim(await call(w), 'permissions'), ALL_PERMISSIONS, 'the next call uses v2 again');
+      assert.equal(fake.callsTo(/management/).length, 0);
+    });
+  }
+});
+
+describe('a service user without org.read', () => {
+  it('gets 403 from ZITADEL: the claim is left out (omit) or the call fails (fail), and the message names the permission', async () => {
+    const fake = await fakeZitadel({ fixture: { ...FIXTURE, permissions: { 'no-org-read': ['user.write'] } } });
+    const omit = await worker(fake, { secrets: { ZITADEL_ACCESS_TOKEN: 'no-org-read' }, vars: { LOG_CLAIMS: 'true' } });
+    const { res, line } = await withLogLine(omit, () => call(omit));
+    assert.equal(res.status, 200);
+    assert.equal(claim(res, 'permissions'), undefined);
+    assert.deepEqual(res.json.append_log_claims, ['permissions omitted: ZITADEL API unauthorized']);
+    assert.equal(line.upstream_error, 'unauthorized');
+    const fail = await worker(fake, { secrets: { ZITADEL_ACCESS_TOKEN: 'no-org-read' }, vars: { ON_UPSTREAM_ERROR: 'fail' } });
+    const refused = await call(fail);
+    assert.equal(refused.status, 502);
+    assert.equal(refused.json.error, 'upstream_unavailable');
+    assert.match(refused.json.message, /lack a permission \(HTTP 403\).*needs org\.read/);
+    assert.ok(!refused.json.message.includes('no-org-read'), 'the token is not echoed');
+  });
+});
+
+describe('SAML applications: presamlresponse', () => {
+  let fake;
+  let w;
+  before(async () => {
+    fake = await fakeZitadel();
+    w = await worker(fake, { vars: { GROUPS_CLAIM: 'groups', LOG_CLAIMS: 'true' } });
+  });
+
+  /** The payload ZITADEL's SAML flow sends: no org, no user_metadata; the user's org is its resource owner. */
+  function samlPayload(changes = {}) {
+    const { user, user_grants: grants } = structuredClone(PAYLOAD);
+    return { function: 'function/presamlresponse', user, user_grants: grants, ...changes };
+  }
+
+  const attribute = (res, name) => res.json.append_attribute?.find((a) => a.name === name);
+
+  it('answers the permissions, flat roles and groups as attributes of string values, in the basic name format', async () => {
+    fake.reset();
+    const { res, line } = await withLogLine(w, () => call(w, samlPayload()));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    const basic = 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic';
+    assert.deepEqual(res.json, {
+      append_attribute: [
+        { name: 'permissions', name_format: basic, value: ALL_PERMISSIONS },
+        { name: 'my:zitadel:grants', name_format: basic, value: FLAT_ROLES },
+        { name: 'groups', name_format: basic, value: ['admin', 'editor', 'viewer'] },
+      ],
+    }, 'no claims, no Microsoft token, no log lines (a SAML answer has no place for them)');
+    const [search] = fake.callsTo(METADATA_SEARCH);
+    assert.equal(search.path, `/v2/organizations/${PAYLOAD.user.resource_owner}/metadata/search`, 'the user\'s organization');
+    assert.equal(line.function, 'function/presamlresponse');
+    assert.deepEqual(line.claims, ['permissions', 'my:zitadel:grants', 'groups']);
+  });
+
+  it('a user without grants gets no attributes', async () => {
+    const res = await call(w, samlPayload({ user_grants: undefined }));
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json, {});
+  });
+});
+
+describe('MS_TOKEN_CLIENT_IDS: the Microsoft token only for the clients that need it', () => {
+  let w;
+  before(async () => {
+    const fake = await fakeZitadel();
+    w = await worker(fake, { vars: { MS_TOKEN_CLIENT_IDS: `backend-api, ${PAYLOAD.application.client_id}`, LOG_CLAIMS: 'true' } });
+  });
+
+  it('a listed client gets it', async () => {
+    const { res, line } = await withLogLine(w, () => call(w));
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), MS_TOKEN);
+    assert.equal(line.ms_token, 'passed');
+  });
+
+  it('another client (an SPA) does not, and that is no failure', async () => {
+    const { res, line } = await withLogLine(w, () => call(w, payload({ application: { client_id: 'the-spa' } })));
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS, 'the other claims stay');
+    assert.equal(res.json.append_log_claims, undefined);
+    assert.equal(line.ms_token, 'other_client');
+  });
+
+  it('a payload without application (older ZITADEL) does not, and the log says why', async () => {
+    const body = payload();
+    delete body.application;
+    const { res, line } = await withLogLine(w, () => call(w, body));
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+    const why = 'the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set';
+    assert.equal(line.ms_token, 'omitted');
+    assert.deepEqual(line.notes, [why]);
+    assert.deepEqual(res.json.append_log_claims, [`urn:custom:ms_access_token omitted: ${why}`]);
   });
 });
 

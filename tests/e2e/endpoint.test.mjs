@@ -57,13 +57,13 @@ describe('happy path', () => {
     it(`preaccesstoken on ${path} answers the response shape`, async () => {
       const res = await call(PAYLOAD, { path });
       assert.equal(res.status, 200, res.text);
-      assert.deepEqual(res.json, { append_claims: [] });
+      assert.deepEqual(res.json, {}, "no list at all: an empty one would erase what earlier targets gave");
       assertHeaders(res);
     });
     it(`preuserinfo on ${path} answers the response shape`, async () => {
       const res = await call(MACHINE, { path });
       assert.equal(res.status, 200, res.text);
-      assert.deepEqual(res.json, { append_claims: [] });
+      assert.deepEqual(res.json, {}, "no list at all: an empty one would erase what earlier targets gave");
     });
   }
 
@@ -146,10 +146,10 @@ describe('payload errors (400)', () => {
   });
 
   it('unsupported_function names the function received and the supported ones', async () => {
-    const res = await call(JSON.stringify({ function: 'function/presamlresponse' }));
+    const res = await call(JSON.stringify({ function: 'function/preotpsmscode' }));
     assertError(res, 400, 'unsupported_function');
-    assert.match(res.json.message, /function\/presamlresponse/);
-    assert.match(res.json.message, /function\/preaccesstoken, function\/preuserinfo/);
+    assert.match(res.json.message, /function\/preotpsmscode/);
+    assert.match(res.json.message, /function\/preaccesstoken, function\/preuserinfo, function\/presamlresponse/);
     assertError(await call('{}'), 400, 'unsupported_function');
   });
 });

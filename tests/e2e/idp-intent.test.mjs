@@ -1,12 +1,13 @@
 // Login V2 token capture end to end: the built worker in workerd, bound as a response execution
 // of RetrieveIdentityProviderIntent, stores the identity provider's tokens as user metadata in
-// the fake ZITADEL and answers the response unchanged.
+// the fake ZITADEL and answers the response unchanged; for a user signing in for the first time
+// it puts them into the request Login V2 creates the user with (addHumanUser, createUser).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { signatureHeader } from '../support/signature.mjs';
-import { startWorker } from '../support/worker.mjs';
+import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'intent-signing-key';
 const METHOD = '/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent';
@@ -40,6 +41,8 @@ function intentResponse({ access = 'EwB-captured-access', refresh, userId = 'use
   if (userId) response.userId = userId;
   return response;
 }
+
+const b64 = (text) => Buffer.from(text).toString('base64');
 
 async function post(w, body) {
   const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, KEY) } });
@@ -82,25 +85,52 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
     assert.equal(fake.userMetadata('user-jwt').microsoft_access_token_expires_at.toString(), '1900000000');
   });
 
-  it('stores nothing for a user not linked yet, and still answers the response', async () => {
+  it('a first sign-in without a user to create in the message: nothing stored, the response unchanged, the reason logged', async () => {
     fake.reset();
     const response = intentResponse({ userId: null });
-    const res = await post(w, execution(response));
+    const { res, line } = await withLogLine(w, () => post(w, execution(response)));
     assert.equal(res.text, JSON.stringify(response));
     assert.equal(fake.callsTo(/\/metadata$/).length, 0);
+    assert.equal(line.ms_token, 'no linked user, and no user to create in the response');
   });
 
-  it('a failing ZITADEL API does not fail the sign-in', async () => {
+  it('a first sign-in (addHumanUser): the tokens go into the metadata the user is created with, no API call', async () => {
     fake.reset();
-    fake.fault(/\/v2\/users\/.*\/metadata$/, { status: 403, body: JSON.stringify({ code: 7, message: 'No matching permissions found' }) });
-    const response = intentResponse({ userId: 'user-denied' });
-    const res = await post(w, execution(response));
+    const response = intentResponse({ userId: null, refresh: 'M.C-first-refresh' });
+    response.addHumanUser = {
+      username: 'ada@contoso.example',
+      profile: { givenName: 'Ada', familyName: 'Lovelace' },
+      email: { email: 'ada@contoso.example', isVerified: true },
+      metadata: [{ key: 'organization', value: 'Y29tcGFueQ==' }],
+      idpLinks: [{ idpId: 'ms-idp', userId: 'entra-object-id', userName: 'ada@contoso.example' }],
+    };
+    const { res, line } = await withLogLine(w, () => post(w, execution(response)));
     assert.equal(res.status, 200);
-    assert.equal(res.text, JSON.stringify(response));
-    await new Promise((r) => setTimeout(r, 300));
-    const line = w.logLines().findLast((l) => l.api_method === METHOD);
-    assert.equal(line.ms_token, 'unauthorized');
-    assert.ok(!w.output().includes('EwB-captured-access'), 'the token never reaches the log');
+    assert.equal(fake.calls.length, 0, 'the worker makes no API call');
+    const answer = JSON.parse(res.text);
+    const expected = structuredClone(response);
+    expected.addHumanUser.metadata.push(
+      { key: 'microsoft_access_token', value: b64('EwB-captured-access') },
+      { key: 'microsoft_refresh_token', value: b64('M.C-first-refresh') },
+      { key: 'microsoft_access_token_expires_at', value: b64('0') },
+    );
+    assert.deepEqual(answer, expected, 'only addHumanUser.metadata changed');
+    assert.equal(line.ms_token, 'added');
+    assert.ok(!w.output().includes('EwB-captured-access') && !w.output().includes('M.C-first-refresh'));
+  });
+
+  it('a first sign-in (createUser, newer versions): the tokens go into its top-level metadata', async () => {
+    const response = intentResponse({ userId: null });
+    response.createUser = { username: 'ada', human: { profile: { givenName: 'Ada', familyName: 'Lovelace' }, email: { email: 'a@b.example' } } };
+    const res = await post(w, execution(response));
+    const answer = JSON.parse(res.text);
+    assert.deepEqual(answer.createUser.metadata, [
+      { key: 'microsoft_access_token', value: b64('EwB-captured-access') },
+      { key: 'microsoft_access_token_expires_at', value: b64('0') },
+    ]);
+    assert.deepEqual(answer.createUser.human, response.createUser.human);
+    delete answer.createUser.metadata;
+    assert.deepEqual(answer, response, 'nothing else changed');
   });
 
   it('other methods, and request executions, are passed through untouched', async () => {
@@ -119,6 +149,29 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
   });
 });
 
+describe('a service user without user.write', () => {
+  it('gets 403 from ZITADEL: the sign-in goes on, and the log says which permission is missing', async () => {
+    const fake = await startFakeZitadel({ fixture: { accessToken: 'admin-pat', permissions: { 'read-only-pat': ['org.read', 'user.read'] } } });
+    cleanup.push(() => fake.close());
+    const w = await startWorker({
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: 'read-only-pat' },
+      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '' },
+    });
+    cleanup.push(() => w.stop());
+    const response = intentResponse({ userId: 'user-denied' });
+    const { res, line } = await withLogLine(w, () => post(w, execution(response)));
+    assert.equal(res.status, 200);
+    assert.equal(res.text, JSON.stringify(response));
+    const [set] = fake.callsTo(/\/v2\/users\/user-denied\/metadata$/);
+    assert.equal(set.authorization, 'Bearer read-only-pat');
+    assert.deepEqual(fake.userMetadata('user-denied'), {});
+    assert.equal(line.ms_token, 'unauthorized');
+    assert.equal(line.upstream_error, 'unauthorized');
+    assert.deepEqual(line.notes, ['storing the tokens needs user.write (e.g. the ORG_USER_MANAGER role)']);
+    assert.ok(!w.output().includes('EwB-captured-access'), 'the token never reaches the log');
+  });
+});
+
 describe('MS_IDP_ID limits the capture to the Microsoft identity provider', () => {
   it('tokens of another identity provider are not stored', async () => {
     const fake = await startFakeZitadel({ fixture: { accessToken: 'pat' } });
@@ -132,5 +185,12 @@ describe('MS_IDP_ID limits the capture to the Microsoft identity provider', () =
     await post(w, execution(intentResponse({ idpId: 'the-microsoft-idp', userId: 'u-ms' })));
     assert.deepEqual(fake.userMetadata('u-google'), {});
     assert.equal(fake.userMetadata('u-ms').microsoft_access_token.toString(), 'EwB-captured-access');
+    // A first sign-in through another provider: its user is created without the tokens.
+    const other = intentResponse({ idpId: 'google-idp', userId: null });
+    other.addHumanUser = { username: 'ada', metadata: [] };
+    assert.equal((await post(w, execution(other))).text, JSON.stringify(other));
+    const ms = intentResponse({ idpId: 'the-microsoft-idp', userId: null });
+    ms.addHumanUser = { username: 'ada', metadata: [] };
+    assert.equal(JSON.parse((await post(w, execution(ms))).text).addHumanUser.metadata.length, 2);
   });
 });

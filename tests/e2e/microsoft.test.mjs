@@ -38,7 +38,7 @@ function payload({ access, refresh, expiresAt, fn = 'function/preaccesstoken' })
 
 const call = (w, body) => postSigned(w.url, JSON.stringify(body), KEY);
 
-const token = (res) => res.json.append_claims.find((c) => c.key === 'urn:custom:ms_access_token')?.value;
+const token = (res) => res.json.append_claims?.find((c) => c.key === 'urn:custom:ms_access_token')?.value;
 const written = (res) => Object.fromEntries((res.json.set_user_metadata ?? []).map((m) => [m.key, m.value]));
 
 // The worker remembers each refresh per isolate (so a refresh token is not spent twice), so every
