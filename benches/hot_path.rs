@@ -14,11 +14,11 @@ use std::time::Instant;
 use base64::Engine;
 use zitadel_claims_worker::claims::{self, Isolate};
 use zitadel_claims_worker::config::Config;
+use zitadel_claims_worker::contract::payload;
+use zitadel_claims_worker::contract::signature::{self, header_for, SigningKey};
 use zitadel_claims_worker::endpoint::handle_call;
 use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::payload;
-use zitadel_claims_worker::platform::{HttpRequest, HttpResponse, Platform, TransportError};
-use zitadel_claims_worker::signature::{self, header_for, SigningKey};
+use zitadel_claims_worker::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
 const NOW_MS: u64 = 1_700_000_000_000;
 const ORG: &str = "312909075211944344";

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::signature::SigningKey;
+use crate::contract::signature::SigningKey;
 
 /// One setting that is missing or invalid. `problem` never contains the setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,21 +3,17 @@
 
 use serde::Serialize;
 
-use crate::chain;
 use crate::claims::{self, Isolate};
 use crate::config::{Config, Problem};
+use crate::contract::chain;
+use crate::contract::payload::{self, Function};
+use crate::contract::response::ContextInfoResponse;
+use crate::contract::signature;
 use crate::error::Error;
 use crate::idp_intent;
 use crate::log::RequestLog;
-use crate::payload::{self, Function};
-use crate::platform::Platform;
-use crate::response::ContextInfoResponse;
-use crate::signature;
-use crate::zitadel::UpstreamError;
-
-/// The largest body accepted. ZITADEL's payloads are a few KiB; metadata values are capped well
-/// below this by ZITADEL itself.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+use crate::runtime::Platform;
+use crate::upstream::zitadel::UpstreamError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -199,7 +195,7 @@ pub fn health(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{header_for, SignatureError};
+    use crate::contract::signature::{header_for, SignatureError};
     use crate::testing::FakePlatform;
     use futures::executor::block_on;
 

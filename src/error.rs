@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use crate::config::Problem;
-use crate::payload::DecodeError;
-use crate::signature::SignatureError;
-use crate::zitadel::UpstreamError;
+use crate::contract::payload::DecodeError;
+use crate::contract::signature::SignatureError;
+use crate::upstream::zitadel::UpstreamError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
@@ -91,13 +91,16 @@ impl Error {
             Error::InvalidPayload { path, problem } if path == "." => format!("The body {problem}."),
             Error::InvalidPayload { path, problem } => format!("The field `{path}` {problem}."),
             Error::UnsupportedFunction { received: None } => {
-                format!("The payload names no `function`; this target serves {}.", crate::payload::Function::SUPPORTED)
+                format!(
+                    "The payload names no `function`; this target serves {}.",
+                    crate::contract::payload::Function::SUPPORTED
+                )
             }
             Error::UnsupportedFunction { received: Some(name) } => format!(
                 "The function `{}` is not served here; this target serves {}. Bind it only to those \
                  functions in the ZITADEL execution.",
                 printable(name),
-                crate::payload::Function::SUPPORTED
+                crate::contract::payload::Function::SUPPORTED
             ),
             Error::UpstreamUnavailable(e) => format!(
                 "The permissions could not be read from the ZITADEL API: {e}{}. ON_UPSTREAM_ERROR=fail \
@@ -146,7 +149,7 @@ fn printable(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::Malformed;
+    use crate::contract::signature::Malformed;
 
     fn body(e: &Error) -> serde_json::Value {
         serde_json::from_str(&e.to_json()).unwrap()

@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::claims::microsoft::jwt_expiry;
 use crate::claims::Isolate;
 use crate::config::{Config, MsTokenConfig};
-use crate::microsoft::jwt_expiry;
-use crate::platform::{before, Platform};
-use crate::response::Metadata;
-use crate::zitadel::{self, UpstreamError};
+use crate::contract::response::Metadata;
+use crate::runtime::{before, Platform};
+use crate::upstream::zitadel::{self, UpstreamError};
 
 /// The API method whose response carries the identity provider's tokens.
 pub const METHOD: &str = "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent";

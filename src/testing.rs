@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
-use crate::platform::{HttpRequest, HttpResponse, Platform, TransportError};
+use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
 #[derive(Clone)]
 pub enum Reply {

@@ -30,16 +30,16 @@ use proptest::sample::select;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
-use zitadel_claims_worker::chain;
 use zitadel_claims_worker::claims::Isolate;
 use zitadel_claims_worker::config::Config;
+use zitadel_claims_worker::contract::chain;
+use zitadel_claims_worker::contract::payload::{self, DecodeError, Function};
+use zitadel_claims_worker::contract::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
+use zitadel_claims_worker::contract::signature::{self, Malformed, SignatureError, SigningKey, MAX_FUTURE_SECONDS};
 use zitadel_claims_worker::endpoint::{handle_call, Answer};
 use zitadel_claims_worker::error::Error;
 use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::payload::{self, DecodeError, Function};
-use zitadel_claims_worker::platform::{HttpRequest, HttpResponse, Platform, TransportError};
-use zitadel_claims_worker::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
-use zitadel_claims_worker::signature::{self, Malformed, SignatureError, SigningKey, MAX_FUTURE_SECONDS};
+use zitadel_claims_worker::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
 /// The preaccesstoken payload ZITADEL sends, as in the end-to-end tests.
 const FIXTURE: &str = include_str!("fixtures/payloads/preaccesstoken.json");

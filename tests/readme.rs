@@ -2,7 +2,7 @@
 
 use zitadel_claims_worker::config;
 use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::zitadel::UpstreamError;
+use zitadel_claims_worker::upstream::zitadel::UpstreamError;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")

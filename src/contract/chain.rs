@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 
-use crate::payload::{DecodeError, Function};
+use crate::contract::payload::{DecodeError, Function};
 
 /// The earlier targets' entries, in the order received.
 #[cfg_attr(test, derive(Debug))]

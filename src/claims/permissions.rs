@@ -9,8 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::payload::UserGrant;
-use crate::response::StrList;
+use crate::contract::payload::UserGrant;
+use crate::contract::response::StrList;
 
 /// role → permissions of one organization, ready to use. Each distinct permission is stored once
 /// and numbered, so that combining the roles of a call deduplicates with a bitset: this runs on
@@ -143,7 +143,7 @@ pub fn roles<'a>(grants: &'a [UserGrant<'a>], project: Option<&str>) -> Vec<&'a 
 /// The most text the flat roles claim may hold: as much as the largest call. Each role repeats its
 /// project id, so a signed payload with a long id and many roles could otherwise ask for a claim
 /// of hundreds of MB (and run the isolate out of memory).
-pub const MAX_FLAT_ROLES_BYTES: usize = crate::endpoint::MAX_BODY_BYTES;
+pub const MAX_FLAT_ROLES_BYTES: usize = crate::contract::limits::MAX_BODY_BYTES;
 
 /// `{project_id}:{role}` for every role of every grant that names its project, deduplicated;
 /// `None` if that is more than [`MAX_FLAT_ROLES_BYTES`] of text.

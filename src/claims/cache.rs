@@ -12,8 +12,8 @@ use std::task::Poll;
 
 use serde::{Deserialize, Serialize};
 
-use crate::permissions::PermissionMap;
-use crate::platform::Platform;
+use crate::claims::permissions::PermissionMap;
+use crate::runtime::Platform;
 
 /// Organizations remembered per isolate before the oldest are dropped.
 const MAX_ENTRIES: usize = 10_000;
@@ -224,7 +224,7 @@ impl<T> Drop for Leader<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::{HttpRequest, HttpResponse, TransportError};
+    use crate::runtime::{HttpRequest, HttpResponse, TransportError};
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
     use std::cell::Cell;

@@ -14,12 +14,12 @@ use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::cache::SingleFlight;
+use crate::claims::cache::SingleFlight;
 use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
-use crate::payload::ContextInfo;
-use crate::platform::{before, Backoff, HttpRequest, Platform, TransportError};
-use crate::response::Metadata;
-use crate::zitadel::form_encode;
+use crate::contract::payload::ContextInfo;
+use crate::contract::response::Metadata;
+use crate::runtime::{before, Backoff, HttpRequest, Platform, TransportError};
+use crate::upstream::zitadel::form_encode;
 
 /// Refreshed tokens remembered per isolate, at most.
 const MAX_REMEMBERED: usize = 1_000;
@@ -578,7 +578,7 @@ mod tests {
             {"key": "microsoft_access_token_expires_at", "value": b64("\"0\"")}
         ]})
         .to_string();
-        let info = crate::payload::decode(body.as_bytes()).unwrap();
+        let info = crate::contract::payload::decode(body.as_bytes()).unwrap();
         let stored = Stored::read(&info, &c);
         assert_eq!(stored, Stored { access: Some(Ok("tok".into())), refresh: None, expires_at: None });
         // No refresh token stored (older ZITADEL): the token passes instead of counting as expired.

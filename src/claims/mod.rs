@@ -3,22 +3,26 @@
 //! user's metadata). Upstream work is bounded by `UPSTREAM_TIMEOUT_MS`; what fails is omitted or
 //! fails the call, as `ON_UPSTREAM_ERROR` says.
 
+pub mod cache;
+pub mod microsoft;
+pub mod permissions;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::future::join;
 
-use crate::cache::{flight_lifetime_ms, shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
-use crate::chain::Earlier;
+use self::cache::{flight_lifetime_ms, shared_key, Cached, MetadataCache, SharedEntry, SingleFlight};
+use self::microsoft::{Outcome, Refresher, Stored};
+use self::permissions::PermissionMap;
 use crate::config::{Config, MsTokenConfig, PermissionsConfig, UpstreamPolicy};
+use crate::contract::chain::Earlier;
+use crate::contract::payload::{ContextInfo, Function};
+use crate::contract::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
 use crate::error::Error;
 use crate::log::RequestLog;
-use crate::microsoft::{self, Outcome, Refresher, Stored};
-use crate::payload::{ContextInfo, Function};
-use crate::permissions::{self, PermissionMap};
-use crate::platform::{before, with_deadline, Platform};
-use crate::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
-use crate::zitadel::{self, Session, UpstreamError};
+use crate::runtime::{before, with_deadline, Platform};
+use crate::upstream::zitadel::{self, Session, UpstreamError};
 
 /// KV refuses expirations under 60 s.
 const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
@@ -357,14 +361,14 @@ impl<P: Platform> Lookup<'_, P> {
 mod tests {
     use super::*;
     use crate::config::{Credentials, MsTokenConfig, Secret, ZitadelApiConfig};
-    use crate::payload;
-    use crate::signature::SigningKey;
+    use crate::contract::payload;
+    use crate::contract::signature::SigningKey;
     use crate::testing::{FakePlatform, Reply};
     use base64::Engine;
     use futures::executor::block_on;
 
     const ORG: &str = "312909075211944344";
-    const FULL: &str = include_str!("../tests/fixtures/payloads/preaccesstoken.json");
+    const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
 
     fn config() -> Config {
         let api = ZitadelApiConfig {
@@ -429,7 +433,7 @@ mod tests {
     ) -> (Result<ContextInfoResponse, Error>, RequestLog) {
         let info = payload::decode(body.as_bytes()).unwrap();
         let function = Function::from_name(info.function.as_deref().unwrap()).unwrap();
-        let earlier = crate::chain::earlier(function, info.response).unwrap();
+        let earlier = crate::contract::chain::earlier(function, info.response).unwrap();
         let mut log = RequestLog::new("POST", "/");
         let result = block_on(build(config, isolate, platform, function, &info, earlier, &mut log));
         (result, log)
@@ -862,7 +866,7 @@ mod tests {
             json["append_attribute"][0],
             serde_json::json!({"name": "groups", "name_format": "x", "value": ["earlier"]})
         );
-        assert_eq!(json["append_attribute"][1]["name_format"], crate::response::SAML_NAME_FORMAT);
+        assert_eq!(json["append_attribute"][1]["name_format"], crate::contract::response::SAML_NAME_FORMAT);
     }
 
     #[test]

@@ -12,9 +12,9 @@ use std::rc::Rc;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::cache::SingleFlight;
+use crate::claims::cache::SingleFlight;
 use crate::config::{Credentials, ZitadelApiConfig};
-use crate::platform::{Backoff, HttpRequest, HttpResponse, Platform, TransportError};
+use crate::runtime::{Backoff, HttpRequest, HttpResponse, Platform, TransportError};
 
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.
@@ -272,11 +272,11 @@ pub async fn set_user_metadata<P: Platform>(
     api: &ZitadelApiConfig,
     session: &Session,
     user_id: &str,
-    entries: &[crate::response::Metadata],
+    entries: &[crate::contract::response::Metadata],
 ) -> Result<(), UpstreamError> {
     #[derive(serde::Serialize)]
     struct SetUserMetadata<'a> {
-        metadata: &'a [crate::response::Metadata],
+        metadata: &'a [crate::contract::response::Metadata],
     }
     let url = format!("{}/v2/users/{}/metadata", api.base_url, path_segment(user_id));
     let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
@@ -675,7 +675,7 @@ pub(crate) mod tests {
     fn user_metadata_is_set_with_the_v2_api() {
         let platform =
             FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "2026-01-01T00:00:00Z"}))]);
-        let entries = [crate::response::Metadata::new("microsoft_access_token", b"tok")];
+        let entries = [crate::contract::response::Metadata::new("microsoft_access_token", b"tok")];
         block_on(set_user_metadata(&platform, &pat_api("https://z"), &Session::default(), "u1", &entries)).unwrap();
         let sent = platform.sent();
         assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");

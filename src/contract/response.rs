@@ -1,7 +1,7 @@
 //! The answer a `restCall` target gives ZITADEL for a function (ContextInfoResponse).
 //!
 //! The entries the earlier targets of the execution gave come first, as received (see
-//! [`crate::chain`]), then this worker's own. A list is left out only when it is empty in total:
+//! [`crate::contract::chain`]), then this worker's own. A list is left out only when it is empty in total:
 //! ZITADEL replaces the shared list with any list present in an answer. Metadata values are
 //! standard padded base64, the only form ZITADEL accepts. `presamlresponse` answers carry
 //! `set_user_metadata` and `append_attribute`; the OIDC functions the other three lists.
@@ -13,7 +13,7 @@
 use base64::Engine;
 use serde::Serialize;
 
-use crate::chain::{Earlier, Entry};
+use crate::contract::chain::{Earlier, Entry};
 
 /// The name format of every SAML attribute the worker adds.
 pub const SAML_NAME_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
@@ -332,9 +332,9 @@ mod tests {
         assert_eq!(ContextInfoResponse::default().to_json(), "{}");
     }
 
-    fn earlier(response: &str) -> crate::chain::Earlier {
+    fn earlier(response: &str) -> crate::contract::chain::Earlier {
         let raw: Box<serde_json::value::RawValue> = serde_json::from_str(response).unwrap();
-        crate::chain::earlier(crate::payload::Function::PreAccessToken, Some(&raw)).unwrap()
+        crate::contract::chain::earlier(crate::contract::payload::Function::PreAccessToken, Some(&raw)).unwrap()
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::platform::Platform;
+use crate::runtime::Platform;
 
 /// The header ZITADEL sends (header names are case-insensitive on the wire).
 pub const HEADER: &str = "ZITADEL-Signature";
@@ -329,9 +329,9 @@ mod tests {
     impl Platform for MacUnder {
         async fn send(
             &self,
-            _: crate::platform::HttpRequest,
-        ) -> Result<crate::platform::HttpResponse, crate::platform::TransportError> {
-            Err(crate::platform::TransportError::Network)
+            _: crate::runtime::HttpRequest,
+        ) -> Result<crate::runtime::HttpResponse, crate::runtime::TransportError> {
+            Err(crate::runtime::TransportError::Network)
         }
         fn now_ms(&self) -> u64 {
             0

@@ -64,7 +64,7 @@ pub struct ContextInfo<'a> {
     pub application: Option<Application<'a>>,
     /// Request and response executions (API calls) carry `fullMethod`, `request` and `response`
     /// instead of `function`. In a function payload, `response` is what the earlier targets of the
-    /// execution answered (see [`crate::chain`]).
+    /// execution answered (see [`crate::contract::chain`]).
     #[serde(borrow, rename = "fullMethod")]
     pub full_method: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -286,8 +286,8 @@ mod tests {
     use super::*;
 
     /// A realistic `preaccesstoken` body with every field of the protocol notes §3.
-    pub const FULL: &str = include_str!("../tests/fixtures/payloads/preaccesstoken.json");
-    const MACHINE: &str = include_str!("../tests/fixtures/payloads/preuserinfo-machine.json");
+    pub const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
+    const MACHINE: &str = include_str!("../../tests/fixtures/payloads/preuserinfo-machine.json");
 
     #[test]
     fn full_realistic_payload_decodes_every_field_the_worker_reads() {

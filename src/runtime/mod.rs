@@ -57,7 +57,7 @@ pub trait Platform {
     /// HMAC-SHA256 of the concatenated `parts` under `key`: the signature check's MAC. Computed
     /// in Rust unless the platform has a faster one (the Workers glue: WebCrypto, native code).
     fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]> {
-        std::future::ready(crate::signature::hmac_sha256(key, parts))
+        std::future::ready(crate::contract::signature::hmac_sha256(key, parts))
     }
 }
 

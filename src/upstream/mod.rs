@@ -1,0 +1,3 @@
+//! The services the worker calls: the ZITADEL API and Microsoft's token endpoint.
+
+pub mod zitadel;
