@@ -1,7 +1,7 @@
 // `npm run bench`: the measured speed and size of the worker. Writes bench/results/*.json and
 // bench/results/latest.md, and prints the same.
 //
-// 1. Hot path on the host: `cargo bench --bench hot_path` (see benches/hot_path.rs).
+// 1. Hot path on the host: `cargo bench --bench hot_path` (see bench/hot_path.rs).
 // 2. Upload size: `wrangler deploy --dry-run` (total and gzip).
 // 3. The real runtime: the built worker under wrangler dev (workerd), the fake ZITADEL answering
 //    with BENCH_UPSTREAM_LATENCY_MS (20) of added latency, BENCH_REQUESTS (5000) signed requests
@@ -31,8 +31,8 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { FLOOR, targets } from './bench-targets.mjs';
-import { benchFixture, benchPayload, post, servingProcesses } from '../bench/support.mjs';
+import { FLOOR, targets } from './targets.mjs';
+import { benchFixture, benchPayload, post, servingProcesses } from './support.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';

@@ -18,33 +18,9 @@ use zitadel_claims_worker::contract::payload;
 use zitadel_claims_worker::contract::signature::{self, header_for, SigningKey};
 use zitadel_claims_worker::endpoint::handle_call;
 use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
+use zitadel_claims_worker::testing::{FakePlatform, Reply, Timers, START_MS as NOW_MS};
 
-const NOW_MS: u64 = 1_700_000_000_000;
 const ORG: &str = "312909075211944344";
-
-/// Serves the organization's metadata once (to warm the cache); the clock stands still.
-struct Bench {
-    metadata: Vec<u8>,
-    sends: std::cell::Cell<u32>,
-}
-
-impl Platform for Bench {
-    async fn send(&self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.sends.set(self.sends.get() + 1);
-        Ok(HttpResponse { status: 200, body: self.metadata.clone(), retry_after: None })
-    }
-    fn now_ms(&self) -> u64 {
-        NOW_MS
-    }
-    async fn sleep(&self, _: u64) {
-        std::future::pending::<()>().await
-    }
-    async fn cache_get(&self, _: &str) -> Option<String> {
-        None
-    }
-    async fn cache_put(&self, _: &str, _: String, _: u64) {}
-}
 
 /// Polls a future that never waits (all answers are ready) to completion.
 fn run_ready<T>(future: impl Future<Output = T>) -> T {
@@ -141,7 +117,10 @@ fn main() {
     let body = payload();
     let header = header_for((NOW_MS / 1000) as i64, &body, &[SigningKey::new("bench-signing-key")]);
     let isolate = Isolate::default();
-    let platform = Bench { metadata: org_metadata(), sends: Default::default() };
+    // Serves the organization's metadata (once, to warm the cache); the clock stands still and no
+    // timer ends, so every measured request runs to its end on the warm path.
+    let platform =
+        FakePlatform::repeating(Reply::raw(200, &org_metadata())).with_timers(Timers::Never).without_recording();
 
     let once = || {
         let mut log = RequestLog::new("POST", "/");
@@ -149,7 +128,7 @@ fn main() {
         (response.to_json(), log.to_json())
     };
     let (answer, _) = once(); // warms the cache
-    assert_eq!(platform.sends.get(), 1);
+    assert_eq!(platform.sends(), 1);
     let parsed: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let claims = parsed["append_claims"].as_array().unwrap();
     assert_eq!(claims.len(), 4, "permissions, flat roles, groups, Microsoft token: {answer}");
@@ -176,7 +155,7 @@ fn main() {
         _ => {}
     }
     let (median, p10, p90) = measure(&once);
-    assert_eq!(platform.sends.get(), 1, "every measured request was served from the warm cache");
+    assert_eq!(platform.sends(), 1, "every measured request was served from the warm cache");
     let keys = [SigningKey::new("bench-signing-key")];
     let parts = [
         ("signature check", measure(&|| signature::verify(Some(&header), &body, &keys, (NOW_MS / 1000) as i64, 300)).0),

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { FLOOR } from '../scripts/bench-targets.mjs';
+import { FLOOR } from './targets.mjs';
 
 const dir = process.argv[2];
 if (!dir) {

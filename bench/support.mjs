@@ -1,5 +1,5 @@
-// Shared by scripts/bench.mjs and bench/profile-workerd.mjs: the runtime benchmark's call and the
-// fake ZITADEL's data, in the shape of benches/hot_path.rs (5 grants × 4 roles, 20 mapping entries
+// Shared by bench/bench.mjs and bench/profile-workerd.mjs: the runtime benchmark's call and the
+// fake ZITADEL's data, in the shape of bench/hot_path.rs (5 grants × 4 roles, 20 mapping entries
 // per organization, a 3 KB Microsoft token, a full user object); one signed POST; and the
 // processes that serve a worker under wrangler.
 import { spawnSync } from 'node:child_process';

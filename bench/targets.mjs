@@ -1,4 +1,4 @@
-// The benchmark's targets (issue 5), checked against a report of scripts/bench.mjs.
+// The benchmark's targets (issue 5), checked against a report of bench/bench.mjs.
 
 /** The scenario every p50 is compared with: an empty worker that answers `{}` at once. */
 export const FLOOR = 'empty worker (floor)';

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::contract::signature::SigningKey;
+use crate::runtime::deadline::MAX_UPSTREAM_TIMEOUT_MS;
 
 /// One setting that is missing or invalid. `problem` never contains the setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,9 +124,6 @@ pub struct Config {
     pub on_upstream_error: UpstreamPolicy,
     pub log_claims: bool,
 }
-
-/// The largest `UPSTREAM_TIMEOUT_MS` accepted.
-pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
 
 pub const SIGNING_KEY: &str = "ZITADEL_SIGNING_KEY";
 /// The name ZITADEL's reference worker uses, read when [`SIGNING_KEY`] is not set.

@@ -14,8 +14,8 @@ pub mod error;
 pub mod idp_intent;
 pub mod log;
 pub mod runtime;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,11 +1,20 @@
-//! Test doubles for the core: a [`Platform`] that answers from a script and records what was sent.
+//! Test doubles of the runtime port, for the crate's unit tests, the property tests and the host
+//! benchmark (cargo feature `testing`; never part of the worker's wasm).
+//!
+//! [`FakePlatform`] answers outbound requests from a script and records them, keeps a clock that
+//! moves only when told to, an optional shared cache (KV), and timers in one of three modes.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::task::{Poll, Waker};
 
 use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
-#[derive(Clone)]
+/// The fake clock's start: 2023-11-14T22:13:20Z.
+pub const START_MS: u64 = 1_700_000_000_000;
+
+/// A scripted answer to one outbound request.
+#[derive(Debug, Clone)]
 pub enum Reply {
     Answer {
         status: u16,
@@ -46,12 +55,32 @@ impl Sent {
     }
 }
 
+/// What `sleep` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timers {
+    /// Every timer is already over: only work that never finishes ([`Reply::Hang`]) meets a
+    /// deadline. The default.
+    Elapsed,
+    /// A timer ends once [`FakePlatform::advance_ms`] has moved the clock past it.
+    Manual,
+    /// No timer ever ends (for work that must finish on its own, as in the benchmark).
+    Never,
+}
+
+/// More outbound requests than this in one test is a worker that keeps calling upstream.
+const MAX_SENDS: usize = 1_000;
+
 pub struct FakePlatform {
     replies: RefCell<VecDeque<Reply>>,
     repeat: Option<Reply>,
     sent: RefCell<Vec<Sent>>,
+    sends: Cell<usize>,
+    record: bool,
     now_ms: Cell<u64>,
+    timers: Timers,
+    sleepers: RefCell<Vec<Waker>>,
     kv: Option<RefCell<HashMap<String, (String, u64)>>>,
+    kv_default: Option<String>,
 }
 
 impl FakePlatform {
@@ -61,8 +90,13 @@ impl FakePlatform {
             replies: RefCell::new(replies.into()),
             repeat: None,
             sent: RefCell::default(),
-            now_ms: Cell::new(1_700_000_000_000),
+            sends: Cell::new(0),
+            record: true,
+            now_ms: Cell::new(START_MS),
+            timers: Timers::Elapsed,
+            sleepers: RefCell::default(),
             kv: None,
+            kv_default: None,
         }
     }
 
@@ -77,12 +111,39 @@ impl FakePlatform {
         self
     }
 
+    /// Adds a shared cache that answers `value` for every key it was not given.
+    pub fn with_kv_default(mut self, value: Option<String>) -> Self {
+        self.kv = Some(RefCell::default());
+        self.kv_default = value;
+        self
+    }
+
+    pub fn with_timers(mut self, timers: Timers) -> Self {
+        self.timers = timers;
+        self
+    }
+
+    /// Counts requests without keeping them (the benchmark's hot path).
+    pub fn without_recording(mut self) -> Self {
+        self.record = false;
+        self
+    }
+
     pub fn sent(&self) -> Vec<Sent> {
         self.sent.borrow().clone()
     }
 
+    /// How many requests were sent.
+    pub fn sends(&self) -> usize {
+        self.sends.get()
+    }
+
+    /// Moves the clock; with [`Timers::Manual`], wakes the timers it passes.
     pub fn advance_ms(&self, ms: u64) {
         self.now_ms.set(self.now_ms.get() + ms);
+        for waker in self.sleepers.borrow_mut().drain(..) {
+            waker.wake();
+        }
     }
 
     /// What the shared cache holds under `key`, with its TTL.
@@ -97,7 +158,11 @@ impl FakePlatform {
 
 impl Platform for FakePlatform {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.sent.borrow_mut().push(Sent { url: request.url, headers: request.headers, body: request.body });
+        self.sends.set(self.sends.get() + 1);
+        assert!(self.sends.get() <= MAX_SENDS, "the worker keeps calling upstream");
+        if self.record {
+            self.sent.borrow_mut().push(Sent { url: request.url, headers: request.headers, body: request.body });
+        }
         let reply = self.replies.borrow_mut().pop_front().or_else(|| self.repeat.clone());
         match reply {
             Some(Reply::Answer { status, body, retry_after }) => Ok(HttpResponse { status, body, retry_after }),
@@ -111,12 +176,26 @@ impl Platform for FakePlatform {
         self.now_ms.get()
     }
 
-    /// Time does not pass by itself in tests: every deadline is already over, so only work that
-    /// never finishes (`Reply::Hang`) runs into it.
-    async fn sleep(&self, _ms: u64) {}
+    async fn sleep(&self, ms: u64) {
+        match self.timers {
+            Timers::Elapsed => {}
+            Timers::Never => std::future::pending().await,
+            Timers::Manual => {
+                let until = self.now_ms.get().saturating_add(ms);
+                std::future::poll_fn(|cx| {
+                    if self.now_ms.get() >= until {
+                        return Poll::Ready(());
+                    }
+                    self.sleepers.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await
+            }
+        }
+    }
 
     async fn cache_get(&self, key: &str) -> Option<String> {
-        self.kv_entry(key).map(|(v, _)| v)
+        self.kv_entry(key).map(|(v, _)| v).or_else(|| self.kv.as_ref().and(self.kv_default.clone()))
     }
 
     async fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) {

@@ -1,10 +1,14 @@
-//! What the core needs from the outside world, as a trait: HTTP with a deadline, the clock, a
-//! timer, the optional shared cache (KV) and an HMAC. The Workers glue implements it with `fetch`,
-//! `Date.now()`, `setTimeout`, KV and WebCrypto; tests implement it with canned answers.
+//! What the core needs from the outside world, as a trait: HTTP, the clock, a timer, the
+//! optional shared cache (KV) and an HMAC. The Workers glue implements it with `fetch`,
+//! `Date.now()`, `setTimeout`, KV and WebCrypto; tests implement it with canned answers
+//! (`testing`). Beside it: deadlines, single flight and the 429 backoff, which the upstream clients
+//! build on.
+
+pub mod backoff;
+pub mod deadline;
+pub mod single_flight;
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
 
 /// An outbound request. `Debug` is deliberately absent: headers carry credentials.
 pub struct HttpRequest {
@@ -61,64 +65,9 @@ pub trait Platform {
     }
 }
 
-/// Remembers a `429 Too Many Requests` per isolate: until `Retry-After` has passed, calls to that
-/// upstream fail at once instead of adding to its load.
-#[derive(Default)]
-pub struct Backoff {
-    until_ms: std::cell::Cell<u64>,
-}
-
-impl Backoff {
-    /// The longest wait honoured; longer `Retry-After` values are cut to this.
-    pub const MAX_SECONDS: u64 = 300;
-
-    /// True while a 429 asks callers to wait.
-    pub fn active(&self, now_ms: u64) -> bool {
-        now_ms < self.until_ms.get()
-    }
-
-    /// Records a 429 at `now_ms`; without `Retry-After`, one second.
-    pub fn note(&self, now_ms: u64, retry_after: Option<u64>) {
-        let wait = retry_after.unwrap_or(1).min(Self::MAX_SECONDS);
-        self.until_ms.set(now_ms + wait * 1000);
-    }
-}
-
-/// Runs `work` until it finishes or the clock reaches `deadline_ms` (Unix milliseconds).
-pub async fn before<P: Platform, T>(platform: &P, deadline_ms: u64, work: impl Future<Output = T>) -> Option<T> {
-    with_deadline(platform, deadline_ms.saturating_sub(platform.now_ms()), work).await
-}
-
-/// Runs `work` until it finishes or `platform.sleep(ms)` does, whichever is first. `work` is
-/// dropped on timeout, which aborts its outbound requests in the Workers glue.
-pub async fn with_deadline<P: Platform, T>(platform: &P, ms: u64, work: impl Future<Output = T>) -> Option<T> {
-    let mut work = pin!(work);
-    let mut timer = pin!(platform.sleep(ms));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(value) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(value));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_lasts_retry_after_capped() {
-        let backoff = Backoff::default();
-        assert!(!backoff.active(0));
-        backoff.note(1_000, Some(30));
-        assert!(backoff.active(30_999));
-        assert!(!backoff.active(31_000));
-        backoff.note(0, Some(86_400));
-        assert!(!backoff.active(Backoff::MAX_SECONDS * 1000));
-        backoff.note(0, None);
-        assert!(backoff.active(999) && !backoff.active(1000));
-    }
 
     #[test]
     fn retry_after_in_seconds_only() {

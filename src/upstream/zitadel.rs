@@ -12,9 +12,10 @@ use std::rc::Rc;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::claims::cache::SingleFlight;
 use crate::config::{Credentials, ZitadelApiConfig};
-use crate::runtime::{Backoff, HttpRequest, HttpResponse, Platform, TransportError};
+use crate::runtime::backoff::Backoff;
+use crate::runtime::single_flight::SingleFlight;
+use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { FLOOR } from '../../scripts/bench-targets.mjs';
+import { FLOOR } from '../../bench/targets.mjs';
 
 const SCRIPT = new URL('../../bench/series.mjs', import.meta.url).pathname;
 

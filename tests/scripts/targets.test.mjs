@@ -1,8 +1,8 @@
-// The benchmark's verdicts (scripts/bench-targets.mjs) on made-up reports: each target can fail.
+// The benchmark's verdicts (bench/targets.mjs) on made-up reports: each target can fail.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { FLOOR, targets } from '../../scripts/bench-targets.mjs';
+import { FLOOR, targets } from '../../bench/targets.mjs';
 
 function scenario(overrides = {}) {
   return {

@@ -1,0 +1,536 @@
+use super::*;
+use crate::config::{Credentials, MsTokenConfig, Secret, ZitadelApiConfig};
+use crate::contract::payload;
+use crate::contract::signature::SigningKey;
+use crate::testing::{FakePlatform, Reply};
+use base64::Engine;
+use futures::executor::block_on;
+
+const ORG: &str = "312909075211944344";
+const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
+
+fn config() -> Config {
+    let api = ZitadelApiConfig {
+        base_url: "https://z".into(),
+        credentials: Credentials::AccessToken(Secret::new("pat")),
+    };
+    Config {
+        signing_keys: vec![SigningKey::new("k")],
+        signature_tolerance_seconds: 300,
+        zitadel: Some(api.clone()),
+        permissions: Some(PermissionsConfig {
+            claim: "permissions".into(),
+            project_id: None,
+            org_id: None,
+            metadata_prefix: String::new(),
+            api,
+        }),
+        flat_roles_claim: Some("my:zitadel:grants".into()),
+        groups_claim: None,
+        ms_token: Some(MsTokenConfig {
+            metadata_key: "microsoft_access_token".into(),
+            refresh_token_metadata_key: "microsoft_refresh_token".into(),
+            expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
+            claim: "urn:custom:ms_access_token".into(),
+            in_userinfo: false,
+            client_ids: None,
+            idp_id: None,
+            refresh: None,
+        }),
+        cache_ttl_seconds: 60,
+        stale_if_error_seconds: 0,
+        upstream_timeout_ms: 2000,
+        on_upstream_error: UpstreamPolicy::Omit,
+        log_claims: false,
+    }
+}
+
+fn metadata_page(entries: &[(&str, &str)]) -> Reply {
+    let metadata: Vec<_> = entries
+        .iter()
+        .map(|(k, v)| serde_json::json!({"key": k, "value": base64::engine::general_purpose::STANDARD.encode(v)}))
+        .collect();
+    Reply::json(
+        200,
+        serde_json::json!({"pagination": {"totalResult": entries.len().to_string()}, "metadata": metadata}),
+    )
+}
+
+fn mapping() -> Reply {
+    metadata_page(&[
+        ("admin", r#"["posts:read","posts:write","users:manage"]"#),
+        ("editor", r#"["posts:read","posts:write"]"#),
+        ("viewer", "posts:read"),
+    ])
+}
+
+fn run(
+    config: &Config,
+    isolate: &Isolate,
+    platform: &FakePlatform,
+    body: &str,
+) -> (Result<ContextInfoResponse, Error>, RequestLog) {
+    let info = payload::decode(body.as_bytes()).unwrap();
+    let function = Function::from_name(info.function.as_deref().unwrap()).unwrap();
+    let earlier = crate::contract::chain::earlier(function, info.response).unwrap();
+    let mut log = RequestLog::new("POST", "/");
+    let result = block_on(build(config, isolate, platform, function, &info, earlier, &mut log));
+    (result, log)
+}
+
+fn claim<'a>(response: &'a ContextInfoResponse, key: &str) -> Option<&'a ClaimValue> {
+    response.append_claims.iter().find(|c| c.key == key).map(|c| &c.value)
+}
+
+fn list(values: &[&str]) -> ClaimValue {
+    ClaimValue::List(values.iter().collect())
+}
+
+#[test]
+fn full_payload_gets_every_claim() {
+    let platform = FakePlatform::new(vec![mapping()]);
+    let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+    let response = result.unwrap();
+    assert_eq!(claim(&response, "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
+    assert_eq!(
+        claim(&response, "my:zitadel:grants"),
+        Some(&list(&["312909075212861848:admin", "312909075212861848:editor", "312909075214958999:viewer"]))
+    );
+    let ClaimValue::Text(token) = claim(&response, "urn:custom:ms_access_token").unwrap() else { panic!() };
+    assert!(token.starts_with("EwBwA8l6") && !token.starts_with('"'), "the V1 JSON quotes are removed");
+    assert_eq!(response.claim_keys(), ["permissions", "my:zitadel:grants", "urn:custom:ms_access_token"]);
+    assert_eq!(log.cache, Some("miss"));
+    assert_eq!(log.roles, 3);
+    assert_eq!(platform.sent()[0].url, format!("https://z/v2/organizations/{ORG}/metadata/search"));
+}
+
+#[test]
+fn no_grants_means_no_permissions_and_no_call() {
+    let platform = FakePlatform::new(vec![]);
+    let body = r#"{"function":"preaccesstoken","org":{"id":"o"}}"#;
+    let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+    assert_eq!(result.unwrap().append_claims, vec![]);
+    assert!(platform.sent().is_empty());
+    let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":[]}]}"#;
+    let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+    assert_eq!(result.unwrap().append_claims, vec![]);
+    assert!(platform.sent().is_empty());
+}
+
+#[test]
+fn roles_without_a_mapping_give_no_permissions_claim() {
+    let platform = FakePlatform::new(vec![metadata_page(&[("other", "x")])]);
+    let body =
+        r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["admin"]}]}"#;
+    let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+    assert_eq!(claim(&result.unwrap(), "permissions"), None);
+}
+
+#[test]
+fn project_filter_and_fixed_org() {
+    let mut c = config();
+    let p = c.permissions.as_mut().unwrap();
+    p.project_id = Some("312909075214958999".into());
+    p.org_id = Some("owner-org".into());
+    let platform = FakePlatform::new(vec![mapping()]);
+    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    assert_eq!(
+        claim(&result.unwrap(), "permissions"),
+        Some(&list(&["posts:read"])),
+        "only the viewer grant of that project"
+    );
+    assert_eq!(platform.sent()[0].url, "https://z/v2/organizations/owner-org/metadata/search");
+}
+
+#[test]
+fn prefix_is_sent_as_filter_and_stripped() {
+    let mut c = config();
+    c.permissions.as_mut().unwrap().metadata_prefix = "permissions:".into();
+    let platform = FakePlatform::new(vec![metadata_page(&[("permissions:viewer", "reports:read")])]);
+    let body =
+        r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["viewer"]}]}"#;
+    let (result, _) = run(&c, &Isolate::default(), &platform, body);
+    assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["reports:read"])));
+    let sent: serde_json::Value = serde_json::from_slice(&platform.sent()[0].body).unwrap();
+    assert_eq!(sent["filters"][0]["keyFilter"]["key"], "permissions:");
+}
+
+#[test]
+fn unreadable_mapping_entries_are_logged_by_key_and_skipped() {
+    let platform =
+        FakePlatform::new(vec![metadata_page(&[("admin", r#"{"not":"a list"}"#), ("editor", "posts:read")])]);
+    let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"roles":["admin","editor"]}]}"#;
+    let (result, log) = run(&config(), &Isolate::default(), &platform, body);
+    assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read"])));
+    assert_eq!(log.skipped_metadata_keys, ["admin (the value is a JSON object, not a list)"]);
+}
+
+#[test]
+fn second_call_within_the_ttl_is_served_from_the_isolate_cache() {
+    let platform = FakePlatform::new(vec![mapping(), mapping()]);
+    let isolate = Isolate::default();
+    run(&config(), &isolate, &platform, FULL).0.unwrap();
+    platform.advance_ms(59_000);
+    let (result, log) = run(&config(), &isolate, &platform, FULL);
+    assert!(claim(&result.unwrap(), "permissions").is_some());
+    assert_eq!(log.cache, Some("hit"));
+    assert_eq!(platform.sent().len(), 1);
+    platform.advance_ms(1_000);
+    let (_, log) = run(&config(), &isolate, &platform, FULL);
+    assert_eq!(log.cache, Some("miss"));
+    assert_eq!(platform.sent().len(), 2, "after the TTL a new call");
+}
+
+#[test]
+fn ttl_zero_disables_caching() {
+    let mut c = config();
+    c.cache_ttl_seconds = 0;
+    let platform = FakePlatform::new(vec![mapping(), mapping()]).with_kv();
+    let isolate = Isolate::default();
+    run(&c, &isolate, &platform, FULL).0.unwrap();
+    let (_, log) = run(&c, &isolate, &platform, FULL);
+    assert_eq!(log.cache, Some("off"));
+    assert_eq!(platform.sent().len(), 2);
+    assert!(platform.kv_entry(&shared_key(ORG, "")).is_none(), "nothing is written to KV");
+}
+
+#[test]
+fn kv_is_written_after_a_fetch_and_read_by_a_fresh_isolate() {
+    let platform = FakePlatform::new(vec![mapping()]).with_kv();
+    run(&config(), &Isolate::default(), &platform, FULL).0.unwrap();
+    let (text, ttl) = platform.kv_entry(&shared_key(ORG, "")).unwrap();
+    assert_eq!(ttl, 60);
+    assert!(text.contains("users:manage"));
+    let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+    assert_eq!(log.cache, Some("kv"));
+    assert!(claim(&result.unwrap(), "permissions").is_some());
+    assert_eq!(platform.sent().len(), 1, "the second isolate did not call ZITADEL");
+}
+
+#[test]
+fn an_old_kv_entry_is_not_used_while_zitadel_answers() {
+    let platform = FakePlatform::new(vec![mapping()]).with_kv();
+    let old = SharedEntry {
+        fetched_at_ms: platform.now_ms() - 61_000,
+        roles: [("admin".to_string(), vec!["old".to_string()])].into(),
+    };
+    platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+    let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+    assert_eq!(log.cache, Some("miss"));
+    assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
+}
+
+#[test]
+fn upstream_failure_omits_permissions_by_default_and_keeps_the_rest() {
+    for reply in [
+        Reply::json(500, serde_json::json!({})),
+        Reply::json(401, serde_json::json!({})),
+        Reply::raw(200, b"not json"),
+        Reply::Hang,
+    ] {
+        let platform = FakePlatform::new(vec![reply]);
+        let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+        let response = result.unwrap();
+        assert_eq!(claim(&response, "permissions"), None);
+        assert!(claim(&response, "my:zitadel:grants").is_some());
+        assert!(response.append_log_claims.is_empty(), "LOG_CLAIMS is off");
+        assert!(log.upstream_error.is_some());
+    }
+}
+
+#[test]
+fn log_claims_say_why_permissions_are_missing_without_values() {
+    let mut c = config();
+    c.log_claims = true;
+    let platform = FakePlatform::new(vec![Reply::Hang]);
+    let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+    assert_eq!(result.unwrap().append_log_claims, ["permissions omitted: ZITADEL API timeout"]);
+    assert_eq!(log.upstream_error, Some("timeout"));
+}
+
+#[test]
+fn fail_policy_answers_upstream_unavailable() {
+    let mut c = config();
+    c.on_upstream_error = UpstreamPolicy::Fail;
+    let platform = FakePlatform::new(vec![Reply::json(500, serde_json::json!({}))]);
+    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    assert_eq!(result, Err(Error::UpstreamUnavailable(UpstreamError::Status(500))));
+    // Without roles there is nothing to fail.
+    let (result, _) = run(&c, &Isolate::default(), &platform, r#"{"function":"preaccesstoken"}"#);
+    assert!(result.is_ok());
+}
+
+#[test]
+fn stale_map_is_served_during_an_outage_within_the_window() {
+    let mut c = config();
+    c.stale_if_error_seconds = 300;
+    let platform = FakePlatform::new(vec![
+        mapping(),
+        Reply::json(503, serde_json::json!({})),
+        Reply::json(503, serde_json::json!({})),
+    ]);
+    let isolate = Isolate::default();
+    run(&c, &isolate, &platform, FULL).0.unwrap();
+    platform.advance_ms(61_000);
+    let (result, log) = run(&c, &isolate, &platform, FULL);
+    assert!(claim(&result.unwrap(), "permissions").is_some());
+    assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("bad_status")));
+    platform.advance_ms(300_000);
+    let (result, log) = run(&c, &isolate, &platform, FULL);
+    assert_eq!(claim(&result.unwrap(), "permissions"), None, "past the window nothing stale is used");
+    assert_eq!(log.upstream_error, Some("bad_status"));
+}
+
+#[test]
+fn stale_map_is_served_when_zitadel_hangs_past_the_deadline() {
+    let mut c = config();
+    c.stale_if_error_seconds = 300;
+    let platform = FakePlatform::new(vec![mapping(), Reply::Hang]);
+    let isolate = Isolate::default();
+    run(&c, &isolate, &platform, FULL).0.unwrap();
+    platform.advance_ms(61_000);
+    let (result, log) = run(&c, &isolate, &platform, FULL);
+    assert!(claim(&result.unwrap(), "permissions").is_some());
+    assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("timeout")));
+}
+
+#[test]
+fn stale_map_in_kv_is_served_during_an_outage() {
+    let mut c = config();
+    c.stale_if_error_seconds = 300;
+    let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]).with_kv();
+    let old = SharedEntry {
+        fetched_at_ms: platform.now_ms() - 120_000,
+        roles: [("admin".to_string(), vec!["kept".to_string()])].into(),
+    };
+    platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+    let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+    assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["kept"])));
+    assert_eq!(log.cache, Some("stale"));
+}
+
+#[test]
+fn groups_are_bare_role_names_when_enabled() {
+    let mut c = config();
+    c.groups_claim = Some("groups".into());
+    let platform = FakePlatform::new(vec![mapping()]);
+    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    assert_eq!(claim(&result.unwrap(), "groups"), Some(&list(&["admin", "editor", "viewer"])));
+}
+
+#[test]
+fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
+    let mut body: serde_json::Value = serde_json::from_str(FULL).unwrap();
+    let roles: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    body["user_grants"] = serde_json::json!([{ "project_id": "p".repeat(2048), "roles": roles }]);
+    let mut c = config();
+    c.log_claims = true;
+    c.groups_claim = Some("groups".into());
+    let platform = FakePlatform::new(vec![mapping()]);
+    let (result, log) = run(&c, &Isolate::default(), &platform, &body.to_string());
+    let result = result.unwrap();
+    assert_eq!(claim(&result, "my:zitadel:grants"), None);
+    assert_eq!(log.notes, ["flat roles: more than 1 MiB"]);
+    assert_eq!(result.append_log_claims, ["my:zitadel:grants omitted: more than 1 MiB"]);
+    assert!(claim(&result, "groups").is_some(), "the other claims are still there");
+}
+
+#[test]
+fn ms_token_goes_into_userinfo_only_when_asked() {
+    let body = FULL.replace("function/preaccesstoken", "function/preuserinfo");
+    let platform = FakePlatform::new(vec![mapping(), mapping()]);
+    let (result, _) = run(&config(), &Isolate::default(), &platform, &body);
+    assert_eq!(claim(&result.unwrap(), "urn:custom:ms_access_token"), None);
+    let mut c = config();
+    c.ms_token.as_mut().unwrap().in_userinfo = true;
+    let (result, _) = run(&c, &Isolate::default(), &platform, &body);
+    assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
+}
+
+#[test]
+fn unreadable_token_metadata_is_omitted_and_noted() {
+    let mut c = config();
+    c.log_claims = true;
+    let body = r#"{"function":"preaccesstoken","user_metadata":[{"key":"microsoft_access_token","value":"%%%"}]}"#;
+    let (result, log) = run(&c, &Isolate::default(), &FakePlatform::new(vec![]), body);
+    let response = result.unwrap();
+    assert!(response.append_claims.is_empty());
+    assert_eq!(
+        response.append_log_claims,
+        ["urn:custom:ms_access_token omitted: the token metadata is not valid base64"]
+    );
+    assert_eq!(log.notes, ["the token metadata is not valid base64"]);
+}
+
+/// The test config with Microsoft token refresh on, failing as `on_error` says.
+fn refreshing(on_error: crate::config::MsRefreshPolicy) -> Config {
+    let mut c = config();
+    c.ms_token.as_mut().unwrap().refresh = Some(crate::config::MsRefreshConfig {
+        client_id: "app".into(),
+        client_secret: Secret::new("s"),
+        token_url: "https://login.example/token".into(),
+        scopes: "offline_access User.Read".into(),
+        skew_seconds: 300,
+        on_error,
+    });
+    c
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A preaccesstoken call whose stored Microsoft token expires at `expires_at` (Unix seconds).
+fn with_stored_token(expires_at: &str) -> String {
+    serde_json::json!({
+        "function": "function/preaccesstoken",
+        "user_metadata": [
+            {"key": "microsoft_access_token", "value": b64("\"old-token\"")},
+            {"key": "microsoft_refresh_token", "value": b64("\"old-refresh\"")},
+            {"key": "microsoft_access_token_expires_at", "value": b64(expires_at)}
+        ]
+    })
+    .to_string()
+}
+
+#[test]
+fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
+    let c = refreshing(crate::config::MsRefreshPolicy::Omit);
+    let body = with_stored_token("1");
+    let platform = FakePlatform::new(vec![Reply::json(
+        200,
+        serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
+    )]);
+    let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+    let expires_at = (platform.now_ms() / 1000 + 3600).to_string();
+    assert_eq!(
+        result.unwrap().to_json(),
+        format!(
+            r#"{{"append_claims":[{{"key":"urn:custom:ms_access_token","value":"new-token"}}],"set_user_metadata":[{{"key":"microsoft_access_token","value":"{}"}},{{"key":"microsoft_refresh_token","value":"{}"}},{{"key":"microsoft_access_token_expires_at","value":"{}"}}]}}"#,
+            b64("new-token"),
+            b64("new-refresh"),
+            b64(&expires_at)
+        )
+    );
+    assert_eq!(log.ms_token, Some("refreshed"));
+}
+
+#[test]
+fn a_stale_token_passed_after_a_failed_refresh_is_logged_as_stale_with_the_failure() {
+    let c = refreshing(crate::config::MsRefreshPolicy::Stale);
+    let body = with_stored_token(&(FakePlatform::new(vec![]).now_ms() / 1000 + 60).to_string());
+    let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
+    let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+    let result = result.unwrap();
+    assert_eq!(claim(&result, "urn:custom:ms_access_token"), Some(&ClaimValue::Text("old-token".into())));
+    assert!(result.set_user_metadata.is_empty());
+    assert_eq!((log.ms_token, log.notes), (Some("stale"), vec![std::borrow::Cow::from("bad_status")]));
+}
+
+#[test]
+fn claims_turned_off_are_absent() {
+    let mut c = config();
+    c.permissions = None;
+    c.flat_roles_claim = None;
+    c.ms_token = None;
+    let platform = FakePlatform::new(vec![]);
+    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    assert!(result.unwrap().append_claims.is_empty());
+    assert!(platform.sent().is_empty());
+}
+
+/// FULL with `changes` merged in at the top level.
+fn full_with(changes: serde_json::Value) -> String {
+    let mut body: serde_json::Value = serde_json::from_str(FULL).unwrap();
+    for (k, v) in changes.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body.to_string()
+}
+
+#[test]
+fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
+    let mut c = config();
+    c.log_claims = true;
+    let body = full_with(serde_json::json!({"response": {
+        "append_claims": [{"key": "permissions", "value": ["from:earlier"]}, {"key": "other", "value": {"x": 1}}],
+        "set_user_metadata": [{"State": 0, "Key": "k", "Value": "dg=="}],
+        "append_log_claims": ["earlier line"]
+    }}));
+    let platform = FakePlatform::new(vec![]);
+    let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+    let json: serde_json::Value = serde_json::from_str(&result.unwrap().to_json()).unwrap();
+    let keys: Vec<&str> =
+        json["append_claims"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["permissions", "other", "my:zitadel:grants", "urn:custom:ms_access_token"]);
+    assert_eq!(
+        json["append_claims"][0]["value"],
+        serde_json::json!(["from:earlier"]),
+        "the first target's value stays"
+    );
+    assert_eq!(json["set_user_metadata"], serde_json::json!([{"State": 0, "Key": "k", "Value": "dg=="}]));
+    assert_eq!(json["append_log_claims"], serde_json::json!(["earlier line"]));
+    assert!(platform.sent().is_empty(), "no lookup for a claim that an earlier target gave");
+    assert_eq!(log.notes, [r#"key "permissions" already exists (an earlier target gave it)"#]);
+    assert_eq!(log.earlier_entries, 4);
+    assert_eq!(log.claims, ["my:zitadel:grants", "urn:custom:ms_access_token"], "the log names our own claims");
+}
+
+#[test]
+fn saml_gets_attributes_and_no_microsoft_token() {
+    let mut c = config();
+    c.groups_claim = Some("groups".into());
+    let body = serde_json::json!({
+        "function": "function/presamlresponse",
+        "user": {"id": "u1", "resource_owner": ORG},
+        "user_grants": [{"project_id": "p1", "roles": ["admin", "viewer"]}],
+        "response": {"append_attribute": [{"name": "groups", "name_format": "x", "value": ["earlier"]}]}
+    });
+    let platform = FakePlatform::new(vec![mapping()]);
+    let (result, log) = run(&c, &Isolate::default(), &platform, &body.to_string());
+    let response = result.unwrap();
+    assert!(response.append_claims.is_empty() && response.append_log_claims.is_empty());
+    let names: Vec<&str> = response.append_attribute.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(names, ["permissions", "my:zitadel:grants"], "groups was given by an earlier target");
+    assert_eq!(response.append_attribute[0].value, list(&["posts:read", "posts:write", "users:manage"]));
+    assert_eq!(
+        platform.sent()[0].url,
+        format!("https://z/v2/organizations/{ORG}/metadata/search"),
+        "the user's organization"
+    );
+    assert_eq!(log.function, None, "set by the endpoint, not here");
+    assert_eq!(log.claims, ["permissions", "my:zitadel:grants"]);
+    let json: serde_json::Value = serde_json::from_str(&response.to_json()).unwrap();
+    assert_eq!(
+        json["append_attribute"][0],
+        serde_json::json!({"name": "groups", "name_format": "x", "value": ["earlier"]})
+    );
+    assert_eq!(json["append_attribute"][1]["name_format"], crate::contract::response::SAML_NAME_FORMAT);
+}
+
+#[test]
+fn the_microsoft_token_goes_only_to_the_listed_clients() {
+    let mut c = config();
+    c.log_claims = true;
+    c.ms_token.as_mut().unwrap().client_ids = Some(vec!["backend".into(), "312909075213386136".into()]);
+    let platform = FakePlatform::new(vec![mapping(), mapping(), mapping()]);
+    // The fixture's application is the second client.
+    let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+    assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
+    assert_eq!(log.ms_token, Some("passed"));
+
+    let spa = full_with(serde_json::json!({"application": {"client_id": "spa"}}));
+    let (result, log) = run(&c, &Isolate::default(), &platform, &spa);
+    let response = result.unwrap();
+    assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
+    assert!(response.append_log_claims.is_empty(), "another client is not a failure");
+    assert_eq!((log.ms_token, log.notes.len()), (Some("other_client"), 0));
+
+    let older = full_with(serde_json::json!({"application": null}));
+    let (result, log) = run(&c, &Isolate::default(), &platform, &older);
+    let response = result.unwrap();
+    assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
+    let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";
+    assert_eq!((log.ms_token, log.notes), (Some("omitted"), vec![std::borrow::Cow::from(why)]));
+    assert_eq!(response.append_log_claims, [format!("urn:custom:ms_access_token omitted: {why}")]);
+}

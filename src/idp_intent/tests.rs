@@ -1,0 +1,261 @@
+use super::*;
+use crate::testing::{FakePlatform, Reply};
+use base64::Engine;
+use futures::executor::block_on;
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut settings = vec![
+        ("ZITADEL_SIGNING_KEY", "k"),
+        ("ZITADEL_DOMAIN", "https://z"),
+        ("ZITADEL_ACCESS_TOKEN", "pat"),
+        ("PERMISSIONS_CLAIM", ""),
+    ];
+    settings.extend_from_slice(extra);
+    Config::from_lookup(|n| settings.iter().rev().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
+}
+
+fn response(access: &str, refresh: Option<&str>, user_id: Option<&str>) -> String {
+    let mut oauth = serde_json::json!({"accessToken": access, "idToken": "eyJ.id.token"});
+    if let Some(r) = refresh {
+        oauth["refreshToken"] = r.into();
+    }
+    let mut body = serde_json::json!({
+        "details": {"sequence": "12", "changeDate": "2026-11-23T10:00:00Z", "resourceOwner": "o1"},
+        "idpInformation": {"oauth": oauth, "idpId": "ms-idp", "userId": "entra-oid", "userName": "ada@contoso.example",
+                           "rawInformation": {"RawInfo": {"sub": "x"}}}
+    });
+    if let Some(u) = user_id {
+        body["userId"] = u.into();
+    }
+    body.to_string()
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The entries to store for a linked user, or why there are none.
+fn entries(config: &Config, response: &str) -> Result<(String, Vec<Metadata>), &'static str> {
+    match plan(config, response)? {
+        Plan::Store { user_id, entries } => Ok((user_id, entries)),
+        Plan::Answer { .. } => panic!("expected a linked user"),
+    }
+}
+
+/// The message answered for a first sign-in.
+fn answered(config: &Config, response: &str) -> (serde_json::Value, usize) {
+    match plan(config, response).unwrap() {
+        Plan::Answer { message, added } => (serde_json::from_str(&message).unwrap(), added),
+        Plan::Store { .. } => panic!("expected a message"),
+    }
+}
+
+/// The response of a first sign-in (no `userId`) with `request` under `name`.
+fn first_sign_in(name: &str, request: serde_json::Value) -> String {
+    let mut body: serde_json::Value = serde_json::from_str(&response("EwB-first", Some("rt-first"), None)).unwrap();
+    body[name] = request;
+    body.to_string()
+}
+
+fn ours() -> serde_json::Value {
+    serde_json::json!([
+        {"key": "microsoft_access_token", "value": b64("EwB-first")},
+        {"key": "microsoft_refresh_token", "value": b64("rt-first")},
+        {"key": "microsoft_access_token_expires_at", "value": b64("0")}
+    ])
+}
+
+#[test]
+fn a_new_user_is_created_with_the_tokens_in_add_human_user() {
+    let request = serde_json::json!({"username": "ada", "profile": {"givenName": "Ada"},
+        "metadata": [{"key": "organization", "value": "Y29tcGFueQ=="}, {"key": "microsoft_access_token", "value": "b2xk"}],
+        "idpLinks": [{"idpId": "ms-idp", "userId": "entra-oid"}]});
+    let body = first_sign_in("addHumanUser", request.clone());
+    let (answer, added) = answered(&config(&[]), &body);
+    assert_eq!(added, 3);
+    let mut expected: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut metadata = vec![serde_json::json!({"key": "organization", "value": "Y29tcGFueQ=="})];
+    metadata.extend(ours().as_array().unwrap().iter().cloned());
+    expected["addHumanUser"]["metadata"] = metadata.into();
+    assert_eq!(answer, expected, "only the metadata changed; ours replaced the stale entry of its key");
+}
+
+#[test]
+fn the_rest_of_the_message_is_kept_byte_for_byte() {
+    let body = r#"{"details":{"sequence":"1"},  "idpInformation":{"idpId":"ms-idp","oauth":{"accessToken":"EwB-x"}},"addHumanUser":{"username":"ada" ,"profile":{"givenName":"Ada"}} ,"z":1.50}"#;
+    let Plan::Answer { message, .. } = plan(&config(&[]), body).unwrap() else { panic!() };
+    let (before, after) = body.split_at(body.find(r#"}} ,"z""#).unwrap() + 1);
+    assert!(message.starts_with(before), "{message}");
+    assert!(message.ends_with(after), "{message}");
+    let inserted = &message[before.len()..message.len() - after.len()];
+    assert!(inserted.starts_with(r#","metadata":[{"key":"microsoft_access_token","value":"#), "{inserted}");
+}
+
+#[test]
+fn a_new_user_is_created_with_the_tokens_in_create_user() {
+    // Top-level metadata, absent at first.
+    let (answer, _) = answered(
+        &config(&[]),
+        &first_sign_in("createUser", serde_json::json!({"username": "ada", "human": {"profile": {}}})),
+    );
+    assert_eq!(answer["createUser"]["metadata"], ours());
+    assert_eq!(answer["createUser"]["human"], serde_json::json!({"profile": {}}));
+    // The deprecated human.metadata, when that is the list in use (ZITADEL refuses both).
+    let old = serde_json::json!({"human": {"metadata": [{"key": "a", "value": "Yg=="}]}});
+    let (answer, _) = answered(&config(&[]), &first_sign_in("createUser", old));
+    assert_eq!(answer["createUser"].get("metadata"), None);
+    assert_eq!(answer["createUser"]["human"]["metadata"].as_array().unwrap().len(), 4);
+    // Empty, null and an empty list.
+    for request in
+        [serde_json::json!({}), serde_json::json!({"metadata": null}), serde_json::json!({"metadata": []})]
+    {
+        let (answer, _) = answered(&config(&[]), &first_sign_in("createUser", request.clone()));
+        assert_eq!(answer["createUser"]["metadata"], ours(), "{request}");
+    }
+}
+
+#[test]
+fn both_creating_requests_get_the_tokens() {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&first_sign_in("createUser", serde_json::json!({}))).unwrap();
+    body["addHumanUser"] = serde_json::json!({"username": "ada"});
+    let (answer, added) = answered(&config(&[]), &body.to_string());
+    assert_eq!(
+        (added, &answer["createUser"]["metadata"], &answer["addHumanUser"]["metadata"]),
+        (6, &ours(), &ours())
+    );
+}
+
+#[test]
+fn a_first_sign_in_respects_the_identity_provider_setting() {
+    let body = first_sign_in("addHumanUser", serde_json::json!({"username": "ada"}));
+    assert_eq!(
+        plan(&config(&[("MS_IDP_ID", "other")]), &body).unwrap_err(),
+        "another identity provider (MS_IDP_ID)"
+    );
+    assert!(matches!(plan(&config(&[("MS_IDP_ID", "ms-idp")]), &body), Ok(Plan::Answer { .. })));
+}
+
+#[test]
+fn a_malformed_creating_request_is_skipped() {
+    for request in [
+        serde_json::json!("x"),
+        serde_json::json!({"metadata": {"key": "a"}}),
+        serde_json::json!({"metadata": [7]}),
+    ] {
+        let body = first_sign_in("addHumanUser", request.clone());
+        assert_eq!(
+            plan(&config(&[]), &body).unwrap_err(),
+            "the user to create is not the expected JSON",
+            "{request}"
+        );
+    }
+}
+
+#[test]
+fn a_first_sign_in_is_answered_without_an_api_call() {
+    let platform = FakePlatform::new(vec![]);
+    let body = first_sign_in("createUser", serde_json::json!({"username": "ada"}));
+    let (outcome, message) = block_on(capture(&config(&[]), &Isolate::default(), &platform, &body, u64::MAX));
+    assert_eq!(outcome, Capture::Added(3));
+    assert_eq!(outcome.describe(), "added");
+    assert!(message.unwrap().contains("microsoft_refresh_token"));
+    assert!(platform.sent().is_empty());
+}
+
+#[test]
+fn tokens_of_a_linked_user_are_stored_as_metadata() {
+    let platform = FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
+    let (outcome, message) = block_on(capture(
+        &config(&[]),
+        &Isolate::default(),
+        &platform,
+        &response("EwB-opaque", Some("rt-1"), Some("u1")),
+        u64::MAX,
+    ));
+    assert_eq!((outcome, message), (Capture::Stored(3), None), "a linked user's message goes back unchanged");
+    let sent = platform.sent();
+    assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");
+    let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"metadata": [
+            {"key": "microsoft_access_token", "value": b64("EwB-opaque")},
+            {"key": "microsoft_refresh_token", "value": b64("rt-1")},
+            {"key": "microsoft_access_token_expires_at", "value": b64("0")}
+        ]})
+    );
+}
+
+#[test]
+fn a_jwt_access_token_stores_its_exp() {
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1800000000}"#);
+    let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.sig");
+    let (user, entries) = entries(&config(&[]), &response(&jwt, None, Some("u1"))).unwrap();
+    assert_eq!(user, "u1");
+    let keys: Vec<(&str, String)> = entries.iter().map(|m| (m.key.as_str(), m.value.clone())).collect();
+    assert_eq!(
+        keys,
+        [("microsoft_access_token", b64(&jwt)), ("microsoft_access_token_expires_at", b64("1800000000"))]
+    );
+}
+
+#[test]
+fn configured_keys_are_used() {
+    let c = config(&[
+        ("MS_TOKEN_METADATA_KEY", "ms_at"),
+        ("MS_CLIENT_ID", "app"),
+        ("MS_CLIENT_SECRET", "s"),
+        ("MS_REFRESH_TOKEN_METADATA_KEY", "ms_rt"),
+        ("MS_TOKEN_EXPIRES_AT_METADATA_KEY", "ms_exp"),
+    ]);
+    let (_, entries) = entries(&c, &response("t", Some("r"), Some("u1"))).unwrap();
+    let keys: Vec<&str> = entries.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["ms_at", "ms_rt", "ms_exp"]);
+}
+
+#[test]
+fn nothing_is_stored_without_a_user_a_token_or_for_another_idp() {
+    assert_eq!(
+        plan(&config(&[]), &response("t", None, None)).unwrap_err(),
+        "no linked user, and no user to create in the response"
+    );
+    assert_eq!(
+        entries(&config(&[]), &response("", None, Some("u1"))).unwrap_err(),
+        "no access token in the response"
+    );
+    let ldap = serde_json::json!({"userId": "u1", "idpInformation": {"ldap": {"attributes": {}}}}).to_string();
+    assert_eq!(entries(&config(&[]), &ldap).unwrap_err(), "no access token in the response");
+    let other = config(&[("MS_IDP_ID", "the-microsoft-idp")]);
+    assert_eq!(
+        entries(&other, &response("t", None, Some("u1"))).unwrap_err(),
+        "another identity provider (MS_IDP_ID)"
+    );
+    let same = config(&[("MS_IDP_ID", "ms-idp")]);
+    assert!(entries(&same, &response("t", None, Some("u1"))).is_ok());
+    assert_eq!(
+        entries(&config(&[("MS_TOKEN_CLAIM", "")]), &response("t", None, Some("u1"))).unwrap_err(),
+        "the Microsoft token claim is off"
+    );
+}
+
+#[test]
+fn a_failed_store_is_reported_not_raised() {
+    let platform = FakePlatform::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
+    let (outcome, _) =
+        block_on(capture(&config(&[]), &Isolate::default(), &platform, &response("t", None, Some("u1")), u64::MAX));
+    assert_eq!(outcome, Capture::Failed(UpstreamError::Unauthorized(403)));
+    let platform = FakePlatform::new(vec![Reply::Hang]);
+    let (outcome, _) =
+        block_on(capture(&config(&[]), &Isolate::default(), &platform, &response("t", None, Some("u1")), 0));
+    assert_eq!(outcome, Capture::Failed(UpstreamError::Timeout));
+}
+
+#[test]
+fn the_configured_key_names_are_used_without_refresh_settings() {
+    let c = config(&[("MS_REFRESH_TOKEN_METADATA_KEY", "ms_rt"), ("MS_TOKEN_EXPIRES_AT_METADATA_KEY", "ms_exp")]);
+    assert!(c.ms_token.as_ref().unwrap().refresh.is_none());
+    let (_, stored) = entries(&c, &response("at-1", Some("rt-1"), Some("u1"))).unwrap();
+    let keys: Vec<_> = stored.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["microsoft_access_token", "ms_rt", "ms_exp"]);
+}

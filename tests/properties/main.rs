@@ -1,0 +1,25 @@
+//! Property tests of the parts that read untrusted input: the `ZITADEL-Signature` header, the
+//! request body, and the whole call (`endpoint::handle_call`). They use only the crate's public
+//! API and run on the host with plain `cargo test`.
+//!
+//! What they hold to, for any input proptest can think of:
+//! - parsing and verifying a signature never panics, whatever the header, body, keys and clock;
+//! - a body signed the way ZITADEL signs it always verifies, under every key it was signed with,
+//!   and any one-bit change of the body, one-character change of a digest or change of the
+//!   timestamp never verifies;
+//! - decoding never panics, and an error never repeats a string that was in the body;
+//! - a call with a valid configuration never panics and never answers 5xx, with the claims off,
+//!   with every claim on and ZITADEL unreachable, and with every claim on and upstream answers
+//!   that are garbage;
+//! - the answer, written by hand, is exactly the JSON serde_json would write for it.
+//!
+//! What they found is kept as regression tests: three integer overflows on extreme token
+//! lifetimes and JWT `exp` values (`regression_*`), and known objects given as JSON arrays
+//! (`nested_objects_given_as_arrays_are_invalid_payload`).
+
+mod answer;
+mod calls;
+mod payload;
+mod regressions;
+mod signature;
+mod support;
