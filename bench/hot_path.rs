@@ -12,12 +12,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use base64::Engine;
-use zitadel_claims_worker::claims::{self, Isolate};
+use zitadel_claims_worker::claims;
 use zitadel_claims_worker::config::Config;
 use zitadel_claims_worker::contract::payload;
-use zitadel_claims_worker::contract::signature::{self, header_for, SigningKey};
-use zitadel_claims_worker::endpoint::handle_call;
+use zitadel_claims_worker::contract::signature::{self, header_for, RustMac};
+use zitadel_claims_worker::endpoint::{handle_call, IsolateState};
 use zitadel_claims_worker::log::RequestLog;
+use zitadel_claims_worker::secret::SigningKey;
 use zitadel_claims_worker::testing::{FakePlatform, Reply, Timers, START_MS as NOW_MS};
 
 const ORG: &str = "312909075211944344";
@@ -116,7 +117,7 @@ fn main() {
     let config = Config::from_lookup(|n| settings.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap();
     let body = payload();
     let header = header_for((NOW_MS / 1000) as i64, &body, &[SigningKey::new("bench-signing-key")]);
-    let isolate = Isolate::default();
+    let isolate = IsolateState::default();
     // Serves the organization's metadata (once, to warm the cache); the clock stands still and no
     // timer ends, so every measured request runs to its end on the warm path.
     let platform =
@@ -138,7 +139,8 @@ fn main() {
         let mut log = RequestLog::new("POST", "/");
         run_ready(claims::build(
             &config,
-            &isolate,
+            &isolate.claims,
+            &isolate.zitadel,
             &platform,
             payload::Function::PreAccessToken,
             &info,
@@ -158,7 +160,13 @@ fn main() {
     assert_eq!(platform.sends(), 1, "every measured request was served from the warm cache");
     let keys = [SigningKey::new("bench-signing-key")];
     let parts = [
-        ("signature check", measure(&|| signature::verify(Some(&header), &body, &keys, (NOW_MS / 1000) as i64, 300)).0),
+        (
+            "signature check",
+            measure(&|| {
+                run_ready(signature::verify(&RustMac, Some(&header), &body, &keys, (NOW_MS / 1000) as i64, 300))
+            })
+            .0,
+        ),
         ("payload decode", measure(&|| payload::decode(&body).map(|i| i.user_id().map(str::len))).0),
         ("claims from the warm cache", measure(&claims_once).0),
         ("serializing the answer and the log line", {

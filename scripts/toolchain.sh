@@ -25,7 +25,7 @@ rust_target() {
 cargo_tool() {
   local crate=$1 version=$2 bin=$3
   if "$bin" --version 2>/dev/null | grep -qwF -- "$version"; then return 0; fi
-  # No --locked: it fails on registry mirrors without every yanked version (see README).
+  # No --locked: it fails on registry mirrors without every yanked version (see CONTRIBUTING.md).
   cargo install --quiet "$crate" --version "=$version" --force
 }
 

@@ -5,36 +5,14 @@
 //! Values are trimmed and an empty value counts as not set, except for claim names, where the
 //! empty string turns that claim off.
 
-use std::fmt;
-
-use crate::contract::signature::SigningKey;
 use crate::runtime::deadline::MAX_UPSTREAM_TIMEOUT_MS;
+use crate::secret::{Secret, SigningKey};
 
 /// One setting that is missing or invalid. `problem` never contains the setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub setting: &'static str,
     pub problem: String,
-}
-
-/// A credential. `Debug` prints nothing of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,16 +103,16 @@ pub struct Config {
     pub log_claims: bool,
 }
 
-pub const SIGNING_KEY: &str = "ZITADEL_SIGNING_KEY";
-/// The name ZITADEL's reference worker uses, read when [`SIGNING_KEY`] is not set.
-pub const SIGNING_KEY_ALIAS: &str = "AUTHORIZATION_SIGNING_KEY";
-pub const SIGNATURE_TOLERANCE: &str = "SIGNATURE_TOLERANCE_SECONDS";
+pub const ZITADEL_SIGNING_KEY: &str = "ZITADEL_SIGNING_KEY";
+/// The name ZITADEL's reference worker uses, read when [`ZITADEL_SIGNING_KEY`] is not set.
+pub const AUTHORIZATION_SIGNING_KEY: &str = "AUTHORIZATION_SIGNING_KEY";
+pub const SIGNATURE_TOLERANCE_SECONDS: &str = "SIGNATURE_TOLERANCE_SECONDS";
 pub const ZITADEL_DOMAIN: &str = "ZITADEL_DOMAIN";
-pub const ACCESS_TOKEN: &str = "ZITADEL_ACCESS_TOKEN";
+pub const ZITADEL_ACCESS_TOKEN: &str = "ZITADEL_ACCESS_TOKEN";
 /// The reference worker's name for the access token.
-pub const ACCESS_TOKEN_ALIAS: &str = "ACCESS_TOKEN";
-pub const CLIENT_ID: &str = "ZITADEL_CLIENT_ID";
-pub const CLIENT_SECRET: &str = "ZITADEL_CLIENT_SECRET";
+pub const ACCESS_TOKEN: &str = "ACCESS_TOKEN";
+pub const ZITADEL_CLIENT_ID: &str = "ZITADEL_CLIENT_ID";
+pub const ZITADEL_CLIENT_SECRET: &str = "ZITADEL_CLIENT_SECRET";
 pub const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
 pub const PERMISSIONS_PROJECT_ID: &str = "PERMISSIONS_PROJECT_ID";
 pub const PERMISSIONS_ORG_ID: &str = "PERMISSIONS_ORG_ID";
@@ -153,11 +131,11 @@ pub const MS_SCOPES: &str = "MS_SCOPES";
 pub const MS_TOKEN_URL: &str = "MS_TOKEN_URL";
 pub const MS_REFRESH_TOKEN_METADATA_KEY: &str = "MS_REFRESH_TOKEN_METADATA_KEY";
 pub const MS_TOKEN_EXPIRES_AT_METADATA_KEY: &str = "MS_TOKEN_EXPIRES_AT_METADATA_KEY";
-pub const MS_REFRESH_SKEW: &str = "MS_REFRESH_SKEW_SECONDS";
+pub const MS_REFRESH_SKEW_SECONDS: &str = "MS_REFRESH_SKEW_SECONDS";
 pub const MS_ON_REFRESH_ERROR: &str = "MS_ON_REFRESH_ERROR";
-pub const CACHE_TTL: &str = "METADATA_CACHE_TTL_SECONDS";
-pub const STALE_IF_ERROR: &str = "METADATA_STALE_IF_ERROR_SECONDS";
-pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT_MS";
+pub const METADATA_CACHE_TTL_SECONDS: &str = "METADATA_CACHE_TTL_SECONDS";
+pub const METADATA_STALE_IF_ERROR_SECONDS: &str = "METADATA_STALE_IF_ERROR_SECONDS";
+pub const UPSTREAM_TIMEOUT_MS: &str = "UPSTREAM_TIMEOUT_MS";
 pub const ON_UPSTREAM_ERROR: &str = "ON_UPSTREAM_ERROR";
 pub const LOG_CLAIMS: &str = "LOG_CLAIMS";
 
@@ -170,17 +148,17 @@ impl Config {
         let mut s = Settings { get: &get, problems: Vec::new() };
 
         let signing_keys = s
-            .text(SIGNING_KEY)
-            .or_else(|| s.text(SIGNING_KEY_ALIAS))
+            .text(ZITADEL_SIGNING_KEY)
+            .or_else(|| s.text(AUTHORIZATION_SIGNING_KEY))
             .map(|list| signing_keys(&list))
             .unwrap_or_default();
         if signing_keys.is_empty() {
             s.problem(
-                SIGNING_KEY,
-                format!("is not set (also read as {SIGNING_KEY_ALIAS}): set it to the target's signing key with `wrangler secret put {SIGNING_KEY}`"),
+                ZITADEL_SIGNING_KEY,
+                format!("is not set (also read as {AUTHORIZATION_SIGNING_KEY}): set it to the target's signing key with `wrangler secret put {ZITADEL_SIGNING_KEY}`"),
             );
         }
-        let signature_tolerance_seconds = s.number(SIGNATURE_TOLERANCE, 300, 1, 3600);
+        let signature_tolerance_seconds = s.number(SIGNATURE_TOLERANCE_SECONDS, 300, 1, 3600);
 
         let permissions_claim = s.claim_name(PERMISSIONS_CLAIM, "permissions");
         let flat_roles_claim = s.claim_name(FLAT_ROLES_CLAIM, "my:zitadel:grants");
@@ -214,9 +192,9 @@ impl Config {
             refresh: s.ms_refresh(),
         });
 
-        let cache_ttl_seconds = s.number(CACHE_TTL, 60, 0, 86_400);
-        let stale_if_error_seconds = s.number(STALE_IF_ERROR, 0, 0, 7 * 86_400);
-        let upstream_timeout_ms = s.number(UPSTREAM_TIMEOUT, 2000, 50, MAX_UPSTREAM_TIMEOUT_MS);
+        let cache_ttl_seconds = s.number(METADATA_CACHE_TTL_SECONDS, 60, 0, 86_400);
+        let stale_if_error_seconds = s.number(METADATA_STALE_IF_ERROR_SECONDS, 0, 0, 7 * 86_400);
+        let upstream_timeout_ms = s.number(UPSTREAM_TIMEOUT_MS, 2000, 50, MAX_UPSTREAM_TIMEOUT_MS);
         let on_upstream_error = match s.text(ON_UPSTREAM_ERROR).map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("omit") => UpstreamPolicy::Omit,
             Some("fail") => UpstreamPolicy::Fail,
@@ -360,9 +338,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
                 url
             }
         };
-        let token = self.text(ACCESS_TOKEN).or_else(|| self.text(ACCESS_TOKEN_ALIAS));
-        let client_id = self.text(CLIENT_ID);
-        let client_secret = self.text(CLIENT_SECRET);
+        let token = self.text(ZITADEL_ACCESS_TOKEN).or_else(|| self.text(ACCESS_TOKEN));
+        let client_id = self.text(ZITADEL_CLIENT_ID);
+        let client_secret = self.text(ZITADEL_CLIENT_SECRET);
         let credentials = match (token, client_id, client_secret) {
             (Some(token), _, _) => Some(Credentials::AccessToken(Secret::new(token))),
             (None, Some(client_id), Some(secret)) => {
@@ -370,20 +348,22 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
             }
             (None, Some(_), None) => {
                 self.problem(
-                    CLIENT_SECRET,
-                    format!("is not set, but {CLIENT_ID} is: both are needed for the client-credentials grant"),
+                    ZITADEL_CLIENT_SECRET,
+                    format!("is not set, but {ZITADEL_CLIENT_ID} is: both are needed for the client-credentials grant"),
                 );
                 None
             }
             (None, None, Some(_)) => {
                 self.problem(
-                    CLIENT_ID,
-                    format!("is not set, but {CLIENT_SECRET} is: both are needed for the client-credentials grant"),
+                    ZITADEL_CLIENT_ID,
+                    format!(
+                        "is not set, but {ZITADEL_CLIENT_SECRET} is: both are needed for the client-credentials grant"
+                    ),
                 );
                 None
             }
             (None, None, None) => {
-                self.problem(ACCESS_TOKEN, format!("is not set (also read as {ACCESS_TOKEN_ALIAS}), nor are {CLIENT_ID} and {CLIENT_SECRET}: calls to the ZITADEL API at {ZITADEL_DOMAIN} need credentials (without the permissions claim, leave {ZITADEL_DOMAIN} unset if you need no API)"));
+                self.problem(ZITADEL_ACCESS_TOKEN, format!("is not set (also read as {ACCESS_TOKEN}), nor are {ZITADEL_CLIENT_ID} and {ZITADEL_CLIENT_SECRET}: calls to the ZITADEL API at {ZITADEL_DOMAIN} need credentials (without the permissions claim, leave {ZITADEL_DOMAIN} unset if you need no API)"));
                 None
             }
         };
@@ -435,7 +415,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
             client_secret,
             token_url,
             scopes: self.text(MS_SCOPES).unwrap_or_else(|| "offline_access User.Read".into()),
-            skew_seconds: self.number(MS_REFRESH_SKEW, 300, 0, 3000),
+            skew_seconds: self.number(MS_REFRESH_SKEW_SECONDS, 300, 0, 3000),
             on_error,
         })
     }
@@ -456,7 +436,8 @@ mod tests {
     use std::collections::HashMap;
 
     /// The smallest valid configuration with every feature at its default.
-    const BASE: &[(&str, &str)] = &[(SIGNING_KEY, "abc"), (ZITADEL_DOMAIN, "z.example"), (ACCESS_TOKEN, "pat")];
+    const BASE: &[(&str, &str)] =
+        &[(ZITADEL_SIGNING_KEY, "abc"), (ZITADEL_DOMAIN, "z.example"), (ZITADEL_ACCESS_TOKEN, "pat")];
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -471,6 +452,20 @@ mod tests {
 
     fn settings_named(problems: &[Problem]) -> Vec<&str> {
         problems.iter().map(|p| p.setting).collect()
+    }
+
+    #[test]
+    fn every_setting_constant_is_named_as_the_setting_it_holds() {
+        let source = include_str!("config.rs");
+        let consts: Vec<(&str, &str)> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.split_once(": &str = \""))
+            .map(|(name, rest)| (name, rest.split('"').next().unwrap_or("")))
+            .collect();
+        assert!(consts.len() >= 30, "read {consts:?}");
+        let misnamed: Vec<_> = consts.iter().filter(|(name, value)| name != value).collect();
+        assert!(misnamed.is_empty(), "{misnamed:?}");
     }
 
     #[test]
@@ -510,40 +505,40 @@ mod tests {
 
     #[test]
     fn several_keys_are_separated_by_commas_and_blanks_dropped() {
-        let c = with(&[(SIGNING_KEY, " new-key , old-key ,, ")]).unwrap();
+        let c = with(&[(ZITADEL_SIGNING_KEY, " new-key , old-key ,, ")]).unwrap();
         assert_eq!(c.signing_keys, vec![SigningKey::new("new-key"), SigningKey::new("old-key")]);
     }
 
     #[test]
     fn reference_worker_names_are_read_when_ours_are_absent() {
-        let c = config(&[(SIGNING_KEY_ALIAS, "legacy"), (ZITADEL_DOMAIN, "z"), (ACCESS_TOKEN_ALIAS, "legacy-pat")])
+        let c = config(&[(AUTHORIZATION_SIGNING_KEY, "legacy"), (ZITADEL_DOMAIN, "z"), (ACCESS_TOKEN, "legacy-pat")])
             .unwrap();
         assert_eq!(c.signing_keys, vec![SigningKey::new("legacy")]);
         assert_eq!(c.permissions.unwrap().api.credentials, Credentials::AccessToken(Secret::new("legacy-pat")));
-        let both = with(&[(SIGNING_KEY_ALIAS, "legacy")]).unwrap();
+        let both = with(&[(AUTHORIZATION_SIGNING_KEY, "legacy")]).unwrap();
         assert_eq!(both.signing_keys, vec![SigningKey::new("abc")]);
     }
 
     #[test]
     fn missing_signing_key_is_a_problem_naming_the_setting() {
         for key in ["  ", ",,"] {
-            let problems = with(&[(SIGNING_KEY, key)]).unwrap_err();
-            assert_eq!(settings_named(&problems), [SIGNING_KEY]);
+            let problems = with(&[(ZITADEL_SIGNING_KEY, key)]).unwrap_err();
+            assert_eq!(settings_named(&problems), [ZITADEL_SIGNING_KEY]);
             assert!(problems[0].problem.contains("is not set"));
         }
     }
 
     #[test]
     fn numbers_are_whole_and_in_range() {
-        assert_eq!(with(&[(SIGNATURE_TOLERANCE, "60")]).unwrap().signature_tolerance_seconds, 60);
-        assert_eq!(with(&[(CACHE_TTL, "0")]).unwrap().cache_ttl_seconds, 0);
+        assert_eq!(with(&[(SIGNATURE_TOLERANCE_SECONDS, "60")]).unwrap().signature_tolerance_seconds, 60);
+        assert_eq!(with(&[(METADATA_CACHE_TTL_SECONDS, "0")]).unwrap().cache_ttl_seconds, 0);
         for (setting, bad) in [
-            (SIGNATURE_TOLERANCE, "0"),
-            (SIGNATURE_TOLERANCE, "3601"),
-            (SIGNATURE_TOLERANCE, "-5"),
-            (CACHE_TTL, "1m"),
-            (UPSTREAM_TIMEOUT, "10"),
-            (STALE_IF_ERROR, "1.5"),
+            (SIGNATURE_TOLERANCE_SECONDS, "0"),
+            (SIGNATURE_TOLERANCE_SECONDS, "3601"),
+            (SIGNATURE_TOLERANCE_SECONDS, "-5"),
+            (METADATA_CACHE_TTL_SECONDS, "1m"),
+            (UPSTREAM_TIMEOUT_MS, "10"),
+            (METADATA_STALE_IF_ERROR_SECONDS, "1.5"),
         ] {
             let problems = with(&[(setting, bad)]).unwrap_err();
             assert_eq!(settings_named(&problems), [setting], "{setting}={bad}");
@@ -572,35 +567,49 @@ mod tests {
 
     #[test]
     fn without_the_permissions_claim_no_zitadel_settings_are_needed() {
-        let c = config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, "")]).unwrap();
+        let c = config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, "")]).unwrap();
         assert_eq!((c.permissions, c.zitadel), (None, None));
     }
 
     #[test]
     fn the_api_is_configured_without_permissions_when_the_domain_is_set() {
-        let c =
-            config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z"), (ACCESS_TOKEN, "t")]).unwrap();
+        let c = config(&[
+            (ZITADEL_SIGNING_KEY, "k"),
+            (PERMISSIONS_CLAIM, ""),
+            (ZITADEL_DOMAIN, "z"),
+            (ZITADEL_ACCESS_TOKEN, "t"),
+        ])
+        .unwrap();
         assert_eq!(c.permissions, None);
         assert_eq!(c.zitadel.unwrap().base_url, "https://z");
-        let problems = config(&[(SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z")]).unwrap_err();
-        assert_eq!(settings_named(&problems), [ACCESS_TOKEN]);
+        let problems =
+            config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_ACCESS_TOKEN]);
         assert_eq!(with(&[(MS_IDP_ID, "idp-1")]).unwrap().ms_token.unwrap().idp_id.as_deref(), Some("idp-1"));
     }
 
     #[test]
     fn the_permissions_claim_needs_a_domain_and_credentials() {
-        let problems = config(&[(SIGNING_KEY, "k")]).unwrap_err();
-        assert_eq!(settings_named(&problems), [ZITADEL_DOMAIN, ACCESS_TOKEN]);
+        let problems = config(&[(ZITADEL_SIGNING_KEY, "k")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_DOMAIN, ZITADEL_ACCESS_TOKEN]);
         assert!(problems[0].problem.contains(PERMISSIONS_CLAIM));
-        let problems = config(&[(SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (CLIENT_ID, "id")]).unwrap_err();
-        assert_eq!(settings_named(&problems), [CLIENT_SECRET]);
-        let problems = config(&[(SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (CLIENT_SECRET, "s")]).unwrap_err();
-        assert_eq!(settings_named(&problems), [CLIENT_ID]);
+        let problems =
+            config(&[(ZITADEL_SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (ZITADEL_CLIENT_ID, "id")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_CLIENT_SECRET]);
+        let problems =
+            config(&[(ZITADEL_SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (ZITADEL_CLIENT_SECRET, "s")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_CLIENT_ID]);
     }
 
     #[test]
     fn client_credentials_are_used_when_there_is_no_token() {
-        let c = config(&[(SIGNING_KEY, "k"), (ZITADEL_DOMAIN, "z"), (CLIENT_ID, "id"), (CLIENT_SECRET, "s")]).unwrap();
+        let c = config(&[
+            (ZITADEL_SIGNING_KEY, "k"),
+            (ZITADEL_DOMAIN, "z"),
+            (ZITADEL_CLIENT_ID, "id"),
+            (ZITADEL_CLIENT_SECRET, "s"),
+        ])
+        .unwrap();
         assert_eq!(
             c.permissions.unwrap().api.credentials,
             Credentials::ClientCredentials { client_id: "id".into(), client_secret: Secret::new("s") }
@@ -657,9 +666,12 @@ mod tests {
             (MS_TENANT, "a/b"),
             (MS_TOKEN_URL, "ftp://x"),
             (MS_ON_REFRESH_ERROR, "x"),
-            (MS_REFRESH_SKEW, "9999"),
+            (MS_REFRESH_SKEW_SECONDS, "9999"),
         ]);
-        assert_eq!(settings_named(&bad.unwrap_err()), [MS_TENANT, MS_TOKEN_URL, MS_ON_REFRESH_ERROR, MS_REFRESH_SKEW]);
+        assert_eq!(
+            settings_named(&bad.unwrap_err()),
+            [MS_TENANT, MS_TOKEN_URL, MS_ON_REFRESH_ERROR, MS_REFRESH_SKEW_SECONDS]
+        );
         assert_eq!(
             with(&[(MS_CLIENT_ID, "a"), (MS_CLIENT_SECRET, "s"), (MS_TOKEN_CLAIM, "")]).unwrap().ms_token,
             None,
@@ -684,20 +696,20 @@ mod tests {
 
     #[test]
     fn all_problems_are_reported_together() {
-        let problems = config(&[(SIGNATURE_TOLERANCE, "x"), (PERMISSIONS_CLAIM, "")]).unwrap_err();
-        assert_eq!(settings_named(&problems), [SIGNING_KEY, SIGNATURE_TOLERANCE]);
+        let problems = config(&[(SIGNATURE_TOLERANCE_SECONDS, "x"), (PERMISSIONS_CLAIM, "")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_SIGNING_KEY, SIGNATURE_TOLERANCE_SECONDS]);
     }
 
     #[test]
     fn problems_and_debug_never_contain_a_secret() {
         let problems = config(&[
-            (SIGNATURE_TOLERANCE, "supersecret"),
-            (CLIENT_SECRET, "supersecret"),
+            (SIGNATURE_TOLERANCE_SECONDS, "supersecret"),
+            (ZITADEL_CLIENT_SECRET, "supersecret"),
             (ZITADEL_DOMAIN, "supersecret host"),
         ])
         .unwrap_err();
         assert!(problems.iter().all(|p| !p.problem.contains("supersecret")));
-        let c = with(&[(ACCESS_TOKEN, "supersecret-pat")]).unwrap();
+        let c = with(&[(ZITADEL_ACCESS_TOKEN, "supersecret-pat")]).unwrap();
         assert!(!format!("{c:?}").contains("supersecret"));
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::claims::{self, Isolate};
+use crate::claims::{self, ClaimsCache};
 use crate::config::{Config, Problem};
 use crate::contract::chain;
 use crate::contract::payload::{self, Function};
@@ -12,8 +12,10 @@ use crate::contract::signature;
 use crate::error::Error;
 use crate::idp_intent;
 use crate::log::RequestLog;
+use crate::runtime::deadline::flight_lifetime_ms;
 use crate::runtime::Platform;
-use crate::upstream::zitadel::UpstreamError;
+use crate::upstream::zitadel::ZitadelClient;
+use crate::upstream::UpstreamError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -52,6 +54,23 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
     }
 }
 
+/// What the worker keeps per isolate, shared by all its requests: the ZITADEL API client and the
+/// claims' caches.
+#[derive(Default)]
+pub struct IsolateState {
+    pub zitadel: ZitadelClient,
+    pub claims: ClaimsCache,
+}
+
+impl IsolateState {
+    /// The state of an isolate running with `config`: every request's upstream work ends within
+    /// `UPSTREAM_TIMEOUT_MS` plus a margin, so a single flight running longer was abandoned.
+    pub fn new(config: &Config) -> Self {
+        let live_for_ms = flight_lifetime_ms(config.upstream_timeout_ms);
+        IsolateState { zitadel: ZitadelClient::new(live_for_ms), claims: ClaimsCache::new(live_for_ms) }
+    }
+}
+
 /// What a call is answered with.
 #[cfg_attr(test, derive(Debug))]
 #[derive(PartialEq)]
@@ -77,14 +96,14 @@ impl Answer {
 /// gets.
 pub async fn handle_call<P: Platform>(
     config: &Config,
-    isolate: &Isolate,
+    state: &IsolateState,
     platform: &P,
     signature_header: Option<&str>,
     body: &[u8],
     log: &mut RequestLog,
 ) -> Result<Answer, Error> {
     let now_ms = platform.now_ms();
-    signature::verify_on(
+    signature::verify(
         platform,
         signature_header,
         body,
@@ -96,7 +115,8 @@ pub async fn handle_call<P: Platform>(
     let info = payload::decode(body)?;
     if let Some(method) = info.full_method.as_deref() {
         let deadline_ms = now_ms + config.upstream_timeout_ms;
-        return Box::pin(api_execution(config, isolate, platform, method, &info, deadline_ms, log)).await;
+        // Boxed: the token capture's future is large, and the claims' path should not carry it.
+        return Box::pin(api_execution(config, &state.zitadel, platform, method, &info, deadline_ms, log)).await;
     }
     log.user_id = info.user_id().map(str::to_string);
     log.org_id = info.org_id().map(str::to_string);
@@ -108,7 +128,10 @@ pub async fn handle_call<P: Platform>(
     };
     log.function = Some(function.name());
     let earlier = chain::earlier(function, info.response)?;
-    claims::build(config, isolate, platform, function, &info, earlier, log).await.map(Answer::Claims)
+    claims::build(config, &state.claims, &state.zitadel, platform, function, &info, earlier, log)
+        .await
+        .map(Answer::Claims)
+        .map_err(Error::UpstreamUnavailable)
 }
 
 /// A request or response execution: the response of RetrieveIdentityProviderIntent has its tokens
@@ -116,7 +139,7 @@ pub async fn handle_call<P: Platform>(
 /// back unchanged, so binding the target to more methods than that one changes nothing.
 async fn api_execution<P: Platform>(
     config: &Config,
-    isolate: &Isolate,
+    zitadel: &ZitadelClient,
     platform: &P,
     method: &str,
     info: &payload::ContextInfo<'_>,
@@ -135,7 +158,7 @@ async fn api_execution<P: Platform>(
         }
     };
     if method == idp_intent::METHOD {
-        let (capture, changed) = idp_intent::capture(config, isolate, platform, message.get(), deadline_ms).await;
+        let (capture, changed) = idp_intent::capture(config, zitadel, platform, message.get(), deadline_ms).await;
         log.ms_token = Some(capture.describe());
         if let idp_intent::Capture::Failed(e) = capture {
             log.upstream_error = Some(e.code());
@@ -232,7 +255,7 @@ mod tests {
     fn handle(header: Option<&str>, body: &[u8]) -> (Result<Answer, Error>, RequestLog) {
         let platform = FakePlatform::new(vec![]);
         let mut log = RequestLog::new("POST", "/");
-        let result = block_on(handle_call(&config(), &Isolate::default(), &platform, header, body, &mut log));
+        let result = block_on(handle_call(&config(), &IsolateState::default(), &platform, header, body, &mut log));
         (result, log)
     }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::config::Problem;
 use crate::contract::payload::DecodeError;
 use crate::contract::signature::SignatureError;
-use crate::upstream::zitadel::UpstreamError;
+use crate::upstream::UpstreamError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {

@@ -15,18 +15,18 @@
 //!   nothing else of the message changes. No API call is made.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::claims::microsoft::jwt_expiry;
-use crate::claims::Isolate;
 use crate::config::{Config, MsTokenConfig};
-use crate::contract::response::Metadata;
-use crate::runtime::deadline::before;
+use crate::contract::json::{self, is_null};
+use crate::contract::response::{push_json_str, Metadata};
+use crate::runtime::deadline::timeout_at;
 use crate::runtime::Platform;
-use crate::upstream::zitadel::{self, UpstreamError};
+use crate::upstream::zitadel::{self, ZitadelClient};
+use crate::upstream::UpstreamError;
 
 /// The API method whose response carries the identity provider's tokens.
 pub const METHOD: &str = "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent";
@@ -177,60 +177,62 @@ fn metadata_edit(
     create_user: bool,
 ) -> Result<Edit, &'static str> {
     const NOT_A_REQUEST: &str = "the user to create is not the expected JSON";
-    type Members<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
-    let members: Members = serde_json::from_str(request.get()).map_err(|_| NOT_A_REQUEST)?;
-    let has_entries = |list: Option<&&RawValue>| list.is_some_and(|l| !matches!(l.get(), "null" | "[]"));
-    let mut target = (request, members.get("metadata").copied());
-    if create_user && !has_entries(members.get("metadata")) {
-        if let Some(human) = members.get("human").filter(|h| h.get() != "null") {
-            let human_members: Members = serde_json::from_str(human.get()).map_err(|_| NOT_A_REQUEST)?;
-            if has_entries(human_members.get("metadata")) {
-                target = (*human, human_members.get("metadata").copied());
+    let found = json::members(request, &["metadata", "human"]).ok_or(NOT_A_REQUEST)?;
+    let (metadata, human) = (found[0], found[1]);
+    let has_entries = |list: Option<&RawValue>| list.is_some_and(|l| !matches!(l.get(), "null" | "[]"));
+    let mut target = (request, metadata);
+    if create_user && !has_entries(metadata) {
+        if let Some(human) = human.filter(|h| !is_null(h)) {
+            let human_metadata = json::members(human, &["metadata"]).ok_or(NOT_A_REQUEST)?[0];
+            if has_entries(human_metadata) {
+                target = (human, human_metadata);
             }
         }
     }
-    let ours = entries.iter().map(|e| serde_json::to_string(e).map_err(|_| NOT_A_REQUEST));
-    match target {
-        (_, Some(list)) if list.get() != "null" => {
-            #[derive(Deserialize)]
-            struct Entry<'a> {
-                #[serde(borrow, default)]
-                key: Option<Cow<'a, str>>,
-            }
-            let theirs: Vec<&RawValue> = serde_json::from_str(list.get()).map_err(|_| NOT_A_REQUEST)?;
-            let mut items = Vec::new();
-            for entry in theirs {
-                let key = serde_json::from_str::<Entry>(entry.get()).map_err(|_| NOT_A_REQUEST)?.key;
-                if !entries.iter().any(|e| Some(e.key.as_str()) == key.as_deref()) {
-                    items.push(entry.get().to_string());
-                }
-            }
-            items.extend(ours.collect::<Result<Vec<_>, _>>()?);
-            Ok(Edit {
-                at: offset(message, list.get()),
-                replaces: list.get().len(),
-                text: format!("[{}]", items.join(",")),
-            })
+    // The list: its entries of other keys as they are, then ours.
+    let mut list = String::from("[");
+    let mut push = |item: &str| {
+        if list.len() > 1 {
+            list.push(',');
         }
-        (_, Some(null)) => {
-            let text = format!("[{}]", ours.collect::<Result<Vec<_>, _>>()?.join(","));
-            Ok(Edit { at: offset(message, null.get()), replaces: null.get().len(), text })
+        list.push_str(item);
+    };
+    if let Some(theirs) = target.1.filter(|l| !is_null(l)) {
+        let theirs: Vec<&RawValue> = serde_json::from_str(theirs.get()).map_err(|_| NOT_A_REQUEST)?;
+        for entry in theirs {
+            let key = json::members(entry, &["key"]).ok_or(NOT_A_REQUEST)?[0];
+            let key = key.and_then(|k| serde_json::from_str::<Cow<str>>(k.get()).ok());
+            if !entries.iter().any(|e| Some(e.key.as_str()) == key.as_deref()) {
+                push(entry.get());
+            }
         }
+    }
+    for entry in entries {
+        let mut item = String::from(r#"{"key":"#);
+        push_json_str(&mut item, &entry.key);
+        item.push_str(r#","value":"#);
+        push_json_str(&mut item, &entry.value);
+        item.push('}');
+        push(&item);
+    }
+    list.push(']');
+    Ok(match target {
+        (_, Some(old)) => Edit { at: offset(message, old.get()), replaces: old.get().len(), text: list },
         (object, None) => {
-            let list = ours.collect::<Result<Vec<_>, _>>()?.join(",");
-            let empty = serde_json::from_str::<Members>(object.get()).map_or(true, |m| m.is_empty());
-            let text = format!("{}\"metadata\":[{list}]", if empty { "" } else { "," });
+            let text = object.get();
+            let empty = text[1..text.len() - 1].trim().is_empty();
             // Just before the object's closing brace.
-            Ok(Edit { at: offset(message, object.get()) + object.get().len() - 1, replaces: 0, text })
+            let at = offset(message, text) + text.len() - 1;
+            Edit { at, replaces: 0, text: format!("{}\"metadata\":{list}", if empty { "" } else { "," }) }
         }
-    }
+    })
 }
 
 /// Captures the tokens of `response` (the raw JSON of a RetrieveIdentityProviderIntent answer).
 /// Returns what happened and, for a first sign-in, the message to answer instead of `response`.
 pub async fn capture<P: Platform>(
     config: &Config,
-    isolate: &Isolate,
+    client: &ZitadelClient,
     platform: &P,
     response: &str,
     deadline_ms: u64,
@@ -243,8 +245,8 @@ pub async fn capture<P: Platform>(
     let Some(api) = &config.zitadel else {
         return (Capture::Skipped("no ZITADEL API settings (ZITADEL_DOMAIN)"), None);
     };
-    let store = zitadel::set_user_metadata(platform, api, &isolate.session, &user_id, &entries);
-    let capture = match before(platform, deadline_ms, store).await.unwrap_or(Err(UpstreamError::Timeout)) {
+    let store = zitadel::set_user_metadata(platform, api, client, &user_id, &entries);
+    let capture = match timeout_at(platform, deadline_ms, store).await.unwrap_or(Err(UpstreamError::Timeout)) {
         Ok(()) => Capture::Stored(entries.len()),
         Err(e) => Capture::Failed(e),
     };

@@ -14,6 +14,7 @@ pub mod error;
 pub mod idp_intent;
 pub mod log;
 pub mod runtime;
+pub mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod upstream;

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::task::{Poll, Waker};
 
+use crate::contract::signature::{Mac, RustMac};
 use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
 /// The fake clock's start: 2023-11-14T22:13:20Z.
@@ -153,6 +154,12 @@ impl FakePlatform {
 
     pub fn kv_insert(&self, key: &str, value: String) {
         self.kv.as_ref().expect("with_kv()").borrow_mut().insert(key.to_string(), (value, 60));
+    }
+}
+
+impl Mac for FakePlatform {
+    async fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        RustMac.hmac_sha256(key, parts).await
     }
 }
 

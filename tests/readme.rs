@@ -2,7 +2,7 @@
 
 use zitadel_claims_worker::config;
 use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::upstream::zitadel::UpstreamError;
+use zitadel_claims_worker::upstream::UpstreamError;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
@@ -35,7 +35,7 @@ fn every_setting_is_in_the_settings_section() {
         .filter(|l| l.starts_with("pub const ") && l.contains(": &str = \""))
         .filter_map(|l| l.split('"').nth(1))
         .collect();
-    assert!(settings.len() >= 30 && settings.contains(&config::SIGNING_KEY), "read {settings:?}");
+    assert!(settings.len() >= 30 && settings.contains(&config::ZITADEL_SIGNING_KEY), "read {settings:?}");
     let missing: Vec<_> = settings.iter().filter(|s| !section.contains(&format!("`{s}`"))).collect();
     assert!(missing.is_empty(), "not in the README's Settings section: {missing:?}");
 }

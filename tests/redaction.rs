@@ -8,11 +8,11 @@ use static_assertions::assert_not_impl_any;
 use zitadel_claims_worker::claims::microsoft::{Outcome, Stored};
 use zitadel_claims_worker::claims::permission_cache::{Cached, SharedEntry};
 use zitadel_claims_worker::claims::permissions::PermissionMap;
-use zitadel_claims_worker::config::Secret;
 use zitadel_claims_worker::contract::payload::{self, UserMetadata};
 use zitadel_claims_worker::contract::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
-use zitadel_claims_worker::contract::signature::SigningKey;
 use zitadel_claims_worker::endpoint::Answer;
+use zitadel_claims_worker::secret::Secret;
+use zitadel_claims_worker::secret::SigningKey;
 use zitadel_claims_worker::upstream::microsoft::Refreshed;
 
 assert_not_impl_any!(Stored: Debug);

@@ -18,10 +18,11 @@ use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
 use crate::contract::payload::ContextInfo;
 use crate::contract::response::Metadata;
 use crate::runtime::backoff::Backoff;
-use crate::runtime::deadline::before;
+use crate::runtime::deadline::timeout_at;
 use crate::runtime::single_flight::SingleFlight;
 use crate::runtime::Platform;
 use crate::upstream::microsoft::{request_refresh, RefreshError, Refreshed};
+use crate::upstream::UpstreamError;
 
 /// Refreshed tokens remembered per isolate, at most.
 const MAX_REMEMBERED: usize = 1_000;
@@ -167,7 +168,11 @@ pub async fn token_claim<P: Platform>(
     }
 
     let refresh = refresher.refresh(platform, refresh_config, &refresh_token, now);
-    match Box::pin(before(platform, deadline_ms, refresh)).await.unwrap_or(Err(RefreshError::Transient("timeout"))) {
+    // Boxed: the refresh's future is large, and the fresh-token path above should not carry it.
+    match Box::pin(timeout_at(platform, deadline_ms, refresh))
+        .await
+        .unwrap_or(Err(RefreshError::Transient(UpstreamError::Timeout)))
+    {
         Ok(new) => {
             let mut write_back = vec![Metadata::new(&config.metadata_key, new.access_token.as_bytes())];
             if let Some(rotated) = &new.refresh_token {
@@ -176,10 +181,10 @@ pub async fn token_claim<P: Platform>(
             write_back.push(Metadata::new(&config.expires_at_metadata_key, new.expires_at.to_string().as_bytes()));
             Outcome::Token { token: new.access_token.clone(), write_back, refreshed: true }
         }
-        Err(RefreshError::Transient(code)) if refresh_config.on_error == MsRefreshPolicy::Stale => {
+        Err(RefreshError::Transient(e)) if refresh_config.on_error == MsRefreshPolicy::Stale => {
             match (access, expiry) {
-                (Some(token), Some(expiry)) if expiry > now => Outcome::Stale { token, failure: code },
-                _ => Outcome::Omit(code),
+                (Some(token), Some(expiry)) if expiry > now => Outcome::Stale { token, failure: e.code() },
+                _ => Outcome::Omit(e.code()),
             }
         }
         Err(e) => Outcome::Omit(e.code()),
@@ -202,7 +207,7 @@ impl Refresher {
             }
         }
         if self.backoff.active(platform.now_ms()) {
-            return Err(RefreshError::Transient("rate_limited"));
+            return Err(RefreshError::Transient(UpstreamError::RateLimited));
         }
         let result = self
             .flights

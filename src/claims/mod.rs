@@ -3,50 +3,48 @@
 //! user's metadata). Upstream work is bounded by `UPSTREAM_TIMEOUT_MS`; what fails is omitted or
 //! fails the call, as `ON_UPSTREAM_ERROR` says.
 
+pub mod lookup;
 pub mod microsoft;
 pub mod permission_cache;
 pub mod permissions;
+pub mod roles;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::future::join;
 
+use self::lookup::PermissionLookup;
 use self::microsoft::{Outcome, Refresher, Stored};
-use self::permission_cache::{shared_key, Cached, MetadataCache, SharedEntry};
+use self::permission_cache::PermissionCache;
 use self::permissions::PermissionMap;
-use crate::config::{Config, MsTokenConfig, PermissionsConfig, UpstreamPolicy};
+use crate::config::{Config, MsTokenConfig, UpstreamPolicy};
 use crate::contract::chain::Earlier;
 use crate::contract::payload::{ContextInfo, Function};
 use crate::contract::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
-use crate::error::Error;
 use crate::log::RequestLog;
-use crate::runtime::deadline::{before, flight_lifetime_ms, with_deadline, SAFETY_MARGIN_MS};
+use crate::runtime::deadline::{timeout, SAFETY_MARGIN_MS};
 use crate::runtime::single_flight::SingleFlight;
 use crate::runtime::Platform;
-use crate::upstream::zitadel::{self, Session, UpstreamError};
+use crate::upstream::zitadel::ZitadelClient;
+use crate::upstream::UpstreamError;
 
-/// KV refuses expirations under 60 s.
-const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
-
-/// State shared by all requests of one isolate.
+/// What the claims keep per isolate: the permission cache and the single flights that fill it,
+/// and the Microsoft token refresher.
 #[derive(Default)]
-pub struct Isolate {
-    pub metadata: RefCell<MetadataCache>,
+pub struct ClaimsCache {
+    pub permissions: RefCell<PermissionCache>,
     pub flights: SingleFlight<Result<Rc<PermissionMap>, UpstreamError>>,
-    pub session: Session,
     pub refresher: Refresher,
 }
 
-impl Isolate {
-    /// The state of an isolate running with `config`: every request's upstream work ends within
-    /// `UPSTREAM_TIMEOUT_MS` plus a margin, so a single flight running longer was abandoned.
-    pub fn new(config: &Config) -> Self {
-        let live_for_ms = flight_lifetime_ms(config.upstream_timeout_ms);
-        Isolate {
-            metadata: RefCell::default(),
+impl ClaimsCache {
+    /// The cache of an isolate whose requests' upstream work ends within `live_for_ms` (see
+    /// [`SingleFlight::new`]).
+    pub fn new(live_for_ms: u64) -> Self {
+        ClaimsCache {
+            permissions: RefCell::default(),
             flights: SingleFlight::new(live_for_ms),
-            session: Session::new(live_for_ms),
             refresher: Refresher::new(live_for_ms),
         }
     }
@@ -55,17 +53,19 @@ impl Isolate {
 /// Builds the answer to a verified call, after what the earlier targets of the execution gave
 /// (`earlier`): a claim (or SAML attribute) an earlier target already gave is left to it. The
 /// permissions lookup and the Microsoft token refresh run side by side, each bounded by
-/// `UPSTREAM_TIMEOUT_MS`.
+/// `UPSTREAM_TIMEOUT_MS`. Fails only when the permissions cannot be read and
+/// `ON_UPSTREAM_ERROR=fail`.
 #[allow(clippy::too_many_arguments)]
 pub async fn build<P: Platform>(
     config: &Config,
-    isolate: &Isolate,
+    cache: &ClaimsCache,
+    zitadel: &ZitadelClient,
     platform: &P,
     function: Function,
     info: &ContextInfo<'_>,
     earlier: Earlier,
     log: &mut RequestLog,
-) -> Result<ContextInfoResponse, Error> {
+) -> Result<ContextInfoResponse, UpstreamError> {
     let mut response = ContextInfoResponse::default();
     let grants = info.user_grants.as_deref().unwrap_or_default();
     let now_ms = platform.now_ms();
@@ -84,12 +84,12 @@ pub async fn build<P: Platform>(
     let ms_call = ms_token_for_call(config, function, info, log, &mut response.append_log_claims, taken);
     let ms_token = async {
         let (ms, stored) = ms_call?;
-        let work = microsoft::token_claim(platform, &isolate.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
-        Some((ms, with_deadline(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout"))))
+        let work = microsoft::token_claim(platform, &cache.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
+        Some((ms, timeout(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout"))))
     };
     // The roles the permissions claim counts (all, or those of PERMISSIONS_PROJECT_ID).
     let roles = match &config.permissions {
-        Some(p) => permissions::roles(grants, p.project_id.as_deref()),
+        Some(p) => roles::roles(grants, p.project_id.as_deref()),
         None => Vec::new(),
     };
     let skip_permissions = config.permissions.as_ref().is_some_and(|p| !roles.is_empty() && taken(&p.claim, log));
@@ -97,7 +97,8 @@ pub async fn build<P: Platform>(
         if skip_permissions {
             return Ok(None);
         }
-        permissions_claim(config, isolate, platform, info, &roles, deadline, log, &mut response.append_log_claims).await
+        let (log_claims, lookup) = (&mut response.append_log_claims, (cache, zitadel, platform));
+        permissions_claim(config, lookup, info, &roles, deadline, log, log_claims).await
     };
     let (permissions, ms_token) = join(permissions, ms_token).await;
 
@@ -105,7 +106,7 @@ pub async fn build<P: Platform>(
         response.append_claims.push(claim);
     }
     if let Some(claim) = config.flat_roles_claim.as_deref().filter(|c| !grants.is_empty() && !taken(c, log)) {
-        match permissions::flat_roles(grants) {
+        match roles::flat_roles(grants) {
             Some(flat) => push_list(&mut response, claim, flat),
             None => {
                 log.notes.push("flat roles: more than 1 MiB".into());
@@ -118,7 +119,7 @@ pub async fn build<P: Platform>(
     if let Some(claim) = config.groups_claim.as_deref().filter(|c| !grants.is_empty() && !taken(c, log)) {
         let all_roles = match &config.permissions {
             Some(p) if p.project_id.is_none() && !roles.is_empty() => roles,
-            _ => permissions::roles(grants, None),
+            _ => roles::roles(grants, None),
         };
         push_list(&mut response, claim, all_roles.into_iter().collect());
     }
@@ -199,17 +200,15 @@ fn ms_token_for_call<'c>(
 }
 
 /// The permissions claim, if there is one to give. `Err` only under `ON_UPSTREAM_ERROR=fail`.
-#[allow(clippy::too_many_arguments)]
 async fn permissions_claim<P: Platform>(
     config: &Config,
-    isolate: &Isolate,
-    platform: &P,
+    (cache, zitadel, platform): (&ClaimsCache, &ZitadelClient, &P),
     info: &ContextInfo<'_>,
     roles: &[&str],
-    deadline: u64,
+    deadline_ms: u64,
     log: &mut RequestLog,
     log_claims: &mut Vec<String>,
-) -> Result<Option<Claim>, Error> {
+) -> Result<Option<Claim>, UpstreamError> {
     let Some(settings) = &config.permissions else { return Ok(None) };
     log.roles = roles.len();
     if roles.is_empty() {
@@ -219,10 +218,10 @@ async fn permissions_claim<P: Platform>(
         log.notes.push("permissions: the payload names no organization".into());
         return Ok(None);
     };
-    let lookup = Lookup { config, settings, isolate, platform, org_id: org, deadline };
-    let work = lookup.map(log);
+    let lookup = PermissionLookup { config, settings, cache, zitadel, platform, org_id: org, deadline_ms };
+    let work = lookup.permission_map(log);
     let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
-    let result = with_deadline(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
+    let result = timeout(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
     match result {
         Ok(map) => {
             let list = map.permissions(roles);
@@ -231,7 +230,7 @@ async fn permissions_claim<P: Platform>(
         Err(e) => {
             log.upstream_error = Some(e.code());
             if config.on_upstream_error == UpstreamPolicy::Fail {
-                return Err(Error::UpstreamUnavailable(e));
+                return Err(e);
             }
             if config.log_claims {
                 log_claims.push(format!("{} omitted: ZITADEL API {}", settings.claim, e.code()));
@@ -244,115 +243,6 @@ async fn permissions_claim<P: Platform>(
 fn push_list(response: &mut ContextInfoResponse, key: &str, values: StrList) {
     if !values.is_empty() {
         response.append_claims.push(Claim { key: key.to_string(), value: ClaimValue::List(values) });
-    }
-}
-
-/// Looking up one organization's role → permissions map for one call.
-struct Lookup<'a, P> {
-    config: &'a Config,
-    settings: &'a PermissionsConfig,
-    isolate: &'a Isolate,
-    platform: &'a P,
-    org_id: &'a str,
-    /// When upstream work stops (Unix milliseconds).
-    deadline: u64,
-}
-
-impl<P: Platform> Lookup<'_, P> {
-    /// From the isolate's cache when fresh, else from KV when fresh, else from ZITADEL, shared by
-    /// concurrent requests for the same organization. On an upstream failure (a timeout at the
-    /// deadline included), a map within the stale-if-error window (in memory or KV) is used
-    /// instead.
-    async fn map(&self, log: &mut RequestLog) -> Result<Rc<PermissionMap>, UpstreamError> {
-        let (config, isolate) = (self.config, self.isolate);
-        let ttl_ms = config.cache_ttl_seconds * 1000;
-        let stale_ms = config.stale_if_error_seconds * 1000;
-        let cached = isolate.metadata.borrow_mut().lookup(self.org_id, self.platform.now_ms(), ttl_ms, stale_ms);
-        if let Cached::Fresh(map) = cached {
-            log.cache = Some("hit");
-            return Ok(map);
-        }
-
-        let (result, source) = if ttl_ms == 0 {
-            (Box::pin(self.load(log)).await.map(|(map, _)| map), "off")
-        } else {
-            // Where the map came from, if this call led the flight; a waiter got it "shared".
-            let led = std::cell::Cell::new(None);
-            let result = Box::pin(isolate.flights.run(self.platform, self.org_id, || async {
-                let loaded = self.load(log).await;
-                led.set(loaded.as_ref().ok().map(|(_, source)| *source));
-                loaded.map(|(map, _)| map)
-            }))
-            .await;
-            (result, led.get().unwrap_or("shared"))
-        };
-        match (result, cached) {
-            (Ok(map), _) => {
-                log.cache = Some(source);
-                Ok(map)
-            }
-            (Err(e), Cached::Stale(map)) => {
-                log.cache = Some("stale");
-                log.upstream_error = Some(e.code());
-                Ok(map)
-            }
-            (Err(e), _) => Err(e),
-        }
-    }
-
-    /// KV (if fresh), else ZITADEL, each stopped at the deadline. Returns the map and where it
-    /// came from.
-    async fn load(&self, log: &mut RequestLog) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
-        let (config, settings, isolate, platform, org_id) =
-            (self.config, self.settings, self.isolate, self.platform, self.org_id);
-        let ttl_ms = config.cache_ttl_seconds * 1000;
-        let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
-        let key = shared_key(org_id, &settings.metadata_prefix);
-        let shared = if ttl_ms > 0 {
-            before(platform, self.deadline, platform.cache_get(&key))
-                .await
-                .flatten()
-                .and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
-        } else {
-            None
-        };
-        let now = platform.now_ms();
-        if let Some(entry) = &shared {
-            if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
-                let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
-                isolate.metadata.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
-                return Ok((map, "kv"));
-            }
-        }
-
-        let fetch = zitadel::org_metadata(platform, &settings.api, &isolate.session, org_id, &settings.metadata_prefix);
-        match before(platform, self.deadline, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
-            Ok(entries) => {
-                let (map, skipped) = PermissionMap::from_metadata(
-                    entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
-                    &settings.metadata_prefix,
-                );
-                log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
-                let map = Rc::new(map);
-                let fetched_at = platform.now_ms();
-                isolate.metadata.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
-                if ttl_ms > 0 {
-                    let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
-                    if let Ok(text) = serde_json::to_string(&entry) {
-                        let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
-                        platform.cache_put(&key, text, ttl).await;
-                    }
-                }
-                Ok((map, "miss"))
-            }
-            Err(e) => match shared {
-                Some(entry) if now.saturating_sub(entry.fetched_at_ms) < keep_ms => {
-                    log.upstream_error = Some(e.code());
-                    Ok((Rc::new(PermissionMap::from_roles(entry.roles)), "stale"))
-                }
-                _ => Err(e),
-            },
-        }
     }
 }
 

@@ -28,11 +28,11 @@ struct Entry {
 }
 
 #[derive(Default)]
-pub struct MetadataCache {
+pub struct PermissionCache {
     entries: HashMap<String, Entry>,
 }
 
-impl MetadataCache {
+impl PermissionCache {
     pub fn lookup(&mut self, org_id: &str, now_ms: u64, ttl_ms: u64, stale_ms: u64) -> Cached {
         let Some(entry) = self.entries.get(org_id) else { return Cached::Missing };
         let age = now_ms.saturating_sub(entry.fetched_at_ms);
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn fresh_until_the_ttl_then_stale_for_the_window_then_gone() {
-        let mut cache = MetadataCache::default();
+        let mut cache = PermissionCache::default();
         cache.store("o", map("a"), 1_000, 1_000, 60_000 + 30_000);
         assert_eq!(cache.lookup("o", 1_000, 60_000, 30_000), Cached::Fresh(map("a")));
         assert_eq!(cache.lookup("o", 60_999, 60_000, 30_000), Cached::Fresh(map("a")));
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn nothing_is_kept_when_ttl_and_window_are_zero() {
-        let mut cache = MetadataCache::default();
+        let mut cache = PermissionCache::default();
         cache.store("o", map("a"), 0, 0, 0);
         assert!(cache.is_empty(), "store keeps nothing when nothing would read it back");
         assert_eq!(cache.lookup("o", 0, 0, 0), Cached::Missing);
@@ -115,14 +115,14 @@ mod tests {
 
     #[test]
     fn without_a_stale_window_an_expired_entry_is_missing() {
-        let mut cache = MetadataCache::default();
+        let mut cache = PermissionCache::default();
         cache.store("o", map("a"), 0, 0, 60_000);
         assert_eq!(cache.lookup("o", 60_000, 60_000, 0), Cached::Missing);
     }
 
     #[test]
     fn the_cache_is_bounded() {
-        let mut cache = MetadataCache::default();
+        let mut cache = PermissionCache::default();
         for i in 0..MAX_ENTRIES + 5 {
             cache.store(&format!("o{i}"), map("a"), i as u64, i as u64, u64::MAX / 2);
         }

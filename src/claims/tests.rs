@@ -1,7 +1,9 @@
+use super::permission_cache::{shared_key, SharedEntry};
 use super::*;
-use crate::config::{Credentials, MsTokenConfig, Secret, ZitadelApiConfig};
+use crate::config::{Credentials, MsTokenConfig, PermissionsConfig, ZitadelApiConfig};
 use crate::contract::payload;
-use crate::contract::signature::SigningKey;
+use crate::secret::Secret;
+use crate::secret::SigningKey;
 use crate::testing::{FakePlatform, Reply};
 use base64::Engine;
 use futures::executor::block_on;
@@ -10,10 +12,8 @@ const ORG: &str = "312909075211944344";
 const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
 
 fn config() -> Config {
-    let api = ZitadelApiConfig {
-        base_url: "https://z".into(),
-        credentials: Credentials::AccessToken(Secret::new("pat")),
-    };
+    let api =
+        ZitadelApiConfig { base_url: "https://z".into(), credentials: Credentials::AccessToken(Secret::new("pat")) };
     Config {
         signing_keys: vec![SigningKey::new("k")],
         signature_tolerance_seconds: 300,
@@ -64,17 +64,25 @@ fn mapping() -> Reply {
     ])
 }
 
+/// What an isolate keeps, as the endpoint holds it.
+#[derive(Default)]
+struct Caches {
+    claims: ClaimsCache,
+    zitadel: ZitadelClient,
+}
+
 fn run(
     config: &Config,
-    isolate: &Isolate,
+    isolate: &Caches,
     platform: &FakePlatform,
     body: &str,
-) -> (Result<ContextInfoResponse, Error>, RequestLog) {
+) -> (Result<ContextInfoResponse, UpstreamError>, RequestLog) {
     let info = payload::decode(body.as_bytes()).unwrap();
     let function = Function::from_name(info.function.as_deref().unwrap()).unwrap();
     let earlier = crate::contract::chain::earlier(function, info.response).unwrap();
     let mut log = RequestLog::new("POST", "/");
-    let result = block_on(build(config, isolate, platform, function, &info, earlier, &mut log));
+    let result =
+        block_on(build(config, &isolate.claims, &isolate.zitadel, platform, function, &info, earlier, &mut log));
     (result, log)
 }
 
@@ -89,7 +97,7 @@ fn list(values: &[&str]) -> ClaimValue {
 #[test]
 fn full_payload_gets_every_claim() {
     let platform = FakePlatform::new(vec![mapping()]);
-    let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+    let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
     let response = result.unwrap();
     assert_eq!(claim(&response, "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
     assert_eq!(
@@ -108,11 +116,11 @@ fn full_payload_gets_every_claim() {
 fn no_grants_means_no_permissions_and_no_call() {
     let platform = FakePlatform::new(vec![]);
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"}}"#;
-    let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+    let (result, _) = run(&config(), &Caches::default(), &platform, body);
     assert_eq!(result.unwrap().append_claims, vec![]);
     assert!(platform.sent().is_empty());
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":[]}]}"#;
-    let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+    let (result, _) = run(&config(), &Caches::default(), &platform, body);
     assert_eq!(result.unwrap().append_claims, vec![]);
     assert!(platform.sent().is_empty());
 }
@@ -120,9 +128,8 @@ fn no_grants_means_no_permissions_and_no_call() {
 #[test]
 fn roles_without_a_mapping_give_no_permissions_claim() {
     let platform = FakePlatform::new(vec![metadata_page(&[("other", "x")])]);
-    let body =
-        r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["admin"]}]}"#;
-    let (result, _) = run(&config(), &Isolate::default(), &platform, body);
+    let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["admin"]}]}"#;
+    let (result, _) = run(&config(), &Caches::default(), &platform, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), None);
 }
 
@@ -133,7 +140,7 @@ fn project_filter_and_fixed_org() {
     p.project_id = Some("312909075214958999".into());
     p.org_id = Some("owner-org".into());
     let platform = FakePlatform::new(vec![mapping()]);
-    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
     assert_eq!(
         claim(&result.unwrap(), "permissions"),
         Some(&list(&["posts:read"])),
@@ -149,7 +156,7 @@ fn prefix_is_sent_as_filter_and_stripped() {
     let platform = FakePlatform::new(vec![metadata_page(&[("permissions:viewer", "reports:read")])]);
     let body =
         r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["viewer"]}]}"#;
-    let (result, _) = run(&c, &Isolate::default(), &platform, body);
+    let (result, _) = run(&c, &Caches::default(), &platform, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["reports:read"])));
     let sent: serde_json::Value = serde_json::from_slice(&platform.sent()[0].body).unwrap();
     assert_eq!(sent["filters"][0]["keyFilter"]["key"], "permissions:");
@@ -160,7 +167,7 @@ fn unreadable_mapping_entries_are_logged_by_key_and_skipped() {
     let platform =
         FakePlatform::new(vec![metadata_page(&[("admin", r#"{"not":"a list"}"#), ("editor", "posts:read")])]);
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"roles":["admin","editor"]}]}"#;
-    let (result, log) = run(&config(), &Isolate::default(), &platform, body);
+    let (result, log) = run(&config(), &Caches::default(), &platform, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read"])));
     assert_eq!(log.skipped_metadata_keys, ["admin (the value is a JSON object, not a list)"]);
 }
@@ -168,7 +175,7 @@ fn unreadable_mapping_entries_are_logged_by_key_and_skipped() {
 #[test]
 fn second_call_within_the_ttl_is_served_from_the_isolate_cache() {
     let platform = FakePlatform::new(vec![mapping(), mapping()]);
-    let isolate = Isolate::default();
+    let isolate = Caches::default();
     run(&config(), &isolate, &platform, FULL).0.unwrap();
     platform.advance_ms(59_000);
     let (result, log) = run(&config(), &isolate, &platform, FULL);
@@ -186,7 +193,7 @@ fn ttl_zero_disables_caching() {
     let mut c = config();
     c.cache_ttl_seconds = 0;
     let platform = FakePlatform::new(vec![mapping(), mapping()]).with_kv();
-    let isolate = Isolate::default();
+    let isolate = Caches::default();
     run(&c, &isolate, &platform, FULL).0.unwrap();
     let (_, log) = run(&c, &isolate, &platform, FULL);
     assert_eq!(log.cache, Some("off"));
@@ -197,11 +204,11 @@ fn ttl_zero_disables_caching() {
 #[test]
 fn kv_is_written_after_a_fetch_and_read_by_a_fresh_isolate() {
     let platform = FakePlatform::new(vec![mapping()]).with_kv();
-    run(&config(), &Isolate::default(), &platform, FULL).0.unwrap();
+    run(&config(), &Caches::default(), &platform, FULL).0.unwrap();
     let (text, ttl) = platform.kv_entry(&shared_key(ORG, "")).unwrap();
     assert_eq!(ttl, 60);
     assert!(text.contains("users:manage"));
-    let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+    let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
     assert_eq!(log.cache, Some("kv"));
     assert!(claim(&result.unwrap(), "permissions").is_some());
     assert_eq!(platform.sent().len(), 1, "the second isolate did not call ZITADEL");
@@ -215,7 +222,7 @@ fn an_old_kv_entry_is_not_used_while_zitadel_answers() {
         roles: [("admin".to_string(), vec!["old".to_string()])].into(),
     };
     platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
-    let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+    let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
     assert_eq!(log.cache, Some("miss"));
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
 }
@@ -229,7 +236,7 @@ fn upstream_failure_omits_permissions_by_default_and_keeps_the_rest() {
         Reply::Hang,
     ] {
         let platform = FakePlatform::new(vec![reply]);
-        let (result, log) = run(&config(), &Isolate::default(), &platform, FULL);
+        let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
         let response = result.unwrap();
         assert_eq!(claim(&response, "permissions"), None);
         assert!(claim(&response, "my:zitadel:grants").is_some());
@@ -243,7 +250,7 @@ fn log_claims_say_why_permissions_are_missing_without_values() {
     let mut c = config();
     c.log_claims = true;
     let platform = FakePlatform::new(vec![Reply::Hang]);
-    let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+    let (result, log) = run(&c, &Caches::default(), &platform, FULL);
     assert_eq!(result.unwrap().append_log_claims, ["permissions omitted: ZITADEL API timeout"]);
     assert_eq!(log.upstream_error, Some("timeout"));
 }
@@ -253,10 +260,10 @@ fn fail_policy_answers_upstream_unavailable() {
     let mut c = config();
     c.on_upstream_error = UpstreamPolicy::Fail;
     let platform = FakePlatform::new(vec![Reply::json(500, serde_json::json!({}))]);
-    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
-    assert_eq!(result, Err(Error::UpstreamUnavailable(UpstreamError::Status(500))));
+    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
+    assert_eq!(result, Err(UpstreamError::Status(500)));
     // Without roles there is nothing to fail.
-    let (result, _) = run(&c, &Isolate::default(), &platform, r#"{"function":"preaccesstoken"}"#);
+    let (result, _) = run(&c, &Caches::default(), &platform, r#"{"function":"preaccesstoken"}"#);
     assert!(result.is_ok());
 }
 
@@ -269,7 +276,7 @@ fn stale_map_is_served_during_an_outage_within_the_window() {
         Reply::json(503, serde_json::json!({})),
         Reply::json(503, serde_json::json!({})),
     ]);
-    let isolate = Isolate::default();
+    let isolate = Caches::default();
     run(&c, &isolate, &platform, FULL).0.unwrap();
     platform.advance_ms(61_000);
     let (result, log) = run(&c, &isolate, &platform, FULL);
@@ -286,7 +293,7 @@ fn stale_map_is_served_when_zitadel_hangs_past_the_deadline() {
     let mut c = config();
     c.stale_if_error_seconds = 300;
     let platform = FakePlatform::new(vec![mapping(), Reply::Hang]);
-    let isolate = Isolate::default();
+    let isolate = Caches::default();
     run(&c, &isolate, &platform, FULL).0.unwrap();
     platform.advance_ms(61_000);
     let (result, log) = run(&c, &isolate, &platform, FULL);
@@ -304,7 +311,7 @@ fn stale_map_in_kv_is_served_during_an_outage() {
         roles: [("admin".to_string(), vec!["kept".to_string()])].into(),
     };
     platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
-    let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+    let (result, log) = run(&c, &Caches::default(), &platform, FULL);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["kept"])));
     assert_eq!(log.cache, Some("stale"));
 }
@@ -314,7 +321,7 @@ fn groups_are_bare_role_names_when_enabled() {
     let mut c = config();
     c.groups_claim = Some("groups".into());
     let platform = FakePlatform::new(vec![mapping()]);
-    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
     assert_eq!(claim(&result.unwrap(), "groups"), Some(&list(&["admin", "editor", "viewer"])));
 }
 
@@ -327,7 +334,7 @@ fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
     c.log_claims = true;
     c.groups_claim = Some("groups".into());
     let platform = FakePlatform::new(vec![mapping()]);
-    let (result, log) = run(&c, &Isolate::default(), &platform, &body.to_string());
+    let (result, log) = run(&c, &Caches::default(), &platform, &body.to_string());
     let result = result.unwrap();
     assert_eq!(claim(&result, "my:zitadel:grants"), None);
     assert_eq!(log.notes, ["flat roles: more than 1 MiB"]);
@@ -339,11 +346,11 @@ fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
 fn ms_token_goes_into_userinfo_only_when_asked() {
     let body = FULL.replace("function/preaccesstoken", "function/preuserinfo");
     let platform = FakePlatform::new(vec![mapping(), mapping()]);
-    let (result, _) = run(&config(), &Isolate::default(), &platform, &body);
+    let (result, _) = run(&config(), &Caches::default(), &platform, &body);
     assert_eq!(claim(&result.unwrap(), "urn:custom:ms_access_token"), None);
     let mut c = config();
     c.ms_token.as_mut().unwrap().in_userinfo = true;
-    let (result, _) = run(&c, &Isolate::default(), &platform, &body);
+    let (result, _) = run(&c, &Caches::default(), &platform, &body);
     assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
 }
 
@@ -352,7 +359,7 @@ fn unreadable_token_metadata_is_omitted_and_noted() {
     let mut c = config();
     c.log_claims = true;
     let body = r#"{"function":"preaccesstoken","user_metadata":[{"key":"microsoft_access_token","value":"%%%"}]}"#;
-    let (result, log) = run(&c, &Isolate::default(), &FakePlatform::new(vec![]), body);
+    let (result, log) = run(&c, &Caches::default(), &FakePlatform::new(vec![]), body);
     let response = result.unwrap();
     assert!(response.append_claims.is_empty());
     assert_eq!(
@@ -401,7 +408,7 @@ fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
         200,
         serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
     )]);
-    let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+    let (result, log) = run(&c, &Caches::default(), &platform, &body);
     let expires_at = (platform.now_ms() / 1000 + 3600).to_string();
     assert_eq!(
         result.unwrap().to_json(),
@@ -420,7 +427,7 @@ fn a_stale_token_passed_after_a_failed_refresh_is_logged_as_stale_with_the_failu
     let c = refreshing(crate::config::MsRefreshPolicy::Stale);
     let body = with_stored_token(&(FakePlatform::new(vec![]).now_ms() / 1000 + 60).to_string());
     let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
-    let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+    let (result, log) = run(&c, &Caches::default(), &platform, &body);
     let result = result.unwrap();
     assert_eq!(claim(&result, "urn:custom:ms_access_token"), Some(&ClaimValue::Text("old-token".into())));
     assert!(result.set_user_metadata.is_empty());
@@ -434,7 +441,7 @@ fn claims_turned_off_are_absent() {
     c.flat_roles_claim = None;
     c.ms_token = None;
     let platform = FakePlatform::new(vec![]);
-    let (result, _) = run(&c, &Isolate::default(), &platform, FULL);
+    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
     assert!(result.unwrap().append_claims.is_empty());
     assert!(platform.sent().is_empty());
 }
@@ -458,7 +465,7 @@ fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
         "append_log_claims": ["earlier line"]
     }}));
     let platform = FakePlatform::new(vec![]);
-    let (result, log) = run(&c, &Isolate::default(), &platform, &body);
+    let (result, log) = run(&c, &Caches::default(), &platform, &body);
     let json: serde_json::Value = serde_json::from_str(&result.unwrap().to_json()).unwrap();
     let keys: Vec<&str> =
         json["append_claims"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
@@ -487,7 +494,7 @@ fn saml_gets_attributes_and_no_microsoft_token() {
         "response": {"append_attribute": [{"name": "groups", "name_format": "x", "value": ["earlier"]}]}
     });
     let platform = FakePlatform::new(vec![mapping()]);
-    let (result, log) = run(&c, &Isolate::default(), &platform, &body.to_string());
+    let (result, log) = run(&c, &Caches::default(), &platform, &body.to_string());
     let response = result.unwrap();
     assert!(response.append_claims.is_empty() && response.append_log_claims.is_empty());
     let names: Vec<&str> = response.append_attribute.iter().map(|a| a.key.as_str()).collect();
@@ -515,19 +522,19 @@ fn the_microsoft_token_goes_only_to_the_listed_clients() {
     c.ms_token.as_mut().unwrap().client_ids = Some(vec!["backend".into(), "312909075213386136".into()]);
     let platform = FakePlatform::new(vec![mapping(), mapping(), mapping()]);
     // The fixture's application is the second client.
-    let (result, log) = run(&c, &Isolate::default(), &platform, FULL);
+    let (result, log) = run(&c, &Caches::default(), &platform, FULL);
     assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
     assert_eq!(log.ms_token, Some("passed"));
 
     let spa = full_with(serde_json::json!({"application": {"client_id": "spa"}}));
-    let (result, log) = run(&c, &Isolate::default(), &platform, &spa);
+    let (result, log) = run(&c, &Caches::default(), &platform, &spa);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
     assert!(response.append_log_claims.is_empty(), "another client is not a failure");
     assert_eq!((log.ms_token, log.notes.len()), (Some("other_client"), 0));
 
     let older = full_with(serde_json::json!({"application": null}));
-    let (result, log) = run(&c, &Isolate::default(), &platform, &older);
+    let (result, log) = run(&c, &Caches::default(), &platform, &older);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
     let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";

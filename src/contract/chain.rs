@@ -14,11 +14,9 @@
 //! log line is a string. Anything else is `invalid_payload`, naming the field, so that ZITADEL
 //! skips this target's answer and keeps the chain as it was.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-
 use serde_json::value::RawValue;
 
+use crate::contract::json::{self, is_null};
 use crate::contract::payload::{DecodeError, Function};
 
 /// The earlier targets' entries, in the order received.
@@ -84,90 +82,73 @@ enum Kind {
 
 /// Reads the `response` of a function payload. Absent or `null` means no earlier target answered.
 pub fn earlier(function: Function, response: Option<&RawValue>) -> Result<Earlier, DecodeError> {
-    let Some(raw) = response.filter(|r| r.get() != "null") else { return Ok(Earlier::default()) };
-    let fields: HashMap<Cow<'_, str>, &RawValue> =
-        serde_json::from_str(raw.get()).map_err(|_| wrong_type("response", raw, "an object"))?;
-    let list = |name: &'static str, kind: Kind| match fields.get(name) {
-        Some(value) => entries(name, value, kind),
-        None => Ok(Vec::new()),
+    let Some(raw) = response.filter(|r| !is_null(r)) else { return Ok(Earlier::default()) };
+    let (names, kinds): (&[&str], &[Kind]) = match function {
+        Function::PreAccessToken | Function::PreUserinfo => {
+            (&["append_claims", "set_user_metadata", "append_log_claims"], &[Kind::Keyed, Kind::Keyed, Kind::Text])
+        }
+        Function::PreSamlResponse => (&["set_user_metadata", "append_attribute"], &[Kind::Keyed, Kind::Named]),
     };
+    let fields = json::members(raw, names).ok_or_else(|| wrong_type("response", raw, "an object"))?;
+    let mut lists = Vec::with_capacity(names.len());
+    for ((name, kind), value) in names.iter().zip(kinds).zip(fields) {
+        lists.push(match value {
+            Some(value) => entries(name, value, *kind)?,
+            None => Vec::new(),
+        });
+    }
+    let mut lists = lists.into_iter();
+    let mut next = || lists.next().unwrap_or_default();
     Ok(match function {
         Function::PreAccessToken | Function::PreUserinfo => Earlier {
-            append_claims: list("append_claims", Kind::Keyed)?,
-            set_user_metadata: list("set_user_metadata", Kind::Keyed)?,
-            append_log_claims: list("append_log_claims", Kind::Text)?,
+            append_claims: next(),
+            set_user_metadata: next(),
+            append_log_claims: next(),
             append_attribute: Vec::new(),
         },
-        Function::PreSamlResponse => Earlier {
-            set_user_metadata: list("set_user_metadata", Kind::Keyed)?,
-            append_attribute: list("append_attribute", Kind::Named)?,
-            ..Earlier::default()
-        },
+        Function::PreSamlResponse => {
+            Earlier { set_user_metadata: next(), append_attribute: next(), ..Earlier::default() }
+        }
     })
 }
 
 fn entries(field: &str, value: &RawValue, kind: Kind) -> Result<Vec<Entry>, DecodeError> {
-    if value.get() == "null" {
+    if is_null(value) {
         return Ok(Vec::new()); // Go's null clears the list
     }
     let path = format!("response.{field}");
     let items: Vec<&RawValue> = serde_json::from_str(value.get()).map_err(|_| wrong_type(&path, value, "an array"))?;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let path = format!("{path}[{i}]");
-            let (name, holds) = match kind {
-                Kind::Text => {
-                    if !matches!(item.get().as_bytes().first(), Some(b'"' | b'n')) {
-                        return Err(wrong_type(&path, item, "a string"));
-                    }
-                    (String::new(), true)
-                }
-                Kind::Keyed => member(&path, item, "key")?,
-                Kind::Named => member(&path, item, "name")?,
-            };
-            Ok(Entry { raw: item.get().into(), name: name.into(), holds })
-        })
-        .collect()
-}
-
-/// The string member `wanted` of an entry object (matched as Go does: exactly, else ignoring
-/// case), and whether the entry's `value` is set (present and not `null`).
-fn member(path: &str, item: &RawValue, wanted: &str) -> Result<(String, bool), DecodeError> {
-    let object: Vec<(Cow<'_, str>, &RawValue)> = serde_json::from_str::<HashMap<Cow<'_, str>, &RawValue>>(item.get())
-        .map_err(|_| wrong_type(path, item, "an object"))?
-        .into_iter()
-        .collect();
-    let find = |name: &str| {
-        object
-            .iter()
-            .find(|(k, _)| k == name)
-            .or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-            .map(|(_, v)| *v)
-    };
-    let member_path = format!("{path}.{wanted}");
-    let name = match find(wanted) {
-        None => return Err(DecodeError::Field { path: member_path, problem: "is missing".into() }),
-        Some(raw) => {
-            serde_json::from_str::<String>(raw.get()).map_err(|_| wrong_type(&member_path, raw, "a string"))?
-        }
-    };
-    let holds = find("value").is_some_and(|v| v.get() != "null");
-    Ok((name, holds))
+    let mut entries = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let path = || format!("{path}[{i}]");
+        let (name, holds) = match kind {
+            Kind::Text if matches!(json::kind(item), "a string" | "null") => (String::new(), true),
+            Kind::Text => return Err(wrong_type(&path(), item, "a string")),
+            Kind::Keyed | Kind::Named => {
+                let wanted = if matches!(kind, Kind::Keyed) { "key" } else { "name" };
+                let [name, value] = json::members(item, &[wanted, "value"])
+                    .and_then(|found| <[_; 2]>::try_from(found).ok())
+                    .ok_or_else(|| wrong_type(&path(), item, "an object"))?;
+                let member_path = || format!("{}.{wanted}", path());
+                let name = match name {
+                    None => return Err(DecodeError::Field { path: member_path(), problem: "is missing".into() }),
+                    Some(raw) => serde_json::from_str::<String>(raw.get())
+                        .map_err(|_| wrong_type(&member_path(), raw, "a string"))?,
+                };
+                (name, value.is_some_and(|v| !is_null(v)))
+            }
+        };
+        entries.push(Entry { raw: item.get().into(), name: name.into(), holds });
+    }
+    Ok(entries)
 }
 
 /// `is <kind of raw> where <expected> is expected`, naming JSON kinds, never the value.
 fn wrong_type(path: &str, raw: &RawValue, expected: &str) -> DecodeError {
-    let found = match raw.get().as_bytes().first() {
-        Some(b'"') => "a string",
-        Some(b'[') => "an array",
-        Some(b'{') => "an object",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    };
-    DecodeError::Field { path: path.to_string(), problem: format!("is {found} where {expected} is expected") }
+    DecodeError::Field {
+        path: path.to_string(),
+        problem: format!("is {} where {expected} is expected", json::kind(raw)),
+    }
 }
 
 #[cfg(test)]

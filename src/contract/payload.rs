@@ -285,7 +285,7 @@ fn describe_data_error(message: &str) -> String {
 mod tests {
     use super::*;
 
-    /// A realistic `preaccesstoken` body with every field of the protocol notes §3.
+    /// A realistic `preaccesstoken` body with every field of docs/zitadel-contract.md §3.
     pub const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
     const MACHINE: &str = include_str!("../../tests/fixtures/payloads/preuserinfo-machine.json");
 

@@ -9,12 +9,12 @@
 //!   letting the last one win;
 //! - a timestamp more than [`MAX_FUTURE_SECONDS`] ahead of our clock is rejected too.
 
-use std::fmt;
+use std::future::Future;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
-use crate::runtime::Platform;
+use crate::secret::SigningKey;
 
 /// The header ZITADEL sends (header names are case-insensitive on the wire).
 pub const HEADER: &str = "ZITADEL-Signature";
@@ -25,23 +25,22 @@ pub const MAX_FUTURE_SECONDS: i64 = 60;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// One signing key of a target. `Debug` prints nothing of the key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningKey(String);
+/// HMAC-SHA256 of concatenated parts, the MAC the signature is checked with. The runtime port
+/// provides it (in workerd through WebCrypto, native code); [`RustMac`] computes it in Rust.
+pub trait Mac {
+    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]>;
+}
 
-impl SigningKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        SigningKey(key.into())
-    }
+/// HMAC-SHA256 computed in Rust (the `hmac` crate).
+pub struct RustMac;
 
-    /// The key's bytes, for a platform's own HMAC ([`Platform::hmac_sha256`]).
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+impl Mac for RustMac {
+    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]> {
+        std::future::ready(hmac_sha256(key, parts))
     }
 }
 
-/// HMAC-SHA256 of the concatenated `parts` under `key`, computed in Rust. The default of
-/// [`Platform::hmac_sha256`]; the Workers glue uses the runtime's native WebCrypto instead.
+/// HMAC-SHA256 of the concatenated `parts` under `key`, computed in Rust.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
@@ -49,12 +48,6 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
-}
-
-impl fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningKey(..)")
-    }
 }
 
 /// Why a header is unreadable. Each variant names a shape, never the header's content.
@@ -184,25 +177,11 @@ pub fn parse(header: &str) -> Result<SignedHeader<'_>, SignatureError> {
 }
 
 /// Checks a call: header (if any), raw body, the configured keys, our clock and the tolerance for
-/// old timestamps. The MAC is checked before the clock, so a stale or future error always means a
-/// genuine signature (a clock or replay problem), and `invalid_signature` always means a wrong key.
-/// The MAC is computed in Rust; [`verify_on`] is the same check with the platform's HMAC.
-pub fn verify(
-    header: Option<&str>,
-    body: &[u8],
-    keys: &[SigningKey],
-    now: i64,
-    tolerance_seconds: u64,
-) -> Result<(), SignatureError> {
-    let signed = parse(header.ok_or(SignatureError::Missing)?)?;
-    let genuine =
-        keys.iter().any(|key| signed.matches(&hmac_sha256(key.as_bytes(), &signed_content(signed.timestamp, body))));
-    signed.judge(genuine, now, tolerance_seconds)
-}
-
-/// [`verify`], with each MAC from [`Platform::hmac_sha256`] (in workerd: WebCrypto, native code).
-pub async fn verify_on<P: Platform>(
-    platform: &P,
+/// old timestamps, each MAC computed by `mac`. The MAC is checked before the clock, so a stale or
+/// future error always means a genuine signature (a clock or replay problem), and
+/// `invalid_signature` always means a wrong key.
+pub async fn verify<M: Mac>(
+    mac: &M,
     header: Option<&str>,
     body: &[u8],
     keys: &[SigningKey],
@@ -212,7 +191,7 @@ pub async fn verify_on<P: Platform>(
     let signed = parse(header.ok_or(SignatureError::Missing)?)?;
     let mut genuine = false;
     for key in keys {
-        if signed.matches(&platform.hmac_sha256(key.as_bytes(), &signed_content(signed.timestamp, body)).await) {
+        if signed.matches(&mac.hmac_sha256(key.as_bytes(), &signed_content(signed.timestamp, body)).await) {
             genuine = true;
             break;
         }

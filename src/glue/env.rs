@@ -9,7 +9,7 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
     if let Some(text) = value.as_string() {
         Some(text)
     } else if value.as_f64().is_some() {
-        // JavaScript's own formatting: Rust's float formatting would add 14 KB to the wasm.
+        // JavaScript's own formatting: Rust's would bring float formatting into the wasm.
         js_sys::Number::from(value).to_string_with_radix(10).ok().map(String::from)
     } else {
         value.as_bool().map(|b| b.to_string())

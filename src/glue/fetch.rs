@@ -54,8 +54,8 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> 
     let retry_after = response_headers.get("retry-after").ok().flatten();
     let retry_after = retry_after.as_deref().and_then(crate::runtime::parse_retry_after);
     if declared_length(&response_headers).is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64) {
-        // Dropped, not aborted: aborting a response whose large body is still arriving
-        // held up the answer by about a second in wrangler dev; dropping it does not.
+        // Dropped, not aborted: in workerd, aborting a response whose large body is still
+        // arriving holds up the answer; dropping it does not.
         abort.0 = None;
         return Err(TransportError::TooLarge);
     }

@@ -16,11 +16,10 @@ use worker::wasm_bindgen::JsValue;
 use worker::{console_log, event, web_sys, Context, Date, Delay, Env};
 
 use self::kv::KvNamespace;
-use crate::claims::Isolate;
 use crate::config::{Config, Problem};
 use crate::contract::limits::MAX_BODY_BYTES;
-use crate::contract::signature;
-use crate::endpoint::{self, Route};
+use crate::contract::signature::{self, Mac};
+use crate::endpoint::{self, IsolateState, Route};
 use crate::error::Error;
 use crate::log::RequestLog;
 use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
@@ -31,7 +30,7 @@ thread_local! {
     // Settings cannot change within an isolate: a new deployment or secret starts new isolates.
     static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
     // Built with the settings, read on the first call that needs it.
-    static ISOLATE: std::cell::OnceCell<Rc<Isolate>> = const { std::cell::OnceCell::new() };
+    static STATE: std::cell::OnceCell<Rc<IsolateState>> = const { std::cell::OnceCell::new() };
     // Bindings do not change within an isolate either.
     static SHARED_CACHE: std::cell::OnceCell<Option<KvNamespace>> = const { std::cell::OnceCell::new() };
     // How the last signature MAC was computed, for /healthz.
@@ -96,9 +95,9 @@ async fn serve(req: web_sys::Request, env: &Env, ctx: &Context, log: &mut Reques
     let body = body::read_body(&req, &headers, MAX_BODY_BYTES).await?;
     let header = headers.get(signature::HEADER).ok().flatten();
     let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| kv::binding(env)).clone());
-    let platform = Workers { kv, ctx, calls: Cell::new(0) };
-    let isolate = ISOLATE.with(|cell| cell.get_or_init(|| Rc::new(Isolate::new(config))).clone());
-    let result = endpoint::handle_call(config, &isolate, &platform, header.as_deref(), &body, log).await;
+    let platform = WorkersRuntime { kv, ctx, calls: Cell::new(0) };
+    let state = STATE.with(|cell| cell.get_or_init(|| Rc::new(IsolateState::new(config))).clone());
+    let result = endpoint::handle_call(config, &state, &platform, header.as_deref(), &body, log).await;
     log.upstream_calls = platform.calls.get();
     Ok((200, result?.to_json()))
 }
@@ -110,13 +109,13 @@ fn load_config(env: &Env) -> Loaded {
 }
 
 /// The core's view of the Workers runtime for one request.
-struct Workers<'a> {
+struct WorkersRuntime<'a> {
     kv: Option<KvNamespace>,
     ctx: &'a Context,
     calls: Cell<usize>,
 }
 
-impl Platform for Workers<'_> {
+impl Platform for WorkersRuntime<'_> {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.calls.set(self.calls.get() + 1);
         fetch::send(request).await
@@ -140,7 +139,9 @@ impl Platform for Workers<'_> {
             kv::put_later(self.ctx, kv, key, value, ttl_seconds);
         }
     }
+}
 
+impl Mac for WorkersRuntime<'_> {
     async fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         match webcrypto::hmac_sha256(key, parts).await {
             Some(mac) => {

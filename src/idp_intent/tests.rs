@@ -106,9 +106,7 @@ fn a_new_user_is_created_with_the_tokens_in_create_user() {
     assert_eq!(answer["createUser"].get("metadata"), None);
     assert_eq!(answer["createUser"]["human"]["metadata"].as_array().unwrap().len(), 4);
     // Empty, null and an empty list.
-    for request in
-        [serde_json::json!({}), serde_json::json!({"metadata": null}), serde_json::json!({"metadata": []})]
-    {
+    for request in [serde_json::json!({}), serde_json::json!({"metadata": null}), serde_json::json!({"metadata": []})] {
         let (answer, _) = answered(&config(&[]), &first_sign_in("createUser", request.clone()));
         assert_eq!(answer["createUser"]["metadata"], ours(), "{request}");
     }
@@ -120,35 +118,23 @@ fn both_creating_requests_get_the_tokens() {
         serde_json::from_str(&first_sign_in("createUser", serde_json::json!({}))).unwrap();
     body["addHumanUser"] = serde_json::json!({"username": "ada"});
     let (answer, added) = answered(&config(&[]), &body.to_string());
-    assert_eq!(
-        (added, &answer["createUser"]["metadata"], &answer["addHumanUser"]["metadata"]),
-        (6, &ours(), &ours())
-    );
+    assert_eq!((added, &answer["createUser"]["metadata"], &answer["addHumanUser"]["metadata"]), (6, &ours(), &ours()));
 }
 
 #[test]
 fn a_first_sign_in_respects_the_identity_provider_setting() {
     let body = first_sign_in("addHumanUser", serde_json::json!({"username": "ada"}));
-    assert_eq!(
-        plan(&config(&[("MS_IDP_ID", "other")]), &body).unwrap_err(),
-        "another identity provider (MS_IDP_ID)"
-    );
+    assert_eq!(plan(&config(&[("MS_IDP_ID", "other")]), &body).unwrap_err(), "another identity provider (MS_IDP_ID)");
     assert!(matches!(plan(&config(&[("MS_IDP_ID", "ms-idp")]), &body), Ok(Plan::Answer { .. })));
 }
 
 #[test]
 fn a_malformed_creating_request_is_skipped() {
-    for request in [
-        serde_json::json!("x"),
-        serde_json::json!({"metadata": {"key": "a"}}),
-        serde_json::json!({"metadata": [7]}),
-    ] {
+    for request in
+        [serde_json::json!("x"), serde_json::json!({"metadata": {"key": "a"}}), serde_json::json!({"metadata": [7]})]
+    {
         let body = first_sign_in("addHumanUser", request.clone());
-        assert_eq!(
-            plan(&config(&[]), &body).unwrap_err(),
-            "the user to create is not the expected JSON",
-            "{request}"
-        );
+        assert_eq!(plan(&config(&[]), &body).unwrap_err(), "the user to create is not the expected JSON", "{request}");
     }
 }
 
@@ -156,7 +142,7 @@ fn a_malformed_creating_request_is_skipped() {
 fn a_first_sign_in_is_answered_without_an_api_call() {
     let platform = FakePlatform::new(vec![]);
     let body = first_sign_in("createUser", serde_json::json!({"username": "ada"}));
-    let (outcome, message) = block_on(capture(&config(&[]), &Isolate::default(), &platform, &body, u64::MAX));
+    let (outcome, message) = block_on(capture(&config(&[]), &ZitadelClient::default(), &platform, &body, u64::MAX));
     assert_eq!(outcome, Capture::Added(3));
     assert_eq!(outcome.describe(), "added");
     assert!(message.unwrap().contains("microsoft_refresh_token"));
@@ -168,7 +154,7 @@ fn tokens_of_a_linked_user_are_stored_as_metadata() {
     let platform = FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
     let (outcome, message) = block_on(capture(
         &config(&[]),
-        &Isolate::default(),
+        &ZitadelClient::default(),
         &platform,
         &response("EwB-opaque", Some("rt-1"), Some("u1")),
         u64::MAX,
@@ -194,10 +180,7 @@ fn a_jwt_access_token_stores_its_exp() {
     let (user, entries) = entries(&config(&[]), &response(&jwt, None, Some("u1"))).unwrap();
     assert_eq!(user, "u1");
     let keys: Vec<(&str, String)> = entries.iter().map(|m| (m.key.as_str(), m.value.clone())).collect();
-    assert_eq!(
-        keys,
-        [("microsoft_access_token", b64(&jwt)), ("microsoft_access_token_expires_at", b64("1800000000"))]
-    );
+    assert_eq!(keys, [("microsoft_access_token", b64(&jwt)), ("microsoft_access_token_expires_at", b64("1800000000"))]);
 }
 
 #[test]
@@ -220,17 +203,11 @@ fn nothing_is_stored_without_a_user_a_token_or_for_another_idp() {
         plan(&config(&[]), &response("t", None, None)).unwrap_err(),
         "no linked user, and no user to create in the response"
     );
-    assert_eq!(
-        entries(&config(&[]), &response("", None, Some("u1"))).unwrap_err(),
-        "no access token in the response"
-    );
+    assert_eq!(entries(&config(&[]), &response("", None, Some("u1"))).unwrap_err(), "no access token in the response");
     let ldap = serde_json::json!({"userId": "u1", "idpInformation": {"ldap": {"attributes": {}}}}).to_string();
     assert_eq!(entries(&config(&[]), &ldap).unwrap_err(), "no access token in the response");
     let other = config(&[("MS_IDP_ID", "the-microsoft-idp")]);
-    assert_eq!(
-        entries(&other, &response("t", None, Some("u1"))).unwrap_err(),
-        "another identity provider (MS_IDP_ID)"
-    );
+    assert_eq!(entries(&other, &response("t", None, Some("u1"))).unwrap_err(), "another identity provider (MS_IDP_ID)");
     let same = config(&[("MS_IDP_ID", "ms-idp")]);
     assert!(entries(&same, &response("t", None, Some("u1"))).is_ok());
     assert_eq!(
@@ -242,12 +219,17 @@ fn nothing_is_stored_without_a_user_a_token_or_for_another_idp() {
 #[test]
 fn a_failed_store_is_reported_not_raised() {
     let platform = FakePlatform::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
-    let (outcome, _) =
-        block_on(capture(&config(&[]), &Isolate::default(), &platform, &response("t", None, Some("u1")), u64::MAX));
+    let (outcome, _) = block_on(capture(
+        &config(&[]),
+        &ZitadelClient::default(),
+        &platform,
+        &response("t", None, Some("u1")),
+        u64::MAX,
+    ));
     assert_eq!(outcome, Capture::Failed(UpstreamError::Unauthorized(403)));
     let platform = FakePlatform::new(vec![Reply::Hang]);
     let (outcome, _) =
-        block_on(capture(&config(&[]), &Isolate::default(), &platform, &response("t", None, Some("u1")), 0));
+        block_on(capture(&config(&[]), &ZitadelClient::default(), &platform, &response("t", None, Some("u1")), 0));
     assert_eq!(outcome, Capture::Failed(UpstreamError::Timeout));
 }
 

@@ -27,14 +27,16 @@ pub fn flight_lifetime_ms(upstream_timeout_ms: u64) -> u64 {
     upstream_timeout_ms + SAFETY_MARGIN_MS + ABANDON_MARGIN_MS
 }
 
-/// Runs `work` until it finishes or the clock reaches `deadline_ms` (Unix milliseconds).
-pub async fn before<P: Platform, T>(platform: &P, deadline_ms: u64, work: impl Future<Output = T>) -> Option<T> {
-    with_deadline(platform, deadline_ms.saturating_sub(platform.now_ms()), work).await
+/// Runs `work` until it finishes or the clock reaches `deadline_ms`, an absolute time (Unix
+/// milliseconds); `None` if the deadline came first.
+pub async fn timeout_at<P: Platform, T>(platform: &P, deadline_ms: u64, work: impl Future<Output = T>) -> Option<T> {
+    timeout(platform, deadline_ms.saturating_sub(platform.now_ms()), work).await
 }
 
-/// Runs `work` until it finishes or `platform.sleep(ms)` does, whichever is first. `work` is
-/// dropped on timeout, which aborts its outbound requests in the Workers glue.
-pub async fn with_deadline<P: Platform, T>(platform: &P, ms: u64, work: impl Future<Output = T>) -> Option<T> {
+/// Runs `work` for at most `ms` milliseconds, a duration (until `platform.sleep(ms)` ends);
+/// `None` if the time ran out first. `work` is then dropped, which aborts its outbound requests
+/// in the Workers glue.
+pub async fn timeout<P: Platform, T>(platform: &P, ms: u64, work: impl Future<Output = T>) -> Option<T> {
     let mut work = pin!(work);
     let mut timer = pin!(platform.sleep(ms));
     std::future::poll_fn(|cx| {

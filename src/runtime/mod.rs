@@ -10,6 +10,8 @@ pub mod single_flight;
 
 use std::future::Future;
 
+use crate::contract::signature::Mac;
+
 /// An outbound request. `Debug` is deliberately absent: headers carry credentials.
 pub struct HttpRequest {
     pub method: &'static str,
@@ -42,7 +44,7 @@ pub enum TransportError {
     TooLarge,
 }
 
-pub trait Platform {
+pub trait Platform: Mac {
     /// Sends one request. Implementations bound the response size.
     fn send(&self, request: HttpRequest) -> impl Future<Output = Result<HttpResponse, TransportError>>;
 
@@ -57,12 +59,6 @@ pub trait Platform {
 
     /// Writes the shared cache, if one is bound; failures are ignored by design.
     fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) -> impl Future<Output = ()>;
-
-    /// HMAC-SHA256 of the concatenated `parts` under `key`: the signature check's MAC. Computed
-    /// in Rust unless the platform has a faster one (the Workers glue: WebCrypto, native code).
-    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]> {
-        std::future::ready(crate::contract::signature::hmac_sha256(key, parts))
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! Microsoft's token endpoint (the v2.0 identity platform): the `refresh_token` grant.
 
-use serde::Deserialize;
-
 use crate::config::MsRefreshConfig;
 use crate::runtime::backoff::Backoff;
-use crate::runtime::{HttpRequest, Platform, TransportError};
-use crate::upstream::zitadel::form_encode;
+use crate::runtime::{HttpRequest, Platform};
+use crate::upstream::{check_status, TokenAnswer, UpstreamError};
 
 /// The longest `expires_in` believed from Microsoft (Entra ID tokens live 60 to 90 minutes).
 const MAX_TOKEN_LIFETIME_SECONDS: i64 = 86_400;
@@ -29,14 +27,15 @@ pub enum RefreshError {
     /// Microsoft refused our client or request (`invalid_client`, `unauthorized_client`, ...):
     /// a configuration problem.
     Refused(&'static str),
-    /// Timeout, network error, 429 or 5xx: may work on the next try.
-    Transient(&'static str),
+    /// Timeout, network error, 429, 5xx or a malformed answer: may work on the next try.
+    Transient(UpstreamError),
 }
 
 impl RefreshError {
     pub fn code(self) -> &'static str {
         match self {
-            RefreshError::SignInAgain(c) | RefreshError::Refused(c) | RefreshError::Transient(c) => c,
+            RefreshError::SignInAgain(code) | RefreshError::Refused(code) => code,
+            RefreshError::Transient(e) => e.code(),
         }
     }
 }
@@ -49,13 +48,13 @@ pub async fn request_refresh<P: Platform>(
     refresh_token: &str,
     now: i64,
 ) -> Result<Refreshed, RefreshError> {
-    let body = format!(
-        "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret={}&scope={}",
-        form_encode(refresh_token),
-        form_encode(&config.client_id),
-        form_encode(config.client_secret.expose()),
-        form_encode(&config.scopes),
-    );
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token)
+        .append_pair("client_id", &config.client_id)
+        .append_pair("client_secret", config.client_secret.expose())
+        .append_pair("scope", &config.scopes)
+        .finish();
     let request = HttpRequest {
         method: "POST",
         url: config.token_url.clone(),
@@ -65,51 +64,36 @@ pub async fn request_refresh<P: Platform>(
         ],
         body: body.into_bytes(),
     };
-    let response = platform.send(request).await.map_err(|e| match e {
-        TransportError::Timeout => RefreshError::Transient("timeout"),
-        TransportError::Network => RefreshError::Transient("network_error"),
-        TransportError::TooLarge => RefreshError::Transient("response_too_large"),
-    })?;
-    #[derive(Deserialize)]
-    struct TokenAnswer {
-        access_token: Option<String>,
-        refresh_token: Option<String>,
-        expires_in: Option<Box<serde_json::value::RawValue>>,
-        error: Option<String>,
-    }
-    let answer: Option<TokenAnswer> = serde_json::from_slice(&response.body).ok();
+    let response = platform.send(request).await.map_err(|e| RefreshError::Transient(e.into()))?;
+    let mut answer = TokenAnswer::parse(&response.body);
     match response.status {
-        200..=299 => {
-            let answer = answer.ok_or(RefreshError::Transient("malformed_response"))?;
-            let access_token =
-                answer.access_token.filter(|t| !t.is_empty()).ok_or(RefreshError::Transient("malformed_response"))?;
-            // Microsoft sends expires_in as a number (older endpoints: a string); an hour if absent.
-            // Entra ID access tokens live at most a day; anything beyond is nonsense, cut to that.
-            let expires_in = answer
-                .expires_in
-                .and_then(|raw| raw.get().trim_matches('"').parse::<i64>().ok())
-                .unwrap_or(3600)
-                .clamp(0, MAX_TOKEN_LIFETIME_SECONDS);
-            Ok(Refreshed {
-                access_token,
-                refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
-                expires_at: now.saturating_add(expires_in),
-            })
+        200..=299 | 429 | 500..=599 => {
+            check_status(&response, backoff, platform.now_ms()).map_err(RefreshError::Transient)?
         }
-        429 => {
-            backoff.note(platform.now_ms(), response.retry_after);
-            Err(RefreshError::Transient("rate_limited"))
-        }
-        500..=599 => Err(RefreshError::Transient("bad_status")),
-        _ => Err(match answer.and_then(|a| a.error).as_deref() {
-            Some("invalid_grant") => RefreshError::SignInAgain("invalid_grant"),
-            Some("interaction_required") => RefreshError::SignInAgain("interaction_required"),
-            Some("consent_required") => RefreshError::SignInAgain("consent_required"),
-            Some("invalid_client") => RefreshError::Refused("invalid_client"),
-            Some("unauthorized_client") => RefreshError::Refused("unauthorized_client"),
-            Some("invalid_scope") => RefreshError::Refused("invalid_scope"),
-            Some("invalid_request") => RefreshError::Refused("invalid_request"),
-            _ => RefreshError::Refused("refused"),
-        }),
+        _ => return Err(refusal(answer.and_then(|a| a.error).as_deref())),
+    }
+    let answer = answer.as_mut().ok_or(RefreshError::Transient(UpstreamError::Malformed))?;
+    let access_token = answer.access_token().map_err(RefreshError::Transient)?;
+    // An hour if absent (or unreadable); Entra ID access tokens live at most a day, so anything
+    // beyond is nonsense, cut to that.
+    let expires_in = answer.expires_in().ok().flatten().unwrap_or(3600).clamp(0, MAX_TOKEN_LIFETIME_SECONDS);
+    Ok(Refreshed {
+        access_token,
+        refresh_token: answer.refresh_token.take().filter(|t| !t.is_empty()),
+        expires_at: now.saturating_add(expires_in),
+    })
+}
+
+/// What Microsoft's OAuth error code (RFC 6749 §5.2) says about a refused refresh.
+fn refusal(error: Option<&str>) -> RefreshError {
+    match error {
+        Some("invalid_grant") => RefreshError::SignInAgain("invalid_grant"),
+        Some("interaction_required") => RefreshError::SignInAgain("interaction_required"),
+        Some("consent_required") => RefreshError::SignInAgain("consent_required"),
+        Some("invalid_client") => RefreshError::Refused("invalid_client"),
+        Some("unauthorized_client") => RefreshError::Refused("unauthorized_client"),
+        Some("invalid_scope") => RefreshError::Refused("invalid_scope"),
+        Some("invalid_request") => RefreshError::Refused("invalid_request"),
+        _ => RefreshError::Refused("refused"),
     }
 }

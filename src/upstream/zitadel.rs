@@ -6,16 +6,17 @@
 //! base64.
 
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::rc::Rc;
 
 use base64::Engine;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
+use super::{check_status, TokenAnswer, UpstreamError};
 use crate::config::{Credentials, ZitadelApiConfig};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::single_flight::SingleFlight;
-use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
+use crate::runtime::{HttpRequest, HttpResponse, Platform};
 
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.
@@ -27,93 +28,39 @@ const MAX_METADATA_BYTES: usize = 4 << 20;
 const TOKEN_EXPIRY_MARGIN_MS: u64 = 60_000;
 const TOKEN_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
 
-/// Why an upstream call gave no usable answer. Carries no response body: bodies may echo input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamError {
-    Timeout,
-    Network,
-    TooLarge,
-    /// The credentials were refused (401/403, or `invalid_client` from the token endpoint).
-    Unauthorized(u16),
-    /// 429, or still waiting out an earlier 429's `Retry-After`.
-    RateLimited,
-    /// 404 for a route the instance does not have (an older ZITADEL), as opposed to a resource the
-    /// API did not find (`Status(404)`).
-    MissingApi,
-    /// Any other non-2xx status.
-    Status(u16),
-    /// A 2xx answer that is not the expected JSON.
-    Malformed,
-}
-
-impl UpstreamError {
-    /// A snake_case word for logs and log claims.
-    pub fn code(self) -> &'static str {
-        match self {
-            UpstreamError::Timeout => "timeout",
-            UpstreamError::Network => "network_error",
-            UpstreamError::TooLarge => "response_too_large",
-            UpstreamError::Unauthorized(_) => "unauthorized",
-            UpstreamError::RateLimited => "rate_limited",
-            UpstreamError::MissingApi => "missing_api",
-            UpstreamError::Status(_) => "bad_status",
-            UpstreamError::Malformed => "malformed_response",
-        }
-    }
-}
-
-impl fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UpstreamError::Timeout => f.write_str("no answer within UPSTREAM_TIMEOUT_MS"),
-            UpstreamError::Network => f.write_str("the connection failed"),
-            UpstreamError::TooLarge => f.write_str("the answer was too large"),
-            UpstreamError::Unauthorized(403) => f.write_str("the credentials lack a permission (HTTP 403)"),
-            UpstreamError::Unauthorized(status) => write!(f, "the credentials were refused (HTTP {status})"),
-            UpstreamError::RateLimited => f.write_str("rate limited (HTTP 429)"),
-            UpstreamError::MissingApi => f.write_str("this instance has no such API (HTTP 404)"),
-            UpstreamError::Status(status) => write!(f, "HTTP {status}"),
-            UpstreamError::Malformed => f.write_str("the answer was not the expected JSON"),
-        }
-    }
-}
-
-impl From<TransportError> for UpstreamError {
-    fn from(e: TransportError) -> Self {
-        match e {
-            TransportError::Timeout => UpstreamError::Timeout,
-            TransportError::Network => UpstreamError::Network,
-            TransportError::TooLarge => UpstreamError::TooLarge,
-        }
-    }
-}
-
-/// API state kept per isolate: the client-credentials token and which metadata API answers.
+/// The ZITADEL API client's state, kept per isolate: its token cache, whether the instance has
+/// the v2 metadata API, and its 429 backoff.
 #[derive(Default)]
-pub struct Session {
-    token: RefCell<Option<(Rc<str>, u64)>>,
-    token_flight: SingleFlight<Result<Rc<str>, UpstreamError>>,
-    use_v1: Cell<bool>,
+pub struct ZitadelClient {
+    tokens: TokenCache,
+    management_v1: Cell<bool>,
     backoff: Backoff,
 }
 
-impl Session {
-    /// A session whose token fetch, run by one request for all, ends within `live_for_ms` while
+/// The client-credentials token, fetched by one request for all and kept until shortly before it
+/// expires.
+#[derive(Default)]
+struct TokenCache {
+    token: RefCell<Option<(Rc<str>, u64)>>,
+    flight: SingleFlight<Result<Rc<str>, UpstreamError>>,
+}
+
+impl ZitadelClient {
+    /// A client whose token fetch, run by one request for all, ends within `live_for_ms` while
     /// that request lives (see [`SingleFlight::new`]).
     pub fn new(live_for_ms: u64) -> Self {
-        // Field by field: `..Session::default()` would build and drop a second flight map, which
-        // costs the wasm drop code for it.
-        Session {
-            token: RefCell::default(),
-            token_flight: SingleFlight::new(live_for_ms),
-            use_v1: Cell::default(),
+        // Field by field: `..Default::default()` would build and drop a second flight map, whose
+        // drop code the wasm would then carry.
+        ZitadelClient {
+            tokens: TokenCache { token: RefCell::default(), flight: SingleFlight::new(live_for_ms) },
+            management_v1: Cell::default(),
             backoff: Backoff::default(),
         }
     }
 
-    /// True once the instance answered 404 for the v2 metadata API (for tests and logs).
+    /// True once the instance showed it has no v2 metadata API (for tests and logs).
     pub fn uses_management_v1(&self) -> bool {
-        self.use_v1.get()
+        self.management_v1.get()
     }
 }
 
@@ -124,17 +71,17 @@ pub type MetadataEntry = (String, Vec<u8>);
 pub async fn org_metadata<P: Platform>(
     platform: &P,
     api: &ZitadelApiConfig,
-    session: &Session,
+    client: &ZitadelClient,
     org_id: &str,
     prefix: &str,
 ) -> Result<Vec<MetadataEntry>, UpstreamError> {
-    if !session.use_v1.get() {
-        match list_metadata(platform, api, session, org_id, prefix, Api::V2).await {
-            Err(UpstreamError::MissingApi) => session.use_v1.set(true),
+    if !client.management_v1.get() {
+        match list_metadata(platform, api, client, org_id, prefix, Api::V2).await {
+            Err(UpstreamError::MissingApi) => client.management_v1.set(true),
             other => return other,
         }
     }
-    list_metadata(platform, api, session, org_id, prefix, Api::ManagementV1).await
+    list_metadata(platform, api, client, org_id, prefix, Api::ManagementV1).await
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -198,7 +145,7 @@ impl Uint64 {
 async fn list_metadata<P: Platform>(
     platform: &P,
     api: &ZitadelApiConfig,
-    session: &Session,
+    client: &ZitadelClient,
     org_id: &str,
     prefix: &str,
     which: Api,
@@ -233,7 +180,7 @@ async fn list_metadata<P: Platform>(
             r#"{{"{}":{{"offset":"{offset}","limit":{PAGE_SIZE},"asc":true}},"{}":[{filters}]}}"#,
             list[0], list[1]
         );
-        let response = authorized_post(platform, api, session, &url, body.into_bytes(), org_header).await?;
+        let response = authorized_post(platform, api, client, &url, body.into_bytes(), org_header).await?;
         let (page, total) = match which {
             Api::V2 => {
                 let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
@@ -271,7 +218,7 @@ async fn list_metadata<P: Platform>(
 pub async fn set_user_metadata<P: Platform>(
     platform: &P,
     api: &ZitadelApiConfig,
-    session: &Session,
+    client: &ZitadelClient,
     user_id: &str,
     entries: &[crate::contract::response::Metadata],
 ) -> Result<(), UpstreamError> {
@@ -281,7 +228,7 @@ pub async fn set_user_metadata<P: Platform>(
     }
     let url = format!("{}/v2/users/{}/metadata", api.base_url, path_segment(user_id));
     let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
-    authorized_post(platform, api, session, &url, body, None).await.map(|_| ())
+    authorized_post(platform, api, client, &url, body, None).await.map(|_| ())
 }
 
 /// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
@@ -289,17 +236,17 @@ pub async fn set_user_metadata<P: Platform>(
 async fn authorized_post<P: Platform>(
     platform: &P,
     api: &ZitadelApiConfig,
-    session: &Session,
+    client: &ZitadelClient,
     url: &str,
     body: Vec<u8>,
     org_header: Option<&str>,
 ) -> Result<HttpResponse, UpstreamError> {
     let mut retried = false;
     loop {
-        if session.backoff.active(platform.now_ms()) {
+        if client.backoff.active(platform.now_ms()) {
             return Err(UpstreamError::RateLimited);
         }
-        let token = bearer(platform, api, session).await?;
+        let token = bearer(platform, api, client).await?;
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
             ("accept", "application/json".to_string()),
@@ -311,18 +258,12 @@ async fn authorized_post<P: Platform>(
         let request = HttpRequest { method: "POST", url: url.to_string(), headers, body: body.clone() };
         let response = platform.send(request).await?;
         match response.status {
-            200..=299 => return Ok(response),
-            429 => {
-                session.backoff.note(platform.now_ms(), response.retry_after);
-                return Err(UpstreamError::RateLimited);
-            }
             401 if !retried && matches!(api.credentials, Credentials::ClientCredentials { .. }) => {
-                session.token.borrow_mut().take();
+                client.tokens.token.borrow_mut().take();
                 retried = true;
             }
-            status @ (401 | 403) => return Err(UpstreamError::Unauthorized(status)),
             404 if is_missing_route(&response.body) => return Err(UpstreamError::MissingApi),
-            status => return Err(UpstreamError::Status(status)),
+            _ => return check_status(&response, &client.backoff, platform.now_ms()).map(|()| response),
         }
     }
 }
@@ -351,20 +292,22 @@ fn is_missing_route(body: &[u8]) -> bool {
 async fn bearer<P: Platform>(
     platform: &P,
     api: &ZitadelApiConfig,
-    session: &Session,
+    client: &ZitadelClient,
 ) -> Result<Rc<str>, UpstreamError> {
     let (client_id, client_secret) = match &api.credentials {
         Credentials::AccessToken(pat) => return Ok(Rc::from(pat.expose())),
         Credentials::ClientCredentials { client_id, client_secret } => (client_id, client_secret),
     };
-    if let Some((token, valid_until)) = session.token.borrow().as_ref() {
+    let tokens = &client.tokens;
+    if let Some((token, valid_until)) = tokens.token.borrow().as_ref() {
         if platform.now_ms() < *valid_until {
             return Ok(token.clone());
         }
     }
-    session
-        .token_flight
+    tokens
+        .flight
         .run(platform, "token", || async {
+            // RFC 6749 §2.3.1: the id and secret are form-encoded inside HTTP Basic.
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
                 form_encode(client_id),
@@ -378,51 +321,36 @@ async fn bearer<P: Platform>(
                     ("accept", "application/json".to_string()),
                     ("authorization", format!("Basic {basic}")),
                 ],
-                body: format!("grant_type=client_credentials&scope={}", form_encode(TOKEN_SCOPE)).into_bytes(),
+                body: form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("scope", TOKEN_SCOPE)
+                    .finish()
+                    .into_bytes(),
             };
             let response = platform.send(request).await?;
-            match response.status {
-                200..=299 => {}
-                429 => {
-                    session.backoff.note(platform.now_ms(), response.retry_after);
-                    return Err(UpstreamError::RateLimited);
-                }
-                400 | 401 | 403 => return Err(UpstreamError::Unauthorized(response.status)),
-                status => return Err(UpstreamError::Status(status)),
+            if response.status == 400 {
+                return Err(UpstreamError::Unauthorized(400)); // invalid_client, RFC 6749 §5.2
             }
-            #[derive(Deserialize)]
-            struct TokenResponse {
-                access_token: String,
-                #[serde(default)]
-                expires_in: Option<u64>,
-            }
-            let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
-            if parsed.access_token.is_empty() {
-                return Err(UpstreamError::Malformed);
-            }
+            check_status(&response, &client.backoff, platform.now_ms())?;
+            let mut answer = TokenAnswer::parse(&response.body).ok_or(UpstreamError::Malformed)?;
+            let token: Rc<str> = Rc::from(answer.access_token()?);
             // ZITADEL's tokens live 12 hours by default; longer claims are cut to a day.
-            let lifetime_ms = parsed.expires_in.unwrap_or(300).min(86_400).saturating_mul(1000);
+            let lifetime_s = match answer.expires_in()? {
+                None => 300,
+                Some(seconds) => u64::try_from(seconds).map_err(|_| UpstreamError::Malformed)?,
+            };
+            let lifetime_ms = lifetime_s.min(86_400).saturating_mul(1000);
             let margin = TOKEN_EXPIRY_MARGIN_MS.min(lifetime_ms / 2);
-            let token: Rc<str> = Rc::from(parsed.access_token);
             let valid_until = platform.now_ms().saturating_add(lifetime_ms - margin);
-            *session.token.borrow_mut() = Some((token.clone(), valid_until));
+            *tokens.token.borrow_mut() = Some((token.clone(), valid_until));
             Ok(token)
         })
         .await
 }
 
-/// `application/x-www-form-urlencoded` (also what RFC 6749 asks for client ids and secrets
-/// inside HTTP Basic).
-pub fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+/// `s` encoded as `application/x-www-form-urlencoded`.
+fn form_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A JSON string literal of `s`, quotes and escapes included.
@@ -430,22 +358,19 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-/// Percent-encodes one URL path segment.
-pub fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+/// The characters of a URL path segment that are percent-encoded: all but RFC 3986's unreserved.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// `s` as one URL path segment.
+fn path_segment(s: &str) -> String {
+    utf8_percent_encode(s, PATH_SEGMENT).to_string()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::runtime::TransportError;
+    use crate::secret::Secret;
     use crate::testing::{FakePlatform, Reply};
     use futures::executor::block_on;
 
@@ -478,7 +403,7 @@ pub(crate) mod tests {
     fn v2_request_has_the_rest_gateway_shape() {
         let platform = FakePlatform::new(vec![v2_page(1, &[("admin", "[\"p\"]")])]);
         let entries =
-            block_on(org_metadata(&platform, &pat_api("https://z.example"), &Session::default(), "o1", "perm:"))
+            block_on(org_metadata(&platform, &pat_api("https://z.example"), &ZitadelClient::default(), "o1", "perm:"))
                 .unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"[\"p\"]".to_vec())]);
         let sent = platform.sent();
@@ -500,7 +425,8 @@ pub(crate) mod tests {
         let first: Vec<(String, String)> = (0..100).map(|i| (format!("r{i}"), format!("p{i}"))).collect();
         let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let platform = FakePlatform::new(vec![v2_page(150, &first), v2_page(150, &[("last", "x"); 50])]);
-        let entries = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")).unwrap();
+        let entries =
+            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
         assert_eq!(entries.len(), 150);
         let second: serde_json::Value = serde_json::from_slice(&platform.sent()[1].body).unwrap();
         assert_eq!(second["pagination"]["offset"], "100");
@@ -510,7 +436,7 @@ pub(crate) mod tests {
     #[test]
     fn a_server_that_never_stops_paging_is_malformed() {
         let platform = FakePlatform::repeating(v2_page(u64::MAX, &[("k", "v")]));
-        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
+        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Malformed));
         assert_eq!(platform.sent().len(), MAX_PAGES as usize);
     }
@@ -522,7 +448,7 @@ pub(crate) mod tests {
         let page: Vec<(&str, &str)> = page.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         // 640 KiB per page: the seventh page passes 4 MiB.
         let platform = FakePlatform::repeating(v2_page(1000, &page));
-        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
+        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::TooLarge));
         assert_eq!(platform.sent().len(), 7);
     }
@@ -530,7 +456,8 @@ pub(crate) mod tests {
     #[test]
     fn empty_answer_without_fields_is_an_empty_list() {
         let platform = FakePlatform::new(vec![Reply::json(200, serde_json::json!({"pagination": {}}))]);
-        let entries = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")).unwrap();
+        let entries =
+            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
         assert!(entries.is_empty());
     }
 
@@ -545,7 +472,7 @@ pub(crate) mod tests {
             v1.clone(),
             v1,
         ]);
-        let session = Session::default();
+        let session = ZitadelClient::default();
         let api = pat_api("https://z");
         let entries = block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"p".to_vec())]);
@@ -567,7 +494,7 @@ pub(crate) mod tests {
             Reply::raw(404, b"404 page not found\n"),
         ] {
             let platform = FakePlatform::new(vec![missing, v1.clone()]);
-            let session = Session::default();
+            let session = ZitadelClient::default();
             assert_eq!(block_on(org_metadata(&platform, &pat_api("https://z"), &session, "o1", "")), Ok(vec![]));
             assert!(session.uses_management_v1());
         }
@@ -575,7 +502,7 @@ pub(crate) mod tests {
         let not_found = serde_json::json!({"code": 5, "message": "Errors.Org.NotFound (QUERY-dj2FF)",
             "details": [{"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": "QUERY-dj2FF", "message": "Errors.Org.NotFound"}]});
         let platform = FakePlatform::new(vec![Reply::json(404, not_found), v1]);
-        let session = Session::default();
+        let session = ZitadelClient::default();
         let result = block_on(org_metadata(&platform, &pat_api("https://z"), &session, "o1", ""));
         assert_eq!(result, Err(UpstreamError::Status(404)));
         assert!(!session.uses_management_v1(), "one NotFound does not switch the isolate to v1");
@@ -591,17 +518,17 @@ pub(crate) mod tests {
             (429, UpstreamError::RateLimited),
         ] {
             let platform = FakePlatform::new(vec![Reply::json(status, serde_json::json!({}))]);
-            let result = block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", ""));
+            let result = block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
             assert_eq!(result, Err(expected), "{status}");
         }
         let platform = FakePlatform::new(vec![Reply::raw(200, b"<html>")]);
         assert_eq!(
-            block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")),
+            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
             Err(UpstreamError::Malformed)
         );
         let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Timeout)]);
         assert_eq!(
-            block_on(org_metadata(&platform, &pat_api("https://z"), &Session::default(), "o1", "")),
+            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
             Err(UpstreamError::Timeout)
         );
     }
@@ -609,7 +536,7 @@ pub(crate) mod tests {
     #[test]
     fn a_429_backs_off_for_retry_after_without_calling_again() {
         let platform = FakePlatform::new(vec![Reply::rate_limited(30), v2_page(0, &[])]);
-        let (api, session) = (pat_api("https://z"), Session::default());
+        let (api, session) = (pat_api("https://z"), ZitadelClient::default());
         assert_eq!(block_on(org_metadata(&platform, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
         platform.advance_ms(29_000);
         assert_eq!(block_on(org_metadata(&platform, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
@@ -623,7 +550,7 @@ pub(crate) mod tests {
         let token =
             Reply::json(200, serde_json::json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 43199}));
         let platform = FakePlatform::new(vec![token, v2_page(0, &[]), v2_page(0, &[])]);
-        let (api, session) = (client_api(), Session::default());
+        let (api, session) = (client_api(), ZitadelClient::default());
         block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
         block_on(org_metadata(&platform, &api, &session, "o2", "")).unwrap();
         let sent = platform.sent();
@@ -644,7 +571,7 @@ pub(crate) mod tests {
     fn token_is_fetched_again_when_it_nears_expiry() {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 120}));
         let platform = FakePlatform::new(vec![token("a"), v2_page(0, &[]), token("b"), v2_page(0, &[])]);
-        let (api, session) = (client_api(), Session::default());
+        let (api, session) = (client_api(), ZitadelClient::default());
         block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
         platform.advance_ms(60_001); // 120 s token, 60 s margin
         block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
@@ -656,11 +583,11 @@ pub(crate) mod tests {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 43199}));
         let unauthorized = Reply::json(401, serde_json::json!({"code": 16}));
         let platform = FakePlatform::new(vec![token("old"), unauthorized.clone(), token("new"), v2_page(0, &[])]);
-        block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", "")).unwrap();
+        block_on(org_metadata(&platform, &client_api(), &ZitadelClient::default(), "o1", "")).unwrap();
         assert_eq!(platform.sent()[3].header("authorization"), Some("Bearer new"));
 
         let platform = FakePlatform::new(vec![token("a"), unauthorized.clone(), token("b"), unauthorized]);
-        let result = block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", ""));
+        let result = block_on(org_metadata(&platform, &client_api(), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(401)));
         assert_eq!(platform.sent().len(), 4, "one retry, not a loop");
     }
@@ -668,7 +595,7 @@ pub(crate) mod tests {
     #[test]
     fn refused_client_credentials_are_unauthorized() {
         let platform = FakePlatform::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
-        let result = block_on(org_metadata(&platform, &client_api(), &Session::default(), "o1", ""));
+        let result = block_on(org_metadata(&platform, &client_api(), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(400)));
     }
 
@@ -677,13 +604,15 @@ pub(crate) mod tests {
         let platform =
             FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "2026-01-01T00:00:00Z"}))]);
         let entries = [crate::contract::response::Metadata::new("microsoft_access_token", b"tok")];
-        block_on(set_user_metadata(&platform, &pat_api("https://z"), &Session::default(), "u1", &entries)).unwrap();
+        block_on(set_user_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries))
+            .unwrap();
         let sent = platform.sent();
         assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");
         let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
         assert_eq!(body, serde_json::json!({"metadata": [{"key": "microsoft_access_token", "value": "dG9r"}]}));
         let platform = FakePlatform::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
-        let result = block_on(set_user_metadata(&platform, &pat_api("https://z"), &Session::default(), "u1", &entries));
+        let result =
+            block_on(set_user_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries));
         assert_eq!(result, Err(UpstreamError::Unauthorized(403)));
     }
 

@@ -17,7 +17,7 @@ after(async () => {
   for (const stop of cleanup.reverse()) await stop();
 });
 
-/** The body ZITADEL posts for a response execution (§7 of the protocol notes). */
+/** The body ZITADEL posts for a response execution (docs/zitadel-contract.md §7). */
 function execution(response, method = METHOD) {
   return JSON.stringify({
     fullMethod: method,

@@ -10,7 +10,7 @@ proptest! {
     /// 9. A call with every claim off, for any body and any header: never a panic, never 5xx.
     #[test]
     fn handle_call_with_claims_off(body in any_body(), signed in signed()) {
-        check_call(&claims_off(), &Isolate::default(), &unreachable_upstream(), &signed, &body).ok();
+        check_call(&claims_off(), &IsolateState::default(), &unreachable_upstream(), &signed, &body).ok();
     }
 
     /// 10. A call with every claim on (permissions, flat roles, groups, the Microsoft token with
@@ -23,7 +23,7 @@ proptest! {
         stale in any::<bool>(),
     ) {
         let config = claims_on(client_credentials, stale);
-        check_call(&config, &Isolate::default(), &unreachable_upstream(), &signed, &body).ok();
+        check_call(&config, &IsolateState::default(), &unreachable_upstream(), &signed, &body).ok();
     }
 }
 
@@ -44,7 +44,7 @@ proptest! {
         stale in any::<bool>(),
     ) {
         let config = claims_on(client_credentials, stale);
-        let isolate = Isolate::default();
+        let isolate = IsolateState::default();
         let platform = answering(replies, kv);
         let valid = Signed::Valid { offset: 0, old_key: false };
         check_call(&config, &isolate, &platform, &valid, first.to_string().as_bytes()).ok();

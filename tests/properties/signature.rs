@@ -36,7 +36,7 @@ proptest! {
         tolerance in any_tolerance(),
     ) {
         let keys = signing_keys(&keys);
-        let result = signature::verify(header.as_deref(), &body, &keys, now, tolerance);
+        let result = verify(header.as_deref(), &body, &keys, now, tolerance);
         if keys.is_empty() {
             prop_assert!(result.is_err());
         }
@@ -57,7 +57,7 @@ proptest! {
     ) {
         let keys = [SigningKey::new(KEY)];
         let header = signature::header_for(t, &body, &keys);
-        let result = signature::verify(Some(&header), &body, &keys, now, tolerance);
+        let result = verify(Some(&header), &body, &keys, now, tolerance);
         let age = i128::from(now) - i128::from(t);
         let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
         let expected = if age > i128::from(tolerance) {
@@ -87,12 +87,12 @@ proptest! {
     ) {
         let header = zitadel_header(t, &body, &keys);
         let keys = signing_keys(&keys);
-        prop_assert_eq!(signature::verify(Some(&header), &body, &keys, t, tolerance), Ok(()));
+        prop_assert_eq!(verify(Some(&header), &body, &keys, t, tolerance), Ok(()));
         // Anywhere from 60 s before t to `tolerance` after it.
         let now = t - MAX_FUTURE_SECONDS + skew.index(tolerance as usize + MAX_FUTURE_SECONDS as usize + 1) as i64;
-        prop_assert_eq!(signature::verify(Some(&header), &body, &keys, now, tolerance), Ok(()));
+        prop_assert_eq!(verify(Some(&header), &body, &keys, now, tolerance), Ok(()));
         for key in &keys {
-            prop_assert_eq!(signature::verify(Some(&header), &body, std::slice::from_ref(key), t, tolerance), Ok(()));
+            prop_assert_eq!(verify(Some(&header), &body, std::slice::from_ref(key), t, tolerance), Ok(()));
         }
         prop_assert_eq!(signature::header_for(t, &body, &keys), header);
     }
@@ -112,13 +112,13 @@ proptest! {
         let i = at.index(body.len());
         let mut flipped = body.clone();
         flipped[i] ^= 1 << bit;
-        prop_assert_eq!(signature::verify(Some(&header), &flipped, &keys, t, 300), Err(SignatureError::Invalid));
+        prop_assert_eq!(verify(Some(&header), &flipped, &keys, t, 300), Err(SignatureError::Invalid));
         let mut longer = body.clone();
         longer.insert(i, extra);
-        prop_assert_eq!(signature::verify(Some(&header), &longer, &keys, t, 300), Err(SignatureError::Invalid));
+        prop_assert_eq!(verify(Some(&header), &longer, &keys, t, 300), Err(SignatureError::Invalid));
         let mut shorter = body.clone();
         shorter.remove(i);
-        prop_assert_eq!(signature::verify(Some(&header), &shorter, &keys, t, 300), Err(SignatureError::Invalid));
+        prop_assert_eq!(verify(Some(&header), &shorter, &keys, t, 300), Err(SignatureError::Invalid));
     }
 
     /// 6. Changing any one hex digit of a key's digest to another hex digit (either case: the
@@ -147,13 +147,13 @@ proptest! {
             others[pick.index(others.len())]
         });
         prop_assert_eq!(
-            signature::verify(Some(&tampered), &body, key, t, 300),
+            verify(Some(&tampered), &body, key, t, 300),
             Err(SignatureError::Invalid),
             "{:?}", tampered
         );
 
         let moved = header.replacen(&format!("t={t}"), &format!("t={}", t + dt), 1);
-        prop_assert_eq!(signature::verify(Some(&moved), &body, &keys, t + dt, 300), Err(SignatureError::Invalid));
+        prop_assert_eq!(verify(Some(&moved), &body, &keys, t + dt, 300), Err(SignatureError::Invalid));
     }
 }
 
@@ -182,7 +182,7 @@ proptest! {
         let expected =
             if keys.len() > 1 { SignatureError::Invalid } else { SignatureError::Malformed(Malformed::NoSignature) };
         prop_assert_eq!(
-            signature::verify(Some(&tampered), &body, &keys[k..=k], t, 300),
+            verify(Some(&tampered), &body, &keys[k..=k], t, 300),
             Err(expected),
             "{:?}", tampered
         );
@@ -196,10 +196,10 @@ fn upper_case_digest_is_the_same_digest() {
     let keys = [SigningKey::new(KEY)];
     let header = signature::header_for(NOW, b"{}", &keys);
     let upper = format!("t={NOW},{}", header.split(',').nth(1).unwrap().to_uppercase().replace("V1=", "v1="));
-    assert_eq!(signature::verify(Some(&upper), b"{}", &keys, NOW, 300), Ok(()));
+    assert_eq!(verify(Some(&upper), b"{}", &keys, NOW, 300), Ok(()));
     let uppercase_name = header.replace("v1=", "V1=");
     assert_eq!(
-        signature::verify(Some(&uppercase_name), b"{}", &keys, NOW, 300),
+        verify(Some(&uppercase_name), b"{}", &keys, NOW, 300),
         Err(SignatureError::Malformed(Malformed::NoSignature)),
         "entry names are case-sensitive"
     );

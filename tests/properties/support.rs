@@ -13,16 +13,17 @@ pub use proptest::sample::select;
 pub use serde_json::{json, Map, Value};
 pub use sha2::Sha256;
 
-pub use zitadel_claims_worker::claims::Isolate;
 pub use zitadel_claims_worker::config::Config;
 pub use zitadel_claims_worker::contract::chain;
 pub use zitadel_claims_worker::contract::payload::{self, DecodeError, Function};
 pub use zitadel_claims_worker::contract::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
-pub use zitadel_claims_worker::contract::signature::{self, Malformed, SignatureError, SigningKey, MAX_FUTURE_SECONDS};
+pub use zitadel_claims_worker::contract::signature::{self, Malformed, RustMac, SignatureError, MAX_FUTURE_SECONDS};
+pub use zitadel_claims_worker::endpoint::IsolateState;
 pub use zitadel_claims_worker::endpoint::{handle_call, Answer};
 pub use zitadel_claims_worker::error::Error;
 pub use zitadel_claims_worker::log::RequestLog;
 pub use zitadel_claims_worker::runtime::TransportError;
+pub use zitadel_claims_worker::secret::SigningKey;
 pub use zitadel_claims_worker::testing::{FakePlatform, Reply};
 
 /// The preaccesstoken payload ZITADEL sends, as in the end-to-end tests.
@@ -652,7 +653,7 @@ pub fn signed() -> BoxedStrategy<Signed> {
 /// and none of the configured secrets anywhere in the answer or the log line.
 pub fn check_call(
     config: &Config,
-    isolate: &Isolate,
+    isolate: &IsolateState,
     platform: &FakePlatform,
     signed: &Signed,
     body: &[u8],
@@ -711,4 +712,15 @@ pub fn check_call(
 /// minimal input, which belongs in a plain `#[test]` (as the `bug_*` tests below).
 pub fn cases(n: u32) -> ProptestConfig {
     ProptestConfig { cases: n, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+/// The signature check as production runs it ([`signature::verify`]), with the MAC in Rust.
+pub fn verify(
+    header: Option<&str>,
+    body: &[u8],
+    keys: &[SigningKey],
+    now: i64,
+    tolerance_seconds: u64,
+) -> Result<(), SignatureError> {
+    block_on(signature::verify(&RustMac, header, body, keys, now, tolerance_seconds))
 }

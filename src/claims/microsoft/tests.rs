@@ -1,6 +1,6 @@
 use super::*;
-use crate::config::Secret;
 use crate::runtime::TransportError;
+use crate::secret::Secret;
 use crate::testing::{FakePlatform, Reply};
 use futures::executor::block_on;
 
@@ -57,8 +57,7 @@ fn a_fresh_token_is_used_without_a_call() {
 #[test]
 fn a_stale_token_is_refreshed_once_and_written_back_byte_for_byte() {
     let platform = FakePlatform::new(vec![granted("new-access", Some("new-refresh"))]);
-    let outcome =
-        run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("old-refresh"), Some(NOW + 299)));
+    let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("old-refresh"), Some(NOW + 299)));
     let Outcome::Token { token, write_back, refreshed } = outcome else { panic!("{outcome:?}") };
     assert_eq!((token.as_str(), refreshed), ("new-access", true));
     let written: Vec<(&str, &str)> = write_back.iter().map(|m| (m.key.as_str(), m.value.as_str())).collect();
@@ -268,11 +267,7 @@ fn a_refresh_token_without_access_token_still_refreshes() {
 
 #[test]
 fn stored_values_are_read_in_both_encodings() {
-    assert_eq!(
-        decode_text(&b64(r#""eyJ0eXAi.abc""#)),
-        Ok("eyJ0eXAi.abc".into()),
-        "V1 appendMetadata: a JSON string"
-    );
+    assert_eq!(decode_text(&b64(r#""eyJ0eXAi.abc""#)), Ok("eyJ0eXAi.abc".into()), "V1 appendMetadata: a JSON string");
     assert_eq!(decode_text(&b64("EwBwA8l6raw")), Ok("EwBwA8l6raw".into()), "V2 set_user_metadata: raw bytes");
     assert_eq!(decode_text(&b64("1700000000")), Ok("1700000000".into()));
     assert_eq!(decode_text(&b64(r#""unterminated"#)), Ok("\"unterminated".into()));
@@ -292,8 +287,7 @@ fn stored_values_are_read_in_both_encodings() {
     // has it: JWTs (base64url with - and _, or with "=" padding), an opaque token with / + =,
     // a refresh token, the expiry ("0" when unknown) and garbage that looks like a JWT...
     const JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJleHAiOjE3NjcyMjU2MDAsInBhZCI6IngiLCJvZGQiOiI-P35-Pj4-PyJ9.c2lnbmF0dXJl-_x";
-    const PADDED_JWT: &str =
-        "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE3NjcyMjU2MDAuNzUsIm5hbWUiOiJab8OrIE3DvGxsZXIifQ==.sig";
+    const PADDED_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE3NjcyMjU2MDAuNzUsIm5hbWUiOiJab8OrIE3DvGxsZXIifQ==.sig";
     for token in [
         JWT,
         PADDED_JWT,

@@ -1,4 +1,5 @@
 use super::*;
+use futures::executor::block_on;
 
 const BODY: &[u8] = br#"{"function":"function/preaccesstoken"}"#;
 const T: i64 = 1_700_000_000;
@@ -9,10 +10,10 @@ fn key(k: &str) -> Vec<SigningKey> {
 }
 
 fn check(header: &str, body: &[u8], keys: &[SigningKey], now: i64) -> Result<(), SignatureError> {
-    verify(Some(header), body, keys, now, 300)
+    block_on(verify(&RustMac, Some(header), body, keys, now, 300))
 }
 
-// Published vectors (shared notes §2), asserted literally.
+// Published vectors (docs/zitadel-contract.md §2), asserted literally.
 
 #[test]
 fn vector_test_signing_key_matches_zitadel() {
@@ -43,48 +44,33 @@ fn any_configured_key_is_accepted_during_rotation() {
     assert_eq!(check(VECTOR_1, BODY, &configured, T), Ok(()));
 }
 
-/// A platform whose HMAC keys every MAC with `key_used`, whatever key it is asked for.
+/// A MAC that keys every MAC with `key_used`, whatever key it is asked for.
 struct MacUnder {
     key_used: &'static [u8],
 }
 
-impl Platform for MacUnder {
-    async fn send(
-        &self,
-        _: crate::runtime::HttpRequest,
-    ) -> Result<crate::runtime::HttpResponse, crate::runtime::TransportError> {
-        Err(crate::runtime::TransportError::Network)
-    }
-    fn now_ms(&self) -> u64 {
-        0
-    }
-    async fn sleep(&self, _: u64) {}
-    async fn cache_get(&self, _: &str) -> Option<String> {
-        None
-    }
-    async fn cache_put(&self, _: &str, _: String, _: u64) {}
+impl Mac for MacUnder {
     async fn hmac_sha256(&self, _: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         hmac_sha256(self.key_used, parts)
     }
 }
 
 #[test]
-fn verify_on_takes_each_mac_from_the_platform() {
-    let on = |platform: &MacUnder, header: &str, keys: &[SigningKey]| {
-        futures::executor::block_on(verify_on(platform, Some(header), BODY, keys, T, 300))
-    };
+fn each_mac_comes_from_the_mac_given() {
+    let on =
+        |mac: &MacUnder, header: &str, keys: &[SigningKey]| block_on(verify(mac, Some(header), BODY, keys, T, 300));
     let honest = MacUnder { key_used: b"test-signing-key" };
     assert_eq!(on(&honest, VECTOR_1, &key("test-signing-key")), Ok(()));
     assert_eq!(on(&honest, VECTOR_1, &key("test-signing-key")), check(VECTOR_1, BODY, &key("test-signing-key"), T));
-    // The platform's MAC decides, not the key list: a header made with its key passes, the
-    // published vector does not.
+    // The MAC decides, not the key list: a header made with its key passes, the published vector
+    // does not.
     let other = MacUnder { key_used: b"platform-key" };
     let made_with_other = header_for(T, BODY, &key("platform-key"));
     assert_eq!(on(&other, &made_with_other, &key("test-signing-key")), Ok(()));
     assert_eq!(on(&other, VECTOR_1, &key("test-signing-key")), Err(SignatureError::Invalid));
-    // The clock is judged after the MAC, as in verify().
+    // The clock is judged after the MAC.
     assert_eq!(
-        futures::executor::block_on(verify_on(&honest, Some(VECTOR_1), BODY, &key("k"), T + 301, 300)),
+        block_on(verify(&honest, Some(VECTOR_1), BODY, &key("k"), T + 301, 300)),
         Err(SignatureError::Stale { age_seconds: 301, tolerance_seconds: 300 })
     );
 }
@@ -116,7 +102,7 @@ fn timestamp_older_than_tolerance_is_stale() {
         check(VECTOR_1, BODY, &k, T + 301),
         Err(SignatureError::Stale { age_seconds: 301, tolerance_seconds: 300 })
     );
-    assert_eq!(verify(Some(VECTOR_1), BODY, &k, T + 301, 301), Ok(()));
+    assert_eq!(block_on(verify(&RustMac, Some(VECTOR_1), BODY, &k, T + 301, 301)), Ok(()));
 }
 
 #[test]
@@ -180,7 +166,7 @@ fn empty_or_absent_header_is_missing() {
     let k = key("test-signing-key");
     assert_eq!(check("", BODY, &k, T), Err(SignatureError::Missing));
     assert_eq!(check("  ", BODY, &k, T), Err(SignatureError::Missing));
-    assert_eq!(verify(None, BODY, &k, T, 300), Err(SignatureError::Missing));
+    assert_eq!(block_on(verify(&RustMac, None, BODY, &k, T, 300)), Err(SignatureError::Missing));
 }
 
 // Header parsing edge cases.
