@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: installs what is missing, then runs the host tests (plain `cargo test` of the worker
-# and the setup tool), builds both and runs the end-to-end tests: the worker under wrangler dev
+# `npm test`: installs what is missing, checks formatting and lints, then runs the host tests (plain
+# `cargo test` of the worker and the setup tool), builds both and runs the end-to-end tests: the worker under wrangler dev
 # (workerd), the setup tool against the fake ZITADEL, the V1 action in a bare JS context; and the
 # benchmark's target checks.
 set -euo pipefail
@@ -14,6 +14,8 @@ phase() { # phase <name> <command...>
 }
 
 phase "toolchain" bash scripts/toolchain.sh
+phase "format (cargo fmt --check)" cargo fmt --all -- --check
+phase "lints (cargo clippy, host and wasm)" sh -c 'cargo clippy --workspace --all-targets --quiet -- -D warnings && cargo clippy --target wasm32-unknown-unknown --quiet -- -D warnings'
 phase "host tests (cargo test)" cargo test --workspace --quiet
 phase "script tests" node --test tests/scripts/*.test.mjs
 phase "wasm build" sh scripts/build.sh

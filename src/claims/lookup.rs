@@ -1,11 +1,11 @@
 //! Looking up one organization's role → permissions map for one call: the isolate's cache, the
 //! shared cache (KV), then ZITADEL, with single flight and stale-if-error.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::permission_cache::{shared_key, Cached, SharedEntry};
+use super::permission_cache::{shared_key, Cached, PermissionCache, PermissionFlights, SharedEntry};
 use super::permissions::PermissionMap;
-use super::ClaimsCache;
 use crate::config::{Config, PermissionsConfig};
 use crate::log::RequestLog;
 use crate::runtime::deadline::timeout_at;
@@ -20,7 +20,8 @@ const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
 pub struct PermissionLookup<'a, P> {
     pub config: &'a Config,
     pub settings: &'a PermissionsConfig,
-    pub cache: &'a ClaimsCache,
+    pub cache: &'a RefCell<PermissionCache>,
+    pub flights: &'a PermissionFlights,
     pub zitadel: &'a ZitadelClient,
     pub platform: &'a P,
     pub org_id: &'a str,
@@ -37,7 +38,7 @@ impl<P: Platform> PermissionLookup<'_, P> {
         let (config, cache) = (self.config, self.cache);
         let ttl_ms = config.cache_ttl_seconds * 1000;
         let stale_ms = config.stale_if_error_seconds * 1000;
-        let cached = cache.permissions.borrow_mut().lookup(self.org_id, self.platform.now_ms(), ttl_ms, stale_ms);
+        let cached = cache.borrow_mut().lookup(self.org_id, self.platform.now_ms(), ttl_ms, stale_ms);
         if let Cached::Fresh(map) = cached {
             log.cache = Some("hit");
             return Ok(map);
@@ -50,7 +51,7 @@ impl<P: Platform> PermissionLookup<'_, P> {
             // Where the map came from, if this call led the flight; a waiter got it "shared".
             let led = std::cell::Cell::new(None);
             // Boxed, as above.
-            let result = Box::pin(cache.flights.run(self.platform, self.org_id, || async {
+            let result = Box::pin(self.flights.run(self.platform, self.org_id, || async {
                 let loaded = self.fetch(log).await;
                 led.set(loaded.as_ref().ok().map(|(_, source)| *source));
                 loaded.map(|(map, _)| map)
@@ -92,7 +93,7 @@ impl<P: Platform> PermissionLookup<'_, P> {
         if let Some(entry) = &shared {
             if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
                 let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
-                cache.permissions.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
+                cache.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
                 return Ok((map, "kv"));
             }
         }
@@ -107,7 +108,7 @@ impl<P: Platform> PermissionLookup<'_, P> {
                 log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
                 let map = Rc::new(map);
                 let fetched_at = platform.now_ms();
-                cache.permissions.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
+                cache.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
                 if ttl_ms > 0 {
                     let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
                     if let Ok(text) = serde_json::to_string(&entry) {

@@ -10,14 +10,12 @@ pub mod permissions;
 pub mod roles;
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use futures_util::future::join;
 
 use self::lookup::PermissionLookup;
 use self::microsoft::{Outcome, Refresher, Stored};
-use self::permission_cache::PermissionCache;
-use self::permissions::PermissionMap;
+use self::permission_cache::{PermissionCache, PermissionFlights};
 use crate::config::{Config, MsTokenConfig, UpstreamPolicy};
 use crate::contract::chain::Earlier;
 use crate::contract::payload::{ContextInfo, Function};
@@ -34,7 +32,7 @@ use crate::upstream::UpstreamError;
 #[derive(Default)]
 pub struct ClaimsCache {
     pub permissions: RefCell<PermissionCache>,
-    pub flights: SingleFlight<Result<Rc<PermissionMap>, UpstreamError>>,
+    pub flights: PermissionFlights,
     pub refresher: Refresher,
 }
 
@@ -218,7 +216,8 @@ async fn permissions_claim<P: Platform>(
         log.notes.push("permissions: the payload names no organization".into());
         return Ok(None);
     };
-    let lookup = PermissionLookup { config, settings, cache, zitadel, platform, org_id: org, deadline_ms };
+    let (cache, flights) = (&cache.permissions, &cache.flights);
+    let lookup = PermissionLookup { config, settings, cache, flights, zitadel, platform, org_id: org, deadline_ms };
     let work = lookup.permission_map(log);
     let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
     let result = timeout(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));

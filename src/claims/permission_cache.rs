@@ -8,6 +8,11 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use crate::claims::permissions::PermissionMap;
+use crate::runtime::single_flight::SingleFlight;
+use crate::upstream::UpstreamError;
+
+/// The single flights that fill the permission cache: one ZITADEL call per organization at a time.
+pub type PermissionFlights = SingleFlight<Result<Rc<PermissionMap>, UpstreamError>>;
 
 /// Organizations remembered per isolate before the oldest are dropped.
 const MAX_ENTRIES: usize = 10_000;

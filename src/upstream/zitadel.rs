@@ -367,7 +367,7 @@ fn path_segment(s: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::runtime::TransportError;
     use crate::secret::Secret;
