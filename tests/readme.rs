@@ -86,7 +86,7 @@ fn every_log_field_is_in_the_logs_section() {
     };
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
     assert_eq!(line.len(), 18, "a field of the log line was not serialized: {:?}", line.keys());
-    let logs = section(&readme(), "### Logs");
+    let logs = section(&readme(), "## Logs");
     let missing: Vec<_> =
         line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();
     assert!(missing.is_empty(), "log fields not in the README's Logs section: {missing:?}");
@@ -118,7 +118,7 @@ fn every_upstream_error_code_is_in_the_logs_section() {
             | UpstreamError::Malformed => {}
         }
     }
-    let logs = section(&readme(), "### Logs");
+    let logs = section(&readme(), "## Logs");
     let missing: Vec<_> = all.iter().map(|e| e.code()).filter(|c| !logs.contains(&format!("`{c}`"))).collect();
     assert!(missing.is_empty(), "upstream_error codes not in the README's Logs section: {missing:?}");
 }
