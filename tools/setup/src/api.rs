@@ -4,6 +4,7 @@
 //! so the whole protocol is tested without a network.
 
 use serde_json::{json, Value};
+use url::Url;
 
 use crate::error::Error;
 use crate::secret::Secret;
@@ -173,17 +174,26 @@ pub fn zitadel_message(body: &str) -> Option<String> {
 
 /// The typed client over a transport.
 pub struct Zitadel<'t> {
-    base_url: String,
+    base_url: Url,
     transport: &'t mut dyn Transport,
 }
 
 impl<'t> Zitadel<'t> {
-    pub fn new(base_url: &str, transport: &'t mut dyn Transport) -> Self {
-        Zitadel { base_url: base_url.to_string(), transport }
+    /// `base_url` is the instance's address (`cli::base_url` checked it), maybe with a path.
+    pub fn new(base_url: &str, transport: &'t mut dyn Transport) -> Result<Self, Error> {
+        let base_url = Url::parse(base_url)
+            .ok()
+            .filter(|url| !url.cannot_be_a_base())
+            .ok_or_else(|| Error::Usage(format!("{base_url:?} is not the URL of a ZITADEL instance")))?;
+        Ok(Zitadel { base_url, transport })
     }
 
+    /// The URL of an API path (absolute, its segments percent-encoded), under the base URL's own
+    /// path: `https://id.example.com/zitadel` + `/v2/x` is `https://id.example.com/zitadel/v2/x`.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base_url, path)
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("{}{path}", self.base_url.path().trim_end_matches('/')));
+        url.into()
     }
 
     fn call(&mut self, call: Call, method: Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
@@ -291,15 +301,9 @@ fn target_path(id: &str) -> String {
 
 /// Ids are digits; anything else is percent-encoded so it stays one path segment.
 fn path_segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn missing(field: &str, call: Call) -> Error {
@@ -429,7 +433,7 @@ mod tests {
             )],
             requests: vec![],
         };
-        assert_eq!(Zitadel::new("http://z", &mut t).find_target("zitadel-claims").unwrap(), Some("2".into()));
+        assert_eq!(Zitadel::new("http://z", &mut t).unwrap().find_target("zitadel-claims").unwrap(), Some("2".into()));
         assert_eq!(t.requests[0].url, "http://z/v2/actions/targets/search");
         assert_eq!(
             t.requests[0].body,
@@ -439,14 +443,15 @@ mod tests {
         );
         let mut none =
             Scripted { answers: vec![answer(200, r#"{"pagination":{"totalResult":"0"}}"#)], requests: vec![] };
-        assert_eq!(Zitadel::new("http://z", &mut none).find_target("x").unwrap(), None);
+        assert_eq!(Zitadel::new("http://z", &mut none).unwrap().find_target("x").unwrap(), None);
     }
 
     #[test]
     fn execution_targets_unions_the_lists_and_refuses_what_it_cannot_read() {
         let body = r#"{"executions":[{"condition":{"function":{"name":"preaccesstoken"}},"targets":["1","2"]},{"targets":["2","3"]}]}"#;
         let mut t = Scripted { answers: vec![answer(200, body)], requests: vec![] };
-        let ids = Zitadel::new("http://z", &mut t).execution_targets(Condition::Function("preaccesstoken")).unwrap();
+        let ids =
+            Zitadel::new("http://z", &mut t).unwrap().execution_targets(Condition::Function("preaccesstoken")).unwrap();
         assert_eq!(ids, vec!["1", "2", "3"]);
         assert_eq!(
             t.requests[0].body,
@@ -455,7 +460,7 @@ mod tests {
         let v2beta = r#"{"executions":[{"targets":[{"target":"1"}]}]}"#;
         let mut t = Scripted { answers: vec![answer(200, v2beta)], requests: vec![] };
         assert!(matches!(
-            Zitadel::new("http://z", &mut t).execution_targets(Condition::Function("preuserinfo")),
+            Zitadel::new("http://z", &mut t).unwrap().execution_targets(Condition::Function("preuserinfo")),
             Err(Error::UnreadableExecution { .. })
         ));
     }
@@ -469,7 +474,7 @@ mod tests {
             timeout: "10s".into(),
             interrupt_on_error: false,
         };
-        let err = Zitadel::new("http://z", &mut t).create_target(&spec).unwrap_err();
+        let err = Zitadel::new("http://z", &mut t).unwrap().create_target(&spec).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unexpected answer from ZITADEL when creating the target: no \"signingKey\" in the answer"

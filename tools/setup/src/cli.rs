@@ -1,6 +1,10 @@
 //! The command line: options, their checks, and the usage text.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+
+use lexopt::Arg;
+use url::Url;
 
 pub const USAGE: &str = "\
 zitadel-claims-setup: provision ZITADEL for the zitadel-claims worker in one command.
@@ -116,29 +120,40 @@ where
     I: IntoIterator<Item = String>,
 {
     let mut raw = Raw::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
-            _ => (arg.clone(), None),
+    let mut parser = lexopt::Parser::from_args(args);
+    // Keep `-h=x` whole, so it is reported as the unknown option it is (see `Arg::Short` below).
+    parser.set_short_equals(false);
+    loop {
+        // lexopt reads a lone `--` as the end of the options; this tool has no such marker.
+        if parser.try_raw_args().is_some_and(|rest| rest.peek() == Some(OsStr::new("--"))) {
+            return Err(usage("unknown option --"));
+        }
+        let flag = match parser.next() {
+            Ok(None) => break,
+            Ok(Some(Arg::Long(name))) => format!("--{name}"),
+            // The one short option is `-h`; `-hx` and `-x` are unknown options, named whole.
+            Ok(Some(Arg::Short(c))) => format!("-{c}"),
+            // lexopt gives a lone `-` as a value; it was always an unknown option here.
+            Ok(Some(Arg::Value(value))) if value == "-" => return Err(usage("unknown option -")),
+            Ok(Some(Arg::Value(value))) => {
+                let value = text(value);
+                return Err(usage(format!("unexpected argument {value:?} (options start with --)")));
+            }
+            Err(e) => return Err(usage(e.to_string())),
         };
+        if !flag.starts_with("--") {
+            return match parser.optional_value() {
+                None if flag == "-h" => Ok(Command::Help),
+                rest => Err(usage(format!("unknown option {flag}{}", rest.map(text).unwrap_or_default()))),
+            };
+        }
         let slot = match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
+            "--help" => return Ok(Command::Help),
             "--domain" => &mut raw.domain,
             "--worker-url" => &mut raw.worker_url,
             "--name" => &mut raw.name,
             "--timeout" => &mut raw.timeout,
-            "--interrupt-on-error"
-            | "--userinfo"
-            | "--saml"
-            | "--capture-idp-tokens"
-            | "--rotate"
-            | "--finish-rotation"
-            | "--dry-run"
-            | "--allow-http" => {
-                if inline.is_some() {
-                    return Err(usage(format!("{flag} takes no value")));
-                }
+            _ => {
                 let switch = match flag.as_str() {
                     "--interrupt-on-error" => &mut raw.interrupt_on_error,
                     "--userinfo" => &mut raw.userinfo,
@@ -147,21 +162,26 @@ where
                     "--rotate" => &mut raw.rotate,
                     "--finish-rotation" => &mut raw.finish_rotation,
                     "--dry-run" => &mut raw.dry_run,
-                    _ => &mut raw.allow_http,
+                    "--allow-http" => &mut raw.allow_http,
+                    other => return Err(usage(format!("unknown option {other}"))),
                 };
+                // `--switch=value`: lexopt holds the value back until asked.
+                if parser.optional_value().is_some() {
+                    return Err(usage(format!("{flag} takes no value")));
+                }
                 if *switch {
                     return Err(usage(format!("{flag} is given twice")));
                 }
                 *switch = true;
                 continue;
             }
-            other if other.starts_with('-') => return Err(usage(format!("unknown option {other}"))),
-            other => return Err(usage(format!("unexpected argument {other:?} (options start with --)"))),
         };
-        let value = match inline {
-            Some(value) => value,
-            None => match args.next() {
-                Some(value) if !value.starts_with("--") => value,
+        let value = match parser.optional_value() {
+            Some(inline) => text(inline),
+            // lexopt would take the next argument even if it is an option: `--domain --worker-url x`
+            // is a missing value, not the domain "--worker-url".
+            None => match parser.value().map(text) {
+                Ok(value) if !value.starts_with("--") => value,
                 _ => return Err(usage(format!("{flag} needs a value"))),
             },
         };
@@ -171,6 +191,11 @@ where
         *slot = Some(value);
     }
     options(raw).map(Command::Run)
+}
+
+/// The arguments came in as `String`s, so what lexopt hands back is UTF-8.
+fn text(value: OsString) -> String {
+    value.into_string().unwrap_or_else(|value| value.to_string_lossy().into_owned())
 }
 
 fn options(raw: Raw) -> Result<Options, UsageError> {
@@ -223,78 +248,84 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
     })
 }
 
-/// Splits `scheme://rest` when the scheme is http or https (any case); `None` without a scheme.
-fn split_scheme(input: &str) -> Option<(String, &str)> {
-    let (scheme, rest) = input.split_once("://")?;
-    Some((scheme.to_ascii_lowercase(), rest))
-}
-
-fn host_of(rest: &str) -> &str {
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    &rest[..end]
-}
-
 /// The instance's base URL from `--domain`: a bare host (`my.zitadel.cloud`, `localhost:8080`)
 /// means `https://host`; a full `http(s)://` URL is taken as is (without a trailing slash).
 /// Plain http is refused without `--allow-http`: the PAT would cross the network in clear.
+///
+/// `url` checks the address; the result is the text as given (scheme in lower case), not `url`'s
+/// normal form (which adds a `/` after a bare host, lowercases the host, writes IDNA as punycode).
 pub fn base_url(domain: &str, allow_http: bool) -> Result<String, UsageError> {
     let domain = domain.trim();
     if domain.is_empty() || domain.contains(char::is_whitespace) {
         return Err(usage("--domain must be a host such as my-instance.zitadel.cloud or a full URL"));
     }
-    let url = match split_scheme(domain) {
-        Some((scheme, rest)) => {
-            match scheme.as_str() {
-                "https" => {}
-                "http" if allow_http => {}
-                "http" => {
-                    return Err(usage(
-                        "--domain is http://: the token would be sent unencrypted; use https:// or add --allow-http (local testing only)",
-                    ))
-                }
-                _ => return Err(usage(format!("--domain: unsupported scheme {scheme}:// (use https://)"))),
-            }
-            if host_of(rest).is_empty() || host_of(rest).contains('@') {
-                return Err(usage("--domain: the URL has no host"));
-            }
-            if rest.contains(['?', '#']) {
-                return Err(usage("--domain: give the instance's address without ?query or #fragment"));
-            }
-            format!("{scheme}://{rest}")
+    let http_refused =
+        "--domain is http://: the token would be sent unencrypted; use https:// or add --allow-http (local testing only)";
+    let Some((url, after_scheme)) = full_url("--domain", domain, allow_http, http_refused)? else {
+        let url = format!("https://{domain}");
+        // A path (also one `url` reads from a backslash) or a user is no host.
+        if domain.contains(['/', '?', '#', '@']) || !Url::parse(&url).is_ok_and(|parsed| parsed.path() == "/") {
+            return Err(usage(
+                "--domain must be a host such as my-instance.zitadel.cloud or a full URL such as https://id.example.com",
+            ));
         }
-        None => {
-            if domain.contains(['/', '?', '#', '@']) {
-                return Err(usage(
-                    "--domain must be a host such as my-instance.zitadel.cloud or a full URL such as https://id.example.com",
-                ));
-            }
-            format!("https://{domain}")
-        }
+        return Ok(url);
     };
-    Ok(url.trim_end_matches('/').to_string())
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(usage("--domain: the URL has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(usage("--domain: give the instance's address without ?query or #fragment"));
+    }
+    Ok(format!("{}://{}", url.scheme(), after_scheme.trim_end_matches('/')))
 }
 
 /// The target endpoint from `--worker-url`: an absolute https URL (http with `--allow-http`).
-pub fn worker_url(url: &str, allow_http: bool) -> Result<String, UsageError> {
-    let url = url.trim();
-    let Some((scheme, rest)) = split_scheme(url) else {
+///
+/// `url` checks it; the result is the text as given (scheme in lower case): ZITADEL stores the
+/// endpoint as the user wrote it, e.g. without the `/` that `url` would add after a bare host.
+pub fn worker_url(input: &str, allow_http: bool) -> Result<String, UsageError> {
+    let input = input.trim();
+    let http_refused =
+        "--worker-url must be https:// (ZITADEL sends user data to it); add --allow-http for local testing only";
+    let Some((url, after_scheme)) = full_url("--worker-url", input, allow_http, http_refused)? else {
         return Err(usage("--worker-url must be a full URL such as https://zitadel-claims.<you>.workers.dev/"));
     };
-    match scheme.as_str() {
-        "https" => {}
-        "http" if allow_http => {}
-        "http" => return Err(usage(
-            "--worker-url must be https:// (ZITADEL sends user data to it); add --allow-http for local testing only",
-        )),
-        _ => return Err(usage(format!("--worker-url: unsupported scheme {scheme}:// (use https://)"))),
-    }
-    if host_of(rest).is_empty() || url.contains(char::is_whitespace) {
-        return Err(usage("--worker-url: the URL has no host"));
-    }
-    if url.len() > 2048 {
+    if input.len() > 2048 {
         return Err(usage("--worker-url is longer than ZITADEL accepts (2048 characters)"));
     }
-    Ok(format!("{scheme}://{rest}"))
+    Ok(format!("{}://{after_scheme}", url.scheme()))
+}
+
+/// The URL given to `flag` parsed by `url`, with the text after `://`; `None` without `://`, which
+/// alone tells a URL from a bare host (`url` reads `localhost:8080` as the scheme `localhost`).
+/// The scheme is checked first: https, or http with `--allow-http` (else `http_refused`).
+fn full_url<'a>(
+    flag: &str,
+    input: &'a str,
+    allow_http: bool,
+    http_refused: &str,
+) -> Result<Option<(Url, &'a str)>, UsageError> {
+    let Some((scheme, after_scheme)) = input.split_once("://") else {
+        return Ok(None);
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err(usage(http_refused)),
+        scheme => return Err(usage(format!("{flag}: unsupported scheme {scheme}:// (use https://)"))),
+    }
+    let no_host = || usage(format!("{flag}: the URL has no host"));
+    // `url` skips slashes after `://` (it reads `https:///path` as the host `path`) and would
+    // percent-encode a space in the path.
+    if after_scheme.starts_with(['/', '\\']) || input.contains(char::is_whitespace) {
+        return Err(no_host());
+    }
+    let url = Url::parse(input).map_err(|e| match e {
+        url::ParseError::EmptyHost => no_host(),
+        e => usage(format!("{flag} {input:?} is not a valid URL: {e}")),
+    })?;
+    Ok(Some((url, after_scheme)))
 }
 
 /// `--timeout` in the protobuf JSON form ZITADEL's REST API reads: seconds with up to nine

@@ -113,8 +113,13 @@ mod tests {
         let shared = Shared::default();
         let mut api = DryRunApi::new(shared.clone(), &options.name, options.worker_url.is_none());
         let mut secrets = DryRunSecrets::new(shared.clone(), "npx wrangler secret put ZITADEL_SIGNING_KEY".into());
-        crate::setup::run(&options, &mut Zitadel::new(&options.base_url, &mut api), &mut secrets, &mut std::io::sink())
-            .unwrap();
+        crate::setup::run(
+            &options,
+            &mut Zitadel::new(&options.base_url, &mut api).unwrap(),
+            &mut secrets,
+            &mut std::io::sink(),
+        )
+        .unwrap();
         let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
         text
     }

@@ -65,11 +65,11 @@ fn run(options: &Options) -> Result<(), Error> {
             let _ = writeln!(stdout, "(ZITADEL_PAT is not set; a real run needs it)");
         }
         // The progress lines of a real run would describe placeholders: leave them out.
-        return setup::run(options, &mut Zitadel::new(&options.base_url, &mut api), &mut secrets, &mut io::sink());
+        return setup::run(options, &mut Zitadel::new(&options.base_url, &mut api)?, &mut secrets, &mut io::sink());
     }
     let mut transport = http::Http::new(pat()?);
     let mut wrangler = wrangler;
-    setup::run(options, &mut Zitadel::new(&options.base_url, &mut transport), &mut wrangler, &mut io::stdout())
+    setup::run(options, &mut Zitadel::new(&options.base_url, &mut transport)?, &mut wrangler, &mut io::stdout())
 }
 
 fn pat() -> Result<Secret, Error> {

@@ -252,7 +252,7 @@ mod tests {
 
     fn run_with(fake: &mut Fake, stored: &mut Stored, args: &str) -> Result<String, Error> {
         let mut out = Vec::new();
-        run(&options(args), &mut Zitadel::new("https://z", fake), stored, &mut out)?;
+        run(&options(args), &mut Zitadel::new("https://z", fake)?, stored, &mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
