@@ -6,7 +6,7 @@
 //! empty string turns that claim off.
 
 use crate::runtime::deadline::MAX_UPSTREAM_TIMEOUT_MS;
-use crate::secret::{Secret, SigningKey};
+use crate::secret::{DecryptionKey, Secret, SigningKey};
 
 /// One setting that is missing or invalid. `problem` never contains the setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,20 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     pub on_upstream_error: UpstreamPolicy,
     pub log_claims: bool,
+    /// Signed and encrypted payloads.
+    pub payload: PayloadConfig,
+}
+
+/// Which payload types are accepted, and what checking and opening them needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadConfig {
+    pub json: bool,
+    pub jwt: bool,
+    pub jwe: bool,
+    /// The instance's key set, `{ZITADEL_DOMAIN}/oauth/v2/keys`, when the domain is set.
+    pub jwks_url: Option<String>,
+    /// The target's private keys, newest first.
+    pub decryption_keys: Vec<DecryptionKey>,
 }
 
 pub const ZITADEL_SIGNING_KEY: &str = "ZITADEL_SIGNING_KEY";
@@ -138,6 +152,8 @@ pub const METADATA_STALE_IF_ERROR_SECONDS: &str = "METADATA_STALE_IF_ERROR_SECON
 pub const UPSTREAM_TIMEOUT_MS: &str = "UPSTREAM_TIMEOUT_MS";
 pub const ON_UPSTREAM_ERROR: &str = "ON_UPSTREAM_ERROR";
 pub const LOG_CLAIMS: &str = "LOG_CLAIMS";
+pub const PAYLOAD_TYPES: &str = "PAYLOAD_TYPES";
+pub const PAYLOAD_DECRYPTION_KEY: &str = "PAYLOAD_DECRYPTION_KEY";
 
 /// Claims whose names start with this are dropped by ZITADEL without a word.
 const RESERVED_CLAIM_PREFIX: &str = "urn:zitadel:iam";
@@ -204,6 +220,7 @@ impl Config {
             }
         };
         let log_claims = s.boolean(LOG_CLAIMS, false);
+        let payload = s.payload();
 
         let config = Config {
             signing_keys,
@@ -218,6 +235,7 @@ impl Config {
             upstream_timeout_ms,
             on_upstream_error,
             log_claims,
+            payload,
         };
         s.check_claim_names_are_distinct(&config);
         if s.problems.is_empty() {
@@ -250,6 +268,45 @@ impl Config {
 /// are letters and digits, so a comma never occurs inside one.
 fn signing_keys(list: &str) -> Vec<SigningKey> {
     comma_list(list).into_iter().map(SigningKey::new).collect()
+}
+
+/// `PAYLOAD_DECRYPTION_KEY`: comma-separated PKCS#8 private keys, each a PEM (`BEGIN PRIVATE
+/// KEY`) or the base64 of its DER (or of the PEM) on one line, optionally behind `<key id>:`, the
+/// id ZITADEL gave its public key.
+fn decryption_keys(list: &str) -> Result<Vec<DecryptionKey>, &'static str> {
+    use base64::Engine;
+    const NOT_PKCS8: &str = "must hold PKCS#8 private keys: PEMs that begin with `-----BEGIN PRIVATE KEY-----`, or their base64 (convert others with `openssl pkcs8 -topk8 -nocrypt`), separated by commas";
+    let from_pem = |pem: &str| {
+        let body = pem
+            .trim()
+            .strip_prefix("-----BEGIN PRIVATE KEY-----")?
+            .trim_end()
+            .strip_suffix("-----END PRIVATE KEY-----")?;
+        let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).ok()
+    };
+    comma_list(list)
+        .into_iter()
+        .map(|entry| {
+            let (kid, key) = match entry.split_once(':') {
+                Some((kid, key)) if !entry.starts_with("-----") => (Some(kid.trim().to_string()), key.trim()),
+                _ => (None, entry.as_str()),
+            };
+            let der = if key.starts_with("-----") {
+                from_pem(key)
+            } else {
+                base64::engine::general_purpose::STANDARD.decode(key).ok().and_then(|bytes| {
+                    match std::str::from_utf8(&bytes) {
+                        Ok(text) if text.trim_start().starts_with("-----") => from_pem(text),
+                        _ => Some(bytes),
+                    }
+                })
+            };
+            // A DER SEQUENCE; whether it is a key the runtime can use shows when it decrypts.
+            let der = der.filter(|d| d.first() == Some(&0x30)).ok_or(NOT_PKCS8)?;
+            Ok(DecryptionKey::new(kid.filter(|k| !k.is_empty()), der))
+        })
+        .collect()
 }
 
 /// The entries of a comma-separated list, trimmed, without empty ones.
@@ -418,6 +475,49 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
             skew_seconds: self.number(MS_REFRESH_SKEW_SECONDS, 300, 0, 3000),
             on_error,
         })
+    }
+
+    /// `PAYLOAD_TYPES` and what the types it accepts need. A type the default accepts but whose
+    /// settings are missing is refused per call; one named explicitly makes the settings required.
+    fn payload(&mut self) -> PayloadConfig {
+        let explicit = self.text(PAYLOAD_TYPES);
+        let (mut json, mut jwt, mut jwe) = (explicit.is_none(), explicit.is_none(), explicit.is_none());
+        for kind in comma_list(explicit.as_deref().unwrap_or_default()) {
+            match kind.to_ascii_lowercase().as_str() {
+                "json" => json = true,
+                "jwt" => jwt = true,
+                "jwe" => jwe = true,
+                _ => self.problem(PAYLOAD_TYPES, "must list `json`, `jwt` and/or `jwe`, separated by commas".into()),
+            }
+        }
+        if explicit.is_some() && !(json || jwt || jwe) {
+            self.problem(PAYLOAD_TYPES, "must list at least one of `json`, `jwt` and `jwe`".into());
+        }
+        let jwks_url = self.text(ZITADEL_DOMAIN).and_then(|d| base_url(&d)).map(|url| format!("{url}/oauth/v2/keys"));
+        let mut bad_keys = false;
+        let decryption_keys = match self.text(PAYLOAD_DECRYPTION_KEY) {
+            None => Vec::new(),
+            Some(list) => match decryption_keys(&list) {
+                Ok(keys) => keys,
+                Err(problem) => {
+                    self.problem(PAYLOAD_DECRYPTION_KEY, problem.into());
+                    bad_keys = true;
+                    Vec::new()
+                }
+            },
+        };
+        if explicit.is_some() {
+            if jwe && decryption_keys.is_empty() && !bad_keys {
+                self.problem(
+                    PAYLOAD_DECRYPTION_KEY,
+                    format!("is not set, but {PAYLOAD_TYPES} accepts `jwe`: set it to the target's private key"),
+                );
+            }
+            if (jwt || jwe) && jwks_url.is_none() && self.text(ZITADEL_DOMAIN).is_none() {
+                self.problem(ZITADEL_DOMAIN, format!("is not set, but {PAYLOAD_TYPES} accepts signed payloads: their keys are the instance's (`/oauth/v2/keys`)"));
+            }
+        }
+        PayloadConfig { json, jwt, jwe, jwks_url, decryption_keys }
     }
 
     fn check_claim_names_are_distinct(&mut self, config: &Config) {
@@ -698,6 +798,58 @@ mod tests {
     fn all_problems_are_reported_together() {
         let problems = config(&[(SIGNATURE_TOLERANCE_SECONDS, "x"), (PERMISSIONS_CLAIM, "")]).unwrap_err();
         assert_eq!(settings_named(&problems), [ZITADEL_SIGNING_KEY, SIGNATURE_TOLERANCE_SECONDS]);
+    }
+
+    /// A PKCS#8 DER for the tests: only its shape (a DER SEQUENCE) matters here.
+    const DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x00];
+
+    fn pem(der: &[u8]) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+    }
+
+    #[test]
+    fn payload_types_accept_all_three_by_default_or_those_listed() {
+        let p = with(&[]).unwrap().payload;
+        assert_eq!((p.json, p.jwt, p.jwe), (true, true, true));
+        assert_eq!(p.jwks_url.as_deref(), Some("https://z.example/oauth/v2/keys"));
+        assert!(p.decryption_keys.is_empty(), "jwe is refused per call until a key is set");
+        let key = pem(DER);
+        let jwe = with(&[(PAYLOAD_TYPES, " JWE "), (PAYLOAD_DECRYPTION_KEY, &key)]).unwrap().payload;
+        assert_eq!((jwe.json, jwe.jwt, jwe.jwe), (false, false, true));
+        assert_eq!(settings_named(&with(&[(PAYLOAD_TYPES, "json,xml")]).unwrap_err()), [PAYLOAD_TYPES]);
+        assert_eq!(settings_named(&with(&[(PAYLOAD_TYPES, ",")]).unwrap_err()), [PAYLOAD_TYPES]);
+    }
+
+    #[test]
+    fn payload_types_named_explicitly_need_their_settings() {
+        assert_eq!(settings_named(&with(&[(PAYLOAD_TYPES, "jwe")]).unwrap_err()), [PAYLOAD_DECRYPTION_KEY]);
+        let no_domain = config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (PAYLOAD_TYPES, "json,jwt")]);
+        assert_eq!(settings_named(&no_domain.unwrap_err()), [ZITADEL_DOMAIN]);
+        assert!(config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (PAYLOAD_TYPES, "json")]).is_ok());
+    }
+
+    #[test]
+    fn decryption_keys_are_pems_or_base64_optionally_behind_their_key_id() {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let list = format!("key-2:{}, {} ,key-1:{},{}", b64(DER), pem(DER), pem(DER), b64(pem(DER).as_bytes()));
+        let keys = with(&[(PAYLOAD_DECRYPTION_KEY, &list)]).unwrap().payload.decryption_keys;
+        let ids: Vec<Option<&str>> = keys.iter().map(|k| k.kid()).collect();
+        assert_eq!(ids, [Some("key-2"), None, Some("key-1"), None]);
+        assert!(keys.iter().all(|k| k.pkcs8() == DER), "each entry's DER");
+        for bad in
+            ["not a key", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----", "k:%%%", "AQID"]
+        {
+            let problems = with(&[(PAYLOAD_DECRYPTION_KEY, bad)]).unwrap_err();
+            assert_eq!(settings_named(&problems), [PAYLOAD_DECRYPTION_KEY], "{bad}");
+            assert!(problems[0].problem.contains("PKCS#8") && !problems[0].problem.contains(bad), "{bad}");
+            let with_jwe = with(&[(PAYLOAD_TYPES, "jwe"), (PAYLOAD_DECRYPTION_KEY, bad)]).unwrap_err();
+            assert_eq!(settings_named(&with_jwe), [PAYLOAD_DECRYPTION_KEY], "one problem, not two: {bad}");
+        }
+        let debug = format!("{:?}", with(&[(PAYLOAD_DECRYPTION_KEY, &format!("kid-9:{}", b64(DER)))]).unwrap());
+        assert!(debug.contains("kid-9") && !debug.contains(&b64(DER)), "Debug shows the key id only");
     }
 
     #[test]

@@ -1,19 +1,24 @@
 //! The endpoint, without the runtime: which path does what, how a signed call becomes an answer,
 //! and what `/healthz` reports. The glue in `lib.rs` feeds it bytes, headers and the clock.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::claims::{self, ClaimsCache};
 use crate::config::{Config, Problem};
 use crate::contract::chain;
+use crate::contract::jose::PayloadKind;
 use crate::contract::payload::{self, Function};
 use crate::contract::response::ContextInfoResponse;
 use crate::contract::signature;
+use crate::envelope;
 use crate::error::Error;
 use crate::idp_intent;
 use crate::log::RequestLog;
 use crate::runtime::deadline::flight_lifetime_ms;
 use crate::runtime::Platform;
+use crate::upstream::jwks::JwksCache;
 use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
 
@@ -54,11 +59,12 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
     }
 }
 
-/// What the worker keeps per isolate, shared by all its requests: the ZITADEL API client and the
-/// claims' caches.
+/// What the worker keeps per isolate, shared by all its requests: the ZITADEL API client, the
+/// instance's key set and the claims' caches.
 #[derive(Default)]
 pub struct IsolateState {
     pub zitadel: ZitadelClient,
+    pub jwks: JwksCache,
     pub claims: ClaimsCache,
 }
 
@@ -67,7 +73,11 @@ impl IsolateState {
     /// `UPSTREAM_TIMEOUT_MS` plus a margin, so a single flight running longer was abandoned.
     pub fn new(config: &Config) -> Self {
         let live_for_ms = flight_lifetime_ms(config.upstream_timeout_ms);
-        IsolateState { zitadel: ZitadelClient::new(live_for_ms), claims: ClaimsCache::new(live_for_ms) }
+        IsolateState {
+            zitadel: ZitadelClient::new(live_for_ms),
+            jwks: JwksCache::new(live_for_ms),
+            claims: ClaimsCache::new(live_for_ms),
+        }
     }
 }
 
@@ -91,8 +101,9 @@ impl Answer {
     }
 }
 
-/// Answers one call: the signature first (over the raw bytes), then the payload, then the claims,
-/// or, for an API (request/response) execution, the token capture. Fills in `log` as far as it
+/// Answers one call: the signature first (over the raw bytes), then, for a signed or encrypted
+/// payload, its JWS and JWE, then the payload, then the claims, or, for an API (request/response)
+/// execution, the token capture. Fills in `log` as far as it
 /// gets.
 pub async fn handle_call<P: Platform>(
     config: &Config,
@@ -112,7 +123,18 @@ pub async fn handle_call<P: Platform>(
         config.signature_tolerance_seconds,
     )
     .await?;
-    let info = payload::decode(body)?;
+    let kind = PayloadKind::of(body);
+    log.payload = Some(kind.name());
+    let opened = match kind {
+        PayloadKind::Json if config.payload.json => Cow::Borrowed(body),
+        // Boxed: opening a JWT or JWE awaits the runtime's crypto and perhaps the key set, and the
+        // plain JSON path should not carry that future.
+        _ => {
+            let deadline_ms = now_ms + config.upstream_timeout_ms;
+            Box::pin(envelope::open(&config.payload, &state.jwks, platform, body, deadline_ms)).await?.1
+        }
+    };
+    let info = payload::decode(&opened)?;
     if let Some(method) = info.full_method.as_deref() {
         let deadline_ms = now_ms + config.upstream_timeout_ms;
         // Boxed: the token capture's future is large, and the claims' path should not carry it.

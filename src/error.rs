@@ -3,9 +3,11 @@
 
 use serde::Serialize;
 
-use crate::config::Problem;
+use crate::config::{Problem, PAYLOAD_DECRYPTION_KEY, PAYLOAD_TYPES};
+use crate::contract::jose::{JoseError, PayloadKind};
 use crate::contract::payload::DecodeError;
 use crate::contract::signature::SignatureError;
+use crate::envelope::EnvelopeError;
 use crate::upstream::UpstreamError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,8 @@ pub enum Error {
     UnsupportedFunction { received: Option<String> },
     /// The ZITADEL API failed and `ON_UPSTREAM_ERROR=fail`.
     UpstreamUnavailable(UpstreamError),
+    /// A signed or encrypted payload could not be opened.
+    Envelope(EnvelopeError),
 }
 
 /// The JSON body of every non-2xx answer.
@@ -50,6 +54,12 @@ impl Error {
             Error::Misconfigured(_) => 500,
             Error::Signature(_) => 401,
             Error::UpstreamUnavailable(_) => 502,
+            Error::Envelope(e) => match e {
+                EnvelopeError::Refused(_) | EnvelopeError::NeedsSetting(..) => 400,
+                EnvelopeError::Jose(JoseError::Signature(_)) => 401,
+                EnvelopeError::Jose(JoseError::Undecryptable(_)) => 400,
+                EnvelopeError::KeysUnavailable(_) => 502,
+            },
         }
     }
 
@@ -65,6 +75,12 @@ impl Error {
             Error::InvalidPayload { .. } => "invalid_payload",
             Error::UnsupportedFunction { .. } => "unsupported_function",
             Error::UpstreamUnavailable(_) => "upstream_unavailable",
+            Error::Envelope(e) => match e {
+                EnvelopeError::Refused(_) | EnvelopeError::NeedsSetting(..) => "unsupported_payload_type",
+                EnvelopeError::Jose(JoseError::Signature(_)) => "invalid_payload_signature",
+                EnvelopeError::Jose(JoseError::Undecryptable(_)) => "undecryptable_payload",
+                EnvelopeError::KeysUnavailable(_) => "upstream_unavailable",
+            },
         }
     }
 
@@ -111,6 +127,7 @@ impl Error {
                     ""
                 }
             ),
+            Error::Envelope(e) => envelope_message(e),
         }
     }
 
@@ -119,6 +136,45 @@ impl Error {
         let message = self.message();
         serde_json::to_string(&Body { error: self.code(), message: &message })
             .unwrap_or_else(|_| format!(r#"{{"error":"{}"}}"#, self.code()))
+    }
+}
+
+/// A payload of `kind`, in words.
+fn kind_name(kind: &PayloadKind) -> &'static str {
+    match kind {
+        PayloadKind::Json => "plain JSON",
+        PayloadKind::Jwt => "a JWT (signed)",
+        PayloadKind::Jwe => "a JWE (encrypted)",
+    }
+}
+
+fn envelope_message(e: &EnvelopeError) -> String {
+    match e {
+        EnvelopeError::Refused(kind) => format!(
+            "The payload is {}, which {PAYLOAD_TYPES} does not accept. Set the target's payloadType to one it \
+             accepts, or add this one to {PAYLOAD_TYPES}.",
+            kind_name(kind)
+        ),
+        EnvelopeError::NeedsSetting(kind, setting) => {
+            format!("The payload is {}, and opening it needs {setting}, which is not set.", kind_name(kind))
+        }
+        EnvelopeError::Jose(JoseError::Signature(why)) => {
+            format!("The payload's signature is refused: {why}. It must be signed with a web key of the instance.")
+        }
+        EnvelopeError::Jose(JoseError::Undecryptable(why)) => format!(
+            "The payload cannot be decrypted: {why}. {PAYLOAD_DECRYPTION_KEY} must hold the private key of the \
+             target's active public key."
+        ),
+        EnvelopeError::KeysUnavailable(e) => format!(
+            "The instance's signing keys (/oauth/v2/keys) could not be read: {e}. A payload that cannot be checked \
+             is not trusted."
+        ),
+    }
+}
+
+impl From<EnvelopeError> for Error {
+    fn from(e: EnvelopeError) -> Self {
+        Error::Envelope(e)
     }
 }
 
@@ -183,6 +239,15 @@ mod tests {
             ),
             (Error::UnsupportedFunction { received: None }, 400, "unsupported_function"),
             (Error::UpstreamUnavailable(UpstreamError::Timeout), 502, "upstream_unavailable"),
+            (Error::Envelope(EnvelopeError::Refused(PayloadKind::Jwt)), 400, "unsupported_payload_type"),
+            (
+                Error::Envelope(EnvelopeError::NeedsSetting(PayloadKind::Jwe, PAYLOAD_DECRYPTION_KEY)),
+                400,
+                "unsupported_payload_type",
+            ),
+            (Error::Envelope(EnvelopeError::Jose(JoseError::Signature("x"))), 401, "invalid_payload_signature"),
+            (Error::Envelope(EnvelopeError::Jose(JoseError::Undecryptable("x"))), 400, "undecryptable_payload"),
+            (Error::Envelope(EnvelopeError::KeysUnavailable(UpstreamError::Timeout)), 502, "upstream_unavailable"),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status, "{e:?}");
@@ -238,6 +303,16 @@ mod tests {
         let long = format!("{}\n\u{7}", "x".repeat(500));
         let m = Error::UnsupportedFunction { received: Some(long) }.message();
         assert!(m.contains(&format!("`{}…`", "x".repeat(64))) && !m.contains('\n'), "{m}");
+    }
+
+    #[test]
+    fn payload_errors_name_the_setting_and_the_type() {
+        let m = Error::Envelope(EnvelopeError::NeedsSetting(PayloadKind::Jwe, PAYLOAD_DECRYPTION_KEY)).message();
+        assert!(m.contains("a JWE") && m.contains("PAYLOAD_DECRYPTION_KEY"), "{m}");
+        let m = Error::Envelope(EnvelopeError::Refused(PayloadKind::Json)).message();
+        assert!(m.contains("plain JSON") && m.contains("PAYLOAD_TYPES"), "{m}");
+        let m = Error::Envelope(EnvelopeError::KeysUnavailable(UpstreamError::Timeout)).message();
+        assert!(m.contains("/oauth/v2/keys") && m.contains("UPSTREAM_TIMEOUT_MS"), "{m}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod contract;
 pub mod endpoint;
+pub mod envelope;
 pub mod error;
 pub mod idp_intent;
 pub mod log;

@@ -11,6 +11,9 @@ pub struct RequestLog {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<&'static str>,
+    /// What the body was: `json`, `jwt` (signed) or `jwe` (encrypted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<&'static str>,
     /// The method of a request or response execution.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_method: Option<String>,

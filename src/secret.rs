@@ -42,3 +42,31 @@ impl fmt::Debug for SigningKey {
         f.write_str("SigningKey(..)")
     }
 }
+
+/// One private key of the target, for encrypted payloads: its PKCS#8 DER, and the id ZITADEL
+/// gave its public key when that is known. `Debug` shows the id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecryptionKey {
+    kid: Option<String>,
+    pkcs8: Vec<u8>,
+}
+
+impl DecryptionKey {
+    pub fn new(kid: Option<String>, pkcs8: Vec<u8>) -> Self {
+        DecryptionKey { kid, pkcs8 }
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+}
+
+impl fmt::Debug for DecryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecryptionKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}

@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["config"],
     &["upstream"],
+    &["envelope"],
     &["claims"],
     &["idp_intent"],
     &["error"],

@@ -68,6 +68,7 @@ fn every_log_field_is_in_the_logs_section() {
         method: "POST".into(),
         path: "/".into(),
         function: Some("function/preaccesstoken"),
+        payload: Some("jwe"),
         api_method: Some("/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent".into()),
         user_id: Some("u".into()),
         org_id: Some("o".into()),
@@ -85,7 +86,7 @@ fn every_log_field_is_in_the_logs_section() {
         duration_ms: 1,
     };
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
-    assert_eq!(line.len(), 18, "a field of the log line was not serialized: {:?}", line.keys());
+    assert_eq!(line.len(), 19, "a field of the log line was not serialized: {:?}", line.keys());
     let logs = section(&readme(), "## Logs");
     let missing: Vec<_> =
         line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();

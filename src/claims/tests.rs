@@ -42,6 +42,13 @@ fn config() -> Config {
         upstream_timeout_ms: 2000,
         on_upstream_error: UpstreamPolicy::Omit,
         log_claims: false,
+        payload: crate::config::PayloadConfig {
+            json: true,
+            jwt: false,
+            jwe: false,
+            jwks_url: None,
+            decryption_keys: vec![],
+        },
     }
 }
 

@@ -43,7 +43,10 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> 
     // Never follow a redirect: the request may carry credentials, and a moved API is a
     // configuration error to see (as a 3xx status), not to work around.
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    init.set_body(&js_sys::Uint8Array::from(request.body.as_slice()));
+    // A GET or HEAD with a body, even an empty one, is a TypeError in fetch.
+    if !matches!(request.method, "GET" | "HEAD") {
+        init.set_body(&js_sys::Uint8Array::from(request.body.as_slice()));
+    }
     init.set_signal(Some(&controller.signal()));
     let outbound = web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(network)?;
     let mut abort = AbortOnDrop(Some(controller));

@@ -5,6 +5,7 @@
 mod body;
 mod env;
 mod fetch;
+mod jose;
 mod kv;
 mod webcrypto;
 
@@ -17,6 +18,7 @@ use worker::{console_log, event, web_sys, Context, Date, Delay, Env};
 
 use self::kv::KvNamespace;
 use crate::config::{Config, Problem};
+use crate::contract::jose::{Crypto, Epk, Jwk, JwsAlg};
 use crate::contract::limits::MAX_BODY_BYTES;
 use crate::contract::signature::{self, Mac};
 use crate::endpoint::{self, IsolateState, Route};
@@ -154,5 +156,27 @@ impl Mac for WorkersRuntime<'_> {
                 signature::hmac_sha256(key, parts)
             }
         }
+    }
+}
+
+impl Crypto for WorkersRuntime<'_> {
+    async fn verify_signature(&self, alg: JwsAlg, key: &Jwk, data: &[u8], signature: &[u8]) -> Option<bool> {
+        jose::verify_signature(alg, key, data, signature).await
+    }
+
+    async fn rsa_oaep_256_decrypt(&self, pkcs8: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        jose::rsa_oaep_256_decrypt(pkcs8, ciphertext).await
+    }
+
+    async fn ecdh_shared_secret(&self, pkcs8: &[u8], peer: &Epk) -> Option<Vec<u8>> {
+        jose::ecdh_shared_secret(pkcs8, peer).await
+    }
+
+    async fn aes_kw_unwrap(&self, kek: &[u8], wrapped: &[u8]) -> Option<Vec<u8>> {
+        jose::aes_kw_unwrap(kek, wrapped).await
+    }
+
+    async fn aes_gcm_decrypt(&self, key: &[u8], iv: &[u8], aad: &[u8], ciphertext_and_tag: &[u8]) -> Option<Vec<u8>> {
+        jose::aes_gcm_decrypt(key, iv, aad, ciphertext_and_tag).await
     }
 }

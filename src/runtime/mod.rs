@@ -10,6 +10,7 @@ pub mod single_flight;
 
 use std::future::Future;
 
+use crate::contract::jose::Crypto;
 use crate::contract::signature::Mac;
 
 /// An outbound request. `Debug` is deliberately absent: headers carry credentials.
@@ -44,7 +45,7 @@ pub enum TransportError {
     TooLarge,
 }
 
-pub trait Platform: Mac {
+pub trait Platform: Mac + Crypto {
     /// Sends one request. Implementations bound the response size.
     fn send(&self, request: HttpRequest) -> impl Future<Output = Result<HttpResponse, TransportError>>;
 

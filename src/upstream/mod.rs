@@ -2,6 +2,7 @@
 //! lives here: the one error type, how a status is read (429 included), and the OAuth token
 //! answer both of them give.
 
+pub mod jwks;
 pub mod microsoft;
 pub mod zitadel;
 

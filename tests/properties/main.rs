@@ -19,6 +19,7 @@
 
 mod answer;
 mod calls;
+mod jose;
 mod payload;
 mod regressions;
 mod signature;

@@ -8,6 +8,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::task::{Poll, Waker};
 
+pub mod crypto;
+
+use crate::contract::jose::{Crypto, Epk, Jwk, JwsAlg};
 use crate::contract::signature::{Mac, RustMac};
 use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
 
@@ -160,6 +163,28 @@ impl FakePlatform {
 impl Mac for FakePlatform {
     async fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         RustMac.hmac_sha256(key, parts).await
+    }
+}
+
+impl Crypto for FakePlatform {
+    async fn verify_signature(&self, alg: JwsAlg, key: &Jwk, data: &[u8], signature: &[u8]) -> Option<bool> {
+        crypto::verify_signature(alg, key, data, signature)
+    }
+
+    async fn rsa_oaep_256_decrypt(&self, pkcs8: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        crypto::rsa_oaep_256_decrypt(pkcs8, ciphertext)
+    }
+
+    async fn ecdh_shared_secret(&self, pkcs8: &[u8], peer: &Epk) -> Option<Vec<u8>> {
+        crypto::ecdh_shared_secret(pkcs8, peer)
+    }
+
+    async fn aes_kw_unwrap(&self, kek: &[u8], wrapped: &[u8]) -> Option<Vec<u8>> {
+        crypto::aes_kw_unwrap(kek, wrapped)
+    }
+
+    async fn aes_gcm_decrypt(&self, key: &[u8], iv: &[u8], aad: &[u8], ciphertext_and_tag: &[u8]) -> Option<Vec<u8>> {
+        crypto::aes_gcm_decrypt(key, iv, aad, ciphertext_and_tag)
     }
 }
 

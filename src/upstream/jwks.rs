@@ -1,0 +1,176 @@
+//! The instance's key set (`{ZITADEL_DOMAIN}/oauth/v2/keys`), whose web keys sign JWT payloads:
+//! kept per isolate for an hour, fetched again, at most once a minute, when a payload names a key
+//! the set does not have, bounded in size and fetched within the call's deadline.
+//!
+//! ZITADEL publishes a web key from its creation (state initial) until it is removed, and an
+//! instance starts with two, one active: a rotation activates a key that has long been in the set.
+//! Only a key created and activated within the same minute, just after this isolate read the set,
+//! is refused until the minute is over.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::contract::jose::Jwks;
+use crate::runtime::backoff::Backoff;
+use crate::runtime::deadline::timeout_at;
+use crate::runtime::single_flight::SingleFlight;
+use crate::runtime::{HttpRequest, Platform};
+use crate::upstream::{check_status, UpstreamError};
+
+/// How long a key set is used.
+pub const KEEP_MS: u64 = 3_600_000;
+/// How long a key set that holds the key is still used when fetching a newer one fails.
+pub const STALE_IF_ERROR_MS: u64 = 86_400_000;
+/// How long after a fetch an unknown key may make the worker fetch again.
+pub const REFETCH_AFTER_MS: u64 = 60_000;
+/// The largest key set read (an instance's is a few KiB).
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// The key set of this isolate, and the single flight that fetches it.
+#[derive(Default)]
+pub struct JwksCache {
+    fetched: RefCell<Option<(Rc<Jwks>, u64)>>,
+    flight: SingleFlight<Result<Rc<Jwks>, UpstreamError>>,
+    backoff: Backoff,
+}
+
+/// Where a key set came from, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Cached,
+    Fetched,
+    /// Older than an hour, used because the fetch failed.
+    Stale,
+}
+
+impl JwksCache {
+    /// A cache whose fetch, run by one request for all, ends within `live_for_ms` while that
+    /// request lives (see [`SingleFlight::new`]).
+    pub fn new(live_for_ms: u64) -> Self {
+        JwksCache { fetched: RefCell::default(), flight: SingleFlight::new(live_for_ms), backoff: Backoff::default() }
+    }
+
+    /// The key set that should hold `kid`: the cached one while it is younger than an hour and
+    /// either holds `kid` or was fetched less than a minute ago; else one fetched from `url`
+    /// before `deadline_ms`. When that fetch fails, a copy younger than a day that holds `kid`
+    /// still serves: the key was the instance's, and a failing key endpoint should not stop sign-in.
+    pub async fn key_set<P: Platform>(
+        &self,
+        platform: &P,
+        url: &str,
+        kid: &str,
+        deadline_ms: u64,
+    ) -> Result<(Rc<Jwks>, Source), UpstreamError> {
+        let now = platform.now_ms();
+        if let Some((jwks, at)) = self.fetched.borrow().as_ref() {
+            let age = now.saturating_sub(*at);
+            if age < KEEP_MS && (jwks.find(kid).is_some() || age < REFETCH_AFTER_MS) {
+                return Ok((jwks.clone(), Source::Cached));
+            }
+        }
+        let fetch = self.flight.run(platform, "jwks", || async {
+            let jwks = Rc::new(fetch(platform, url, &self.backoff).await?);
+            *self.fetched.borrow_mut() = Some((jwks.clone(), platform.now_ms()));
+            Ok(jwks)
+        });
+        // Boxed: the fetch's future is large, and the cached path above should not carry it.
+        match Box::pin(timeout_at(platform, deadline_ms, fetch)).await.unwrap_or(Err(UpstreamError::Timeout)) {
+            Ok(jwks) => Ok((jwks, Source::Fetched)),
+            Err(e) => match self.fetched.borrow().as_ref() {
+                Some((jwks, at))
+                    if platform.now_ms().saturating_sub(*at) < STALE_IF_ERROR_MS && jwks.find(kid).is_some() =>
+                {
+                    Ok((jwks.clone(), Source::Stale))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+}
+
+async fn fetch<P: Platform>(platform: &P, url: &str, backoff: &Backoff) -> Result<Jwks, UpstreamError> {
+    if backoff.active(platform.now_ms()) {
+        return Err(UpstreamError::RateLimited);
+    }
+    let request = HttpRequest {
+        method: "GET",
+        url: url.to_string(),
+        headers: vec![("accept", "application/json".to_string())],
+        body: Vec::new(),
+    };
+    let response = platform.send(request).await?;
+    check_status(&response, backoff, platform.now_ms())?;
+    if response.body.len() > MAX_JWKS_BYTES {
+        return Err(UpstreamError::TooLarge);
+    }
+    Jwks::parse(&response.body).ok_or(UpstreamError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakePlatform, Reply};
+    use futures::executor::block_on;
+
+    const URL: &str = "https://z.example/oauth/v2/keys";
+
+    fn set(kids: &[&str]) -> Reply {
+        let keys: Vec<_> =
+            kids.iter().map(|k| serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": k, "x": "AA"})).collect();
+        Reply::json(200, serde_json::json!({ "keys": keys }))
+    }
+
+    fn kids(jwks: &Jwks) -> Vec<&str> {
+        jwks.keys.iter().filter_map(|k| k.kid.as_deref()).collect()
+    }
+
+    #[test]
+    fn the_set_is_kept_for_an_hour_and_fetched_again_for_an_unknown_key_at_most_once_a_minute() {
+        let platform = FakePlatform::new(vec![set(&["a"]), set(&["a", "b"]), set(&["c"])]);
+        let cache = JwksCache::default();
+        let get =
+            |kid: &str| block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|(j, s)| (kids(&j).join(","), s));
+        assert_eq!(get("a"), Ok(("a".into(), Source::Fetched)));
+        assert_eq!(get("a"), Ok(("a".into(), Source::Cached)));
+        assert_eq!(get("b"), Ok(("a".into(), Source::Cached)), "fetched less than a minute ago");
+        platform.advance_ms(REFETCH_AFTER_MS);
+        assert_eq!(get("b"), Ok(("a,b".into(), Source::Fetched)), "a rotated key is found");
+        platform.advance_ms(KEEP_MS - 1);
+        assert_eq!(get("a"), Ok(("a,b".into(), Source::Cached)));
+        platform.advance_ms(1);
+        assert_eq!(get("a"), Ok(("c".into(), Source::Fetched)), "after an hour it is fetched again");
+        let sent = platform.sent();
+        assert_eq!(sent.len(), 3);
+        assert_eq!((sent[0].url.as_str(), sent[0].body.len()), (URL, 0));
+    }
+
+    #[test]
+    fn failures_are_upstream_errors() {
+        for (reply, expected) in [
+            (Reply::json(500, serde_json::json!({})), UpstreamError::Status(500)),
+            (Reply::raw(200, b"<html>"), UpstreamError::Malformed),
+            (Reply::raw(200, &vec![b' '; MAX_JWKS_BYTES + 1]), UpstreamError::TooLarge),
+            (Reply::Hang, UpstreamError::Timeout),
+            (Reply::rate_limited(10), UpstreamError::RateLimited),
+        ] {
+            let platform = FakePlatform::new(vec![reply]);
+            assert_eq!(block_on(JwksCache::default().key_set(&platform, URL, "a", 0)).err(), Some(expected));
+        }
+    }
+
+    #[test]
+    fn when_a_fetch_fails_a_copy_younger_than_a_day_serves_the_keys_it_holds() {
+        let down = || Reply::json(503, serde_json::json!({}));
+        let platform = FakePlatform::new(vec![set(&["a"]), down(), down(), down()]);
+        let cache = JwksCache::default();
+        let get =
+            |kid: &str| block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|(j, s)| (kids(&j).join(","), s));
+        assert_eq!(get("a"), Ok(("a".into(), Source::Fetched)));
+        platform.advance_ms(KEEP_MS);
+        assert_eq!(get("a"), Ok(("a".into(), Source::Stale)), "the fetch failed");
+        assert_eq!(get("b"), Err(UpstreamError::Status(503)), "the copy does not hold b");
+        platform.advance_ms(STALE_IF_ERROR_MS - KEEP_MS);
+        assert_eq!(get("a"), Err(UpstreamError::Status(503)), "a day old");
+        assert_eq!(platform.sent().len(), 4);
+    }
+}
