@@ -1,8 +1,9 @@
 // The fake ZITADEL itself: later tests trust it to speak the real wire format and behave as
 // ZITADEL's gateway does (unknown fields, routing errors, permissions, base64 forms), so that is
 // checked here.
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 
 import { loadFixture, protoBytes, startFakeZitadel } from '../support/fake-zitadel.mjs';
 
@@ -193,5 +194,222 @@ describe('fake ZITADEL: organization metadata search (v2)', () => {
     assert.equal((await search(ORG, {})).status, 200);
     assert.equal(fake.callsTo(/metadata\/search$/).length, 2);
     assert.equal(fake.calls[0].authorization, 'Bearer test-pat');
+  });
+});
+
+describe('fake ZITADEL: a target\'s public keys (payload encryption) and the instance\'s key set', () => {
+  const PAT = 'keys-pat';
+  let z;
+  let target;
+  before(async () => {
+    z = await startFakeZitadel({
+      fixture: { accessToken: PAT, permissions: { 'read-only': ['action.target.read'], 'write-only': ['action.target.write'] } },
+    });
+  });
+  after(() => z.close());
+  beforeEach(() => {
+    z.reset();
+    target = z.addTarget({ name: `t-${randomUUID()}`, endpoint: 'https://w.example/', payloadType: 'PAYLOAD_TYPE_JWE' });
+  });
+
+  const pemOf = (type, options) => generateKeyPairSync(type, options).publicKey.export({ type: 'spki', format: 'pem' });
+  const rsaPem = () => pemOf('rsa', { modulusLength: 2048 });
+  const ecPem = () => pemOf('ec', { namedCurve: 'P-256' });
+  const b64 = (text) => Buffer.from(text, 'utf8').toString('base64');
+  /** ZITADEL's fingerprint, computed here independently of the fake: over the DER the PEM holds. */
+  const fingerprint = (pem) => `SHA256:${createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('base64').replace(/=+$/, '')}`;
+
+  async function api(method, path, body, token = PAT) {
+    const res = await fetch(`${z.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+  const keys = (id = target.id, token) => api('POST', `/v2/actions/targets/${id}/publickeys/search`, {}, token);
+  const add = (pem, extra = {}, token) => api('POST', `/v2/actions/targets/${target.id}/publickeys`, { publicKey: b64(pem), ...extra }, token);
+  const activate = (keyId, token) => api('POST', `/v2/actions/targets/${target.id}/publickeys/${keyId}/activate`, undefined, token);
+  const deactivate = (keyId) => api('POST', `/v2/actions/targets/${target.id}/publickeys/${keyId}/deactivate`);
+  const remove = (keyId, token) => api('DELETE', `/v2/actions/targets/${target.id}/publickeys/${keyId}`, undefined, token);
+
+  it('AddPublicKey takes the PEM as base64 and adds the key inactive; ListPublicKeys shows it with ZITADEL\'s fingerprint', async () => {
+    const pem = rsaPem();
+    const added = await add(pem);
+    assert.equal(added.status, 200);
+    assert.deepEqual(Object.keys(added.json).sort(), ['creationDate', 'keyId']);
+    assert.match(added.json.keyId, /^\d{18}$/);
+    const listed = await keys();
+    assert.equal(listed.status, 200);
+    assert.equal(listed.json.publicKeys.length, 1);
+    const [k] = listed.json.publicKeys;
+    assert.equal(k.keyId, added.json.keyId);
+    assert.equal('active' in k, false, 'a new key is inactive (protojson leaves out a false bool)');
+    assert.equal(Buffer.from(k.publicKey, 'base64').toString('utf8'), pem);
+    assert.equal(k.fingerprint, fingerprint(pem));
+    assert.match(k.fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
+    assert.ok(k.creationDate && k.changeDate);
+    assert.deepEqual(z.publicKeys(target.name).map(({ keyId, active, pem: p }) => ({ keyId, active, pem: p })), [{ keyId: k.keyId, active: false, pem }]);
+    assert.equal(z.publicKeys(target.id)[0].fingerprint, k.fingerprint);
+    assert.equal(z.activeKey(target.id), undefined);
+    assert.equal(z.publicKeys('no-such-target'), undefined);
+  });
+
+  it('ActivatePublicKey makes one key active and deactivates the one before; activating it again changes nothing', async () => {
+    const first = (await add(rsaPem())).json.keyId;
+    const second = (await add(ecPem())).json.keyId;
+    const a1 = await activate(first);
+    assert.equal(a1.status, 200);
+    assert.deepEqual(Object.keys(a1.json), ['changeDate']);
+    assert.equal(z.activeKey(target.name).keyId, first);
+    assert.equal((await activate(second)).status, 200);
+    assert.equal(z.activeKey(target.name).keyId, second);
+    assert.deepEqual(z.publicKeys(target.id).map((k) => [k.keyId, k.active]), [[first, false], [second, true]]);
+    const listed = (await keys()).json.publicKeys;
+    assert.deepEqual(listed.map((k) => [k.keyId, k.active ?? false]), [[first, false], [second, true]]);
+    const again = await activate(second);
+    assert.equal(again.status, 200);
+    assert.equal(z.publicKeys(target.id).filter((k) => k.active).length, 1);
+    const unknown = await activate('4242');
+    assert.deepEqual([unknown.status, unknown.json.code], [404, 5]);
+  });
+
+  it('DeactivatePublicKey leaves the target without an active key', async () => {
+    const id = (await add(ecPem())).json.keyId;
+    await activate(id);
+    const r = await deactivate(id);
+    assert.equal(r.status, 200);
+    assert.ok(r.json.changeDate);
+    assert.equal(z.activeKey(target.id), undefined);
+    assert.equal(z.publicKeys(target.id)[0].active, false);
+    assert.equal((await deactivate('4242')).status, 404);
+  });
+
+  it('RemovePublicKey refuses the active key (400, code 9, Errors.Target.PublicKeyActive), removes an inactive one, and ignores an unknown one', async () => {
+    const old = (await add(rsaPem())).json.keyId;
+    const current = (await add(rsaPem())).json.keyId;
+    await activate(old);
+    await activate(current);
+    const refused = await remove(current);
+    assert.deepEqual([refused.status, refused.json.code], [400, 9]);
+    assert.match(refused.json.message, /^Errors\.Target\.PublicKeyActive/);
+    assert.equal(refused.json.details[0].message, 'Errors.Target.PublicKeyActive');
+    const removed = await remove(old);
+    assert.equal(removed.status, 200);
+    assert.deepEqual(Object.keys(removed.json), ['deletionDate']);
+    assert.deepEqual(z.publicKeys(target.id).map((k) => k.keyId), [current]);
+    assert.equal((await remove('4242')).status, 200);
+    assert.equal(z.publicKeys(target.id).length, 1);
+  });
+
+  it('accepts only PEM SPKI RSA or EC keys: anything else is 400, code 3', async () => {
+    assert.equal((await add(pemOf('ec', { namedCurve: 'P-384' }))).status, 200);
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+    const refused = {
+      ed25519: pemOf('ed25519'),
+      x25519: pemOf('x25519'),
+      'EC secp256k1 (no curve of Go\'s x509)': pemOf('ec', { namedCurve: 'secp256k1' }),
+      'RSA-PSS': pemOf('rsa-pss', { modulusLength: 2048 }),
+      'PKCS#1 RSA PUBLIC KEY': rsa.export({ type: 'pkcs1', format: 'pem' }),
+      'literal \\n instead of newlines': rsaPem().replace(/\n/g, '\\n'),
+      'no PEM': 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA',
+      'a private key': generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    };
+    for (const [what, pem] of Object.entries(refused)) {
+      const r = await add(pem);
+      assert.deepEqual([r.status, r.json.code], [400, 3], what);
+    }
+    const empty = await api('POST', `/v2/actions/targets/${target.id}/publickeys`, {});
+    assert.deepEqual([empty.status, empty.json.code], [400, 3], 'publicKey is required');
+    const notBase64 = await api('POST', `/v2/actions/targets/${target.id}/publickeys`, { publicKey: rsaPem() });
+    assert.deepEqual([notBase64.status, notBase64.json.code], [400, 3], 'the PEM must come as base64');
+    assert.equal((await add('x'.repeat(8193))).status, 400);
+    assert.equal(z.publicKeys(target.id).length, 1, 'only the P-384 key was added');
+  });
+
+  it('an expiration date must lie ahead; an expired key is no longer active and cannot be activated', async () => {
+    const past = await add(rsaPem(), { expirationDate: new Date(Date.now() - 60_000).toISOString() });
+    assert.deepEqual([past.status, past.json.code], [400, 3]);
+    const soon = new Date(Date.now() + 300).toISOString();
+    const id = (await add(ecPem(), { expirationDate: soon })).json.keyId;
+    assert.equal((await keys()).json.publicKeys[0].expirationDate, soon);
+    assert.equal((await activate(id)).status, 200);
+    assert.equal(z.activeKey(target.id).keyId, id);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(z.activeKey(target.id), undefined, 'deactivated after its expiration date');
+    const expired = await activate(id);
+    assert.deepEqual([expired.status, expired.json.code], [400, 9]);
+    assert.equal((await remove(id)).status, 200, 'no longer active, so it can be removed');
+  });
+
+  it('keeps keys per target, answers 404 for an unknown target', async () => {
+    const other = z.addTarget({ name: `other-${randomUUID()}`, endpoint: 'https://o.example/' });
+    const mine = (await add(rsaPem())).json.keyId;
+    await activate(mine);
+    const theirs = z.addPublicKey(other.name, ecPem(), { active: true });
+    assert.equal(theirs.active, true);
+    assert.equal(z.activeKey(target.id).keyId, mine, 'activating a key of another target changes nothing here');
+    assert.deepEqual((await keys()).json.publicKeys.map((k) => k.keyId), [mine]);
+    assert.deepEqual((await keys(other.id)).json.publicKeys.map((k) => k.keyId), [theirs.keyId]);
+    assert.equal((await api('POST', `/v2/actions/targets/${target.id}/publickeys/${theirs.keyId}/activate`)).status, 404);
+    assert.deepEqual([(await keys('4242')).status, (await keys('4242')).json.code], [404, 5]);
+    assert.throws(() => z.addPublicKey(other.id, 'not a key'), /Errors\.Target\.InvalidPublicKey/);
+  });
+
+  it('checks the permissions: action.target.write to add, activate, deactivate and remove, action.target.read to list', async () => {
+    assert.equal((await keys(target.id, 'read-only')).status, 200);
+    assert.deepEqual([(await keys(target.id, 'write-only')).status, (await keys(target.id, 'write-only')).json.code], [403, 7]);
+    const denied = await add(rsaPem(), {}, 'read-only');
+    assert.deepEqual([denied.status, denied.json.code], [403, 7]);
+    const id = (await add(rsaPem(), {}, 'write-only')).json.keyId;
+    assert.ok(id);
+    assert.equal((await activate(id, 'read-only')).status, 403);
+    assert.equal((await activate(id, 'write-only')).status, 200);
+    assert.equal((await api('POST', `/v2/actions/targets/${target.id}/publickeys/${id}/deactivate`, undefined, 'read-only')).status, 403);
+    assert.equal((await remove(id, 'read-only')).status, 403);
+    assert.equal((await keys(target.id, 'wrong-token')).status, 401);
+    assert.equal((await api('GET', `/v2/actions/targets/${target.id}/publickeys/${id}`)).status, 405, 'a known path with another method');
+  });
+
+  it('serves the key set at GET /oauth/v2/keys without a token, from setWebKeys', async () => {
+    const jwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: '1', alg: 'ES256', use: 'sig' };
+    const rsaJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid: '2', alg: 'RS256', use: 'sig' };
+    const empty = await fetch(`${z.url}/oauth/v2/keys`);
+    assert.equal(empty.status, 200);
+    assert.deepEqual(await empty.json(), { keys: [] });
+    z.setWebKeys([jwk, rsaJwk], { headers: { 'cache-control': 'max-age=300, must-revalidate' } });
+    assert.deepEqual(z.webKeys(), [jwk, rsaJwk]);
+    const res = await fetch(`${z.url}/oauth/v2/keys`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.equal(res.headers.get('cache-control'), 'max-age=300, must-revalidate');
+    assert.deepEqual(await res.json(), { keys: [jwk, rsaJwk] });
+    z.setWebKeys([rsaJwk]);
+    assert.deepEqual((await (await fetch(`${z.url}/oauth/v2/keys`)).json()).keys.map((k) => k.kid), ['2']);
+    assert.equal((await fetch(`${z.url}/oauth/v2/keys`)).headers.get('cache-control'), null);
+    assert.equal((await fetch(`${z.url}/oauth/v2/keys`, { method: 'POST' })).status, 405);
+    assert.throws(() => z.setWebKeys({ keys: [] }), TypeError);
+    const seeded = await startFakeZitadel({ fixture: { webKeys: [jwk] } });
+    try {
+      assert.deepEqual(await (await fetch(`${seeded.url}/oauth/v2/keys`)).json(), { keys: [jwk] });
+    } finally {
+      await seeded.close();
+    }
+  });
+
+  it('records key set fetches like every call, and takes faults', async () => {
+    z.setWebKeys([{ kty: 'EC', kid: '1', crv: 'P-256', x: 'eA', y: 'eQ', alg: 'ES256', use: 'sig' }]);
+    z.fault(/^\/oauth\/v2\/keys$/, { status: 503, times: 1 });
+    assert.equal((await fetch(`${z.url}/oauth/v2/keys`)).status, 503);
+    assert.equal((await fetch(`${z.url}/oauth/v2/keys`, { headers: { 'x-test': 'a' } })).status, 200);
+    const fetched = z.callsTo(/^\/oauth\/v2\/keys$/);
+    assert.equal(fetched.length, 2);
+    assert.deepEqual(fetched.map((c) => [c.method, c.authorization]), [['GET', null], ['GET', null]]);
+    assert.equal(fetched[1].headers['x-test'], 'a');
+    z.fault(/^\/oauth\/v2\/keys$/, { delayMs: 150, times: 1 });
+    const started = Date.now();
+    assert.equal((await fetch(`${z.url}/oauth/v2/keys`)).status, 200);
+    assert.ok(Date.now() - started >= 140, 'a delaying fault');
+    assert.equal(z.callsTo(/^\/oauth\/v2\/keys$/).length, 3);
   });
 });

@@ -4,7 +4,8 @@
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,8 +25,11 @@ const IDP_INTENT = { response: { method: '/zitadel.user.v2.UserService/RetrieveI
 
 let dir;
 let fake;
-/** Every signing key the fake ever held, to check none reaches the output. */
+/** The directory the binary runs in (where the default key file goes): a new one for each test. */
+let work;
+/** Every signing key the fake ever held and every key stored, to check none reaches the output. */
 const seenKeys = new Set();
+const KEY_FILE = '.payload-decryption-keys';
 
 before(() => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run \`cargo build --release -p zitadel-claims-setup\` first`);
@@ -37,6 +41,9 @@ async function start(fixture = {}) {
   fake = await startFakeZitadel({ fixture: { accessToken: PAT, ...fixture } });
   return fake;
 }
+beforeEach(() => {
+  work = mkdtempSync(join(dir, 'cwd-'));
+});
 afterEach(async () => {
   await fake?.close();
   fake = undefined;
@@ -45,9 +52,10 @@ afterEach(async () => {
 let runs = 0;
 /**
  * Runs the binary; resolves with its exit code, output and what the fake wrangler received.
- * Options: `pat` (null leaves ZITADEL_PAT unset), `env` (more variables), `domain`.
+ * Options: `pat` (null leaves ZITADEL_PAT unset), `env` (more variables), `domain`, `cwd` (default:
+ * the test's own directory).
  */
-function setup(args, { pat = PAT, env = {}, domain = fake?.url } = {}) {
+function setup(args, { pat = PAT, env = {}, domain = fake?.url, cwd = work } = {}) {
   const log = join(dir, `wrangler-${(runs += 1)}.jsonl`);
   const childEnv = { ...process.env, SETUP_WRANGLER: FAKE_WRANGLER, FAKE_WRANGLER_LOG: log, ...env };
   for (const k of ['ZITADEL_PAT', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) delete childEnv[k];
@@ -55,7 +63,7 @@ function setup(args, { pat = PAT, env = {}, domain = fake?.url } = {}) {
   const fullArgs = [...(domain ? ['--domain', domain] : []), '--allow-http', ...args];
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, fullArgs, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(BINARY, fullArgs, { env: childEnv, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -66,6 +74,8 @@ function setup(args, { pat = PAT, env = {}, domain = fake?.url } = {}) {
       clearTimeout(timer);
       const wrangler = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
       for (const t of fake?.targets() ?? []) seenKeys.add(t.signingKey);
+      // Each stored key: a signing key, or the base64 DER of a private key after `<key id>:`.
+      for (const { stdin } of wrangler) for (const part of stdin.split(',')) seenKeys.add(part.split(':').at(-1));
       const result = { code, stdout, stderr, wrangler, ms: Date.now() - started };
       assertNoSecrets(result);
       resolve(result);
@@ -292,6 +302,264 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.match(r.stdout, /--domain <host\|url>/);
     assert.match(r.stdout, /--dry-run/);
     assert.match(r.stdout, /ZITADEL_PAT/);
+    for (const flag of ['--payload-type <type>', '--key-type <type>', '--key-file <path>', '--rotate-encryption-key', 'PAYLOAD_DECRYPTION_KEY']) {
+      assert.ok(r.stdout.includes(flag), flag);
+    }
+  });
+});
+
+const DECRYPTION_PUT = ['secret', 'put', 'PAYLOAD_DECRYPTION_KEY'];
+
+/** The entries of PAYLOAD_DECRYPTION_KEY: `<key id>:<base64 PKCS#8 DER>`, comma-separated. */
+function decryptionEntries(value) {
+  return value.split(',').map((entry) => {
+    const m = /^(\d+):([A-Za-z0-9+/]+={0,2})$/.exec(entry);
+    assert.ok(m, `not "<key id>:<base64 DER>": entry of ${value.length} characters`);
+    return { keyId: m[1], der: Buffer.from(m[2], 'base64'), line: entry };
+  });
+}
+
+/** The private key of a DER, checked to be PKCS#8, and the SPKI PEM of its public key. */
+function privateKey(der) {
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return { key, publicPem: createPublicKey(key).export({ type: 'spki', format: 'pem' }) };
+}
+
+/** Checks that each entry's private key belongs to the fake's public key of that id. */
+function assertKeysMatch(targetId, entries) {
+  const known = new Map(fake.publicKeys(targetId).map((k) => [k.keyId, k]));
+  for (const { keyId, der } of entries) {
+    assert.ok(known.has(keyId), `ZITADEL has no public key ${keyId}`);
+    assert.equal(privateKey(der).publicPem, known.get(keyId).pem, `the private key of ${keyId} matches its public key`);
+  }
+}
+
+const keyFileLines = (path = join(work, KEY_FILE)) => readFileSync(path, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+
+describe('npm run setup: payload types and the encryption key (--payload-type jwe)', () => {
+  beforeEach(() => start());
+  const JWE = ['--worker-url', WORKER, '--payload-type', 'jwe'];
+
+  it('jwe: a new RSA 2048 key pair, its public key added and active, "<keyId>:<base64 DER>" stored, the key file 0600', async () => {
+    const r = await setup(JWE);
+    ok(r);
+    const t = fake.target('zitadel-claims');
+    assert.equal(t.payloadType, 'PAYLOAD_TYPE_JWE');
+    const keys = fake.publicKeys(t.id);
+    assert.equal(keys.length, 1);
+    const active = fake.activeKey(t.id);
+    assert.equal(active.keyId, keys[0].keyId);
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [DECRYPTION_PUT, SECRET_PUT], 'the decryption key first, before the target is bound');
+    assert.equal(r.wrangler[1].stdin, t.signingKey);
+    const entries = decryptionEntries(r.wrangler[0].stdin);
+    assert.deepEqual(entries.map((e) => e.keyId), [active.keyId]);
+    const { key, publicPem } = privateKey(entries[0].der);
+    assert.equal(key.asymmetricKeyType, 'rsa');
+    assert.equal(key.asymmetricKeyDetails.modulusLength, 2048);
+    assert.equal(publicPem, active.pem, 'the private key belongs to the public key ZITADEL has');
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      'POST /v2/actions/targets',
+      `POST /v2/actions/targets/${t.id}/publickeys`,
+      `POST /v2/actions/targets/${t.id}/publickeys/${active.keyId}/activate`,
+      'POST /v2/actions/executions/search',
+      'PUT /v2/actions/executions',
+    ]);
+    assert.equal(JSON.parse(fake.calls[1].body).payloadType, 'PAYLOAD_TYPE_JWE');
+    assert.equal(Buffer.from(JSON.parse(fake.calls[2].body).publicKey, 'base64').toString('utf8'), active.pem);
+    const file = join(work, KEY_FILE);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(keyFileLines(file), [entries[0].line]);
+    assert.match(r.stdout, /Activated the key \d+/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('jwe again: the active key is in the key file, so it is kept (no new key) and stored again', async () => {
+    ok(await setup(JWE));
+    const t = fake.target('zitadel-claims');
+    const [first] = fake.publicKeys(t.id);
+    const lines = keyFileLines();
+    fake.reset();
+    const r = await setup(JWE);
+    ok(r);
+    assert.deepEqual(fake.publicKeys(t.id).map((k) => [k.keyId, k.active]), [[first.keyId, true]]);
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [DECRYPTION_PUT, SECRET_PUT]);
+    assert.equal(r.wrangler[0].stdin, lines[0]);
+    assert.deepEqual(keyFileLines(), lines);
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      `POST /v2/actions/targets/${t.id}/publickeys/search`,
+      `POST /v2/actions/targets/${t.id}`,
+      `GET /v2/actions/targets/${t.id}`,
+      'POST /v2/actions/executions/search',
+    ]);
+    assert.match(r.stdout, /has its private key in \.payload-decryption-keys: kept/);
+  });
+
+  it('--rotate-encryption-key stores "new,old" with ZITADEL encrypting to the new key; --finish-rotation leaves the new key alone', async () => {
+    ok(await setup(JWE));
+    const t = fake.target('zitadel-claims');
+    const old = fake.activeKey(t.id);
+    fake.reset();
+
+    const rotated = await setup(['--rotate-encryption-key']);
+    ok(rotated);
+    const now = fake.activeKey(t.id);
+    assert.notEqual(now.keyId, old.keyId);
+    assert.deepEqual(fake.publicKeys(t.id).map((k) => [k.keyId, k.active]), [[old.keyId, false], [now.keyId, true]]);
+    assert.deepEqual(rotated.wrangler.map((w) => w.argv), [DECRYPTION_PUT], 'the signing key is left alone');
+    const entries = decryptionEntries(rotated.wrangler[0].stdin);
+    assert.deepEqual(entries.map((e) => e.keyId), [now.keyId, old.keyId], 'new first, then old');
+    assertKeysMatch(t.id, entries);
+    assert.deepEqual(keyFileLines(), entries.map((e) => e.line), 'the key file, newest first');
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      `POST /v2/actions/targets/${t.id}/publickeys/search`,
+      `POST /v2/actions/targets/${t.id}/publickeys`,
+      `POST /v2/actions/targets/${t.id}/publickeys/${now.keyId}/activate`,
+    ]);
+    assert.match(rotated.stdout, /--finish-rotation/);
+
+    fake.reset();
+    const finished = await setup(['--finish-rotation']);
+    ok(finished);
+    assert.deepEqual(fake.publicKeys(t.id).map((k) => [k.keyId, k.active]), [[now.keyId, true]]);
+    assert.deepEqual(finished.wrangler, [
+      { argv: DECRYPTION_PUT, stdin: entries[0].line },
+      { argv: SECRET_PUT, stdin: t.signingKey },
+    ]);
+    assert.deepEqual(keyFileLines(), [entries[0].line]);
+    assert.equal(statSync(join(work, KEY_FILE)).mode & 0o777, 0o600, 'still 0600 after the rewrite');
+    assert.ok(paths().includes(`DELETE /v2/actions/targets/${t.id}/publickeys/${old.keyId}`), paths().join('\n'));
+  });
+
+  it('a failing wrangler during --rotate-encryption-key leaves ZITADEL encrypting to the old key', async () => {
+    ok(await setup(JWE));
+    const t = fake.target('zitadel-claims');
+    const old = fake.activeKey(t.id);
+    const r = await setup(['--rotate-encryption-key'], { env: { FAKE_WRANGLER_EXIT: '1' } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /secret put PAYLOAD_DECRYPTION_KEY` failed/);
+    assert.match(r.stderr, /stays inactive/);
+    assert.equal(fake.activeKey(t.id).keyId, old.keyId, 'the new key is not activated before the worker holds it');
+    assert.equal(fake.publicKeys(t.id).length, 2);
+  });
+
+  it('--key-type p256 makes an EC P-256 key pair', async () => {
+    ok(await setup([...JWE, '--key-type', 'p256']));
+    const t = fake.target('zitadel-claims');
+    const [{ stdin }] = (await setup(JWE)).wrangler;
+    const [entry] = decryptionEntries(stdin);
+    const { key, publicPem } = privateKey(entry.der);
+    assert.equal(key.asymmetricKeyType, 'ec');
+    assert.equal(key.asymmetricKeyDetails.namedCurve, 'prime256v1');
+    assert.equal(publicPem, fake.activeKey(t.id).pem);
+    assert.equal(fake.publicKeys(t.id).length, 1);
+  });
+
+  it('--payload-type jwt sets the type and makes no keys; an update without --payload-type keeps it', async () => {
+    const r = await setup(['--worker-url', WORKER, '--payload-type', 'jwt']);
+    ok(r);
+    const t = fake.target('zitadel-claims');
+    assert.equal(t.payloadType, 'PAYLOAD_TYPE_JWT');
+    assert.deepEqual(fake.publicKeys(t.id), []);
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [SECRET_PUT]);
+    assert.equal(existsSync(join(work, KEY_FILE)), false);
+    ok(await setup(['--worker-url', WORKER]));
+    assert.equal(fake.target('zitadel-claims').payloadType, 'PAYLOAD_TYPE_JWT');
+    ok(await setup(['--worker-url', WORKER, '--payload-type', 'json']));
+    assert.equal(fake.target('zitadel-claims').payloadType, 'PAYLOAD_TYPE_JSON');
+  });
+
+  it('a JSON target switched to jwe gets its key active and stored before the update', async () => {
+    ok(await setup(['--worker-url', WORKER]));
+    const t = fake.target('zitadel-claims');
+    fake.reset();
+    const r = await setup(JWE);
+    ok(r);
+    const key = fake.activeKey(t.id);
+    assert.deepEqual(paths().slice(0, 5), [
+      'POST /v2/actions/targets/search',
+      `POST /v2/actions/targets/${t.id}/publickeys/search`,
+      `POST /v2/actions/targets/${t.id}/publickeys`,
+      `POST /v2/actions/targets/${t.id}/publickeys/${key.keyId}/activate`,
+      `POST /v2/actions/targets/${t.id}`,
+    ]);
+    assert.equal(fake.target('zitadel-claims').payloadType, 'PAYLOAD_TYPE_JWE');
+    assertKeysMatch(t.id, decryptionEntries(r.wrangler[0].stdin));
+  });
+
+  it('an active key whose private key is not in the key file: exit 1, nothing changed, --rotate-encryption-key suggested', async () => {
+    ok(await setup(JWE));
+    const t = fake.target('zitadel-claims');
+    const key = fake.activeKey(t.id);
+    const elsewhere = mkdtempSync(join(dir, 'elsewhere-'));
+    fake.reset();
+    const r = await setup(JWE, { cwd: elsewhere });
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`^error: the target's active encryption key ${key.keyId} is not in the key file \\.payload-decryption-keys`));
+    assert.match(r.stderr, /--rotate-encryption-key/);
+    assert.deepEqual(r.wrangler, []);
+    assert.deepEqual(paths(), ['POST /v2/actions/targets/search', `POST /v2/actions/targets/${t.id}/publickeys/search`]);
+    assert.equal(existsSync(join(elsewhere, KEY_FILE)), false);
+
+    // The way out: a new key pair, there.
+    const rotated = await setup(['--rotate-encryption-key'], { cwd: elsewhere });
+    ok(rotated);
+    assert.match(rotated.stdout, /Warning: the previous key \d+ is not in/);
+    const entries = decryptionEntries(rotated.wrangler[0].stdin);
+    assert.deepEqual(entries.map((e) => e.keyId), [fake.activeKey(t.id).keyId]);
+    assertKeysMatch(t.id, entries);
+  });
+
+  it('--key-file names the key file; one that others may read is refused', async () => {
+    const file = join(work, 'keys', 'claims.keys');
+    rmSync(join(work, 'keys'), { recursive: true, force: true });
+    const missingDir = await setup([...JWE, '--key-file', file]);
+    assert.equal(missingDir.code, 1);
+    assert.match(missingDir.stderr, /the key file .*claims\.keys cannot be written/);
+    const named = join(work, 'claims.keys');
+    ok(await setup([...JWE, '--key-file', named]));
+    assert.equal(statSync(named).mode & 0o777, 0o600);
+    assert.equal(existsSync(join(work, KEY_FILE)), false);
+    chmodSync(named, 0o644);
+    const refused = await setup([...JWE, '--key-file', named]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /others may read or change it \(mode 644\): run `chmod 600 /);
+    assert.deepEqual(refused.wrangler, []);
+  });
+
+  it('--dry-run with jwe prints the key calls with "<public key PEM>", makes no key and writes no file', async () => {
+    const r = await setup([...JWE, '--dry-run']);
+    ok(r);
+    assert.equal(fake.calls.length, 0);
+    assert.deepEqual(r.wrangler, []);
+    assert.equal(existsSync(join(work, KEY_FILE)), false);
+    assert.ok(r.stdout.includes(`POST ${fake.url}/v2/actions/targets/TARGET_ID/publickeys\n    {"publicKey":"<public key PEM>"}`), r.stdout);
+    assert.ok(r.stdout.includes(`POST ${fake.url}/v2/actions/targets/TARGET_ID/publickeys/NEW_KEY_ID/activate`), r.stdout);
+    assert.ok(r.stdout.includes(`${FAKE_WRANGLER} secret put PAYLOAD_DECRYPTION_KEY`), r.stdout);
+    assert.ok(r.stdout.includes('"payloadType":"PAYLOAD_TYPE_JWE"'), r.stdout);
+    assert.ok(!r.stdout.includes('BEGIN'), r.stdout);
+    const finish = await setup(['--finish-rotation', '--dry-run'], { pat: null });
+    ok(finish);
+    assert.ok(finish.stdout.includes(`DELETE ${fake.url}/v2/actions/targets/TARGET_ID/publickeys/EARLIER_KEY_ID`), finish.stdout);
+    assert.equal(fake.calls.length, 0);
+  });
+
+  it('usage: --key-type without a key pair to make, two rotations at once, an unknown payload type', async () => {
+    const cases = [
+      [['--worker-url', WORKER, '--key-type', 'p256'], /--key-type is for/],
+      [['--rotate', '--rotate-encryption-key'], /--rotate and --rotate-encryption-key exclude each other/],
+      [['--worker-url', WORKER, '--payload-type', 'xml'], /--payload-type must be json, jwt or jwe/],
+      [['--rotate-encryption-key', '--payload-type', 'jwe'], /--payload-type changes the target or its bindings: give --worker-url too/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await setup(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message);
+    }
+    assert.equal(fake.calls.length, 0);
   });
 });
 

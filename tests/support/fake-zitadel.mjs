@@ -12,7 +12,11 @@
 // `fake.fault(...)`. Management v1 without `x-zitadel-orgid` reads the caller's organization
 // (`callerOrg`), and refuses an organization that does not exist (403), as ZITADEL does.
 //
-// It also holds the Action API V2 (targets and executions, as `npm run setup` uses them).
+// It also holds the Action API V2 (targets and executions, as `npm run setup` uses them), with the
+// public keys a target's payloads are encrypted to (PAYLOAD_TYPE_JWE): added inactive, at most one
+// active, the active one not removable; only PEM SPKI RSA or EC keys, fingerprinted as ZITADEL does.
+// And the instance's key set (JWKS) at `GET /oauth/v2/keys`, public as ZITADEL's is, holding the
+// keys a test gives it (`fake.setWebKeys`), for the worker to check signed payloads with.
 //
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
@@ -23,21 +27,22 @@
 //     "callerOrg": "<org id>",                             (the organization of the PAT's user)
 //     "targets": [ { "name", "endpoint", "timeout", "restCall": {...}, "id"?, "signingKey"? } ],
 //     "executions": [ { "condition": { "function": { "name": "preaccesstoken" } },
-//                       "targets": ["<target id or name>"] } ] }
+//                       "targets": ["<target id or name>"] } ],
+//     "webKeys": [ <public JWK>, ... ] }                   (the key set at /oauth/v2/keys)
 // A metadata value that is a string is stored as its UTF-8 bytes, `{"base64": "..."}` as those raw
 // bytes, and anything else (an array, say) as its JSON text, which is how mapping metadata is
 // usually written.
 //
 // Run alone: node tests/support/fake-zitadel.mjs [--port 8788] [--fixture tests/fixtures/zitadel/demo.json]
 import { createServer } from 'node:http';
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { applyFault, takeFault } from './faults.mjs';
 
-const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNIMPLEMENTED: 12, UNAUTHENTICATED: 16 };
-const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 12: 501, 16: 401 };
+const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12, UNAUTHENTICATED: 16 };
+const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 12: 501, 16: 401 };
 /** Every permission the fake checks; the main PAT and issued tokens hold them all. */
 export const ALL_PERMISSIONS = [
   'org.read', 'user.read', 'user.write',
@@ -46,6 +51,10 @@ export const ALL_PERMISSIONS = [
 /** Functions an execution can be bound to (ListExecutionFunctions). */
 const FUNCTIONS = ['preaccesstoken', 'preuserinfo', 'presamlresponse'];
 const MAX_TARGET_TIMEOUT_SECONDS = 270;
+/** AddPublicKeyRequest.public_key: `min_len: 1, max_len: 8192` (bytes of the PEM). */
+const MAX_PUBLIC_KEY_BYTES = 8192;
+/** The curves Go's x509.ParsePKIXPublicKey reads (Node's names); ZITADEL refuses other EC keys. */
+const GO_CURVES = ['secp224r1', 'prime256v1', 'secp384r1', 'secp521r1'];
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 const CREATED = '2025-03-11T09:12:44.518Z';
@@ -79,6 +88,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     targets: new Map(), // target id -> target, in creation order
     executions: new Map(), // condition key -> { condition, targets: [id], creationDate, changeDate }
     callerOrg: fixture.callerOrg ?? 'caller-org',
+    webKeys: [], // the public JWKs served at /oauth/v2/keys
+    webKeyHeaders: {}, // extra headers of that answer (e.g. cache-control)
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
     state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
@@ -90,6 +101,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   // The first match wins, so `targets/search` stands before `targets/{id}`.
   const routes = [
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
+    ['GET', /^\/oauth\/v2\/keys$/, webKeySet, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true, 'org.read'],
   ];
   if (v2) {
@@ -101,6 +113,11 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       ['POST', /^\/v2\/actions\/targets$/, createTarget, true, 'action.target.write'],
       ['GET', /^\/v2\/actions\/targets\/([^/]+)$/, getTarget, true, 'action.target.read'],
       ['POST', /^\/v2\/actions\/targets\/([^/]+)$/, updateTarget, true, 'action.target.write'],
+      ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys\/search$/, listPublicKeys, true, 'action.target.read'],
+      ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys$/, addPublicKeyRoute, true, 'action.target.write'],
+      ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys\/([^/]+)\/activate$/, activatePublicKey, true, 'action.target.write'],
+      ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys\/([^/]+)\/deactivate$/, deactivatePublicKey, true, 'action.target.write'],
+      ['DELETE', /^\/v2\/actions\/targets\/([^/]+)\/publickeys\/([^/]+)$/, removePublicKey, true, 'action.target.write'],
       ['POST', /^\/v2\/actions\/executions\/search$/, listExecutions, true, 'action.execution.read'],
       ['PUT', /^\/v2\/actions\/executions$/, setExecution, true, 'action.execution.write'],
     );
@@ -248,6 +265,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       payloadType: spec.payloadType === 'PAYLOAD_TYPE_UNSPECIFIED' ? undefined : spec.payloadType,
       creationDate: now,
       changeDate: now,
+      publicKeys: new Map(), // key id -> { keyId, active, pem (Buffer), fingerprint, expirationDate?, creationDate, changeDate }, in the order added
     };
     state.targets.set(target.id, target);
     return target;
@@ -307,6 +325,136 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     }
     const p = page(targets, body.pagination);
     return json(200, { pagination: p.pagination, targets: p.items.map(renderTarget) });
+  }
+
+  // ---- Action API V2: a target's public keys (payload encryption) ----
+
+  function findTarget(idOrName) {
+    return state.targets.get(idOrName) ?? [...state.targets.values()].find((t) => t.name === idOrName);
+  }
+
+  /** After its expiration date a key counts as deactivated (AddPublicKeyRequest.expiration_date). */
+  const isActive = (k) => k.active && !(k.expirationDate && Date.parse(k.expirationDate) <= Date.now());
+
+  /** A key as ListPublicKeys shows it: the PEM as base64 (`bytes`); `active` left out when false, as protojson leaves out a false bool. */
+  function renderPublicKey(k) {
+    return {
+      keyId: k.keyId,
+      ...(isActive(k) ? { active: true } : {}),
+      publicKey: k.pem.toString('base64'),
+      fingerprint: k.fingerprint,
+      ...(k.expirationDate ? { expirationDate: k.expirationDate } : {}),
+      creationDate: k.creationDate,
+      changeDate: k.changeDate,
+    };
+  }
+
+  /** Adds a key (PEM bytes) to a target, inactive, or answers the error ZITADEL gives. */
+  function putPublicKey(t, pem, expirationDate) {
+    if (!Buffer.isBuffer(pem) || pem.length < 1 || pem.length > MAX_PUBLIC_KEY_BYTES) {
+      return { error: grpcError(GRPC.INVALID_ARGUMENT, `invalid AddPublicKeyRequest.PublicKey: value length must be between 1 and ${MAX_PUBLIC_KEY_BYTES} bytes`) };
+    }
+    let expiration;
+    if (expirationDate !== undefined && expirationDate !== null) {
+      const ms = typeof expirationDate === 'string' ? Date.parse(expirationDate) : NaN;
+      if (Number.isNaN(ms)) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid value for Timestamp field expirationDate') };
+      if (ms <= Date.now()) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Target.InvalidExpirationDate') };
+      expiration = new Date(ms).toISOString();
+    }
+    const fingerprint = publicKeyFingerprint(pem);
+    if (!fingerprint) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Target.InvalidPublicKey') };
+    const now = new Date().toISOString();
+    const key = { keyId: newId(), active: false, pem: Buffer.from(pem), fingerprint, expirationDate: expiration, creationDate: now, changeDate: now };
+    t.publicKeys.set(key.keyId, key);
+    return { key };
+  }
+
+  /** Makes `keyId` the target's one active key (the one before it is deactivated), or answers an error. */
+  function activateKey(t, keyId) {
+    const key = t.publicKeys.get(keyId);
+    if (!key) return { error: grpcError(GRPC.NOT_FOUND, 'Errors.Target.PublicKeyNotFound') };
+    if (key.expirationDate && Date.parse(key.expirationDate) <= Date.now()) {
+      return { error: grpcError(GRPC.FAILED_PRECONDITION, 'Errors.Target.PublicKeyExpired') };
+    }
+    const now = new Date().toISOString();
+    if (!key.active) {
+      for (const other of t.publicKeys.values()) {
+        if (other.active) Object.assign(other, { active: false, changeDate: now });
+      }
+      Object.assign(key, { active: true, changeDate: now });
+    }
+    return { changeDate: key.changeDate };
+  }
+
+  /** The target of a public-key route, or the error answer. */
+  function keyTarget(rawId) {
+    const t = state.targets.get(decodeURIComponent(rawId));
+    return t ? { t } : { error: grpcError(GRPC.NOT_FOUND, 'Errors.Target.NotFound (QUERY-xrerfffd7r)') };
+  }
+
+  function listPublicKeys(req, body, [rawId]) {
+    const { t, error } = keyTarget(rawId);
+    if (error) return error;
+    return json(200, { publicKeys: [...t.publicKeys.values()].map(renderPublicKey) });
+  }
+
+  // AddPublicKey: `publicKey` is a protobuf `bytes` field, so the PEM text arrives as base64.
+  function addPublicKeyRoute(req, body, [rawId]) {
+    const { t, error } = keyTarget(rawId);
+    if (error) return error;
+    const pem = body.publicKey === undefined || body.publicKey === null ? Buffer.alloc(0) : protoBytes(body.publicKey);
+    if (pem === undefined) return grpcError(GRPC.INVALID_ARGUMENT, 'invalid value for bytes field publicKey');
+    const r = putPublicKey(t, pem, body.expirationDate);
+    if (r.error) return r.error;
+    return json(200, { keyId: r.key.keyId, creationDate: r.key.creationDate });
+  }
+
+  function activatePublicKey(req, body, [rawId, rawKeyId]) {
+    const { t, error } = keyTarget(rawId);
+    if (error) return error;
+    const r = activateKey(t, decodeURIComponent(rawKeyId));
+    return r.error ?? json(200, { changeDate: r.changeDate });
+  }
+
+  // Deactivating the active key leaves the target without one (JWE calls then fail).
+  function deactivatePublicKey(req, body, [rawId, rawKeyId]) {
+    const { t, error } = keyTarget(rawId);
+    if (error) return error;
+    const key = t.publicKeys.get(decodeURIComponent(rawKeyId));
+    if (!key) return grpcError(GRPC.NOT_FOUND, 'Errors.Target.PublicKeyNotFound');
+    if (key.active) Object.assign(key, { active: false, changeDate: new Date().toISOString() });
+    return json(200, { changeDate: key.changeDate });
+  }
+
+  // RemovePublicKey: the active key cannot be removed; a key that does not exist is no error.
+  function removePublicKey(req, body, [rawId, rawKeyId]) {
+    const { t, error } = keyTarget(rawId);
+    if (error) return error;
+    const keyId = decodeURIComponent(rawKeyId);
+    const key = t.publicKeys.get(keyId);
+    if (key && isActive(key)) return grpcError(GRPC.FAILED_PRECONDITION, 'Errors.Target.PublicKeyActive');
+    t.publicKeys.delete(keyId);
+    return json(200, { deletionDate: new Date().toISOString() });
+  }
+
+  /** A key as the test handles show it: the PEM as text. */
+  function publicKeyView(k) {
+    const { publicKey: _base64, ...shown } = renderPublicKey(k);
+    return { ...shown, active: isActive(k), pem: k.pem.toString('utf8') };
+  }
+
+  // ---- The instance's key set (public, as ZITADEL's /oauth/v2/keys is) ----
+
+  function webKeySet() {
+    return { ...json(200, { keys: state.webKeys.map((k) => ({ ...k })) }), headers: { ...state.webKeyHeaders } };
+  }
+
+  function setWebKeys(keys, { headers = {} } = {}) {
+    if (!Array.isArray(keys) || keys.some((k) => !k || typeof k !== 'object' || Array.isArray(k))) {
+      throw new TypeError('setWebKeys takes an array of JWK objects');
+    }
+    state.webKeys = keys.map((k) => ({ ...k }));
+    state.webKeyHeaders = { ...headers };
   }
 
   // ---- Action API V2: executions ----
@@ -396,6 +544,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   }
 
   for (const spec of fixture.targets ?? []) addTarget(spec);
+  if (fixture.webKeys) setWebKeys(fixture.webKeys);
   for (const { condition, targets } of fixture.executions ?? []) {
     const ids = targets.map((ref) => (state.targets.has(ref) ? ref : [...state.targets.values()].find((t) => t.name === ref)?.id ?? ref));
     putExecution(condition, ids);
@@ -468,7 +617,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
         : route[2](req, body, url.pathname.match(route[1]).slice(1), raw);
     }
     if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
-    res.writeHead(answer.status, { 'content-type': 'application/json' });
+    res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
     res.end(JSON.stringify(answer.body));
   });
 
@@ -519,6 +668,34 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     setExecution: (condition, targets) => {
       putExecution(condition, targets);
     },
+    /**
+     * The public keys of the target with this id or name, in the order added:
+     * [{ keyId, active, pem (the PEM text), fingerprint, expirationDate?, creationDate, changeDate }];
+     * undefined when there is no such target.
+     */
+    publicKeys(idOrName) {
+      const t = findTarget(idOrName);
+      return t && [...t.publicKeys.values()].map(publicKeyView);
+    },
+    /** The target's active public key (as `publicKeys` shows it), or undefined. */
+    activeKey(idOrName) {
+      const t = findTarget(idOrName);
+      const key = t && [...t.publicKeys.values()].find(isActive);
+      return key && publicKeyView(key);
+    },
+    /** Adds a public key (PEM text) to a target as AddPublicKey does; `active` activates it too. Throws what ZITADEL would refuse. */
+    addPublicKey(idOrName, pem, { active = false, expirationDate } = {}) {
+      const t = findTarget(idOrName);
+      if (!t) throw new Error(`no target ${idOrName}`);
+      const r = putPublicKey(t, Buffer.from(pem, 'utf8'), expirationDate);
+      if (r.error) throw new Error(r.error.body.message);
+      if (active) activateKey(t, r.key.keyId);
+      return publicKeyView(r.key);
+    },
+    /** Sets the key set at /oauth/v2/keys (an array of public JWKs); `headers` go with its answers (e.g. cache-control). */
+    setWebKeys,
+    /** The key set's keys as served. */
+    webKeys: () => state.webKeys.map((k) => ({ ...k })),
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(resolve);
@@ -538,6 +715,31 @@ function newId() {
 function newSigningKey() {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return Array.from({ length: 32 }, () => alphabet[randomInt(alphabet.length)]).join('');
+}
+
+/**
+ * The fingerprint ZITADEL gives an uploaded public key (`checkPublicKeyAndComputeFingerprint`):
+ * `SHA256:` and the unpadded standard base64 of the SHA-256 of the DER in the first PEM block,
+ * or undefined when ZITADEL refuses the key. Like Go's pem.Decode the block's type is not checked;
+ * like x509.ParsePKIXPublicKey the DER must be SPKI, of an RSA key or an EC key on a curve Go reads.
+ * node:crypto (createPublicKey, SPKI DER) checks the key.
+ */
+export function publicKeyFingerprint(pem) {
+  const text = Buffer.isBuffer(pem) ? pem.toString('latin1') : String(pem);
+  const block = /^-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/m.exec(text);
+  if (!block) return undefined;
+  const body = block[2].replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) return undefined;
+  const der = Buffer.from(body, 'base64');
+  let key;
+  try {
+    key = createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch {
+    return undefined;
+  }
+  const ok = key.asymmetricKeyType === 'rsa' || (key.asymmetricKeyType === 'ec' && GO_CURVES.includes(key.asymmetricKeyDetails?.namedCurve));
+  if (!ok) return undefined;
+  return `SHA256:${createHash('sha256').update(der).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** Seconds of a protobuf JSON duration ("10s", "2.5s"), or undefined when it is not one. */

@@ -3,9 +3,12 @@
 //! Requests go through a `Transport` (the real one in `http.rs`, a printing one in `dry_run.rs`),
 //! so the whole protocol is tested without a network.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde_json::{json, Value};
 use url::Url;
 
+use crate::cli::PayloadType;
 use crate::error::Error;
 use crate::secret::Secret;
 
@@ -19,14 +22,23 @@ pub enum Call {
     RotateSigningKey,
     SearchExecutions,
     SetExecution,
+    ListPublicKeys,
+    AddPublicKey,
+    ActivatePublicKey,
+    RemovePublicKey,
 }
 
 impl Call {
     /// The permission ZITADEL checks for this call.
     pub fn permission(self) -> &'static str {
         match self {
-            Call::SearchTargets | Call::GetTarget => "action.target.read",
-            Call::CreateTarget | Call::UpdateTarget | Call::RotateSigningKey => "action.target.write",
+            Call::SearchTargets | Call::GetTarget | Call::ListPublicKeys => "action.target.read",
+            Call::CreateTarget
+            | Call::UpdateTarget
+            | Call::RotateSigningKey
+            | Call::AddPublicKey
+            | Call::ActivatePublicKey
+            | Call::RemovePublicKey => "action.target.write",
             Call::SearchExecutions => "action.execution.read",
             Call::SetExecution => "action.execution.write",
         }
@@ -42,6 +54,10 @@ impl Call {
             Call::RotateSigningKey => "rotating the signing key",
             Call::SearchExecutions => "reading the executions",
             Call::SetExecution => "binding the target to an execution",
+            Call::ListPublicKeys => "listing the target's public keys",
+            Call::AddPublicKey => "adding the public key to the target",
+            Call::ActivatePublicKey => "activating the target's public key",
+            Call::RemovePublicKey => "removing an inactive public key of the target",
         }
     }
 }
@@ -51,6 +67,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Delete,
 }
 
 impl Method {
@@ -59,11 +76,13 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 }
 
-/// One API call. Bodies never hold a secret (keys only travel in answers).
+/// One API call. Bodies never hold a secret (signing keys only travel in answers, and of a key
+/// pair only the public key is sent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub call: Call,
@@ -118,17 +137,31 @@ pub struct TargetSpec {
     pub endpoint: String,
     pub timeout: String,
     pub interrupt_on_error: bool,
+    /// `None` sends no `payloadType`: CreateTarget takes ZITADEL's default (JSON), UpdateTarget
+    /// keeps the target's.
+    pub payload_type: Option<PayloadType>,
 }
 
 impl TargetSpec {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut body = json!({
             "name": self.name,
             "endpoint": self.endpoint,
             "timeout": self.timeout,
             "restCall": { "interruptOnError": self.interrupt_on_error },
-        })
+        });
+        if let Some(payload_type) = self.payload_type {
+            body["payloadType"] = json!(payload_type.proto_name());
+        }
+        body
     }
+}
+
+/// A public key of the target's payload encryption, as ListPublicKeys shows it (what the tool reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    pub key_id: String,
+    pub active: bool,
 }
 
 /// A target as GetTarget returns it (only what the tool reads).
@@ -236,7 +269,7 @@ impl<'t> Zitadel<'t> {
         Ok(())
     }
 
-    /// GetTarget: the current signing key (and payload type, to warn about a JWT/JWE target).
+    /// GetTarget: the current signing key (and payload type, for what a run says about a JWE target).
     pub fn get_target(&mut self, id: &str) -> Result<TargetInfo, Error> {
         let call = Call::GetTarget;
         let answer = self.call(call, Method::Get, &target_path(id), None)?;
@@ -253,6 +286,46 @@ impl<'t> Zitadel<'t> {
         let body = json!({ "expirationSigningKey": "0s" });
         let answer = self.call(call, Method::Post, &target_path(id), Some(body))?;
         Ok(Secret::new(string_field(&answer, "signingKey", call)?))
+    }
+
+    /// ListPublicKeys: the target's public keys for payload encryption, at most one of them active.
+    pub fn list_public_keys(&mut self, target: &str) -> Result<Vec<PublicKeyInfo>, Error> {
+        let call = Call::ListPublicKeys;
+        let answer =
+            self.call(call, Method::Post, &format!("{}/publickeys/search", target_path(target)), Some(json!({})))?;
+        list(&answer, "publicKeys", call)?
+            .iter()
+            .map(|key| {
+                let active = match key.get("active") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(active)) => *active,
+                    Some(_) => return Err(Error::BadAnswer { call, detail: "\"active\" is not a boolean".into() }),
+                };
+                Ok(PublicKeyInfo { key_id: string_field(key, "keyId", call)?, active })
+            })
+            .collect()
+    }
+
+    /// AddPublicKey: sends the PEM (as the base64 a protobuf `bytes` field is in JSON); the new
+    /// key's id. ZITADEL adds it inactive.
+    pub fn add_public_key(&mut self, target: &str, public_pem: &str) -> Result<String, Error> {
+        let call = Call::AddPublicKey;
+        let body = json!({ "publicKey": STANDARD.encode(public_pem) });
+        let answer = self.call(call, Method::Post, &format!("{}/publickeys", target_path(target)), Some(body))?;
+        string_field(&answer, "keyId", call)
+    }
+
+    /// ActivatePublicKey: ZITADEL encrypts with this key from now on and deactivates the one before.
+    pub fn activate_public_key(&mut self, target: &str, key_id: &str) -> Result<(), Error> {
+        let path = format!("{}/activate", public_key_path(target, key_id));
+        self.call(Call::ActivatePublicKey, Method::Post, &path, None)?;
+        Ok(())
+    }
+
+    /// RemovePublicKey: only an inactive key can be removed.
+    pub fn remove_public_key(&mut self, target: &str, key_id: &str) -> Result<(), Error> {
+        self.call(Call::RemovePublicKey, Method::Delete, &public_key_path(target, key_id), None)?;
+        Ok(())
     }
 
     /// ListExecutions for one condition: the ids of the targets bound to it, in order.
@@ -297,6 +370,10 @@ pub fn merge_targets(current: &[String], ours: &str) -> Option<Vec<String>> {
 
 fn target_path(id: &str) -> String {
     format!("/v2/actions/targets/{}", path_segment(id))
+}
+
+fn public_key_path(target: &str, key_id: &str) -> String {
+    format!("{}/publickeys/{}", target_path(target), path_segment(key_id))
 }
 
 /// Ids are digits; anything else is percent-encoded so it stays one path segment.
@@ -393,10 +470,17 @@ mod tests {
             endpoint: "https://w/".into(),
             timeout: "10s".into(),
             interrupt_on_error: true,
+            payload_type: None,
         };
         assert_eq!(
             spec.to_json(),
             json!({"name":"n","endpoint":"https://w/","timeout":"10s","restCall":{"interruptOnError":true}})
+        );
+        let jwe = TargetSpec { payload_type: Some(PayloadType::Jwe), ..spec.clone() };
+        assert_eq!(jwe.to_json()["payloadType"], "PAYLOAD_TYPE_JWE");
+        assert_eq!(
+            TargetSpec { payload_type: Some(PayloadType::Json), ..spec }.to_json()["payloadType"],
+            "PAYLOAD_TYPE_JSON"
         );
         assert_eq!(Condition::Function("preaccesstoken").to_json(), json!({"function":{"name":"preaccesstoken"}}));
         assert_eq!(
@@ -409,6 +493,7 @@ mod tests {
     fn target_ids_stay_one_path_segment() {
         assert_eq!(target_path("312909075212468632"), "/v2/actions/targets/312909075212468632");
         assert_eq!(target_path("a/b?c"), "/v2/actions/targets/a%2Fb%3Fc");
+        assert_eq!(public_key_path("1", "2/3"), "/v2/actions/targets/1/publickeys/2%2F3");
     }
 
     /// Answers from a script, recording requests.
@@ -473,11 +558,67 @@ mod tests {
             endpoint: "https://w/".into(),
             timeout: "10s".into(),
             interrupt_on_error: false,
+            payload_type: None,
         };
         let err = Zitadel::new("http://z", &mut t).unwrap().create_target(&spec).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unexpected answer from ZITADEL when creating the target: no \"signingKey\" in the answer"
         );
+    }
+
+    #[test]
+    fn public_key_calls_match_the_rest_wire_format() {
+        let mut t = Scripted {
+            answers: vec![
+                answer(200, r#"{"keyId":"900","creationDate":"2025-01-01T00:00:00Z"}"#),
+                answer(200, r#"{"changeDate":"2025-01-01T00:00:00Z"}"#),
+                answer(200, r#"{"publicKeys":[{"keyId":"900","active":true,"publicKey":"LS0t"},{"keyId":"800"}]}"#),
+                answer(200, r#"{"deletionDate":"2025-01-01T00:00:00Z"}"#),
+                answer(200, r#"{}"#),
+            ],
+            requests: vec![],
+        };
+        let mut z = Zitadel::new("http://z", &mut t).unwrap();
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n";
+        assert_eq!(z.add_public_key("1", pem).unwrap(), "900");
+        z.activate_public_key("1", "900").unwrap();
+        assert_eq!(
+            z.list_public_keys("1").unwrap(),
+            [
+                PublicKeyInfo { key_id: "900".into(), active: true },
+                PublicKeyInfo { key_id: "800".into(), active: false }
+            ]
+        );
+        z.remove_public_key("1", "800").unwrap();
+        assert_eq!(z.list_public_keys("1").unwrap(), [], "protojson leaves out an empty list");
+        let sent: Vec<(Method, &str, Option<&Value>)> =
+            t.requests.iter().map(|r| (r.method, r.url.as_str(), r.body.as_ref())).collect();
+        let encoded = STANDARD.encode(pem);
+        assert_eq!(
+            sent,
+            [
+                (Method::Post, "http://z/v2/actions/targets/1/publickeys", Some(&json!({ "publicKey": encoded }))),
+                (Method::Post, "http://z/v2/actions/targets/1/publickeys/900/activate", None),
+                (Method::Post, "http://z/v2/actions/targets/1/publickeys/search", Some(&json!({}))),
+                (Method::Delete, "http://z/v2/actions/targets/1/publickeys/800", None),
+                (Method::Post, "http://z/v2/actions/targets/1/publickeys/search", Some(&json!({}))),
+            ]
+        );
+        assert_eq!(STANDARD.decode(&encoded).unwrap(), pem.as_bytes(), "the PEM text itself, real newlines");
+    }
+
+    #[test]
+    fn an_unreadable_public_key_list_is_refused() {
+        let mut t = Scripted {
+            answers: vec![answer(200, r#"{"publicKeys":[{"keyId":"1","active":"yes"}]}"#)],
+            requests: vec![],
+        };
+        assert!(matches!(
+            Zitadel::new("http://z", &mut t).unwrap().list_public_keys("1"),
+            Err(Error::BadAnswer { call: Call::ListPublicKeys, .. })
+        ));
+        let mut t = Scripted { answers: vec![answer(200, r#"{"keyId":""}"#)], requests: vec![] };
+        assert!(Zitadel::new("http://z", &mut t).unwrap().add_public_key("1", "pem").is_err());
     }
 }

@@ -6,18 +6,27 @@ use std::fmt;
 use lexopt::Arg;
 use url::Url;
 
+use crate::keys::{KeyType, DEFAULT_KEY_FILE};
+
 pub const USAGE: &str = "\
 zitadel-claims-setup: provision ZITADEL for the zitadel-claims worker in one command.
 
 Usage:
   npm run setup -- --domain <zitadel> --worker-url <https url> [options]
-  npm run setup -- --domain <zitadel> --rotate | --finish-rotation [--name <name>]
+  npm run setup -- --domain <zitadel> --rotate | --rotate-encryption-key | --finish-rotation
+                   [options]
 
 It creates the Actions V2 target named --name (or updates the one that exists), pointing at the
 worker; stores the target's signing key as the worker's secret ZITADEL_SIGNING_KEY with
 `wrangler secret put` (the key goes to wrangler's standard input and is never printed); then binds
 the target to the preaccesstoken function, keeping any other target bound there. Running it again
 leaves one target and one binding, and stores the key again.
+
+With --payload-type jwe it also makes a key pair on this machine, adds the public key to the
+target in ZITADEL and activates it, and stores the private key as the worker's secret
+PAYLOAD_DECRYPTION_KEY (\"<key id>:<base64 of the PKCS#8 DER>\", through wrangler's standard input).
+A Worker secret cannot be read back, so the private key is also kept in the key file; running
+again reuses the key the file holds.
 
 Options:
   --domain <host|url>    your instance: my-instance.zitadel.cloud (means https://) or a full URL
@@ -29,15 +38,29 @@ Options:
   --saml                 also bind presamlresponse (the same data as SAML attributes)
   --capture-idp-tokens   also bind the response of
                          /zitadel.user.v2.UserService/RetrieveIdentityProviderIntent
+  --payload-type <type>  how ZITADEL sends the payload: json (plain), jwt (signed with the
+                         instance's key) or jwe (signed, then encrypted to the target's key);
+                         without it a new target gets ZITADEL's default (json) and an existing
+                         one keeps its type
+  --key-type <type>      the key pair made for jwe: rsa (RSA 2048, the default) or p256 (EC P-256)
+  --key-file <path>      where the private keys are kept (default: .payload-decryption-keys in
+                         the current directory); written with mode 0600: keep it safe, out of git
   --rotate               rotate the signing key and store \"<new>,<old>\", so calls signed just
                          before the switch still pass
-  --finish-rotation      after a rotation: store only the current key
+  --rotate-encryption-key
+                         make and activate a new encryption key pair (ZITADEL deactivates the
+                         old one) and store \"<new>,<old>\" as PAYLOAD_DECRYPTION_KEY, so calls
+                         encrypted just before the switch still open
+  --finish-rotation      after a rotation: store only the current signing key, and only the
+                         active encryption key; remove the inactive public keys from the target
+                         and their private keys from the key file
   --dry-run              print every API call and the wrangler command; send and run nothing
   --allow-http           allow http:// in --domain and --worker-url (local testing only)
   -h, --help             print this text
 
-With --rotate or --finish-rotation, --worker-url is optional: without it only the key is handled;
-with it the target and its bindings are provisioned first.
+--rotate, --rotate-encryption-key and --finish-rotation exclude each other: rotate one key at a
+time, and finish it before the next. With any of them, --worker-url is optional: without it only
+the key is handled; with it the target and its bindings are provisioned first.
 
 Environment:
   ZITADEL_PAT      (required) a personal access token with action.target.read,
@@ -55,10 +78,31 @@ const MAX_TIMEOUT_SECONDS: u64 = 270;
 pub enum KeyAction {
     /// Store the target's current key (the default).
     Store,
-    /// Rotate, then store `new,old`.
+    /// Rotate the signing key, then store `new,old`.
     Rotate,
-    /// Store only the current key, ending a rotation.
+    /// Make and activate a new encryption key pair, then store `new,old` as the decryption key.
+    RotateEncryptionKey,
+    /// Store only the current keys and drop the old encryption keys, ending a rotation.
     FinishRotation,
+}
+
+/// The target's `payloadType`: how ZITADEL sends the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadType {
+    Json,
+    Jwt,
+    Jwe,
+}
+
+impl PayloadType {
+    /// The enum value's name, as the REST API writes it.
+    pub fn proto_name(self) -> &'static str {
+        match self {
+            PayloadType::Json => "PAYLOAD_TYPE_JSON",
+            PayloadType::Jwt => "PAYLOAD_TYPE_JWT",
+            PayloadType::Jwe => "PAYLOAD_TYPE_JWE",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +119,12 @@ pub struct Options {
     pub saml: bool,
     pub capture_idp_tokens: bool,
     pub key_action: KeyAction,
+    /// `None`: a new target gets ZITADEL's default, an existing one keeps its type.
+    pub payload_type: Option<PayloadType>,
+    /// The kind of a new encryption key pair.
+    pub key_type: KeyType,
+    /// Where the private keys of the encryption key pairs are kept.
+    pub key_file: String,
     pub dry_run: bool,
 }
 
@@ -104,11 +154,15 @@ struct Raw {
     worker_url: Option<String>,
     name: Option<String>,
     timeout: Option<String>,
+    payload_type: Option<String>,
+    key_type: Option<String>,
+    key_file: Option<String>,
     interrupt_on_error: bool,
     userinfo: bool,
     saml: bool,
     capture_idp_tokens: bool,
     rotate: bool,
+    rotate_encryption_key: bool,
     finish_rotation: bool,
     dry_run: bool,
     allow_http: bool,
@@ -153,6 +207,9 @@ where
             "--worker-url" => &mut raw.worker_url,
             "--name" => &mut raw.name,
             "--timeout" => &mut raw.timeout,
+            "--payload-type" => &mut raw.payload_type,
+            "--key-type" => &mut raw.key_type,
+            "--key-file" => &mut raw.key_file,
             _ => {
                 let switch = match flag.as_str() {
                     "--interrupt-on-error" => &mut raw.interrupt_on_error,
@@ -160,6 +217,7 @@ where
                     "--saml" => &mut raw.saml,
                     "--capture-idp-tokens" => &mut raw.capture_idp_tokens,
                     "--rotate" => &mut raw.rotate,
+                    "--rotate-encryption-key" => &mut raw.rotate_encryption_key,
                     "--finish-rotation" => &mut raw.finish_rotation,
                     "--dry-run" => &mut raw.dry_run,
                     "--allow-http" => &mut raw.allow_http,
@@ -199,12 +257,47 @@ fn text(value: OsString) -> String {
 }
 
 fn options(raw: Raw) -> Result<Options, UsageError> {
-    let key_action = match (raw.rotate, raw.finish_rotation) {
-        (true, true) => return Err(usage("--rotate and --finish-rotation exclude each other")),
-        (true, false) => KeyAction::Rotate,
-        (false, true) => KeyAction::FinishRotation,
-        (false, false) => KeyAction::Store,
+    let actions = [
+        ("--rotate", raw.rotate, KeyAction::Rotate),
+        ("--rotate-encryption-key", raw.rotate_encryption_key, KeyAction::RotateEncryptionKey),
+        ("--finish-rotation", raw.finish_rotation, KeyAction::FinishRotation),
+    ];
+    let given: Vec<_> = actions.iter().filter(|(_, given, _)| *given).collect();
+    let key_action = match given.as_slice() {
+        [] => KeyAction::Store,
+        [(_, _, action)] => *action,
+        [(first, ..), (second, ..), ..] => {
+            return Err(usage(format!("{first} and {second} exclude each other (rotate one key at a time)")));
+        }
     };
+    let payload_type = match raw.payload_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("json") => Some(PayloadType::Json),
+        Some("jwt") => Some(PayloadType::Jwt),
+        Some("jwe") => Some(PayloadType::Jwe),
+        Some(_) => return Err(usage("--payload-type must be json, jwt or jwe")),
+    };
+    let key_type = match raw.key_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("rsa") => KeyType::Rsa,
+        Some("p256") => KeyType::P256,
+        Some(_) => return Err(usage("--key-type must be rsa (RSA 2048) or p256 (EC P-256)")),
+    };
+    let makes_keys = payload_type == Some(PayloadType::Jwe) || key_action == KeyAction::RotateEncryptionKey;
+    if key_action == KeyAction::RotateEncryptionKey
+        && matches!(payload_type, Some(PayloadType::Json | PayloadType::Jwt))
+    {
+        return Err(usage("--rotate-encryption-key is for a jwe target: it cannot go with --payload-type json or jwt"));
+    }
+    if raw.key_type.is_some() && !makes_keys {
+        return Err(usage("--key-type is for the key pair of --payload-type jwe or --rotate-encryption-key"));
+    }
+    if raw.key_file.is_some() && !makes_keys && key_action != KeyAction::FinishRotation {
+        return Err(usage("--key-file is for --payload-type jwe, --rotate-encryption-key and --finish-rotation"));
+    }
+    let key_file = raw.key_file.unwrap_or_else(|| DEFAULT_KEY_FILE.to_string());
+    if key_file.trim().is_empty() {
+        return Err(usage("--key-file needs a path"));
+    }
     let domain = raw.domain.ok_or_else(|| usage("--domain is required (your ZITADEL instance)"))?;
     let base_url = base_url(&domain, raw.allow_http)?;
     let worker_url = match raw.worker_url {
@@ -217,6 +310,7 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
     if worker_url.is_none() {
         let given = [
             ("--timeout", raw.timeout.is_some()),
+            ("--payload-type", raw.payload_type.is_some()),
             ("--interrupt-on-error", raw.interrupt_on_error),
             ("--userinfo", raw.userinfo),
             ("--saml", raw.saml),
@@ -244,6 +338,9 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
         saml: raw.saml,
         capture_idp_tokens: raw.capture_idp_tokens,
         key_action,
+        payload_type,
+        key_type,
+        key_file,
         dry_run: raw.dry_run,
     })
 }
@@ -380,8 +477,56 @@ mod tests {
                 saml: false,
                 capture_idp_tokens: false,
                 key_action: KeyAction::Store,
+                payload_type: None,
+                key_type: KeyType::Rsa,
+                key_file: ".payload-decryption-keys".into(),
                 dry_run: false,
             }
+        );
+    }
+
+    #[test]
+    fn payload_type_key_type_and_key_file() {
+        let base = ["--domain", "z.cloud", "--worker-url", "https://w.dev/"];
+        let with = |extra: &[&str]| run(&[&base[..], extra].concat());
+        assert_eq!(with(&["--payload-type", "jwt"]).unwrap().payload_type, Some(PayloadType::Jwt));
+        assert_eq!(with(&["--payload-type=JSON"]).unwrap().payload_type, Some(PayloadType::Json));
+        let jwe = with(&["--payload-type", "jwe", "--key-type", "p256", "--key-file", "/tmp/k"]).unwrap();
+        assert_eq!(
+            (jwe.payload_type, jwe.key_type, jwe.key_file.as_str()),
+            (Some(PayloadType::Jwe), KeyType::P256, "/tmp/k")
+        );
+        assert_eq!(with(&["--payload-type", "jwe"]).unwrap().key_type, KeyType::Rsa, "RSA is the default");
+        assert_eq!(PayloadType::Jwe.proto_name(), "PAYLOAD_TYPE_JWE");
+        let err = |extra: &[&str]| with(extra).expect_err("expected a usage error").0;
+        assert_eq!(err(&["--payload-type", "xml"]), "--payload-type must be json, jwt or jwe");
+        assert!(err(&["--payload-type", "jwe", "--key-type", "ed25519"]).starts_with("--key-type must be rsa"));
+        assert!(err(&["--key-type", "p256"]).starts_with("--key-type is for"));
+        assert!(err(&["--payload-type", "jwt", "--key-type", "p256"]).starts_with("--key-type is for"));
+        assert!(err(&["--key-file", "k"]).starts_with("--key-file is for"));
+        assert_eq!(err(&["--payload-type", "jwe", "--key-file", " "]), "--key-file needs a path");
+        assert!(err(&["--payload-type", "json", "--rotate-encryption-key"]).contains("is for a jwe target"));
+        assert!(
+            self::err(&["--domain", "z.cloud", "--rotate", "--payload-type", "jwe"]).contains("give --worker-url too")
+        );
+    }
+
+    #[test]
+    fn the_encryption_key_rotation_needs_no_worker_url_and_excludes_the_other_rotations() {
+        let o =
+            run(&["--domain", "z.cloud", "--rotate-encryption-key", "--key-type", "p256", "--key-file", "k"]).unwrap();
+        assert_eq!((o.key_action, o.key_type, o.worker_url), (KeyAction::RotateEncryptionKey, KeyType::P256, None));
+        let finish = run(&["--domain", "z.cloud", "--finish-rotation", "--key-file", "k"]).unwrap();
+        assert_eq!(finish.key_file, "k");
+        assert_eq!(
+            err(&["--domain", "z.cloud", "--rotate", "--rotate-encryption-key"]),
+            "--rotate and --rotate-encryption-key exclude each other (rotate one key at a time)"
+        );
+        assert!(err(&["--domain", "z.cloud", "--finish-rotation", "--rotate-encryption-key"])
+            .starts_with("--rotate-encryption-key and --finish-rotation exclude each other"));
+        assert_eq!(
+            err(&["--domain", "z", "--rotate-encryption-key", "--rotate-encryption-key"]),
+            "--rotate-encryption-key is given twice"
         );
     }
 

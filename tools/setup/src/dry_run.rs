@@ -1,28 +1,52 @@
 //! `--dry-run`: the same provisioning code runs against a transport that prints each request
-//! and answers with placeholders, so what is printed is exactly what a real run would send.
+//! and answers with placeholders, so what is printed is exactly what a real run would send. No key
+//! pair is made and the key file is neither read nor written: placeholders stand for them too.
 
 use std::io::Write;
 
 use serde_json::{json, Value};
 
 use crate::api::{Answer, Call, Request, Transport};
+use crate::cli::{KeyAction, Options};
 use crate::error::Error;
+use crate::keys::{Entry, KeyPair, KeyType, Keys};
 use crate::secret::Secret;
-use crate::wrangler::SecretStore;
+use crate::wrangler::{SecretStore, Wrangler};
 
 /// Placeholder id of the target in a dry run.
 pub const TARGET_ID: &str = "TARGET_ID";
+/// Placeholder ids of the target's encryption keys: a new one, the active one and an earlier one.
+pub const NEW_KEY_ID: &str = "NEW_KEY_ID";
+pub const ACTIVE_KEY_ID: &str = "ACTIVE_KEY_ID";
+pub const EARLIER_KEY_ID: &str = "EARLIER_KEY_ID";
+/// How the public key is shown in a request body.
+pub const PUBLIC_KEY_PLACEHOLDER: &str = "<public key PEM>";
+
+/// The encryption keys a dry run assumes the target has: the active one, and when finishing a
+/// rotation an earlier one too. Only key-only runs read them (a dry run otherwise creates the target).
+fn assumed_keys(options: &Options) -> Vec<(&'static str, bool)> {
+    match options.key_action {
+        KeyAction::FinishRotation => vec![(ACTIVE_KEY_ID, true), (EARLIER_KEY_ID, false)],
+        _ => vec![(ACTIVE_KEY_ID, true)],
+    }
+}
 
 pub struct DryRunApi<W: Write> {
     out: W,
     /// Whether to answer the search as if the target existed (it must, for a key-only run).
     assume_target: bool,
     name: String,
+    keys: Vec<(&'static str, bool)>,
 }
 
 impl<W: Write> DryRunApi<W> {
-    pub fn new(out: W, name: &str, assume_target: bool) -> Self {
-        DryRunApi { out, assume_target, name: name.to_string() }
+    pub fn new(out: W, options: &Options) -> Self {
+        DryRunApi {
+            out,
+            assume_target: options.worker_url.is_none(),
+            name: options.name.clone(),
+            keys: assumed_keys(options),
+        }
     }
 }
 
@@ -30,6 +54,10 @@ impl<W: Write> Transport for DryRunApi<W> {
     fn send(&mut self, request: &Request) -> Result<Answer, Error> {
         let _ = writeln!(self.out, "{} {}", request.method.as_str(), request.url);
         if let Some(body) = &request.body {
+            let mut body = body.clone();
+            if request.call == Call::AddPublicKey {
+                body["publicKey"] = json!(PUBLIC_KEY_PLACEHOLDER);
+            }
             let _ = writeln!(self.out, "    {body}");
         }
         let note = match request.call {
@@ -39,12 +67,28 @@ impl<W: Write> Transport for DryRunApi<W> {
             Call::SearchTargets => format!(
                 "(assuming no target named {:?} exists, so it is created; when one exists it is updated instead \
                  with POST .../v2/actions/targets/{TARGET_ID} and the same body, then its key is read with \
-                 GET .../v2/actions/targets/{TARGET_ID})",
+                 GET .../v2/actions/targets/{TARGET_ID}; with --payload-type jwe its public keys are listed \
+                 and a key is added before the update)",
                 self.name
             ),
             Call::SearchExecutions => {
                 "(assuming no target is bound there yet; a real run keeps the ones that are)".into()
             }
+            Call::ListPublicKeys => {
+                let keys: Vec<String> = self
+                    .keys
+                    .iter()
+                    .map(|(id, active)| format!("{id} ({})", if *active { "active" } else { "inactive" }))
+                    .collect();
+                match keys.as_slice() {
+                    [one] => format!("(assuming the target has one key, {one}, whose private key is in the key file)"),
+                    many => format!(
+                        "(assuming the target has the keys {}, whose private keys are in the key file)",
+                        many.join(" and ")
+                    ),
+                }
+            }
+            Call::AddPublicKey => "(publicKey is the base64 of the new public key's PEM text)".into(),
             _ => String::new(),
         };
         if !note.is_empty() {
@@ -57,7 +101,13 @@ impl<W: Write> Transport for DryRunApi<W> {
             Call::GetTarget => json!({ "target": { "id": TARGET_ID, "signingKey": "<current signing key>" } }),
             Call::RotateSigningKey => json!({ "signingKey": "<new signing key>" }),
             Call::SearchExecutions => json!({ "executions": [] }),
-            Call::UpdateTarget | Call::SetExecution => Value::Object(Default::default()),
+            Call::ListPublicKeys => json!({
+                "publicKeys": self.keys.iter().map(|(id, active)| json!({ "keyId": id, "active": active })).collect::<Vec<_>>()
+            }),
+            Call::AddPublicKey => json!({ "keyId": NEW_KEY_ID }),
+            Call::UpdateTarget | Call::SetExecution | Call::ActivatePublicKey | Call::RemovePublicKey => {
+                Value::Object(Default::default())
+            }
         };
         Ok(Answer { status: 200, body: body.to_string(), location: None })
     }
@@ -65,24 +115,74 @@ impl<W: Write> Transport for DryRunApi<W> {
 
 pub struct DryRunSecrets<W: Write> {
     out: W,
-    command: String,
+    wrangler: Wrangler,
 }
 
 impl<W: Write> DryRunSecrets<W> {
-    pub fn new(out: W, command: String) -> Self {
-        DryRunSecrets { out, command }
+    pub fn new(out: W, wrangler: Wrangler) -> Self {
+        DryRunSecrets { out, wrangler }
     }
 }
 
 impl<W: Write> SecretStore for DryRunSecrets<W> {
-    fn put(&mut self, _name: &str, _value: &Secret, what: &str) -> Result<(), Error> {
-        let _ = writeln!(self.out, "{}", self.command);
+    fn put(&mut self, name: &str, _value: &Secret, what: &str) -> Result<(), Error> {
+        let _ = writeln!(self.out, "{}", self.wrangler.command_line(name));
         let _ = writeln!(self.out, "    (with {what} on its standard input)");
         Ok(())
     }
 
-    fn command_line(&self, _name: &str) -> String {
-        self.command.clone()
+    fn command_line(&self, name: &str) -> String {
+        self.wrangler.command_line(name)
+    }
+}
+
+/// Placeholder key pairs, and a key file that holds the assumed keys' private keys.
+pub struct DryRunKeys<W: Write> {
+    out: W,
+    path: String,
+    loaded: Vec<String>,
+}
+
+impl<W: Write> DryRunKeys<W> {
+    pub fn new(out: W, options: &Options) -> Self {
+        let loaded = if options.worker_url.is_none() {
+            assumed_keys(options).into_iter().map(|(id, _)| id.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        DryRunKeys { out, path: options.key_file.clone(), loaded }
+    }
+}
+
+impl<W: Write> Keys for DryRunKeys<W> {
+    fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
+        let _ = writeln!(self.out, "(generate an {key_type} key pair on this machine)");
+        Ok(KeyPair { public_pem: PUBLIC_KEY_PLACEHOLDER.to_string(), private: Secret::new("<private key>") })
+    }
+
+    fn load(&mut self) -> Result<Vec<Entry>, Error> {
+        let private = Secret::new("<private key>");
+        Ok(self.loaded.iter().map(|id| Entry { key_id: id.clone(), private: private.clone() }).collect())
+    }
+
+    fn save(&mut self, entries: &[Entry]) -> Result<(), Error> {
+        let ids: Vec<&str> = entries.iter().map(|e| e.key_id.as_str()).collect();
+        let added: Vec<&str> = ids.iter().copied().filter(|id| !self.loaded.iter().any(|l| l == id)).collect();
+        let dropped: Vec<&str> = self.loaded.iter().map(String::as_str).filter(|id| !ids.contains(id)).collect();
+        let mut changes = Vec::new();
+        if !added.is_empty() {
+            changes.push(format!("adding the private key of {}", added.join(", ")));
+        }
+        if !dropped.is_empty() {
+            changes.push(format!("dropping the private key of {}", dropped.join(", ")));
+        }
+        let _ = writeln!(self.out, "write {} (mode 0600), {}", self.path, changes.join(" and "));
+        self.loaded = ids.iter().map(|id| id.to_string()).collect();
+        Ok(())
+    }
+
+    fn file(&self) -> String {
+        self.path.clone()
     }
 }
 
@@ -111,25 +211,31 @@ mod tests {
     fn dry_run(args: &str) -> String {
         let Command::Run(options) = parse(args.split_whitespace().map(str::to_string)).unwrap() else { unreachable!() };
         let shared = Shared::default();
-        let mut api = DryRunApi::new(shared.clone(), &options.name, options.worker_url.is_none());
-        let mut secrets = DryRunSecrets::new(shared.clone(), "npx wrangler secret put ZITADEL_SIGNING_KEY".into());
+        let mut api = DryRunApi::new(shared.clone(), &options);
+        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None));
+        let mut keys = DryRunKeys::new(shared.clone(), &options);
         crate::setup::run(
             &options,
             &mut Zitadel::new(&options.base_url, &mut api).unwrap(),
             &mut secrets,
+            &mut keys,
             &mut std::io::sink(),
         )
         .unwrap();
         let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
+        assert!(!text.contains("BEGIN"), "no key material: {text}");
         text
+    }
+
+    fn calls(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with(' ')).collect()
     }
 
     #[test]
     fn prints_every_call_in_order_with_its_body() {
         let text = dry_run("--domain z.example --worker-url https://w.dev/ --userinfo");
-        let calls: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
         assert_eq!(
-            calls,
+            calls(&text),
             [
                 "POST https://z.example/v2/actions/targets/search",
                 "POST https://z.example/v2/actions/targets",
@@ -156,5 +262,65 @@ mod tests {
         assert!(text.contains("GET https://z.example/v2/actions/targets/TARGET_ID"), "{text}");
         assert!(text.contains(r#"{"expirationSigningKey":"0s"}"#), "{text}");
         assert!(text.contains("(with the new key, a comma and the old key on its standard input)"), "{text}");
+    }
+
+    #[test]
+    fn jwe_prints_the_key_calls_with_a_placeholder_for_the_public_key() {
+        let text = dry_run("--domain z.example --worker-url https://w.dev/ --payload-type jwe --key-type p256");
+        assert_eq!(
+            calls(&text)[..7],
+            [
+                "POST https://z.example/v2/actions/targets/search",
+                "POST https://z.example/v2/actions/targets",
+                "(generate an EC P-256 key pair on this machine)",
+                "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys",
+                "write .payload-decryption-keys (mode 0600), adding the private key of NEW_KEY_ID",
+                "npx wrangler secret put PAYLOAD_DECRYPTION_KEY",
+                "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys/NEW_KEY_ID/activate",
+            ]
+        );
+        assert!(text.contains(r#""payloadType":"PAYLOAD_TYPE_JWE""#), "{text}");
+        assert!(text.contains(r#"    {"publicKey":"<public key PEM>"}"#), "{text}");
+        assert!(
+            text.contains(
+                r#"(with the private key of NEW_KEY_ID, as "<key id>:<base64 PKCS#8 DER>" on its standard input)"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("npx wrangler secret put ZITADEL_SIGNING_KEY"), "{text}");
+        assert!(!text.contains("<private key>"), "{text}");
+    }
+
+    #[test]
+    fn an_encryption_key_rotation_and_its_finish() {
+        let text = dry_run("--domain z.example --rotate-encryption-key --key-file /k");
+        assert_eq!(
+            calls(&text),
+            [
+                "POST https://z.example/v2/actions/targets/search",
+                "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys/search",
+                "(generate an RSA 2048 key pair on this machine)",
+                "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys",
+                "write /k (mode 0600), adding the private key of NEW_KEY_ID",
+                "npx wrangler secret put PAYLOAD_DECRYPTION_KEY",
+                "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys/NEW_KEY_ID/activate",
+            ]
+        );
+        assert!(text.contains("the private keys of NEW_KEY_ID, ACTIVE_KEY_ID, each as"), "{text}");
+
+        let text = dry_run("--domain z.example --finish-rotation");
+        assert_eq!(
+            calls(&text),
+            [
+                "POST https://z.example/v2/actions/targets/search",
+                "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys/search",
+                "npx wrangler secret put PAYLOAD_DECRYPTION_KEY",
+                "DELETE https://z.example/v2/actions/targets/TARGET_ID/publickeys/EARLIER_KEY_ID",
+                "write .payload-decryption-keys (mode 0600), dropping the private key of EARLIER_KEY_ID",
+                "GET https://z.example/v2/actions/targets/TARGET_ID",
+                "npx wrangler secret put ZITADEL_SIGNING_KEY",
+            ]
+        );
+        assert!(text.contains("(with the private key of ACTIVE_KEY_ID, as"), "{text}");
     }
 }

@@ -1,7 +1,7 @@
 //! Every way the tool can fail, each with the sentence the user sees and the exit code.
 //!
-//! No message ever holds the PAT or a signing key: the variants carry ids, names, statuses and
-//! ZITADEL's own `message` field (which names the problem, never a credential).
+//! No message ever holds the PAT, a signing key or a private key: the variants carry ids, names,
+//! paths, statuses and ZITADEL's own `message` field (which names the problem, never a credential).
 
 use std::fmt;
 
@@ -31,6 +31,12 @@ pub enum Error {
     UnreadableExecution { condition: String },
     /// `wrangler secret put` could not run or failed.
     Wrangler { command: String, detail: String, hint: String },
+    /// The key file of the payload encryption cannot be read, written or trusted.
+    KeyFile { path: String, detail: String },
+    /// The operating system's random number generator failed (or the key could not be encoded).
+    KeyGeneration { key_type: String, detail: String },
+    /// The target's active encryption key has no private key in the key file.
+    KeyNotInFile { key_id: String, path: String },
 }
 
 impl Error {
@@ -96,6 +102,14 @@ impl fmt::Display for Error {
                  (bind the target in the Console instead)"
             ),
             Error::Wrangler { command, detail, hint } => write!(f, "`{command}` {detail}{hint}"),
+            Error::KeyFile { path, detail } => write!(f, "the key file {path} {detail}"),
+            Error::KeyGeneration { key_type, detail } => write!(f, "making an {key_type} key pair failed: {detail}"),
+            Error::KeyNotInFile { key_id, path } => write!(
+                f,
+                "the target's active encryption key {key_id} is not in the key file {path}, so its private key \
+                 is not on this machine and cannot be stored for the worker: give the key file that holds it \
+                 with --key-file, or make a new key pair with --rotate-encryption-key"
+            ),
         }
     }
 }
@@ -127,6 +141,10 @@ mod tests {
             (Call::RotateSigningKey, "action.target.write"),
             (Call::SearchExecutions, "action.execution.read"),
             (Call::SetExecution, "action.execution.write"),
+            (Call::ListPublicKeys, "action.target.read"),
+            (Call::AddPublicKey, "action.target.write"),
+            (Call::ActivatePublicKey, "action.target.write"),
+            (Call::RemovePublicKey, "action.target.write"),
         ];
         for (call, permission) in cases {
             let message = Error::Forbidden { call, message: None }.to_string();
@@ -183,5 +201,19 @@ mod tests {
         assert_eq!(Error::MissingPat.exit_code(), 2);
         assert_eq!(Error::Unauthorized.exit_code(), 1);
         assert_eq!(Error::NoTarget { name: "n".into() }.exit_code(), 1);
+        assert_eq!(Error::KeyNotInFile { key_id: "1".into(), path: "f".into() }.exit_code(), 1);
+    }
+
+    #[test]
+    fn an_active_key_missing_from_the_key_file_suggests_a_rotation() {
+        let e = Error::KeyNotInFile { key_id: "3141".into(), path: ".payload-decryption-keys".into() };
+        let message = e.to_string();
+        assert!(message
+            .starts_with("the target's active encryption key 3141 is not in the key file .payload-decryption-keys"));
+        assert!(message.contains("--key-file") && message.ends_with("--rotate-encryption-key"), "{message}");
+        assert_eq!(
+            Error::KeyFile { path: "k".into(), detail: "cannot be read: denied".into() }.to_string(),
+            "the key file k cannot be read: denied"
+        );
     }
 }

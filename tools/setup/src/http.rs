@@ -40,6 +40,12 @@ impl Transport for Http {
                 .header("Authorization", &authorization)
                 .header("Accept", "application/json")
                 .call(),
+            Method::Delete => self
+                .agent
+                .delete(&request.url)
+                .header("Authorization", &authorization)
+                .header("Accept", "application/json")
+                .call(),
             Method::Post | Method::Put => {
                 let builder = if request.method == Method::Post {
                     self.agent.post(&request.url)

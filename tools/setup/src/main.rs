@@ -2,7 +2,9 @@
 //!
 //! Creates (or updates) the Actions V2 target, stores its signing key as the worker's secret with
 //! `wrangler secret put`, and binds the target to `preaccesstoken` (and on request `preuserinfo`
-//! and the response of `RetrieveIdentityProviderIntent`) without dropping other bindings.
+//! and the response of `RetrieveIdentityProviderIntent`) without dropping other bindings. For a
+//! target whose payload is encrypted (`--payload-type jwe`) it makes the key pair on this machine,
+//! gives ZITADEL the public key and stores the private key as the worker's secret.
 //! Run it with `npm run setup -- --help`.
 
 mod api;
@@ -10,6 +12,7 @@ mod cli;
 mod dry_run;
 mod error;
 mod http;
+mod keys;
 mod secret;
 mod setup;
 mod wrangler;
@@ -21,8 +24,9 @@ use std::process::ExitCode;
 use api::Zitadel;
 use cli::{Command, Options};
 use error::Error;
+use keys::LocalKeys;
 use secret::Secret;
-use wrangler::{SecretStore, Wrangler};
+use wrangler::Wrangler;
 
 fn main() -> ExitCode {
     let args: Result<Vec<String>, _> = env::args_os().skip(1).map(|a| a.into_string()).collect();
@@ -59,17 +63,26 @@ fn run(options: &Options) -> Result<(), Error> {
             stdout,
             "Dry run: nothing is sent to ZITADEL and wrangler is not run. A real run would do this, in order:"
         );
-        let mut api = dry_run::DryRunApi::new(io::stdout(), &options.name, options.worker_url.is_none());
-        let mut secrets = dry_run::DryRunSecrets::new(io::stdout(), wrangler.command_line(setup::SECRET_NAME));
+        let mut api = dry_run::DryRunApi::new(io::stdout(), options);
+        let mut secrets = dry_run::DryRunSecrets::new(io::stdout(), wrangler);
+        let mut keys = dry_run::DryRunKeys::new(io::stdout(), options);
         if pat().is_err() {
             let _ = writeln!(stdout, "(ZITADEL_PAT is not set; a real run needs it)");
         }
         // The progress lines of a real run would describe placeholders: leave them out.
-        return setup::run(options, &mut Zitadel::new(&options.base_url, &mut api)?, &mut secrets, &mut io::sink());
+        let mut zitadel = Zitadel::new(&options.base_url, &mut api)?;
+        return setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut io::sink());
     }
     let mut transport = http::Http::new(pat()?);
     let mut wrangler = wrangler;
-    setup::run(options, &mut Zitadel::new(&options.base_url, &mut transport)?, &mut wrangler, &mut io::stdout())
+    let mut keys = LocalKeys::new(&options.key_file);
+    setup::run(
+        options,
+        &mut Zitadel::new(&options.base_url, &mut transport)?,
+        &mut wrangler,
+        &mut keys,
+        &mut io::stdout(),
+    )
 }
 
 fn pat() -> Result<Secret, Error> {

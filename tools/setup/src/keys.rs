@@ -1,0 +1,330 @@
+//! The key pairs of a target's payload encryption (`PAYLOAD_TYPE_JWE`): made on this machine, the
+//! public key sent to ZITADEL, the private key kept in a local key file and stored as the worker's
+//! secret `PAYLOAD_DECRYPTION_KEY`.
+//!
+//! A Worker secret cannot be read back, so the key file is the only copy of a private key besides
+//! the worker: a rotation needs the old key from it to store `new,old`. Each line is
+//! `<key id>:<base64 of the PKCS#8 DER>`, the form the worker reads, newest first; the file is
+//! written with mode 0600 (through a new file, renamed over the old one) and refused when others
+//! may read it.
+
+use std::fmt;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use getrandom::SysRng;
+use p256::elliptic_curve::Generate;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+use crate::error::Error;
+use crate::secret::Secret;
+
+/// The default key file, in the current directory (the repository's root under `npm run setup`).
+pub const DEFAULT_KEY_FILE: &str = ".payload-decryption-keys";
+/// ZITADEL encrypts with RSA-OAEP-256 for an RSA key; 2048 bits is the usual size for it.
+pub const RSA_BITS: usize = 2048;
+
+/// The kind of key pair `--key-type` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA 2048: ZITADEL wraps the content key with RSA-OAEP-256.
+    Rsa,
+    /// EC P-256: ZITADEL agrees on the content key with ECDH-ES+A256KW.
+    P256,
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyType::Rsa => "RSA 2048",
+            KeyType::P256 => "EC P-256",
+        })
+    }
+}
+
+/// A new key pair: the public key as PEM (SPKI, `BEGIN PUBLIC KEY`), the only form ZITADEL takes,
+/// and the private key as the base64 of its PKCS#8 DER.
+pub struct KeyPair {
+    pub public_pem: String,
+    pub private: Secret,
+}
+
+/// One line of the key file: a private key and the id ZITADEL gave its public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key_id: String,
+    /// The base64 of the PKCS#8 DER.
+    pub private: Secret,
+}
+
+impl Entry {
+    /// `<key id>:<base64 DER>`, one entry of `PAYLOAD_DECRYPTION_KEY` and one line of the key file.
+    pub fn to_secret(&self) -> Secret {
+        Secret::new(format!("{}:{}", self.key_id, self.private.expose()))
+    }
+}
+
+/// Making key pairs and keeping their private keys: the real one on this machine ([`LocalKeys`]),
+/// a printing one for `--dry-run`.
+pub trait Keys {
+    /// A new key pair of this type.
+    fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error>;
+    /// The key file's entries, newest first; none when there is no key file yet.
+    fn load(&mut self) -> Result<Vec<Entry>, Error>;
+    /// Replaces the key file's entries.
+    fn save(&mut self, entries: &[Entry]) -> Result<(), Error>;
+    /// The key file's path, for messages.
+    fn file(&self) -> String;
+}
+
+/// Key pairs from the operating system's random number generator, the key file on disk.
+pub struct LocalKeys {
+    path: PathBuf,
+}
+
+impl LocalKeys {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        LocalKeys { path: path.into() }
+    }
+
+    fn error(&self, detail: impl Into<String>) -> Error {
+        Error::KeyFile { path: self.file(), detail: detail.into() }
+    }
+}
+
+impl Keys for LocalKeys {
+    fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
+        generate(key_type)
+    }
+
+    fn load(&mut self) -> Result<Vec<Entry>, Error> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(format!("cannot be read: {e}"))),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&self.path).map_err(|e| self.error(e.to_string()))?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(self.error(format!(
+                    "holds private keys but others may read or change it (mode {:o}): run `chmod 600 {}` if no one else did, else make new keys with --rotate-encryption-key",
+                    mode & 0o777,
+                    self.file()
+                )));
+            }
+        }
+        parse(&text).map_err(|line| {
+            self.error(format!(
+                "line {line} is not \"<key id>:<base64 of a PKCS#8 private key>\" (the file is damaged)"
+            ))
+        })
+    }
+
+    fn save(&mut self, entries: &[Entry]) -> Result<(), Error> {
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        // A stale one from an interrupted run; `create_new` below will not write through a link.
+        let _ = fs::remove_file(&temporary);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let written = options.open(&temporary).and_then(|mut file| {
+            file.write_all(render(entries).as_bytes())?;
+            file.sync_all()
+        });
+        let result = written.and_then(|()| fs::rename(&temporary, &self.path));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temporary);
+            return Err(self.error(format!("cannot be written: {e}")));
+        }
+        Ok(())
+    }
+
+    fn file(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A new key pair from the operating system's random number generator.
+pub fn generate(key_type: KeyType) -> Result<KeyPair, Error> {
+    let failed = |e: &dyn fmt::Display| Error::KeyGeneration { key_type: key_type.to_string(), detail: e.to_string() };
+    let (private_der, public_pem) = match key_type {
+        KeyType::Rsa => {
+            let private = rsa::PrivateKey::new(&mut SysRng, RSA_BITS).map_err(|e| failed(&e))?;
+            let der = private.to_pkcs8_der().map_err(|e| failed(&e))?;
+            let pem = private.to_public_key().to_public_key_pem(LineEnding::LF).map_err(|e| failed(&e))?;
+            (der, pem)
+        }
+        KeyType::P256 => {
+            let private = p256::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| failed(&e))?;
+            let der = private.to_pkcs8_der().map_err(|e| failed(&e))?;
+            let pem = private.public_key().to_public_key_pem(LineEnding::LF).map_err(|e| failed(&e))?;
+            (der, pem)
+        }
+    };
+    Ok(KeyPair { public_pem, private: Secret::new(STANDARD.encode(private_der.as_bytes())) })
+}
+
+const HEADER: &str = "\
+# zitadel-claims-setup: the private keys of the target's payload encryption (PAYLOAD_TYPE_JWE),
+# also stored as the worker's secret PAYLOAD_DECRYPTION_KEY. Keep this file to yourself (mode 0600)
+# and out of version control: the tool needs it to rotate the key. One \"<key id>:<base64 of the
+# PKCS#8 DER>\" a line, newest first.
+";
+
+/// The key file's text.
+pub fn render(entries: &[Entry]) -> String {
+    let mut text = HEADER.to_string();
+    for entry in entries {
+        text.push_str(entry.to_secret().expose());
+        text.push('\n');
+    }
+    text
+}
+
+/// The entries of a key file's text, or the number of the first line that is none (`#` lines and
+/// blank lines are skipped).
+pub fn parse(text: &str) -> Result<Vec<Entry>, usize> {
+    let mut entries = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let entry = line.split_once(':').and_then(|(key_id, private)| {
+            let id_ok = !key_id.is_empty() && key_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            // A DER SEQUENCE; the worker and ZITADEL's public key tell the rest.
+            let der_ok = STANDARD.decode(private).is_ok_and(|der| der.first() == Some(&0x30));
+            (id_ok && der_ok).then(|| Entry { key_id: key_id.to_string(), private: Secret::new(private) })
+        });
+        entries.push(entry.ok_or(number + 1)?);
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+
+    fn der(pair: &KeyPair) -> Vec<u8> {
+        STANDARD.decode(pair.private.expose()).unwrap()
+    }
+
+    #[test]
+    fn rsa_pairs_are_2048_bit_pkcs8_and_spki_pem_of_one_key() {
+        let pair = generate(KeyType::Rsa).unwrap();
+        assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{}", pair.public_pem);
+        assert!(pair.public_pem.ends_with("-----END PUBLIC KEY-----\n"));
+        let private = rsa::PrivateKey::from_pkcs8_der(&der(&pair)).unwrap();
+        let public = rsa::PublicKey::from_public_key_pem(&pair.public_pem).unwrap();
+        assert_eq!(private.to_public_key(), public);
+        assert_eq!(rsa::traits::PublicKeyParts::size(&public), RSA_BITS / 8);
+        let other = generate(KeyType::Rsa).unwrap();
+        assert_ne!(other.public_pem, pair.public_pem, "fresh randomness each time");
+    }
+
+    #[test]
+    fn p256_pairs_are_pkcs8_and_spki_pem_of_one_key() {
+        let pair = generate(KeyType::P256).unwrap();
+        assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{}", pair.public_pem);
+        let private = p256::SecretKey::from_pkcs8_der(&der(&pair)).unwrap();
+        let public = p256::PublicKey::from_public_key_pem(&pair.public_pem).unwrap();
+        assert_eq!(private.public_key(), public);
+        assert_ne!(generate(KeyType::P256).unwrap().public_pem, pair.public_pem);
+    }
+
+    fn entry(id: &str, der: &[u8]) -> Entry {
+        Entry { key_id: id.into(), private: Secret::new(STANDARD.encode(der)) }
+    }
+
+    #[test]
+    fn key_file_text_round_trips_and_names_a_damaged_line() {
+        let entries = vec![entry("300", &[0x30, 1, 2]), entry("200", &[0x30, 3])];
+        let text = render(&entries);
+        assert!(text.starts_with("# zitadel-claims-setup"), "{text}");
+        assert!(text.ends_with("300:MAEC\n200:MAM=\n"), "{text}");
+        assert_eq!(parse(&text).unwrap(), entries);
+        assert_eq!(parse("\n  # note\n300:MAEC\n\n").unwrap(), entries[..1]);
+        assert_eq!(parse("300:MAEC\nnot an entry\n"), Err(2));
+        assert_eq!(parse("300:not base64!"), Err(1));
+        assert_eq!(parse(":MAEC"), Err(1));
+        assert_eq!(parse("300:AAEC"), Err(1), "not a DER SEQUENCE");
+    }
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("zitadel-claims-setup-keys-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_key_file_is_absent_then_saved_and_loaded_again() {
+        let dir = TempDir::new("roundtrip");
+        let path = dir.0.join(DEFAULT_KEY_FILE);
+        let mut keys = LocalKeys::new(&path);
+        assert_eq!(keys.load().unwrap(), vec![]);
+        let entries = vec![entry("2", &[0x30, 9]), entry("1", &[0x30, 8])];
+        keys.save(&entries).unwrap();
+        assert_eq!(keys.load().unwrap(), entries);
+        keys.save(&entries[..1]).unwrap();
+        assert_eq!(LocalKeys::new(&path).load().unwrap(), entries[..1]);
+        assert!(!dir.0.join(format!("{DEFAULT_KEY_FILE}.tmp")).exists(), "no temporary file left behind");
+        assert_eq!(keys.file(), path.display().to_string());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_key_file_is_written_0600_and_refused_when_others_may_read_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("mode");
+        let path = dir.0.join("keys");
+        let mut keys = LocalKeys::new(&path);
+        keys.save(&[entry("1", &[0x30, 1])]).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+        // Saving over a file someone made readable makes it private again.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = keys.load().unwrap_err().to_string();
+        assert!(err.contains("mode 644") && err.contains("chmod 600"), "{err}");
+        assert!(!err.contains("MAE"), "no key material in messages: {err}");
+        keys.save(&[entry("1", &[0x30, 1])]).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(keys.load().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_named_without_its_content() {
+        let dir = TempDir::new("damaged");
+        let path = dir.0.join("keys");
+        let mut keys = LocalKeys::new(&path);
+        keys.save(&[]).unwrap();
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("1:MAE=\nsecret-looking-garbage\n");
+        fs::write(&path, text).unwrap();
+        let err = keys.load().unwrap_err().to_string();
+        assert!(err.contains("line 6 is not"), "{err}");
+        assert!(!err.contains("garbage"), "{err}");
+    }
+}
