@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
+import { compactDecrypt, compactVerify, decodeProtectedHeader, generateKeyPair } from 'jose';
+
 import { signatureHeader } from '../support/signature.mjs';
 import { LOG_CLAIM, execute, startStandIn } from '../support/zitadel-executor.mjs';
 
@@ -103,12 +105,49 @@ describe('zitadel-executor: calls', () => {
     assert.deepEqual(fatal.error, { target: 0, reason: `Post "${slow.url}": context deadline exceeded` });
   });
 
-  it('needs an encode hook for other payload types, and signs what the hook returns', async () => {
+  it('a payload that cannot be built fails the call like any other error; encode replaces the encoder and is signed', async () => {
     const s = await standIn({ body: {} });
-    await assert.rejects(run([target(s, { payloadType: 'PAYLOAD_TYPE_JWT' })]), /PAYLOAD_TYPE_JWT needs an `encode` hook/);
+    const skipped = await run([target(s, { payloadType: 'PAYLOAD_TYPE_JWT' })]);
+    assert.equal(skipped.ok, true);
+    assert.equal(skipped.calls[0].outcome, "skipped: payload: PAYLOAD_TYPE_JWT needs the target's webKey");
+    assert.equal(s.calls.length, 0);
+    const fatal = await run([target(s, { payloadType: 'PAYLOAD_TYPE_JWE', interruptOnError: true })]);
+    assert.deepEqual(fatal.error, { target: 0, reason: "payload: PAYLOAD_TYPE_JWE needs the target's webKey" });
     const out = await run([target(s)], { encode: async (json) => json.replace('alice', 'bob') });
     assert.equal(s.calls[0].raw, FIRST_BODY.replace('alice', 'bob'));
     assert.equal(out.calls[0].signature, signatureHeader(FIRST_BODY.replace('alice', 'bob'), KEY, out.calls[0].signature.slice(2, 12)));
+  });
+});
+
+describe('zitadel-executor: signed and encrypted payloads', () => {
+  it('PAYLOAD_TYPE_JWT: a JWS of exactly the JSON body, header alg, kid and typ JWT; the HMAC covers the JWS', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const s = await standIn({ body: {} });
+    const out = await run([target(s, { payloadType: 'PAYLOAD_TYPE_JWT', webKey: { privateKey, kid: 'w1', alg: 'ES256' } })]);
+    const jws = s.calls[0].raw;
+    assert.deepEqual(decodeProtectedHeader(jws), { alg: 'ES256', kid: 'w1', typ: 'JWT' });
+    const { payload } = await compactVerify(jws, publicKey);
+    assert.equal(Buffer.from(payload).toString('utf8'), FIRST_BODY);
+    assert.equal(out.calls[0].signature, signatureHeader(jws, KEY, out.calls[0].signature.slice(2, 12)));
+  });
+
+  it('PAYLOAD_TYPE_JWE: that JWS encrypted to the target key (A256GCM, kid, typ and cty JWT)', async () => {
+    const web = await generateKeyPair('RS256');
+    const enc = await generateKeyPair('ECDH-ES+A256KW');
+    const s = await standIn({ body: {} });
+    await run([
+      target(s, {
+        payloadType: 'PAYLOAD_TYPE_JWE',
+        webKey: { privateKey: web.privateKey, kid: 'w1', alg: 'RS256' },
+        encryptionKey: { publicKey: enc.publicKey, kid: 'e1', alg: 'ECDH-ES+A256KW' },
+      }),
+    ]);
+    const jwe = s.calls[0].raw;
+    const header = decodeProtectedHeader(jwe);
+    assert.deepEqual({ ...header, epk: undefined }, { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: 'e1', typ: 'JWT', cty: 'JWT', epk: undefined });
+    const { plaintext } = await compactDecrypt(jwe, enc.privateKey);
+    const { payload } = await compactVerify(Buffer.from(plaintext).toString('utf8'), web.publicKey);
+    assert.equal(Buffer.from(payload).toString('utf8'), FIRST_BODY);
   });
 });
 

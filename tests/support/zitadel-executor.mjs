@@ -38,6 +38,8 @@
 //   flow with error.target === null. Error reasons are Go-like texts, not ZITADEL error objects.
 import { createServer } from 'node:http';
 
+import { CompactEncrypt, CompactSign } from 'jose';
+
 import { SIGNATURE_HEADER, signatureHeader } from './signature.mjs';
 
 export const LOG_CLAIM = (fn) => `urn:zitadel:iam:action:${fn}:log`;
@@ -241,12 +243,33 @@ const deref = (entry, list) => {
  *   user_metadata, org, user_grants, application, actor; SAML: user, user_grants).
  * - targets: [{ url, signingKey, interruptOnError = false, timeoutMs = 10000, payloadType = 'PAYLOAD_TYPE_JSON' }]
  * - claims (OIDC) / attributes (SAML, name -> { nameFormat, value }): what is set before the targets.
- * - encode: async (json, target) => the body to send; needed for payload types other than JSON.
+ * - encode: async (json, target) => the body to send; by default zitadelPayload, which needs a
+ *   target's `webKey` for PAYLOAD_TYPE_JWT and also its `encryptionKey` for PAYLOAD_TYPE_JWE.
  * Returns { ok, error: { target, reason } when !ok, calls: [{ url, body, signature, status, text,
  * outcome }], response (the shared struct keyed by its JSON names; null while no answer reached
  * it), claims (OIDC) or attributes (SAML; `value` null where Go's is nil), metadata: [{ key, value:
  * Buffer }] written with SetUserMetadata, logs }. When !ok, claims/attributes are as given.
  */
+/**
+ * The body ZITADEL sends a target (internal/execution/execution.go, payload()): the JSON itself;
+ * for PAYLOAD_TYPE_JWT a compact JWS of exactly those bytes, signed with the instance's active web
+ * key (header alg, kid, typ JWT; no claims added); for PAYLOAD_TYPE_JWE that JWS encrypted with
+ * A256GCM to the target's active public key (RSA-OAEP-256 for RSA, ECDH-ES+A256KW for EC; header
+ * kid, typ JWT, cty JWT). `webKey`: { privateKey, kid, alg }; `encryptionKey`: { publicKey, kid, alg }.
+ */
+export async function zitadelPayload(json, { payloadType, webKey, encryptionKey }) {
+  if (JSON_PAYLOADS.includes(payloadType)) return json;
+  if (!webKey) throw new Error(`${payloadType} needs the target's webKey`);
+  const jws = await new CompactSign(Buffer.from(json, 'utf8'))
+    .setProtectedHeader({ alg: webKey.alg, kid: webKey.kid, typ: 'JWT' })
+    .sign(webKey.privateKey);
+  if (payloadType === 'PAYLOAD_TYPE_JWT') return jws;
+  if (payloadType !== 'PAYLOAD_TYPE_JWE' || !encryptionKey) throw new Error(`${payloadType} needs the target's encryptionKey`);
+  return new CompactEncrypt(Buffer.from(jws, 'utf8'))
+    .setProtectedHeader({ alg: encryptionKey.alg, enc: 'A256GCM', kid: encryptionKey.kid, typ: 'JWT', cty: 'JWT' })
+    .encrypt(encryptionKey.publicKey);
+}
+
 export async function execute({ function: fn, context = {}, targets, claims = {}, attributes = {}, encode }) {
   if (!CONTEXT_FIELDS[fn]) throw new Error(`unknown function ${fn}`);
   const unknown = Object.keys(context).filter((k) => !CONTEXT_FIELDS[fn].includes(k));
@@ -254,11 +277,7 @@ export async function execute({ function: fn, context = {}, targets, claims = {}
   const saml = fn === SAML;
   const type = saml ? RESPONSE.saml : RESPONSE.oidc;
   targets = targets.map(({ interruptOnError = false, timeoutMs = 10000, payloadType = 'PAYLOAD_TYPE_JSON', ...t }) => ({ ...t, interruptOnError, timeoutMs, payloadType }));
-  if (!encode) {
-    const other = targets.find((t) => !JSON_PAYLOADS.includes(t.payloadType));
-    if (other) throw new Error(`payloadType ${other.payloadType} needs an \`encode\` hook`);
-    encode = (json) => json;
-  }
+  encode ??= zitadelPayload;
 
   let response = null; // ContextInfo.Response, a nil pointer until SetHTTPResponseBody allocates it
   const calls = [];
@@ -341,7 +360,7 @@ function signatureValid(header, raw, key) {
 
 /**
  * A target on 127.0.0.1: checks the ZITADEL-Signature of each call (401 if wrong), parses the JSON
- * payload (400 if it is not JSON) and answers `await answer(payload, raw)` = { status = 200, body }
+ * payload (the parsed JSON, or null for a JWT or JWE body) and answers `await answer(payload, raw)` = { status = 200, body }
  * (an object is sent as JSON, a string as is, undefined as an empty body). `calls` holds the
  * accepted calls: { payload, raw (string), headers }.
  */
@@ -356,10 +375,10 @@ export async function startStandIn({ signingKey, answer = () => ({}) }) {
     };
     if (!signatureValid(req.headers[SIGNATURE_HEADER.toLowerCase()], raw, signingKey)) return send(401, 'bad signature');
     const parsed = parseJson(raw.toString('utf8'));
-    if (!parsed.ok) return send(400, 'payload is not JSON');
-    calls.push({ payload: parsed.value, raw: raw.toString('utf8'), headers: req.headers });
+    const payload = parsed.ok ? parsed.value : null;
+    calls.push({ payload, raw: raw.toString('utf8'), headers: req.headers });
     try {
-      const { status = 200, body } = (await answer(parsed.value, raw.toString('utf8'))) ?? {};
+      const { status = 200, body } = (await answer(payload, raw.toString('utf8'))) ?? {};
       if (body === undefined) send(status);
       else if (typeof body === 'string') send(status, body, 'application/json');
       else send(status, JSON.stringify(body), 'application/json');

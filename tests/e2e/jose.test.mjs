@@ -1,0 +1,303 @@
+// Signed (JWT) and encrypted (JWE) payloads end to end: the built worker in workerd, the fake
+// ZITADEL serving the instance's key set at /oauth/v2/keys, and every JWS and JWE made with the
+// `jose` npm package (not the worker's code) the way ZITADEL's payloadJWT and payloadJWE make them
+// (docs/zitadel-contract.md §9). The same payload must give the same answer in all three forms;
+// each refusal has its status and error code; the key set is fetched once and again only for a
+// key it lacks; a chained execution works with a JWE target.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+
+import { CompactEncrypt, CompactSign, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
+
+import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { signatureHeader } from '../support/signature.mjs';
+import { startWorker, withLogLine } from '../support/worker.mjs';
+import { execute, startStandIn } from '../support/zitadel-executor.mjs';
+
+const KEY = 'jose-worker-signing-key';
+const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
+const RAW = readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8');
+const PAYLOAD = JSON.parse(RAW);
+const { function: _function, ...CONTEXT } = PAYLOAD;
+const KEYS_PATH = /^\/oauth\/v2\/keys$/;
+
+const cleanup = [];
+after(async () => {
+  for (const stop of cleanup.reverse()) await stop();
+});
+
+/** A web key as ZITADEL keeps one: the private key, and the public JWK it publishes (kid, alg, use). */
+async function webKey(alg, kid, options = {}) {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...options });
+  return { alg, kid, privateKey, publicKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+}
+
+/** A target key pair: the public key ZITADEL encrypts to, and the secret entry `<kid>:<base64 DER>`. */
+async function targetKey(alg, kid, options = {}) {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...options });
+  const pem = await exportPKCS8(privateKey);
+  const der = pem.replace(/-----[A-Z ]+-----|\s/g, '');
+  return { alg, kid, publicKey, secret: `${kid}:${der}` };
+}
+
+/** payloadJWT: a JWS of exactly the JSON, header alg, kid and typ JWT. */
+const jwt = (json, key, header = {}) =>
+  new CompactSign(Buffer.from(json, 'utf8')).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }).sign(key.privateKey);
+
+/** payloadJWE: that JWS encrypted with A256GCM to the target's active key (kid, typ and cty JWT). */
+const jwe = async (json, web, target, kid = target.kid) =>
+  new CompactEncrypt(Buffer.from(await jwt(json, web), 'utf8'))
+    .setProtectedHeader({ alg: target.alg, enc: 'A256GCM', kid, typ: 'JWT', cty: 'JWT' })
+    .encrypt(target.publicKey);
+
+const b64url = (s) => Buffer.from(s).toString('base64url');
+
+async function call(w, body, key = KEY) {
+  const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, key) } });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json };
+}
+
+function assertError(res, status, code, pattern) {
+  assert.equal(res.status, status, res.text);
+  assert.equal(res.json?.error, code, res.text);
+  if (pattern) assert.match(res.json.message, pattern);
+}
+
+let fake;
+let w;
+let keys;
+let rsaTarget;
+let ecTarget;
+let jsonAnswer;
+/** When the worker first read the key set (the first JWT call). */
+let firstFetchAt;
+
+before(async () => {
+  keys = {
+    rs256: await webKey('RS256', 'web-rs256'),
+    es256: await webKey('ES256', 'web-es256'),
+    eddsa: await webKey('EdDSA', 'web-eddsa'),
+    later: await webKey('ES256', 'web-later'),
+  };
+  rsaTarget = await targetKey('RSA-OAEP-256', 'tk-rsa');
+  ecTarget = await targetKey('ECDH-ES+A256KW', 'tk-p256');
+  fake = await startFakeZitadel({ fixture: FIXTURE });
+  cleanup.push(() => fake.close());
+  fake.setWebKeys([keys.rs256.jwk, keys.es256.jwk, keys.eddsa.jwk]);
+  w = await startWorker({
+    vars: { ZITADEL_DOMAIN: fake.url },
+    secrets: {
+      ZITADEL_SIGNING_KEY: KEY,
+      ZITADEL_ACCESS_TOKEN: fake.accessToken,
+      PAYLOAD_DECRYPTION_KEY: `${ecTarget.secret},${rsaTarget.secret}`,
+    },
+  });
+  cleanup.push(() => w.stop());
+  jsonAnswer = await call(w, RAW);
+  assert.equal(jsonAnswer.status, 200, jsonAnswer.text);
+  assert.ok(jsonAnswer.json.append_claims.length >= 3, jsonAnswer.text);
+});
+
+describe('a signed payload (PAYLOAD_TYPE_JWT)', () => {
+  for (const name of ['rs256', 'es256', 'eddsa']) {
+    it(`${name}: the same answer as the JSON payload; the log line says jwt`, async () => {
+      const body = await jwt(RAW, keys[name]);
+      const { res, line } = await withLogLine(w, () => call(w, body));
+      firstFetchAt ??= Date.now();
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, jsonAnswer.json);
+      assert.equal(line.payload, 'jwt');
+      assert.equal(line.status, 200);
+    });
+  }
+
+  it('fetches the key set once for all those calls', () => {
+    assert.equal(fake.callsTo(KEYS_PATH).length, 1);
+    assert.equal(fake.callsTo(KEYS_PATH)[0].method, 'GET');
+  });
+
+  it('a changed payload or signature: 401 invalid_payload_signature', async () => {
+    const [h, p, s] = (await jwt(RAW, keys.es256)).split('.');
+    const other = b64url(RAW.replace('"sub"', '"sUb"'));
+    assertError(await call(w, `${h}.${other}.${s}`), 401, 'invalid_payload_signature', /does not verify/);
+    const flipped = Buffer.from(s, 'base64url');
+    flipped[5] ^= 1;
+    assertError(await call(w, `${h}.${p}.${flipped.toString('base64url')}`), 401, 'invalid_payload_signature');
+  });
+
+  it("another key under a known kid, alg none and HS256: 401, and the worker's message names no key", async () => {
+    const stranger = await webKey('ES256', keys.es256.kid);
+    const res = await call(w, await jwt(RAW, stranger));
+    assertError(res, 401, 'invalid_payload_signature');
+    assert.ok(!res.text.includes(keys.es256.jwk.x), 'the message holds key material');
+    const none = `${b64url(JSON.stringify({ alg: 'none', kid: keys.es256.kid, typ: 'JWT' }))}.${b64url(RAW)}.`;
+    assertError(await call(w, none), 401, 'invalid_payload_signature', /unsigned \(alg none\)/);
+    const hs = await new CompactSign(Buffer.from(RAW)).setProtectedHeader({ alg: 'HS256', kid: keys.es256.kid }).sign(new TextEncoder().encode(KEY));
+    assertError(await call(w, hs), 401, 'invalid_payload_signature', /shared secret/);
+  });
+
+  it('a kid the key set lacks, within a minute of the last read: 401, and the key set is not read again', async () => {
+    const before = fake.callsTo(KEYS_PATH).length;
+    const unknown = await webKey('ES256', 'web-unknown');
+    assertError(await call(w, await jwt(RAW, unknown)), 401, 'invalid_payload_signature', /key the instance does not have/);
+    assertError(await call(w, await jwt(RAW, unknown)), 401, 'invalid_payload_signature');
+    assert.equal(fake.callsTo(KEYS_PATH).length, before);
+  });
+
+  it('an HMAC over other bytes is refused before the JWS is looked at', async () => {
+    const body = await jwt(RAW, keys.es256);
+    const before = fake.callsTo(KEYS_PATH).length;
+    assertError(await call(w, body, 'not-the-key'), 401, 'invalid_signature');
+    assert.equal(fake.callsTo(KEYS_PATH).length, before);
+  });
+});
+
+describe('an encrypted payload (PAYLOAD_TYPE_JWE)', () => {
+  for (const target of ['rsa', 'ec']) {
+    it(`${target === 'rsa' ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW on P-256'}: the same answer as the JSON payload; the log line says jwe`, async () => {
+      const key = target === 'rsa' ? rsaTarget : ecTarget;
+      const body = await jwe(RAW, keys.rs256, key);
+      const { res, line } = await withLogLine(w, () => call(w, body));
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, jsonAnswer.json);
+      assert.equal(line.payload, 'jwe');
+    });
+  }
+
+  it('a kid no configured key has: each key is tried', async () => {
+    const res = await call(w, await jwe(RAW, keys.es256, rsaTarget, 'renamed-in-zitadel'));
+    assert.equal(res.status, 200, res.text);
+  });
+
+  it('to a key the worker does not hold: 400 undecryptable_payload', async () => {
+    const stranger = await targetKey('RSA-OAEP-256', 'tk-rsa');
+    assertError(await call(w, await jwe(RAW, keys.es256, stranger)), 400, 'undecryptable_payload');
+  });
+
+  it('a changed ciphertext or tag: 400 undecryptable_payload', async () => {
+    const parts = (await jwe(RAW, keys.es256, ecTarget)).split('.');
+    for (const at of [3, 4]) {
+      const changed = [...parts];
+      const bytes = Buffer.from(changed[at], 'base64url');
+      bytes[0] ^= 1;
+      changed[at] = bytes.toString('base64url');
+      assertError(await call(w, changed.join('.')), 400, 'undecryptable_payload');
+    }
+  });
+
+  it('a JWE whose JWS is signed with a stranger key: 401 invalid_payload_signature', async () => {
+    const stranger = await webKey('RS256', keys.rs256.kid);
+    assertError(await call(w, await jwe(RAW, stranger, ecTarget)), 401, 'invalid_payload_signature');
+  });
+});
+
+describe('in a chained execution (tests/support/zitadel-executor.mjs)', () => {
+  it('a JWE target after a JSON stand-in: the stand-in\'s claim and the worker\'s claims both land', async () => {
+    const standIn = await startStandIn({ signingKey: 'stand-in', answer: () => ({ body: { append_claims: [{ key: 'from_stand_in', value: 1 }] } }) });
+    cleanup.push(() => standIn.close());
+    const run = await execute({
+      function: 'function/preaccesstoken',
+      context: CONTEXT,
+      targets: [
+        { url: standIn.url, signingKey: 'stand-in' },
+        {
+          url: w.url,
+          signingKey: KEY,
+          payloadType: 'PAYLOAD_TYPE_JWE',
+          webKey: keys.eddsa,
+          encryptionKey: { publicKey: ecTarget.publicKey, kid: ecTarget.kid, alg: ecTarget.alg },
+        },
+      ],
+    });
+    assert.equal(run.ok, true, JSON.stringify(run.calls.map((c) => [c.outcome, c.text])));
+    assert.deepEqual(run.calls.map((c) => c.outcome), ['applied', 'applied']);
+    assert.equal(run.claims.from_stand_in, 1);
+    for (const { key, value } of jsonAnswer.json.append_claims) assert.deepEqual(run.claims[key], value, key);
+  });
+});
+
+describe('PAYLOAD_TYPES and the key set being down', () => {
+  let only;
+  let fake2;
+  before(async () => {
+    fake2 = await startFakeZitadel({ fixture: FIXTURE });
+    cleanup.push(() => fake2.close());
+    fake2.setWebKeys([keys.es256.jwk]);
+    only = await startWorker({
+      vars: { ZITADEL_DOMAIN: fake2.url, PAYLOAD_TYPES: 'jwe', UPSTREAM_TIMEOUT_MS: '800' },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake2.accessToken, PAYLOAD_DECRYPTION_KEY: rsaTarget.secret },
+    });
+    cleanup.push(() => only.stop());
+  });
+
+  it('PAYLOAD_TYPES=jwe refuses plain JSON and a JWT: 400 unsupported_payload_type', async () => {
+    assertError(await call(only, RAW), 400, 'unsupported_payload_type', /plain JSON/);
+    assertError(await call(only, await jwt(RAW, keys.es256)), 400, 'unsupported_payload_type', /JWT/);
+    assert.equal(fake2.callsTo(KEYS_PATH).length, 0);
+  });
+
+  it('the key set hanging, then no JSON: 502 upstream_unavailable within the deadline, then 200 once it answers', async () => {
+    fake2.fault(KEYS_PATH, { hang: true, times: 1 });
+    const body = await jwe(RAW, keys.es256, rsaTarget);
+    const started = Date.now();
+    const res = await call(only, body);
+    const ms = Date.now() - started;
+    assertError(res, 502, 'upstream_unavailable', /oauth\/v2\/keys/);
+    assert.ok(ms < 2000, `took ${ms} ms`);
+    fake2.fault(KEYS_PATH, { status: 200, body: '<html>', times: 1 });
+    assertError(await call(only, body), 502, 'upstream_unavailable');
+    const again = await call(only, body);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(fake2.callsTo(KEYS_PATH).length, 3);
+    const out = only.output();
+    assert.ok(!out.includes(rsaTarget.secret.split(':')[1].slice(0, 40)), 'the output holds the decryption key');
+    assert.doesNotMatch(out, /panicked|RuntimeError/);
+  });
+});
+
+describe('settings', () => {
+  it('PAYLOAD_TYPES=jwe without PAYLOAD_DECRYPTION_KEY, or with a bad one: /healthz 503 naming the setting, never its value', async () => {
+    const a = await startWorker({ vars: { ZITADEL_DOMAIN: fake.url, PAYLOAD_TYPES: 'json,jwe' }, secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken, PAYLOAD_DECRYPTION_KEY: 'tk:bm90IGEga2V5' } });
+    cleanup.push(() => a.stop());
+    const health = await fetch(`${a.url}/healthz`);
+    assert.equal(health.status, 503);
+    const text = await health.text();
+    assert.deepEqual(JSON.parse(text).problems.map((p) => p.setting), ['PAYLOAD_DECRYPTION_KEY']);
+    assert.ok(!text.includes('bm90IGEga2V5'), 'the value was echoed');
+  });
+
+  it('by default a JWE without PAYLOAD_DECRYPTION_KEY is refused per call: 400 unsupported_payload_type naming it', async () => {
+    const b = await startWorker({ vars: { ZITADEL_DOMAIN: fake.url }, secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken } });
+    cleanup.push(() => b.stop());
+    assert.equal((await fetch(`${b.url}/healthz`)).status, 200);
+    assertError(await call(b, await jwe(RAW, keys.es256, ecTarget)), 400, 'unsupported_payload_type', /PAYLOAD_DECRYPTION_KEY/);
+    assert.equal((await call(b, await jwt(RAW, keys.es256))).status, 200);
+  });
+});
+
+describe('a web key created after the worker read the key set (rotation; waits out the minute)', () => {
+  it('a minute after the last read, a call signed with the new key reads the set again once and passes', async () => {
+    fake.setWebKeys([keys.rs256.jwk, keys.es256.jwk, keys.eddsa.jwk, keys.later.jwk]);
+    const before = fake.callsTo(KEYS_PATH).length;
+    const body = await jwt(RAW, keys.later);
+    assertError(await call(w, body), 401, 'invalid_payload_signature', /key the instance does not have/);
+    await new Promise((r) => setTimeout(r, Math.max(0, firstFetchAt + 61_000 - Date.now())));
+    const res = await call(w, body);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, jsonAnswer.json);
+    assert.equal(fake.callsTo(KEYS_PATH).length, before + 1);
+    // Read just now: another unknown key does not make the worker read it again.
+    const unknown = await webKey('ES256', 'web-unknown-after');
+    assertError(await call(w, await jwt(RAW, unknown)), 401, 'invalid_payload_signature');
+    assert.equal((await call(w, await jwt(RAW, keys.es256))).status, 200);
+    assert.equal(fake.callsTo(KEYS_PATH).length, before + 1);
+  });
+});
