@@ -235,12 +235,13 @@ describe('health and logs', () => {
     assert.deepEqual(
       { ...lines[0], duration_ms: 0 },
       {
-        method: 'POST', path: '/zitadel/complement-token', function: 'function/preaccesstoken',
+        method: 'POST', path: '/zitadel/complement-token', function: 'function/preaccesstoken', payload: 'json',
         user_id: '312909075212468632', org_id: '312909075211944344', outcome: 'ok', status: 200, claims: [], duration_ms: 0,
       },
     );
     assert.equal(lines[1].outcome, 'invalid_signature');
     assert.equal(lines[1].status, 401);
+    assert.equal(lines[1].payload, undefined, 'the kind is read only after the signature holds');
     const out = worker.output();
     for (const secret of [KEY, OLD_KEY, 'wrong-key']) assert.ok(!out.includes(secret), `log contains ${secret}`);
   });
