@@ -2,10 +2,13 @@
 // bench/results/latest.md, and prints the same.
 //
 // 1. Hot path on the host: `cargo bench --bench hot_path` (see bench/hot_path.rs).
-// 2. Upload size: `wrangler deploy --dry-run` (total and gzip).
+// 2. Upload size: `wrangler deploy --dry-run` (total and gzip); the startup CPU of `wrangler check
+//    startup`, beside the JavaScript comparison worker's (bench/startup.mjs; BENCH_SKIP_STARTUP=1
+//    skips it).
 // 3. The real runtime: the built worker under wrangler dev (workerd), the fake ZITADEL answering
 //    with BENCH_UPSTREAM_LATENCY_MS (20) of added latency, BENCH_REQUESTS (5000) signed requests
-//    per round at BENCH_CONCURRENCY (32), with the metadata cache on and off, beside an empty
+//    per round at BENCH_CONCURRENCY (32), with the metadata cache on and off, the same calls as
+//    JWT (RS256) and JWE (RSA-OAEP-256) payloads with the cache on, beside an empty
 //    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
 //    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
 //    upstream calls, errors, the resident memory of the worker's workerd and of wrangler's proxy
@@ -17,7 +20,8 @@
 // Environment: BENCH_SKIP_HOST=1 skips step 1; BENCH_REQUESTS, BENCH_CONCURRENCY,
 // BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>[,<file>]
 // adds other worker scripts to compare (bench/empty-worker-with-log.mjs: an empty worker that also
-// logs a line; bench/same-work-in-js.mjs: this worker's work in plain JavaScript);
+// logs a line; bench/same-work-in-js.mjs: this worker's work in plain JavaScript, which also runs
+// with the JWT and JWE calls); BENCH_PAYLOADS (json,jwt,jwe) the payload types measured;
 // BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
 // on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
 // hands every console line to wrangler), writing runtime-no-inspector.json and
@@ -31,8 +35,9 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { startupProfiles } from './startup.mjs';
 import { FLOOR, targets } from './targets.mjs';
-import { benchFixture, benchPayload, post, servingProcesses } from './support.mjs';
+import { benchBody, benchFixture, benchJoseKeys, benchPayload, post, servingProcesses } from './support.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';
@@ -74,14 +79,27 @@ const size = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(dry.stdout 
 report.size = size ? { total_kib: Number(size[1]), gzip_kib: Number(size[2]), budget_gzip_kib: 200 } : { error: 'no size in wrangler output' };
 console.log(`upload: ${size?.[1]} KiB, gzip ${size?.[2]} KiB`);
 
+// 2b. Startup CPU
+if (!process.env.BENCH_SKIP_STARTUP) {
+  console.log('== startup CPU (wrangler check startup), this worker and the JavaScript one');
+  report.startup = startupProfiles(env);
+  console.log(`startup: active ${report.startup.worker.active_ms_median} ms (JavaScript: ${report.startup.same_work_in_js.active_ms_median} ms)`);
+}
+
 // 3. Runtime
 const fixture = benchFixture(ORGS);
 const bodies = Array.from({ length: ORGS }, (_, o) => benchPayload(`org-${o}`, KEY));
 
+const joseKeys = await benchJoseKeys();
+const PAYLOADS = (process.env.BENCH_PAYLOADS ?? 'json,jwt,jwe').split(',').filter(Boolean);
+const bodiesOf = Object.fromEntries(await Promise.all(PAYLOADS.map(async (kind) => [kind, await Promise.all(bodies.map((b) => benchBody(b, kind, joseKeys, KEY)))])));
+const LABEL = { jwt: 'jwt (RS256)', jwe: 'jwe (RSA-OAEP-256, A256GCM, RS256)' };
+const extras = (process.env.BENCH_EXTRA_ENTRY ?? '').split(',').filter(Boolean);
 const scenarios = [
   [FLOOR, { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
-  ...(process.env.BENCH_EXTRA_ENTRY ?? '').split(',').filter(Boolean).map((file) => [`extra: ${file}`, { entry: resolve(ROOT, file) }]),
-  ['cache on (TTL 60 s)', { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true }],
+  ...extras.flatMap((file) => PAYLOADS.filter((kind) => kind === 'json' || file.includes('same-work'))
+    .map((kind) => [kind === 'json' ? `extra: ${file}` : `extra: ${file}, ${LABEL[kind]}`, { entry: resolve(ROOT, file), payload: kind }])),
+  ...PAYLOADS.map((kind) => [kind === 'json' ? 'cache on (TTL 60 s)' : `cache on, ${LABEL[kind]}`, { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, payload: kind }]),
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' }, ours: true }],
 ];
 report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
@@ -92,22 +110,23 @@ report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, con
 console.log(`== runtime: starting ${scenarios.length} workers`);
 const runs = [];
 try {
-  for (const [name, { entry, vars = {}, ours = false }] of scenarios) {
+  for (const [name, { entry, vars = {}, ours = false, payload = 'json' }] of scenarios) {
     // In the list before the worker starts, so that `finally` closes its fake ZITADEL either way.
-    const run = { name, ours, ttl: Number(vars.METADATA_CACHE_TTL_SECONDS ?? 0), fake: await startFakeZitadel({ fixture, latencyMs: LATENCY_MS }) };
+    const run = { name, ours, payload, bodies: bodiesOf[payload] ?? bodies, ttl: Number(vars.METADATA_CACHE_TTL_SECONDS ?? 0), fake: await startFakeZitadel({ fixture, latencyMs: LATENCY_MS }) };
     runs.push(run);
+    run.fake.setWebKeys([joseKeys.jwk]);
     run.worker = await startWorker({
       entry,
       logLevel: LOG_LEVEL,
       inspector: INSPECTOR,
-      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken, PAYLOAD_DECRYPTION_KEY: joseKeys.decryptionKey },
       vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', ...vars },
     });
     Object.assign(run, { agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });
   }
   for (const run of runs) {
     run.startedAt = Date.now();
-    await load(run.worker.url, run.agent, bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
+    await load(run.worker.url, run.agent, run.bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
     run.rss = [workerdMemory(run.worker)];
     run.wasm = [await wasmMemory(run.worker.url)];
     run.heap = [await liveHeap(run)];
@@ -116,7 +135,7 @@ try {
     for (let i = 0; i < runs.length; i += 1) {
       const run = runs[(round + i) % runs.length];
       const cpuBefore = processCpu(run.worker);
-      const result = await load(run.worker.url, run.agent, bodies, REQUESTS);
+      const result = await load(run.worker.url, run.agent, run.bodies, REQUESTS);
       result.cpu_us_per_request = cpuPerRequest(cpuBefore, processCpu(run.worker), REQUESTS);
       run.rounds.push(result);
       run.rss.push(workerdMemory(run.worker));
@@ -137,6 +156,8 @@ try {
       rounds: run.rounds.map((r) => ({ rps: Math.round(r.rps), p50_ms: r.p50_ms, p95_ms: r.p95_ms, p99_ms: r.p99_ms, errors: r.errors, failures: r.failures })),
       errors_all_rounds: run.rounds.reduce((sum, r) => sum + r.errors, 0),
       upstream_calls: run.fake.callsTo(/metadata\/search$/).length,
+      payload: run.payload,
+      key_set_reads: run.fake.callsTo(/oauth\/v2\/keys$/).length,
       upstream_calls_counted_over: 200 + ROUNDS * REQUESTS,
       ours: run.ours,
       ...(run.ttl ? { cache_ttl_seconds: run.ttl } : {}),
@@ -311,6 +332,15 @@ function markdown(r) {
       `Verify + decode + all claims from a warm cache + serialize, ${r.host.body_bytes}-byte payload: **median ${(r.host.median_ns_per_request / 1000).toFixed(1)} µs** per request (p10 ${(r.host.p10_ns / 1000).toFixed(1)}, p90 ${(r.host.p90_ns / 1000).toFixed(1)}); of which signature ${(r.host.signature_check_median_ns / 1000).toFixed(1)} µs, decode ${(r.host.payload_decode_median_ns / 1000).toFixed(1)} µs, claims ${(r.host.claims_median_ns / 1000).toFixed(1)} µs, serialize ${(r.host.serialize_median_ns / 1000).toFixed(1)} µs.`, '');
   }
   lines.push('## Upload size (wrangler deploy --dry-run)', '', `${r.size.total_kib} KiB, **${r.size.gzip_kib} KiB gzip** (budget 200 KiB gzip).`, '');
+  if (r.host?.jose) {
+    const j = r.host.jose;
+    lines.push('## JWT and JWE on the host (cargo bench --bench hot_path)', '',
+      `The same call as a JWT (ES256, ${j.jwt_body_bytes} bytes) and a JWE (ECDH-ES+A256KW, ${j.jwe_body_bytes} bytes), key set and metadata warm, with RustCrypto in place of WebCrypto: JWT request ${(j.jwt_request_median_ns_rustcrypto / 1000).toFixed(1)} µs, JWE request ${(j.jwe_request_median_ns_rustcrypto / 1000).toFixed(1)} µs. The JOSE decode alone, without cryptography: JWT ${(j.jwt_decode_without_crypto_median_ns / 1000).toFixed(1)} µs, JWE ${(j.jwe_decode_without_crypto_median_ns / 1000).toFixed(1)} µs (then its JWT's).`, '');
+  }
+  if (r.startup) {
+    const fmt = (s) => `median ${s.active_ms_median} ms (${s.active_ms_min}-${s.active_ms_max})`;
+    lines.push('## Startup CPU (wrangler check startup)', '', `Active CPU in the startup profile over ${r.startup.runs} runs each: this worker ${fmt(r.startup.worker)}; the JavaScript comparison worker ${fmt(r.startup.same_work_in_js)}.`, '');
+  }
   const rt = r.runtime;
   lines.push(rt.inspector ? '## The real runtime (wrangler dev)' : "## The real runtime (wrangler's dev server without the DevTools inspector)", '', `${rt.requests} signed requests per round at concurrency ${rt.concurrency}, ${rt.rounds} rounds after 200 warm-up requests, ${rt.organizations} organizations, fake ZITADEL with ${rt.upstream_latency_ms} ms added latency. The scenarios run side by side and take turns, each round starting one scenario later; req/s and latencies are medians over the rounds, errors and upstream calls count all rounds and the warm-up.`, '',
     '| scenario | req/s | p50 ms | p95 ms | p99 ms | p50 / floor | errors | upstream calls | RSS MiB, workerd running the worker (after warm-up → after each round) | RSS MiB, proxy workerd (same points) | wasm memory MiB (same points) | JavaScript heap after a full GC, MiB (same points) |', '|---|---|---|---|---|---|---|---|---|---|---|---|');

@@ -2,6 +2,10 @@
 //! warm cache, then serialize the answer and the log line, for a realistic call (5 grants × 4
 //! roles, 20 organization metadata entries, a 3 KB Microsoft token, a full user object).
 //!
+//! The same call as a JWT (ES256) and as a JWE (ECDH-ES+A256KW on P-256, A256GCM) from a warm key
+//! set: the whole request, with the host's RustCrypto in place of the runtime's WebCrypto, and the
+//! JOSE decode alone (the parsing and checks that stay in the Rust core, no cryptography).
+//!
 //! Run: `cargo bench --bench hot_path` (or `npm run bench`, which also runs the runtime benchmark).
 //! Prints the median time per request over many batches and writes `bench/results/hot_path.json`.
 
@@ -14,6 +18,7 @@ use std::time::Instant;
 use base64::Engine;
 use zitadel_claims_worker::claims;
 use zitadel_claims_worker::config::Config;
+use zitadel_claims_worker::contract::jose;
 use zitadel_claims_worker::contract::payload;
 use zitadel_claims_worker::contract::signature::{self, header_for, RustMac};
 use zitadel_claims_worker::endpoint::{handle_call, IsolateState};
@@ -82,6 +87,58 @@ fn org_metadata() -> Vec<u8> {
     serde_json::json!({"pagination": {"totalResult": "20", "appliedLimit": "100"}, "metadata": entries})
         .to_string()
         .into_bytes()
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The payload as ZITADEL's payloadJWT and payloadJWE send it, made with fixed keys: the JWT, the
+/// JWE, the instance's key set and the target's private key (PKCS#8 DER).
+struct Jose {
+    jwt: Vec<u8>,
+    jwe: Vec<u8>,
+    jwks: Vec<u8>,
+    target_pkcs8: Vec<u8>,
+}
+
+fn jose_payloads(json: &[u8]) -> Jose {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::EncodePrivateKey;
+
+    let web_key = p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+    let public: p256::PublicKey = (*web_key.verifying_key()).into();
+    let mut jwk: serde_json::Value = serde_json::from_str(&public.to_jwk_string()).unwrap();
+    jwk["kid"] = "300000000000000001".into();
+    jwk["alg"] = "ES256".into();
+    jwk["use"] = "sig".into();
+    let jwks = serde_json::json!({ "keys": [jwk] }).to_string().into_bytes();
+    let header = b64url(br#"{"alg":"ES256","kid":"300000000000000001","typ":"JWT"}"#);
+    let signing_input = format!("{header}.{}", b64url(json));
+    let signature: p256::ecdsa::Signature = web_key.sign(signing_input.as_bytes());
+    let jwt = format!("{signing_input}.{}", b64url(&signature.to_bytes()));
+
+    let target = p256::SecretKey::from_slice(&[5; 32]).unwrap();
+    let ephemeral = p256::SecretKey::from_slice(&[7; 32]).unwrap();
+    let epk: serde_json::Value = serde_json::from_str(&ephemeral.public_key().to_jwk_string()).unwrap();
+    let protected = b64url(
+        serde_json::json!({"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "epk": epk, "kid": "300000000000000002", "typ": "JWT", "cty": "JWT"})
+            .to_string()
+            .as_bytes(),
+    );
+    let z = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), target.public_key().as_affine());
+    let kek = jose::concat_kdf(z.raw_secret_bytes(), b"", b"");
+    let cek = [3u8; 32];
+    let wrapped = aes_kw::KekAes256::from(kek).wrap_vec(&cek).unwrap();
+    let iv = [1u8; 12];
+    let sealed = aes_gcm::Aes256Gcm::new(&cek.into())
+        .encrypt(&iv.into(), Payload { msg: jwt.as_bytes(), aad: protected.as_bytes() })
+        .unwrap();
+    let (ciphertext, tag) = sealed.split_at(sealed.len() - 16);
+    let jwe = format!("{protected}.{}.{}.{}.{}", b64url(&wrapped), b64url(&iv), b64url(ciphertext), b64url(tag));
+    let target_pkcs8 = target.to_pkcs8_der().unwrap().as_bytes().to_vec();
+    Jose { jwt: jwt.into_bytes(), jwe: jwe.into_bytes(), jwks, target_pkcs8 }
 }
 
 const BATCH: usize = 200;
@@ -186,6 +243,61 @@ fn main() {
         BATCHES,
         BATCH
     );
+
+    // The same call as a JWT and as a JWE, from a warm key set (fetched once, like the metadata).
+    let jose_made = jose_payloads(&body);
+    let jose_settings = [("PAYLOAD_DECRYPTION_KEY", format!("300000000000000002:{}", b64(&jose_made.target_pkcs8)))];
+    let jose_config = Config::from_lookup(|n| {
+        jose_settings
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.clone())
+            .or_else(|| settings.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
+    })
+    .unwrap();
+    let jose_isolate = IsolateState::default();
+    let jose_platform = FakePlatform::new(vec![Reply::raw(200, &jose_made.jwks), Reply::raw(200, &org_metadata())])
+        .with_timers(Timers::Never)
+        .without_recording();
+    let signed = |bytes: &[u8]| header_for((NOW_MS / 1000) as i64, bytes, &[SigningKey::new("bench-signing-key")]);
+    let (jwt_header, jwe_header) = (signed(&jose_made.jwt), signed(&jose_made.jwe));
+    let jose_once = |bytes: &[u8], header: &str| {
+        let mut log = RequestLog::new("POST", "/");
+        let response =
+            run_ready(handle_call(&jose_config, &jose_isolate, &jose_platform, Some(header), bytes, &mut log)).unwrap();
+        (response.to_json(), log.to_json())
+    };
+    for (bytes, header) in [(&jose_made.jwt, &jwt_header), (&jose_made.jwe, &jwe_header)] {
+        assert_eq!(jose_once(bytes, header).0, answer, "the same answer as the JSON payload");
+    }
+    assert_eq!(jose_platform.sends(), 2, "the key set and the metadata, once");
+    let jwt_text = std::str::from_utf8(&jose_made.jwt).unwrap();
+    let jwe_text = std::str::from_utf8(&jose_made.jwe).unwrap();
+    let key_set = jose::Jwks::parse(&jose_made.jwks).unwrap();
+    let jws_decode = |text: &str| {
+        let jws = jose::parse_jws(text).unwrap();
+        let key = key_set.find(&jws.kid).unwrap();
+        jose::check_key(key, jws.alg).unwrap();
+        jose::check_signature_shape(jws.alg, &jws.signature).unwrap();
+        jws.payload.len()
+    };
+    let jose_parts = [
+        ("JWT request (ES256 verified by RustCrypto)", measure(&|| jose_once(&jose_made.jwt, &jwt_header)).0),
+        (
+            "JWE request (ECDH-ES+A256KW, A256GCM and ES256 by RustCrypto)",
+            measure(&|| jose_once(&jose_made.jwe, &jwe_header)).0,
+        ),
+        ("JWT decode without the cryptography (parse, key lookup, checks)", measure(&|| jws_decode(jwt_text)).0),
+        (
+            "JWE decode without the cryptography (its header and parts)",
+            measure(&|| jose::parse_jwe(jwe_text).map(|j| j.iv.len())).0,
+        ),
+    ];
+    assert_eq!(jose_platform.sends(), 2, "every measured JOSE request was served from the warm caches");
+    for (name, ns) in jose_parts {
+        println!("{name}: median {:.1} µs", ns / 1000.0);
+    }
+
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
     std::fs::create_dir_all(&out).unwrap();
     let result = serde_json::json!({
@@ -201,6 +313,14 @@ fn main() {
         "batches": BATCHES,
         "batch_size": BATCH,
         "target_ns": 25_000,
+        "jose": {
+            "jwt_body_bytes": jose_made.jwt.len(),
+            "jwe_body_bytes": jose_made.jwe.len(),
+            "jwt_request_median_ns_rustcrypto": jose_parts[0].1.round(),
+            "jwe_request_median_ns_rustcrypto": jose_parts[1].1.round(),
+            "jwt_decode_without_crypto_median_ns": jose_parts[2].1.round(),
+            "jwe_decode_without_crypto_median_ns": jose_parts[3].1.round(),
+        },
     });
     std::fs::write(out.join("hot_path.json"), serde_json::to_string_pretty(&result).unwrap() + "\n").unwrap();
 }

@@ -5,6 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 
+import { CompactEncrypt, CompactSign, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
+
 import { signatureHeader } from '../tests/support/signature.mjs';
 
 /** The fake ZITADEL's fixture: `orgs` organizations, each mapping role-0..role-19 to three permissions. */
@@ -41,6 +43,36 @@ export function benchPayload(org, key) {
     org: { id: org, name: 'ACME', primary_domain: 'acme.example' },
     user_grants: grants,
   });
+  return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
+}
+
+/**
+ * The keys of the JWT and JWE scenarios, as ZITADEL's defaults make them: an RS256 web key (RSA
+ * 2048) and a target key for RSA-OAEP-256 (RSA 2048, the setup tool's default). `jwk`: the public
+ * web key for the fake's key set; `decryptionKey`: the PAYLOAD_DECRYPTION_KEY secret.
+ */
+export async function benchJoseKeys() {
+  const web = await generateKeyPair('RS256', { extractable: true });
+  const target = await generateKeyPair('RSA-OAEP-256', { extractable: true });
+  const der = (await exportPKCS8(target.privateKey)).replace(/-----[A-Z ]+-----|\s/g, '');
+  return {
+    web,
+    target,
+    jwk: { ...(await exportJWK(web.publicKey)), kid: '300000000000000001', alg: 'RS256', use: 'sig' },
+    decryptionKey: `300000000000000002:${der}`,
+  };
+}
+
+/**
+ * A benchmark call (from benchPayload) as `kind` sends it: `json` as is, `jwt` as ZITADEL's
+ * payloadJWT makes it, `jwe` as its payloadJWE does; signed again with `key` over the new body.
+ */
+export async function benchBody(call, kind, keys, key) {
+  if (kind === 'json') return call;
+  let body = await new CompactSign(call.body).setProtectedHeader({ alg: 'RS256', kid: keys.jwk.kid, typ: 'JWT' }).sign(keys.web.privateKey);
+  if (kind === 'jwe') {
+    body = await new CompactEncrypt(Buffer.from(body)).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: '300000000000000002', typ: 'JWT', cty: 'JWT' }).encrypt(keys.target.publicKey);
+  }
   return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
 }
 

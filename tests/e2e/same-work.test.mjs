@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
-import { benchFixture, benchPayload, post } from '../../bench/support.mjs';
+import { benchBody, benchFixture, benchJoseKeys, benchPayload, post } from '../../bench/support.mjs';
 import { startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { startWorker, withLogLine } from '../support/worker.mjs';
 
@@ -24,11 +24,14 @@ describe('bench/same-work-in-js.mjs', () => {
   let zitadel;
   let ours;
   let js;
+  let keys;
   const agent = new Agent({ keepAlive: true });
   before(async () => {
+    keys = await benchJoseKeys();
     zitadel = await startFakeZitadel({ fixture: benchFixture(1) });
+    zitadel.setWebKeys([keys.jwk]);
     const config = {
-      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: zitadel.accessToken },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: zitadel.accessToken, PAYLOAD_DECRYPTION_KEY: keys.decryptionKey },
       vars: { ZITADEL_DOMAIN: zitadel.url, GROUPS_CLAIM: 'groups', METADATA_CACHE_TTL_SECONDS: '600' },
     };
     [ours, js] = await Promise.all([startWorker(config), startWorker({ ...config, entry: SAME_WORK })]);
@@ -50,6 +53,21 @@ describe('bench/same-work-in-js.mjs', () => {
     assert.equal(actual.text, expected.text);
     assert.deepEqual(actual.line, expected.line);
   });
+
+  for (const kind of ['jwt', 'jwe']) {
+    it(`answers the benchmark's call as a ${kind.toUpperCase()} with this worker's bytes and log line`, async () => {
+      const { body, header } = await benchBody(benchPayload('org-0', KEY), kind, keys, KEY);
+      await post(ours.url, agent, body, header); // fills the caches
+      await post(js.url, agent, body, header);
+      const expected = await answerAndLine(ours, agent, body, header);
+      const actual = await answerAndLine(js, agent, body, header);
+      assert.equal(expected.status, 200, expected.text);
+      assert.equal(expected.line.payload, kind);
+      assert.equal(actual.status, 200, actual.text);
+      assert.equal(actual.text, expected.text);
+      assert.deepEqual(actual.line, expected.line);
+    });
+  }
 
   it('refuses a call signed with another key', async () => {
     const { body, header } = benchPayload('org-0', 'another-key');

@@ -54,6 +54,20 @@ describe('bench targets', () => {
     assert.equal(verdict(targets(report({ cacheOn: { upstream_calls: 40, seconds_from_warm_up_to_last_round: 180 } })), 'cache on (TTL 60 s): at most one'), true);
   });
 
+  it('judge the upload of issue 17 (under 195 KiB gzip) and show the extra CPU of JWT and JWE calls beside JavaScript\'s', () => {
+    assert.equal(verdict(targets(report({ gzip: 194.9 })), 'upload size: under 195'), true);
+    assert.equal(verdict(targets(report({ gzip: 195 })), 'upload size: under 195'), false);
+    const cpu = (workerd_worker) => ({ cpu_us_per_request: { workerd_worker } });
+    const r = report({ cacheOn: cpu(400) });
+    Object.assign(r.runtime.scenarios, {
+      'extra: bench/same-work-in-js.mjs': scenario({ payload: 'json', ...cpu(300) }),
+      'extra: bench/same-work-in-js.mjs, jwt': scenario({ payload: 'jwt', ...cpu(420) }),
+      'cache on, jwt': scenario({ ours: true, payload: 'jwt', cache_ttl_seconds: 60, seconds_from_warm_up_to_last_round: 150, ...cpu(550) }),
+    });
+    const row = targets(r).find((t) => t.target.startsWith('cache on, jwt: CPU per request'));
+    assert.deepEqual([row.measured, row.met], ['150 µs; the same work in JavaScript: 120 µs', null]);
+  });
+
   it('fail when the cache-on p50 is more than 1.5 times the floor', () => {
     assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 75 } })), 'cache on (TTL 60 s): p50 within'), true);
     assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 76 } })), 'cache on (TTL 60 s): p50 within'), false);
