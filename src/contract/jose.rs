@@ -41,11 +41,12 @@ impl PayloadKind {
     /// The kind of `body`, by its shape alone.
     pub fn of(body: &[u8]) -> PayloadKind {
         let body = body.trim_ascii();
+        // A JSON body stops this at its first byte, `{`.
         let compact =
             !body.is_empty() && body.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        match body.iter().filter(|b| **b == b'.').count() {
-            2 if compact => PayloadKind::Jwt,
-            4 if compact => PayloadKind::Jwe,
+        match compact.then(|| body.iter().filter(|b| **b == b'.').count()) {
+            Some(2) => PayloadKind::Jwt,
+            Some(4) => PayloadKind::Jwe,
             _ => PayloadKind::Json,
         }
     }
