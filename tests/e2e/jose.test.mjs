@@ -71,11 +71,16 @@ function assertError(res, status, code, pattern) {
   if (pattern) assert.match(res.json.message, pattern);
 }
 
+/** Every web key's public JWK but the one added later (rotation). */
+const ALL_WEB_KEYS = () => Object.entries(keys).filter(([name]) => name !== 'later').map(([, k]) => k.jwk);
+
 let fake;
 let w;
 let keys;
 let rsaTarget;
 let ecTarget;
+let p384Target;
+let p521Target;
 let jsonAnswer;
 /** When the worker first read the key set (the first JWT call). */
 let firstFetchAt;
@@ -85,19 +90,25 @@ before(async () => {
     rs256: await webKey('RS256', 'web-rs256'),
     es256: await webKey('ES256', 'web-es256'),
     eddsa: await webKey('EdDSA', 'web-eddsa'),
+    rs384: await webKey('RS384', 'web-rs384'),
+    rs512: await webKey('RS512', 'web-rs512'),
+    es384: await webKey('ES384', 'web-es384'),
+    es512: await webKey('ES512', 'web-es512'),
     later: await webKey('ES256', 'web-later'),
   };
   rsaTarget = await targetKey('RSA-OAEP-256', 'tk-rsa');
   ecTarget = await targetKey('ECDH-ES+A256KW', 'tk-p256');
+  p384Target = await targetKey('ECDH-ES+A256KW', 'tk-p384', { crv: 'P-384' });
+  p521Target = await targetKey('ECDH-ES+A256KW', 'tk-p521', { crv: 'P-521' });
   fake = await startFakeZitadel({ fixture: FIXTURE });
   cleanup.push(() => fake.close());
-  fake.setWebKeys([keys.rs256.jwk, keys.es256.jwk, keys.eddsa.jwk]);
+  fake.setWebKeys(ALL_WEB_KEYS());
   w = await startWorker({
     vars: { ZITADEL_DOMAIN: fake.url },
     secrets: {
       ZITADEL_SIGNING_KEY: KEY,
       ZITADEL_ACCESS_TOKEN: fake.accessToken,
-      PAYLOAD_DECRYPTION_KEY: `${ecTarget.secret},${rsaTarget.secret}`,
+      PAYLOAD_DECRYPTION_KEY: [ecTarget, rsaTarget, p384Target, p521Target].map((t) => t.secret).join(','),
     },
   });
   cleanup.push(() => w.stop());
@@ -107,7 +118,7 @@ before(async () => {
 });
 
 describe('a signed payload (PAYLOAD_TYPE_JWT)', () => {
-  for (const name of ['rs256', 'es256', 'eddsa']) {
+  for (const name of ['rs256', 'es256', 'eddsa', 'rs384', 'rs512', 'es384', 'es512']) {
     it(`${name}: the same answer as the JSON payload; the log line says jwt`, async () => {
       const body = await jwt(RAW, keys[name]);
       const { res, line } = await withLogLine(w, () => call(w, body));
@@ -161,9 +172,9 @@ describe('a signed payload (PAYLOAD_TYPE_JWT)', () => {
 });
 
 describe('an encrypted payload (PAYLOAD_TYPE_JWE)', () => {
-  for (const target of ['rsa', 'ec']) {
-    it(`${target === 'rsa' ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW on P-256'}: the same answer as the JSON payload; the log line says jwe`, async () => {
-      const key = target === 'rsa' ? rsaTarget : ecTarget;
+  for (const target of ['RSA-OAEP-256', 'ECDH-ES+A256KW on P-256', 'ECDH-ES+A256KW on P-384', 'ECDH-ES+A256KW on P-521']) {
+    it(`${target}: the same answer as the JSON payload; the log line says jwe`, async () => {
+      const key = { 'RSA-OAEP-256': rsaTarget, 'ECDH-ES+A256KW on P-256': ecTarget, 'ECDH-ES+A256KW on P-384': p384Target, 'ECDH-ES+A256KW on P-521': p521Target }[target];
       const body = await jwe(RAW, keys.rs256, key);
       const { res, line } = await withLogLine(w, () => call(w, body));
       assert.equal(res.status, 200, res.text);
@@ -285,7 +296,7 @@ describe('settings', () => {
 
 describe('a web key created after the worker read the key set (rotation; waits out the minute)', () => {
   it('a minute after the last read, a call signed with the new key reads the set again once and passes', async () => {
-    fake.setWebKeys([keys.rs256.jwk, keys.es256.jwk, keys.eddsa.jwk, keys.later.jwk]);
+    fake.setWebKeys([...ALL_WEB_KEYS(), keys.later.jwk]);
     const before = fake.callsTo(KEYS_PATH).length;
     const body = await jwt(RAW, keys.later);
     assertError(await call(w, body), 401, 'invalid_payload_signature', /key the instance does not have/);
