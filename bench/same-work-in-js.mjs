@@ -13,7 +13,8 @@ let key;
 let keySet;
 const webKeys = new Map();
 let decryptionKey;
-const fromB64url = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+// The runtime's own base64 decoder (workerd has Uint8Array.fromBase64).
+const fromB64url = (s) => Uint8Array.fromBase64(s, { alphabet: 'base64url' });
 const text = (bytes) => new TextDecoder().decode(bytes);
 const RSA_SIGN = { RS256: 'SHA-256', RS384: 'SHA-384', RS512: 'SHA-512' };
 
@@ -38,10 +39,13 @@ async function openJws(compact, env) {
 /** The JWS inside a JWE (RSA-OAEP-256, A256GCM). */
 async function openJwe(compact, env) {
   const [h, encryptedKey, iv, ciphertext, tag] = compact.split('.');
-  decryptionKey ??= await crypto.subtle.importKey('pkcs8', Uint8Array.from(atob(env.PAYLOAD_DECRYPTION_KEY.split(':')[1]), (c) => c.charCodeAt(0)), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
+  decryptionKey ??= await crypto.subtle.importKey('pkcs8', Uint8Array.fromBase64(env.PAYLOAD_DECRYPTION_KEY.split(':')[1]), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
   const cek = await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, decryptionKey, fromB64url(encryptedKey));
   const content = await crypto.subtle.importKey('raw', cek, 'AES-GCM', false, ['decrypt']);
-  const sealed = new Uint8Array([...fromB64url(ciphertext), ...fromB64url(tag)]);
+  const [body, mac] = [fromB64url(ciphertext), fromB64url(tag)];
+  const sealed = new Uint8Array(body.length + mac.length);
+  sealed.set(body);
+  sealed.set(mac, body.length);
   const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromB64url(iv), additionalData: new TextEncoder().encode(h), tagLength: 128 }, content, sealed);
   return text(plain);
 }

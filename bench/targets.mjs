@@ -26,6 +26,7 @@ export function targets(r) {
     add('upload size: under 195 KiB gzip (issue 17, with JWT and JWE)', `${r.size.gzip_kib} KiB`, r.size.gzip_kib < 195);
   }
   const scenarios = Object.entries(r.runtime.scenarios);
+  const kind = (o) => o.payload ?? 'json';
   for (const [name, s] of scenarios) add(`${name}: 0 errors`, `${s.errors_all_rounds}`, s.errors_all_rounds === 0);
   for (const [name, s] of scenarios.filter(([, s]) => s.cache_ttl_seconds)) {
     const windows = Math.floor(s.seconds_from_warm_up_to_last_round / s.cache_ttl_seconds) + 1;
@@ -36,10 +37,14 @@ export function targets(r) {
     // Judged as in production, without the DevTools inspector: the wrangler dev CLI always runs
     // it, and it hands every console line to wrangler, which puts even an empty worker that logs
     // one line at about 1.5× the floor (README, Performance). Under the CLI it is shown only.
-    if (r.runtime.inspector === false) {
+    // Issue 5's target is the JSON call's; a JWT or JWE call's ratio is shown beside the same
+    // work in JavaScript (its RSA and AES work costs what it costs in either).
+    if (r.runtime.inspector === false && kind(s) === 'json') {
       add(`${name}: p50 within 1.5× of the floor`, `${s.p50_ratio_to_floor}×`, s.p50_ratio_to_floor <= 1.5);
-    } else {
+    } else if (kind(s) === 'json') {
       add(`${name}: p50 / p50 of the floor under the CLI (for reference; the 1.5× target is judged with BENCH_INSPECTOR=off)`, `${s.p50_ratio_to_floor}×`, null);
+    } else {
+      add(`${name}: p50 / p50 of the floor (for reference; the 1.5× target is the JSON call's)`, `${s.p50_ratio_to_floor}×`, null);
     }
     for (const [other, o] of scenarios.filter(([n, o]) => !o.ours && n !== FLOOR)) {
       const ratio = Number((s.p50_ms / o.p50_ms).toFixed(2));
@@ -49,7 +54,6 @@ export function targets(r) {
   // The extra CPU of a JWT or JWE call in the worker's workerd, over the JSON call of the same
   // worker, beside the same difference for the JavaScript worker doing the same WebCrypto work.
   const cpu = (s) => s?.cpu_us_per_request.workerd_worker;
-  const kind = (o) => o.payload ?? 'json';
   const ourJson = scenarios.find(([, o]) => o.ours && kind(o) === 'json' && o.cache_ttl_seconds)?.[1];
   for (const [name, s] of scenarios.filter(([, s]) => s.ours && kind(s) !== 'json')) {
     const js = scenarios.find(([n, o]) => !o.ours && kind(o) === s.payload && n.includes('same-work'))?.[1];

@@ -66,6 +66,9 @@ describe('bench targets', () => {
     });
     const row = targets(r).find((t) => t.target.startsWith('cache on, jwt: CPU per request'));
     assert.deepEqual([row.measured, row.met], ['150 µs; the same work in JavaScript: 120 µs', null]);
+    r.runtime.scenarios['cache on, jwt'].p50_ratio_to_floor = 1.8;
+    assert.equal(targets(r).filter((t) => t.target.startsWith('cache on, jwt: p50 within')).length, 0, "the 1.5× target is the JSON call's");
+    assert.equal(verdict(targets(r), 'cache on, jwt: p50 / p50 of the floor (for reference'), null);
   });
 
   it('fail when the cache-on p50 is more than 1.5 times the floor', () => {
