@@ -513,7 +513,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
                     format!("is not set, but {PAYLOAD_TYPES} accepts `jwe`: set it to the target's private key"),
                 );
             }
-            if (jwt || jwe) && jwks_url.is_none() && self.text(ZITADEL_DOMAIN).is_none() {
+            if (jwt || jwe) && self.text(ZITADEL_DOMAIN).is_none() {
                 self.problem(ZITADEL_DOMAIN, format!("is not set, but {PAYLOAD_TYPES} accepts signed payloads: their keys are the instance's (`/oauth/v2/keys`)"));
             }
         }

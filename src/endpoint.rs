@@ -131,7 +131,7 @@ pub async fn handle_call<P: Platform>(
         // plain JSON path should not carry that future.
         _ => {
             let deadline_ms = now_ms + config.upstream_timeout_ms;
-            Box::pin(envelope::open(&config.payload, &state.jwks, platform, body, deadline_ms)).await?.1
+            Box::pin(envelope::open(&config.payload, &state.jwks, platform, kind, body, deadline_ms)).await?
         }
     };
     let info = payload::decode(&opened)?;

@@ -32,15 +32,15 @@ impl From<JoseError> for EnvelopeError {
     }
 }
 
-/// The JSON payload in `body`, and what kind `body` was.
+/// The JSON payload in `body`, which is of `kind` ([`PayloadKind::of`]).
 pub async fn open<'a, P: crate::runtime::Platform>(
     config: &PayloadConfig,
     jwks: &JwksCache,
     platform: &P,
+    kind: PayloadKind,
     body: &'a [u8],
     deadline_ms: u64,
-) -> Result<(PayloadKind, Cow<'a, [u8]>), EnvelopeError> {
-    let kind = PayloadKind::of(body);
+) -> Result<Cow<'a, [u8]>, EnvelopeError> {
     let accepted = match kind {
         PayloadKind::Json => config.json,
         PayloadKind::Jwt => config.jwt,
@@ -50,7 +50,7 @@ pub async fn open<'a, P: crate::runtime::Platform>(
         return Err(EnvelopeError::Refused(kind));
     }
     if kind == PayloadKind::Json {
-        return Ok((kind, Cow::Borrowed(body)));
+        return Ok(Cow::Borrowed(body));
     }
     let jwks_url = config.jwks_url.as_deref().ok_or(EnvelopeError::NeedsSetting(kind, ZITADEL_DOMAIN))?;
     // The shape check passed: the body is ASCII.
@@ -72,7 +72,7 @@ pub async fn open<'a, P: crate::runtime::Platform>(
     jose::check_key(key, jws.alg)?;
     jose::check_signature_shape(jws.alg, &jws.signature)?;
     match platform.verify_signature(jws.alg, key, jws.signing_input.as_bytes(), &jws.signature).await {
-        Some(true) => Ok((kind, Cow::Owned(jws.payload))),
+        Some(true) => Ok(Cow::Owned(jws.payload)),
         _ => Err(JoseError::Signature("the JWS signature does not verify").into()),
     }
 }

@@ -192,10 +192,13 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// The string members `names` of the JSON object `raw` (`None` for an absent or `null` one), or
-/// `Err` if `raw` is not an object or a member is not a string.
-fn strings<const N: usize>(raw: &RawValue, names: [&str; N]) -> Result<[Option<String>; N], ()> {
-    let found = json::members(raw, &names).ok_or(())?;
+/// The members `names` of the JSON object `raw`, read in one pass, or `None` if it is no object.
+fn members<'a, const N: usize>(raw: &'a RawValue, names: [&str; N]) -> Option<[Option<&'a RawValue>; N]> {
+    json::members(raw, &names)?.try_into().ok()
+}
+
+/// Members read as strings (`None` for an absent or `null` one), or `Err` if one is not a string.
+fn strings<const N: usize>(found: [Option<&RawValue>; N]) -> Result<[Option<String>; N], ()> {
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
     for (slot, member) in out.iter_mut().zip(found) {
         if let Some(member) = member.filter(|m| !json::is_null(m)) {
@@ -221,7 +224,7 @@ impl Jwks {
         let keys = keys
             .into_iter()
             .filter_map(|key| {
-                let [kty, kid, alg, usage, crv] = strings(key, ["kty", "kid", "alg", "use", "crv"]).ok()?;
+                let [kty, kid, alg, usage, crv] = strings(members(key, ["kty", "kid", "alg", "use", "crv"])?).ok()?;
                 Some(Jwk { kty: kty?, kid, alg, usage, crv, json: key.get().into() })
             })
             .collect();
@@ -261,11 +264,11 @@ pub fn parse_jws(text: &str) -> Result<Jws<'_>, JoseError> {
     };
     let header_bytes = b64url(header).ok_or(MALFORMED)?;
     let header_json: &RawValue = serde_json::from_slice(&header_bytes).map_err(|_| MALFORMED)?;
-    let found = json::members(header_json, &["b64", "crit"]).ok_or(MALFORMED)?;
-    if found.iter().any(Option::is_some) {
+    let [b64, crit, alg, kid] = members(header_json, ["b64", "crit", "alg", "kid"]).ok_or(MALFORMED)?;
+    if b64.is_some() || crit.is_some() {
         return Err(JoseError::Signature("the JWS header asks for extensions the worker does not support"));
     }
-    let [alg, kid] = strings(header_json, ["alg", "kid"]).map_err(|_| MALFORMED)?;
+    let [alg, kid] = strings([alg, kid]).map_err(|_| MALFORMED)?;
     let alg = alg.ok_or(JoseError::Signature("the JWS header names no algorithm"))?;
     let alg = JwsAlg::from_name(&alg).ok_or(JoseError::Signature(match alg.as_str() {
         "none" => "the JWS is unsigned (alg none)",
@@ -355,11 +358,12 @@ pub fn parse_jwe(text: &str) -> Result<Jwe<'_>, JoseError> {
     let [header, encrypted_key, iv, ciphertext, tag] = parts[..] else { return Err(MALFORMED) };
     let header_bytes = b64url(header).ok_or(MALFORMED)?;
     let header_json: &RawValue = serde_json::from_slice(&header_bytes).map_err(|_| MALFORMED)?;
-    let found = json::members(header_json, &["zip", "crit", "epk"]).ok_or(MALFORMED)?;
-    if found[0].is_some() || found[1].is_some() {
+    let [zip, crit, epk, alg, enc, kid, apu, apv] =
+        members(header_json, ["zip", "crit", "epk", "alg", "enc", "kid", "apu", "apv"]).ok_or(MALFORMED)?;
+    if zip.is_some() || crit.is_some() {
         return Err(JoseError::Undecryptable("the JWE header asks for compression or extensions"));
     }
-    let [alg, enc, kid, apu, apv] = strings(header_json, ["alg", "enc", "kid", "apu", "apv"]).map_err(|_| MALFORMED)?;
+    let [alg, enc, kid, apu, apv] = strings([alg, enc, kid, apu, apv]).map_err(|_| MALFORMED)?;
     if enc.as_deref() != Some("A256GCM") {
         return Err(JoseError::Undecryptable("the JWE content encryption is not A256GCM"));
     }
@@ -368,11 +372,11 @@ pub fn parse_jwe(text: &str) -> Result<Jwe<'_>, JoseError> {
         Some("ECDH-ES+A256KW") => JweAlg::EcdhEsA256Kw,
         _ => return Err(JoseError::Undecryptable("the JWE key algorithm is neither RSA-OAEP-256 nor ECDH-ES+A256KW")),
     };
-    let epk = match (alg, found[2]) {
+    let epk = match (alg, epk) {
         (JweAlg::RsaOaep256, _) => None,
         (JweAlg::EcdhEsA256Kw, Some(epk)) => {
             let no_epk = JoseError::Undecryptable("the JWE has no ephemeral EC key (epk)");
-            let [kty, crv] = strings(epk, ["kty", "crv"]).map_err(|_| no_epk)?;
+            let [kty, crv] = strings(members(epk, ["kty", "crv"]).ok_or(no_epk)?).map_err(|_| no_epk)?;
             if kty.as_deref() != Some("EC") {
                 return Err(no_epk);
             }

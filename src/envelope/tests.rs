@@ -34,8 +34,9 @@ fn open_with(
     platform: &FakePlatform,
     body: &str,
 ) -> Result<(PayloadKind, String), EnvelopeError> {
-    block_on(open(config, &JwksCache::default(), platform, body.as_bytes(), u64::MAX))
-        .map(|(k, p)| (k, String::from_utf8_lossy(&p).into_owned()))
+    let kind = PayloadKind::of(body.as_bytes());
+    block_on(open(config, &JwksCache::default(), platform, kind, body.as_bytes(), u64::MAX))
+        .map(|p| (kind, String::from_utf8_lossy(&p).into_owned()))
 }
 
 fn all_target_keys() -> Vec<DecryptionKey> {
@@ -110,7 +111,8 @@ fn an_unknown_kid_is_looked_up_again_once_then_refused() {
     let empty = Reply::json(200, serde_json::json!({"keys": []}));
     let platform = FakePlatform::new(vec![empty.clone(), empty]);
     let cache = JwksCache::default();
-    let open_now = || block_on(open(&config(vec![]), &cache, &platform, rs256.as_bytes(), u64::MAX)).map(|(k, _)| k);
+    let open_now =
+        || block_on(open(&config(vec![]), &cache, &platform, PayloadKind::Jwt, rs256.as_bytes(), u64::MAX)).map(|_| ());
     let unknown = Err(EnvelopeError::Jose(JoseError::Signature("the JWS names a key the instance does not have")));
     assert_eq!(open_now(), unknown);
     assert_eq!(open_now(), unknown);
