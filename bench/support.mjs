@@ -5,9 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 
-import { CompactEncrypt, CompactSign, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
+import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 
 import { signatureHeader } from '../tests/support/signature.mjs';
+import { zitadelPayload } from '../tests/support/zitadel-executor.mjs';
 
 /** The fake ZITADEL's fixture: `orgs` organizations, each mapping role-0..role-19 to three permissions. */
 export function benchFixture(orgs) {
@@ -69,10 +70,11 @@ export async function benchJoseKeys() {
  */
 export async function benchBody(call, kind, keys, key) {
   if (kind === 'json') return call;
-  let body = await new CompactSign(call.body).setProtectedHeader({ alg: 'RS256', kid: keys.jwk.kid, typ: 'JWT' }).sign(keys.web.privateKey);
-  if (kind === 'jwe') {
-    body = await new CompactEncrypt(Buffer.from(body)).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: '300000000000000002', typ: 'JWT', cty: 'JWT' }).encrypt(keys.target.publicKey);
-  }
+  const body = await zitadelPayload(call.body.toString('utf8'), {
+    payloadType: kind === 'jwt' ? 'PAYLOAD_TYPE_JWT' : 'PAYLOAD_TYPE_JWE',
+    webKey: { privateKey: keys.web.privateKey, kid: keys.jwk.kid, alg: 'RS256' },
+    encryptionKey: { publicKey: keys.target.publicKey, kid: '300000000000000002', alg: 'RSA-OAEP-256' },
+  });
   return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
 }
 

@@ -8,12 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
-import { CompactEncrypt, CompactSign, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
+import { CompactSign, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 
 import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { signatureHeader } from '../support/signature.mjs';
+import { postSigned } from '../support/signature.mjs';
 import { startWorker, withLogLine } from '../support/worker.mjs';
-import { execute, startStandIn } from '../support/zitadel-executor.mjs';
+import { execute, startStandIn, zitadelPayload } from '../support/zitadel-executor.mjs';
 
 const KEY = 'jose-worker-signing-key';
 const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
@@ -41,29 +41,16 @@ async function targetKey(alg, kid, options = {}) {
   return { alg, kid, publicKey, secret: `${kid}:${der}` };
 }
 
-/** payloadJWT: a JWS of exactly the JSON, header alg, kid and typ JWT. */
-const jwt = (json, key, header = {}) =>
-  new CompactSign(Buffer.from(json, 'utf8')).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }).sign(key.privateKey);
+/** payloadJWT: a JWS of exactly the JSON, signed with the web key `key`. */
+const jwt = (json, key) => zitadelPayload(json, { payloadType: 'PAYLOAD_TYPE_JWT', webKey: key });
 
-/** payloadJWE: that JWS encrypted with A256GCM to the target's active key (kid, typ and cty JWT). */
-const jwe = async (json, web, target, kid = target.kid) =>
-  new CompactEncrypt(Buffer.from(await jwt(json, web), 'utf8'))
-    .setProtectedHeader({ alg: target.alg, enc: 'A256GCM', kid, typ: 'JWT', cty: 'JWT' })
-    .encrypt(target.publicKey);
+/** payloadJWE: that JWS encrypted to the target key `target`, the header naming `kid`. */
+const jwe = (json, web, target, kid = target.kid) =>
+  zitadelPayload(json, { payloadType: 'PAYLOAD_TYPE_JWE', webKey: web, encryptionKey: { ...target, kid } });
 
 const b64url = (s) => Buffer.from(s).toString('base64url');
 
-async function call(w, body, key = KEY) {
-  const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, key) } });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
-}
+const call = (w, body, key = KEY) => postSigned(w.url, body, key);
 
 function assertError(res, status, code, pattern) {
   assert.equal(res.status, status, res.text);

@@ -18,9 +18,9 @@ export function signatureHeader(body, keys, t = Math.floor(Date.now() / 1000)) {
 }
 
 /**
- * POSTs `body` (text) to `url`, signed with `key`. Returns the status, the answer parsed as JSON
- * (workerd's own 500 page is text: then `{ text }`, kept readable in a failure message) and how
- * long the call took in ms.
+ * POSTs `body` (text) to `url`, signed with `key`. Returns the status, the answer as text and
+ * parsed as JSON (workerd's own 500 page is text: then `{ text }`, kept readable in a failure
+ * message) and how long the call took in ms.
  */
 export async function postSigned(url, body, key) {
   const started = Date.now();
@@ -32,5 +32,5 @@ export async function postSigned(url, body, key) {
   } catch {
     json = { text: raw.slice(0, 200) };
   }
-  return { status: res.status, json, ms: Date.now() - started };
+  return { status: res.status, text: raw, json, ms: Date.now() - started };
 }
