@@ -8,11 +8,12 @@ use static_assertions::assert_not_impl_any;
 use zitadel_claims_worker::claims::microsoft::{Outcome, Stored};
 use zitadel_claims_worker::claims::permission_cache::{Cached, SharedEntry};
 use zitadel_claims_worker::claims::permissions::PermissionMap;
+use zitadel_claims_worker::contract::jose::{Jwe, Jws};
 use zitadel_claims_worker::contract::payload::{self, UserMetadata};
 use zitadel_claims_worker::contract::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
 use zitadel_claims_worker::endpoint::Answer;
-use zitadel_claims_worker::secret::Secret;
 use zitadel_claims_worker::secret::SigningKey;
+use zitadel_claims_worker::secret::{DecryptionKey, Secret};
 use zitadel_claims_worker::upstream::microsoft::Refreshed;
 
 assert_not_impl_any!(Stored: Debug);
@@ -25,6 +26,9 @@ assert_not_impl_any!(UserMetadata<'static>: Debug);
 assert_not_impl_any!(PermissionMap: Debug);
 assert_not_impl_any!(SharedEntry: Debug);
 assert_not_impl_any!(Cached: Debug);
+// A JWS holds the decoded payload (user metadata, tokens); a JWE its ciphertext and wrapped key.
+assert_not_impl_any!(Jws<'static>: Debug);
+assert_not_impl_any!(Jwe<'static>: Debug);
 
 const SECRET: &str = "SECRET-VALUE-0123456789";
 
@@ -62,6 +66,9 @@ fn secrets_keys_and_metadata_print_nothing_of_their_value() {
     for p in printed {
         assert!(!p.contains(SECRET), "{p}");
     }
+    // Bytes would print as numbers: the whole line is what may show.
+    let key = format!("{:?}", DecryptionKey::new(Some("kid-1".into()), SECRET.as_bytes().to_vec()));
+    assert_eq!(key, r#"DecryptionKey { kid: Some("kid-1"), .. }"#);
 }
 
 fn base64_of(text: &str) -> String {
