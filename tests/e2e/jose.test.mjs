@@ -38,7 +38,7 @@ async function targetKey(alg, kid, options = {}) {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...options });
   const pem = await exportPKCS8(privateKey);
   const der = pem.replace(/-----[A-Z ]+-----|\s/g, '');
-  return { alg, kid, publicKey, secret: `${kid}:${der}` };
+  return { alg, kid, publicKey, pem, secret: `${kid}:${der}` };
 }
 
 /** payloadJWT: a JWS of exactly the JSON, signed with the web key `key`. */
@@ -131,13 +131,15 @@ describe('a signed payload (PAYLOAD_TYPE_JWT)', () => {
     assertError(await call(w, `${h}.${p}.${flipped.toString('base64url')}`), 401, 'invalid_payload_signature');
   });
 
-  it("another key under a known kid, alg none and HS256: 401, and the worker's message names no key", async () => {
+  it("another key under a known kid, an algorithm its key does not have, alg none and HS256: 401, and the worker's message names no key", async () => {
     const stranger = await webKey('ES256', keys.es256.kid);
     const res = await call(w, await jwt(RAW, stranger));
     assertError(res, 401, 'invalid_payload_signature');
     assert.ok(!res.text.includes(keys.es256.jwk.x), 'the message holds key material');
     const none = `${b64url(JSON.stringify({ alg: 'none', kid: keys.es256.kid, typ: 'JWT' }))}.${b64url(RAW)}.`;
     assertError(await call(w, none), 401, 'invalid_payload_signature', /unsigned \(alg none\)/);
+    const otherAlg = await jwt(RAW, { ...keys.es384, kid: keys.es256.kid });
+    assertError(await call(w, otherAlg), 401, 'invalid_payload_signature', /does not match its key/);
     const hs = await new CompactSign(Buffer.from(RAW)).setProtectedHeader({ alg: 'HS256', kid: keys.es256.kid }).sign(new TextEncoder().encode(KEY));
     assertError(await call(w, hs), 401, 'invalid_payload_signature', /shared secret/);
   });
@@ -270,6 +272,17 @@ describe('settings', () => {
     const text = await health.text();
     assert.deepEqual(JSON.parse(text).problems.map((p) => p.setting), ['PAYLOAD_DECRYPTION_KEY']);
     assert.ok(!text.includes('bm90IGEga2V5'), 'the value was echoed');
+  });
+
+  it('PAYLOAD_DECRYPTION_KEY as PEMs: one behind its key id, one as base64 of the PEM without an id', async () => {
+    const secret = `${ecTarget.kid}:${ecTarget.pem},${Buffer.from(rsaTarget.pem).toString('base64')}`;
+    const c = await startWorker({ vars: { ZITADEL_DOMAIN: fake.url }, secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken, PAYLOAD_DECRYPTION_KEY: secret } });
+    cleanup.push(() => c.stop());
+    for (const target of [ecTarget, rsaTarget]) {
+      const res = await call(c, await jwe(RAW, keys.es256, target));
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, jsonAnswer.json);
+    }
   });
 
   it('by default a JWE without PAYLOAD_DECRYPTION_KEY is refused per call: 400 unsupported_payload_type naming it', async () => {
