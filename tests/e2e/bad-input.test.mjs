@@ -368,7 +368,7 @@ describe('signature header variants', () => {
       assert.equal(res.status, 431, res.text.slice(0, 200));
       assert.equal(res.text, 'message head is too large', 'workerd answered, not the worker');
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await worker.settleLog();
     assert.equal(requests(), before, 'the worker never ran for it');
   });
 
@@ -418,7 +418,7 @@ describe('afterwards', () => {
     const res = await fetch(`${worker.url}/healthz`);
     assert.equal(res.status, 200);
     assert.equal((await res.json()).status, 'ok');
-    await new Promise((r) => setTimeout(r, 300)); // the last log lines are flushed
+    await worker.settleLog();
     const out = worker.output();
     assert.doesNotMatch(out, /panicked/);
     assert.doesNotMatch(out, /RuntimeError/);

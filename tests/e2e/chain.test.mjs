@@ -69,7 +69,7 @@ const chained = (own) => (payload) => {
 
 /** The worker's log line for the call it got from the executor (the last one). */
 async function lastLine() {
-  await new Promise((r) => setTimeout(r, 300));
+  await w.settleLog();
   return w.logLines().at(-1);
 }
 

@@ -119,7 +119,7 @@ describe('permissions from organization metadata (PAT, cache on)', () => {
   });
 
   it('logs claim keys, cache source and upstream calls, never values', async () => {
-    await new Promise((r) => setTimeout(r, 300));
+    await w.settleLog();
     const lines = w.logLines().filter((l) => l.function);
     assert.ok(lines.some((l) => l.cache === 'miss' && l.upstream_calls >= 1));
     assert.ok(lines.some((l) => l.cache === 'hit' && !l.upstream_calls));
@@ -367,7 +367,7 @@ describe('cache expiry and the shared KV cache', () => {
     fake.reset();
     assert.deepEqual(claim(await call(second), 'permissions'), ALL_PERMISSIONS);
     assert.equal(fake.calls.length, 0, 'no upstream call: the map came from KV');
-    await new Promise((r) => setTimeout(r, 300));
+    await second.settleLog();
     assert.ok(second.logLines().some((l) => l.cache === 'kv'));
   });
 
@@ -379,7 +379,7 @@ describe('cache expiry and the shared KV cache', () => {
     fake.fault(METADATA_SEARCH, { status: 503 });
     const res = await call(w);
     assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
-    await new Promise((r) => setTimeout(r, 300));
+    await w.settleLog();
     assert.ok(w.logLines().some((l) => l.cache === 'stale' && l.upstream_error === 'bad_status'));
   });
 

@@ -225,11 +225,11 @@ describe('health and logs', () => {
   });
 
   it('writes one JSON log line per request with ids and outcome, never a key or token', async () => {
-    await new Promise((r) => setTimeout(r, 300)); // earlier requests' lines are flushed
+    await worker.settleLog();
     const before = worker.logLines().length;
     await call(PAYLOAD, { path: '/zitadel/complement-token' });
     await call(PAYLOAD, { key: 'wrong-key' });
-    await new Promise((r) => setTimeout(r, 300));
+    await worker.settleLog();
     const lines = worker.logLines().slice(before);
     assert.equal(lines.length, 2, worker.output());
     assert.deepEqual(
@@ -249,7 +249,7 @@ describe('health and logs', () => {
   it("computes every MAC with the runtime's WebCrypto, never falling back to the one in wasm", async () => {
     const res = await call(PAYLOAD, { key: OLD_KEY });
     assert.equal(res.status, 200);
-    await new Promise((r) => setTimeout(r, 300));
+    await worker.settleLog();
     assert.ok(worker.logLines().length > 10, 'the calls above were made');
     assert.ok(!worker.output().includes('webcrypto_hmac_failed'), worker.output().slice(-2000));
     assert.equal((await fetch(`${worker.url}/healthz`).then((r) => r.json())).mac, 'webcrypto');

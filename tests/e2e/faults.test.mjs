@@ -149,6 +149,7 @@ for (const policy of ['omit', 'fail']) {
 
     it('stays healthy, with no panic in the output', async () => {
       assert.equal((await fetch(`${w.url}/healthz`)).status, 200);
+      await w.settleLog();
       assert.doesNotMatch(w.output(), /panicked|RuntimeError/);
     });
   });

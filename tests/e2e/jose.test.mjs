@@ -257,6 +257,7 @@ describe('PAYLOAD_TYPES and the key set being down', () => {
     const again = await call(only, body);
     assert.equal(again.status, 200, again.text);
     assert.equal(fake2.callsTo(KEYS_PATH).length, 3);
+    await only.settleLog();
     const out = only.output();
     assert.ok(!out.includes(rsaTarget.secret.split(':')[1].slice(0, 40)), 'the output holds the decryption key');
     assert.doesNotMatch(out, /panicked|RuntimeError/);

@@ -151,7 +151,7 @@ describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=omit)', () => {
       assert.equal(res.status, 200);
       assert.equal(token(res), undefined);
       assert.deepEqual(res.json.append_log_claims, [`urn:custom:ms_access_token omitted: ${code}`]);
-      await new Promise((r) => setTimeout(r, 300));
+      await w.settleLog();
       const line = w.logLines().findLast((l) => l.ms_token);
       assert.equal(line.ms_token, 'omitted');
       assert.ok(line.notes.includes(code));

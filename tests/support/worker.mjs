@@ -15,6 +15,8 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
 const ENTRY = join(ROOT, 'build', 'index.js');
 const running = new Set();
+/** The path of `settleLog`'s requests (answered 404). */
+const BARRIER = '/__log_barrier/';
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -114,6 +116,7 @@ async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) 
     // workerd may outlive wrangler in the group for a moment; make sure the group is gone.
     killGroup(child.pid, 'SIGKILL');
   };
+  let barriers = 0;
   const instance = {
     url: `http://127.0.0.1:${port}`,
     /** wrangler's DevTools port (undefined without the inspector). */
@@ -121,8 +124,22 @@ async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) 
     pid: child.pid,
     /** Everything wrangler and the worker printed so far. */
     output: () => output,
-    /** The worker's structured log lines (one JSON object per request), parsed. */
-    logLines: () => output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{"method"')).map((l) => JSON.parse(l)),
+    /** The worker's structured log lines (one JSON object per request), parsed; not the barriers of `settleLog`. */
+    logLines: () => output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{"method"')).map((l) => JSON.parse(l))
+      .filter((l) => !l.path.startsWith(BARRIER)),
+    /**
+     * Resolves once the log lines of every request answered so far are printed. A line reaches
+     * this process through wrangler's output, not with the answer, so it may come after the
+     * answer; but workerd prints its lines in order. So a request sent now to a path of its own
+     * (a 404, logged with that path) is a barrier: when its line is in, the earlier ones are too.
+     */
+    async settleLog() {
+      barriers += 1;
+      const path = `${BARRIER}${barriers}`;
+      await fetch(`${instance.url}${path}`).then((r) => r.arrayBuffer());
+      const seen = await waitFor(() => output.includes(`"path":"${path}"`), 5000);
+      assert.ok(seen, `the log barrier ${path} was not printed: ${output.slice(-2000)}`);
+    },
     async stop() {
       running.delete(instance);
       await end();
@@ -180,14 +197,14 @@ process.on('exit', () => {
 
 /**
  * Runs `request` and returns its answer with the one log line it made (printed a moment later).
- * The lines of /healthz are not counted: the one of the start-up check may still be on its way
- * when the test's first request is sent.
+ * The log is settled first, so a late line of an earlier request is not taken for this one's.
  */
 export async function withLogLine(w, request) {
-  const lines = () => w.logLines().filter((l) => l.path !== '/healthz');
+  const lines = () => w.logLines();
+  await w.settleLog();
   const before = lines().length;
   const res = await request();
-  for (let i = 0; i < 40 && lines().length === before; i += 1) await new Promise((r) => setTimeout(r, 50));
+  await w.settleLog();
   const made = lines().slice(before);
   assert.equal(made.length, 1, w.output().slice(-2000));
   return { res, line: made[0] };
