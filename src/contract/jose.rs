@@ -192,9 +192,10 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// The members `names` of the JSON object `raw`, read in one pass, or `None` if it is no object.
+/// The members `names` of the JSON object `raw`, read in one pass and matched exactly (JOSE names
+/// are case-sensitive), or `None` if it is no object.
 fn members<'a, const N: usize>(raw: &'a RawValue, names: [&str; N]) -> Option<[Option<&'a RawValue>; N]> {
-    json::members(raw, &names)?.try_into().ok()
+    json::exact_members(raw, &names)?.try_into().ok()
 }
 
 /// Members read as strings (`None` for an absent or `null` one), or `Err` if one is not a string.
@@ -216,7 +217,7 @@ impl Jwks {
     /// objects with a `kty` are left out.
     pub fn parse(body: &[u8]) -> Option<Jwks> {
         let raw: &RawValue = serde_json::from_slice(body).ok()?;
-        let keys = json::members(raw, &["keys"])?[0]?;
+        let keys = json::exact_members(raw, &["keys"])?[0]?;
         let keys: Vec<&RawValue> = serde_json::from_str(keys.get()).ok()?;
         if keys.len() > MAX_JWKS_KEYS {
             return None;

@@ -12,8 +12,19 @@ use serde_json::value::RawValue;
 /// struct field (ignoring ASCII case; of repeated keys the last counts); `None` if `raw` is not
 /// an object.
 pub fn members<'a>(raw: &'a RawValue, names: &[&str]) -> Option<Vec<Option<&'a RawValue>>> {
+    read_members(raw, names, false)
+}
+
+/// The members of the object `raw` named in `names`, matched exactly, as JOSE headers and keys are
+/// (RFC 7515 §4: their names are case-sensitive; of repeated keys the last counts); `None` if
+/// `raw` is not an object.
+pub fn exact_members<'a>(raw: &'a RawValue, names: &[&str]) -> Option<Vec<Option<&'a RawValue>>> {
+    read_members(raw, names, true)
+}
+
+fn read_members<'a>(raw: &'a RawValue, names: &[&str], exact: bool) -> Option<Vec<Option<&'a RawValue>>> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    Members(names).deserialize(&mut de).ok()
+    Members { names, exact }.deserialize(&mut de).ok()
 }
 
 /// The kind of JSON value `raw` is, in words for messages (never the value itself).
@@ -33,7 +44,10 @@ pub fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }
 
-struct Members<'n>(&'n [&'n str]);
+struct Members<'n> {
+    names: &'n [&'n str],
+    exact: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for Members<'_> {
     type Value = Vec<Option<&'de RawValue>>;
@@ -51,9 +65,10 @@ impl<'de> Visitor<'de> for Members<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = vec![None; self.0.len()];
+        let mut found = vec![None; self.names.len()];
+        let same = |name: &str, key: &str| if self.exact { name == key } else { name.eq_ignore_ascii_case(key) };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match self.0.iter().position(|name| name.eq_ignore_ascii_case(&key)) {
+            match self.names.iter().position(|name| same(name, &key)) {
                 Some(i) => found[i] = Some(map.next_value::<&'de RawValue>()?),
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -79,6 +94,15 @@ mod tests {
         let texts: Vec<Option<&str>> = found.iter().map(|m| m.map(RawValue::get)).collect();
         assert_eq!(texts, [Some(r#""last""#), Some(r#"{"a" : 1}"#), None], "raw text, the last of repeated keys");
         assert_eq!(members(&raw(r#"{"k\u0065y":1}"#), &["key"]).unwrap()[0].map(RawValue::get), Some("1"));
+    }
+
+    #[test]
+    fn exact_members_match_the_name_as_written() {
+        let object = raw(r#"{"ALG":"none","alg":"RS256","Kid":"1","k\u0069d":"2","alg":"ES256"}"#);
+        let found = exact_members(&object, &["alg", "kid", "crit"]).unwrap();
+        let texts: Vec<Option<&str>> = found.iter().map(|m| m.map(RawValue::get)).collect();
+        assert_eq!(texts, [Some(r#""ES256""#), Some(r#""2""#), None]);
+        assert!(exact_members(&raw("[]"), &["alg"]).is_none());
     }
 
     #[test]

@@ -49,6 +49,9 @@ fn none_hs_unknown_algorithms_and_extensions_are_refused() {
         (r#"{"alg":"rs256","kid":"k1"}"#, "the JWS algorithm is not one of ZITADEL's web key algorithms"),
         (r#"{"kid":"k1"}"#, "the JWS header names no algorithm"),
         (r#"{"alg":"RS256"}"#, "the JWS header names no key (kid)"),
+        (r#"{"ALG":"RS256","kid":"k1"}"#, "the JWS header names no algorithm"),
+        (r#"{"alg":"RS256","KID":"k1"}"#, "the JWS header names no key (kid)"),
+        (r#"{"alg":"RS256","alg":"none","kid":"k1"}"#, "the JWS is unsigned (alg none)"),
         (
             r#"{"alg":"RS256","kid":"k1","crit":["exp"]}"#,
             "the JWS header asks for extensions the worker does not support",
