@@ -25,7 +25,7 @@ export async function applyFault(fault, req, res, defaultBody) {
     res.writeHead(fault.status ?? 200, headers);
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     for (let sent = 0; sent < fault.stream && !res.destroyed; sent += chunk.length) {
-      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+      if (!res.write(chunk)) await drainedOrClosed(res);
     }
     res.end();
     return true;
@@ -36,4 +36,15 @@ export async function applyFault(fault, req, res, defaultBody) {
     return true;
   }
   return false;
+}
+
+/** Resolves when `res` can take more or is closed, leaving no listener behind. */
+function drainedOrClosed(res) {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }
