@@ -200,12 +200,11 @@ process.on('exit', () => {
  * The log is settled first, so a late line of an earlier request is not taken for this one's.
  */
 export async function withLogLine(w, request) {
-  const lines = () => w.logLines();
   await w.settleLog();
-  const before = lines().length;
+  const before = w.logLines().length;
   const res = await request();
   await w.settleLog();
-  const made = lines().slice(before);
+  const made = w.logLines().slice(before);
   assert.equal(made.length, 1, w.output().slice(-2000));
   return { res, line: made[0] };
 }
