@@ -55,18 +55,21 @@ pub async fn open<'a, P: crate::runtime::Platform>(
     let jwks_url = config.jwks_url.as_deref().ok_or(EnvelopeError::NeedsSetting(kind, ZITADEL_DOMAIN))?;
     // The shape check passed: the body is ASCII.
     let text = std::str::from_utf8(body).map_err(|_| JoseError::Signature("the JWS is not a compact JWS"))?;
-    let jws_text = match kind {
+    let jws_text: Cow<str> = match kind {
         PayloadKind::Jwe => {
             if config.decryption_keys.is_empty() {
                 return Err(EnvelopeError::NeedsSetting(kind, PAYLOAD_DECRYPTION_KEY));
             }
             let plaintext = decrypt(config, platform, &jose::parse_jwe(text)?).await?;
-            String::from_utf8(plaintext).map_err(|_| JoseError::Signature("the JWE does not hold a compact JWS"))?
+            Cow::Owned(
+                String::from_utf8(plaintext)
+                    .map_err(|_| JoseError::Signature("the JWE does not hold a compact JWS"))?,
+            )
         }
-        _ => text.to_string(),
+        _ => Cow::Borrowed(text),
     };
     let jws = jose::parse_jws(&jws_text)?;
-    let (key_set, _) =
+    let key_set =
         jwks.key_set(platform, jwks_url, &jws.kid, deadline_ms).await.map_err(EnvelopeError::KeysUnavailable)?;
     let key = key_set.find(&jws.kid).ok_or(JoseError::Signature("the JWS names a key the instance does not have"))?;
     jose::check_key(key, jws.alg)?;

@@ -34,15 +34,6 @@ pub struct JwksCache {
     backoff: Backoff,
 }
 
-/// Where a key set came from, for the log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Cached,
-    Fetched,
-    /// Older than an hour, used because the fetch failed.
-    Stale,
-}
-
 impl JwksCache {
     /// A cache whose fetch, run by one request for all, ends within `live_for_ms` while that
     /// request lives (see [`SingleFlight::new`]).
@@ -60,12 +51,12 @@ impl JwksCache {
         url: &str,
         kid: &str,
         deadline_ms: u64,
-    ) -> Result<(Rc<Jwks>, Source), UpstreamError> {
+    ) -> Result<Rc<Jwks>, UpstreamError> {
         let now = platform.now_ms();
         if let Some((jwks, at)) = self.fetched.borrow().as_ref() {
             let age = now.saturating_sub(*at);
             if age < KEEP_MS && (jwks.find(kid).is_some() || age < REFETCH_AFTER_MS) {
-                return Ok((jwks.clone(), Source::Cached));
+                return Ok(jwks.clone());
             }
         }
         let fetch = self.flight.run(platform, "jwks", || async {
@@ -74,17 +65,13 @@ impl JwksCache {
             Ok(jwks)
         });
         // Boxed: the fetch's future is large, and the cached path above should not carry it.
-        match Box::pin(timeout_at(platform, deadline_ms, fetch)).await.unwrap_or(Err(UpstreamError::Timeout)) {
-            Ok(jwks) => Ok((jwks, Source::Fetched)),
-            Err(e) => match self.fetched.borrow().as_ref() {
-                Some((jwks, at))
-                    if platform.now_ms().saturating_sub(*at) < STALE_IF_ERROR_MS && jwks.find(kid).is_some() =>
-                {
-                    Ok((jwks.clone(), Source::Stale))
-                }
-                _ => Err(e),
-            },
-        }
+        let fetched = Box::pin(timeout_at(platform, deadline_ms, fetch)).await.unwrap_or(Err(UpstreamError::Timeout));
+        fetched.or_else(|e| {
+            let kept = self.fetched.borrow();
+            let (jwks, at) = kept.as_ref().ok_or(e)?;
+            let usable = platform.now_ms().saturating_sub(*at) < STALE_IF_ERROR_MS && jwks.find(kid).is_some();
+            usable.then(|| jwks.clone()).ok_or(e)
+        })
     }
 }
 
@@ -128,19 +115,21 @@ mod tests {
     fn the_set_is_kept_for_an_hour_and_fetched_again_for_an_unknown_key_at_most_once_a_minute() {
         let platform = FakePlatform::new(vec![set(&["a"]), set(&["a", "b"]), set(&["c"])]);
         let cache = JwksCache::default();
-        let get =
-            |kid: &str| block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|(j, s)| (kids(&j).join(","), s));
-        assert_eq!(get("a"), Ok(("a".into(), Source::Fetched)));
-        assert_eq!(get("a"), Ok(("a".into(), Source::Cached)));
-        assert_eq!(get("b"), Ok(("a".into(), Source::Cached)), "fetched less than a minute ago");
+        // The key set's kids, and how many fetches were made in all.
+        let get = |kid: &str| {
+            let jwks = block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
+            (jwks, platform.sent().len())
+        };
+        assert_eq!(get("a"), (Ok("a".into()), 1), "fetched");
+        assert_eq!(get("a"), (Ok("a".into()), 1), "kept");
+        assert_eq!(get("b"), (Ok("a".into()), 1), "fetched less than a minute ago");
         platform.advance_ms(REFETCH_AFTER_MS);
-        assert_eq!(get("b"), Ok(("a,b".into(), Source::Fetched)), "a rotated key is found");
+        assert_eq!(get("b"), (Ok("a,b".into()), 2), "a rotated key is found");
         platform.advance_ms(KEEP_MS - 1);
-        assert_eq!(get("a"), Ok(("a,b".into(), Source::Cached)));
+        assert_eq!(get("a"), (Ok("a,b".into()), 2), "kept");
         platform.advance_ms(1);
-        assert_eq!(get("a"), Ok(("c".into(), Source::Fetched)), "after an hour it is fetched again");
+        assert_eq!(get("a"), (Ok("c".into()), 3), "after an hour it is fetched again");
         let sent = platform.sent();
-        assert_eq!(sent.len(), 3);
         assert_eq!((sent[0].url.as_str(), sent[0].body.len()), (URL, 0));
     }
 
@@ -163,14 +152,16 @@ mod tests {
         let down = || Reply::json(503, serde_json::json!({}));
         let platform = FakePlatform::new(vec![set(&["a"]), down(), down(), down()]);
         let cache = JwksCache::default();
-        let get =
-            |kid: &str| block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|(j, s)| (kids(&j).join(","), s));
-        assert_eq!(get("a"), Ok(("a".into(), Source::Fetched)));
+        // The key set's kids, and how many fetches were made in all.
+        let get = |kid: &str| {
+            let jwks = block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
+            (jwks, platform.sent().len())
+        };
+        assert_eq!(get("a"), (Ok("a".into()), 1));
         platform.advance_ms(KEEP_MS);
-        assert_eq!(get("a"), Ok(("a".into(), Source::Stale)), "the fetch failed");
-        assert_eq!(get("b"), Err(UpstreamError::Status(503)), "the copy does not hold b");
+        assert_eq!(get("a"), (Ok("a".into()), 2), "the fetch failed: the old copy serves");
+        assert_eq!(get("b"), (Err(UpstreamError::Status(503)), 3), "the copy does not hold b");
         platform.advance_ms(STALE_IF_ERROR_MS - KEEP_MS);
-        assert_eq!(get("a"), Err(UpstreamError::Status(503)), "a day old");
-        assert_eq!(platform.sent().len(), 4);
+        assert_eq!(get("a"), (Err(UpstreamError::Status(503)), 4), "a day old");
     }
 }
