@@ -16,15 +16,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use base64::Engine;
-use zitadel_claims_worker::claims;
-use zitadel_claims_worker::config::Config;
-use zitadel_claims_worker::contract::jose;
-use zitadel_claims_worker::contract::payload;
-use zitadel_claims_worker::contract::signature::{self, header_for, RustMac};
-use zitadel_claims_worker::endpoint::{handle_call, IsolateState};
-use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::secret::SigningKey;
-use zitadel_claims_worker::testing::{FakePlatform, Reply, Timers, START_MS as NOW_MS};
+use zitadel_claims_core::claims;
+use zitadel_claims_core::config::Config;
+use zitadel_claims_core::contract::jose;
+use zitadel_claims_core::contract::payload;
+use zitadel_claims_core::contract::signature::{self, header_for, RustMac};
+use zitadel_claims_core::endpoint::{handle_call, IsolateState};
+use zitadel_claims_core::log::RequestLog;
+use zitadel_claims_core::secret::SigningKey;
+use zitadel_claims_core::testing::{FakePlatform, Reply, Timers, START_MS as NOW_MS};
 
 const ORG: &str = "312909075211944344";
 
@@ -298,7 +298,7 @@ fn main() {
         println!("{name}: median {:.1} µs", ns / 1000.0);
     }
 
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
     std::fs::create_dir_all(&out).unwrap();
     let result = serde_json::json!({
         "signature_check_median_ns": parts[0].1.round(),

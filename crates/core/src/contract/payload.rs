@@ -286,8 +286,8 @@ mod tests {
     use super::*;
 
     /// A realistic `preaccesstoken` body with every field of docs/zitadel-contract.md §3.
-    pub const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
-    const MACHINE: &str = include_str!("../../tests/fixtures/payloads/preuserinfo-machine.json");
+    pub const FULL: &str = include_str!("../../../../tests/fixtures/payloads/preaccesstoken.json");
+    const MACHINE: &str = include_str!("../../../../tests/fixtures/payloads/preuserinfo-machine.json");
 
     #[test]
     fn full_realistic_payload_decodes_every_field_the_worker_reads() {

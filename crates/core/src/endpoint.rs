@@ -1,5 +1,6 @@
 //! The endpoint, without the runtime: which path does what, how a signed call becomes an answer,
-//! and what `/healthz` reports. The glue in `lib.rs` feeds it bytes, headers and the clock.
+//! and what `/healthz` reports. The worker crate (the glue, `src/lib.rs` at the root) feeds it
+//! bytes, headers and the clock.
 
 use std::borrow::Cow;
 
@@ -261,7 +262,7 @@ mod tests {
         }
     }
 
-    const FULL: &[u8] = include_bytes!("../tests/fixtures/payloads/preaccesstoken.json");
+    const FULL: &[u8] = include_bytes!("../../../tests/fixtures/payloads/preaccesstoken.json");
 
     /// Every claim off: these tests are about the endpoint, not the claims.
     fn config() -> Config {

@@ -7,7 +7,7 @@ use crate::testing::{FakePlatform, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
-const VECTORS: &str = include_str!("../../tests/fixtures/jose/vectors.json");
+const VECTORS: &str = include_str!("../../../../tests/fixtures/jose/vectors.json");
 const URL: &str = "https://z.example/oauth/v2/keys";
 
 fn vectors() -> serde_json::Value {

@@ -1,11 +1,11 @@
 //! The README is the user's manual: it documents every setting once, and says nothing twice.
 
-use zitadel_claims_worker::config;
-use zitadel_claims_worker::log::RequestLog;
-use zitadel_claims_worker::upstream::UpstreamError;
+use zitadel_claims_core::config;
+use zitadel_claims_core::log::RequestLog;
+use zitadel_claims_core::upstream::UpstreamError;
 
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md")
 }
 
 /// A section given twice is an edit that added a new version beside the old one.

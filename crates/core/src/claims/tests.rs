@@ -9,7 +9,7 @@ use base64::Engine;
 use futures::executor::block_on;
 
 const ORG: &str = "312909075211944344";
-const FULL: &str = include_str!("../../tests/fixtures/payloads/preaccesstoken.json");
+const FULL: &str = include_str!("../../../../tests/fixtures/payloads/preaccesstoken.json");
 
 fn config() -> Config {
     let api =

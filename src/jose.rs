@@ -9,7 +9,7 @@ use worker::js_sys::{Promise, Uint8Array};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
-use crate::contract::jose::{Epk, Hash, Jwk, JwsAlg};
+use zitadel_claims_core::contract::jose::{Epk, Hash, Jwk, JwsAlg};
 
 #[wasm_bindgen(inline_js = r#"
 // Bytes from the wasm are views of its memory: copied before anything is awaited.

@@ -5,16 +5,16 @@
 use std::fmt::Debug;
 
 use static_assertions::assert_not_impl_any;
-use zitadel_claims_worker::claims::microsoft::{Outcome, Stored};
-use zitadel_claims_worker::claims::permission_cache::{Cached, SharedEntry};
-use zitadel_claims_worker::claims::permissions::PermissionMap;
-use zitadel_claims_worker::contract::jose::{Jwe, Jws};
-use zitadel_claims_worker::contract::payload::{self, UserMetadata};
-use zitadel_claims_worker::contract::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
-use zitadel_claims_worker::endpoint::Answer;
-use zitadel_claims_worker::secret::SigningKey;
-use zitadel_claims_worker::secret::{DecryptionKey, Secret};
-use zitadel_claims_worker::upstream::microsoft::Refreshed;
+use zitadel_claims_core::claims::microsoft::{Outcome, Stored};
+use zitadel_claims_core::claims::permission_cache::{Cached, SharedEntry};
+use zitadel_claims_core::claims::permissions::PermissionMap;
+use zitadel_claims_core::contract::jose::{Jwe, Jws};
+use zitadel_claims_core::contract::payload::{self, UserMetadata};
+use zitadel_claims_core::contract::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
+use zitadel_claims_core::endpoint::Answer;
+use zitadel_claims_core::secret::SigningKey;
+use zitadel_claims_core::secret::{DecryptionKey, Secret};
+use zitadel_claims_core::upstream::microsoft::Refreshed;
 
 assert_not_impl_any!(Stored: Debug);
 assert_not_impl_any!(Refreshed: Debug);

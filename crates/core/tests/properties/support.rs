@@ -13,21 +13,21 @@ pub use proptest::sample::select;
 pub use serde_json::{json, Map, Value};
 pub use sha2::Sha256;
 
-pub use zitadel_claims_worker::config::Config;
-pub use zitadel_claims_worker::contract::chain;
-pub use zitadel_claims_worker::contract::payload::{self, DecodeError, Function};
-pub use zitadel_claims_worker::contract::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
-pub use zitadel_claims_worker::contract::signature::{self, Malformed, RustMac, SignatureError, MAX_FUTURE_SECONDS};
-pub use zitadel_claims_worker::endpoint::IsolateState;
-pub use zitadel_claims_worker::endpoint::{handle_call, Answer};
-pub use zitadel_claims_worker::error::Error;
-pub use zitadel_claims_worker::log::RequestLog;
-pub use zitadel_claims_worker::runtime::TransportError;
-pub use zitadel_claims_worker::secret::SigningKey;
-pub use zitadel_claims_worker::testing::{FakePlatform, Reply};
+pub use zitadel_claims_core::config::Config;
+pub use zitadel_claims_core::contract::chain;
+pub use zitadel_claims_core::contract::payload::{self, DecodeError, Function};
+pub use zitadel_claims_core::contract::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
+pub use zitadel_claims_core::contract::signature::{self, Malformed, RustMac, SignatureError, MAX_FUTURE_SECONDS};
+pub use zitadel_claims_core::endpoint::IsolateState;
+pub use zitadel_claims_core::endpoint::{handle_call, Answer};
+pub use zitadel_claims_core::error::Error;
+pub use zitadel_claims_core::log::RequestLog;
+pub use zitadel_claims_core::runtime::TransportError;
+pub use zitadel_claims_core::secret::SigningKey;
+pub use zitadel_claims_core::testing::{FakePlatform, Reply};
 
 /// The preaccesstoken payload ZITADEL sends, as in the end-to-end tests.
-pub const FIXTURE: &str = include_str!("../fixtures/payloads/preaccesstoken.json");
+pub const FIXTURE: &str = include_str!("../../../../tests/fixtures/payloads/preaccesstoken.json");
 /// The Login V2 token capture method (a response execution).
 pub const INTENT_METHOD: &str = "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent";
 /// Every generated string value starts with this, so a leak is easy to spot in a message.

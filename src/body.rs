@@ -4,7 +4,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
 
-use crate::error::Error;
+use zitadel_claims_core::error::Error;
 
 /// Reads the body, refusing more than `limit` bytes: from `Content-Length` before reading
 /// anything, and while streaming for bodies that do not declare their length.

@@ -5,9 +5,9 @@
 use proptest::prelude::*;
 
 use crate::support::*;
-use zitadel_claims_worker::contract::jose::{self, Jwks, PayloadKind};
+use zitadel_claims_core::contract::jose::{self, Jwks, PayloadKind};
 
-const VECTORS: &str = include_str!("../fixtures/jose/vectors.json");
+const VECTORS: &str = include_str!("../../../../tests/fixtures/jose/vectors.json");
 
 fn vectors() -> Value {
     serde_json::from_str(VECTORS).expect("the vectors are JSON")
