@@ -8,59 +8,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::cli::PayloadType;
 use crate::error::Error;
 use crate::secret::Secret;
-
-/// The calls, named after the RPCs of `zitadel.action.v2.ActionService`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    SearchTargets,
-    CreateTarget,
-    UpdateTarget,
-    GetTarget,
-    RotateSigningKey,
-    SearchExecutions,
-    SetExecution,
-    ListPublicKeys,
-    AddPublicKey,
-    ActivatePublicKey,
-    RemovePublicKey,
-}
-
-impl Call {
-    /// The permission ZITADEL checks for this call.
-    pub fn permission(self) -> &'static str {
-        match self {
-            Call::SearchTargets | Call::GetTarget | Call::ListPublicKeys => "action.target.read",
-            Call::CreateTarget
-            | Call::UpdateTarget
-            | Call::RotateSigningKey
-            | Call::AddPublicKey
-            | Call::ActivatePublicKey
-            | Call::RemovePublicKey => "action.target.write",
-            Call::SearchExecutions => "action.execution.read",
-            Call::SetExecution => "action.execution.write",
-        }
-    }
-
-    /// What the call does, for messages ("ZITADEL denied <what>").
-    pub fn what(self) -> &'static str {
-        match self {
-            Call::SearchTargets => "searching the targets",
-            Call::CreateTarget => "creating the target",
-            Call::UpdateTarget => "updating the target",
-            Call::GetTarget => "reading the target's signing key",
-            Call::RotateSigningKey => "rotating the signing key",
-            Call::SearchExecutions => "reading the executions",
-            Call::SetExecution => "binding the target to an execution",
-            Call::ListPublicKeys => "listing the target's public keys",
-            Call::AddPublicKey => "adding the public key to the target",
-            Call::ActivatePublicKey => "activating the target's public key",
-            Call::RemovePublicKey => "removing an inactive public key of the target",
-        }
-    }
-}
+use crate::types::{Call, PayloadType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

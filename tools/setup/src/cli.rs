@@ -6,7 +6,8 @@ use std::fmt;
 use lexopt::Arg;
 use url::Url;
 
-use crate::keys::{KeyType, DEFAULT_KEY_FILE};
+use crate::keys::DEFAULT_KEY_FILE;
+use crate::types::{KeyAction, KeyType, Options, PayloadType};
 
 pub const USAGE: &str = "\
 zitadel-claims-setup: provision ZITADEL for the zitadel-claims worker in one command.
@@ -73,60 +74,6 @@ Exit status: 0 done, 1 failed (the message says why), 2 wrong usage or ZITADEL_P
 
 /// ZITADEL refuses a longer target timeout (validate rule of UpdateTargetRequest.timeout).
 const MAX_TIMEOUT_SECONDS: u64 = 270;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyAction {
-    /// Store the target's current key (the default).
-    Store,
-    /// Rotate the signing key, then store `new,old`.
-    Rotate,
-    /// Make and activate a new encryption key pair, then store `new,old` as the decryption key.
-    RotateEncryptionKey,
-    /// Store only the current keys and drop the old encryption keys, ending a rotation.
-    FinishRotation,
-}
-
-/// The target's `payloadType`: how ZITADEL sends the payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadType {
-    Json,
-    Jwt,
-    Jwe,
-}
-
-impl PayloadType {
-    /// The enum value's name, as the REST API writes it.
-    pub fn proto_name(self) -> &'static str {
-        match self {
-            PayloadType::Json => "PAYLOAD_TYPE_JSON",
-            PayloadType::Jwt => "PAYLOAD_TYPE_JWT",
-            PayloadType::Jwe => "PAYLOAD_TYPE_JWE",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    /// The instance's base URL, without a trailing slash.
-    pub base_url: String,
-    /// The target's endpoint; `None` only with `--rotate`/`--finish-rotation` (key only).
-    pub worker_url: Option<String>,
-    pub name: String,
-    /// A protobuf JSON duration, e.g. `10s`.
-    pub timeout: String,
-    pub interrupt_on_error: bool,
-    pub userinfo: bool,
-    pub saml: bool,
-    pub capture_idp_tokens: bool,
-    pub key_action: KeyAction,
-    /// `None`: a new target gets ZITADEL's default, an existing one keeps its type.
-    pub payload_type: Option<PayloadType>,
-    /// The kind of a new encryption key pair.
-    pub key_type: KeyType,
-    /// Where the private keys of the encryption key pairs are kept.
-    pub key_file: String,
-    pub dry_run: bool,
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {

@@ -6,11 +6,11 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use crate::api::{Answer, Call, Request, Transport};
-use crate::cli::{KeyAction, Options};
+use crate::api::{Answer, Request, Transport};
 use crate::error::Error;
-use crate::keys::{Entry, KeyPair, KeyType, Keys};
+use crate::keys::{Entry, KeyPair, Keys};
 use crate::secret::Secret;
+use crate::types::{Call, KeyAction, KeyType, Options};
 use crate::wrangler::{SecretStore, Wrangler};
 
 /// Placeholder id of the target in a dry run.

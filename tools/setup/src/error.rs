@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::api::Call;
+use crate::types::Call;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {

@@ -21,29 +21,12 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 
 use crate::error::Error;
 use crate::secret::Secret;
+use crate::types::KeyType;
 
 /// The default key file, in the current directory (the repository's root under `npm run setup`).
 pub const DEFAULT_KEY_FILE: &str = ".payload-decryption-keys";
 /// ZITADEL encrypts with RSA-OAEP-256 for an RSA key; 2048 bits is the usual size for it.
 pub const RSA_BITS: usize = 2048;
-
-/// The kind of key pair `--key-type` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    /// RSA 2048: ZITADEL wraps the content key with RSA-OAEP-256.
-    Rsa,
-    /// EC P-256: ZITADEL agrees on the content key with ECDH-ES+A256KW.
-    P256,
-}
-
-impl fmt::Display for KeyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeyType::Rsa => "RSA 2048",
-            KeyType::P256 => "EC P-256",
-        })
-    }
-}
 
 /// A new key pair: the public key as PEM (SPKI, `BEGIN PUBLIC KEY`), the only form ZITADEL takes,
 /// and the private key as the base64 of its PKCS#8 DER.

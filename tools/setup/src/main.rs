@@ -6,6 +6,21 @@
 //! target whose payload is encrypted (`--payload-type jwe`) it makes the key pair on this machine,
 //! gives ZITADEL the public key and stores the private key as the worker's secret.
 //! Run it with `npm run setup -- --help`.
+//!
+//! The modules, from the bottom up; each uses only modules above it in this list, so there is no
+//! import circle, and `cli` is used by `main` alone:
+//!
+//! 1. `types` (what a run is asked to do, the API calls) and `secret` (a value kept out of
+//!    output): they use no other module;
+//! 2. `error`: every failure, its message and exit code;
+//! 3. `api` (ZITADEL's Action API over a transport), `keys` (the key pairs and the key file) and
+//!    `wrangler` (the worker's secrets);
+//! 4. `http` (the real transport) and `setup` (the provisioning, in order);
+//! 5. `dry_run`: the printing transport, secret store and key store of `--dry-run`;
+//! 6. `cli`: the command line, read into `types::Options`;
+//! 7. `main`: runs `setup` for real or as a dry run.
+//!
+//! Only tests reach upward: those of `setup` and `dry_run` read their options with `cli::parse`.
 
 mod api;
 mod cli;
@@ -15,6 +30,7 @@ mod http;
 mod keys;
 mod secret;
 mod setup;
+mod types;
 mod wrangler;
 
 use std::env;
@@ -22,10 +38,11 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use api::Zitadel;
-use cli::{Command, Options};
+use cli::Command;
 use error::Error;
 use keys::LocalKeys;
 use secret::Secret;
+use types::Options;
 use wrangler::Wrangler;
 
 fn main() -> ExitCode {

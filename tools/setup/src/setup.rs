@@ -8,10 +8,10 @@
 use std::io::Write;
 
 use crate::api::{merge_targets, Condition, PublicKeyInfo, TargetSpec, Zitadel};
-use crate::cli::{KeyAction, Options, PayloadType};
 use crate::error::Error;
-use crate::keys::{Entry, KeyType, Keys};
+use crate::keys::{Entry, Keys};
 use crate::secret::Secret;
+use crate::types::{KeyAction, KeyType, Options, PayloadType};
 use crate::wrangler::SecretStore;
 
 /// The worker's secret holding the key(s).
@@ -390,9 +390,10 @@ fn with_hint(error: Error, extra: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Answer, Call, Request, Transport};
+    use crate::api::{Answer, Request, Transport};
     use crate::cli::{parse, Command};
     use crate::keys::KeyPair;
+    use crate::types::Call;
     use serde_json::{json, Value};
 
     /// A tiny in-memory ZITADEL: one target at most, executions keyed by condition, the target's

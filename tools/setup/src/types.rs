@@ -1,0 +1,129 @@
+//! The vocabulary the other modules share: what a run is asked to do ([`Options`], with its
+//! [`KeyAction`], [`PayloadType`] and [`KeyType`]) and the ZITADEL API calls ([`Call`]) that
+//! requests carry and errors name. It uses no other module of the crate, so every module may use it.
+
+use std::fmt;
+
+/// What a run is asked to do: the command line, checked (`cli::parse` makes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The instance's base URL, without a trailing slash.
+    pub base_url: String,
+    /// The target's endpoint; `None` only with `--rotate`/`--finish-rotation` (key only).
+    pub worker_url: Option<String>,
+    pub name: String,
+    /// A protobuf JSON duration, e.g. `10s`.
+    pub timeout: String,
+    pub interrupt_on_error: bool,
+    pub userinfo: bool,
+    pub saml: bool,
+    pub capture_idp_tokens: bool,
+    pub key_action: KeyAction,
+    /// `None`: a new target gets ZITADEL's default, an existing one keeps its type.
+    pub payload_type: Option<PayloadType>,
+    /// The kind of a new encryption key pair.
+    pub key_type: KeyType,
+    /// Where the private keys of the encryption key pairs are kept.
+    pub key_file: String,
+    pub dry_run: bool,
+}
+
+/// Which key a run rotates, if any (`--rotate`, `--rotate-encryption-key`, `--finish-rotation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    /// Store the target's current key (the default).
+    Store,
+    /// Rotate the signing key, then store `new,old`.
+    Rotate,
+    /// Make and activate a new encryption key pair, then store `new,old` as the decryption key.
+    RotateEncryptionKey,
+    /// Store only the current keys and drop the old encryption keys, ending a rotation.
+    FinishRotation,
+}
+
+/// The target's `payloadType`: how ZITADEL sends the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadType {
+    Json,
+    Jwt,
+    Jwe,
+}
+
+impl PayloadType {
+    /// The enum value's name, as the REST API writes it.
+    pub fn proto_name(self) -> &'static str {
+        match self {
+            PayloadType::Json => "PAYLOAD_TYPE_JSON",
+            PayloadType::Jwt => "PAYLOAD_TYPE_JWT",
+            PayloadType::Jwe => "PAYLOAD_TYPE_JWE",
+        }
+    }
+}
+
+/// The kind of key pair `--key-type` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// RSA 2048: ZITADEL wraps the content key with RSA-OAEP-256.
+    Rsa,
+    /// EC P-256: ZITADEL agrees on the content key with ECDH-ES+A256KW.
+    P256,
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyType::Rsa => "RSA 2048",
+            KeyType::P256 => "EC P-256",
+        })
+    }
+}
+
+/// The calls, named after the RPCs of `zitadel.action.v2.ActionService`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    SearchTargets,
+    CreateTarget,
+    UpdateTarget,
+    GetTarget,
+    RotateSigningKey,
+    SearchExecutions,
+    SetExecution,
+    ListPublicKeys,
+    AddPublicKey,
+    ActivatePublicKey,
+    RemovePublicKey,
+}
+
+impl Call {
+    /// The permission ZITADEL checks for this call.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Call::SearchTargets | Call::GetTarget | Call::ListPublicKeys => "action.target.read",
+            Call::CreateTarget
+            | Call::UpdateTarget
+            | Call::RotateSigningKey
+            | Call::AddPublicKey
+            | Call::ActivatePublicKey
+            | Call::RemovePublicKey => "action.target.write",
+            Call::SearchExecutions => "action.execution.read",
+            Call::SetExecution => "action.execution.write",
+        }
+    }
+
+    /// What the call does, for messages ("ZITADEL denied <what>").
+    pub fn what(self) -> &'static str {
+        match self {
+            Call::SearchTargets => "searching the targets",
+            Call::CreateTarget => "creating the target",
+            Call::UpdateTarget => "updating the target",
+            Call::GetTarget => "reading the target's signing key",
+            Call::RotateSigningKey => "rotating the signing key",
+            Call::SearchExecutions => "reading the executions",
+            Call::SetExecution => "binding the target to an execution",
+            Call::ListPublicKeys => "listing the target's public keys",
+            Call::AddPublicKey => "adding the public key to the target",
+            Call::ActivatePublicKey => "activating the target's public key",
+            Call::RemovePublicKey => "removing an inactive public key of the target",
+        }
+    }
+}
