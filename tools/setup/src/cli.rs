@@ -1,9 +1,15 @@
-//! The command line: options, their checks, and the usage text.
+//! The command line: the usage text, the options as clap reads them, and their checks, which
+//! make the [`Options`] of a run. Only `main` uses this module.
+//!
+//! The messages are the tool's own, as they always were: clap's errors become the tool's sentences
+//! ([`clap_stop`]), and value parsers keep the tool's reading where clap's differs (a value that
+//! starts with `--` is missing; the first wrong argument is the one named; `--` ends nothing).
 
-use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
-use lexopt::Arg;
+use clap::error::{ContextKind, ErrorKind};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use url::Url;
 
 use crate::keys::DEFAULT_KEY_FILE;
@@ -95,24 +101,178 @@ fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
 
-#[derive(Default)]
-struct Raw {
-    domain: Option<String>,
-    worker_url: Option<String>,
-    name: Option<String>,
-    timeout: Option<String>,
-    payload_type: Option<String>,
-    key_type: Option<String>,
-    key_file: Option<String>,
+/// The command line as clap reads it. A value option is a `Vec` (clap appends each occurrence)
+/// so that its value parser (see [`Reading`]) checks a repeat's value before refusing the repeat,
+/// as the messages always did; clap refuses a repeated switch itself. `stray` takes the first
+/// argument that is neither (an unknown option, a lone value) and all after it, to refuse it.
+#[derive(Parser, Debug)]
+#[command(no_binary_name = true, disable_help_flag = true, disable_version_flag = true, override_help = USAGE)]
+struct Args {
+    /// `--help`. The short `-h` is read in `stray`: clap would also take `-hh` for help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    // A value option takes the next argument whatever it is, as the tool always did (`--name -x`);
+    // its value parser refuses one that starts with `--` (`--domain --worker-url x`).
+    #[arg(long, allow_hyphen_values = true)]
+    domain: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    worker_url: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    name: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    timeout: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    payload_type: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    key_type: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    key_file: Vec<String>,
+    #[arg(long)]
     interrupt_on_error: bool,
+    #[arg(long)]
     userinfo: bool,
+    #[arg(long)]
     saml: bool,
+    #[arg(long)]
     capture_idp_tokens: bool,
+    #[arg(long)]
     rotate: bool,
+    #[arg(long)]
     rotate_encryption_key: bool,
+    #[arg(long)]
     finish_rotation: bool,
+    #[arg(long)]
     dry_run: bool,
+    #[arg(long)]
     allow_http: bool,
+    #[arg(hide = true, num_args = 1.., allow_hyphen_values = true)]
+    stray: Vec<String>,
+}
+
+/// Why reading the command line stops before the options are checked.
+#[derive(Debug, Clone)]
+enum Stop {
+    Help,
+    Usage(UsageError),
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Help => f.write_str("help"),
+            Stop::Usage(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Stop {}
+
+fn stop(message: impl Into<String>) -> Stop {
+    Stop::Usage(usage(message))
+}
+
+/// What the value parsers have seen of one command line; clap calls them in the order of the
+/// arguments.
+struct Reading {
+    /// The arguments, to tell `--opt value` from `--opt=value`.
+    args: Vec<String>,
+    /// How often each value option came so far.
+    counts: Vec<(String, usize)>,
+    /// The first wrong argument. When the argument after a value is itself wrong (`--userinfo=x`),
+    /// clap reports that one and drops the value parser's error; the earlier one is kept here.
+    first_stop: Option<Stop>,
+}
+
+impl Reading {
+    /// Counts an occurrence of `flag`; how many there were, this one included.
+    fn count(&mut self, flag: &str) -> usize {
+        match self.counts.iter_mut().find(|(f, _)| f == flag) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.counts.push((flag.to_string(), 1));
+                1
+            }
+        }
+    }
+
+    /// Whether the `occurrence`th `flag` is `--opt value` (not `--opt=value`). No earlier argument
+    /// that looks like `flag` was taken as a value: such a value stops the reading at once.
+    fn value_apart(&self, flag: &str, occurrence: usize) -> bool {
+        let mut spellings =
+            self.args.iter().filter(|a| a.strip_prefix(flag).is_some_and(|r| r.is_empty() || r.starts_with('=')));
+        spellings.nth(occurrence - 1).is_some_and(|a| a == flag)
+    }
+
+    fn keep<T>(&mut self, result: Result<T, Stop>) -> Result<T, Stop> {
+        if let Err(stop) = &result {
+            self.first_stop.get_or_insert_with(|| stop.clone());
+        }
+        result
+    }
+}
+
+/// The value parser of the value option `flag`: the value, unless it is missing (`--opt` followed
+/// by an argument that starts with `--`) or the option came before.
+fn option_value(
+    reading: &Arc<Mutex<Reading>>,
+    flag: String,
+) -> impl Fn(&str) -> Result<String, Stop> + Clone + Send + Sync + 'static {
+    let reading = Arc::clone(reading);
+    move |value: &str| {
+        let mut reading = reading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let occurrence = reading.count(&flag);
+        let result = if value.starts_with("--") && reading.value_apart(&flag, occurrence) {
+            Err(stop(format!("{flag} needs a value")))
+        } else if occurrence > 1 {
+            Err(stop(format!("{flag} is given twice")))
+        } else {
+            Ok(value.to_string())
+        };
+        reading.keep(result)
+    }
+}
+
+/// The value parser of `stray`: every argument that is no known option stops the reading.
+fn stray(reading: &Arc<Mutex<Reading>>) -> impl Fn(&str) -> Result<String, Stop> + Clone + Send + Sync + 'static {
+    let reading = Arc::clone(reading);
+    move |value: &str| {
+        let result = Err(if value == "-h" {
+            Stop::Help
+        } else if let Some(long) = value.strip_prefix("--") {
+            // `--opt=value` names `--opt`.
+            stop(format!("unknown option --{}", long.split('=').next().unwrap_or_default()))
+        } else if value.starts_with('-') {
+            // The one short option is `-h`; `-hx`, `-h=x` and a lone `-` are named whole.
+            stop(format!("unknown option {value}"))
+        } else {
+            stop(format!("unexpected argument {value:?} (options start with --)"))
+        });
+        reading.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).keep(result)
+    }
+}
+
+/// The tool's message for an error of clap's own.
+fn clap_stop(error: &clap::Error) -> Stop {
+    // The option's name, without the `<VALUE>` clap adds.
+    let flag = error
+        .get(ContextKind::InvalidArg)
+        .map(|arg| arg.to_string())
+        .and_then(|arg| arg.split(' ').next().map(str::to_string))
+        .unwrap_or_default();
+    match error.kind() {
+        ErrorKind::DisplayHelp => Stop::Help,
+        // `--help=x` was always help.
+        ErrorKind::TooManyValues if flag == "--help" => Stop::Help,
+        ErrorKind::TooManyValues => stop(format!("{flag} takes no value")),
+        ErrorKind::ArgumentConflict => stop(format!("{flag} is given twice")),
+        // The last argument is a value option.
+        ErrorKind::InvalidValue => stop(format!("{flag} needs a value")),
+        // Not reached: `stray` takes what clap would call unknown.
+        _ => stop(error.kind().as_str().unwrap_or("the command line cannot be read").to_string()),
+    }
 }
 
 /// Parses the arguments after the program name. `--opt value` and `--opt=value` both work.
@@ -120,90 +280,44 @@ pub fn parse<I>(args: I) -> Result<Command, UsageError>
 where
     I: IntoIterator<Item = String>,
 {
-    let mut raw = Raw::default();
-    let mut parser = lexopt::Parser::from_args(args);
-    // Keep `-h=x` whole, so it is reported as the unknown option it is (see `Arg::Short` below).
-    parser.set_short_equals(false);
-    loop {
-        // lexopt reads a lone `--` as the end of the options; this tool has no such marker.
-        if parser.try_raw_args().is_some_and(|rest| rest.peek() == Some(OsStr::new("--"))) {
-            return Err(usage("unknown option --"));
-        }
-        let flag = match parser.next() {
-            Ok(None) => break,
-            Ok(Some(Arg::Long(name))) => format!("--{name}"),
-            // The one short option is `-h`; `-hx` and `-x` are unknown options, named whole.
-            Ok(Some(Arg::Short(c))) => format!("-{c}"),
-            // lexopt gives a lone `-` as a value; it was always an unknown option here.
-            Ok(Some(Arg::Value(value))) if value == "-" => return Err(usage("unknown option -")),
-            Ok(Some(Arg::Value(value))) => {
-                let value = text(value);
-                return Err(usage(format!("unexpected argument {value:?} (options start with --)")));
-            }
-            Err(e) => return Err(usage(e.to_string())),
-        };
-        if !flag.starts_with("--") {
-            return match parser.optional_value() {
-                None if flag == "-h" => Ok(Command::Help),
-                rest => Err(usage(format!("unknown option {flag}{}", rest.map(text).unwrap_or_default()))),
-            };
-        }
-        let slot = match flag.as_str() {
-            "--help" => return Ok(Command::Help),
-            "--domain" => &mut raw.domain,
-            "--worker-url" => &mut raw.worker_url,
-            "--name" => &mut raw.name,
-            "--timeout" => &mut raw.timeout,
-            "--payload-type" => &mut raw.payload_type,
-            "--key-type" => &mut raw.key_type,
-            "--key-file" => &mut raw.key_file,
-            _ => {
-                let switch = match flag.as_str() {
-                    "--interrupt-on-error" => &mut raw.interrupt_on_error,
-                    "--userinfo" => &mut raw.userinfo,
-                    "--saml" => &mut raw.saml,
-                    "--capture-idp-tokens" => &mut raw.capture_idp_tokens,
-                    "--rotate" => &mut raw.rotate,
-                    "--rotate-encryption-key" => &mut raw.rotate_encryption_key,
-                    "--finish-rotation" => &mut raw.finish_rotation,
-                    "--dry-run" => &mut raw.dry_run,
-                    "--allow-http" => &mut raw.allow_http,
-                    other => return Err(usage(format!("unknown option {other}"))),
-                };
-                // `--switch=value`: lexopt holds the value back until asked.
-                if parser.optional_value().is_some() {
-                    return Err(usage(format!("{flag} takes no value")));
-                }
-                if *switch {
-                    return Err(usage(format!("{flag} is given twice")));
-                }
-                *switch = true;
-                continue;
-            }
-        };
-        let value = match parser.optional_value() {
-            Some(inline) => text(inline),
-            // lexopt would take the next argument even if it is an option: `--domain --worker-url x`
-            // is a missing value, not the domain "--worker-url".
-            None => match parser.value().map(text) {
-                Ok(value) if !value.starts_with("--") => value,
-                _ => return Err(usage(format!("{flag} needs a value"))),
-            },
-        };
-        if slot.is_some() {
-            return Err(usage(format!("{flag} is given twice")));
-        }
-        *slot = Some(value);
+    let mut args: Vec<String> = args.into_iter().collect();
+    // For clap a lone `--` ends the options; this tool has no such marker. What comes before it is
+    // read as always; if that is right, the `--` is the unknown option.
+    let marker = args.iter().position(|a| a == "--");
+    if let Some(at) = marker {
+        args.truncate(at);
     }
-    options(raw).map(Command::Run)
+    let reading = Arc::new(Mutex::new(Reading { args: args.clone(), counts: Vec::new(), first_stop: None }));
+    let command = Args::command().mut_args(|arg| {
+        if arg.is_positional() {
+            arg.value_parser(stray(&reading))
+        } else if arg.get_action().takes_values() {
+            let flag = format!("--{}", arg.get_long().unwrap_or_default());
+            arg.value_parser(option_value(&reading, flag))
+        } else {
+            arg
+        }
+    });
+    let read = command.try_get_matches_from(args).and_then(|matches| Args::from_arg_matches(&matches));
+    let first_stop = reading.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).first_stop.take();
+    let args = match (read, first_stop) {
+        (_, Some(stop)) => Err(stop),
+        (Err(error), None) => Err(clap_stop(&error)),
+        (Ok(_), None) if marker.is_some() => Err(stop("unknown option --")),
+        (Ok(args), None) => Ok(args),
+    };
+    match args {
+        Ok(args) => options(args).map(Command::Run),
+        Err(Stop::Help) => Ok(Command::Help),
+        Err(Stop::Usage(e)) => Err(e),
+    }
 }
 
-/// The arguments came in as `String`s, so what lexopt hands back is UTF-8.
-fn text(value: OsString) -> String {
-    value.into_string().unwrap_or_else(|value| value.to_string_lossy().into_owned())
-}
-
-fn options(raw: Raw) -> Result<Options, UsageError> {
+fn options(raw: Args) -> Result<Options, UsageError> {
+    // A repeat stopped the reading: a value option holds one value at most.
+    let [domain, worker, name, duration, payload, pair, key_file] =
+        [raw.domain, raw.worker_url, raw.name, raw.timeout, raw.payload_type, raw.key_type, raw.key_file]
+            .map(|values| values.into_iter().next());
     let actions = [
         ("--rotate", raw.rotate, KeyAction::Rotate),
         ("--rotate-encryption-key", raw.rotate_encryption_key, KeyAction::RotateEncryptionKey),
@@ -217,14 +331,14 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
             return Err(usage(format!("{first} and {second} exclude each other (rotate one key at a time)")));
         }
     };
-    let payload_type = match raw.payload_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let payload_type = match payload.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => None,
         Some("json") => Some(PayloadType::Json),
         Some("jwt") => Some(PayloadType::Jwt),
         Some("jwe") => Some(PayloadType::Jwe),
         Some(_) => return Err(usage("--payload-type must be json, jwt or jwe")),
     };
-    let key_type = match raw.key_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let key_type = match pair.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("rsa") => KeyType::Rsa,
         Some("p256") => KeyType::P256,
         Some(_) => return Err(usage("--key-type must be rsa (RSA 2048) or p256 (EC P-256)")),
@@ -235,19 +349,19 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
     {
         return Err(usage("--rotate-encryption-key is for a jwe target: it cannot go with --payload-type json or jwt"));
     }
-    if raw.key_type.is_some() && !makes_keys {
+    if pair.is_some() && !makes_keys {
         return Err(usage("--key-type is for the key pair of --payload-type jwe or --rotate-encryption-key"));
     }
-    if raw.key_file.is_some() && !makes_keys && key_action != KeyAction::FinishRotation {
+    if key_file.is_some() && !makes_keys && key_action != KeyAction::FinishRotation {
         return Err(usage("--key-file is for --payload-type jwe, --rotate-encryption-key and --finish-rotation"));
     }
-    let key_file = raw.key_file.unwrap_or_else(|| DEFAULT_KEY_FILE.to_string());
+    let key_file = key_file.unwrap_or_else(|| DEFAULT_KEY_FILE.to_string());
     if key_file.trim().is_empty() {
         return Err(usage("--key-file needs a path"));
     }
-    let domain = raw.domain.ok_or_else(|| usage("--domain is required (your ZITADEL instance)"))?;
+    let domain = domain.ok_or_else(|| usage("--domain is required (your ZITADEL instance)"))?;
     let base_url = base_url(&domain, raw.allow_http)?;
-    let worker_url = match raw.worker_url {
+    let worker_url = match worker {
         Some(url) => Some(worker_url(&url, raw.allow_http)?),
         None if key_action == KeyAction::Store => {
             return Err(usage("--worker-url is required (the worker's https:// endpoint)"));
@@ -256,8 +370,8 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
     };
     if worker_url.is_none() {
         let given = [
-            ("--timeout", raw.timeout.is_some()),
-            ("--payload-type", raw.payload_type.is_some()),
+            ("--timeout", duration.is_some()),
+            ("--payload-type", payload.is_some()),
             ("--interrupt-on-error", raw.interrupt_on_error),
             ("--userinfo", raw.userinfo),
             ("--saml", raw.saml),
@@ -267,11 +381,11 @@ fn options(raw: Raw) -> Result<Options, UsageError> {
             return Err(usage(format!("{flag} changes the target or its bindings: give --worker-url too")));
         }
     }
-    let name = raw.name.unwrap_or_else(|| "zitadel-claims".to_string());
+    let name = name.unwrap_or_else(|| "zitadel-claims".to_string());
     if name.trim().is_empty() || name.len() > 1000 {
         return Err(usage("--name must be 1 to 1000 characters"));
     }
-    let timeout = match raw.timeout {
+    let timeout = match duration {
         Some(t) => timeout(&t)?,
         None => "10s".to_string(),
     };
@@ -504,6 +618,30 @@ mod tests {
     fn help_wins_wherever_it_stands() {
         assert_eq!(parse(["--domain".into(), "x".into(), "--help".into()]).unwrap(), Command::Help);
         assert_eq!(parse(["-h".into()]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn odd_command_lines_read_as_they_always_did() {
+        let base = ["--domain", "z.cloud", "--worker-url", "https://w.dev/"];
+        let with = |extra: &[&str]| run(&[&base[..], extra].concat());
+        // A value option takes the next argument unless that starts with `--`.
+        assert_eq!(with(&["--name", "-x"]).unwrap().name, "-x");
+        assert_eq!(with(&["--name=--x"]).unwrap().name, "--x");
+        assert_eq!(err(&["--name", "--x", "--domain", "z"]), "--name needs a value");
+        // The first wrong argument is named, also where clap would name a later one.
+        assert_eq!(err(&["--domain", "--x", "--userinfo=1"]), "--domain needs a value");
+        assert_eq!(err(&["--domain", "a", "--domain", "--x"]), "--domain needs a value");
+        assert_eq!(err(&["--domain", "a", "--domain", "b", "--frobnicate"]), "--domain is given twice");
+        assert_eq!(err(&["stray", "--frobnicate"]), "unexpected argument \"stray\" (options start with --)");
+        // `--` ends no options; `-h` is the one short option.
+        assert_eq!(with(&["--"]).unwrap_err().0, "unknown option --");
+        for odd in ["-", "-x", "-hx", "-h=x", "-hh"] {
+            assert_eq!(err(&[odd]), format!("unknown option {odd}"));
+        }
+        assert_eq!(err(&["--frobnicate=1"]), "unknown option --frobnicate");
+        assert_eq!(parse(["--help=x".into()]).unwrap(), Command::Help);
+        assert_eq!(parse(["-h".into(), "--".into()]).unwrap(), Command::Help);
+        assert_eq!(Args::command().render_help().to_string(), USAGE);
     }
 
     #[test]
