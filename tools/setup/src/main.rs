@@ -15,7 +15,8 @@
 //! 2. `error`: every failure, its message and exit code;
 //! 3. `api` (ZITADEL's Action API over a transport), `keys` (the key pairs and the key file) and
 //!    `wrangler` (the worker's secrets);
-//! 4. `http` (the real transport) and `setup` (the provisioning, in order);
+//! 4. `http` (the real transport) and `setup` (the provisioning: `setup/mod.rs` orders the steps,
+//!    the files beside it each provision one thing and use no other of them);
 //! 5. `dry_run`: the printing transport, secret store and key store of `--dry-run`;
 //! 6. `cli`: the command line, read into `types::Options`;
 //! 7. `main`: runs `setup` for real or as a dry run.

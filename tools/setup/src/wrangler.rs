@@ -1,4 +1,5 @@
-//! Storing the signing key as a Worker secret with `wrangler secret put`.
+//! Storing the worker's secrets (the signing key, the payload decryption key) with
+//! `wrangler secret put`.
 //!
 //! The key is written to wrangler's standard input: never on a command line (visible to every
 //! user of the machine in the process list), never printed.
@@ -70,6 +71,17 @@ impl SecretStore for Wrangler {
 
     fn command_line(&self, name: &str) -> String {
         std::iter::once(self.program.clone()).chain(self.args(name)).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The error of a failing `wrangler secret put` with `extra` added to its hint; other errors as they
+/// are.
+pub fn with_hint(error: Error, extra: &str) -> Error {
+    match error {
+        Error::Wrangler { command, detail, hint } => {
+            Error::Wrangler { command, detail, hint: format!("{hint}{extra}") }
+        }
+        other => other,
     }
 }
 

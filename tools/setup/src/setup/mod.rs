@@ -1,0 +1,125 @@
+//! The provisioning itself, in order: the encryption key, the target, the signing-key secret, the
+//! executions. This file orders the steps; each thing provisioned has its own file:
+//!
+//! - `target.rs`: the Actions V2 target (its endpoint, timeout, failure policy, payload type);
+//! - `encryption_keys.rs`: the key pairs of the payload encryption and `PAYLOAD_DECRYPTION_KEY`,
+//!   with their rotation;
+//! - `signing_key.rs`: the target's signing key as `ZITADEL_SIGNING_KEY`, with its rotation;
+//! - `executions.rs`: the executions that call the target.
+//!
+//! The secrets are stored before the target is bound, so ZITADEL never calls a worker that cannot
+//! check its signature (or open its payload) yet; when wrangler fails, nothing calls the worker at
+//! all. For a target that exists, the encryption key is handled before the target is updated, so
+//! a target switched to `PAYLOAD_TYPE_JWE` finds its key active and the worker able to decrypt.
+
+use std::io::Write;
+
+use crate::api::Zitadel;
+use crate::error::Error;
+use crate::keys::Keys;
+use crate::types::{KeyAction, Options};
+use crate::wrangler::SecretStore;
+
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        // Losing a progress line (closed stdout) must not stop a half-done setup.
+        let _ = writeln!($out, $($arg)*);
+    };
+}
+
+mod encryption_keys;
+mod executions;
+mod signing_key;
+mod target;
+
+#[cfg(test)]
+mod fakes;
+
+/// Provisions what `options` asks for, in order (see the module docs); progress lines go to `out`.
+pub fn run(
+    options: &Options,
+    api: &mut Zitadel,
+    secrets: &mut dyn SecretStore,
+    keys: &mut dyn Keys,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let name = &options.name;
+    let existing = api.find_target(name)?;
+
+    let (id, created_key) = match (target::spec(options), existing) {
+        (Some(spec), Some(id)) => {
+            // The keys first: a target switched to PAYLOAD_TYPE_JWE must find its key active and
+            // the worker able to decrypt; a key missing from the key file stops the run unchanged.
+            encryption_keys::provision(options, &id, false, api, secrets, keys, out)?;
+            target::update(api, &id, &spec, out)?;
+            (id, None)
+        }
+        (Some(spec), None) => {
+            let (id, key) = target::create(api, &spec, out)?;
+            // Nothing calls the new target before it is bound.
+            encryption_keys::provision(options, &id, true, api, secrets, keys, out)?;
+            (id, Some(key))
+        }
+        (None, Some(id)) => {
+            say!(out, "Found target {name:?} (id {id})");
+            encryption_keys::provision(options, &id, false, api, secrets, keys, out)?;
+            (id, None)
+        }
+        (None, None) => return Err(Error::NoTarget { name: name.clone() }),
+    };
+
+    // `--rotate-encryption-key` alone handles that key only.
+    if options.worker_url.is_some() || options.key_action != KeyAction::RotateEncryptionKey {
+        let current = match created_key {
+            Some(key) => key,
+            None => {
+                let target = api.get_target(&id)?;
+                encryption_keys::payload_type_note(options, target.payload_type.as_deref(), out);
+                target.signing_key
+            }
+        };
+        signing_key::store(options.key_action, api, &id, current, secrets, out)?;
+    }
+
+    if options.worker_url.is_some() {
+        executions::bind(options, api, &id, out)?;
+    }
+    say!(out, "Done.");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::fakes::{run_with, Fake, Stored, BASE};
+    use crate::setup::signing_key::SECRET_NAME;
+    use crate::types::Call;
+    use serde_json::json;
+
+    #[test]
+    fn first_run_creates_stores_then_binds_and_second_run_changes_nothing_but_the_secret() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        let out = run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert_eq!(stored.0, [(SECRET_NAME.to_string(), "key-1".to_string())]);
+        assert_eq!(fake.executions, vec![(json!({"function":{"name":"preaccesstoken"}}), vec!["100".to_string()])]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::CreateTarget, Call::SearchExecutions, Call::SetExecution]);
+        assert!(!out.contains("key-1"), "{out}");
+        assert_eq!(fake.log[1].body.as_ref().unwrap().get("payloadType"), None, "ZITADEL's default");
+
+        let out = run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert_eq!(stored.values(SECRET_NAME), ["key-1", "key-1"]);
+        assert_eq!(fake.executions.len(), 1);
+        assert_eq!(fake.executions[0].1, ["100"]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]);
+        assert!(out.contains("already calls the target"), "{out}");
+    }
+
+    #[test]
+    fn rotating_without_a_target_is_an_error() {
+        for rotation in ["--rotate", "--rotate-encryption-key", "--finish-rotation"] {
+            let err =
+                run_with(&mut Fake::default(), &mut Stored::default(), &format!("--domain z {rotation}")).unwrap_err();
+            assert_eq!(err, Error::NoTarget { name: "zitadel-claims".into() });
+        }
+    }
+}
