@@ -24,7 +24,7 @@ use zitadel_claims_core::contract::signature::{self, header_for, RustMac};
 use zitadel_claims_core::endpoint::{handle_call, IsolateState};
 use zitadel_claims_core::log::RequestLog;
 use zitadel_claims_core::secret::SigningKey;
-use zitadel_claims_core::testing::{FakePlatform, Reply, Timers, START_MS as NOW_MS};
+use zitadel_claims_core::testing::{FakeRuntime, Reply, Timers, START_MS as NOW_MS};
 
 const ORG: &str = "312909075211944344";
 
@@ -177,16 +177,16 @@ fn main() {
     let isolate = IsolateState::default();
     // Serves the organization's metadata (once, to warm the cache); the clock stands still and no
     // timer ends, so every measured request runs to its end on the warm path.
-    let platform =
-        FakePlatform::repeating(Reply::raw(200, &org_metadata())).with_timers(Timers::Never).without_recording();
+    let runtime =
+        FakeRuntime::repeating(Reply::raw(200, &org_metadata())).with_timers(Timers::Never).without_recording();
 
     let once = || {
         let mut log = RequestLog::new("POST", "/");
-        let response = run_ready(handle_call(&config, &isolate, &platform, Some(&header), &body, &mut log)).unwrap();
+        let response = run_ready(handle_call(&config, &isolate, &runtime, Some(&header), &body, &mut log)).unwrap();
         (response.to_json(), log.to_json())
     };
     let (answer, _) = once(); // warms the cache
-    assert_eq!(platform.sends(), 1);
+    assert_eq!(runtime.sends(), 1);
     let parsed: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let claims = parsed["append_claims"].as_array().unwrap();
     assert_eq!(claims.len(), 4, "permissions, flat roles, groups, Microsoft token: {answer}");
@@ -198,7 +198,7 @@ fn main() {
             &config,
             &isolate.claims,
             &isolate.zitadel,
-            &platform,
+            &runtime,
             payload::Function::PreAccessToken,
             &info,
             Default::default(),
@@ -214,7 +214,7 @@ fn main() {
         _ => {}
     }
     let (median, p10, p90) = measure(&once);
-    assert_eq!(platform.sends(), 1, "every measured request was served from the warm cache");
+    assert_eq!(runtime.sends(), 1, "every measured request was served from the warm cache");
     let keys = [SigningKey::new("bench-signing-key")];
     let parts = [
         (
@@ -256,7 +256,7 @@ fn main() {
     })
     .unwrap();
     let jose_isolate = IsolateState::default();
-    let jose_platform = FakePlatform::new(vec![Reply::raw(200, &jose_made.jwks), Reply::raw(200, &org_metadata())])
+    let jose_platform = FakeRuntime::new(vec![Reply::raw(200, &jose_made.jwks), Reply::raw(200, &org_metadata())])
         .with_timers(Timers::Never)
         .without_recording();
     let signed = |bytes: &[u8]| header_for((NOW_MS / 1000) as i64, bytes, &[SigningKey::new("bench-signing-key")]);

@@ -5,7 +5,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
 
 use crate::body::{declared_length, read_limited, Chunks};
-use zitadel_claims_core::runtime::{HttpRequest, HttpResponse, TransportError};
+use zitadel_claims_core::port::{HttpRequest, HttpResponse, TransportError};
 
 /// The largest upstream answer read: a page of 100 mapping entries or a token answer is a few
 /// KiB, and reading is not free in workerd, so the cap is low.
@@ -55,7 +55,7 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> 
     let status = response.status();
     let response_headers = response.headers();
     let retry_after = response_headers.get("retry-after").ok().flatten();
-    let retry_after = retry_after.as_deref().and_then(zitadel_claims_core::runtime::parse_retry_after);
+    let retry_after = retry_after.as_deref().and_then(zitadel_claims_core::port::parse_retry_after);
     if declared_length(&response_headers).is_some_and(|len| len > MAX_UPSTREAM_BODY_BYTES as u64) {
         // Dropped, not aborted: in workerd, aborting a response whose large body is still
         // arriving holds up the answer; dropping it does not.

@@ -1,7 +1,7 @@
 //! The worker: the only code that touches the Workers runtime. The fetch and start events, and the
-//! core's port ([`Platform`]) over the runtime's fetch, timers, KV and WebCrypto. It feeds the core
-//! (the `zitadel-claims-core` crate, in `crates/core/`) bytes, headers and the clock, and writes
-//! the response and one log line. Everything here is wasm32 only; on the host the crate is empty.
+//! core's ports ([`zitadel_claims_core::port`]) over the runtime's fetch, timers, KV and
+//! WebCrypto. It feeds the core (the `zitadel-claims-core` crate, in `crates/core/`) bytes,
+//! headers and the clock, and writes the response and one log line. Everything here is wasm32 only; on the host the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
 mod body;
@@ -20,13 +20,15 @@ use worker::{console_log, event, web_sys, Context, Date, Delay, Env};
 
 use self::kv::KvNamespace;
 use zitadel_claims_core::config::{Config, Problem};
-use zitadel_claims_core::contract::jose::{Crypto, Epk, Jwk, JwsAlg};
+use zitadel_claims_core::contract::jose::{Epk, Jwk, JwsAlg};
 use zitadel_claims_core::contract::limits::MAX_BODY_BYTES;
-use zitadel_claims_core::contract::signature::{self, Mac};
+use zitadel_claims_core::contract::signature;
 use zitadel_claims_core::endpoint::{self, IsolateState, Route};
 use zitadel_claims_core::error::Error;
 use zitadel_claims_core::log::RequestLog;
-use zitadel_claims_core::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
+use zitadel_claims_core::port::{
+    Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError,
+};
 
 type Loaded = Rc<Result<Config, Vec<Problem>>>;
 
@@ -99,10 +101,10 @@ async fn serve(req: web_sys::Request, env: &Env, ctx: &Context, log: &mut Reques
     let body = body::read_body(&req, &headers, MAX_BODY_BYTES).await?;
     let header = headers.get(signature::HEADER).ok().flatten();
     let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| kv::binding(env)).clone());
-    let platform = WorkersRuntime { kv, ctx, calls: Cell::new(0) };
+    let runtime = WorkersRuntime { kv, ctx, calls: Cell::new(0) };
     let state = STATE.with(|cell| cell.get_or_init(|| Rc::new(IsolateState::new(config))).clone());
-    let result = endpoint::handle_call(config, &state, &platform, header.as_deref(), &body, log).await;
-    log.upstream_calls = platform.calls.get();
+    let result = endpoint::handle_call(config, &state, &runtime, header.as_deref(), &body, log).await;
+    log.upstream_calls = runtime.calls.get();
     Ok((200, result?.to_json()))
 }
 
@@ -119,21 +121,27 @@ struct WorkersRuntime<'a> {
     calls: Cell<usize>,
 }
 
-impl Platform for WorkersRuntime<'_> {
+impl Http for WorkersRuntime<'_> {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.calls.set(self.calls.get() + 1);
         fetch::send(request).await
     }
+}
 
+impl Clock for WorkersRuntime<'_> {
     fn now_ms(&self) -> u64 {
         Date::now().as_millis()
     }
+}
 
+impl Timer for WorkersRuntime<'_> {
     async fn sleep(&self, ms: u64) {
         // setTimeout fires at once for delays beyond 2^31 - 1 ms.
         Delay::from(Duration::from_millis(ms.min(i32::MAX as u64))).await;
     }
+}
 
+impl SharedCache for WorkersRuntime<'_> {
     async fn cache_get(&self, key: &str) -> Option<String> {
         kv::get(self.kv.as_ref()?, key).await
     }

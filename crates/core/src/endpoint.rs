@@ -17,8 +17,8 @@ use crate::envelope;
 use crate::error::Error;
 use crate::idp_intent;
 use crate::log::RequestLog;
+use crate::port::Runtime;
 use crate::runtime::deadline::flight_lifetime_ms;
-use crate::runtime::Platform;
 use crate::upstream::jwks::JwksCache;
 use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
@@ -106,17 +106,17 @@ impl Answer {
 /// payload, its JWS and JWE, then the payload, then the claims, or, for an API (request/response)
 /// execution, the token capture. Fills in `log` as far as it
 /// gets.
-pub async fn handle_call<P: Platform>(
+pub async fn handle_call<R: Runtime>(
     config: &Config,
     state: &IsolateState,
-    platform: &P,
+    runtime: &R,
     signature_header: Option<&str>,
     body: &[u8],
     log: &mut RequestLog,
 ) -> Result<Answer, Error> {
-    let now_ms = platform.now_ms();
+    let now_ms = runtime.now_ms();
     signature::verify(
-        platform,
+        runtime,
         signature_header,
         body,
         &config.signing_keys,
@@ -132,14 +132,14 @@ pub async fn handle_call<P: Platform>(
         // plain JSON path should not carry that future.
         _ => {
             let deadline_ms = now_ms + config.upstream_timeout_ms;
-            Box::pin(envelope::open(&config.payload, &state.jwks, platform, kind, body, deadline_ms)).await?
+            Box::pin(envelope::open(&config.payload, &state.jwks, runtime, kind, body, deadline_ms)).await?
         }
     };
     let info = payload::decode(&opened)?;
     if let Some(method) = info.full_method.as_deref() {
         let deadline_ms = now_ms + config.upstream_timeout_ms;
         // Boxed: the token capture's future is large, and the claims' path should not carry it.
-        return Box::pin(api_execution(config, &state.zitadel, platform, method, &info, deadline_ms, log)).await;
+        return Box::pin(api_execution(config, &state.zitadel, runtime, method, &info, deadline_ms, log)).await;
     }
     log.user_id = info.user_id().map(str::to_string);
     log.org_id = info.org_id().map(str::to_string);
@@ -151,7 +151,7 @@ pub async fn handle_call<P: Platform>(
     };
     log.function = Some(function.name());
     let earlier = chain::earlier(function, info.response)?;
-    claims::build(config, &state.claims, &state.zitadel, platform, function, &info, earlier, log)
+    claims::build(config, &state.claims, &state.zitadel, runtime, function, &info, earlier, log)
         .await
         .map(Answer::Claims)
         .map_err(Error::UpstreamUnavailable)
@@ -160,10 +160,10 @@ pub async fn handle_call<P: Platform>(
 /// A request or response execution: the response of RetrieveIdentityProviderIntent has its tokens
 /// captured (for a first sign-in, into the user the message creates); every other message goes
 /// back unchanged, so binding the target to more methods than that one changes nothing.
-async fn api_execution<P: Platform>(
+async fn api_execution<R: Runtime>(
     config: &Config,
     zitadel: &ZitadelClient,
-    platform: &P,
+    runtime: &R,
     method: &str,
     info: &payload::ContextInfo<'_>,
     deadline_ms: u64,
@@ -181,7 +181,7 @@ async fn api_execution<P: Platform>(
         }
     };
     if method == idp_intent::METHOD {
-        let (capture, changed) = idp_intent::capture(config, zitadel, platform, message.get(), deadline_ms).await;
+        let (capture, changed) = idp_intent::capture(config, zitadel, runtime, message.get(), deadline_ms).await;
         log.ms_token = Some(capture.describe());
         if let idp_intent::Capture::Failed(e) = capture {
             log.upstream_error = Some(e.code());
@@ -242,7 +242,8 @@ pub fn health(
 mod tests {
     use super::*;
     use crate::contract::signature::{header_for, SignatureError};
-    use crate::testing::FakePlatform;
+    use crate::port::Clock;
+    use crate::testing::FakeRuntime;
     use futures::executor::block_on;
 
     #[test]
@@ -276,14 +277,14 @@ mod tests {
     }
 
     fn handle(header: Option<&str>, body: &[u8]) -> (Result<Answer, Error>, RequestLog) {
-        let platform = FakePlatform::new(vec![]);
+        let runtime = FakeRuntime::new(vec![]);
         let mut log = RequestLog::new("POST", "/");
-        let result = block_on(handle_call(&config(), &IsolateState::default(), &platform, header, body, &mut log));
+        let result = block_on(handle_call(&config(), &IsolateState::default(), &runtime, header, body, &mut log));
         (result, log)
     }
 
     fn call(body: &[u8]) -> (Result<Answer, Error>, RequestLog) {
-        let now = (FakePlatform::new(vec![]).now_ms() / 1000) as i64;
+        let now = (FakeRuntime::new(vec![]).now_ms() / 1000) as i64;
         handle(Some(&header_for(now, body, &config().signing_keys)), body)
     }
 

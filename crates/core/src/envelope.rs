@@ -9,7 +9,8 @@
 use std::borrow::Cow;
 
 use crate::config::{PayloadConfig, PAYLOAD_DECRYPTION_KEY, ZITADEL_DOMAIN};
-use crate::contract::jose::{self, concat_kdf, Crypto, JoseError, Jwe, JweAlg, PayloadKind};
+use crate::contract::jose::{self, concat_kdf, JoseError, Jwe, JweAlg, PayloadKind};
+use crate::port::{Clock, Crypto, Http, Timer};
 use crate::upstream::jwks::JwksCache;
 use crate::upstream::UpstreamError;
 
@@ -33,10 +34,10 @@ impl From<JoseError> for EnvelopeError {
 }
 
 /// The JSON payload in `body`, which is of `kind` ([`PayloadKind::of`]).
-pub async fn open<'a, P: crate::runtime::Platform>(
+pub async fn open<'a, R: Http + Clock + Timer + Crypto>(
     config: &PayloadConfig,
     jwks: &JwksCache,
-    platform: &P,
+    runtime: &R,
     kind: PayloadKind,
     body: &'a [u8],
     deadline_ms: u64,
@@ -60,7 +61,7 @@ pub async fn open<'a, P: crate::runtime::Platform>(
             if config.decryption_keys.is_empty() {
                 return Err(EnvelopeError::NeedsSetting(kind, PAYLOAD_DECRYPTION_KEY));
             }
-            let plaintext = decrypt(config, platform, &jose::parse_jwe(text)?).await?;
+            let plaintext = decrypt(config, runtime, &jose::parse_jwe(text)?).await?;
             Cow::Owned(
                 String::from_utf8(plaintext)
                     .map_err(|_| JoseError::Signature("the JWE does not hold a compact JWS"))?,
@@ -70,33 +71,33 @@ pub async fn open<'a, P: crate::runtime::Platform>(
     };
     let jws = jose::parse_jws(&jws_text)?;
     let key_set =
-        jwks.key_set(platform, jwks_url, &jws.kid, deadline_ms).await.map_err(EnvelopeError::KeysUnavailable)?;
+        jwks.key_set(runtime, jwks_url, &jws.kid, deadline_ms).await.map_err(EnvelopeError::KeysUnavailable)?;
     let key = key_set.find(&jws.kid).ok_or(JoseError::Signature("the JWS names a key the instance does not have"))?;
     jose::check_key(key, jws.alg)?;
     jose::check_signature_shape(jws.alg, &jws.signature)?;
-    match platform.verify_signature(jws.alg, key, jws.signing_input.as_bytes(), &jws.signature).await {
+    match runtime.verify_signature(jws.alg, key, jws.signing_input.as_bytes(), &jws.signature).await {
         Some(true) => Ok(Cow::Owned(jws.payload)),
         _ => Err(JoseError::Signature("the JWS signature does not verify").into()),
     }
 }
 
 /// The JWE's plaintext, decrypted with the configured key it names, else each in turn.
-async fn decrypt<P: Crypto>(config: &PayloadConfig, platform: &P, jwe: &Jwe<'_>) -> Result<Vec<u8>, EnvelopeError> {
+async fn decrypt<R: Crypto>(config: &PayloadConfig, runtime: &R, jwe: &Jwe<'_>) -> Result<Vec<u8>, EnvelopeError> {
     let keys = &config.decryption_keys;
     let named = |k: &&crate::secret::DecryptionKey| jwe.kid.is_some() && k.kid() == jwe.kid.as_deref();
     let in_order = keys.iter().filter(named).chain(keys.iter().filter(|k| !named(k)));
     for key in in_order {
         let cek = match (jwe.alg, &jwe.epk) {
-            (JweAlg::RsaOaep256, _) => platform.rsa_oaep_256_decrypt(key.pkcs8(), &jwe.encrypted_key).await,
-            (JweAlg::EcdhEsA256Kw, Some(epk)) => match platform.ecdh_shared_secret(key.pkcs8(), epk).await {
-                Some(z) => platform.aes_kw_unwrap(&concat_kdf(&z, &jwe.apu, &jwe.apv), &jwe.encrypted_key).await,
+            (JweAlg::RsaOaep256, _) => runtime.rsa_oaep_256_decrypt(key.pkcs8(), &jwe.encrypted_key).await,
+            (JweAlg::EcdhEsA256Kw, Some(epk)) => match runtime.ecdh_shared_secret(key.pkcs8(), epk).await {
+                Some(z) => runtime.aes_kw_unwrap(&concat_kdf(&z, &jwe.apu, &jwe.apv), &jwe.encrypted_key).await,
                 None => None,
             },
             (JweAlg::EcdhEsA256Kw, None) => None,
         };
         let Some(cek) = cek.filter(|cek| cek.len() == 32) else { continue };
         if let Some(plaintext) =
-            platform.aes_gcm_decrypt(&cek, &jwe.iv, jwe.aad.as_bytes(), &jwe.ciphertext_and_tag).await
+            runtime.aes_gcm_decrypt(&cek, &jwe.iv, jwe.aad.as_bytes(), &jwe.ciphertext_and_tag).await
         {
             return Ok(plaintext);
         }

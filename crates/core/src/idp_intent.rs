@@ -23,8 +23,8 @@ use crate::claims::microsoft::jwt_expiry;
 use crate::config::{Config, MsTokenConfig};
 use crate::contract::json::{self, is_null};
 use crate::contract::response::{push_json_str, Metadata};
+use crate::port::{Clock, Http, Timer};
 use crate::runtime::deadline::timeout_at;
-use crate::runtime::Platform;
 use crate::upstream::zitadel::{self, ZitadelClient};
 use crate::upstream::UpstreamError;
 
@@ -230,10 +230,10 @@ fn metadata_edit(
 
 /// Captures the tokens of `response` (the raw JSON of a RetrieveIdentityProviderIntent answer).
 /// Returns what happened and, for a first sign-in, the message to answer instead of `response`.
-pub async fn capture<P: Platform>(
+pub async fn capture<R: Http + Clock + Timer>(
     config: &Config,
     client: &ZitadelClient,
-    platform: &P,
+    runtime: &R,
     response: &str,
     deadline_ms: u64,
 ) -> (Capture, Option<String>) {
@@ -245,8 +245,8 @@ pub async fn capture<P: Platform>(
     let Some(api) = &config.zitadel else {
         return (Capture::Skipped("no ZITADEL API settings (ZITADEL_DOMAIN)"), None);
     };
-    let store = zitadel::set_user_metadata(platform, api, client, &user_id, &entries);
-    let capture = match timeout_at(platform, deadline_ms, store).await.unwrap_or(Err(UpstreamError::Timeout)) {
+    let store = zitadel::set_user_metadata(runtime, api, client, &user_id, &entries);
+    let capture = match timeout_at(runtime, deadline_ms, store).await.unwrap_or(Err(UpstreamError::Timeout)) {
         Ok(()) => Capture::Stored(entries.len()),
         Err(e) => Capture::Failed(e),
     };

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod error;
 pub mod idp_intent;
 pub mod log;
+pub mod port;
 pub mod runtime;
 pub mod secret;
 #[cfg(any(test, feature = "testing"))]

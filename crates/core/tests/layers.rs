@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// may also use `testing`, the test doubles, which may use everything.
 const LAYERS: &[&[&str]] = &[
     &["secret", "log"],
-    &["contract"],
+    &["contract", "port"],
     &["runtime"],
     &["config"],
     &["upstream"],

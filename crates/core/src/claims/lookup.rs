@@ -8,8 +8,8 @@ use super::permission_cache::{shared_key, Cached, PermissionCache, PermissionFli
 use super::permissions::PermissionMap;
 use crate::config::{Config, PermissionsConfig};
 use crate::log::RequestLog;
+use crate::port::{Clock, Http, SharedCache, Timer};
 use crate::runtime::deadline::timeout_at;
-use crate::runtime::Platform;
 use crate::upstream::zitadel::{self, ZitadelClient};
 use crate::upstream::UpstreamError;
 
@@ -17,19 +17,19 @@ use crate::upstream::UpstreamError;
 const SHARED_CACHE_MIN_TTL_SECONDS: u64 = 60;
 
 /// Looking up one organization's role → permissions map for one call.
-pub struct PermissionLookup<'a, P> {
+pub struct PermissionLookup<'a, R> {
     pub config: &'a Config,
     pub settings: &'a PermissionsConfig,
     pub cache: &'a RefCell<PermissionCache>,
     pub flights: &'a PermissionFlights,
     pub zitadel: &'a ZitadelClient,
-    pub platform: &'a P,
+    pub runtime: &'a R,
     pub org_id: &'a str,
     /// When upstream work stops (Unix milliseconds).
     pub deadline_ms: u64,
 }
 
-impl<P: Platform> PermissionLookup<'_, P> {
+impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
     /// From the isolate's cache when fresh, else from KV when fresh, else from ZITADEL, shared by
     /// concurrent requests for the same organization. On an upstream failure (a timeout at the
     /// deadline included), a map within the stale-if-error window (in memory or KV) is used
@@ -38,7 +38,7 @@ impl<P: Platform> PermissionLookup<'_, P> {
         let (config, cache) = (self.config, self.cache);
         let ttl_ms = config.cache_ttl_seconds * 1000;
         let stale_ms = config.stale_if_error_seconds * 1000;
-        let cached = cache.borrow_mut().lookup(self.org_id, self.platform.now_ms(), ttl_ms, stale_ms);
+        let cached = cache.borrow_mut().lookup(self.org_id, self.runtime.now_ms(), ttl_ms, stale_ms);
         if let Cached::Fresh(map) = cached {
             log.cache = Some("hit");
             return Ok(map);
@@ -51,7 +51,7 @@ impl<P: Platform> PermissionLookup<'_, P> {
             // Where the map came from, if this call led the flight; a waiter got it "shared".
             let led = std::cell::Cell::new(None);
             // Boxed, as above.
-            let result = Box::pin(self.flights.run(self.platform, self.org_id, || async {
+            let result = Box::pin(self.flights.run(self.runtime, self.org_id, || async {
                 let loaded = self.fetch(log).await;
                 led.set(loaded.as_ref().ok().map(|(_, source)| *source));
                 loaded.map(|(map, _)| map)
@@ -76,20 +76,20 @@ impl<P: Platform> PermissionLookup<'_, P> {
     /// KV (if fresh), else ZITADEL, each stopped at the deadline. Returns the map and where it
     /// came from.
     async fn fetch(&self, log: &mut RequestLog) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
-        let (config, settings, cache, platform, org_id) =
-            (self.config, self.settings, self.cache, self.platform, self.org_id);
+        let (config, settings, cache, runtime, org_id) =
+            (self.config, self.settings, self.cache, self.runtime, self.org_id);
         let ttl_ms = config.cache_ttl_seconds * 1000;
         let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
         let key = shared_key(org_id, &settings.metadata_prefix);
         let shared = if ttl_ms > 0 {
-            timeout_at(platform, self.deadline_ms, platform.cache_get(&key))
+            timeout_at(runtime, self.deadline_ms, runtime.cache_get(&key))
                 .await
                 .flatten()
                 .and_then(|text| serde_json::from_str::<SharedEntry>(&text).ok())
         } else {
             None
         };
-        let now = platform.now_ms();
+        let now = runtime.now_ms();
         if let Some(entry) = &shared {
             if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
                 let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
@@ -98,8 +98,8 @@ impl<P: Platform> PermissionLookup<'_, P> {
             }
         }
 
-        let fetch = zitadel::org_metadata(platform, &settings.api, self.zitadel, org_id, &settings.metadata_prefix);
-        match timeout_at(platform, self.deadline_ms, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
+        let fetch = zitadel::org_metadata(runtime, &settings.api, self.zitadel, org_id, &settings.metadata_prefix);
+        match timeout_at(runtime, self.deadline_ms, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
             Ok(entries) => {
                 let (map, skipped) = PermissionMap::from_metadata(
                     entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
@@ -107,13 +107,13 @@ impl<P: Platform> PermissionLookup<'_, P> {
                 );
                 log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
                 let map = Rc::new(map);
-                let fetched_at = platform.now_ms();
+                let fetched_at = runtime.now_ms();
                 cache.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
                 if ttl_ms > 0 {
                     let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
                     if let Ok(text) = serde_json::to_string(&entry) {
                         let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
-                        platform.cache_put(&key, text, ttl).await;
+                        runtime.cache_put(&key, text, ttl).await;
                     }
                 }
                 Ok((map, "miss"))

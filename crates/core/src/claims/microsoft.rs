@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
 use crate::contract::payload::ContextInfo;
 use crate::contract::response::Metadata;
+use crate::port::{Clock, Http, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::deadline::timeout_at;
 use crate::runtime::single_flight::SingleFlight;
-use crate::runtime::Platform;
 use crate::upstream::microsoft::{request_refresh, RefreshError, Refreshed};
 use crate::upstream::UpstreamError;
 
@@ -138,8 +138,8 @@ pub enum Outcome {
 
 /// Decides the claim for `stored` at `now` (unix seconds), refreshing when needed; a refresh
 /// still running at `deadline_ms` counts as a timeout.
-pub async fn token_claim<P: Platform>(
-    platform: &P,
+pub async fn token_claim<R: Http + Clock + Timer>(
+    runtime: &R,
     refresher: &Refresher,
     config: &MsTokenConfig,
     stored: Stored,
@@ -167,9 +167,9 @@ pub async fn token_claim<P: Platform>(
         }
     }
 
-    let refresh = refresher.refresh(platform, refresh_config, &refresh_token, now);
+    let refresh = refresher.refresh(runtime, refresh_config, &refresh_token, now);
     // Boxed: the refresh's future is large, and the fresh-token path above should not carry it.
-    match Box::pin(timeout_at(platform, deadline_ms, refresh))
+    match Box::pin(timeout_at(runtime, deadline_ms, refresh))
         .await
         .unwrap_or(Err(RefreshError::Transient(UpstreamError::Timeout)))
     {
@@ -192,9 +192,9 @@ pub async fn token_claim<P: Platform>(
 }
 
 impl Refresher {
-    async fn refresh<P: Platform>(
+    async fn refresh<R: Http + Clock + Timer>(
         &self,
-        platform: &P,
+        runtime: &R,
         config: &MsRefreshConfig,
         refresh_token: &str,
         now: i64,
@@ -206,13 +206,13 @@ impl Refresher {
                 return Ok(done.clone());
             }
         }
-        if self.backoff.active(platform.now_ms()) {
+        if self.backoff.active(runtime.now_ms()) {
             return Err(RefreshError::Transient(UpstreamError::RateLimited));
         }
         let result = self
             .flights
-            .run(platform, &key, || async {
-                request_refresh(platform, config, &self.backoff, refresh_token, now).await.map(Rc::new)
+            .run(runtime, &key, || async {
+                request_refresh(runtime, config, &self.backoff, refresh_token, now).await.map(Rc::new)
             })
             .await;
         if let Ok(refreshed) = &result {

@@ -21,9 +21,9 @@ use crate::contract::chain::Earlier;
 use crate::contract::payload::{ContextInfo, Function};
 use crate::contract::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
 use crate::log::RequestLog;
+use crate::port::{Clock, Http, SharedCache, Timer};
 use crate::runtime::deadline::{timeout, SAFETY_MARGIN_MS};
 use crate::runtime::single_flight::SingleFlight;
-use crate::runtime::Platform;
 use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
 
@@ -54,11 +54,11 @@ impl ClaimsCache {
 /// `UPSTREAM_TIMEOUT_MS`. Fails only when the permissions cannot be read and
 /// `ON_UPSTREAM_ERROR=fail`.
 #[allow(clippy::too_many_arguments)]
-pub async fn build<P: Platform>(
+pub async fn build<R: Http + Clock + Timer + SharedCache>(
     config: &Config,
     cache: &ClaimsCache,
     zitadel: &ZitadelClient,
-    platform: &P,
+    runtime: &R,
     function: Function,
     info: &ContextInfo<'_>,
     earlier: Earlier,
@@ -66,7 +66,7 @@ pub async fn build<P: Platform>(
 ) -> Result<ContextInfoResponse, UpstreamError> {
     let mut response = ContextInfoResponse::default();
     let grants = info.user_grants.as_deref().unwrap_or_default();
-    let now_ms = platform.now_ms();
+    let now_ms = runtime.now_ms();
     let deadline = now_ms + config.upstream_timeout_ms;
     let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
     log.earlier_entries = earlier.len();
@@ -82,8 +82,8 @@ pub async fn build<P: Platform>(
     let ms_call = ms_token_for_call(config, function, info, log, &mut response.append_log_claims, taken);
     let ms_token = async {
         let (ms, stored) = ms_call?;
-        let work = microsoft::token_claim(platform, &cache.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
-        Some((ms, timeout(platform, bound, work).await.unwrap_or(Outcome::Omit("timeout"))))
+        let work = microsoft::token_claim(runtime, &cache.refresher, ms, stored, (now_ms / 1000) as i64, deadline);
+        Some((ms, timeout(runtime, bound, work).await.unwrap_or(Outcome::Omit("timeout"))))
     };
     // The roles the permissions claim counts (all, or those of PERMISSIONS_PROJECT_ID).
     let roles = match &config.permissions {
@@ -95,7 +95,7 @@ pub async fn build<P: Platform>(
         if skip_permissions {
             return Ok(None);
         }
-        let (log_claims, lookup) = (&mut response.append_log_claims, (cache, zitadel, platform));
+        let (log_claims, lookup) = (&mut response.append_log_claims, (cache, zitadel, runtime));
         permissions_claim(config, lookup, info, &roles, deadline, log, log_claims).await
     };
     let (permissions, ms_token) = join(permissions, ms_token).await;
@@ -198,9 +198,9 @@ fn ms_token_for_call<'c>(
 }
 
 /// The permissions claim, if there is one to give. `Err` only under `ON_UPSTREAM_ERROR=fail`.
-async fn permissions_claim<P: Platform>(
+async fn permissions_claim<R: Http + Clock + Timer + SharedCache>(
     config: &Config,
-    (cache, zitadel, platform): (&ClaimsCache, &ZitadelClient, &P),
+    (cache, zitadel, runtime): (&ClaimsCache, &ZitadelClient, &R),
     info: &ContextInfo<'_>,
     roles: &[&str],
     deadline_ms: u64,
@@ -217,10 +217,10 @@ async fn permissions_claim<P: Platform>(
         return Ok(None);
     };
     let (cache, flights) = (&cache.permissions, &cache.flights);
-    let lookup = PermissionLookup { config, settings, cache, flights, zitadel, platform, org_id: org, deadline_ms };
+    let lookup = PermissionLookup { config, settings, cache, flights, zitadel, runtime, org_id: org, deadline_ms };
     let work = lookup.permission_map(log);
     let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
-    let result = timeout(platform, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
+    let result = timeout(runtime, bound, work).await.unwrap_or(Err(UpstreamError::Timeout));
     match result {
         Ok(map) => {
             let list = map.permissions(roles);

@@ -4,7 +4,7 @@ use crate::config::{Credentials, MsTokenConfig, PermissionsConfig, ZitadelApiCon
 use crate::contract::payload;
 use crate::secret::Secret;
 use crate::secret::SigningKey;
-use crate::testing::{FakePlatform, Reply};
+use crate::testing::{FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -81,7 +81,7 @@ struct Caches {
 fn run(
     config: &Config,
     isolate: &Caches,
-    platform: &FakePlatform,
+    runtime: &FakeRuntime,
     body: &str,
 ) -> (Result<ContextInfoResponse, UpstreamError>, RequestLog) {
     let info = payload::decode(body.as_bytes()).unwrap();
@@ -89,7 +89,7 @@ fn run(
     let earlier = crate::contract::chain::earlier(function, info.response).unwrap();
     let mut log = RequestLog::new("POST", "/");
     let result =
-        block_on(build(config, &isolate.claims, &isolate.zitadel, platform, function, &info, earlier, &mut log));
+        block_on(build(config, &isolate.claims, &isolate.zitadel, runtime, function, &info, earlier, &mut log));
     (result, log)
 }
 
@@ -103,8 +103,8 @@ fn list(values: &[&str]) -> ClaimValue {
 
 #[test]
 fn full_payload_gets_every_claim() {
-    let platform = FakePlatform::new(vec![mapping()]);
-    let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
     let response = result.unwrap();
     assert_eq!(claim(&response, "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
     assert_eq!(
@@ -116,27 +116,27 @@ fn full_payload_gets_every_claim() {
     assert_eq!(response.claim_keys(), ["permissions", "my:zitadel:grants", "urn:custom:ms_access_token"]);
     assert_eq!(log.cache, Some("miss"));
     assert_eq!(log.roles, 3);
-    assert_eq!(platform.sent()[0].url, format!("https://z/v2/organizations/{ORG}/metadata/search"));
+    assert_eq!(runtime.sent()[0].url, format!("https://z/v2/organizations/{ORG}/metadata/search"));
 }
 
 #[test]
 fn no_grants_means_no_permissions_and_no_call() {
-    let platform = FakePlatform::new(vec![]);
+    let runtime = FakeRuntime::new(vec![]);
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"}}"#;
-    let (result, _) = run(&config(), &Caches::default(), &platform, body);
+    let (result, _) = run(&config(), &Caches::default(), &runtime, body);
     assert_eq!(result.unwrap().append_claims, vec![]);
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":[]}]}"#;
-    let (result, _) = run(&config(), &Caches::default(), &platform, body);
+    let (result, _) = run(&config(), &Caches::default(), &runtime, body);
     assert_eq!(result.unwrap().append_claims, vec![]);
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
 }
 
 #[test]
 fn roles_without_a_mapping_give_no_permissions_claim() {
-    let platform = FakePlatform::new(vec![metadata_page(&[("other", "x")])]);
+    let runtime = FakeRuntime::new(vec![metadata_page(&[("other", "x")])]);
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["admin"]}]}"#;
-    let (result, _) = run(&config(), &Caches::default(), &platform, body);
+    let (result, _) = run(&config(), &Caches::default(), &runtime, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), None);
 }
 
@@ -146,90 +146,89 @@ fn project_filter_and_fixed_org() {
     let p = c.permissions.as_mut().unwrap();
     p.project_id = Some("312909075214958999".into());
     p.org_id = Some("owner-org".into());
-    let platform = FakePlatform::new(vec![mapping()]);
-    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, _) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(
         claim(&result.unwrap(), "permissions"),
         Some(&list(&["posts:read"])),
         "only the viewer grant of that project"
     );
-    assert_eq!(platform.sent()[0].url, "https://z/v2/organizations/owner-org/metadata/search");
+    assert_eq!(runtime.sent()[0].url, "https://z/v2/organizations/owner-org/metadata/search");
 }
 
 #[test]
 fn prefix_is_sent_as_filter_and_stripped() {
     let mut c = config();
     c.permissions.as_mut().unwrap().metadata_prefix = "permissions:".into();
-    let platform = FakePlatform::new(vec![metadata_page(&[("permissions:viewer", "reports:read")])]);
+    let runtime = FakeRuntime::new(vec![metadata_page(&[("permissions:viewer", "reports:read")])]);
     let body =
         r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"project_id":"p","roles":["viewer"]}]}"#;
-    let (result, _) = run(&c, &Caches::default(), &platform, body);
+    let (result, _) = run(&c, &Caches::default(), &runtime, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["reports:read"])));
-    let sent: serde_json::Value = serde_json::from_slice(&platform.sent()[0].body).unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&runtime.sent()[0].body).unwrap();
     assert_eq!(sent["filters"][0]["keyFilter"]["key"], "permissions:");
 }
 
 #[test]
 fn unreadable_mapping_entries_are_logged_by_key_and_skipped() {
-    let platform =
-        FakePlatform::new(vec![metadata_page(&[("admin", r#"{"not":"a list"}"#), ("editor", "posts:read")])]);
+    let runtime = FakeRuntime::new(vec![metadata_page(&[("admin", r#"{"not":"a list"}"#), ("editor", "posts:read")])]);
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"roles":["admin","editor"]}]}"#;
-    let (result, log) = run(&config(), &Caches::default(), &platform, body);
+    let (result, log) = run(&config(), &Caches::default(), &runtime, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read"])));
     assert_eq!(log.skipped_metadata_keys, ["admin (the value is a JSON object, not a list)"]);
 }
 
 #[test]
 fn second_call_within_the_ttl_is_served_from_the_isolate_cache() {
-    let platform = FakePlatform::new(vec![mapping(), mapping()]);
+    let runtime = FakeRuntime::new(vec![mapping(), mapping()]);
     let isolate = Caches::default();
-    run(&config(), &isolate, &platform, FULL).0.unwrap();
-    platform.advance_ms(59_000);
-    let (result, log) = run(&config(), &isolate, &platform, FULL);
+    run(&config(), &isolate, &runtime, FULL).0.unwrap();
+    runtime.advance_ms(59_000);
+    let (result, log) = run(&config(), &isolate, &runtime, FULL);
     assert!(claim(&result.unwrap(), "permissions").is_some());
     assert_eq!(log.cache, Some("hit"));
-    assert_eq!(platform.sent().len(), 1);
-    platform.advance_ms(1_000);
-    let (_, log) = run(&config(), &isolate, &platform, FULL);
+    assert_eq!(runtime.sent().len(), 1);
+    runtime.advance_ms(1_000);
+    let (_, log) = run(&config(), &isolate, &runtime, FULL);
     assert_eq!(log.cache, Some("miss"));
-    assert_eq!(platform.sent().len(), 2, "after the TTL a new call");
+    assert_eq!(runtime.sent().len(), 2, "after the TTL a new call");
 }
 
 #[test]
 fn ttl_zero_disables_caching() {
     let mut c = config();
     c.cache_ttl_seconds = 0;
-    let platform = FakePlatform::new(vec![mapping(), mapping()]).with_kv();
+    let runtime = FakeRuntime::new(vec![mapping(), mapping()]).with_kv();
     let isolate = Caches::default();
-    run(&c, &isolate, &platform, FULL).0.unwrap();
-    let (_, log) = run(&c, &isolate, &platform, FULL);
+    run(&c, &isolate, &runtime, FULL).0.unwrap();
+    let (_, log) = run(&c, &isolate, &runtime, FULL);
     assert_eq!(log.cache, Some("off"));
-    assert_eq!(platform.sent().len(), 2);
-    assert!(platform.kv_entry(&shared_key(ORG, "")).is_none(), "nothing is written to KV");
+    assert_eq!(runtime.sent().len(), 2);
+    assert!(runtime.kv_entry(&shared_key(ORG, "")).is_none(), "nothing is written to KV");
 }
 
 #[test]
 fn kv_is_written_after_a_fetch_and_read_by_a_fresh_isolate() {
-    let platform = FakePlatform::new(vec![mapping()]).with_kv();
-    run(&config(), &Caches::default(), &platform, FULL).0.unwrap();
-    let (text, ttl) = platform.kv_entry(&shared_key(ORG, "")).unwrap();
+    let runtime = FakeRuntime::new(vec![mapping()]).with_kv();
+    run(&config(), &Caches::default(), &runtime, FULL).0.unwrap();
+    let (text, ttl) = runtime.kv_entry(&shared_key(ORG, "")).unwrap();
     assert_eq!(ttl, 60);
     assert!(text.contains("users:manage"));
-    let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
+    let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
     assert_eq!(log.cache, Some("kv"));
     assert!(claim(&result.unwrap(), "permissions").is_some());
-    assert_eq!(platform.sent().len(), 1, "the second isolate did not call ZITADEL");
+    assert_eq!(runtime.sent().len(), 1, "the second isolate did not call ZITADEL");
 }
 
 #[test]
 fn an_old_kv_entry_is_not_used_while_zitadel_answers() {
-    let platform = FakePlatform::new(vec![mapping()]).with_kv();
+    let runtime = FakeRuntime::new(vec![mapping()]).with_kv();
     let old = SharedEntry {
-        fetched_at_ms: platform.now_ms() - 61_000,
+        fetched_at_ms: runtime.now_ms() - 61_000,
         roles: [("admin".to_string(), vec!["old".to_string()])].into(),
     };
-    platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
-    let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
+    runtime.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+    let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
     assert_eq!(log.cache, Some("miss"));
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
 }
@@ -242,8 +241,8 @@ fn upstream_failure_omits_permissions_by_default_and_keeps_the_rest() {
         Reply::raw(200, b"not json"),
         Reply::Hang,
     ] {
-        let platform = FakePlatform::new(vec![reply]);
-        let (result, log) = run(&config(), &Caches::default(), &platform, FULL);
+        let runtime = FakeRuntime::new(vec![reply]);
+        let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
         let response = result.unwrap();
         assert_eq!(claim(&response, "permissions"), None);
         assert!(claim(&response, "my:zitadel:grants").is_some());
@@ -256,8 +255,8 @@ fn upstream_failure_omits_permissions_by_default_and_keeps_the_rest() {
 fn log_claims_say_why_permissions_are_missing_without_values() {
     let mut c = config();
     c.log_claims = true;
-    let platform = FakePlatform::new(vec![Reply::Hang]);
-    let (result, log) = run(&c, &Caches::default(), &platform, FULL);
+    let runtime = FakeRuntime::new(vec![Reply::Hang]);
+    let (result, log) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(result.unwrap().append_log_claims, ["permissions omitted: ZITADEL API timeout"]);
     assert_eq!(log.upstream_error, Some("timeout"));
 }
@@ -266,11 +265,11 @@ fn log_claims_say_why_permissions_are_missing_without_values() {
 fn fail_policy_answers_upstream_unavailable() {
     let mut c = config();
     c.on_upstream_error = UpstreamPolicy::Fail;
-    let platform = FakePlatform::new(vec![Reply::json(500, serde_json::json!({}))]);
-    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
+    let runtime = FakeRuntime::new(vec![Reply::json(500, serde_json::json!({}))]);
+    let (result, _) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(result, Err(UpstreamError::Status(500)));
     // Without roles there is nothing to fail.
-    let (result, _) = run(&c, &Caches::default(), &platform, r#"{"function":"preaccesstoken"}"#);
+    let (result, _) = run(&c, &Caches::default(), &runtime, r#"{"function":"preaccesstoken"}"#);
     assert!(result.is_ok());
 }
 
@@ -278,19 +277,19 @@ fn fail_policy_answers_upstream_unavailable() {
 fn stale_map_is_served_during_an_outage_within_the_window() {
     let mut c = config();
     c.stale_if_error_seconds = 300;
-    let platform = FakePlatform::new(vec![
+    let runtime = FakeRuntime::new(vec![
         mapping(),
         Reply::json(503, serde_json::json!({})),
         Reply::json(503, serde_json::json!({})),
     ]);
     let isolate = Caches::default();
-    run(&c, &isolate, &platform, FULL).0.unwrap();
-    platform.advance_ms(61_000);
-    let (result, log) = run(&c, &isolate, &platform, FULL);
+    run(&c, &isolate, &runtime, FULL).0.unwrap();
+    runtime.advance_ms(61_000);
+    let (result, log) = run(&c, &isolate, &runtime, FULL);
     assert!(claim(&result.unwrap(), "permissions").is_some());
     assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("bad_status")));
-    platform.advance_ms(300_000);
-    let (result, log) = run(&c, &isolate, &platform, FULL);
+    runtime.advance_ms(300_000);
+    let (result, log) = run(&c, &isolate, &runtime, FULL);
     assert_eq!(claim(&result.unwrap(), "permissions"), None, "past the window nothing stale is used");
     assert_eq!(log.upstream_error, Some("bad_status"));
 }
@@ -299,11 +298,11 @@ fn stale_map_is_served_during_an_outage_within_the_window() {
 fn stale_map_is_served_when_zitadel_hangs_past_the_deadline() {
     let mut c = config();
     c.stale_if_error_seconds = 300;
-    let platform = FakePlatform::new(vec![mapping(), Reply::Hang]);
+    let runtime = FakeRuntime::new(vec![mapping(), Reply::Hang]);
     let isolate = Caches::default();
-    run(&c, &isolate, &platform, FULL).0.unwrap();
-    platform.advance_ms(61_000);
-    let (result, log) = run(&c, &isolate, &platform, FULL);
+    run(&c, &isolate, &runtime, FULL).0.unwrap();
+    runtime.advance_ms(61_000);
+    let (result, log) = run(&c, &isolate, &runtime, FULL);
     assert!(claim(&result.unwrap(), "permissions").is_some());
     assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("timeout")));
 }
@@ -312,13 +311,13 @@ fn stale_map_is_served_when_zitadel_hangs_past_the_deadline() {
 fn stale_map_in_kv_is_served_during_an_outage() {
     let mut c = config();
     c.stale_if_error_seconds = 300;
-    let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]).with_kv();
+    let runtime = FakeRuntime::new(vec![Reply::json(503, serde_json::json!({}))]).with_kv();
     let old = SharedEntry {
-        fetched_at_ms: platform.now_ms() - 120_000,
+        fetched_at_ms: runtime.now_ms() - 120_000,
         roles: [("admin".to_string(), vec!["kept".to_string()])].into(),
     };
-    platform.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
-    let (result, log) = run(&c, &Caches::default(), &platform, FULL);
+    runtime.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+    let (result, log) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["kept"])));
     assert_eq!(log.cache, Some("stale"));
 }
@@ -327,8 +326,8 @@ fn stale_map_in_kv_is_served_during_an_outage() {
 fn groups_are_bare_role_names_when_enabled() {
     let mut c = config();
     c.groups_claim = Some("groups".into());
-    let platform = FakePlatform::new(vec![mapping()]);
-    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, _) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(claim(&result.unwrap(), "groups"), Some(&list(&["admin", "editor", "viewer"])));
 }
 
@@ -340,8 +339,8 @@ fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
     let mut c = config();
     c.log_claims = true;
     c.groups_claim = Some("groups".into());
-    let platform = FakePlatform::new(vec![mapping()]);
-    let (result, log) = run(&c, &Caches::default(), &platform, &body.to_string());
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, log) = run(&c, &Caches::default(), &runtime, &body.to_string());
     let result = result.unwrap();
     assert_eq!(claim(&result, "my:zitadel:grants"), None);
     assert_eq!(log.notes, ["flat roles: more than 1 MiB"]);
@@ -352,12 +351,12 @@ fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
 #[test]
 fn ms_token_goes_into_userinfo_only_when_asked() {
     let body = FULL.replace("function/preaccesstoken", "function/preuserinfo");
-    let platform = FakePlatform::new(vec![mapping(), mapping()]);
-    let (result, _) = run(&config(), &Caches::default(), &platform, &body);
+    let runtime = FakeRuntime::new(vec![mapping(), mapping()]);
+    let (result, _) = run(&config(), &Caches::default(), &runtime, &body);
     assert_eq!(claim(&result.unwrap(), "urn:custom:ms_access_token"), None);
     let mut c = config();
     c.ms_token.as_mut().unwrap().in_userinfo = true;
-    let (result, _) = run(&c, &Caches::default(), &platform, &body);
+    let (result, _) = run(&c, &Caches::default(), &runtime, &body);
     assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
 }
 
@@ -366,7 +365,7 @@ fn unreadable_token_metadata_is_omitted_and_noted() {
     let mut c = config();
     c.log_claims = true;
     let body = r#"{"function":"preaccesstoken","user_metadata":[{"key":"microsoft_access_token","value":"%%%"}]}"#;
-    let (result, log) = run(&c, &Caches::default(), &FakePlatform::new(vec![]), body);
+    let (result, log) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), body);
     let response = result.unwrap();
     assert!(response.append_claims.is_empty());
     assert_eq!(
@@ -411,12 +410,12 @@ fn with_stored_token(expires_at: &str) -> String {
 fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
     let c = refreshing(crate::config::MsRefreshPolicy::Omit);
     let body = with_stored_token("1");
-    let platform = FakePlatform::new(vec![Reply::json(
+    let runtime = FakeRuntime::new(vec![Reply::json(
         200,
         serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
     )]);
-    let (result, log) = run(&c, &Caches::default(), &platform, &body);
-    let expires_at = (platform.now_ms() / 1000 + 3600).to_string();
+    let (result, log) = run(&c, &Caches::default(), &runtime, &body);
+    let expires_at = (runtime.now_ms() / 1000 + 3600).to_string();
     assert_eq!(
         result.unwrap().to_json(),
         format!(
@@ -432,9 +431,9 @@ fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
 #[test]
 fn a_stale_token_passed_after_a_failed_refresh_is_logged_as_stale_with_the_failure() {
     let c = refreshing(crate::config::MsRefreshPolicy::Stale);
-    let body = with_stored_token(&(FakePlatform::new(vec![]).now_ms() / 1000 + 60).to_string());
-    let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
-    let (result, log) = run(&c, &Caches::default(), &platform, &body);
+    let body = with_stored_token(&(FakeRuntime::new(vec![]).now_ms() / 1000 + 60).to_string());
+    let runtime = FakeRuntime::new(vec![Reply::json(503, serde_json::json!({}))]);
+    let (result, log) = run(&c, &Caches::default(), &runtime, &body);
     let result = result.unwrap();
     assert_eq!(claim(&result, "urn:custom:ms_access_token"), Some(&ClaimValue::Text("old-token".into())));
     assert!(result.set_user_metadata.is_empty());
@@ -447,10 +446,10 @@ fn claims_turned_off_are_absent() {
     c.permissions = None;
     c.flat_roles_claim = None;
     c.ms_token = None;
-    let platform = FakePlatform::new(vec![]);
-    let (result, _) = run(&c, &Caches::default(), &platform, FULL);
+    let runtime = FakeRuntime::new(vec![]);
+    let (result, _) = run(&c, &Caches::default(), &runtime, FULL);
     assert!(result.unwrap().append_claims.is_empty());
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
 }
 
 /// FULL with `changes` merged in at the top level.
@@ -471,8 +470,8 @@ fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
         "set_user_metadata": [{"State": 0, "Key": "k", "Value": "dg=="}],
         "append_log_claims": ["earlier line"]
     }}));
-    let platform = FakePlatform::new(vec![]);
-    let (result, log) = run(&c, &Caches::default(), &platform, &body);
+    let runtime = FakeRuntime::new(vec![]);
+    let (result, log) = run(&c, &Caches::default(), &runtime, &body);
     let json: serde_json::Value = serde_json::from_str(&result.unwrap().to_json()).unwrap();
     let keys: Vec<&str> =
         json["append_claims"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
@@ -484,7 +483,7 @@ fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
     );
     assert_eq!(json["set_user_metadata"], serde_json::json!([{"State": 0, "Key": "k", "Value": "dg=="}]));
     assert_eq!(json["append_log_claims"], serde_json::json!(["earlier line"]));
-    assert!(platform.sent().is_empty(), "no lookup for a claim that an earlier target gave");
+    assert!(runtime.sent().is_empty(), "no lookup for a claim that an earlier target gave");
     assert_eq!(log.notes, [r#"key "permissions" already exists (an earlier target gave it)"#]);
     assert_eq!(log.earlier_entries, 4);
     assert_eq!(log.claims, ["my:zitadel:grants", "urn:custom:ms_access_token"], "the log names our own claims");
@@ -500,15 +499,15 @@ fn saml_gets_attributes_and_no_microsoft_token() {
         "user_grants": [{"project_id": "p1", "roles": ["admin", "viewer"]}],
         "response": {"append_attribute": [{"name": "groups", "name_format": "x", "value": ["earlier"]}]}
     });
-    let platform = FakePlatform::new(vec![mapping()]);
-    let (result, log) = run(&c, &Caches::default(), &platform, &body.to_string());
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, log) = run(&c, &Caches::default(), &runtime, &body.to_string());
     let response = result.unwrap();
     assert!(response.append_claims.is_empty() && response.append_log_claims.is_empty());
     let names: Vec<&str> = response.append_attribute.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(names, ["permissions", "my:zitadel:grants"], "groups was given by an earlier target");
     assert_eq!(response.append_attribute[0].value, list(&["posts:read", "posts:write", "users:manage"]));
     assert_eq!(
-        platform.sent()[0].url,
+        runtime.sent()[0].url,
         format!("https://z/v2/organizations/{ORG}/metadata/search"),
         "the user's organization"
     );
@@ -527,21 +526,21 @@ fn the_microsoft_token_goes_only_to_the_listed_clients() {
     let mut c = config();
     c.log_claims = true;
     c.ms_token.as_mut().unwrap().client_ids = Some(vec!["backend".into(), "312909075213386136".into()]);
-    let platform = FakePlatform::new(vec![mapping(), mapping(), mapping()]);
+    let runtime = FakeRuntime::new(vec![mapping(), mapping(), mapping()]);
     // The fixture's application is the second client.
-    let (result, log) = run(&c, &Caches::default(), &platform, FULL);
+    let (result, log) = run(&c, &Caches::default(), &runtime, FULL);
     assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
     assert_eq!(log.ms_token, Some("passed"));
 
     let spa = full_with(serde_json::json!({"application": {"client_id": "spa"}}));
-    let (result, log) = run(&c, &Caches::default(), &platform, &spa);
+    let (result, log) = run(&c, &Caches::default(), &runtime, &spa);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
     assert!(response.append_log_claims.is_empty(), "another client is not a failure");
     assert_eq!((log.ms_token, log.notes.len()), (Some("other_client"), 0));
 
     let older = full_with(serde_json::json!({"application": null}));
-    let (result, log) = run(&c, &Caches::default(), &platform, &older);
+    let (result, log) = run(&c, &Caches::default(), &runtime, &older);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
     let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";

@@ -6,10 +6,8 @@
 //! This module reads and checks them: which kind a body is, the compact serializations, the
 //! headers, the key set (JWKS), which key and algorithm a JWS may be verified with, and the Concat
 //! KDF of ECDH-ES. The cryptography itself (signatures, RSA-OAEP, ECDH, AES-KW, AES-GCM) is the
-//! runtime's, through [`Crypto`]: in workerd, WebCrypto. Messages name what is wrong, never a key,
+//! runtime's, through [`Crypto`](crate::port::Crypto): in workerd, WebCrypto. Messages name what is wrong, never a key,
 //! a token or a payload value.
-
-use std::future::Future;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -430,37 +428,6 @@ fn kdf_round(z: &[u8], alg_id: &[u8], apu: &[u8], apv: &[u8], key_bits: u32) -> 
     }
     hash.update(key_bits.to_be_bytes()); // SuppPubInfo; SuppPrivInfo is empty
     hash.finalize().into()
-}
-
-/// The cryptography the payload checks need, from the runtime (in workerd: WebCrypto). Each
-/// answers `None` when the runtime refuses: a key it cannot import, or a check that fails.
-pub trait Crypto {
-    /// Whether `signature` is `alg`'s signature of `data` under the public key `key`.
-    fn verify_signature(
-        &self,
-        alg: JwsAlg,
-        key: &Jwk,
-        data: &[u8],
-        signature: &[u8],
-    ) -> impl Future<Output = Option<bool>>;
-
-    /// RSA-OAEP with SHA-256 (and an empty label) under the PKCS#8 private key `pkcs8`.
-    fn rsa_oaep_256_decrypt(&self, pkcs8: &[u8], ciphertext: &[u8]) -> impl Future<Output = Option<Vec<u8>>>;
-
-    /// The ECDH shared secret of the PKCS#8 private key `pkcs8` (on `peer`'s curve) and `peer`.
-    fn ecdh_shared_secret(&self, pkcs8: &[u8], peer: &Epk) -> impl Future<Output = Option<Vec<u8>>>;
-
-    /// AES key unwrap (RFC 3394) of `wrapped` with `kek`.
-    fn aes_kw_unwrap(&self, kek: &[u8], wrapped: &[u8]) -> impl Future<Output = Option<Vec<u8>>>;
-
-    /// AES-GCM decryption (128-bit tag) of `ciphertext_and_tag` with `key`, `iv` and `aad`.
-    fn aes_gcm_decrypt(
-        &self,
-        key: &[u8],
-        iv: &[u8],
-        aad: &[u8],
-        ciphertext_and_tag: &[u8],
-    ) -> impl Future<Output = Option<Vec<u8>>>;
 }
 
 #[cfg(test)]

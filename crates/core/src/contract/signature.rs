@@ -14,6 +14,7 @@ use std::future::Future;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
+use crate::port::Mac;
 use crate::secret::SigningKey;
 
 /// The header ZITADEL sends (header names are case-insensitive on the wire).
@@ -24,12 +25,6 @@ pub const HEADER: &str = "ZITADEL-Signature";
 pub const MAX_FUTURE_SECONDS: i64 = 60;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// HMAC-SHA256 of concatenated parts, the MAC the signature is checked with. The runtime port
-/// provides it (in workerd through WebCrypto, native code); [`RustMac`] computes it in Rust.
-pub trait Mac {
-    fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]>;
-}
 
 /// HMAC-SHA256 computed in Rust (the `hmac` crate).
 pub struct RustMac;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::secret::DecryptionKey;
-use crate::testing::{FakePlatform, Reply};
+use crate::testing::{FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -31,11 +31,11 @@ fn config(keys: Vec<DecryptionKey>) -> PayloadConfig {
 /// What `open` gives, with the payload as text (readable in a failure).
 fn open_with(
     config: &PayloadConfig,
-    platform: &FakePlatform,
+    runtime: &FakeRuntime,
     body: &str,
 ) -> Result<(PayloadKind, String), EnvelopeError> {
     let kind = PayloadKind::of(body.as_bytes());
-    block_on(open(config, &JwksCache::default(), platform, kind, body.as_bytes(), u64::MAX))
+    block_on(open(config, &JwksCache::default(), runtime, kind, body.as_bytes(), u64::MAX))
         .map(|p| (kind, String::from_utf8_lossy(&p).into_owned()))
 }
 
@@ -53,10 +53,10 @@ fn all_target_keys() -> Vec<DecryptionKey> {
 fn every_jwt_zitadel_can_sign_opens_to_the_json_payload() {
     let v = vectors();
     for jwt in v["jwts"].as_array().unwrap() {
-        let platform = FakePlatform::new(vec![jwks_reply()]);
-        let opened = open_with(&config(vec![]), &platform, jwt["jws"].as_str().unwrap());
+        let runtime = FakeRuntime::new(vec![jwks_reply()]);
+        let opened = open_with(&config(vec![]), &runtime, jwt["jws"].as_str().unwrap());
         assert_eq!(opened, Ok((PayloadKind::Jwt, v["payload"].as_str().unwrap().to_string())), "{}", jwt["alg"]);
-        assert_eq!(platform.sent()[0].url, URL);
+        assert_eq!(runtime.sent()[0].url, URL);
     }
 }
 
@@ -66,7 +66,7 @@ fn every_jwe_zitadel_can_encrypt_opens_with_its_key_found_by_kid_or_in_order() {
     for jwe in v["jwes"].as_array().unwrap() {
         let payload = v["payload"].as_str().unwrap().to_string();
         let text = jwe["jwe"].as_str().unwrap();
-        let by_kid = open_with(&config(all_target_keys()), &FakePlatform::repeating(jwks_reply()), text);
+        let by_kid = open_with(&config(all_target_keys()), &FakeRuntime::repeating(jwks_reply()), text);
         assert_eq!(by_kid, Ok((PayloadKind::Jwe, payload.clone())), "{}", jwe["kid"]);
         // Without ids, every key is tried in turn; the right one is last.
         let mut unnamed: Vec<DecryptionKey> =
@@ -74,7 +74,7 @@ fn every_jwe_zitadel_can_encrypt_opens_with_its_key_found_by_kid_or_in_order() {
         let own = der(jwe["pkcs8"].as_str().unwrap());
         unnamed.retain(|k| k.pkcs8() != own);
         unnamed.push(DecryptionKey::new(None, own));
-        let in_order = open_with(&config(unnamed), &FakePlatform::repeating(jwks_reply()), text);
+        let in_order = open_with(&config(unnamed), &FakeRuntime::repeating(jwks_reply()), text);
         assert_eq!(in_order, Ok((PayloadKind::Jwe, payload)), "{}", jwe["kid"]);
     }
 }
@@ -85,7 +85,7 @@ fn a_jwe_no_configured_key_decrypts_is_undecryptable() {
     let rsa = v["jwes"][0]["jwe"].as_str().unwrap();
     let others: Vec<DecryptionKey> = all_target_keys().into_iter().skip(1).collect();
     let refused = Err(EnvelopeError::Jose(JoseError::Undecryptable("no configured key decrypts the payload")));
-    assert_eq!(open_with(&config(others), &FakePlatform::new(vec![]), rsa), refused);
+    assert_eq!(open_with(&config(others), &FakeRuntime::new(vec![]), rsa), refused);
 }
 
 #[test]
@@ -99,8 +99,8 @@ fn a_stranger_s_key_with_a_known_kid_does_not_verify() {
     let mut x = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap();
     x[31] ^= 1;
     key["x"] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x).into();
-    let platform = FakePlatform::new(vec![Reply::json(200, jwks)]);
-    let result = open_with(&config(vec![]), &platform, es256["jws"].as_str().unwrap());
+    let runtime = FakeRuntime::new(vec![Reply::json(200, jwks)]);
+    let result = open_with(&config(vec![]), &runtime, es256["jws"].as_str().unwrap());
     assert!(matches!(result, Err(EnvelopeError::Jose(JoseError::Signature(_)))), "{result:?}");
 }
 
@@ -109,14 +109,14 @@ fn an_unknown_kid_is_looked_up_again_once_then_refused() {
     let v = vectors();
     let rs256 = v["jwts"][0]["jws"].as_str().unwrap().to_string();
     let empty = Reply::json(200, serde_json::json!({"keys": []}));
-    let platform = FakePlatform::new(vec![empty.clone(), empty]);
+    let runtime = FakeRuntime::new(vec![empty.clone(), empty]);
     let cache = JwksCache::default();
     let open_now =
-        || block_on(open(&config(vec![]), &cache, &platform, PayloadKind::Jwt, rs256.as_bytes(), u64::MAX)).map(|_| ());
+        || block_on(open(&config(vec![]), &cache, &runtime, PayloadKind::Jwt, rs256.as_bytes(), u64::MAX)).map(|_| ());
     let unknown = Err(EnvelopeError::Jose(JoseError::Signature("the JWS names a key the instance does not have")));
     assert_eq!(open_now(), unknown);
     assert_eq!(open_now(), unknown);
-    assert_eq!(platform.sent().len(), 1, "within a minute the set is not fetched again");
+    assert_eq!(runtime.sent().len(), 1, "within a minute the set is not fetched again");
 }
 
 #[test]
@@ -124,29 +124,29 @@ fn what_payload_types_refuses_and_what_is_not_set_are_said() {
     let v = vectors();
     let jwt = v["jwts"][0]["jws"].as_str().unwrap();
     let jwe = v["jwes"][0]["jwe"].as_str().unwrap();
-    let platform = FakePlatform::new(vec![]);
+    let runtime = FakeRuntime::new(vec![]);
     let only_jwe = PayloadConfig { json: false, jwt: false, ..config(all_target_keys()) };
-    assert_eq!(open_with(&only_jwe, &platform, "{}"), Err(EnvelopeError::Refused(PayloadKind::Json)));
-    assert_eq!(open_with(&only_jwe, &platform, jwt), Err(EnvelopeError::Refused(PayloadKind::Jwt)));
+    assert_eq!(open_with(&only_jwe, &runtime, "{}"), Err(EnvelopeError::Refused(PayloadKind::Json)));
+    assert_eq!(open_with(&only_jwe, &runtime, jwt), Err(EnvelopeError::Refused(PayloadKind::Jwt)));
     assert_eq!(
-        open_with(&config(vec![]), &platform, jwe),
+        open_with(&config(vec![]), &runtime, jwe),
         Err(EnvelopeError::NeedsSetting(PayloadKind::Jwe, PAYLOAD_DECRYPTION_KEY))
     );
     let no_domain = PayloadConfig { jwks_url: None, ..config(vec![]) };
     assert_eq!(
-        open_with(&no_domain, &platform, jwt),
+        open_with(&no_domain, &runtime, jwt),
         Err(EnvelopeError::NeedsSetting(PayloadKind::Jwt, ZITADEL_DOMAIN))
     );
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
 }
 
 #[test]
 fn an_unreachable_key_set_leaves_the_payload_unchecked() {
     let v = vectors();
     let jwt = v["jwts"][0]["jws"].as_str().unwrap();
-    let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
+    let runtime = FakeRuntime::new(vec![Reply::json(503, serde_json::json!({}))]);
     assert_eq!(
-        open_with(&config(vec![]), &platform, jwt),
+        open_with(&config(vec![]), &runtime, jwt),
         Err(EnvelopeError::KeysUnavailable(UpstreamError::Status(503)))
     );
 }

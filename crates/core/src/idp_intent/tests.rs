@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::{FakePlatform, Reply};
+use crate::testing::{FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -140,27 +140,27 @@ fn a_malformed_creating_request_is_skipped() {
 
 #[test]
 fn a_first_sign_in_is_answered_without_an_api_call() {
-    let platform = FakePlatform::new(vec![]);
+    let runtime = FakeRuntime::new(vec![]);
     let body = first_sign_in("createUser", serde_json::json!({"username": "ada"}));
-    let (outcome, message) = block_on(capture(&config(&[]), &ZitadelClient::default(), &platform, &body, u64::MAX));
+    let (outcome, message) = block_on(capture(&config(&[]), &ZitadelClient::default(), &runtime, &body, u64::MAX));
     assert_eq!(outcome, Capture::Added(3));
     assert_eq!(outcome.describe(), "added");
     assert!(message.unwrap().contains("microsoft_refresh_token"));
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
 }
 
 #[test]
 fn tokens_of_a_linked_user_are_stored_as_metadata() {
-    let platform = FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
+    let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
     let (outcome, message) = block_on(capture(
         &config(&[]),
         &ZitadelClient::default(),
-        &platform,
+        &runtime,
         &response("EwB-opaque", Some("rt-1"), Some("u1")),
         u64::MAX,
     ));
     assert_eq!((outcome, message), (Capture::Stored(3), None), "a linked user's message goes back unchanged");
-    let sent = platform.sent();
+    let sent = runtime.sent();
     assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");
     let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
     assert_eq!(
@@ -218,18 +218,18 @@ fn nothing_is_stored_without_a_user_a_token_or_for_another_idp() {
 
 #[test]
 fn a_failed_store_is_reported_not_raised() {
-    let platform = FakePlatform::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
+    let runtime = FakeRuntime::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
     let (outcome, _) = block_on(capture(
         &config(&[]),
         &ZitadelClient::default(),
-        &platform,
+        &runtime,
         &response("t", None, Some("u1")),
         u64::MAX,
     ));
     assert_eq!(outcome, Capture::Failed(UpstreamError::Unauthorized(403)));
-    let platform = FakePlatform::new(vec![Reply::Hang]);
+    let runtime = FakeRuntime::new(vec![Reply::Hang]);
     let (outcome, _) =
-        block_on(capture(&config(&[]), &ZitadelClient::default(), &platform, &response("t", None, Some("u1")), 0));
+        block_on(capture(&config(&[]), &ZitadelClient::default(), &runtime, &response("t", None, Some("u1")), 0));
     assert_eq!(outcome, Capture::Failed(UpstreamError::Timeout));
 }
 

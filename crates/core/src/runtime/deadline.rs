@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
 
-use super::Platform;
+use crate::port::{Clock, Timer};
 
 /// The largest `UPSTREAM_TIMEOUT_MS` accepted.
 pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
@@ -29,16 +29,20 @@ pub fn flight_lifetime_ms(upstream_timeout_ms: u64) -> u64 {
 
 /// Runs `work` until it finishes or the clock reaches `deadline_ms`, an absolute time (Unix
 /// milliseconds); `None` if the deadline came first.
-pub async fn timeout_at<P: Platform, T>(platform: &P, deadline_ms: u64, work: impl Future<Output = T>) -> Option<T> {
-    timeout(platform, deadline_ms.saturating_sub(platform.now_ms()), work).await
+pub async fn timeout_at<R: Clock + Timer, T>(
+    runtime: &R,
+    deadline_ms: u64,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    timeout(runtime, deadline_ms.saturating_sub(runtime.now_ms()), work).await
 }
 
-/// Runs `work` for at most `ms` milliseconds, a duration (until `platform.sleep(ms)` ends);
+/// Runs `work` for at most `ms` milliseconds, a duration (until `runtime.sleep(ms)` ends);
 /// `None` if the time ran out first. `work` is then dropped, which aborts its outbound requests
 /// in the Workers glue.
-pub async fn timeout<P: Platform, T>(platform: &P, ms: u64, work: impl Future<Output = T>) -> Option<T> {
+pub async fn timeout<R: Clock + Timer, T>(runtime: &R, ms: u64, work: impl Future<Output = T>) -> Option<T> {
     let mut work = pin!(work);
-    let mut timer = pin!(platform.sleep(ms));
+    let mut timer = pin!(runtime.sleep(ms));
     std::future::poll_fn(|cx| {
         if let Poll::Ready(value) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(value));

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use super::deadline::{flight_lifetime_ms, MAX_UPSTREAM_TIMEOUT_MS};
-use super::Platform;
+use crate::port::{Clock, Timer};
 
 /// Concurrent calls of [`SingleFlight::run`] with one key share the first caller's work.
 pub struct SingleFlight<T> {
@@ -53,18 +53,18 @@ impl<T: Clone> SingleFlight<T> {
     /// woken by the leader: in Workers, a task woken from another request's callback runs in
     /// that request's context, and whatever it creates there (its response body, its own
     /// fetches) fails in its own with "Cannot perform I/O on behalf of a different request".
-    pub async fn run<P: Platform, F: Future<Output = T>>(
+    pub async fn run<R: Clock + Timer, F: Future<Output = T>>(
         &self,
-        platform: &P,
+        runtime: &R,
         key: &str,
         work: impl FnOnce() -> F,
     ) -> T {
         let mut work = Some(work);
         loop {
-            let now = platform.now_ms();
+            let now = runtime.now_ms();
             let running = self.flights.borrow().get(key).cloned();
             if let Some(flight) = running.filter(|f| now.saturating_sub(f.started_ms) < self.live_for_ms) {
-                if let Some(value) = wait(platform, &flight, self.live_for_ms).await {
+                if let Some(value) = wait(runtime, &flight, self.live_for_ms).await {
                     return value;
                 }
                 continue; // the leader was dropped or abandoned: try again, perhaps as the leader
@@ -87,16 +87,16 @@ impl<T: Clone> SingleFlight<T> {
 }
 
 /// The leader's result; `None` if it was dropped, or has run past `live_for_ms`.
-async fn wait<P: Platform, T: Clone>(platform: &P, flight: &Flight<T>, live_for_ms: u64) -> Option<T> {
+async fn wait<R: Clock + Timer, T: Clone>(runtime: &R, flight: &Flight<T>, live_for_ms: u64) -> Option<T> {
     loop {
         if let Some(outcome) = &*flight.outcome.borrow() {
             return outcome.clone();
         }
-        if platform.now_ms().saturating_sub(flight.started_ms) >= live_for_ms {
+        if runtime.now_ms().saturating_sub(flight.started_ms) >= live_for_ms {
             return None;
         }
         yield_once().await; // never spin, even where `sleep` is ready at once
-        platform.sleep(WAIT_POLL_MS).await;
+        runtime.sleep(WAIT_POLL_MS).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! Test doubles of the runtime port, for the crate's unit tests, the property tests and the host
 //! benchmark (cargo feature `testing`; never part of the worker's wasm).
 //!
-//! [`FakePlatform`] answers outbound requests from a script and records them, keeps a clock that
+//! [`FakeRuntime`] answers outbound requests from a script and records them, keeps a clock that
 //! moves only when told to, an optional shared cache (KV), and timers in one of three modes.
 
 use std::cell::{Cell, RefCell};
@@ -10,9 +10,9 @@ use std::task::{Poll, Waker};
 
 pub mod crypto;
 
-use crate::contract::jose::{Crypto, Epk, Jwk, JwsAlg};
-use crate::contract::signature::{Mac, RustMac};
-use crate::runtime::{HttpRequest, HttpResponse, Platform, TransportError};
+use crate::contract::jose::{Epk, Jwk, JwsAlg};
+use crate::contract::signature::RustMac;
+use crate::port::{Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError};
 
 /// The fake clock's start: 2023-11-14T22:13:20Z.
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -45,7 +45,7 @@ impl Reply {
     }
 }
 
-/// A request as the platform received it.
+/// A request as the runtime received it.
 #[derive(Clone)]
 pub struct Sent {
     pub url: String,
@@ -65,7 +65,7 @@ pub enum Timers {
     /// Every timer is already over: only work that never finishes ([`Reply::Hang`]) meets a
     /// deadline. The default.
     Elapsed,
-    /// A timer ends once [`FakePlatform::advance_ms`] has moved the clock past it.
+    /// A timer ends once [`FakeRuntime::advance_ms`] has moved the clock past it.
     Manual,
     /// No timer ever ends (for work that must finish on its own, as in the benchmark).
     Never,
@@ -74,7 +74,7 @@ pub enum Timers {
 /// More outbound requests than this in one test is a worker that keeps calling upstream.
 const MAX_SENDS: usize = 1_000;
 
-pub struct FakePlatform {
+pub struct FakeRuntime {
     replies: RefCell<VecDeque<Reply>>,
     repeat: Option<Reply>,
     sent: RefCell<Vec<Sent>>,
@@ -87,10 +87,10 @@ pub struct FakePlatform {
     kv_default: Option<String>,
 }
 
-impl FakePlatform {
+impl FakeRuntime {
     /// Answers the given replies in order, then fails with a network error.
     pub fn new(replies: Vec<Reply>) -> Self {
-        FakePlatform {
+        FakeRuntime {
             replies: RefCell::new(replies.into()),
             repeat: None,
             sent: RefCell::default(),
@@ -106,7 +106,7 @@ impl FakePlatform {
 
     /// Answers every request with `reply`.
     pub fn repeating(reply: Reply) -> Self {
-        FakePlatform { repeat: Some(reply), ..FakePlatform::new(Vec::new()) }
+        FakeRuntime { repeat: Some(reply), ..FakeRuntime::new(Vec::new()) }
     }
 
     /// Adds a shared cache (KV).
@@ -160,13 +160,13 @@ impl FakePlatform {
     }
 }
 
-impl Mac for FakePlatform {
+impl Mac for FakeRuntime {
     async fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         RustMac.hmac_sha256(key, parts).await
     }
 }
 
-impl Crypto for FakePlatform {
+impl Crypto for FakeRuntime {
     async fn verify_signature(&self, alg: JwsAlg, key: &Jwk, data: &[u8], signature: &[u8]) -> Option<bool> {
         crypto::verify_signature(alg, key, data, signature)
     }
@@ -188,7 +188,7 @@ impl Crypto for FakePlatform {
     }
 }
 
-impl Platform for FakePlatform {
+impl Http for FakeRuntime {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.sends.set(self.sends.get() + 1);
         assert!(self.sends.get() <= MAX_SENDS, "the worker keeps calling upstream");
@@ -203,11 +203,15 @@ impl Platform for FakePlatform {
             None => Err(TransportError::Network),
         }
     }
+}
 
+impl Clock for FakeRuntime {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
     }
+}
 
+impl Timer for FakeRuntime {
     async fn sleep(&self, ms: u64) {
         match self.timers {
             Timers::Elapsed => {}
@@ -225,7 +229,9 @@ impl Platform for FakePlatform {
             }
         }
     }
+}
 
+impl SharedCache for FakeRuntime {
     async fn cache_get(&self, key: &str) -> Option<String> {
         self.kv_entry(key).map(|(v, _)| v).or_else(|| self.kv.as_ref().and(self.kv_default.clone()))
     }

@@ -11,10 +11,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::contract::jose::Jwks;
+use crate::port::{Clock, Http, HttpRequest, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::deadline::timeout_at;
 use crate::runtime::single_flight::SingleFlight;
-use crate::runtime::{HttpRequest, Platform};
 use crate::upstream::{check_status, UpstreamError};
 
 /// How long a key set is used.
@@ -45,38 +45,38 @@ impl JwksCache {
     /// either holds `kid` or was fetched less than a minute ago; else one fetched from `url`
     /// before `deadline_ms`. When that fetch fails, a copy younger than a day that holds `kid`
     /// still serves: the key was the instance's, and a failing key endpoint should not stop sign-in.
-    pub async fn key_set<P: Platform>(
+    pub async fn key_set<R: Http + Clock + Timer>(
         &self,
-        platform: &P,
+        runtime: &R,
         url: &str,
         kid: &str,
         deadline_ms: u64,
     ) -> Result<Rc<Jwks>, UpstreamError> {
-        let now = platform.now_ms();
+        let now = runtime.now_ms();
         if let Some((jwks, at)) = self.fetched.borrow().as_ref() {
             let age = now.saturating_sub(*at);
             if age < KEEP_MS && (jwks.find(kid).is_some() || age < REFETCH_AFTER_MS) {
                 return Ok(jwks.clone());
             }
         }
-        let fetch = self.flight.run(platform, "jwks", || async {
-            let jwks = Rc::new(fetch(platform, url, &self.backoff).await?);
-            *self.fetched.borrow_mut() = Some((jwks.clone(), platform.now_ms()));
+        let fetch = self.flight.run(runtime, "jwks", || async {
+            let jwks = Rc::new(fetch(runtime, url, &self.backoff).await?);
+            *self.fetched.borrow_mut() = Some((jwks.clone(), runtime.now_ms()));
             Ok(jwks)
         });
         // Boxed: the fetch's future is large, and the cached path above should not carry it.
-        let fetched = Box::pin(timeout_at(platform, deadline_ms, fetch)).await.unwrap_or(Err(UpstreamError::Timeout));
+        let fetched = Box::pin(timeout_at(runtime, deadline_ms, fetch)).await.unwrap_or(Err(UpstreamError::Timeout));
         fetched.or_else(|e| {
             let kept = self.fetched.borrow();
             let (jwks, at) = kept.as_ref().ok_or(e)?;
-            let usable = platform.now_ms().saturating_sub(*at) < STALE_IF_ERROR_MS && jwks.find(kid).is_some();
+            let usable = runtime.now_ms().saturating_sub(*at) < STALE_IF_ERROR_MS && jwks.find(kid).is_some();
             usable.then(|| jwks.clone()).ok_or(e)
         })
     }
 }
 
-async fn fetch<P: Platform>(platform: &P, url: &str, backoff: &Backoff) -> Result<Jwks, UpstreamError> {
-    if backoff.active(platform.now_ms()) {
+async fn fetch<R: Http + Clock + Timer>(runtime: &R, url: &str, backoff: &Backoff) -> Result<Jwks, UpstreamError> {
+    if backoff.active(runtime.now_ms()) {
         return Err(UpstreamError::RateLimited);
     }
     let request = HttpRequest {
@@ -85,8 +85,8 @@ async fn fetch<P: Platform>(platform: &P, url: &str, backoff: &Backoff) -> Resul
         headers: vec![("accept", "application/json".to_string())],
         body: Vec::new(),
     };
-    let response = platform.send(request).await?;
-    check_status(&response, backoff, platform.now_ms())?;
+    let response = runtime.send(request).await?;
+    check_status(&response, backoff, runtime.now_ms())?;
     if response.body.len() > MAX_JWKS_BYTES {
         return Err(UpstreamError::TooLarge);
     }
@@ -96,7 +96,7 @@ async fn fetch<P: Platform>(platform: &P, url: &str, backoff: &Backoff) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FakePlatform, Reply};
+    use crate::testing::{FakeRuntime, Reply};
     use futures::executor::block_on;
 
     const URL: &str = "https://z.example/oauth/v2/keys";
@@ -113,23 +113,23 @@ mod tests {
 
     #[test]
     fn the_set_is_kept_for_an_hour_and_fetched_again_for_an_unknown_key_at_most_once_a_minute() {
-        let platform = FakePlatform::new(vec![set(&["a"]), set(&["a", "b"]), set(&["c"])]);
+        let runtime = FakeRuntime::new(vec![set(&["a"]), set(&["a", "b"]), set(&["c"])]);
         let cache = JwksCache::default();
         // The key set's kids, and how many fetches were made in all.
         let get = |kid: &str| {
-            let jwks = block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
-            (jwks, platform.sent().len())
+            let jwks = block_on(cache.key_set(&runtime, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
+            (jwks, runtime.sent().len())
         };
         assert_eq!(get("a"), (Ok("a".into()), 1), "fetched");
         assert_eq!(get("a"), (Ok("a".into()), 1), "kept");
         assert_eq!(get("b"), (Ok("a".into()), 1), "fetched less than a minute ago");
-        platform.advance_ms(REFETCH_AFTER_MS);
+        runtime.advance_ms(REFETCH_AFTER_MS);
         assert_eq!(get("b"), (Ok("a,b".into()), 2), "a rotated key is found");
-        platform.advance_ms(KEEP_MS - 1);
+        runtime.advance_ms(KEEP_MS - 1);
         assert_eq!(get("a"), (Ok("a,b".into()), 2), "kept");
-        platform.advance_ms(1);
+        runtime.advance_ms(1);
         assert_eq!(get("a"), (Ok("c".into()), 3), "after an hour it is fetched again");
-        let sent = platform.sent();
+        let sent = runtime.sent();
         assert_eq!((sent[0].url.as_str(), sent[0].body.len()), (URL, 0));
     }
 
@@ -142,26 +142,26 @@ mod tests {
             (Reply::Hang, UpstreamError::Timeout),
             (Reply::rate_limited(10), UpstreamError::RateLimited),
         ] {
-            let platform = FakePlatform::new(vec![reply]);
-            assert_eq!(block_on(JwksCache::default().key_set(&platform, URL, "a", 0)).err(), Some(expected));
+            let runtime = FakeRuntime::new(vec![reply]);
+            assert_eq!(block_on(JwksCache::default().key_set(&runtime, URL, "a", 0)).err(), Some(expected));
         }
     }
 
     #[test]
     fn when_a_fetch_fails_a_copy_younger_than_a_day_serves_the_keys_it_holds() {
         let down = || Reply::json(503, serde_json::json!({}));
-        let platform = FakePlatform::new(vec![set(&["a"]), down(), down(), down()]);
+        let runtime = FakeRuntime::new(vec![set(&["a"]), down(), down(), down()]);
         let cache = JwksCache::default();
         // The key set's kids, and how many fetches were made in all.
         let get = |kid: &str| {
-            let jwks = block_on(cache.key_set(&platform, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
-            (jwks, platform.sent().len())
+            let jwks = block_on(cache.key_set(&runtime, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
+            (jwks, runtime.sent().len())
         };
         assert_eq!(get("a"), (Ok("a".into()), 1));
-        platform.advance_ms(KEEP_MS);
+        runtime.advance_ms(KEEP_MS);
         assert_eq!(get("a"), (Ok("a".into()), 2), "the fetch failed: the old copy serves");
         assert_eq!(get("b"), (Err(UpstreamError::Status(503)), 3), "the copy does not hold b");
-        platform.advance_ms(STALE_IF_ERROR_MS - KEEP_MS);
+        runtime.advance_ms(STALE_IF_ERROR_MS - KEEP_MS);
         assert_eq!(get("a"), (Err(UpstreamError::Status(503)), 4), "a day old");
     }
 }

@@ -1,8 +1,8 @@
-//! Microsoft's token endpoint (the v2.0 identity platform): the `refresh_token` grant.
+//! Microsoft's token endpoint (the v2.0 identity runtime): the `refresh_token` grant.
 
 use crate::config::MsRefreshConfig;
+use crate::port::{Clock, Http, HttpRequest};
 use crate::runtime::backoff::Backoff;
-use crate::runtime::{HttpRequest, Platform};
 use crate::upstream::{check_status, TokenAnswer, UpstreamError};
 
 /// The longest `expires_in` believed from Microsoft (Entra ID tokens live 60 to 90 minutes).
@@ -40,9 +40,9 @@ impl RefreshError {
     }
 }
 
-/// The `refresh_token` grant against the Microsoft identity platform (v2.0 token endpoint).
-pub async fn request_refresh<P: Platform>(
-    platform: &P,
+/// The `refresh_token` grant against the Microsoft identity runtime (v2.0 token endpoint).
+pub async fn request_refresh<R: Http + Clock>(
+    runtime: &R,
     config: &MsRefreshConfig,
     backoff: &Backoff,
     refresh_token: &str,
@@ -64,11 +64,11 @@ pub async fn request_refresh<P: Platform>(
         ],
         body: body.into_bytes(),
     };
-    let response = platform.send(request).await.map_err(|e| RefreshError::Transient(e.into()))?;
+    let response = runtime.send(request).await.map_err(|e| RefreshError::Transient(e.into()))?;
     let mut answer = TokenAnswer::parse(&response.body);
     match response.status {
         200..=299 | 429 | 500..=599 => {
-            check_status(&response, backoff, platform.now_ms()).map_err(RefreshError::Transient)?
+            check_status(&response, backoff, runtime.now_ms()).map_err(RefreshError::Transient)?
         }
         _ => return Err(refusal(answer.and_then(|a| a.error).as_deref())),
     }

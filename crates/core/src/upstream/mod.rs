@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::port::{HttpResponse, TransportError};
 use crate::runtime::backoff::Backoff;
-use crate::runtime::{HttpResponse, TransportError};
 
 /// Why an upstream call gave no usable answer. Carries no response body: bodies may echo input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

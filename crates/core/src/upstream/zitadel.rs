@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::{check_status, TokenAnswer, UpstreamError};
 use crate::config::{Credentials, ZitadelApiConfig};
+use crate::port::{Clock, Http, HttpRequest, HttpResponse, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::single_flight::SingleFlight;
-use crate::runtime::{HttpRequest, HttpResponse, Platform};
 
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.
@@ -68,20 +68,20 @@ impl ZitadelClient {
 pub type MetadataEntry = (String, Vec<u8>);
 
 /// All metadata entries of `org_id` whose key starts with `prefix`, every page of them.
-pub async fn org_metadata<P: Platform>(
-    platform: &P,
+pub async fn org_metadata<R: Http + Clock + Timer>(
+    runtime: &R,
     api: &ZitadelApiConfig,
     client: &ZitadelClient,
     org_id: &str,
     prefix: &str,
 ) -> Result<Vec<MetadataEntry>, UpstreamError> {
     if !client.management_v1.get() {
-        match list_metadata(platform, api, client, org_id, prefix, Api::V2).await {
+        match list_metadata(runtime, api, client, org_id, prefix, Api::V2).await {
             Err(UpstreamError::MissingApi) => client.management_v1.set(true),
             other => return other,
         }
     }
-    list_metadata(platform, api, client, org_id, prefix, Api::ManagementV1).await
+    list_metadata(runtime, api, client, org_id, prefix, Api::ManagementV1).await
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -142,8 +142,8 @@ impl Uint64 {
     }
 }
 
-async fn list_metadata<P: Platform>(
-    platform: &P,
+async fn list_metadata<R: Http + Clock + Timer>(
+    runtime: &R,
     api: &ZitadelApiConfig,
     client: &ZitadelClient,
     org_id: &str,
@@ -180,7 +180,7 @@ async fn list_metadata<P: Platform>(
             r#"{{"{}":{{"offset":"{offset}","limit":{PAGE_SIZE},"asc":true}},"{}":[{filters}]}}"#,
             list[0], list[1]
         );
-        let response = authorized_post(platform, api, client, &url, body.into_bytes(), org_header).await?;
+        let response = authorized_post(runtime, api, client, &url, body.into_bytes(), org_header).await?;
         let (page, total) = match which {
             Api::V2 => {
                 let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
@@ -215,8 +215,8 @@ async fn list_metadata<P: Platform>(
 }
 
 /// Stores metadata on a user (`POST /v2/users/{id}/metadata`); each entry replaces its key.
-pub async fn set_user_metadata<P: Platform>(
-    platform: &P,
+pub async fn set_user_metadata<R: Http + Clock + Timer>(
+    runtime: &R,
     api: &ZitadelApiConfig,
     client: &ZitadelClient,
     user_id: &str,
@@ -228,13 +228,13 @@ pub async fn set_user_metadata<P: Platform>(
     }
     let url = format!("{}/v2/users/{}/metadata", api.base_url, path_segment(user_id));
     let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
-    authorized_post(platform, api, client, &url, body, None).await.map(|_| ())
+    authorized_post(runtime, api, client, &url, body, None).await.map(|_| ())
 }
 
 /// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
 /// fetched anew once.
-async fn authorized_post<P: Platform>(
-    platform: &P,
+async fn authorized_post<R: Http + Clock + Timer>(
+    runtime: &R,
     api: &ZitadelApiConfig,
     client: &ZitadelClient,
     url: &str,
@@ -243,10 +243,10 @@ async fn authorized_post<P: Platform>(
 ) -> Result<HttpResponse, UpstreamError> {
     let mut retried = false;
     loop {
-        if client.backoff.active(platform.now_ms()) {
+        if client.backoff.active(runtime.now_ms()) {
             return Err(UpstreamError::RateLimited);
         }
-        let token = bearer(platform, api, client).await?;
+        let token = bearer(runtime, api, client).await?;
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
             ("accept", "application/json".to_string()),
@@ -256,14 +256,14 @@ async fn authorized_post<P: Platform>(
             headers.push(("x-zitadel-orgid", org.to_string()));
         }
         let request = HttpRequest { method: "POST", url: url.to_string(), headers, body: body.clone() };
-        let response = platform.send(request).await?;
+        let response = runtime.send(request).await?;
         match response.status {
             401 if !retried && matches!(api.credentials, Credentials::ClientCredentials { .. }) => {
                 client.tokens.token.borrow_mut().take();
                 retried = true;
             }
             404 if is_missing_route(&response.body) => return Err(UpstreamError::MissingApi),
-            _ => return check_status(&response, &client.backoff, platform.now_ms()).map(|()| response),
+            _ => return check_status(&response, &client.backoff, runtime.now_ms()).map(|()| response),
         }
     }
 }
@@ -289,8 +289,8 @@ fn is_missing_route(body: &[u8]) -> bool {
     }
 }
 
-async fn bearer<P: Platform>(
-    platform: &P,
+async fn bearer<R: Http + Clock + Timer>(
+    runtime: &R,
     api: &ZitadelApiConfig,
     client: &ZitadelClient,
 ) -> Result<Rc<str>, UpstreamError> {
@@ -300,13 +300,13 @@ async fn bearer<P: Platform>(
     };
     let tokens = &client.tokens;
     if let Some((token, valid_until)) = tokens.token.borrow().as_ref() {
-        if platform.now_ms() < *valid_until {
+        if runtime.now_ms() < *valid_until {
             return Ok(token.clone());
         }
     }
     tokens
         .flight
-        .run(platform, "token", || async {
+        .run(runtime, "token", || async {
             // RFC 6749 §2.3.1: the id and secret are form-encoded inside HTTP Basic.
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
@@ -327,11 +327,11 @@ async fn bearer<P: Platform>(
                     .finish()
                     .into_bytes(),
             };
-            let response = platform.send(request).await?;
+            let response = runtime.send(request).await?;
             if response.status == 400 {
                 return Err(UpstreamError::Unauthorized(400)); // invalid_client, RFC 6749 §5.2
             }
-            check_status(&response, &client.backoff, platform.now_ms())?;
+            check_status(&response, &client.backoff, runtime.now_ms())?;
             let mut answer = TokenAnswer::parse(&response.body).ok_or(UpstreamError::Malformed)?;
             let token: Rc<str> = Rc::from(answer.access_token()?);
             // ZITADEL's tokens live 12 hours by default; longer claims are cut to a day.
@@ -341,7 +341,7 @@ async fn bearer<P: Platform>(
             };
             let lifetime_ms = lifetime_s.min(86_400).saturating_mul(1000);
             let margin = TOKEN_EXPIRY_MARGIN_MS.min(lifetime_ms / 2);
-            let valid_until = platform.now_ms().saturating_add(lifetime_ms - margin);
+            let valid_until = runtime.now_ms().saturating_add(lifetime_ms - margin);
             *tokens.token.borrow_mut() = Some((token.clone(), valid_until));
             Ok(token)
         })
@@ -369,9 +369,9 @@ fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::TransportError;
+    use crate::port::TransportError;
     use crate::secret::Secret;
-    use crate::testing::{FakePlatform, Reply};
+    use crate::testing::{FakeRuntime, Reply};
     use futures::executor::block_on;
 
     pub fn pat_api(base: &str) -> ZitadelApiConfig {
@@ -401,12 +401,12 @@ mod tests {
 
     #[test]
     fn v2_request_has_the_rest_gateway_shape() {
-        let platform = FakePlatform::new(vec![v2_page(1, &[("admin", "[\"p\"]")])]);
+        let runtime = FakeRuntime::new(vec![v2_page(1, &[("admin", "[\"p\"]")])]);
         let entries =
-            block_on(org_metadata(&platform, &pat_api("https://z.example"), &ZitadelClient::default(), "o1", "perm:"))
+            block_on(org_metadata(&runtime, &pat_api("https://z.example"), &ZitadelClient::default(), "o1", "perm:"))
                 .unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"[\"p\"]".to_vec())]);
-        let sent = platform.sent();
+        let sent = runtime.sent();
         assert_eq!(sent[0].url, "https://z.example/v2/organizations/o1/metadata/search");
         assert_eq!(sent[0].header("authorization"), Some("Bearer pat-1"));
         assert_eq!(sent[0].header("content-type"), Some("application/json"));
@@ -424,21 +424,21 @@ mod tests {
     fn every_page_is_read() {
         let first: Vec<(String, String)> = (0..100).map(|i| (format!("r{i}"), format!("p{i}"))).collect();
         let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let platform = FakePlatform::new(vec![v2_page(150, &first), v2_page(150, &[("last", "x"); 50])]);
+        let runtime = FakeRuntime::new(vec![v2_page(150, &first), v2_page(150, &[("last", "x"); 50])]);
         let entries =
-            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
+            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
         assert_eq!(entries.len(), 150);
-        let second: serde_json::Value = serde_json::from_slice(&platform.sent()[1].body).unwrap();
+        let second: serde_json::Value = serde_json::from_slice(&runtime.sent()[1].body).unwrap();
         assert_eq!(second["pagination"]["offset"], "100");
         assert_eq!(second["filters"], serde_json::json!([]));
     }
 
     #[test]
     fn a_server_that_never_stops_paging_is_malformed() {
-        let platform = FakePlatform::repeating(v2_page(u64::MAX, &[("k", "v")]));
-        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
+        let runtime = FakeRuntime::repeating(v2_page(u64::MAX, &[("k", "v")]));
+        let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Malformed));
-        assert_eq!(platform.sent().len(), MAX_PAGES as usize);
+        assert_eq!(runtime.sent().len(), MAX_PAGES as usize);
     }
 
     #[test]
@@ -447,17 +447,17 @@ mod tests {
         let page: Vec<(String, &str)> = (0..10).map(|i| (format!("r{i}"), value.as_str())).collect();
         let page: Vec<(&str, &str)> = page.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         // 640 KiB per page: the seventh page passes 4 MiB.
-        let platform = FakePlatform::repeating(v2_page(1000, &page));
-        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
+        let runtime = FakeRuntime::repeating(v2_page(1000, &page));
+        let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::TooLarge));
-        assert_eq!(platform.sent().len(), 7);
+        assert_eq!(runtime.sent().len(), 7);
     }
 
     #[test]
     fn empty_answer_without_fields_is_an_empty_list() {
-        let platform = FakePlatform::new(vec![Reply::json(200, serde_json::json!({"pagination": {}}))]);
+        let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"pagination": {}}))]);
         let entries =
-            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
+            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
         assert!(entries.is_empty());
     }
 
@@ -467,18 +467,18 @@ mod tests {
             200,
             serde_json::json!({"details": {"totalResult": "1"}, "result": [{"key": "admin", "value": "cA=="}]}),
         );
-        let platform = FakePlatform::new(vec![
+        let runtime = FakeRuntime::new(vec![
             Reply::json(404, serde_json::json!({"code": 5, "message": "Not Found"})),
             v1.clone(),
             v1,
         ]);
         let session = ZitadelClient::default();
         let api = pat_api("https://z");
-        let entries = block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
+        let entries = block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"p".to_vec())]);
         assert!(session.uses_management_v1());
-        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
-        let sent = platform.sent();
+        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        let sent = runtime.sent();
         assert_eq!(sent.len(), 3, "v2 is not tried again");
         assert_eq!(sent[1].url, "https://z/management/v1/metadata/_search");
         assert_eq!(sent[1].header("x-zitadel-orgid"), Some("o1"));
@@ -493,20 +493,20 @@ mod tests {
             Reply::json(404, serde_json::json!({"code": 5, "message": "Not Found", "details": []})),
             Reply::raw(404, b"404 page not found\n"),
         ] {
-            let platform = FakePlatform::new(vec![missing, v1.clone()]);
+            let runtime = FakeRuntime::new(vec![missing, v1.clone()]);
             let session = ZitadelClient::default();
-            assert_eq!(block_on(org_metadata(&platform, &pat_api("https://z"), &session, "o1", "")), Ok(vec![]));
+            assert_eq!(block_on(org_metadata(&runtime, &pat_api("https://z"), &session, "o1", "")), Ok(vec![]));
             assert!(session.uses_management_v1());
         }
         // A resource the API did not find: ZITADEL's own error, with its details.
         let not_found = serde_json::json!({"code": 5, "message": "Errors.Org.NotFound (QUERY-dj2FF)",
             "details": [{"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": "QUERY-dj2FF", "message": "Errors.Org.NotFound"}]});
-        let platform = FakePlatform::new(vec![Reply::json(404, not_found), v1]);
+        let runtime = FakeRuntime::new(vec![Reply::json(404, not_found), v1]);
         let session = ZitadelClient::default();
-        let result = block_on(org_metadata(&platform, &pat_api("https://z"), &session, "o1", ""));
+        let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &session, "o1", ""));
         assert_eq!(result, Err(UpstreamError::Status(404)));
         assert!(!session.uses_management_v1(), "one NotFound does not switch the isolate to v1");
-        assert_eq!(platform.sent().len(), 1);
+        assert_eq!(runtime.sent().len(), 1);
     }
 
     #[test]
@@ -517,43 +517,43 @@ mod tests {
             (500, UpstreamError::Status(500)),
             (429, UpstreamError::RateLimited),
         ] {
-            let platform = FakePlatform::new(vec![Reply::json(status, serde_json::json!({}))]);
-            let result = block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
+            let runtime = FakeRuntime::new(vec![Reply::json(status, serde_json::json!({}))]);
+            let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
             assert_eq!(result, Err(expected), "{status}");
         }
-        let platform = FakePlatform::new(vec![Reply::raw(200, b"<html>")]);
+        let runtime = FakeRuntime::new(vec![Reply::raw(200, b"<html>")]);
         assert_eq!(
-            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
+            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
             Err(UpstreamError::Malformed)
         );
-        let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Timeout)]);
+        let runtime = FakeRuntime::new(vec![Reply::Fail(TransportError::Timeout)]);
         assert_eq!(
-            block_on(org_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
+            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
             Err(UpstreamError::Timeout)
         );
     }
 
     #[test]
     fn a_429_backs_off_for_retry_after_without_calling_again() {
-        let platform = FakePlatform::new(vec![Reply::rate_limited(30), v2_page(0, &[])]);
+        let runtime = FakeRuntime::new(vec![Reply::rate_limited(30), v2_page(0, &[])]);
         let (api, session) = (pat_api("https://z"), ZitadelClient::default());
-        assert_eq!(block_on(org_metadata(&platform, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
-        platform.advance_ms(29_000);
-        assert_eq!(block_on(org_metadata(&platform, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
-        assert_eq!(platform.sent().len(), 1, "no call while Retry-After lasts");
-        platform.advance_ms(1_000);
-        assert!(block_on(org_metadata(&platform, &api, &session, "o1", "")).is_ok());
+        assert_eq!(block_on(org_metadata(&runtime, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
+        runtime.advance_ms(29_000);
+        assert_eq!(block_on(org_metadata(&runtime, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
+        assert_eq!(runtime.sent().len(), 1, "no call while Retry-After lasts");
+        runtime.advance_ms(1_000);
+        assert!(block_on(org_metadata(&runtime, &api, &session, "o1", "")).is_ok());
     }
 
     #[test]
     fn client_credentials_token_is_fetched_once_and_reused() {
         let token =
             Reply::json(200, serde_json::json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 43199}));
-        let platform = FakePlatform::new(vec![token, v2_page(0, &[]), v2_page(0, &[])]);
+        let runtime = FakeRuntime::new(vec![token, v2_page(0, &[]), v2_page(0, &[])]);
         let (api, session) = (client_api(), ZitadelClient::default());
-        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
-        block_on(org_metadata(&platform, &api, &session, "o2", "")).unwrap();
-        let sent = platform.sent();
+        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        block_on(org_metadata(&runtime, &api, &session, "o2", "")).unwrap();
+        let sent = runtime.sent();
         assert_eq!(sent.len(), 3);
         assert_eq!(sent[0].url, "https://z.example/oauth/v2/token");
         assert_eq!(sent[0].header("content-type"), Some("application/x-www-form-urlencoded"));
@@ -570,49 +570,48 @@ mod tests {
     #[test]
     fn token_is_fetched_again_when_it_nears_expiry() {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 120}));
-        let platform = FakePlatform::new(vec![token("a"), v2_page(0, &[]), token("b"), v2_page(0, &[])]);
+        let runtime = FakeRuntime::new(vec![token("a"), v2_page(0, &[]), token("b"), v2_page(0, &[])]);
         let (api, session) = (client_api(), ZitadelClient::default());
-        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
-        platform.advance_ms(60_001); // 120 s token, 60 s margin
-        block_on(org_metadata(&platform, &api, &session, "o1", "")).unwrap();
-        assert_eq!(platform.sent()[3].header("authorization"), Some("Bearer b"));
+        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        runtime.advance_ms(60_001); // 120 s token, 60 s margin
+        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        assert_eq!(runtime.sent()[3].header("authorization"), Some("Bearer b"));
     }
 
     #[test]
     fn a_401_with_client_credentials_fetches_a_new_token_once() {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 43199}));
         let unauthorized = Reply::json(401, serde_json::json!({"code": 16}));
-        let platform = FakePlatform::new(vec![token("old"), unauthorized.clone(), token("new"), v2_page(0, &[])]);
-        block_on(org_metadata(&platform, &client_api(), &ZitadelClient::default(), "o1", "")).unwrap();
-        assert_eq!(platform.sent()[3].header("authorization"), Some("Bearer new"));
+        let runtime = FakeRuntime::new(vec![token("old"), unauthorized.clone(), token("new"), v2_page(0, &[])]);
+        block_on(org_metadata(&runtime, &client_api(), &ZitadelClient::default(), "o1", "")).unwrap();
+        assert_eq!(runtime.sent()[3].header("authorization"), Some("Bearer new"));
 
-        let platform = FakePlatform::new(vec![token("a"), unauthorized.clone(), token("b"), unauthorized]);
-        let result = block_on(org_metadata(&platform, &client_api(), &ZitadelClient::default(), "o1", ""));
+        let runtime = FakeRuntime::new(vec![token("a"), unauthorized.clone(), token("b"), unauthorized]);
+        let result = block_on(org_metadata(&runtime, &client_api(), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(401)));
-        assert_eq!(platform.sent().len(), 4, "one retry, not a loop");
+        assert_eq!(runtime.sent().len(), 4, "one retry, not a loop");
     }
 
     #[test]
     fn refused_client_credentials_are_unauthorized() {
-        let platform = FakePlatform::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
-        let result = block_on(org_metadata(&platform, &client_api(), &ZitadelClient::default(), "o1", ""));
+        let runtime = FakeRuntime::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
+        let result = block_on(org_metadata(&runtime, &client_api(), &ZitadelClient::default(), "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(400)));
     }
 
     #[test]
     fn user_metadata_is_set_with_the_v2_api() {
-        let platform =
-            FakePlatform::new(vec![Reply::json(200, serde_json::json!({"setDate": "2026-01-01T00:00:00Z"}))]);
+        let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "2026-01-01T00:00:00Z"}))]);
         let entries = [crate::contract::response::Metadata::new("microsoft_access_token", b"tok")];
-        block_on(set_user_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries))
+        block_on(set_user_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries))
             .unwrap();
-        let sent = platform.sent();
+        let sent = runtime.sent();
         assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");
         let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
         assert_eq!(body, serde_json::json!({"metadata": [{"key": "microsoft_access_token", "value": "dG9r"}]}));
-        let platform = FakePlatform::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
+        let runtime = FakeRuntime::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
         let result =
-            block_on(set_user_metadata(&platform, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries));
+            block_on(set_user_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries));
         assert_eq!(result, Err(UpstreamError::Unauthorized(403)));
     }
 

@@ -45,9 +45,9 @@ proptest! {
     ) {
         let config = claims_on(client_credentials, stale);
         let isolate = IsolateState::default();
-        let platform = answering(replies, kv);
+        let runtime = answering(replies, kv);
         let valid = Signed::Valid { offset: 0, old_key: false };
-        check_call(&config, &isolate, &platform, &valid, first.to_string().as_bytes()).ok();
-        check_call(&config, &isolate, &platform, &valid, second.to_string().as_bytes()).ok();
+        check_call(&config, &isolate, &runtime, &valid, first.to_string().as_bytes()).ok();
+        check_call(&config, &isolate, &runtime, &valid, second.to_string().as_bytes()).ok();
     }
 }

@@ -45,8 +45,8 @@ fn jose_config() -> Config {
     ])
 }
 
-fn jwks_platform() -> FakePlatform {
-    FakePlatform::repeating(Reply::Answer {
+fn jwks_platform() -> FakeRuntime {
+    FakeRuntime::repeating(Reply::Answer {
         status: 200,
         body: vectors()["jwks"].to_string().into_bytes(),
         retry_after: None,

@@ -7,9 +7,9 @@ use crate::support::*;
 // ---------------------------------------------------------------------------------------------
 
 /// The claims of a call signed now with KEY.
-fn claims_of(config: &Config, platform: &FakePlatform, body: Value) -> Vec<(String, Value)> {
+fn claims_of(config: &Config, runtime: &FakeRuntime, body: Value) -> Vec<(String, Value)> {
     let valid = Signed::Valid { offset: 0, old_key: false };
-    match check_call(config, &IsolateState::default(), platform, &valid, body.to_string().as_bytes()) {
+    match check_call(config, &IsolateState::default(), runtime, &valid, body.to_string().as_bytes()) {
         Ok(Answer::Claims(response)) => {
             let answer: Value = serde_json::from_str(&response.to_json()).unwrap();
             let claims = answer["append_claims"].as_array().cloned().unwrap_or_default();
@@ -47,7 +47,7 @@ fn regression_jwt_exp_far_in_the_past_overflowed() {
 }
 
 /// ZITADEL's client-credentials token answer with `expires_in` above about 1.8e16 s (u64::MAX
-/// here): `bearer` computes `platform.now_ms() + lifetime_ms - margin` (src/zitadel.rs) where
+/// here): `bearer` computes `runtime.now_ms() + lifetime_ms - margin` (src/zitadel.rs) where
 /// `lifetime_ms` saturated at u64::MAX, which overflows: a panic in a debug build; in the
 /// release wasm it wraps to a time in the past, so the token is fetched again on every call.
 #[test]

@@ -22,9 +22,9 @@ pub use zitadel_claims_core::endpoint::IsolateState;
 pub use zitadel_claims_core::endpoint::{handle_call, Answer};
 pub use zitadel_claims_core::error::Error;
 pub use zitadel_claims_core::log::RequestLog;
-pub use zitadel_claims_core::runtime::TransportError;
+pub use zitadel_claims_core::port::TransportError;
 pub use zitadel_claims_core::secret::SigningKey;
-pub use zitadel_claims_core::testing::{FakePlatform, Reply};
+pub use zitadel_claims_core::testing::{FakeRuntime, Reply};
 
 /// The preaccesstoken payload ZITADEL sends, as in the end-to-end tests.
 pub const FIXTURE: &str = include_str!("../../../../tests/fixtures/payloads/preaccesstoken.json");
@@ -32,7 +32,7 @@ pub const FIXTURE: &str = include_str!("../../../../tests/fixtures/payloads/prea
 pub const INTENT_METHOD: &str = "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent";
 /// Every generated string value starts with this, so a leak is easy to spot in a message.
 pub const MARK: &str = "SECRET-";
-/// 2023-11-14: the clock of the fake platform.
+/// 2023-11-14: the clock of the fake runtime.
 pub const NOW_MS: u64 = 1_700_000_000_000;
 pub const NOW: i64 = (NOW_MS / 1000) as i64;
 
@@ -477,20 +477,20 @@ pub fn with_digest_char(header: &str, k: usize, at: usize, change: impl FnOnce(c
 }
 
 // ---------------------------------------------------------------------------------------------
-// Upstreams for handle_call (testing::FakePlatform): a fixed clock, canned upstream answers
+// Upstreams for handle_call (testing::FakeRuntime): a fixed clock, canned upstream answers
 // (none: every call fails), timers that are over at once and a shared cache holding whatever it
 // was given.
 // ---------------------------------------------------------------------------------------------
 
 /// Every outbound request fails with a network error; the shared cache holds what it is given.
-pub fn unreachable_upstream() -> FakePlatform {
+pub fn unreachable_upstream() -> FakeRuntime {
     answering(Vec::new(), None)
 }
 
 /// Answers outbound requests with `replies` in order, then fails; the shared cache answers
 /// `kv_junk` for keys it was not given.
-pub fn answering(replies: Vec<Reply>, kv_junk: Option<String>) -> FakePlatform {
-    FakePlatform::new(replies).with_kv_default(kv_junk)
+pub fn answering(replies: Vec<Reply>, kv_junk: Option<String>) -> FakeRuntime {
+    FakeRuntime::new(replies).with_kv_default(kv_junk)
 }
 
 /// Upstream answers: metadata pages, token answers (ZITADEL and Microsoft) with extreme lifetimes,
@@ -654,7 +654,7 @@ pub fn signed() -> BoxedStrategy<Signed> {
 pub fn check_call(
     config: &Config,
     isolate: &IsolateState,
-    platform: &FakePlatform,
+    runtime: &FakeRuntime,
     signed: &Signed,
     body: &[u8],
 ) -> Result<Answer, Error> {
@@ -667,7 +667,7 @@ pub fn check_call(
         Signed::Raw(h) => Some(h.clone()),
     };
     let mut log = RequestLog::new("POST", "/");
-    let result = block_on(handle_call(config, isolate, platform, header.as_deref(), body, &mut log));
+    let result = block_on(handle_call(config, isolate, runtime, header.as_deref(), body, &mut log));
     let text = match &result {
         Ok(answer) => {
             let text = answer.to_json();

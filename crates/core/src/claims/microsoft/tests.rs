@@ -1,7 +1,7 @@
 use super::*;
-use crate::runtime::TransportError;
+use crate::port::TransportError;
 use crate::secret::Secret;
-use crate::testing::{FakePlatform, Reply};
+use crate::testing::{FakeRuntime, Reply};
 use futures::executor::block_on;
 
 const NOW: i64 = 1_700_000_000;
@@ -42,22 +42,22 @@ fn granted(access: &str, refresh: Option<&str>) -> Reply {
     Reply::json(200, body)
 }
 
-fn run(platform: &FakePlatform, config: &MsTokenConfig, stored: Stored) -> Outcome {
-    block_on(token_claim(platform, &Refresher::default(), config, stored, NOW, platform.now_ms() + 2000))
+fn run(runtime: &FakeRuntime, config: &MsTokenConfig, stored: Stored) -> Outcome {
+    block_on(token_claim(runtime, &Refresher::default(), config, stored, NOW, runtime.now_ms() + 2000))
 }
 
 #[test]
 fn a_fresh_token_is_used_without_a_call() {
-    let platform = FakePlatform::new(vec![]);
-    let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 301)));
+    let runtime = FakeRuntime::new(vec![]);
+    let outcome = run(&runtime, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 301)));
     assert_eq!(outcome, Outcome::Token { token: "old".into(), write_back: vec![], refreshed: false });
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
 }
 
 #[test]
 fn a_stale_token_is_refreshed_once_and_written_back_byte_for_byte() {
-    let platform = FakePlatform::new(vec![granted("new-access", Some("new-refresh"))]);
-    let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("old-refresh"), Some(NOW + 299)));
+    let runtime = FakeRuntime::new(vec![granted("new-access", Some("new-refresh"))]);
+    let outcome = run(&runtime, &config(MsRefreshPolicy::Omit), stored("old", Some("old-refresh"), Some(NOW + 299)));
     let Outcome::Token { token, write_back, refreshed } = outcome else { panic!("{outcome:?}") };
     assert_eq!((token.as_str(), refreshed), ("new-access", true));
     let written: Vec<(&str, &str)> = write_back.iter().map(|m| (m.key.as_str(), m.value.as_str())).collect();
@@ -70,7 +70,7 @@ fn a_stale_token_is_refreshed_once_and_written_back_byte_for_byte() {
             ("microsoft_access_token_expires_at", b64(&expires_at).as_str()),
         ]
     );
-    let sent = platform.sent();
+    let sent = runtime.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].url, "https://login.example/common/oauth2/v2.0/token");
     assert_eq!(sent[0].header("content-type"), Some("application/x-www-form-urlencoded"));
@@ -82,8 +82,8 @@ fn a_stale_token_is_refreshed_once_and_written_back_byte_for_byte() {
 
 #[test]
 fn unknown_expiry_refreshes() {
-    let platform = FakePlatform::new(vec![granted("new", None)]);
-    let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored("opaque-EwB", Some("rt"), None));
+    let runtime = FakeRuntime::new(vec![granted("new", None)]);
+    let outcome = run(&runtime, &config(MsRefreshPolicy::Omit), stored("opaque-EwB", Some("rt"), None));
     let Outcome::Token { token, write_back, .. } = outcome else { panic!() };
     assert_eq!(token, "new");
     assert_eq!(write_back.len(), 2, "no new refresh token came back, so none is written");
@@ -96,10 +96,10 @@ fn a_jwt_exp_counts_when_no_expiry_is_stored() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"aud":"x","exp":{}}}"#, NOW + 3000));
     let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.sig");
     assert_eq!(jwt_expiry(&jwt), Some(NOW + 3000));
-    let platform = FakePlatform::new(vec![]);
-    let outcome = run(&platform, &config(MsRefreshPolicy::Omit), stored(&jwt, Some("rt"), None));
+    let runtime = FakeRuntime::new(vec![]);
+    let outcome = run(&runtime, &config(MsRefreshPolicy::Omit), stored(&jwt, Some("rt"), None));
     assert!(matches!(outcome, Outcome::Token { refreshed: false, .. }));
-    assert!(platform.sent().is_empty());
+    assert!(runtime.sent().is_empty());
     assert_eq!(jwt_expiry("EwBwA8l6opaque"), None);
     assert_eq!(jwt_expiry("a.%%%.c"), None);
 }
@@ -108,11 +108,11 @@ fn a_jwt_exp_counts_when_no_expiry_is_stored() {
 fn invalid_grant_omits_the_claim_whatever_the_policy() {
     for policy in [MsRefreshPolicy::Omit, MsRefreshPolicy::Stale] {
         for code in ["invalid_grant", "interaction_required"] {
-            let platform = FakePlatform::new(vec![Reply::json(
+            let runtime = FakeRuntime::new(vec![Reply::json(
                 400,
                 serde_json::json!({"error": code, "error_description": "AADSTS700082: expired"}),
             )]);
-            let outcome = run(&platform, &config(policy), stored("old", Some("rt"), Some(NOW + 60)));
+            let outcome = run(&runtime, &config(policy), stored("old", Some("rt"), Some(NOW + 60)));
             assert_eq!(
                 outcome,
                 Outcome::Omit(if code == "invalid_grant" { "invalid_grant" } else { "interaction_required" })
@@ -123,38 +123,38 @@ fn invalid_grant_omits_the_claim_whatever_the_policy() {
 
 #[test]
 fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
-    let platform = FakePlatform::new(vec![Reply::Hang]);
+    let runtime = FakeRuntime::new(vec![Reply::Hang]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+        run(&runtime, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
         Outcome::Omit("timeout"),
         "a refresh still running at the deadline is a timeout"
     );
-    let platform = FakePlatform::new(vec![Reply::Hang]);
+    let runtime = FakeRuntime::new(vec![Reply::Hang]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+        run(&runtime, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
         Outcome::Stale { token: "old".into(), failure: "timeout" },
         "a hang past the deadline is a passing error too"
     );
 
-    let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Timeout)]);
+    let runtime = FakeRuntime::new(vec![Reply::Fail(TransportError::Timeout)]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+        run(&runtime, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
         Outcome::Omit("timeout")
     );
-    let platform = FakePlatform::new(vec![Reply::Fail(TransportError::Network)]);
+    let runtime = FakeRuntime::new(vec![Reply::Fail(TransportError::Network)]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+        run(&runtime, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
         Outcome::Stale { token: "old".into(), failure: "network_error" }
     );
-    let platform = FakePlatform::new(vec![Reply::json(503, serde_json::json!({}))]);
+    let runtime = FakeRuntime::new(vec![Reply::json(503, serde_json::json!({}))]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW - 1))),
+        run(&runtime, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW - 1))),
         Outcome::Omit("bad_status"),
         "expired: never emitted"
     );
-    let platform = FakePlatform::new(vec![Reply::rate_limited(60)]);
+    let runtime = FakeRuntime::new(vec![Reply::rate_limited(60)]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), None)),
+        run(&runtime, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), None)),
         Outcome::Omit("rate_limited"),
         "unknown expiry: never emitted"
     );
@@ -162,23 +162,23 @@ fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
 
 #[test]
 fn a_429_stops_refreshes_until_retry_after() {
-    let platform = FakePlatform::new(vec![Reply::rate_limited(60), granted("new", None)]);
+    let runtime = FakeRuntime::new(vec![Reply::rate_limited(60), granted("new", None)]);
     let refresher = Refresher::default();
     let c = config(MsRefreshPolicy::Omit);
     let claim =
-        |rt: &str| block_on(token_claim(&platform, &refresher, &c, stored("old", Some(rt), None), NOW, u64::MAX));
+        |rt: &str| block_on(token_claim(&runtime, &refresher, &c, stored("old", Some(rt), None), NOW, u64::MAX));
     assert_eq!(claim("rt-1"), Outcome::Omit("rate_limited"));
     assert_eq!(claim("rt-2"), Outcome::Omit("rate_limited"));
-    assert_eq!(platform.sent().len(), 1, "no call while Retry-After lasts");
-    platform.advance_ms(60_000);
+    assert_eq!(runtime.sent().len(), 1, "no call while Retry-After lasts");
+    runtime.advance_ms(60_000);
     assert!(matches!(claim("rt-3"), Outcome::Token { refreshed: true, .. }));
 }
 
 #[test]
 fn a_refused_client_is_a_configuration_problem() {
-    let platform = FakePlatform::new(vec![Reply::json(401, serde_json::json!({"error": "invalid_client"}))]);
+    let runtime = FakeRuntime::new(vec![Reply::json(401, serde_json::json!({"error": "invalid_client"}))]);
     assert_eq!(
-        run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+        run(&runtime, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
         Outcome::Omit("invalid_client")
     );
 }
@@ -194,17 +194,17 @@ fn a_malformed_answer_is_transient() {
         ("empty access_token", Reply::json(200, serde_json::json!({"token_type": "Bearer", "access_token": ""}))),
     ];
     for (what, answer) in answers {
-        let platform = FakePlatform::new(vec![answer.clone()]);
+        let runtime = FakeRuntime::new(vec![answer.clone()]);
         assert_eq!(
-            run(&platform, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
+            run(&runtime, &config(MsRefreshPolicy::Stale), stored("old", Some("rt"), Some(NOW + 60))),
             Outcome::Stale { token: "old".into(), failure: "malformed_response" },
             "{what}"
         );
-        assert_eq!(platform.sent().len(), 1, "the refresh was tried and failed");
+        assert_eq!(runtime.sent().len(), 1, "the refresh was tried and failed");
         // With Omit the failure's code is what is noted.
-        let platform = FakePlatform::new(vec![answer.clone()]);
+        let runtime = FakeRuntime::new(vec![answer.clone()]);
         assert_eq!(
-            run(&platform, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
+            run(&runtime, &config(MsRefreshPolicy::Omit), stored("old", Some("rt"), Some(NOW + 60))),
             Outcome::Omit("malformed_response"),
             "{what}"
         );
@@ -213,28 +213,28 @@ fn a_malformed_answer_is_transient() {
 
 #[test]
 fn the_same_refresh_token_is_not_spent_twice_in_an_isolate() {
-    let platform = FakePlatform::new(vec![granted("new", Some("rotated"))]);
+    let runtime = FakeRuntime::new(vec![granted("new", Some("rotated"))]);
     let refresher = Refresher::default();
     let c = config(MsRefreshPolicy::Omit);
     for _ in 0..3 {
         let outcome =
-            block_on(token_claim(&platform, &refresher, &c, stored("old", Some("rt"), Some(NOW)), NOW, u64::MAX));
+            block_on(token_claim(&runtime, &refresher, &c, stored("old", Some("rt"), Some(NOW)), NOW, u64::MAX));
         assert!(matches!(outcome, Outcome::Token { ref token, refreshed: true, .. } if token == "new"));
     }
-    assert_eq!(platform.sent().len(), 1);
+    assert_eq!(runtime.sent().len(), 1);
 }
 
 #[test]
 fn without_refresh_settings_the_stored_token_passes_unless_known_expired() {
     let mut c = config(MsRefreshPolicy::Omit);
     c.refresh = None;
-    let platform = FakePlatform::new(vec![]);
-    assert!(matches!(run(&platform, &c, stored("tok", Some("rt"), None)), Outcome::Token { refreshed: false, .. }));
-    assert!(platform.sent().is_empty());
+    let runtime = FakeRuntime::new(vec![]);
+    assert!(matches!(run(&runtime, &c, stored("tok", Some("rt"), None)), Outcome::Token { refreshed: false, .. }));
+    assert!(runtime.sent().is_empty());
     // Without refresh settings the expiry metadata is not read, but a JWT's exp still counts.
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{}}}"#, NOW - 10));
     let expired_jwt = format!("h.{payload}.s");
-    assert_eq!(run(&platform, &c, stored(&expired_jwt, None, None)), Outcome::Omit("the stored token has expired"));
+    assert_eq!(run(&runtime, &c, stored(&expired_jwt, None, None)), Outcome::Omit("the stored token has expired"));
 }
 
 #[test]
@@ -250,19 +250,19 @@ fn an_expiry_of_zero_means_unknown() {
     let stored = Stored::read(&info, &c);
     assert_eq!(stored, Stored { access: Some(Ok("tok".into())), refresh: None, expires_at: None });
     // No refresh token stored (older ZITADEL): the token passes instead of counting as expired.
-    assert!(matches!(run(&FakePlatform::new(vec![]), &c, stored), Outcome::Token { refreshed: false, .. }));
+    assert!(matches!(run(&FakeRuntime::new(vec![]), &c, stored), Outcome::Token { refreshed: false, .. }));
 }
 
 #[test]
 fn a_refresh_token_without_access_token_still_refreshes() {
-    let platform = FakePlatform::new(vec![granted("new", None)]);
+    let runtime = FakeRuntime::new(vec![granted("new", None)]);
     let outcome = run(
-        &platform,
+        &runtime,
         &config(MsRefreshPolicy::Omit),
         Stored { access: None, refresh: Some("rt".into()), expires_at: None },
     );
     assert!(matches!(outcome, Outcome::Token { refreshed: true, .. }));
-    assert_eq!(run(&FakePlatform::new(vec![]), &config(MsRefreshPolicy::Omit), Stored::default()), Outcome::Absent);
+    assert_eq!(run(&FakeRuntime::new(vec![]), &config(MsRefreshPolicy::Omit), Stored::default()), Outcome::Absent);
 }
 
 #[test]

@@ -64,8 +64,8 @@ fn each_mac_comes_from_the_mac_given() {
     assert_eq!(on(&honest, VECTOR_1, &key("test-signing-key")), check(VECTOR_1, BODY, &key("test-signing-key"), T));
     // The MAC decides, not the key list: a header made with its key passes, the published vector
     // does not.
-    let other = MacUnder { key_used: b"platform-key" };
-    let made_with_other = header_for(T, BODY, &key("platform-key"));
+    let other = MacUnder { key_used: b"runtime-key" };
+    let made_with_other = header_for(T, BODY, &key("runtime-key"));
     assert_eq!(on(&other, &made_with_other, &key("test-signing-key")), Ok(()));
     assert_eq!(on(&other, VECTOR_1, &key("test-signing-key")), Err(SignatureError::Invalid));
     // The clock is judged after the MAC.

@@ -1,15 +1,15 @@
 use super::*;
-use crate::testing::{FakePlatform, Timers};
+use crate::testing::{FakeRuntime, Timers};
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use std::cell::Cell;
 
 /// A clock that stands still until the test ticks it: decides when waiting callers look again.
-fn clock() -> FakePlatform {
-    FakePlatform::new(vec![]).with_timers(Timers::Manual)
+fn clock() -> FakeRuntime {
+    FakeRuntime::new(vec![]).with_timers(Timers::Manual)
 }
 
-fn tick(clock: &FakePlatform) {
+fn tick(clock: &FakeRuntime) {
     clock.advance_ms(WAIT_POLL_MS);
 }
 
