@@ -16,15 +16,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use base64::Engine;
-use zitadel_claims_core::claims;
+use zitadel_claims_core::claims::Call;
 use zitadel_claims_core::config::Config;
 use zitadel_claims_core::contract::jose;
 use zitadel_claims_core::contract::payload;
 use zitadel_claims_core::contract::signature::{self, header_for, RustMac};
-use zitadel_claims_core::endpoint::{handle_call, IsolateState};
-use zitadel_claims_core::log::RequestLog;
 use zitadel_claims_core::secret::SigningKey;
+use zitadel_claims_core::target::Target;
 use zitadel_claims_core::testing::{FakeRuntime, Reply, Timers, START_MS as NOW_MS};
+use zitadel_claims_core::trace::{LogLine, Trace};
 
 const ORG: &str = "312909075211944344";
 
@@ -162,6 +162,11 @@ fn measure<T>(f: &dyn Fn() -> T) -> (f64, f64, f64) {
     (per_call[BATCHES / 2], per_call[BATCHES / 10], per_call[BATCHES * 9 / 10])
 }
 
+/// The request's log line, as the worker writes it.
+fn log_line(trace: &Trace) -> String {
+    LogLine::new("POST", "/", trace, 0, 0).to_json()
+}
+
 fn main() {
     let settings = [
         ("ZITADEL_SIGNING_KEY", "bench-signing-key"),
@@ -174,16 +179,15 @@ fn main() {
     let config = Config::from_lookup(|n| settings.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap();
     let body = payload();
     let header = header_for((NOW_MS / 1000) as i64, &body, &[SigningKey::new("bench-signing-key")]);
-    let isolate = IsolateState::default();
+    let target = Target::new(config);
     // Serves the organization's metadata (once, to warm the cache); the clock stands still and no
     // timer ends, so every measured request runs to its end on the warm path.
     let runtime =
         FakeRuntime::repeating(Reply::raw(200, &org_metadata())).with_timers(Timers::Never).without_recording();
 
     let once = || {
-        let mut log = RequestLog::new("POST", "/");
-        let response = run_ready(handle_call(&config, &isolate, &runtime, Some(&header), &body, &mut log)).unwrap();
-        (response.to_json(), log.to_json())
+        let (response, trace) = run_ready(target.handle(&runtime, Some(&header), &body));
+        (response.unwrap().to_json(), log_line(&trace))
     };
     let (answer, _) = once(); // warms the cache
     assert_eq!(runtime.sends(), 1);
@@ -193,18 +197,8 @@ fn main() {
 
     let info = payload::decode(&body).unwrap();
     let claims_once = || {
-        let mut log = RequestLog::new("POST", "/");
-        run_ready(claims::build(
-            &config,
-            &isolate.claims,
-            &isolate.zitadel,
-            &runtime,
-            payload::Function::PreAccessToken,
-            &info,
-            Default::default(),
-            &mut log,
-        ))
-        .unwrap()
+        let call = Call { function: payload::Function::PreAccessToken, info: &info, earlier: Default::default() };
+        run_ready(target.claims(&runtime, call)).0.unwrap()
     };
     // For profilers (valgrind --tool=callgrind, perf): BENCH_ONLY=request runs the whole request
     // 20,000 times, BENCH_ONLY=claims just the claims, and nothing is measured or written.
@@ -227,8 +221,8 @@ fn main() {
         ("payload decode", measure(&|| payload::decode(&body).map(|i| i.user_id().map(str::len))).0),
         ("claims from the warm cache", measure(&claims_once).0),
         ("serializing the answer and the log line", {
-            let (response, log) = (claims_once(), RequestLog::new("POST", "/"));
-            measure(&|| (response.to_json(), log.to_json())).0
+            let (response, trace) = (claims_once(), Trace::default());
+            measure(&|| (response.to_json(), log_line(&trace))).0
         }),
     ];
     for (name, ns) in parts {
@@ -255,17 +249,15 @@ fn main() {
             .or_else(|| settings.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
     })
     .unwrap();
-    let jose_isolate = IsolateState::default();
+    let jose_target = Target::new(jose_config);
     let jose_platform = FakeRuntime::new(vec![Reply::raw(200, &jose_made.jwks), Reply::raw(200, &org_metadata())])
         .with_timers(Timers::Never)
         .without_recording();
     let signed = |bytes: &[u8]| header_for((NOW_MS / 1000) as i64, bytes, &[SigningKey::new("bench-signing-key")]);
     let (jwt_header, jwe_header) = (signed(&jose_made.jwt), signed(&jose_made.jwe));
     let jose_once = |bytes: &[u8], header: &str| {
-        let mut log = RequestLog::new("POST", "/");
-        let response =
-            run_ready(handle_call(&jose_config, &jose_isolate, &jose_platform, Some(header), bytes, &mut log)).unwrap();
-        (response.to_json(), log.to_json())
+        let (response, trace) = run_ready(jose_target.handle(&jose_platform, Some(header), bytes));
+        (response.unwrap().to_json(), log_line(&trace))
     };
     for (bytes, header) in [(&jose_made.jwt, &jwt_header), (&jose_made.jwe, &jwe_header)] {
         assert_eq!(jose_once(bytes, header).0, answer, "the same answer as the JSON payload");

@@ -1,7 +1,8 @@
 //! The worker: the only code that touches the Workers runtime. The fetch and start events, and the
 //! core's ports ([`zitadel_claims_core::port`]) over the runtime's fetch, timers, KV and
 //! WebCrypto. It feeds the core (the `zitadel-claims-core` crate, in `crates/core/`) bytes,
-//! headers and the clock, and writes the response and one log line. Everything here is wasm32 only; on the host the crate is empty.
+//! headers and the clock, and writes the response and one log line. Everything here is wasm32
+//! only; on the host the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
 mod body;
@@ -11,7 +12,7 @@ mod jose;
 mod kv;
 mod webcrypto;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,28 +20,38 @@ use worker::wasm_bindgen::JsValue;
 use worker::{console_log, event, web_sys, Context, Date, Delay, Env};
 
 use self::kv::KvNamespace;
-use zitadel_claims_core::config::{Config, Problem};
+use zitadel_claims_core::config::Config;
 use zitadel_claims_core::contract::jose::{Epk, Jwk, JwsAlg};
-use zitadel_claims_core::contract::limits::MAX_BODY_BYTES;
 use zitadel_claims_core::contract::signature;
-use zitadel_claims_core::endpoint::{self, IsolateState, Route};
 use zitadel_claims_core::error::Error;
-use zitadel_claims_core::log::RequestLog;
 use zitadel_claims_core::port::{
     Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError,
 };
+use zitadel_claims_core::router::{self, App, Incoming, IsolateFacts, Response};
+use zitadel_claims_core::trace::LogLine;
 
-type Loaded = Rc<Result<Config, Vec<Problem>>>;
+/// What the worker keeps per isolate, built on its first request: the core's app (the settings
+/// and the clients and caches built from them), the KV binding, and how the last signature MAC was
+/// computed. Settings and bindings cannot change within an isolate: a new deployment or secret
+/// starts new isolates.
+struct Isolate {
+    app: App,
+    kv: Option<KvNamespace>,
+    last_mac: Cell<Option<&'static str>>,
+}
 
 thread_local! {
-    // Settings cannot change within an isolate: a new deployment or secret starts new isolates.
-    static CONFIG: RefCell<Option<Loaded>> = const { RefCell::new(None) };
-    // Built with the settings, read on the first call that needs it.
-    static STATE: std::cell::OnceCell<Rc<IsolateState>> = const { std::cell::OnceCell::new() };
-    // Bindings do not change within an isolate either.
-    static SHARED_CACHE: std::cell::OnceCell<Option<KvNamespace>> = const { std::cell::OnceCell::new() };
-    // How the last signature MAC was computed, for /healthz.
-    static LAST_MAC: Cell<Option<&'static str>> = const { Cell::new(None) };
+    static ISOLATE: OnceCell<Rc<Isolate>> = const { OnceCell::new() };
+}
+
+fn isolate(env: &Env) -> Rc<Isolate> {
+    ISOLATE.with(|cell| {
+        cell.get_or_init(|| {
+            let settings = Config::from_lookup(|name| env::setting(env, name));
+            Rc::new(Isolate { app: App::new(settings), kv: kv::binding(env), last_mac: Cell::new(None) })
+        })
+        .clone()
+    })
 }
 
 #[event(start)]
@@ -53,70 +64,54 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = Date::now().as_millis();
-    let mut log = RequestLog::new(&req.method(), endpoint::path_of(&req.url()));
-    let (status, body, allow) = match serve(req, &env, &ctx, &mut log).await {
-        Ok((status, body)) => (status, body, None),
-        Err(e) => {
-            log.outcome = e.code();
-            let allow = match e {
-                Error::MethodNotAllowed { allow } => Some(allow),
-                _ => None,
-            };
-            (e.status(), e.to_json(), allow)
-        }
+    let (method, url) = (req.method(), req.url());
+    let path = router::path_of(&url);
+    let isolate = isolate(&env);
+    let runtime = WorkersRuntime { isolate: &isolate, ctx: &ctx, calls: Cell::new(0) };
+    let request = Request { headers: req.headers(), req };
+    let facts = IsolateFacts {
+        wasm_memory_bytes: Some(core::arch::wasm32::memory_size(0) as u64 * 65_536),
+        mac: isolate.last_mac.get(),
     };
-    log.status = status;
-    log.duration_ms = Date::now().as_millis().saturating_sub(started);
-    web_sys::console::log_1(&JsValue::from_str(&log.to_json()));
-    Ok(respond(status, &body, allow)?)
+    let (response, trace) = isolate.app.serve(&runtime, &method, path, &request, facts).await;
+    let duration_ms = Date::now().as_millis().saturating_sub(started);
+    let line = LogLine::new(&method, path, &trace, runtime.calls.get(), duration_ms);
+    web_sys::console::log_1(&JsValue::from_str(&line.to_json()));
+    Ok(respond(&response)?)
 }
 
 /// The runtime's response, built directly: worker::Response would copy the body into a
 /// Uint8Array and set each field of the init object through Reflect.
-fn respond(status: u16, body: &str, allow: Option<&str>) -> Result<web_sys::Response, JsValue> {
+fn respond(response: &Response) -> Result<web_sys::Response, JsValue> {
     let headers = web_sys::Headers::new()?;
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
-    if let Some(allow) = allow {
-        headers.set("allow", allow)?;
+    for (name, value) in &response.headers {
+        headers.set(name, value)?;
     }
     let init = web_sys::ResponseInit::new();
-    init.set_status(status);
+    init.set_status(response.status);
     init.set_headers_headers(&headers);
-    web_sys::Response::new_with_opt_str_and_init(Some(body), &init)
+    web_sys::Response::new_with_opt_str_and_init(Some(&response.body), &init)
 }
 
-async fn serve(req: web_sys::Request, env: &Env, ctx: &Context, log: &mut RequestLog) -> Result<(u16, String), Error> {
-    let route = endpoint::route(log.method.as_str(), &log.path)?;
-    let config = load_config(env);
-    if route == Route::Health {
-        let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
-        return Ok(endpoint::health(&config, Some(memory), LAST_MAC.get()));
+/// The runtime's request, as the router reads it.
+struct Request {
+    req: web_sys::Request,
+    headers: web_sys::Headers,
+}
+
+impl Incoming for Request {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
     }
-    let config = match config.as_ref() {
-        Ok(config) => config,
-        Err(problems) => return Err(Error::Misconfigured(problems.clone())),
-    };
-    let headers = req.headers();
-    let body = body::read_body(&req, &headers, MAX_BODY_BYTES).await?;
-    let header = headers.get(signature::HEADER).ok().flatten();
-    let kv = SHARED_CACHE.with(|cell| cell.get_or_init(|| kv::binding(env)).clone());
-    let runtime = WorkersRuntime { kv, ctx, calls: Cell::new(0) };
-    let state = STATE.with(|cell| cell.get_or_init(|| Rc::new(IsolateState::new(config))).clone());
-    let result = endpoint::handle_call(config, &state, &runtime, header.as_deref(), &body, log).await;
-    log.upstream_calls = runtime.calls.get();
-    Ok((200, result?.to_json()))
-}
 
-fn load_config(env: &Env) -> Loaded {
-    CONFIG.with(|cell| {
-        cell.borrow_mut().get_or_insert_with(|| Rc::new(Config::from_lookup(|name| env::setting(env, name)))).clone()
-    })
+    async fn body(&self, limit: usize) -> Result<Vec<u8>, Error> {
+        body::read_body(&self.req, &self.headers, limit).await
+    }
 }
 
 /// The core's view of the Workers runtime for one request.
 struct WorkersRuntime<'a> {
-    kv: Option<KvNamespace>,
+    isolate: &'a Isolate,
     ctx: &'a Context,
     calls: Cell<usize>,
 }
@@ -143,11 +138,11 @@ impl Timer for WorkersRuntime<'_> {
 
 impl SharedCache for WorkersRuntime<'_> {
     async fn cache_get(&self, key: &str) -> Option<String> {
-        kv::get(self.kv.as_ref()?, key).await
+        kv::get(self.isolate.kv.as_ref()?, key).await
     }
 
     async fn cache_put(&self, key: &str, value: String, ttl_seconds: u64) {
-        if let Some(kv) = self.kv.clone() {
+        if let Some(kv) = self.isolate.kv.clone() {
             kv::put_later(self.ctx, kv, key, value, ttl_seconds);
         }
     }
@@ -157,12 +152,12 @@ impl Mac for WorkersRuntime<'_> {
     async fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         match webcrypto::hmac_sha256(key, parts).await {
             Some(mac) => {
-                LAST_MAC.set(Some("webcrypto"));
+                self.isolate.last_mac.set(Some("webcrypto"));
                 mac
             }
             None => {
                 console_log!("{}", r#"{"event":"webcrypto_hmac_failed"}"#);
-                LAST_MAC.set(Some("wasm"));
+                self.isolate.last_mac.set(Some("wasm"));
                 signature::hmac_sha256(key, parts)
             }
         }

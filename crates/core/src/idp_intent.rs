@@ -25,7 +25,7 @@ use crate::contract::json::{self, is_null};
 use crate::contract::response::{push_json_str, Metadata};
 use crate::port::{Clock, Http, Timer};
 use crate::runtime::deadline::timeout_at;
-use crate::upstream::zitadel::{self, ZitadelClient};
+use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
 
 /// The API method whose response carries the identity provider's tokens.
@@ -228,11 +228,12 @@ fn metadata_edit(
     })
 }
 
-/// Captures the tokens of `response` (the raw JSON of a RetrieveIdentityProviderIntent answer).
+/// Captures the tokens of `response` (the raw JSON of a RetrieveIdentityProviderIntent answer)
+/// with `zitadel`, the API client (present when the API is configured).
 /// Returns what happened and, for a first sign-in, the message to answer instead of `response`.
 pub async fn capture<R: Http + Clock + Timer>(
     config: &Config,
-    client: &ZitadelClient,
+    zitadel: Option<&ZitadelClient>,
     runtime: &R,
     response: &str,
     deadline_ms: u64,
@@ -242,10 +243,10 @@ pub async fn capture<R: Http + Clock + Timer>(
         Ok(Plan::Answer { message, added }) => return (Capture::Added(added), Some(message)),
         Err(reason) => return (Capture::Skipped(reason), None),
     };
-    let Some(api) = &config.zitadel else {
+    let Some(zitadel) = zitadel else {
         return (Capture::Skipped("no ZITADEL API settings (ZITADEL_DOMAIN)"), None);
     };
-    let store = zitadel::set_user_metadata(runtime, api, client, &user_id, &entries);
+    let store = zitadel.set_user_metadata(runtime, &user_id, &entries);
     let capture = match timeout_at(runtime, deadline_ms, store).await.unwrap_or(Err(UpstreamError::Timeout)) {
         Ok(()) => Capture::Stored(entries.len()),
         Err(e) => Capture::Failed(e),

@@ -9,14 +9,16 @@
 pub mod claims;
 pub mod config;
 pub mod contract;
-pub mod endpoint;
 pub mod envelope;
 pub mod error;
+pub mod health;
 pub mod idp_intent;
-pub mod log;
 pub mod port;
+pub mod router;
 pub mod runtime;
 pub mod secret;
+pub mod target;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod trace;
 pub mod upstream;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules in layer order, lowest first; modules on one line share a layer. Test code
 /// may also use `testing`, the test doubles, which may use everything.
 const LAYERS: &[&[&str]] = &[
-    &["secret", "log"],
+    &["secret", "trace"],
     &["contract", "port"],
     &["runtime"],
     &["config"],
@@ -19,7 +19,8 @@ const LAYERS: &[&[&str]] = &[
     &["claims"],
     &["idp_intent"],
     &["error"],
-    &["endpoint"],
+    &["target", "health"],
+    &["router"],
     &["testing"],
 ];
 

@@ -1,7 +1,7 @@
 //! The README is the user's manual: it documents every setting once, and says nothing twice.
 
 use zitadel_claims_core::config;
-use zitadel_claims_core::log::RequestLog;
+use zitadel_claims_core::trace::{LogLine, Omitted, Trace};
 use zitadel_claims_core::upstream::UpstreamError;
 
 fn readme() -> String {
@@ -60,13 +60,11 @@ fn section(text: &str, heading: &str) -> String {
 }
 
 /// Every field the log line can carry is named in the Logs section, in the sample line or in the
-/// text. The literal sets every field (no `..Default::default()`), so a new field does not compile
-/// until it is added here, and the test then asks for it in the README.
+/// text. The trace's literal sets every field (no `..Default::default()`), so a new field does not
+/// compile until it is added here, and the test then asks for it in the README.
 #[test]
 fn every_log_field_is_in_the_logs_section() {
-    let log = RequestLog {
-        method: "POST".into(),
-        path: "/".into(),
+    let trace = Trace {
         function: Some("function/preaccesstoken"),
         payload: Some("jwe"),
         api_method: Some("/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent".into()),
@@ -78,13 +76,14 @@ fn every_log_field_is_in_the_logs_section() {
         roles: 1,
         cache: Some("hit"),
         upstream_error: Some("timeout"),
-        upstream_calls: 1,
         skipped_metadata_keys: vec!["k (reason)".into()],
         ms_token: Some("passed"),
         earlier_entries: 2,
         notes: vec!["a note".into()],
-        duration_ms: 1,
+        // The log claims' source, not a field of the line.
+        omitted: vec![Omitted { claim: "permissions".into(), why: "a reason".into() }],
     };
+    let log = LogLine::new("POST", "/", &trace, 1, 1);
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
     assert_eq!(line.len(), 19, "a field of the log line was not serialized: {:?}", line.keys());
     let logs = section(&readme(), "## Logs");

@@ -11,9 +11,9 @@ use zitadel_claims_core::claims::permissions::PermissionMap;
 use zitadel_claims_core::contract::jose::{Jwe, Jws};
 use zitadel_claims_core::contract::payload::{self, UserMetadata};
 use zitadel_claims_core::contract::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
-use zitadel_claims_core::endpoint::Answer;
 use zitadel_claims_core::secret::SigningKey;
 use zitadel_claims_core::secret::{DecryptionKey, Secret};
+use zitadel_claims_core::target::Answer;
 use zitadel_claims_core::upstream::microsoft::Refreshed;
 
 assert_not_impl_any!(Stored: Debug);

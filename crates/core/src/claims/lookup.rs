@@ -7,10 +7,10 @@ use std::rc::Rc;
 use super::permission_cache::{shared_key, Cached, PermissionCache, PermissionFlights, SharedEntry};
 use super::permissions::PermissionMap;
 use crate::config::{Config, PermissionsConfig};
-use crate::log::RequestLog;
 use crate::port::{Clock, Http, SharedCache, Timer};
 use crate::runtime::deadline::timeout_at;
-use crate::upstream::zitadel::{self, ZitadelClient};
+use crate::trace::Trace;
+use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
 
 /// KV refuses expirations under 60 s.
@@ -29,53 +29,56 @@ pub struct PermissionLookup<'a, R> {
     pub deadline_ms: u64,
 }
 
+/// A map, and where it came from (a [`Trace`]'s `cache`).
+type Found = (Rc<PermissionMap>, &'static str);
+
 impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
     /// From the isolate's cache when fresh, else from KV when fresh, else from ZITADEL, shared by
     /// concurrent requests for the same organization. On an upstream failure (a timeout at the
     /// deadline included), a map within the stale-if-error window (in memory or KV) is used
-    /// instead.
-    pub async fn permission_map(&self, log: &mut RequestLog) -> Result<Rc<PermissionMap>, UpstreamError> {
+    /// instead. The trace says where the map came from, and what failed on the way.
+    pub async fn permission_map(&self) -> (Result<Rc<PermissionMap>, UpstreamError>, Trace) {
         let (config, cache) = (self.config, self.cache);
         let ttl_ms = config.cache_ttl_seconds * 1000;
         let stale_ms = config.stale_if_error_seconds * 1000;
         let cached = cache.borrow_mut().lookup(self.org_id, self.runtime.now_ms(), ttl_ms, stale_ms);
         if let Cached::Fresh(map) = cached {
-            log.cache = Some("hit");
-            return Ok(map);
+            return (Ok(map), Trace { cache: Some("hit"), ..Trace::default() });
         }
 
-        let (result, source) = if ttl_ms == 0 {
+        let (result, trace) = if ttl_ms == 0 {
             // Boxed: the fetch's future is large, and the warm path above should not carry it.
-            (Box::pin(self.fetch(log)).await.map(|(map, _)| map), "off")
+            let (result, trace) = Box::pin(self.fetch()).await;
+            (result.map(|(map, _)| (map, "off")), trace)
         } else {
-            // Where the map came from, if this call led the flight; a waiter got it "shared".
-            let led = std::cell::Cell::new(None);
+            // What the fetch said, if this call led the flight; a waiter got the map "shared".
+            let led = RefCell::new(None);
             // Boxed, as above.
             let result = Box::pin(self.flights.run(self.runtime, self.org_id, || async {
-                let loaded = self.fetch(log).await;
-                led.set(loaded.as_ref().ok().map(|(_, source)| *source));
-                loaded.map(|(map, _)| map)
+                let (loaded, trace) = self.fetch().await;
+                let map = loaded.as_ref().map(|(map, _)| map.clone()).map_err(|e| *e);
+                *led.borrow_mut() = Some((loaded.map(|(_, source)| source), trace));
+                map
             }))
             .await;
-            (result, led.get().unwrap_or("shared"))
+            match led.into_inner() {
+                Some((source, trace)) => (result.map(|map| (map, source.unwrap_or("shared"))), trace),
+                None => (result.map(|map| (map, "shared")), Trace::default()),
+            }
         };
         match (result, cached) {
-            (Ok(map), _) => {
-                log.cache = Some(source);
-                Ok(map)
-            }
-            (Err(e), Cached::Stale(map)) => {
-                log.cache = Some("stale");
-                log.upstream_error = Some(e.code());
-                Ok(map)
-            }
-            (Err(e), _) => Err(e),
+            (Ok((map, source)), _) => (Ok(map), trace.then(Trace { cache: Some(source), ..Trace::default() })),
+            (Err(e), Cached::Stale(map)) => (
+                Ok(map),
+                trace.then(Trace { cache: Some("stale"), upstream_error: Some(e.code()), ..Trace::default() }),
+            ),
+            (Err(e), _) => (Err(e), trace),
         }
     }
 
     /// KV (if fresh), else ZITADEL, each stopped at the deadline. Returns the map and where it
-    /// came from.
-    async fn fetch(&self, log: &mut RequestLog) -> Result<(Rc<PermissionMap>, &'static str), UpstreamError> {
+    /// came from, and what the trace needs of the way there.
+    async fn fetch(&self) -> (Result<Found, UpstreamError>, Trace) {
         let (config, settings, cache, runtime, org_id) =
             (self.config, self.settings, self.cache, self.runtime, self.org_id);
         let ttl_ms = config.cache_ttl_seconds * 1000;
@@ -94,18 +97,18 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
             if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
                 let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
                 cache.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
-                return Ok((map, "kv"));
+                return (Ok((map, "kv")), Trace::default());
             }
         }
 
-        let fetch = zitadel::org_metadata(runtime, &settings.api, self.zitadel, org_id, &settings.metadata_prefix);
+        let fetch = self.zitadel.org_metadata(runtime, org_id, &settings.metadata_prefix);
         match timeout_at(runtime, self.deadline_ms, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
             Ok(entries) => {
                 let (map, skipped) = PermissionMap::from_metadata(
                     entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
                     &settings.metadata_prefix,
                 );
-                log.skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
+                let skipped_metadata_keys = skipped.into_iter().map(|s| format!("{} ({})", s.key, s.reason)).collect();
                 let map = Rc::new(map);
                 let fetched_at = runtime.now_ms();
                 cache.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
@@ -116,14 +119,14 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
                         runtime.cache_put(&key, text, ttl).await;
                     }
                 }
-                Ok((map, "miss"))
+                (Ok((map, "miss")), Trace { skipped_metadata_keys, ..Trace::default() })
             }
             Err(e) => match shared {
                 Some(entry) if now.saturating_sub(entry.fetched_at_ms) < keep_ms => {
-                    log.upstream_error = Some(e.code());
-                    Ok((Rc::new(PermissionMap::from_roles(entry.roles)), "stale"))
+                    let map = Rc::new(PermissionMap::from_roles(entry.roles));
+                    (Ok((map, "stale")), Trace { upstream_error: Some(e.code()), ..Trace::default() })
                 }
-                _ => Err(e),
+                _ => (Err(e), Trace::default()),
             },
         }
     }

@@ -14,14 +14,13 @@ use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{MsRefreshConfig, MsRefreshPolicy, MsTokenConfig};
+use crate::config::{MsRefreshPolicy, MsTokenConfig};
 use crate::contract::payload::ContextInfo;
 use crate::contract::response::Metadata;
 use crate::port::{Clock, Http, Timer};
-use crate::runtime::backoff::Backoff;
 use crate::runtime::deadline::timeout_at;
 use crate::runtime::single_flight::SingleFlight;
-use crate::upstream::microsoft::{request_refresh, RefreshError, Refreshed};
+use crate::upstream::microsoft::{MicrosoftClient, RefreshError, Refreshed};
 use crate::upstream::UpstreamError;
 
 /// Refreshed tokens remembered per isolate, at most.
@@ -102,22 +101,21 @@ pub fn jwt_expiry(token: &str) -> Option<i64> {
     (exp.is_finite() && exp > 0.0 && exp < 1e13).then_some(exp as i64)
 }
 
-/// Per-isolate refresh state: concurrent refreshes of one refresh token share one call, and a
-/// refresh is remembered (keyed by a hash of the refresh token it used) so that calls still
-/// carrying the old metadata do not spend the old refresh token again.
-#[derive(Default)]
+/// Per-isolate refresh state: Microsoft's token endpoint; concurrent refreshes of one refresh
+/// token share one call, and a refresh is remembered (keyed by a hash of the refresh token it used)
+/// so that calls still carrying the old metadata do not spend the old refresh token again.
 pub struct Refresher {
+    microsoft: MicrosoftClient,
     flights: SingleFlight<Result<Rc<Refreshed>, RefreshError>>,
     done: RefCell<HashMap<String, Rc<Refreshed>>>,
-    backoff: Backoff,
 }
 
 impl Refresher {
-    /// A refresher whose refreshes end within `live_for_ms` while their requests live (see
-    /// [`SingleFlight::new`]).
-    pub fn new(live_for_ms: u64) -> Self {
-        // Field by field, as Session::new.
-        Refresher { flights: SingleFlight::new(live_for_ms), done: RefCell::default(), backoff: Backoff::default() }
+    /// A refresher with `microsoft`'s token endpoint whose refreshes end within `live_for_ms` while
+    /// their requests live (see [`SingleFlight::new`]).
+    pub fn new(microsoft: MicrosoftClient, live_for_ms: u64) -> Self {
+        // Field by field: `..Default::default()` would build and drop a second flight map.
+        Refresher { microsoft, flights: SingleFlight::new(live_for_ms), done: RefCell::default() }
     }
 }
 
@@ -136,11 +134,12 @@ pub enum Outcome {
     Absent,
 }
 
-/// Decides the claim for `stored` at `now` (unix seconds), refreshing when needed; a refresh
-/// still running at `deadline_ms` counts as a timeout.
+/// Decides the claim for `stored` at `now` (unix seconds), refreshing with `refresher` (present
+/// when refresh is configured) when needed; a refresh still running at `deadline_ms` counts as a
+/// timeout.
 pub async fn token_claim<R: Http + Clock + Timer>(
     runtime: &R,
-    refresher: &Refresher,
+    refresher: Option<&Refresher>,
     config: &MsTokenConfig,
     stored: Stored,
     now: i64,
@@ -148,11 +147,11 @@ pub async fn token_claim<R: Http + Clock + Timer>(
 ) -> Outcome {
     let access = match stored.access {
         Some(Ok(token)) => Some(token),
-        Some(Err(reason)) if stored.refresh.is_none() || config.refresh.is_none() => return Outcome::Omit(reason),
+        Some(Err(reason)) if stored.refresh.is_none() || refresher.is_none() => return Outcome::Omit(reason),
         Some(Err(_)) | None => None,
     };
     let expiry = stored.expires_at.or_else(|| access.as_deref().and_then(jwt_expiry));
-    let (Some(refresh_config), Some(refresh_token)) = (&config.refresh, stored.refresh) else {
+    let (Some(refresher), Some(refresh_token)) = (refresher, stored.refresh) else {
         // Passthrough only.
         return match access {
             None => Outcome::Absent,
@@ -160,6 +159,7 @@ pub async fn token_claim<R: Http + Clock + Timer>(
             Some(token) => Outcome::Token { token, write_back: Vec::new(), refreshed: false },
         };
     };
+    let refresh_config = refresher.microsoft.config();
     let skew = refresh_config.skew_seconds as i64;
     if let (Some(token), Some(expiry)) = (&access, expiry) {
         if expiry.saturating_sub(skew) > now {
@@ -167,7 +167,7 @@ pub async fn token_claim<R: Http + Clock + Timer>(
         }
     }
 
-    let refresh = refresher.refresh(runtime, refresh_config, &refresh_token, now);
+    let refresh = refresher.refresh(runtime, &refresh_token, now);
     // Boxed: the refresh's future is large, and the fresh-token path above should not carry it.
     match Box::pin(timeout_at(runtime, deadline_ms, refresh))
         .await
@@ -195,25 +195,22 @@ impl Refresher {
     async fn refresh<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
-        config: &MsRefreshConfig,
         refresh_token: &str,
         now: i64,
     ) -> Result<Rc<Refreshed>, RefreshError> {
         let key = hex::encode(Sha256::digest(refresh_token.as_bytes()));
-        let skew = config.skew_seconds as i64;
+        let skew = self.microsoft.config().skew_seconds as i64;
         if let Some(done) = self.done.borrow().get(&key) {
             if done.expires_at.saturating_sub(skew) > now {
                 return Ok(done.clone());
             }
         }
-        if self.backoff.active(runtime.now_ms()) {
+        if self.microsoft.backing_off(runtime.now_ms()) {
             return Err(RefreshError::Transient(UpstreamError::RateLimited));
         }
         let result = self
             .flights
-            .run(runtime, &key, || async {
-                request_refresh(runtime, config, &self.backoff, refresh_token, now).await.map(Rc::new)
-            })
+            .run(runtime, &key, || async { self.microsoft.refresh(runtime, refresh_token, now).await.map(Rc::new) })
             .await;
         if let Ok(refreshed) = &result {
             let mut done = self.done.borrow_mut();

@@ -4,7 +4,7 @@ use crate::config::{Credentials, MsTokenConfig, PermissionsConfig, ZitadelApiCon
 use crate::contract::payload;
 use crate::secret::Secret;
 use crate::secret::SigningKey;
-use crate::testing::{FakeRuntime, Reply};
+use crate::testing::{live_for_ms, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -71,11 +71,20 @@ fn mapping() -> Reply {
     ])
 }
 
-/// What an isolate keeps, as the endpoint holds it.
+/// What an isolate keeps for the claims, as the target holds it: built from the first config it
+/// is asked for, as an isolate is from its first request's settings.
 #[derive(Default)]
 struct Caches {
-    claims: ClaimsCache,
-    zitadel: ZitadelClient,
+    built: std::cell::OnceCell<(ClaimsCache, Option<ZitadelClient>)>,
+}
+
+impl Caches {
+    fn of(&self, config: &Config) -> &(ClaimsCache, Option<ZitadelClient>) {
+        self.built.get_or_init(|| {
+            let zitadel = config.zitadel.clone().map(|api| ZitadelClient::new(api, live_for_ms()));
+            (ClaimsCache::new(config, live_for_ms()), zitadel)
+        })
+    }
 }
 
 fn run(
@@ -83,14 +92,12 @@ fn run(
     isolate: &Caches,
     runtime: &FakeRuntime,
     body: &str,
-) -> (Result<ContextInfoResponse, UpstreamError>, RequestLog) {
+) -> (Result<ContextInfoResponse, UpstreamError>, Trace) {
     let info = payload::decode(body.as_bytes()).unwrap();
     let function = Function::from_name(info.function.as_deref().unwrap()).unwrap();
     let earlier = crate::contract::chain::earlier(function, info.response).unwrap();
-    let mut log = RequestLog::new("POST", "/");
-    let result =
-        block_on(build(config, &isolate.claims, &isolate.zitadel, runtime, function, &info, earlier, &mut log));
-    (result, log)
+    let (claims, zitadel) = isolate.of(config);
+    block_on(claims.build(config, zitadel.as_ref(), runtime, Call { function, info: &info, earlier }))
 }
 
 fn claim<'a>(response: &'a ContextInfoResponse, key: &str) -> Option<&'a ClaimValue> {
@@ -104,7 +111,7 @@ fn list(values: &[&str]) -> ClaimValue {
 #[test]
 fn full_payload_gets_every_claim() {
     let runtime = FakeRuntime::new(vec![mapping()]);
-    let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
+    let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
     let response = result.unwrap();
     assert_eq!(claim(&response, "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
     assert_eq!(
@@ -114,8 +121,8 @@ fn full_payload_gets_every_claim() {
     let ClaimValue::Text(token) = claim(&response, "urn:custom:ms_access_token").unwrap() else { panic!() };
     assert!(token.starts_with("EwBwA8l6") && !token.starts_with('"'), "the V1 JSON quotes are removed");
     assert_eq!(response.claim_keys(), ["permissions", "my:zitadel:grants", "urn:custom:ms_access_token"]);
-    assert_eq!(log.cache, Some("miss"));
-    assert_eq!(log.roles, 3);
+    assert_eq!(trace.cache, Some("miss"));
+    assert_eq!(trace.roles, 3);
     assert_eq!(runtime.sent()[0].url, format!("https://z/v2/organizations/{ORG}/metadata/search"));
 }
 
@@ -173,9 +180,9 @@ fn prefix_is_sent_as_filter_and_stripped() {
 fn unreadable_mapping_entries_are_logged_by_key_and_skipped() {
     let runtime = FakeRuntime::new(vec![metadata_page(&[("admin", r#"{"not":"a list"}"#), ("editor", "posts:read")])]);
     let body = r#"{"function":"preaccesstoken","org":{"id":"o"},"user_grants":[{"roles":["admin","editor"]}]}"#;
-    let (result, log) = run(&config(), &Caches::default(), &runtime, body);
+    let (result, trace) = run(&config(), &Caches::default(), &runtime, body);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read"])));
-    assert_eq!(log.skipped_metadata_keys, ["admin (the value is a JSON object, not a list)"]);
+    assert_eq!(trace.skipped_metadata_keys, ["admin (the value is a JSON object, not a list)"]);
 }
 
 #[test]
@@ -184,13 +191,13 @@ fn second_call_within_the_ttl_is_served_from_the_isolate_cache() {
     let isolate = Caches::default();
     run(&config(), &isolate, &runtime, FULL).0.unwrap();
     runtime.advance_ms(59_000);
-    let (result, log) = run(&config(), &isolate, &runtime, FULL);
+    let (result, trace) = run(&config(), &isolate, &runtime, FULL);
     assert!(claim(&result.unwrap(), "permissions").is_some());
-    assert_eq!(log.cache, Some("hit"));
+    assert_eq!(trace.cache, Some("hit"));
     assert_eq!(runtime.sent().len(), 1);
     runtime.advance_ms(1_000);
-    let (_, log) = run(&config(), &isolate, &runtime, FULL);
-    assert_eq!(log.cache, Some("miss"));
+    let (_, trace) = run(&config(), &isolate, &runtime, FULL);
+    assert_eq!(trace.cache, Some("miss"));
     assert_eq!(runtime.sent().len(), 2, "after the TTL a new call");
 }
 
@@ -201,8 +208,8 @@ fn ttl_zero_disables_caching() {
     let runtime = FakeRuntime::new(vec![mapping(), mapping()]).with_kv();
     let isolate = Caches::default();
     run(&c, &isolate, &runtime, FULL).0.unwrap();
-    let (_, log) = run(&c, &isolate, &runtime, FULL);
-    assert_eq!(log.cache, Some("off"));
+    let (_, trace) = run(&c, &isolate, &runtime, FULL);
+    assert_eq!(trace.cache, Some("off"));
     assert_eq!(runtime.sent().len(), 2);
     assert!(runtime.kv_entry(&shared_key(ORG, "")).is_none(), "nothing is written to KV");
 }
@@ -214,8 +221,8 @@ fn kv_is_written_after_a_fetch_and_read_by_a_fresh_isolate() {
     let (text, ttl) = runtime.kv_entry(&shared_key(ORG, "")).unwrap();
     assert_eq!(ttl, 60);
     assert!(text.contains("users:manage"));
-    let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
-    assert_eq!(log.cache, Some("kv"));
+    let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
+    assert_eq!(trace.cache, Some("kv"));
     assert!(claim(&result.unwrap(), "permissions").is_some());
     assert_eq!(runtime.sent().len(), 1, "the second isolate did not call ZITADEL");
 }
@@ -228,8 +235,8 @@ fn an_old_kv_entry_is_not_used_while_zitadel_answers() {
         roles: [("admin".to_string(), vec!["old".to_string()])].into(),
     };
     runtime.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
-    let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
-    assert_eq!(log.cache, Some("miss"));
+    let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
+    assert_eq!(trace.cache, Some("miss"));
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
 }
 
@@ -242,12 +249,12 @@ fn upstream_failure_omits_permissions_by_default_and_keeps_the_rest() {
         Reply::Hang,
     ] {
         let runtime = FakeRuntime::new(vec![reply]);
-        let (result, log) = run(&config(), &Caches::default(), &runtime, FULL);
+        let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
         let response = result.unwrap();
         assert_eq!(claim(&response, "permissions"), None);
         assert!(claim(&response, "my:zitadel:grants").is_some());
         assert!(response.append_log_claims.is_empty(), "LOG_CLAIMS is off");
-        assert!(log.upstream_error.is_some());
+        assert!(trace.upstream_error.is_some());
     }
 }
 
@@ -256,9 +263,9 @@ fn log_claims_say_why_permissions_are_missing_without_values() {
     let mut c = config();
     c.log_claims = true;
     let runtime = FakeRuntime::new(vec![Reply::Hang]);
-    let (result, log) = run(&c, &Caches::default(), &runtime, FULL);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(result.unwrap().append_log_claims, ["permissions omitted: ZITADEL API timeout"]);
-    assert_eq!(log.upstream_error, Some("timeout"));
+    assert_eq!(trace.upstream_error, Some("timeout"));
 }
 
 #[test]
@@ -285,13 +292,13 @@ fn stale_map_is_served_during_an_outage_within_the_window() {
     let isolate = Caches::default();
     run(&c, &isolate, &runtime, FULL).0.unwrap();
     runtime.advance_ms(61_000);
-    let (result, log) = run(&c, &isolate, &runtime, FULL);
+    let (result, trace) = run(&c, &isolate, &runtime, FULL);
     assert!(claim(&result.unwrap(), "permissions").is_some());
-    assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("bad_status")));
+    assert_eq!((trace.cache, trace.upstream_error), (Some("stale"), Some("bad_status")));
     runtime.advance_ms(300_000);
-    let (result, log) = run(&c, &isolate, &runtime, FULL);
+    let (result, trace) = run(&c, &isolate, &runtime, FULL);
     assert_eq!(claim(&result.unwrap(), "permissions"), None, "past the window nothing stale is used");
-    assert_eq!(log.upstream_error, Some("bad_status"));
+    assert_eq!(trace.upstream_error, Some("bad_status"));
 }
 
 #[test]
@@ -302,9 +309,9 @@ fn stale_map_is_served_when_zitadel_hangs_past_the_deadline() {
     let isolate = Caches::default();
     run(&c, &isolate, &runtime, FULL).0.unwrap();
     runtime.advance_ms(61_000);
-    let (result, log) = run(&c, &isolate, &runtime, FULL);
+    let (result, trace) = run(&c, &isolate, &runtime, FULL);
     assert!(claim(&result.unwrap(), "permissions").is_some());
-    assert_eq!((log.cache, log.upstream_error), (Some("stale"), Some("timeout")));
+    assert_eq!((trace.cache, trace.upstream_error), (Some("stale"), Some("timeout")));
 }
 
 #[test]
@@ -317,9 +324,9 @@ fn stale_map_in_kv_is_served_during_an_outage() {
         roles: [("admin".to_string(), vec!["kept".to_string()])].into(),
     };
     runtime.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
-    let (result, log) = run(&c, &Caches::default(), &runtime, FULL);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["kept"])));
-    assert_eq!(log.cache, Some("stale"));
+    assert_eq!(trace.cache, Some("stale"));
 }
 
 #[test]
@@ -340,10 +347,10 @@ fn flat_roles_over_the_size_limit_are_omitted_and_said_so() {
     c.log_claims = true;
     c.groups_claim = Some("groups".into());
     let runtime = FakeRuntime::new(vec![mapping()]);
-    let (result, log) = run(&c, &Caches::default(), &runtime, &body.to_string());
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &body.to_string());
     let result = result.unwrap();
     assert_eq!(claim(&result, "my:zitadel:grants"), None);
-    assert_eq!(log.notes, ["flat roles: more than 1 MiB"]);
+    assert_eq!(trace.notes, ["flat roles: more than 1 MiB"]);
     assert_eq!(result.append_log_claims, ["my:zitadel:grants omitted: more than 1 MiB"]);
     assert!(claim(&result, "groups").is_some(), "the other claims are still there");
 }
@@ -365,14 +372,14 @@ fn unreadable_token_metadata_is_omitted_and_noted() {
     let mut c = config();
     c.log_claims = true;
     let body = r#"{"function":"preaccesstoken","user_metadata":[{"key":"microsoft_access_token","value":"%%%"}]}"#;
-    let (result, log) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), body);
+    let (result, trace) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), body);
     let response = result.unwrap();
     assert!(response.append_claims.is_empty());
     assert_eq!(
         response.append_log_claims,
         ["urn:custom:ms_access_token omitted: the token metadata is not valid base64"]
     );
-    assert_eq!(log.notes, ["the token metadata is not valid base64"]);
+    assert_eq!(trace.notes, ["the token metadata is not valid base64"]);
 }
 
 /// The test config with Microsoft token refresh on, failing as `on_error` says.
@@ -414,7 +421,7 @@ fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
         200,
         serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
     )]);
-    let (result, log) = run(&c, &Caches::default(), &runtime, &body);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &body);
     let expires_at = (runtime.now_ms() / 1000 + 3600).to_string();
     assert_eq!(
         result.unwrap().to_json(),
@@ -425,7 +432,7 @@ fn a_refreshed_token_is_claimed_and_written_back_in_set_user_metadata() {
             b64(&expires_at)
         )
     );
-    assert_eq!(log.ms_token, Some("refreshed"));
+    assert_eq!(trace.ms_token, Some("refreshed"));
 }
 
 #[test]
@@ -433,11 +440,11 @@ fn a_stale_token_passed_after_a_failed_refresh_is_logged_as_stale_with_the_failu
     let c = refreshing(crate::config::MsRefreshPolicy::Stale);
     let body = with_stored_token(&(FakeRuntime::new(vec![]).now_ms() / 1000 + 60).to_string());
     let runtime = FakeRuntime::new(vec![Reply::json(503, serde_json::json!({}))]);
-    let (result, log) = run(&c, &Caches::default(), &runtime, &body);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &body);
     let result = result.unwrap();
     assert_eq!(claim(&result, "urn:custom:ms_access_token"), Some(&ClaimValue::Text("old-token".into())));
     assert!(result.set_user_metadata.is_empty());
-    assert_eq!((log.ms_token, log.notes), (Some("stale"), vec![std::borrow::Cow::from("bad_status")]));
+    assert_eq!((trace.ms_token, trace.notes), (Some("stale"), vec![std::borrow::Cow::from("bad_status")]));
 }
 
 #[test]
@@ -471,7 +478,7 @@ fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
         "append_log_claims": ["earlier line"]
     }}));
     let runtime = FakeRuntime::new(vec![]);
-    let (result, log) = run(&c, &Caches::default(), &runtime, &body);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &body);
     let json: serde_json::Value = serde_json::from_str(&result.unwrap().to_json()).unwrap();
     let keys: Vec<&str> =
         json["append_claims"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
@@ -484,9 +491,9 @@ fn earlier_targets_entries_are_carried_forward_and_their_claims_kept() {
     assert_eq!(json["set_user_metadata"], serde_json::json!([{"State": 0, "Key": "k", "Value": "dg=="}]));
     assert_eq!(json["append_log_claims"], serde_json::json!(["earlier line"]));
     assert!(runtime.sent().is_empty(), "no lookup for a claim that an earlier target gave");
-    assert_eq!(log.notes, [r#"key "permissions" already exists (an earlier target gave it)"#]);
-    assert_eq!(log.earlier_entries, 4);
-    assert_eq!(log.claims, ["my:zitadel:grants", "urn:custom:ms_access_token"], "the log names our own claims");
+    assert_eq!(trace.notes, [r#"key "permissions" already exists (an earlier target gave it)"#]);
+    assert_eq!(trace.earlier_entries, 4);
+    assert_eq!(trace.claims, ["my:zitadel:grants", "urn:custom:ms_access_token"], "the trace names our own claims");
 }
 
 #[test]
@@ -500,7 +507,7 @@ fn saml_gets_attributes_and_no_microsoft_token() {
         "response": {"append_attribute": [{"name": "groups", "name_format": "x", "value": ["earlier"]}]}
     });
     let runtime = FakeRuntime::new(vec![mapping()]);
-    let (result, log) = run(&c, &Caches::default(), &runtime, &body.to_string());
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &body.to_string());
     let response = result.unwrap();
     assert!(response.append_claims.is_empty() && response.append_log_claims.is_empty());
     let names: Vec<&str> = response.append_attribute.iter().map(|a| a.key.as_str()).collect();
@@ -511,8 +518,8 @@ fn saml_gets_attributes_and_no_microsoft_token() {
         format!("https://z/v2/organizations/{ORG}/metadata/search"),
         "the user's organization"
     );
-    assert_eq!(log.function, None, "set by the endpoint, not here");
-    assert_eq!(log.claims, ["permissions", "my:zitadel:grants"]);
+    assert_eq!(trace.function, None, "set by the endpoint, not here");
+    assert_eq!(trace.claims, ["permissions", "my:zitadel:grants"]);
     let json: serde_json::Value = serde_json::from_str(&response.to_json()).unwrap();
     assert_eq!(
         json["append_attribute"][0],
@@ -528,22 +535,22 @@ fn the_microsoft_token_goes_only_to_the_listed_clients() {
     c.ms_token.as_mut().unwrap().client_ids = Some(vec!["backend".into(), "312909075213386136".into()]);
     let runtime = FakeRuntime::new(vec![mapping(), mapping(), mapping()]);
     // The fixture's application is the second client.
-    let (result, log) = run(&c, &Caches::default(), &runtime, FULL);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, FULL);
     assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
-    assert_eq!(log.ms_token, Some("passed"));
+    assert_eq!(trace.ms_token, Some("passed"));
 
     let spa = full_with(serde_json::json!({"application": {"client_id": "spa"}}));
-    let (result, log) = run(&c, &Caches::default(), &runtime, &spa);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &spa);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
     assert!(response.append_log_claims.is_empty(), "another client is not a failure");
-    assert_eq!((log.ms_token, log.notes.len()), (Some("other_client"), 0));
+    assert_eq!((trace.ms_token, trace.notes.len()), (Some("other_client"), 0));
 
     let older = full_with(serde_json::json!({"application": null}));
-    let (result, log) = run(&c, &Caches::default(), &runtime, &older);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, &older);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
     let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";
-    assert_eq!((log.ms_token, log.notes), (Some("omitted"), vec![std::borrow::Cow::from(why)]));
+    assert_eq!((trace.ms_token, trace.notes), (Some("omitted"), vec![std::borrow::Cow::from(why)]));
     assert_eq!(response.append_log_claims, [format!("urn:custom:ms_access_token omitted: {why}")]);
 }

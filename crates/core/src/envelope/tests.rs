@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::secret::DecryptionKey;
-use crate::testing::{FakeRuntime, Reply};
+use crate::testing::{live_for_ms, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -28,6 +28,11 @@ fn config(keys: Vec<DecryptionKey>) -> PayloadConfig {
     PayloadConfig { json: true, jwt: true, jwe: true, jwks_url: Some(URL.into()), decryption_keys: keys }
 }
 
+/// The isolate's key set for `config`, as the target builds it: there when the URL is.
+fn key_set(config: &PayloadConfig) -> Option<JwksCache> {
+    config.jwks_url.clone().map(|url| JwksCache::new(url, live_for_ms()))
+}
+
 /// What `open` gives, with the payload as text (readable in a failure).
 fn open_with(
     config: &PayloadConfig,
@@ -35,7 +40,8 @@ fn open_with(
     body: &str,
 ) -> Result<(PayloadKind, String), EnvelopeError> {
     let kind = PayloadKind::of(body.as_bytes());
-    block_on(open(config, &JwksCache::default(), runtime, kind, body.as_bytes(), u64::MAX))
+    let jwks = key_set(config);
+    block_on(open(config, jwks.as_ref(), runtime, kind, body.as_bytes(), u64::MAX))
         .map(|p| (kind, String::from_utf8_lossy(&p).into_owned()))
 }
 
@@ -110,9 +116,11 @@ fn an_unknown_kid_is_looked_up_again_once_then_refused() {
     let rs256 = v["jwts"][0]["jws"].as_str().unwrap().to_string();
     let empty = Reply::json(200, serde_json::json!({"keys": []}));
     let runtime = FakeRuntime::new(vec![empty.clone(), empty]);
-    let cache = JwksCache::default();
-    let open_now =
-        || block_on(open(&config(vec![]), &cache, &runtime, PayloadKind::Jwt, rs256.as_bytes(), u64::MAX)).map(|_| ());
+    let cache = key_set(&config(vec![]));
+    let open_now = || {
+        block_on(open(&config(vec![]), cache.as_ref(), &runtime, PayloadKind::Jwt, rs256.as_bytes(), u64::MAX))
+            .map(|_| ())
+    };
     let unknown = Err(EnvelopeError::Jose(JoseError::Signature("the JWS names a key the instance does not have")));
     assert_eq!(open_now(), unknown);
     assert_eq!(open_now(), unknown);

@@ -13,6 +13,7 @@ pub mod crypto;
 use crate::contract::jose::{Epk, Jwk, JwsAlg};
 use crate::contract::signature::RustMac;
 use crate::port::{Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError};
+use crate::runtime::deadline::{flight_lifetime_ms, MAX_UPSTREAM_TIMEOUT_MS};
 
 /// The fake clock's start: 2023-11-14T22:13:20Z.
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -57,6 +58,12 @@ impl Sent {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+}
+
+/// How long the flights of a test's clients and caches may live: as long as the longest deadline
+/// the settings allow.
+pub fn live_for_ms() -> u64 {
+    flight_lifetime_ms(MAX_UPSTREAM_TIMEOUT_MS)
 }
 
 /// What `sleep` does.

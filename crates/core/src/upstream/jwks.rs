@@ -26,29 +26,34 @@ pub const REFETCH_AFTER_MS: u64 = 60_000;
 /// The largest key set read (an instance's is a few KiB).
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
-/// The key set of this isolate, and the single flight that fetches it.
-#[derive(Default)]
+/// The instance's key set as this isolate keeps it: where it is read from, the copy, the single
+/// flight that fetches it and the endpoint's 429 backoff.
 pub struct JwksCache {
+    url: String,
     fetched: RefCell<Option<(Rc<Jwks>, u64)>>,
     flight: SingleFlight<Result<Rc<Jwks>, UpstreamError>>,
     backoff: Backoff,
 }
 
 impl JwksCache {
-    /// A cache whose fetch, run by one request for all, ends within `live_for_ms` while that
-    /// request lives (see [`SingleFlight::new`]).
-    pub fn new(live_for_ms: u64) -> Self {
-        JwksCache { fetched: RefCell::default(), flight: SingleFlight::new(live_for_ms), backoff: Backoff::default() }
+    /// A cache of the key set at `url` whose fetch, run by one request for all, ends within
+    /// `live_for_ms` while that request lives (see [`SingleFlight::new`]).
+    pub fn new(url: String, live_for_ms: u64) -> Self {
+        JwksCache {
+            url,
+            fetched: RefCell::default(),
+            flight: SingleFlight::new(live_for_ms),
+            backoff: Backoff::default(),
+        }
     }
 
     /// The key set that should hold `kid`: the cached one while it is younger than an hour and
-    /// either holds `kid` or was fetched less than a minute ago; else one fetched from `url`
+    /// either holds `kid` or was fetched less than a minute ago; else one fetched anew
     /// before `deadline_ms`. When that fetch fails, a copy younger than a day that holds `kid`
     /// still serves: the key was the instance's, and a failing key endpoint should not stop sign-in.
     pub async fn key_set<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
-        url: &str,
         kid: &str,
         deadline_ms: u64,
     ) -> Result<Rc<Jwks>, UpstreamError> {
@@ -60,7 +65,7 @@ impl JwksCache {
             }
         }
         let fetch = self.flight.run(runtime, "jwks", || async {
-            let jwks = Rc::new(fetch(runtime, url, &self.backoff).await?);
+            let jwks = Rc::new(fetch(runtime, &self.url, &self.backoff).await?);
             *self.fetched.borrow_mut() = Some((jwks.clone(), runtime.now_ms()));
             Ok(jwks)
         });
@@ -96,10 +101,14 @@ async fn fetch<R: Http + Clock + Timer>(runtime: &R, url: &str, backoff: &Backof
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FakeRuntime, Reply};
+    use crate::testing::{live_for_ms, FakeRuntime, Reply};
     use futures::executor::block_on;
 
     const URL: &str = "https://z.example/oauth/v2/keys";
+
+    fn cache() -> JwksCache {
+        JwksCache::new(URL.into(), live_for_ms())
+    }
 
     fn set(kids: &[&str]) -> Reply {
         let keys: Vec<_> =
@@ -114,10 +123,10 @@ mod tests {
     #[test]
     fn the_set_is_kept_for_an_hour_and_fetched_again_for_an_unknown_key_at_most_once_a_minute() {
         let runtime = FakeRuntime::new(vec![set(&["a"]), set(&["a", "b"]), set(&["c"])]);
-        let cache = JwksCache::default();
+        let cache = cache();
         // The key set's kids, and how many fetches were made in all.
         let get = |kid: &str| {
-            let jwks = block_on(cache.key_set(&runtime, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
+            let jwks = block_on(cache.key_set(&runtime, kid, u64::MAX)).map(|j| kids(&j).join(","));
             (jwks, runtime.sent().len())
         };
         assert_eq!(get("a"), (Ok("a".into()), 1), "fetched");
@@ -143,7 +152,7 @@ mod tests {
             (Reply::rate_limited(10), UpstreamError::RateLimited),
         ] {
             let runtime = FakeRuntime::new(vec![reply]);
-            assert_eq!(block_on(JwksCache::default().key_set(&runtime, URL, "a", 0)).err(), Some(expected));
+            assert_eq!(block_on(cache().key_set(&runtime, "a", 0)).err(), Some(expected));
         }
     }
 
@@ -151,10 +160,10 @@ mod tests {
     fn when_a_fetch_fails_a_copy_younger_than_a_day_serves_the_keys_it_holds() {
         let down = || Reply::json(503, serde_json::json!({}));
         let runtime = FakeRuntime::new(vec![set(&["a"]), down(), down(), down()]);
-        let cache = JwksCache::default();
+        let cache = cache();
         // The key set's kids, and how many fetches were made in all.
         let get = |kid: &str| {
-            let jwks = block_on(cache.key_set(&runtime, URL, kid, u64::MAX)).map(|j| kids(&j).join(","));
+            let jwks = block_on(cache.key_set(&runtime, kid, u64::MAX)).map(|j| kids(&j).join(","));
             (jwks, runtime.sent().len())
         };
         assert_eq!(get("a"), (Ok("a".into()), 1));

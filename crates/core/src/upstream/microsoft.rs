@@ -40,48 +40,71 @@ impl RefreshError {
     }
 }
 
-/// The `refresh_token` grant against the Microsoft identity runtime (v2.0 token endpoint).
-pub async fn request_refresh<R: Http + Clock>(
-    runtime: &R,
-    config: &MsRefreshConfig,
-    backoff: &Backoff,
-    refresh_token: &str,
-    now: i64,
-) -> Result<Refreshed, RefreshError> {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", refresh_token)
-        .append_pair("client_id", &config.client_id)
-        .append_pair("client_secret", config.client_secret.expose())
-        .append_pair("scope", &config.scopes)
-        .finish();
-    let request = HttpRequest {
-        method: "POST",
-        url: config.token_url.clone(),
-        headers: vec![
-            ("content-type", "application/x-www-form-urlencoded".to_string()),
-            ("accept", "application/json".to_string()),
-        ],
-        body: body.into_bytes(),
-    };
-    let response = runtime.send(request).await.map_err(|e| RefreshError::Transient(e.into()))?;
-    let mut answer = TokenAnswer::parse(&response.body);
-    match response.status {
-        200..=299 | 429 | 500..=599 => {
-            check_status(&response, backoff, runtime.now_ms()).map_err(RefreshError::Transient)?
-        }
-        _ => return Err(refusal(answer.and_then(|a| a.error).as_deref())),
+/// Microsoft's token endpoint for the Entra app of ZITADEL's Microsoft identity provider, kept
+/// per isolate: the app's credentials and scopes, and the endpoint's 429 backoff.
+pub struct MicrosoftClient {
+    config: MsRefreshConfig,
+    backoff: Backoff,
+}
+
+impl MicrosoftClient {
+    pub fn new(config: MsRefreshConfig) -> Self {
+        MicrosoftClient { config, backoff: Backoff::default() }
     }
-    let answer = answer.as_mut().ok_or(RefreshError::Transient(UpstreamError::Malformed))?;
-    let access_token = answer.access_token().map_err(RefreshError::Transient)?;
-    // An hour if absent (or unreadable); Entra ID access tokens live at most a day, so anything
-    // beyond is nonsense, cut to that.
-    let expires_in = answer.expires_in().ok().flatten().unwrap_or(3600).clamp(0, MAX_TOKEN_LIFETIME_SECONDS);
-    Ok(Refreshed {
-        access_token,
-        refresh_token: answer.refresh_token.take().filter(|t| !t.is_empty()),
-        expires_at: now.saturating_add(expires_in),
-    })
+
+    /// The settings the client was built with (skew and policy are read by its callers).
+    pub fn config(&self) -> &MsRefreshConfig {
+        &self.config
+    }
+
+    /// True while an earlier 429's `Retry-After` lasts.
+    pub fn backing_off(&self, now_ms: u64) -> bool {
+        self.backoff.active(now_ms)
+    }
+
+    /// The `refresh_token` grant against the Microsoft identity platform (v2.0 token endpoint).
+    pub async fn refresh<R: Http + Clock>(
+        &self,
+        runtime: &R,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Refreshed, RefreshError> {
+        let (config, backoff) = (&self.config, &self.backoff);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token)
+            .append_pair("client_id", &config.client_id)
+            .append_pair("client_secret", config.client_secret.expose())
+            .append_pair("scope", &config.scopes)
+            .finish();
+        let request = HttpRequest {
+            method: "POST",
+            url: config.token_url.clone(),
+            headers: vec![
+                ("content-type", "application/x-www-form-urlencoded".to_string()),
+                ("accept", "application/json".to_string()),
+            ],
+            body: body.into_bytes(),
+        };
+        let response = runtime.send(request).await.map_err(|e| RefreshError::Transient(e.into()))?;
+        let mut answer = TokenAnswer::parse(&response.body);
+        match response.status {
+            200..=299 | 429 | 500..=599 => {
+                check_status(&response, backoff, runtime.now_ms()).map_err(RefreshError::Transient)?
+            }
+            _ => return Err(refusal(answer.and_then(|a| a.error).as_deref())),
+        }
+        let answer = answer.as_mut().ok_or(RefreshError::Transient(UpstreamError::Malformed))?;
+        let access_token = answer.access_token().map_err(RefreshError::Transient)?;
+        // An hour if absent (or unreadable); Entra ID access tokens live at most a day, so anything
+        // beyond is nonsense, cut to that.
+        let expires_in = answer.expires_in().ok().flatten().unwrap_or(3600).clamp(0, MAX_TOKEN_LIFETIME_SECONDS);
+        Ok(Refreshed {
+            access_token,
+            refresh_token: answer.refresh_token.take().filter(|t| !t.is_empty()),
+            expires_at: now.saturating_add(expires_in),
+        })
+    }
 }
 
 /// What Microsoft's OAuth error code (RFC 6749 §5.2) says about a refused refresh.

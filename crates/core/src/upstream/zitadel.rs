@@ -28,10 +28,10 @@ const MAX_METADATA_BYTES: usize = 4 << 20;
 const TOKEN_EXPIRY_MARGIN_MS: u64 = 60_000;
 const TOKEN_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
 
-/// The ZITADEL API client's state, kept per isolate: its token cache, whether the instance has
-/// the v2 metadata API, and its 429 backoff.
-#[derive(Default)]
+/// The ZITADEL API client, kept per isolate: its base URL and credentials, its token cache,
+/// whether the instance has the v2 metadata API, and its 429 backoff.
 pub struct ZitadelClient {
+    api: ZitadelApiConfig,
     tokens: TokenCache,
     management_v1: Cell<bool>,
     backoff: Backoff,
@@ -46,12 +46,13 @@ struct TokenCache {
 }
 
 impl ZitadelClient {
-    /// A client whose token fetch, run by one request for all, ends within `live_for_ms` while
-    /// that request lives (see [`SingleFlight::new`]).
-    pub fn new(live_for_ms: u64) -> Self {
+    /// A client of the API `api` whose token fetch, run by one request for all, ends within
+    /// `live_for_ms` while that request lives (see [`SingleFlight::new`]).
+    pub fn new(api: ZitadelApiConfig, live_for_ms: u64) -> Self {
         // Field by field: `..Default::default()` would build and drop a second flight map, whose
         // drop code the wasm would then carry.
         ZitadelClient {
+            api,
             tokens: TokenCache { token: RefCell::default(), flight: SingleFlight::new(live_for_ms) },
             management_v1: Cell::default(),
             backoff: Backoff::default(),
@@ -67,21 +68,22 @@ impl ZitadelClient {
 /// One metadata entry, value decoded from base64.
 pub type MetadataEntry = (String, Vec<u8>);
 
-/// All metadata entries of `org_id` whose key starts with `prefix`, every page of them.
-pub async fn org_metadata<R: Http + Clock + Timer>(
-    runtime: &R,
-    api: &ZitadelApiConfig,
-    client: &ZitadelClient,
-    org_id: &str,
-    prefix: &str,
-) -> Result<Vec<MetadataEntry>, UpstreamError> {
-    if !client.management_v1.get() {
-        match list_metadata(runtime, api, client, org_id, prefix, Api::V2).await {
-            Err(UpstreamError::MissingApi) => client.management_v1.set(true),
-            other => return other,
+impl ZitadelClient {
+    /// All metadata entries of `org_id` whose key starts with `prefix`, every page of them.
+    pub async fn org_metadata<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        org_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<MetadataEntry>, UpstreamError> {
+        if !self.management_v1.get() {
+            match self.list_metadata(runtime, org_id, prefix, Api::V2).await {
+                Err(UpstreamError::MissingApi) => self.management_v1.set(true),
+                other => return other,
+            }
         }
+        self.list_metadata(runtime, org_id, prefix, Api::ManagementV1).await
     }
-    list_metadata(runtime, api, client, org_id, prefix, Api::ManagementV1).await
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -142,128 +144,131 @@ impl Uint64 {
     }
 }
 
-async fn list_metadata<R: Http + Clock + Timer>(
-    runtime: &R,
-    api: &ZitadelApiConfig,
-    client: &ZitadelClient,
-    org_id: &str,
-    prefix: &str,
-    which: Api,
-) -> Result<Vec<MetadataEntry>, UpstreamError> {
-    let mut entries = Vec::new();
-    let mut bytes = 0;
-    let mut offset: u64 = 0;
-    for _ in 0..MAX_PAGES {
-        // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
-        let (url, list, filter, method, org_header) = match which {
-            Api::V2 => (
-                format!("{}/v2/organizations/{}/metadata/search", api.base_url, path_segment(org_id)),
-                ["pagination", "filters"],
-                "keyFilter",
-                "TEXT_FILTER_METHOD_STARTS_WITH",
-                None,
-            ),
-            Api::ManagementV1 => (
-                format!("{}/management/v1/metadata/_search", api.base_url),
-                ["query", "queries"],
-                "keyQuery",
-                "TEXT_QUERY_METHOD_STARTS_WITH",
-                Some(org_id),
-            ),
-        };
-        let filters = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!(r#"{{"{filter}":{{"key":{},"method":"{method}"}}}}"#, json_string(prefix))
-        };
-        let body = format!(
-            r#"{{"{}":{{"offset":"{offset}","limit":{PAGE_SIZE},"asc":true}},"{}":[{filters}]}}"#,
-            list[0], list[1]
-        );
-        let response = authorized_post(runtime, api, client, &url, body.into_bytes(), org_header).await?;
-        let (page, total) = match which {
-            Api::V2 => {
-                let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
-                let total = page.pagination.and_then(|p| p.total_result).map_or(Some(0), |t| t.get());
-                (page.metadata, total)
+impl ZitadelClient {
+    async fn list_metadata<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        org_id: &str,
+        prefix: &str,
+        which: Api,
+    ) -> Result<Vec<MetadataEntry>, UpstreamError> {
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        let mut offset: u64 = 0;
+        for _ in 0..MAX_PAGES {
+            // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
+            let (url, list, filter, method, org_header) = match which {
+                Api::V2 => (
+                    format!("{}/v2/organizations/{}/metadata/search", self.api.base_url, path_segment(org_id)),
+                    ["pagination", "filters"],
+                    "keyFilter",
+                    "TEXT_FILTER_METHOD_STARTS_WITH",
+                    None,
+                ),
+                Api::ManagementV1 => (
+                    format!("{}/management/v1/metadata/_search", self.api.base_url),
+                    ["query", "queries"],
+                    "keyQuery",
+                    "TEXT_QUERY_METHOD_STARTS_WITH",
+                    Some(org_id),
+                ),
+            };
+            let filters = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!(r#"{{"{filter}":{{"key":{},"method":"{method}"}}}}"#, json_string(prefix))
+            };
+            let body = format!(
+                r#"{{"{}":{{"offset":"{offset}","limit":{PAGE_SIZE},"asc":true}},"{}":[{filters}]}}"#,
+                list[0], list[1]
+            );
+            let response = self.authorized_post(runtime, &url, body.into_bytes(), org_header).await?;
+            let (page, total) = match which {
+                Api::V2 => {
+                    let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+                    let total = page.pagination.and_then(|p| p.total_result).map_or(Some(0), |t| t.get());
+                    (page.metadata, total)
+                }
+                Api::ManagementV1 => {
+                    let page: V1Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+                    let total = page.details.and_then(|d| d.total_result).map_or(Some(0), |t| t.get());
+                    (page.result, total)
+                }
+            };
+            let total = total.ok_or(UpstreamError::Malformed)?;
+            let count = page.len() as u64;
+            for raw in page {
+                let value = base64::engine::general_purpose::STANDARD.decode(raw.value.as_bytes());
+                // An undecodable value is kept as empty bytes under its key, so the mapping reports
+                // the key as unreadable instead of silently losing it.
+                let value = value.unwrap_or_default();
+                bytes += raw.key.len() + value.len();
+                if bytes > MAX_METADATA_BYTES {
+                    return Err(UpstreamError::TooLarge);
+                }
+                entries.push((raw.key, value));
             }
-            Api::ManagementV1 => {
-                let page: V1Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
-                let total = page.details.and_then(|d| d.total_result).map_or(Some(0), |t| t.get());
-                (page.result, total)
+            offset += count;
+            if count == 0 || offset >= total {
+                return Ok(entries);
             }
-        };
-        let total = total.ok_or(UpstreamError::Malformed)?;
-        let count = page.len() as u64;
-        for raw in page {
-            let value = base64::engine::general_purpose::STANDARD.decode(raw.value.as_bytes());
-            // An undecodable value is kept as empty bytes under its key, so the mapping reports
-            // the key as unreadable instead of silently losing it.
-            let value = value.unwrap_or_default();
-            bytes += raw.key.len() + value.len();
-            if bytes > MAX_METADATA_BYTES {
-                return Err(UpstreamError::TooLarge);
-            }
-            entries.push((raw.key, value));
         }
-        offset += count;
-        if count == 0 || offset >= total {
-            return Ok(entries);
-        }
+        Err(UpstreamError::Malformed)
     }
-    Err(UpstreamError::Malformed)
 }
 
-/// Stores metadata on a user (`POST /v2/users/{id}/metadata`); each entry replaces its key.
-pub async fn set_user_metadata<R: Http + Clock + Timer>(
-    runtime: &R,
-    api: &ZitadelApiConfig,
-    client: &ZitadelClient,
-    user_id: &str,
-    entries: &[crate::contract::response::Metadata],
-) -> Result<(), UpstreamError> {
-    #[derive(serde::Serialize)]
-    struct SetUserMetadata<'a> {
-        metadata: &'a [crate::contract::response::Metadata],
+impl ZitadelClient {
+    /// Stores metadata on a user (`POST /v2/users/{id}/metadata`); each entry replaces its key.
+    pub async fn set_user_metadata<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        user_id: &str,
+        entries: &[crate::contract::response::Metadata],
+    ) -> Result<(), UpstreamError> {
+        #[derive(serde::Serialize)]
+        struct SetUserMetadata<'a> {
+            metadata: &'a [crate::contract::response::Metadata],
+        }
+        let url = format!("{}/v2/users/{}/metadata", self.api.base_url, path_segment(user_id));
+        let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
+        self.authorized_post(runtime, &url, body, None).await.map(|_| ())
     }
-    let url = format!("{}/v2/users/{}/metadata", api.base_url, path_segment(user_id));
-    let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
-    authorized_post(runtime, api, client, &url, body, None).await.map(|_| ())
 }
 
-/// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
-/// fetched anew once.
-async fn authorized_post<R: Http + Clock + Timer>(
-    runtime: &R,
-    api: &ZitadelApiConfig,
-    client: &ZitadelClient,
-    url: &str,
-    body: Vec<u8>,
-    org_header: Option<&str>,
-) -> Result<HttpResponse, UpstreamError> {
-    let mut retried = false;
-    loop {
-        if client.backoff.active(runtime.now_ms()) {
-            return Err(UpstreamError::RateLimited);
-        }
-        let token = bearer(runtime, api, client).await?;
-        let mut headers = vec![
-            ("content-type", "application/json".to_string()),
-            ("accept", "application/json".to_string()),
-            ("authorization", format!("Bearer {token}")),
-        ];
-        if let Some(org) = org_header {
-            headers.push(("x-zitadel-orgid", org.to_string()));
-        }
-        let request = HttpRequest { method: "POST", url: url.to_string(), headers, body: body.clone() };
-        let response = runtime.send(request).await?;
-        match response.status {
-            401 if !retried && matches!(api.credentials, Credentials::ClientCredentials { .. }) => {
-                client.tokens.token.borrow_mut().take();
-                retried = true;
+impl ZitadelClient {
+    /// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
+    /// fetched anew once.
+    async fn authorized_post<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        url: &str,
+        body: Vec<u8>,
+        org_header: Option<&str>,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let mut retried = false;
+        loop {
+            if self.backoff.active(runtime.now_ms()) {
+                return Err(UpstreamError::RateLimited);
             }
-            404 if is_missing_route(&response.body) => return Err(UpstreamError::MissingApi),
-            _ => return check_status(&response, &client.backoff, runtime.now_ms()).map(|()| response),
+            let token = self.bearer(runtime).await?;
+            let mut headers = vec![
+                ("content-type", "application/json".to_string()),
+                ("accept", "application/json".to_string()),
+                ("authorization", format!("Bearer {token}")),
+            ];
+            if let Some(org) = org_header {
+                headers.push(("x-zitadel-orgid", org.to_string()));
+            }
+            let request = HttpRequest { method: "POST", url: url.to_string(), headers, body: body.clone() };
+            let response = runtime.send(request).await?;
+            match response.status {
+                401 if !retried && matches!(self.api.credentials, Credentials::ClientCredentials { .. }) => {
+                    self.tokens.token.borrow_mut().take();
+                    retried = true;
+                }
+                404 if is_missing_route(&response.body) => return Err(UpstreamError::MissingApi),
+                _ => return check_status(&response, &self.backoff, runtime.now_ms()).map(|()| response),
+            }
         }
     }
 }
@@ -289,63 +294,61 @@ fn is_missing_route(body: &[u8]) -> bool {
     }
 }
 
-async fn bearer<R: Http + Clock + Timer>(
-    runtime: &R,
-    api: &ZitadelApiConfig,
-    client: &ZitadelClient,
-) -> Result<Rc<str>, UpstreamError> {
-    let (client_id, client_secret) = match &api.credentials {
-        Credentials::AccessToken(pat) => return Ok(Rc::from(pat.expose())),
-        Credentials::ClientCredentials { client_id, client_secret } => (client_id, client_secret),
-    };
-    let tokens = &client.tokens;
-    if let Some((token, valid_until)) = tokens.token.borrow().as_ref() {
-        if runtime.now_ms() < *valid_until {
-            return Ok(token.clone());
-        }
-    }
-    tokens
-        .flight
-        .run(runtime, "token", || async {
-            // RFC 6749 §2.3.1: the id and secret are form-encoded inside HTTP Basic.
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                form_encode(client_id),
-                form_encode(client_secret.expose())
-            ));
-            let request = HttpRequest {
-                method: "POST",
-                url: format!("{}/oauth/v2/token", api.base_url),
-                headers: vec![
-                    ("content-type", "application/x-www-form-urlencoded".to_string()),
-                    ("accept", "application/json".to_string()),
-                    ("authorization", format!("Basic {basic}")),
-                ],
-                body: form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "client_credentials")
-                    .append_pair("scope", TOKEN_SCOPE)
-                    .finish()
-                    .into_bytes(),
-            };
-            let response = runtime.send(request).await?;
-            if response.status == 400 {
-                return Err(UpstreamError::Unauthorized(400)); // invalid_client, RFC 6749 §5.2
+impl ZitadelClient {
+    async fn bearer<R: Http + Clock + Timer>(&self, runtime: &R) -> Result<Rc<str>, UpstreamError> {
+        let (client_id, client_secret) = match &self.api.credentials {
+            Credentials::AccessToken(pat) => return Ok(Rc::from(pat.expose())),
+            Credentials::ClientCredentials { client_id, client_secret } => (client_id, client_secret),
+        };
+        let tokens = &self.tokens;
+        if let Some((token, valid_until)) = tokens.token.borrow().as_ref() {
+            if runtime.now_ms() < *valid_until {
+                return Ok(token.clone());
             }
-            check_status(&response, &client.backoff, runtime.now_ms())?;
-            let mut answer = TokenAnswer::parse(&response.body).ok_or(UpstreamError::Malformed)?;
-            let token: Rc<str> = Rc::from(answer.access_token()?);
-            // ZITADEL's tokens live 12 hours by default; longer claims are cut to a day.
-            let lifetime_s = match answer.expires_in()? {
-                None => 300,
-                Some(seconds) => u64::try_from(seconds).map_err(|_| UpstreamError::Malformed)?,
-            };
-            let lifetime_ms = lifetime_s.min(86_400).saturating_mul(1000);
-            let margin = TOKEN_EXPIRY_MARGIN_MS.min(lifetime_ms / 2);
-            let valid_until = runtime.now_ms().saturating_add(lifetime_ms - margin);
-            *tokens.token.borrow_mut() = Some((token.clone(), valid_until));
-            Ok(token)
-        })
-        .await
+        }
+        tokens
+            .flight
+            .run(runtime, "token", || async {
+                // RFC 6749 §2.3.1: the id and secret are form-encoded inside HTTP Basic.
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    form_encode(client_id),
+                    form_encode(client_secret.expose())
+                ));
+                let request = HttpRequest {
+                    method: "POST",
+                    url: format!("{}/oauth/v2/token", self.api.base_url),
+                    headers: vec![
+                        ("content-type", "application/x-www-form-urlencoded".to_string()),
+                        ("accept", "application/json".to_string()),
+                        ("authorization", format!("Basic {basic}")),
+                    ],
+                    body: form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("scope", TOKEN_SCOPE)
+                        .finish()
+                        .into_bytes(),
+                };
+                let response = runtime.send(request).await?;
+                if response.status == 400 {
+                    return Err(UpstreamError::Unauthorized(400)); // invalid_client, RFC 6749 §5.2
+                }
+                check_status(&response, &self.backoff, runtime.now_ms())?;
+                let mut answer = TokenAnswer::parse(&response.body).ok_or(UpstreamError::Malformed)?;
+                let token: Rc<str> = Rc::from(answer.access_token()?);
+                // ZITADEL's tokens live 12 hours by default; longer claims are cut to a day.
+                let lifetime_s = match answer.expires_in()? {
+                    None => 300,
+                    Some(seconds) => u64::try_from(seconds).map_err(|_| UpstreamError::Malformed)?,
+                };
+                let lifetime_ms = lifetime_s.min(86_400).saturating_mul(1000);
+                let margin = TOKEN_EXPIRY_MARGIN_MS.min(lifetime_ms / 2);
+                let valid_until = runtime.now_ms().saturating_add(lifetime_ms - margin);
+                *tokens.token.borrow_mut() = Some((token.clone(), valid_until));
+                Ok(token)
+            })
+            .await
+    }
 }
 
 /// `s` encoded as `application/x-www-form-urlencoded`.
@@ -371,11 +374,16 @@ mod tests {
     use super::*;
     use crate::port::TransportError;
     use crate::secret::Secret;
-    use crate::testing::{FakeRuntime, Reply};
+    use crate::testing::{live_for_ms, FakeRuntime, Reply};
     use futures::executor::block_on;
 
     pub fn pat_api(base: &str) -> ZitadelApiConfig {
         ZitadelApiConfig { base_url: base.into(), credentials: Credentials::AccessToken(Secret::new("pat-1")) }
+    }
+
+    /// A client of `api`, its flights living as long as the longest deadline allows.
+    fn client(api: ZitadelApiConfig) -> ZitadelClient {
+        ZitadelClient::new(api, live_for_ms())
     }
 
     fn client_api() -> ZitadelApiConfig {
@@ -402,9 +410,7 @@ mod tests {
     #[test]
     fn v2_request_has_the_rest_gateway_shape() {
         let runtime = FakeRuntime::new(vec![v2_page(1, &[("admin", "[\"p\"]")])]);
-        let entries =
-            block_on(org_metadata(&runtime, &pat_api("https://z.example"), &ZitadelClient::default(), "o1", "perm:"))
-                .unwrap();
+        let entries = block_on(client(pat_api("https://z.example")).org_metadata(&runtime, "o1", "perm:")).unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"[\"p\"]".to_vec())]);
         let sent = runtime.sent();
         assert_eq!(sent[0].url, "https://z.example/v2/organizations/o1/metadata/search");
@@ -425,8 +431,7 @@ mod tests {
         let first: Vec<(String, String)> = (0..100).map(|i| (format!("r{i}"), format!("p{i}"))).collect();
         let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let runtime = FakeRuntime::new(vec![v2_page(150, &first), v2_page(150, &[("last", "x"); 50])]);
-        let entries =
-            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
+        let entries = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")).unwrap();
         assert_eq!(entries.len(), 150);
         let second: serde_json::Value = serde_json::from_slice(&runtime.sent()[1].body).unwrap();
         assert_eq!(second["pagination"]["offset"], "100");
@@ -436,7 +441,7 @@ mod tests {
     #[test]
     fn a_server_that_never_stops_paging_is_malformed() {
         let runtime = FakeRuntime::repeating(v2_page(u64::MAX, &[("k", "v")]));
-        let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
+        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", ""));
         assert_eq!(result, Err(UpstreamError::Malformed));
         assert_eq!(runtime.sent().len(), MAX_PAGES as usize);
     }
@@ -448,7 +453,7 @@ mod tests {
         let page: Vec<(&str, &str)> = page.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         // 640 KiB per page: the seventh page passes 4 MiB.
         let runtime = FakeRuntime::repeating(v2_page(1000, &page));
-        let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
+        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", ""));
         assert_eq!(result, Err(UpstreamError::TooLarge));
         assert_eq!(runtime.sent().len(), 7);
     }
@@ -456,8 +461,7 @@ mod tests {
     #[test]
     fn empty_answer_without_fields_is_an_empty_list() {
         let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"pagination": {}}))]);
-        let entries =
-            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")).unwrap();
+        let entries = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")).unwrap();
         assert!(entries.is_empty());
     }
 
@@ -472,12 +476,11 @@ mod tests {
             v1.clone(),
             v1,
         ]);
-        let session = ZitadelClient::default();
-        let api = pat_api("https://z");
-        let entries = block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        let session = client(pat_api("https://z"));
+        let entries = block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"p".to_vec())]);
         assert!(session.uses_management_v1());
-        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
         let sent = runtime.sent();
         assert_eq!(sent.len(), 3, "v2 is not tried again");
         assert_eq!(sent[1].url, "https://z/management/v1/metadata/_search");
@@ -494,16 +497,16 @@ mod tests {
             Reply::raw(404, b"404 page not found\n"),
         ] {
             let runtime = FakeRuntime::new(vec![missing, v1.clone()]);
-            let session = ZitadelClient::default();
-            assert_eq!(block_on(org_metadata(&runtime, &pat_api("https://z"), &session, "o1", "")), Ok(vec![]));
+            let session = client(pat_api("https://z"));
+            assert_eq!(block_on(session.org_metadata(&runtime, "o1", "")), Ok(vec![]));
             assert!(session.uses_management_v1());
         }
         // A resource the API did not find: ZITADEL's own error, with its details.
         let not_found = serde_json::json!({"code": 5, "message": "Errors.Org.NotFound (QUERY-dj2FF)",
             "details": [{"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": "QUERY-dj2FF", "message": "Errors.Org.NotFound"}]});
         let runtime = FakeRuntime::new(vec![Reply::json(404, not_found), v1]);
-        let session = ZitadelClient::default();
-        let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &session, "o1", ""));
+        let session = client(pat_api("https://z"));
+        let result = block_on(session.org_metadata(&runtime, "o1", ""));
         assert_eq!(result, Err(UpstreamError::Status(404)));
         assert!(!session.uses_management_v1(), "one NotFound does not switch the isolate to v1");
         assert_eq!(runtime.sent().len(), 1);
@@ -518,17 +521,17 @@ mod tests {
             (429, UpstreamError::RateLimited),
         ] {
             let runtime = FakeRuntime::new(vec![Reply::json(status, serde_json::json!({}))]);
-            let result = block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", ""));
+            let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", ""));
             assert_eq!(result, Err(expected), "{status}");
         }
         let runtime = FakeRuntime::new(vec![Reply::raw(200, b"<html>")]);
         assert_eq!(
-            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
+            block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")),
             Err(UpstreamError::Malformed)
         );
         let runtime = FakeRuntime::new(vec![Reply::Fail(TransportError::Timeout)]);
         assert_eq!(
-            block_on(org_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "o1", "")),
+            block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")),
             Err(UpstreamError::Timeout)
         );
     }
@@ -536,13 +539,13 @@ mod tests {
     #[test]
     fn a_429_backs_off_for_retry_after_without_calling_again() {
         let runtime = FakeRuntime::new(vec![Reply::rate_limited(30), v2_page(0, &[])]);
-        let (api, session) = (pat_api("https://z"), ZitadelClient::default());
-        assert_eq!(block_on(org_metadata(&runtime, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
+        let session = client(pat_api("https://z"));
+        assert_eq!(block_on(session.org_metadata(&runtime, "o1", "")), Err(UpstreamError::RateLimited));
         runtime.advance_ms(29_000);
-        assert_eq!(block_on(org_metadata(&runtime, &api, &session, "o1", "")), Err(UpstreamError::RateLimited));
+        assert_eq!(block_on(session.org_metadata(&runtime, "o1", "")), Err(UpstreamError::RateLimited));
         assert_eq!(runtime.sent().len(), 1, "no call while Retry-After lasts");
         runtime.advance_ms(1_000);
-        assert!(block_on(org_metadata(&runtime, &api, &session, "o1", "")).is_ok());
+        assert!(block_on(session.org_metadata(&runtime, "o1", "")).is_ok());
     }
 
     #[test]
@@ -550,9 +553,9 @@ mod tests {
         let token =
             Reply::json(200, serde_json::json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 43199}));
         let runtime = FakeRuntime::new(vec![token, v2_page(0, &[]), v2_page(0, &[])]);
-        let (api, session) = (client_api(), ZitadelClient::default());
-        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
-        block_on(org_metadata(&runtime, &api, &session, "o2", "")).unwrap();
+        let session = client(client_api());
+        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o2", "")).unwrap();
         let sent = runtime.sent();
         assert_eq!(sent.len(), 3);
         assert_eq!(sent[0].url, "https://z.example/oauth/v2/token");
@@ -571,10 +574,10 @@ mod tests {
     fn token_is_fetched_again_when_it_nears_expiry() {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 120}));
         let runtime = FakeRuntime::new(vec![token("a"), v2_page(0, &[]), token("b"), v2_page(0, &[])]);
-        let (api, session) = (client_api(), ZitadelClient::default());
-        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        let session = client(client_api());
+        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
         runtime.advance_ms(60_001); // 120 s token, 60 s margin
-        block_on(org_metadata(&runtime, &api, &session, "o1", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
         assert_eq!(runtime.sent()[3].header("authorization"), Some("Bearer b"));
     }
 
@@ -583,11 +586,11 @@ mod tests {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 43199}));
         let unauthorized = Reply::json(401, serde_json::json!({"code": 16}));
         let runtime = FakeRuntime::new(vec![token("old"), unauthorized.clone(), token("new"), v2_page(0, &[])]);
-        block_on(org_metadata(&runtime, &client_api(), &ZitadelClient::default(), "o1", "")).unwrap();
+        block_on(client(client_api()).org_metadata(&runtime, "o1", "")).unwrap();
         assert_eq!(runtime.sent()[3].header("authorization"), Some("Bearer new"));
 
         let runtime = FakeRuntime::new(vec![token("a"), unauthorized.clone(), token("b"), unauthorized]);
-        let result = block_on(org_metadata(&runtime, &client_api(), &ZitadelClient::default(), "o1", ""));
+        let result = block_on(client(client_api()).org_metadata(&runtime, "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(401)));
         assert_eq!(runtime.sent().len(), 4, "one retry, not a loop");
     }
@@ -595,7 +598,7 @@ mod tests {
     #[test]
     fn refused_client_credentials_are_unauthorized() {
         let runtime = FakeRuntime::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
-        let result = block_on(org_metadata(&runtime, &client_api(), &ZitadelClient::default(), "o1", ""));
+        let result = block_on(client(client_api()).org_metadata(&runtime, "o1", ""));
         assert_eq!(result, Err(UpstreamError::Unauthorized(400)));
     }
 
@@ -603,15 +606,13 @@ mod tests {
     fn user_metadata_is_set_with_the_v2_api() {
         let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "2026-01-01T00:00:00Z"}))]);
         let entries = [crate::contract::response::Metadata::new("microsoft_access_token", b"tok")];
-        block_on(set_user_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries))
-            .unwrap();
+        block_on(client(pat_api("https://z")).set_user_metadata(&runtime, "u1", &entries)).unwrap();
         let sent = runtime.sent();
         assert_eq!(sent[0].url, "https://z/v2/users/u1/metadata");
         let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
         assert_eq!(body, serde_json::json!({"metadata": [{"key": "microsoft_access_token", "value": "dG9r"}]}));
         let runtime = FakeRuntime::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
-        let result =
-            block_on(set_user_metadata(&runtime, &pat_api("https://z"), &ZitadelClient::default(), "u1", &entries));
+        let result = block_on(client(pat_api("https://z")).set_user_metadata(&runtime, "u1", &entries));
         assert_eq!(result, Err(UpstreamError::Unauthorized(403)));
     }
 

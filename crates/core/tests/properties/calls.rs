@@ -1,4 +1,4 @@
-//! Whole calls through `endpoint::handle_call` (properties 9 to 11).
+//! Whole calls through `Target::handle` (properties 9 to 11).
 
 use proptest::prelude::*;
 
@@ -10,7 +10,7 @@ proptest! {
     /// 9. A call with every claim off, for any body and any header: never a panic, never 5xx.
     #[test]
     fn handle_call_with_claims_off(body in any_body(), signed in signed()) {
-        check_call(&claims_off(), &IsolateState::default(), &unreachable_upstream(), &signed, &body).ok();
+        check_call(&Target::new(claims_off()), &unreachable_upstream(), &signed, &body).ok();
     }
 
     /// 10. A call with every claim on (permissions, flat roles, groups, the Microsoft token with
@@ -23,7 +23,7 @@ proptest! {
         stale in any::<bool>(),
     ) {
         let config = claims_on(client_credentials, stale);
-        check_call(&config, &IsolateState::default(), &unreachable_upstream(), &signed, &body).ok();
+        check_call(&Target::new(config), &unreachable_upstream(), &signed, &body).ok();
     }
 }
 
@@ -44,10 +44,10 @@ proptest! {
         stale in any::<bool>(),
     ) {
         let config = claims_on(client_credentials, stale);
-        let isolate = IsolateState::default();
+        let target = Target::new(config);
         let runtime = answering(replies, kv);
         let valid = Signed::Valid { offset: 0, old_key: false };
-        check_call(&config, &isolate, &runtime, &valid, first.to_string().as_bytes()).ok();
-        check_call(&config, &isolate, &runtime, &valid, second.to_string().as_bytes()).ok();
+        check_call(&target, &runtime, &valid, first.to_string().as_bytes()).ok();
+        check_call(&target, &runtime, &valid, second.to_string().as_bytes()).ok();
     }
 }

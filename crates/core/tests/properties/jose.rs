@@ -57,8 +57,7 @@ fn jwks_platform() -> FakeRuntime {
 /// stand between the body and an answer.
 fn signed_call(config: &Config, body: &[u8]) -> Result<Answer, Error> {
     let header = signature::header_for(NOW, body, &[SigningKey::new(KEY)]);
-    let mut log = RequestLog::new("POST", "/");
-    block_on(handle_call(config, &IsolateState::default(), &jwks_platform(), Some(&header), body, &mut log))
+    block_on(Target::new(config.clone()).handle(&jwks_platform(), Some(&header), body)).0
 }
 
 #[test]

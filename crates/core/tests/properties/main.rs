@@ -1,5 +1,5 @@
 //! Property tests of the parts that read untrusted input: the `ZITADEL-Signature` header, the
-//! request body, and the whole call (`endpoint::handle_call`). They use only the crate's public
+//! request body, and the whole call (`Target::handle`). They use only the crate's public
 //! API and run on the host with plain `cargo test`.
 //!
 //! What they hold to, for any input proptest can think of:

@@ -9,7 +9,7 @@ use crate::support::*;
 /// The claims of a call signed now with KEY.
 fn claims_of(config: &Config, runtime: &FakeRuntime, body: Value) -> Vec<(String, Value)> {
     let valid = Signed::Valid { offset: 0, old_key: false };
-    match check_call(config, &IsolateState::default(), runtime, &valid, body.to_string().as_bytes()) {
+    match check_call(&Target::new(config.clone()), runtime, &valid, body.to_string().as_bytes()) {
         Ok(Answer::Claims(response)) => {
             let answer: Value = serde_json::from_str(&response.to_json()).unwrap();
             let claims = answer["append_claims"].as_array().cloned().unwrap_or_default();

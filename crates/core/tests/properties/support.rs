@@ -18,13 +18,12 @@ pub use zitadel_claims_core::contract::chain;
 pub use zitadel_claims_core::contract::payload::{self, DecodeError, Function};
 pub use zitadel_claims_core::contract::response::{self, Claim, ClaimValue, ContextInfoResponse, Metadata};
 pub use zitadel_claims_core::contract::signature::{self, Malformed, RustMac, SignatureError, MAX_FUTURE_SECONDS};
-pub use zitadel_claims_core::endpoint::IsolateState;
-pub use zitadel_claims_core::endpoint::{handle_call, Answer};
 pub use zitadel_claims_core::error::Error;
-pub use zitadel_claims_core::log::RequestLog;
 pub use zitadel_claims_core::port::TransportError;
 pub use zitadel_claims_core::secret::SigningKey;
+pub use zitadel_claims_core::target::{Answer, Target};
 pub use zitadel_claims_core::testing::{FakeRuntime, Reply};
+pub use zitadel_claims_core::trace::LogLine;
 
 /// The preaccesstoken payload ZITADEL sends, as in the end-to-end tests.
 pub const FIXTURE: &str = include_str!("../../../../tests/fixtures/payloads/preaccesstoken.json");
@@ -477,7 +476,7 @@ pub fn with_digest_char(header: &str, k: usize, at: usize, change: impl FnOnce(c
 }
 
 // ---------------------------------------------------------------------------------------------
-// Upstreams for handle_call (testing::FakeRuntime): a fixed clock, canned upstream answers
+// Upstreams for Target::handle (testing::FakeRuntime): a fixed clock, canned upstream answers
 // (none: every call fails), timers that are over at once and a shared cache holding whatever it
 // was given.
 // ---------------------------------------------------------------------------------------------
@@ -651,13 +650,7 @@ pub fn signed() -> BoxedStrategy<Signed> {
 
 /// Runs one call and checks what every answer must be: no panic (implicit), no 5xx, a JSON body,
 /// and none of the configured secrets anywhere in the answer or the log line.
-pub fn check_call(
-    config: &Config,
-    isolate: &IsolateState,
-    runtime: &FakeRuntime,
-    signed: &Signed,
-    body: &[u8],
-) -> Result<Answer, Error> {
+pub fn check_call(target: &Target, runtime: &FakeRuntime, signed: &Signed, body: &[u8]) -> Result<Answer, Error> {
     let header = match signed {
         Signed::Valid { offset, old_key } => {
             let key = SigningKey::new(if *old_key { OLD_KEY } else { KEY });
@@ -666,8 +659,7 @@ pub fn check_call(
         Signed::Absent => None,
         Signed::Raw(h) => Some(h.clone()),
     };
-    let mut log = RequestLog::new("POST", "/");
-    let result = block_on(handle_call(config, isolate, runtime, header.as_deref(), body, &mut log));
+    let (result, mut trace) = block_on(target.handle(runtime, header.as_deref(), body));
     let text = match &result {
         Ok(answer) => {
             let text = answer.to_json();
@@ -698,8 +690,9 @@ pub fn check_call(
             e.to_json()
         }
     };
-    log.status = result.as_ref().err().map_or(200, Error::status);
-    let line = log.to_json();
+    trace.outcome = result.as_ref().err().map_or("ok", Error::code);
+    trace.status = result.as_ref().err().map_or(200, Error::status);
+    let line = LogLine::new("POST", "/", &trace, 0, 0).to_json();
     serde_json::from_str::<Value>(&line).expect("the log line is JSON");
     for secret in SECRETS {
         assert!(!text.contains(secret), "the answer holds a secret: {text}");

@@ -1,7 +1,8 @@
 use super::*;
+use crate::config::MsRefreshConfig;
 use crate::port::TransportError;
 use crate::secret::Secret;
-use crate::testing::{FakeRuntime, Reply};
+use crate::testing::{live_for_ms, FakeRuntime, Reply};
 use futures::executor::block_on;
 
 const NOW: i64 = 1_700_000_000;
@@ -42,8 +43,13 @@ fn granted(access: &str, refresh: Option<&str>) -> Reply {
     Reply::json(200, body)
 }
 
+/// The isolate's refresher for `config`, when it refreshes.
+fn refresher(config: &MsTokenConfig) -> Option<Refresher> {
+    config.refresh.clone().map(|r| Refresher::new(MicrosoftClient::new(r), live_for_ms()))
+}
+
 fn run(runtime: &FakeRuntime, config: &MsTokenConfig, stored: Stored) -> Outcome {
-    block_on(token_claim(runtime, &Refresher::default(), config, stored, NOW, runtime.now_ms() + 2000))
+    block_on(token_claim(runtime, refresher(config).as_ref(), config, stored, NOW, runtime.now_ms() + 2000))
 }
 
 #[test]
@@ -163,10 +169,11 @@ fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
 #[test]
 fn a_429_stops_refreshes_until_retry_after() {
     let runtime = FakeRuntime::new(vec![Reply::rate_limited(60), granted("new", None)]);
-    let refresher = Refresher::default();
     let c = config(MsRefreshPolicy::Omit);
-    let claim =
-        |rt: &str| block_on(token_claim(&runtime, &refresher, &c, stored("old", Some(rt), None), NOW, u64::MAX));
+    let refresher = refresher(&c);
+    let claim = |rt: &str| {
+        block_on(token_claim(&runtime, refresher.as_ref(), &c, stored("old", Some(rt), None), NOW, u64::MAX))
+    };
     assert_eq!(claim("rt-1"), Outcome::Omit("rate_limited"));
     assert_eq!(claim("rt-2"), Outcome::Omit("rate_limited"));
     assert_eq!(runtime.sent().len(), 1, "no call while Retry-After lasts");
@@ -214,11 +221,17 @@ fn a_malformed_answer_is_transient() {
 #[test]
 fn the_same_refresh_token_is_not_spent_twice_in_an_isolate() {
     let runtime = FakeRuntime::new(vec![granted("new", Some("rotated"))]);
-    let refresher = Refresher::default();
     let c = config(MsRefreshPolicy::Omit);
+    let refresher = refresher(&c);
     for _ in 0..3 {
-        let outcome =
-            block_on(token_claim(&runtime, &refresher, &c, stored("old", Some("rt"), Some(NOW)), NOW, u64::MAX));
+        let outcome = block_on(token_claim(
+            &runtime,
+            refresher.as_ref(),
+            &c,
+            stored("old", Some("rt"), Some(NOW)),
+            NOW,
+            u64::MAX,
+        ));
         assert!(matches!(outcome, Outcome::Token { ref token, refreshed: true, .. } if token == "new"));
     }
     assert_eq!(runtime.sent().len(), 1);
