@@ -134,6 +134,7 @@ mod tests {
         assert_eq!(get("b"), (Ok("a".into()), 1), "fetched less than a minute ago");
         runtime.advance_ms(REFETCH_AFTER_MS);
         assert_eq!(get("b"), (Ok("a,b".into()), 2), "a rotated key is found");
+        assert_eq!(get("x"), (Ok("a,b".into()), 2), "read just now: another unknown key waits a minute");
         runtime.advance_ms(KEEP_MS - 1);
         assert_eq!(get("a"), (Ok("a,b".into()), 2), "kept");
         runtime.advance_ms(1);
