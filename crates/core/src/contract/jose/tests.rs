@@ -199,3 +199,68 @@ fn a_key_set_is_bounded_and_found_by_kid() {
     assert!(Jwks::parse(b"<html>").is_none());
     assert!(!format!("{:?}", jwks.keys[0]).contains("AQAB"), "Debug shows kid and alg, not the key");
 }
+
+#[test]
+fn jws_header_members_are_matched_exactly_and_the_last_of_a_repeated_one_counts() {
+    let text = jws(r#"{"alg":"none","alg":"RS256","kid":"k0","k\u0069d":"k1"}"#, "{}", b"s");
+    let read = parse_jws(&text).unwrap();
+    assert_eq!((read.alg, read.kid.as_str()), (JwsAlg::Rs256, "k1"), "an escaped name is the name");
+    let extensions = JoseError::Signature("the JWS header asks for extensions the worker does not support");
+    for (header, why) in [
+        (r#"{"alg":"RS256","kid":"k1","crit":null}"#, extensions),
+        (r#"{"alg":1,"kid":"k1","b64":true}"#, extensions),
+        (r#"{"alg":1,"kid":"k1"}"#, JoseError::Signature("the JWS is not a compact JWS")),
+        (r#"{"alg":"RS256","kid":["k1"]}"#, JoseError::Signature("the JWS is not a compact JWS")),
+        (r#"{"alg":null,"kid":"k1"}"#, JoseError::Signature("the JWS header names no algorithm")),
+        (r#"{"alg":"none","kid":null}"#, JoseError::Signature("the JWS is unsigned (alg none)")),
+        (r#"[{"alg":"RS256","kid":"k1"}]"#, JoseError::Signature("the JWS is not a compact JWS")),
+    ] {
+        assert_eq!(parse_jws(&jws(header, "{}", b"s")).err(), Some(why), "{header}");
+    }
+}
+
+#[test]
+fn jwe_header_members_are_matched_exactly_and_the_last_of_a_repeated_one_counts() {
+    let header = r#"{"alg":"dir","alg":"ECDH-ES+A256KW","enc":"A128GCM","enc":"A256GCM","epk":{"kty":"EC","crv":"P-256","crv":"P-384"},"kid":"a","kid":"b"}"#;
+    let text = jwe(header, 12, 16);
+    let read = parse_jwe(&text).unwrap();
+    assert_eq!((read.alg, read.kid.as_deref()), (JweAlg::EcdhEsA256Kw, Some("b")));
+    assert_eq!(read.epk.map(|e| e.curve), Some(Curve::P384));
+    let refused = |header: &str| parse_jwe(&jwe(header, 12, 16)).err().unwrap();
+    let malformed = JoseError::Undecryptable("the JWE is not a compact JWE");
+    let no_epk = JoseError::Undecryptable("the JWE has no ephemeral EC key (epk)");
+    for (header, why) in [
+        (
+            r#"{"ALG":"RSA-OAEP-256","enc":"A256GCM"}"#,
+            "the JWE key algorithm is neither RSA-OAEP-256 nor ECDH-ES+A256KW",
+        ),
+        (r#"{"alg":"RSA-OAEP-256","Enc":"A256GCM"}"#, "the JWE content encryption is not A256GCM"),
+        (r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","crit":null}"#, "the JWE header asks for compression or extensions"),
+        (r#"{"alg":1,"enc":"A256GCM","zip":"DEF"}"#, "the JWE header asks for compression or extensions"),
+    ] {
+        assert_eq!(refused(header), JoseError::Undecryptable(why), "{header}");
+    }
+    for (header, why) in [
+        (r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":7}"#, malformed),
+        (r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","apu":"!"}"#, malformed),
+        (r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":null}"#, no_epk),
+        (r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"KTY":"EC","crv":"P-256"}}"#, no_epk),
+        (r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"kty":"EC","crv":256}}"#, no_epk),
+    ] {
+        assert_eq!(refused(header), why, "{header}");
+    }
+    let rsa_text = jwe(r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","epk":7}"#, 12, 16);
+    let rsa = parse_jwe(&rsa_text).unwrap();
+    assert_eq!(rsa.epk, None, "RSA-OAEP reads no epk");
+}
+
+#[test]
+fn key_members_are_matched_exactly_and_the_last_of_a_repeated_one_counts() {
+    let jwks = Jwks::parse(
+        br#"{"keys":[{"kty":"EC","kty":"RSA","kid":"1","alg":null,"ALG":"RS256","use":"enc","use":"sig"},{"KTY":"RSA","kid":"2"},{"kty":"RSA","kid":3}]}"#,
+    )
+    .unwrap();
+    let key = jwks.find("1").unwrap();
+    assert_eq!((key.kty.as_str(), key.alg.as_deref(), key.usage.as_deref()), ("RSA", None, Some("sig")));
+    assert_eq!(jwks.keys.len(), 1, "a key without an exact kty, or with a kid that is no string, is left out");
+}
