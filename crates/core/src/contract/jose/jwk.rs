@@ -62,6 +62,16 @@ impl std::fmt::Debug for Jwk {
     }
 }
 
+impl Jwk {
+    /// The key `raw`: its members `kty`, `kid`, `alg`, `use` and `crv`, matched exactly (of a
+    /// repeated one the last counts), `null` as absent. `None` if it is no object, has no `kty`, or
+    /// one of those members is not a string.
+    fn read(raw: &RawValue) -> Option<Jwk> {
+        let [kty, kid, alg, usage, crv] = strings(members(raw, ["kty", "kid", "alg", "use", "crv"])?).ok()?;
+        Some(Jwk { kty: kty?, kid, alg, usage, crv, json: raw.get().into() })
+    }
+}
+
 /// The instance's key set (`/oauth/v2/keys`).
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct Jwks {
@@ -81,14 +91,7 @@ impl Jwks {
         if keys.len() > MAX_JWKS_KEYS {
             return None;
         }
-        let keys = keys
-            .into_iter()
-            .filter_map(|key| {
-                let [kty, kid, alg, usage, crv] = strings(members(key, ["kty", "kid", "alg", "use", "crv"])?).ok()?;
-                Some(Jwk { kty: kty?, kid, alg, usage, crv, json: key.get().into() })
-            })
-            .collect();
-        Some(Jwks { keys })
+        Some(Jwks { keys: keys.into_iter().filter_map(Jwk::read).collect() })
     }
 
     /// The key named `kid`, if the set has it.

@@ -86,30 +86,50 @@ pub struct Jws<'a> {
     pub signature: Vec<u8>,
 }
 
+const MALFORMED: JoseError = JoseError::Signature("the JWS is not a compact JWS");
+
+/// The protected header of a JWS as the worker accepts it (RFC 7515 §4.1): an algorithm of a web
+/// key and the key's id. A header with `crit` or `b64` (RFC 7797) is refused as it is read, so they
+/// have no field; the other members (`typ`, `cty`, ...) are not read.
+struct JwsHeader {
+    alg: JwsAlg,
+    kid: String,
+}
+
+impl JwsHeader {
+    /// Reads the header from its base64url part. Its members are matched exactly (`{"ALG":..}`
+    /// names no algorithm; of a repeated one the last counts), `null` as absent. In this order:
+    /// it must be a JSON object; `crit` or `b64`, present at all, is refused; `alg` and `kid` must
+    /// be strings; `alg` must be given and be a web key's, not `none` or `HS*`; `kid` must be given.
+    fn read(part: &str) -> Result<JwsHeader, JoseError> {
+        let bytes = b64url(part).ok_or(MALFORMED)?;
+        let raw: &RawValue = serde_json::from_slice(&bytes).map_err(|_| MALFORMED)?;
+        let [b64, crit, alg, kid] = members(raw, ["b64", "crit", "alg", "kid"]).ok_or(MALFORMED)?;
+        if b64.is_some() || crit.is_some() {
+            return Err(JoseError::Signature("the JWS header asks for extensions the worker does not support"));
+        }
+        let [alg, kid] = strings([alg, kid]).map_err(|_| MALFORMED)?;
+        let alg = alg.ok_or(JoseError::Signature("the JWS header names no algorithm"))?;
+        let alg = JwsAlg::from_name(&alg).ok_or(JoseError::Signature(match alg.as_str() {
+            "none" => "the JWS is unsigned (alg none)",
+            "HS256" | "HS384" | "HS512" => "the JWS is signed with a shared secret (HS*), not with a web key",
+            _ => "the JWS algorithm is not one of ZITADEL's web key algorithms",
+        }))?;
+        let kid = kid.ok_or(JoseError::Signature("the JWS header names no key (kid)"))?;
+        Ok(JwsHeader { alg, kid })
+    }
+}
+
 /// Reads a compact JWS. Refuses what must never verify: `none`, `HS*` and unknown algorithms,
 /// critical extensions, an unencoded payload, no `kid`.
 pub fn parse_jws(text: &str) -> Result<Jws<'_>, JoseError> {
-    const MALFORMED: JoseError = JoseError::Signature("the JWS is not a compact JWS");
     let text = text.trim_ascii();
     let mut parts = text.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(MALFORMED);
     };
-    let header_bytes = b64url(header).ok_or(MALFORMED)?;
-    let header_json: &RawValue = serde_json::from_slice(&header_bytes).map_err(|_| MALFORMED)?;
-    let [b64, crit, alg, kid] = members(header_json, ["b64", "crit", "alg", "kid"]).ok_or(MALFORMED)?;
-    if b64.is_some() || crit.is_some() {
-        return Err(JoseError::Signature("the JWS header asks for extensions the worker does not support"));
-    }
-    let [alg, kid] = strings([alg, kid]).map_err(|_| MALFORMED)?;
-    let alg = alg.ok_or(JoseError::Signature("the JWS header names no algorithm"))?;
-    let alg = JwsAlg::from_name(&alg).ok_or(JoseError::Signature(match alg.as_str() {
-        "none" => "the JWS is unsigned (alg none)",
-        "HS256" | "HS384" | "HS512" => "the JWS is signed with a shared secret (HS*), not with a web key",
-        _ => "the JWS algorithm is not one of ZITADEL's web key algorithms",
-    }))?;
-    let kid = kid.ok_or(JoseError::Signature("the JWS header names no key (kid)"))?;
+    let JwsHeader { alg, kid } = JwsHeader::read(header)?;
     let signing_input = &text[..header.len() + 1 + payload.len()];
     Ok(Jws {
         alg,
