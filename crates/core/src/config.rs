@@ -39,7 +39,6 @@ pub struct PermissionsConfig {
     pub org_id: Option<String>,
     /// Only metadata keys with this prefix are mappings; the rest of the key is the role.
     pub metadata_prefix: String,
-    pub api: ZitadelApiConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -183,13 +182,14 @@ impl Config {
 
         let zitadel =
             if permissions_claim.is_some() || s.text(ZITADEL_DOMAIN).is_some() { s.zitadel_api() } else { None };
+        // The permissions read the API, whose client the target builds from `zitadel`; without its
+        // settings they are off, and `zitadel_api` reported what is missing.
         let permissions = match (permissions_claim, &zitadel) {
-            (Some(claim), Some(api)) => Some(PermissionsConfig {
+            (Some(claim), Some(_)) => Some(PermissionsConfig {
                 claim,
                 project_id: s.text(PERMISSIONS_PROJECT_ID),
                 org_id: s.text(PERMISSIONS_ORG_ID),
                 metadata_prefix: s.text(PERMISSIONS_METADATA_PREFIX).unwrap_or_default(),
-                api: api.clone(),
             }),
             _ => None,
         };
@@ -577,7 +577,7 @@ mod tests {
         assert_eq!(p.claim, "permissions");
         assert_eq!((p.project_id, p.org_id, p.metadata_prefix.as_str()), (None, None, ""));
         assert_eq!(
-            p.api,
+            c.zitadel.unwrap(),
             ZitadelApiConfig {
                 base_url: "https://z.example".into(),
                 credentials: Credentials::AccessToken(Secret::new("pat"))
@@ -614,7 +614,7 @@ mod tests {
         let c = config(&[(AUTHORIZATION_SIGNING_KEY, "legacy"), (ZITADEL_DOMAIN, "z"), (ACCESS_TOKEN, "legacy-pat")])
             .unwrap();
         assert_eq!(c.signing_keys, vec![SigningKey::new("legacy")]);
-        assert_eq!(c.permissions.unwrap().api.credentials, Credentials::AccessToken(Secret::new("legacy-pat")));
+        assert_eq!(c.zitadel.unwrap().credentials, Credentials::AccessToken(Secret::new("legacy-pat")));
         let both = with(&[(AUTHORIZATION_SIGNING_KEY, "legacy")]).unwrap();
         assert_eq!(both.signing_keys, vec![SigningKey::new("abc")]);
     }
@@ -711,7 +711,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.permissions.unwrap().api.credentials,
+            c.zitadel.unwrap().credentials,
             Credentials::ClientCredentials { client_id: "id".into(), client_secret: Secret::new("s") }
         );
     }

@@ -17,13 +17,12 @@ fn config() -> Config {
     Config {
         signing_keys: vec![SigningKey::new("k")],
         signature_tolerance_seconds: 300,
-        zitadel: Some(api.clone()),
+        zitadel: Some(api),
         permissions: Some(PermissionsConfig {
             claim: "permissions".into(),
             project_id: None,
             org_id: None,
             metadata_prefix: String::new(),
-            api,
         }),
         flat_roles_claim: Some("my:zitadel:grants".into()),
         groups_claim: None,
