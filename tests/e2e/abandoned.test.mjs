@@ -1,7 +1,8 @@
 // A client that goes away while its request leads the organization's metadata fetch. On Cloudflare
 // such a request may be cancelled by never being resumed (panva/jose#509), which would leave the
-// worker's single flight for that organization running forever; src/cache.rs then lets the next
-// request lead once no live request can still be running it (its unit tests abandon a leader).
+// worker's single flight for that organization running forever; the single flight
+// (crates/core/src/runtime/single_flight.rs) then lets the next request lead once no live request
+// can still be running it (its unit tests abandon a leader).
 // workerd under wrangler dev runs a disconnected request to its end instead (measured: the
 // abandoned request still logs `miss` after 600 ms), so here the check is that a disconnect
 // disturbs nothing: later requests of the organization get their permissions at once.

@@ -25,7 +25,7 @@ const jwt = (payload, header = { alg: 'RS256', typ: 'JWT', kid: 'k1' }) =>
 const goJsonMarshal = (value) =>
   JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-// The worker's reading rule (src/microsoft.rs decode_text): the metadata value travels as base64
+// The worker's reading rule (crates/core/src/claims/microsoft.rs, decode_text): the metadata value travels as base64
 // of the stored bytes; a JSON string is unquoted.
 function workerReads(storedBytes) {
   const base64 = Buffer.from(storedBytes, 'utf8').toString('base64');

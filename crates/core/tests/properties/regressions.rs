@@ -27,7 +27,7 @@ fn answer(status: u16, body: Value) -> Reply {
 /// A stored Microsoft token that is a JWT with `exp` of -1e300 (or anything at or below
 /// i64::MIN + MS_REFRESH_SKEW_SECONDS), with a refresh token and no stored expiry:
 /// `jwt_expiry` saturates it to i64::MIN and `token_claim` computes `expiry - skew`
-/// (src/microsoft.rs, `if expiry - skew > now`), which overflows: a panic in a debug build; in
+/// (claims/microsoft.rs, `if expiry - skew > now`), which overflows: a panic in a debug build; in
 /// the release wasm (no overflow checks) it wraps to a huge positive number and the long-expired
 /// token is passed on as fresh, without a refresh.
 #[test]
@@ -47,7 +47,7 @@ fn regression_jwt_exp_far_in_the_past_overflowed() {
 }
 
 /// ZITADEL's client-credentials token answer with `expires_in` above about 1.8e16 s (u64::MAX
-/// here): `bearer` computes `runtime.now_ms() + lifetime_ms - margin` (src/zitadel.rs) where
+/// here): `bearer` computes `runtime.now_ms() + lifetime_ms - margin` (upstream/zitadel.rs) where
 /// `lifetime_ms` saturated at u64::MAX, which overflows: a panic in a debug build; in the
 /// release wasm it wraps to a time in the past, so the token is fetched again on every call.
 #[test]
@@ -72,7 +72,7 @@ fn regression_zitadel_token_lifetime_overflowed() {
 }
 
 /// Microsoft's refresh answer with `expires_in` near i64::MAX (a number, or a string such as
-/// "9223372036854775807"): `request_refresh` computes `now + expires_in` (src/microsoft.rs),
+/// "9223372036854775807"): `MicrosoftClient::refresh` computes `now + expires_in` (upstream/microsoft.rs),
 /// which overflows: a panic in a debug build; in the release wasm it wraps to a negative expiry,
 /// which is written back to the user's metadata.
 #[test]

@@ -557,7 +557,7 @@ pub fn upstream_reply() -> BoxedStrategy<Reply> {
     prop_oneof![6 => answer, 1 => failure.prop_map(Reply::Fail)].boxed()
 }
 
-/// A shared cache entry as the worker writes it (src/cache.rs, SharedEntry).
+/// A shared cache entry as the worker writes it (claims/permission_cache.rs, SharedEntry).
 pub fn shared_entry(fetched_at_ms: u64, roles: Value) -> String {
     json!({ "fetched_at_ms": fetched_at_ms, "roles": roles }).to_string()
 }
