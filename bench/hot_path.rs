@@ -15,7 +15,6 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use base64::Engine;
 use zitadel_claims_core::claims::Call;
 use zitadel_claims_core::config::Config;
 use zitadel_claims_core::contract::jose;
@@ -23,7 +22,7 @@ use zitadel_claims_core::contract::payload;
 use zitadel_claims_core::contract::signature::{self, header_for, RustMac};
 use zitadel_claims_core::secret::SigningKey;
 use zitadel_claims_core::target::Target;
-use zitadel_claims_core::testing::{FakeRuntime, Reply, Timers, START_MS as NOW_MS};
+use zitadel_claims_core::testing::{b64, b64url, FakeRuntime, Reply, Timers, START_MS as NOW_MS};
 use zitadel_claims_core::trace::{LogLine, Trace};
 
 const ORG: &str = "312909075211944344";
@@ -37,10 +36,6 @@ fn run_ready<T>(future: impl Future<Output = T>) -> T {
             return v;
         }
     }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn payload() -> Vec<u8> {
@@ -89,10 +84,6 @@ fn org_metadata() -> Vec<u8> {
         .into_bytes()
 }
 
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The payload as ZITADEL's payloadJWT and payloadJWE send it, made with fixed keys: the JWT, the
 /// JWE, the instance's key set and the target's private key (PKCS#8 DER).
 struct Jose {
@@ -117,7 +108,7 @@ fn jose_payloads(json: &[u8]) -> Jose {
     let header = b64url(br#"{"alg":"ES256","kid":"300000000000000001","typ":"JWT"}"#);
     let signing_input = format!("{header}.{}", b64url(json));
     let signature: p256::ecdsa::Signature = web_key.sign(signing_input.as_bytes());
-    let jwt = format!("{signing_input}.{}", b64url(&signature.to_bytes()));
+    let jwt = format!("{signing_input}.{}", b64url(signature.to_bytes()));
 
     let target = p256::SecretKey::from_slice(&[5; 32]).unwrap();
     let ephemeral = p256::SecretKey::from_slice(&[7; 32]).unwrap();
@@ -136,7 +127,7 @@ fn jose_payloads(json: &[u8]) -> Jose {
         .encrypt(&iv.into(), Payload { msg: jwt.as_bytes(), aad: protected.as_bytes() })
         .unwrap();
     let (ciphertext, tag) = sealed.split_at(sealed.len() - 16);
-    let jwe = format!("{protected}.{}.{}.{}.{}", b64url(&wrapped), b64url(&iv), b64url(ciphertext), b64url(tag));
+    let jwe = format!("{protected}.{}.{}.{}.{}", b64url(&wrapped), b64url(iv), b64url(ciphertext), b64url(tag));
     let target_pkcs8 = target.to_pkcs8_der().unwrap().as_bytes().to_vec();
     Jose { jwt: jwt.into_bytes(), jwe: jwe.into_bytes(), jwks, target_pkcs8 }
 }

@@ -533,15 +533,13 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     /// The smallest valid configuration with every feature at its default.
     const BASE: &[(&str, &str)] =
         &[(ZITADEL_SIGNING_KEY, "abc"), (ZITADEL_DOMAIN, "z.example"), (ZITADEL_ACCESS_TOKEN, "pat")];
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|name| map.get(name).cloned())
+        crate::testing::settings(pairs)
     }
 
     fn with(extra: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {

@@ -4,7 +4,7 @@ use crate::config::{Credentials, MsTokenConfig, PermissionsConfig, ZitadelApiCon
 use crate::contract::payload;
 use crate::secret::Secret;
 use crate::secret::SigningKey;
-use crate::testing::{live_for_ms, FakeRuntime, Reply};
+use crate::testing::{b64, live_for_ms, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -393,10 +393,6 @@ fn refreshing(on_error: crate::config::MsRefreshPolicy) -> Config {
         on_error,
     });
     c
-}
-
-fn b64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 /// A preaccesstoken call whose stored Microsoft token expires at `expires_at` (Unix seconds).

@@ -3,25 +3,14 @@
 
 use super::*;
 use crate::secret::DecryptionKey;
-use crate::testing::{live_for_ms, FakeRuntime, Reply};
+use crate::testing::{der, jose_vectors, live_for_ms, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
-const VECTORS: &str = include_str!("../../../../tests/fixtures/jose/vectors.json");
 const URL: &str = "https://z.example/oauth/v2/keys";
 
-fn vectors() -> serde_json::Value {
-    serde_json::from_str(VECTORS).unwrap()
-}
-
 fn jwks_reply() -> Reply {
-    Reply::json(200, vectors()["jwks"].clone())
-}
-
-/// The DER of a PKCS#8 PEM.
-fn der(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    Reply::json(200, jose_vectors()["jwks"].clone())
 }
 
 fn config(keys: Vec<DecryptionKey>) -> PayloadConfig {
@@ -46,7 +35,7 @@ fn open_with(
 }
 
 fn all_target_keys() -> Vec<DecryptionKey> {
-    let v = vectors();
+    let v = jose_vectors();
     v["jwes"]
         .as_array()
         .unwrap()
@@ -57,7 +46,7 @@ fn all_target_keys() -> Vec<DecryptionKey> {
 
 #[test]
 fn every_jwt_zitadel_can_sign_opens_to_the_json_payload() {
-    let v = vectors();
+    let v = jose_vectors();
     for jwt in v["jwts"].as_array().unwrap() {
         let runtime = FakeRuntime::new(vec![jwks_reply()]);
         let opened = open_with(&config(vec![]), &runtime, jwt["jws"].as_str().unwrap());
@@ -68,7 +57,7 @@ fn every_jwt_zitadel_can_sign_opens_to_the_json_payload() {
 
 #[test]
 fn every_jwe_zitadel_can_encrypt_opens_with_its_key_found_by_kid_or_in_order() {
-    let v = vectors();
+    let v = jose_vectors();
     for jwe in v["jwes"].as_array().unwrap() {
         let payload = v["payload"].as_str().unwrap().to_string();
         let text = jwe["jwe"].as_str().unwrap();
@@ -87,7 +76,7 @@ fn every_jwe_zitadel_can_encrypt_opens_with_its_key_found_by_kid_or_in_order() {
 
 #[test]
 fn a_jwe_no_configured_key_decrypts_is_undecryptable() {
-    let v = vectors();
+    let v = jose_vectors();
     let rsa = v["jwes"][0]["jwe"].as_str().unwrap();
     let others: Vec<DecryptionKey> = all_target_keys().into_iter().skip(1).collect();
     let refused = Err(EnvelopeError::Jose(JoseError::Undecryptable("no configured key decrypts the payload")));
@@ -98,7 +87,7 @@ fn a_jwe_no_configured_key_decrypts_is_undecryptable() {
 fn a_stranger_s_key_with_a_known_kid_does_not_verify() {
     // The instance's set names the kid, but under that kid holds another key than the one that
     // signed (one bit of its x changed).
-    let v = vectors();
+    let v = jose_vectors();
     let es256 = v["jwts"].as_array().unwrap().iter().find(|j| j["alg"] == "ES256").unwrap();
     let mut jwks = v["jwks"].clone();
     let key = jwks["keys"].as_array_mut().unwrap().iter_mut().find(|k| k["kid"] == "web-key-ES256").unwrap();
@@ -112,7 +101,7 @@ fn a_stranger_s_key_with_a_known_kid_does_not_verify() {
 
 #[test]
 fn an_unknown_kid_is_looked_up_again_once_then_refused() {
-    let v = vectors();
+    let v = jose_vectors();
     let rs256 = v["jwts"][0]["jws"].as_str().unwrap().to_string();
     let empty = Reply::json(200, serde_json::json!({"keys": []}));
     let runtime = FakeRuntime::new(vec![empty.clone(), empty]);
@@ -129,7 +118,7 @@ fn an_unknown_kid_is_looked_up_again_once_then_refused() {
 
 #[test]
 fn what_payload_types_refuses_and_what_is_not_set_are_said() {
-    let v = vectors();
+    let v = jose_vectors();
     let jwt = v["jwts"][0]["jws"].as_str().unwrap();
     let jwe = v["jwes"][0]["jwe"].as_str().unwrap();
     let runtime = FakeRuntime::new(vec![]);
@@ -150,7 +139,7 @@ fn what_payload_types_refuses_and_what_is_not_set_are_said() {
 
 #[test]
 fn an_unreachable_key_set_leaves_the_payload_unchecked() {
-    let v = vectors();
+    let v = jose_vectors();
     let jwt = v["jwts"][0]["jws"].as_str().unwrap();
     let runtime = FakeRuntime::new(vec![Reply::json(503, serde_json::json!({}))]);
     assert_eq!(

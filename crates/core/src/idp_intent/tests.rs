@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::{live_for_ms, FakeRuntime, Reply};
+use crate::testing::{self, b64, live_for_ms, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -16,7 +16,7 @@ fn config(extra: &[(&str, &str)]) -> Config {
         ("PERMISSIONS_CLAIM", ""),
     ];
     settings.extend_from_slice(extra);
-    Config::from_lookup(|n| settings.iter().rev().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap()
+    testing::settings(&settings).unwrap()
 }
 
 fn response(access: &str, refresh: Option<&str>, user_id: Option<&str>) -> String {
@@ -33,10 +33,6 @@ fn response(access: &str, refresh: Option<&str>, user_id: Option<&str>) -> Strin
         body["userId"] = u.into();
     }
     body.to_string()
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// The entries to store for a linked user, or why there are none.

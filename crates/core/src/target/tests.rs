@@ -1,16 +1,20 @@
 use super::*;
 use crate::contract::signature::{header_for, SignatureError};
 use crate::port::Clock;
-use crate::testing::FakeRuntime;
+use crate::testing::{self, FakeRuntime};
 use futures::executor::block_on;
 
 const FULL: &[u8] = include_bytes!("../../../../tests/fixtures/payloads/preaccesstoken.json");
 
 /// Every claim off: these tests are about the endpoint, not the claims.
 fn config() -> Config {
-    let settings =
-        [("ZITADEL_SIGNING_KEY", "k1"), ("PERMISSIONS_CLAIM", ""), ("FLAT_ROLES_CLAIM", ""), ("MS_TOKEN_CLAIM", "")];
-    Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())).unwrap()
+    testing::settings(&[
+        ("ZITADEL_SIGNING_KEY", "k1"),
+        ("PERMISSIONS_CLAIM", ""),
+        ("FLAT_ROLES_CLAIM", ""),
+        ("MS_TOKEN_CLAIM", ""),
+    ])
+    .unwrap()
 }
 
 fn handle(header: Option<&str>, body: &[u8]) -> (Result<Answer, Error>, Trace) {

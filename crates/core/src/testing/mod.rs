@@ -1,5 +1,6 @@
-//! Test doubles of the runtime port, for the crate's unit tests, the property tests and the host
-//! benchmark (cargo feature `testing`; never part of the worker's wasm).
+//! Test doubles of the ports, and the helpers every test shares (base64, settings, the JOSE
+//! vectors), for the crate's unit tests, the property tests and the host benchmark (cargo feature
+//! `testing`; never part of the worker's wasm).
 //!
 //! [`FakeRuntime`] answers outbound requests from a script and records them, keeps a clock that
 //! moves only when told to, an optional shared cache (KV), and timers in one of three modes.
@@ -10,6 +11,9 @@ use std::task::{Poll, Waker};
 
 pub mod crypto;
 
+use base64::Engine;
+
+use crate::config::{Config, Problem};
 use crate::contract::jose::{Epk, Jwk, JwsAlg};
 use crate::contract::signature::RustMac;
 use crate::port::{Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError};
@@ -58,6 +62,35 @@ impl Sent {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+}
+
+/// `bytes` in standard padded base64 (metadata values, PKCS#8 keys).
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `bytes` in unpadded base64url (JOSE's parts).
+pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The settings `pairs` (a later pair wins over an earlier one of the same name), read as the
+/// worker reads its environment.
+pub fn settings(pairs: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
+    let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+    Config::from_lookup(|name| map.get(name).map(|v| v.to_string()))
+}
+
+/// The JWS and JWE vectors of `tests/fixtures/jose/vectors.json`, made with the `jose` npm package
+/// as ZITADEL makes them (`make.mjs` beside them).
+pub fn jose_vectors() -> serde_json::Value {
+    serde_json::from_str(include_str!("../../../../tests/fixtures/jose/vectors.json")).expect("the vectors are JSON")
+}
+
+/// The DER of a PEM (PKCS#8 or SPKI).
+pub fn der(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).expect("a PEM")
 }
 
 /// How long the flights of a test's clients and caches may live: as long as the longest deadline

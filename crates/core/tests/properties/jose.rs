@@ -7,11 +7,7 @@ use proptest::prelude::*;
 use crate::support::*;
 use zitadel_claims_core::contract::jose::{self, Jwks, PayloadKind};
 
-const VECTORS: &str = include_str!("../../../../tests/fixtures/jose/vectors.json");
-
-fn vectors() -> Value {
-    serde_json::from_str(VECTORS).expect("the vectors are JSON")
-}
+use zitadel_claims_core::testing::jose_vectors as vectors;
 
 /// Every JWT and JWE of the vectors.
 fn tokens() -> Vec<String> {

@@ -587,8 +587,7 @@ pub const MS_SECRET: &str = "prop-ms-client-secret-c0ffee";
 pub const SECRETS: &[&str] = &[KEY, OLD_KEY, PAT, CLIENT_SECRET, MS_SECRET];
 
 pub fn config(settings: &[(&str, &str)]) -> Config {
-    let settings: HashMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Config::from_lookup(|name| settings.get(name).cloned()).expect("a valid configuration")
+    zitadel_claims_core::testing::settings(settings).expect("a valid configuration")
 }
 
 /// Every claim off: no upstream is ever needed.

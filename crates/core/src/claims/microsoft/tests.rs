@@ -2,14 +2,10 @@ use super::*;
 use crate::config::MsRefreshConfig;
 use crate::port::TransportError;
 use crate::secret::Secret;
-use crate::testing::{live_for_ms, FakeRuntime, Reply};
+use crate::testing::{b64, live_for_ms, FakeRuntime, Reply};
 use futures::executor::block_on;
 
 const NOW: i64 = 1_700_000_000;
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 fn config(on_error: MsRefreshPolicy) -> MsTokenConfig {
     MsTokenConfig {
@@ -311,7 +307,7 @@ fn stored_values_are_read_in_both_encodings() {
         "a.%%%.b",
         "..",
     ] {
-        assert_eq!(decode_text(&b64(&format!("\"{token}\""))), Ok(token.into()), "{token}");
+        assert_eq!(decode_text(&b64(format!("\"{token}\""))), Ok(token.into()), "{token}");
     }
     // ... whose expiry is the one the worker reads from the JWT itself.
     assert_eq!((jwt_expiry(JWT), jwt_expiry(PADDED_JWT)), (Some(1_767_225_600), Some(1_767_225_600)));

@@ -1,20 +1,14 @@
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use super::*;
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+use crate::testing::b64url;
 
 fn jwe(header: &str, iv_len: usize, tag_len: usize) -> String {
     format!(
         "{}.{}.{}.{}.{}",
-        b64(header.as_bytes()),
-        b64(b"wrapped"),
-        b64(&vec![1; iv_len]),
-        b64(b"ciphertext"),
-        b64(&vec![2; tag_len])
+        b64url(header.as_bytes()),
+        b64url(b"wrapped"),
+        b64url(vec![1; iv_len]),
+        b64url(b"ciphertext"),
+        b64url(vec![2; tag_len])
     )
 }
 
@@ -29,7 +23,7 @@ fn a_jwe_is_read_as_zitadel_makes_it() {
         Some(Epk { curve: Curve::P256, json: r#"{"crv":"P-256","kty":"EC","x":"eA","y":"eQ"}"#.into() })
     );
     assert_eq!((read.apu.len(), read.apv.len()), (0, 0));
-    assert_eq!(read.aad, b64(header.as_bytes()));
+    assert_eq!(read.aad, b64url(header.as_bytes()));
     assert_eq!(read.encrypted_key, b"wrapped");
     assert_eq!(read.ciphertext_and_tag, [&b"ciphertext"[..], &[2; 16]].concat());
     let rsa_text = jwe(r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"k","apu":"QWxpY2U"}"#, 12, 16);

@@ -1,14 +1,8 @@
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use super::*;
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+use crate::testing::b64url;
 
 fn jws(header: &str, payload: &str, signature: &[u8]) -> String {
-    format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(signature))
+    format!("{}.{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()), b64url(signature))
 }
 
 fn key(kty: &str, alg: Option<&str>, crv: Option<&str>) -> Jwk {
@@ -51,12 +45,12 @@ fn none_hs_unknown_algorithms_and_extensions_are_refused() {
     ] {
         assert_eq!(parse_jws(&jws(header, "{}", b"s")).err(), Some(JoseError::Signature(why)), "{header}");
     }
-    let good = b64(br#"{"alg":"RS256","kid":"k1"}"#);
+    let good = b64url(br#"{"alg":"RS256","kid":"k1"}"#);
     for malformed in [
         "a.b",
         "a.b.c.d",
         "!!.e30.c2ln",
-        &format!("{}.e30.c2ln", b64(b"not json")),
+        &format!("{}.e30.c2ln", b64url(b"not json")),
         &format!("{good}.e30.c2l="),
         &format!("{good}.%%.c2ln"),
     ] {
