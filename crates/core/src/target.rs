@@ -121,7 +121,7 @@ impl Target {
             let deadline_ms = now_ms + config.upstream_timeout_ms;
             // Boxed: the token capture's future is large, and the claims' path should not carry it.
             let (result, api_trace) = Box::pin(self.api_execution(runtime, method, &info, deadline_ms)).await;
-            *trace = std::mem::take(trace).then(api_trace);
+            trace.absorb(api_trace);
             return result;
         }
         trace.user_id = info.user_id().map(str::to_string);
@@ -134,7 +134,7 @@ impl Target {
         trace.function = Some(function.name());
         let earlier = chain::earlier(function, info.response)?;
         let (result, claims_trace) = self.claims(runtime, Call { function, info: &info, earlier }).await;
-        *trace = std::mem::take(trace).then(claims_trace);
+        trace.absorb(claims_trace);
         result.map(Answer::Claims).map_err(Error::UpstreamUnavailable)
     }
 

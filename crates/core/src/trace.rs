@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 /// What happened while a request was answered. Each step returns the part it knows; the caller
-/// joins them in order with [`Trace::then`].
+/// adds them in order with [`Trace::absorb`].
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Trace {
     pub function: Option<&'static str>,
@@ -50,9 +50,8 @@ pub struct Omitted {
 }
 
 impl Trace {
-    /// This trace followed by `later`: what `later` says wins, its lists come after these.
-    #[must_use]
-    pub fn then(mut self, later: Trace) -> Trace {
+    /// Adds what a later step says: its values win, its lists come after these.
+    pub fn absorb(&mut self, later: Trace) {
         let Trace {
             function,
             payload,
@@ -73,9 +72,15 @@ impl Trace {
         } = later;
         self.function = function.or(self.function);
         self.payload = payload.or(self.payload);
-        self.api_method = api_method.or(self.api_method);
-        self.user_id = user_id.or(self.user_id);
-        self.org_id = org_id.or(self.org_id);
+        if api_method.is_some() {
+            self.api_method = api_method;
+        }
+        if user_id.is_some() {
+            self.user_id = user_id;
+        }
+        if org_id.is_some() {
+            self.org_id = org_id;
+        }
         if !outcome.is_empty() {
             (self.outcome, self.status) = (outcome, status);
         }
@@ -88,7 +93,6 @@ impl Trace {
         self.earlier_entries = if earlier_entries > 0 { earlier_entries } else { self.earlier_entries };
         self.notes.extend(notes);
         self.omitted.extend(omitted);
-        self
     }
 
     /// Notes that `claim` was left out, and why.
@@ -198,15 +202,18 @@ mod tests {
 
     #[test]
     fn a_later_step_wins_and_its_lists_come_after() {
-        let first = Trace {
+        let mut joined = Trace {
             cache: Some("stale"),
             upstream_error: Some("timeout"),
             notes: vec!["a".into()],
             ..Trace::default()
         };
-        let later =
-            Trace { upstream_error: Some("rate_limited"), roles: 2, notes: vec!["b".into()], ..Trace::default() };
-        let joined = first.then(later);
+        joined.absorb(Trace {
+            upstream_error: Some("rate_limited"),
+            roles: 2,
+            notes: vec!["b".into()],
+            ..Trace::default()
+        });
         assert_eq!((joined.cache, joined.upstream_error, joined.roles), (Some("stale"), Some("rate_limited"), 2));
         assert_eq!(joined.notes, ["a", "b"]);
     }

@@ -46,7 +46,7 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
             return (Ok(map), Trace { cache: Some("hit"), ..Trace::default() });
         }
 
-        let (result, trace) = if ttl_ms == 0 {
+        let (result, mut trace) = if ttl_ms == 0 {
             // Boxed: the fetch's future is large, and the warm path above should not carry it.
             let (result, trace) = Box::pin(self.fetch()).await;
             (result.map(|(map, _)| (map, "off")), trace)
@@ -67,11 +67,15 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
             }
         };
         match (result, cached) {
-            (Ok((map, source)), _) => (Ok(map), trace.then(Trace { cache: Some(source), ..Trace::default() })),
-            (Err(e), Cached::Stale(map)) => (
-                Ok(map),
-                trace.then(Trace { cache: Some("stale"), upstream_error: Some(e.code()), ..Trace::default() }),
-            ),
+            (Ok((map, source)), _) => {
+                trace.cache = Some(source);
+                (Ok(map), trace)
+            }
+            (Err(e), Cached::Stale(map)) => {
+                trace.cache = Some("stale");
+                trace.upstream_error = Some(e.code());
+                (Ok(map), trace)
+            }
             (Err(e), _) => (Err(e), trace),
         }
     }

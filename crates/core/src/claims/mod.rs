@@ -95,7 +95,7 @@ impl ClaimsCache {
         };
 
         let (ms_call, ms_trace) = ms_token_for_call(config, &call, &taken);
-        trace = trace.then(ms_trace);
+        trace.absorb(ms_trace);
         let ms_token = async {
             let (ms, stored) = ms_call?;
             let work =
@@ -116,7 +116,7 @@ impl ClaimsCache {
             self.permissions_claim(config, zitadel, runtime, info, &roles, deadline).await
         };
         let ((permissions, permissions_trace), ms_token) = join(permissions, ms_token).await;
-        trace = trace.then(permissions_trace);
+        trace.absorb(permissions_trace);
         match permissions {
             Ok(claim) => response.append_claims.extend(claim),
             Err(e) => return (Err(e), trace),
@@ -185,13 +185,13 @@ impl ClaimsCache {
         let (Some(settings), Some(zitadel)) = (&config.permissions, zitadel) else {
             return (Ok(None), Trace::default());
         };
-        let trace = Trace { roles: roles.len(), ..Trace::default() };
+        let mut trace = Trace { roles: roles.len(), ..Trace::default() };
         if roles.is_empty() {
             return (Ok(None), trace); // no roles, no call
         }
         let Some(org) = settings.org_id.as_deref().or(info.org_id()) else {
-            let note = "permissions: the payload names no organization";
-            return (Ok(None), trace.then(Trace { notes: vec![note.into()], ..Trace::default() }));
+            trace.notes.push("permissions: the payload names no organization".into());
+            return (Ok(None), trace);
         };
         let (cache, flights) = (&self.permissions, &self.flights);
         let lookup = PermissionLookup { config, settings, cache, flights, zitadel, runtime, org_id: org, deadline_ms };
@@ -199,7 +199,7 @@ impl ClaimsCache {
         let (result, lookup_trace) = timeout(runtime, bound, lookup.permission_map())
             .await
             .unwrap_or((Err(UpstreamError::Timeout), Trace::default()));
-        let mut trace = trace.then(lookup_trace);
+        trace.absorb(lookup_trace);
         match result {
             Ok(map) => {
                 let list = map.permissions(roles);
