@@ -8,19 +8,16 @@
 // disturbs nothing: later requests of the organization get their permissions at once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 
-import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { postSigned, signatureHeader, SIGNATURE_HEADER } from '../support/signature.mjs';
+import { claim, postSigned } from '../support/calls.mjs';
+import { startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { FIXTURE, PAYLOAD_TEXT as BODY, PERMISSIONS } from '../support/sample.mjs';
+import { waitPast, waitUntil } from '../support/wait.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'abandoned-signing-key';
 const TIMEOUT_MS = 1000;
 const METADATA_SEARCH = /\/metadata\/search$/;
-const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
-const BODY = readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const permissions = (res) => res.json.append_claims?.find((c) => c.key === 'permissions')?.value;
 
 describe('a client that goes away while its request fetches', () => {
   let zitadel;
@@ -41,21 +38,16 @@ describe('a client that goes away while its request fetches', () => {
     // ZITADEL answers the first search only after the client has gone.
     zitadel.fault(METADATA_SEARCH, { delayMs: 600, times: 1 });
     const gone = new AbortController();
-    const abandoned = fetch(w.url, {
-      method: 'POST',
-      body: BODY,
-      headers: { [SIGNATURE_HEADER]: signatureHeader(BODY, KEY) },
-      signal: gone.signal,
-    }).catch((e) => e);
-    await sleep(200);
+    const abandoned = postSigned(w.url, BODY, KEY, { signal: gone.signal }).catch((e) => e);
+    await waitUntil(() => zitadel.callsTo(METADATA_SEARCH).length === 1, 'the request leading the fetch (its search at ZITADEL)');
     gone.abort();
     assert.equal((await abandoned).name, 'AbortError');
-    await sleep(TIMEOUT_MS);
+    await waitPast(TIMEOUT_MS, 'the deadline of the abandoned request\'s fetch (UPSTREAM_TIMEOUT_MS)');
 
     for (let i = 0; i < 2; i += 1) {
       const res = await postSigned(w.url, BODY, KEY);
       assert.equal(res.status, 200);
-      assert.deepEqual(permissions(res), ['posts:read', 'posts:write', 'users:manage'], JSON.stringify(res.json));
+      assert.deepEqual(claim(res, 'permissions'), PERMISSIONS, JSON.stringify(res.json));
       assert.ok(res.ms < TIMEOUT_MS / 2, `answered in ${res.ms} ms, not after waiting on the abandoned fetch`);
     }
     assert.ok(zitadel.callsTo(METADATA_SEARCH).length <= 2, 'at most one fetch besides the abandoned one');

@@ -5,23 +5,17 @@
 // must still be healthy and must have printed no panic, no wasm trap and no secret.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 
-import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { assertError, claim, postSigned, readAnswer } from '../support/calls.mjs';
+import { startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { FIXTURE, FLAT_ROLES, MS_TOKEN, PAYLOAD, PAYLOAD_BYTES as RAW, PERMISSIONS, b64, now } from '../support/sample.mjs';
 import { signatureHeader } from '../support/signature.mjs';
+import { waitPast } from '../support/wait.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'bad-input-signing-key-5c1d';
-const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
-const RAW = readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url));
-const PAYLOAD = JSON.parse(RAW.toString('utf8'));
-const MS_TOKEN = JSON.parse(Buffer.from(PAYLOAD.user_metadata[0].value, 'base64').toString('utf8'));
-const PERMISSIONS = ['posts:read', 'posts:write', 'users:manage'];
-const FLAT_ROLES = ['312909075212861848:admin', '312909075212861848:editor', '312909075214958999:viewer'];
 const MS_CLAIM = 'urn:custom:ms_access_token';
 const MiB = 1024 * 1024;
-const now = () => Math.floor(Date.now() / 1000);
-const b64 = (bytes) => Buffer.from(bytes).toString('base64');
 
 let fake;
 let worker;
@@ -38,37 +32,8 @@ after(async () => {
   await fake?.close();
 });
 
-/**
- * POSTs `body` (string or bytes). Signed with KEY over the exact bytes unless `header` is given
- * (`null`: no header); `headerName` is the name the signature goes under.
- */
-async function call(body, { header, headerName = 'ZITADEL-Signature', headers = {}, t } = {}) {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const sig = header === undefined ? signatureHeader(bytes, KEY, t) : header;
-  const res = await fetch(worker.url, {
-    method: 'POST',
-    body: bytes,
-    headers: { 'content-type': 'application/json', ...(sig === null ? {} : { [headerName]: sig }), ...headers },
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
-
-function assertError(res, status, code, messagePattern) {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.json?.error, code, res.text);
-  assert.equal(typeof res.json.message, 'string', res.text);
-  assert.match(res.headers.get('content-type'), /application\/json/);
-  if (messagePattern) assert.match(res.json.message, messagePattern);
-}
-
-const claim = (res, key) => res.json?.append_claims?.find((c) => c.key === key)?.value;
+/** POSTs `body` (string or bytes), signed with KEY over the exact bytes unless `header` is given (null: none). */
+const call = (body, options) => postSigned(worker.url, body, KEY, options);
 const claimKeys = (res) => res.json.append_claims.map((c) => c.key);
 
 /** The fixture payload with some top-level fields replaced. */
@@ -327,10 +292,9 @@ describe('signature header variants', () => {
     const headers = new Headers();
     headers.append('ZITADEL-Signature', good());
     headers.append('ZITADEL-Signature', good());
-    const res = await fetch(worker.url, { method: 'POST', body: RAW, headers });
-    const json = await res.json();
+    const res = await readAnswer(await fetch(worker.url, { method: 'POST', body: RAW, headers }));
     assert.equal(res.status, 401);
-    assert.equal(json.error, 'malformed_signature');
+    assert.equal(res.json.error, 'malformed_signature');
   });
 
   it('1000 v1= entries with the right one last: 200', async () => {
@@ -406,7 +370,7 @@ describe('signature header variants', () => {
 
   it('t 61 s in the future: 401 future_signature; 60 s ahead is still accepted', async () => {
     // Start early in a second, so the worker's clock reads the same second as ours.
-    while (Date.now() % 1000 > 300) await new Promise((r) => setTimeout(r, 20));
+    while (Date.now() % 1000 > 300) await waitPast(1000 - (Date.now() % 1000), 'the start of the next second');
     const t = now() + 61;
     assertError(await call(RAW, { t }), 401, 'future_signature', /61 s in the future/);
     assertAllClaims(await call(RAW, { t: now() + 60 }));

@@ -4,22 +4,17 @@
 // ZITADEL does. The worker must carry the earlier targets' entries forward and keep their claims.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 
-import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { postSigned } from '../support/signature.mjs';
+import { assertError, postSigned } from '../support/calls.mjs';
+import { startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { FIXTURE, FLAT_ROLES, MS_TOKEN, PAYLOAD, PERMISSIONS, b64 } from '../support/sample.mjs';
 import { startWorker } from '../support/worker.mjs';
 import { LOG_CLAIM, execute, startStandIn } from '../support/zitadel-executor.mjs';
 
 const KEY = 'chain-worker-key';
 const STAND_IN_KEY = 'chain-stand-in-key';
-const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
-const PAYLOAD = JSON.parse(readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8'));
 const { function: _function, ...CONTEXT } = PAYLOAD;
 const SAML_CONTEXT = { user: PAYLOAD.user, user_grants: PAYLOAD.user_grants };
-const MS_TOKEN = JSON.parse(Buffer.from(PAYLOAD.user_metadata[0].value, 'base64').toString('utf8'));
-const ALL_PERMISSIONS = ['posts:read', 'posts:write', 'users:manage'];
-const FLAT_ROLES = ['312909075212861848:admin', '312909075212861848:editor', '312909075214958999:viewer'];
 const AT = 'function/preaccesstoken';
 const BASIC = 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic';
 
@@ -47,7 +42,6 @@ async function standIn(answer) {
 }
 
 const worker = (options = {}) => ({ url: w.url, signingKey: KEY, ...options });
-const b64 = (text) => Buffer.from(text).toString('base64');
 
 /** What a stand-in target gives: a claim, a metadata write and a log line. */
 const STAND_IN_ANSWER = {
@@ -80,7 +74,7 @@ describe('the worker after a stand-in target', () => {
     assert.equal(run.ok, true, JSON.stringify(run.calls.map((c) => c.outcome)));
     assert.deepEqual(run.calls.map((c) => c.outcome), ['applied', 'applied']);
     assert.deepEqual(run.claims.department, { name: 'research', cost_center: 4711 });
-    assert.deepEqual(run.claims.permissions, ALL_PERMISSIONS);
+    assert.deepEqual(run.claims.permissions, PERMISSIONS);
     assert.deepEqual(run.claims['my:zitadel:grants'], FLAT_ROLES);
     assert.equal(run.claims['urn:custom:ms_access_token'], MS_TOKEN);
     assert.deepEqual(run.metadata.map((m) => [m.key, m.value.toString()]), [['last_seen_by', 'stand-in']]);
@@ -116,7 +110,7 @@ describe('the worker after a stand-in target', () => {
   it('an earlier answer that cleared a list (null) leaves nothing to carry', async () => {
     const first = await standIn(() => ({ body: { append_claims: null, append_log_claims: ['kept'] } }));
     const run = await execute({ function: AT, context: CONTEXT, targets: [first, worker()] });
-    assert.deepEqual(run.claims.permissions, ALL_PERMISSIONS);
+    assert.deepEqual(run.claims.permissions, PERMISSIONS);
     assert.deepEqual(run.claims[LOG_CLAIM(AT)], ['kept']);
   });
 });
@@ -126,7 +120,7 @@ describe('the worker before (and between) stand-in targets', () => {
     const last = await standIn(chained(STAND_IN_ANSWER));
     const run = await execute({ function: AT, context: CONTEXT, targets: [worker(), last] });
     assert.equal(run.ok, true);
-    assert.deepEqual(run.claims.permissions, ALL_PERMISSIONS);
+    assert.deepEqual(run.claims.permissions, PERMISSIONS);
     assert.equal(run.claims['urn:custom:ms_access_token'], MS_TOKEN);
     assert.deepEqual(run.claims.department, STAND_IN_ANSWER.append_claims[0].value);
     assert.deepEqual(last.target.calls[0].payload.response.append_claims.map((c) => c.key),
@@ -140,7 +134,7 @@ describe('the worker before (and between) stand-in targets', () => {
     assert.equal(run.ok, true);
     assert.equal(run.claims.first, 1);
     assert.equal(run.claims.third, 3);
-    assert.deepEqual(run.claims.permissions, ALL_PERMISSIONS);
+    assert.deepEqual(run.claims.permissions, PERMISSIONS);
     assert.deepEqual(run.claims[LOG_CLAIM(AT)], ['one', 'three']);
   });
 });
@@ -157,7 +151,7 @@ describe('presamlresponse, chained', () => {
     assert.equal(run.ok, true, JSON.stringify(run.calls.map((c) => c.outcome)));
     assert.deepEqual(run.attributes.groups, { nameFormat: BASIC, value: ['from-stand-in'] });
     assert.deepEqual(run.attributes.department, { nameFormat: '', value: ['research'] });
-    assert.deepEqual(run.attributes.permissions, { nameFormat: BASIC, value: ALL_PERMISSIONS });
+    assert.deepEqual(run.attributes.permissions, { nameFormat: BASIC, value: PERMISSIONS });
     assert.deepEqual(run.attributes['my:zitadel:grants'], { nameFormat: BASIC, value: FLAT_ROLES });
     assert.deepEqual(run.metadata.map((m) => m.key), ['saml_seen']);
     assert.equal(run.attributes['urn:custom:ms_access_token'], undefined);
@@ -220,15 +214,13 @@ describe('errors in the chain', () => {
     ];
     for (const [response, field, problem] of cases) {
       const res = await postSigned(w.url, JSON.stringify({ ...PAYLOAD, response }), KEY);
-      assert.equal(res.status, 400, JSON.stringify(response));
-      assert.equal(res.json.error, 'invalid_payload');
+      assertError(res, 400, 'invalid_payload');
       assert.ok(res.json.message.includes(`\`${field}\``), res.json.message);
       assert.match(res.json.message, problem);
       assert.ok(!res.json.message.includes('no key') && !res.json.message.includes('not a list'), 'no value is echoed');
     }
     const saml = { function: 'function/presamlresponse', ...SAML_CONTEXT, response: { append_attribute: [{ value: ['x'] }] } };
     const res = await postSigned(w.url, JSON.stringify(saml), KEY);
-    assert.equal(res.status, 400);
-    assert.match(res.json.message, /`response\.append_attribute\[0\]\.name` is missing/);
+    assertError(res, 400, 'invalid_payload', /`response\.append_attribute\[0\]\.name` is missing/);
   });
 });

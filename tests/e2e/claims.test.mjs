@@ -4,21 +4,17 @@
 // clients it goes to, and the same data as SAML attributes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { postSigned } from '../support/signature.mjs';
+import { assertError, claim, postSigned } from '../support/calls.mjs';
+import { startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { FIXTURE, FLAT_ROLES, MS_TOKEN, ORG, PAYLOAD, PERMISSIONS } from '../support/sample.mjs';
+import { waitPast, waitUntil } from '../support/wait.mjs';
 import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'claims-signing-key';
-const ORG = '312909075211944344';
-const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
-const PAYLOAD = JSON.parse(readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8'));
-const MS_TOKEN = JSON.parse(Buffer.from(PAYLOAD.user_metadata[0].value, 'base64').toString('utf8'));
-const ALL_PERMISSIONS = ['posts:read', 'posts:write', 'users:manage'];
-const FLAT_ROLES = ['312909075212861848:admin', '312909075212861848:editor', '312909075214958999:viewer'];
 const METADATA_SEARCH = /\/metadata\/(search|_search)$/;
 
 const cleanup = [];
@@ -48,8 +44,6 @@ function payload(changes = {}) {
 
 const call = (w, body = payload()) => postSigned(w.url, JSON.stringify(body), KEY);
 
-const claim = (res, key) => res.json.append_claims?.find((c) => c.key === key)?.value;
-
 describe('permissions from organization metadata (PAT, cache on)', () => {
   let fake;
   let w;
@@ -63,7 +57,7 @@ describe('permissions from organization metadata (PAT, cache on)', () => {
     fake.reset();
     const res = await call(w);
     assert.equal(res.status, 200, JSON.stringify(res.json));
-    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS);
     const [search] = fake.callsTo(METADATA_SEARCH);
     assert.equal(search.path, `/v2/organizations/${ORG}/metadata/search`);
     assert.equal(search.authorization, `Bearer ${fake.accessToken}`);
@@ -114,7 +108,7 @@ describe('permissions from organization metadata (PAT, cache on)', () => {
 
   it('preuserinfo gets permissions and roles but not the Microsoft token by default', async () => {
     const res = await call(w, payload({ function: 'function/preuserinfo' }));
-    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS);
     assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
   });
 
@@ -136,7 +130,7 @@ describe('older instances: management v1 fallback only when the v2 route is miss
     fake.setMetadata('second-org', 'admin', 'v1:perm');
     const w = await worker(fake);
     const res = await call(w);
-    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS);
     assert.deepEqual(fake.calls.map((c) => c.path), [`/v2/organizations/${ORG}/metadata/search`, '/management/v1/metadata/_search']);
     assert.equal(fake.calls[1].headers['x-zitadel-orgid'], ORG);
     fake.reset();
@@ -160,12 +154,11 @@ describe('older instances: management v1 fallback only when the v2 route is miss
         assert.equal(claim(res, 'permissions'), undefined);
         assert.deepEqual(claim(res, 'my:zitadel:grants'), FLAT_ROLES);
       } else {
-        assert.equal(res.status, 502);
-        assert.equal(res.json.error, 'upstream_unavailable');
+        assertError(res, 502, 'upstream_unavailable');
       }
       assert.equal(line.upstream_error, 'bad_status');
       assert.deepEqual(fake.calls.map((c) => c.path), [`/v2/organizations/${ORG}/metadata/search`], 'no v1 call');
-      assert.deepEqual(claim(await call(w), 'permissions'), ALL_PERMISSIONS, 'the next call uses v2 again');
+      assert.deepEqual(claim(await call(w), 'permissions'), PERMISSIONS, 'the next call uses v2 again');
       assert.equal(fake.callsTo(/management/).length, 0);
     });
   }
@@ -182,9 +175,7 @@ describe('a service user without org.read', () => {
     assert.equal(line.upstream_error, 'unauthorized');
     const fail = await worker(fake, { secrets: { ZITADEL_ACCESS_TOKEN: 'no-org-read' }, vars: { ON_UPSTREAM_ERROR: 'fail' } });
     const refused = await call(fail);
-    assert.equal(refused.status, 502);
-    assert.equal(refused.json.error, 'upstream_unavailable');
-    assert.match(refused.json.message, /lack a permission \(HTTP 403\).*needs org\.read/);
+    assertError(refused, 502, 'upstream_unavailable', /lack a permission \(HTTP 403\).*needs org\.read/);
     assert.ok(!refused.json.message.includes('no-org-read'), 'the token is not echoed');
   });
 });
@@ -212,7 +203,7 @@ describe('SAML applications: presamlresponse', () => {
     const basic = 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic';
     assert.deepEqual(res.json, {
       append_attribute: [
-        { name: 'permissions', name_format: basic, value: ALL_PERMISSIONS },
+        { name: 'permissions', name_format: basic, value: PERMISSIONS },
         { name: 'my:zitadel:grants', name_format: basic, value: FLAT_ROLES },
         { name: 'groups', name_format: basic, value: ['admin', 'editor', 'viewer'] },
       ],
@@ -246,7 +237,7 @@ describe('MS_TOKEN_CLIENT_IDS: the Microsoft token only for the clients that nee
   it('another client (an SPA) does not, and that is no failure', async () => {
     const { res, line } = await withLogLine(w, () => call(w, payload({ application: { client_id: 'the-spa' } })));
     assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
-    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS, 'the other claims stay');
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS, 'the other claims stay');
     assert.equal(res.json.append_log_claims, undefined);
     assert.equal(line.ms_token, 'other_client');
   });
@@ -322,7 +313,7 @@ describe('cache expiry and the shared KV cache', () => {
     await call(w);
     await call(w);
     assert.equal(fake.callsTo(METADATA_SEARCH).length, 1);
-    await new Promise((r) => setTimeout(r, 1100));
+    await waitPast(1100, 'the cache TTL of 1 s');
     await call(w);
     assert.equal(fake.callsTo(METADATA_SEARCH).length, 2);
   });
@@ -360,12 +351,14 @@ describe('cache expiry and the shared KV cache', () => {
       kv: ['METADATA_CACHE'],
       stateDir,
     });
-    assert.deepEqual(claim(await call(first), 'permissions'), ALL_PERMISSIONS);
-    await new Promise((r) => setTimeout(r, 500)); // the KV write runs after the answer
+    cleanup.push(() => first.stop()); // stopped below; this is for a failure before that
+    assert.deepEqual(claim(await call(first), 'permissions'), PERMISSIONS);
+    // The KV write runs after the answer: wait until the entry is in the shared state.
+    await waitUntil(async () => (await first.kvKeys('METADATA_CACHE')).some((k) => k.includes(ORG)), `the KV entry of ${ORG}`, { timeoutMs: 30_000 });
     await first.stop();
     const second = await worker(fake, { kv: ['METADATA_CACHE'], stateDir });
     fake.reset();
-    assert.deepEqual(claim(await call(second), 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(claim(await call(second), 'permissions'), PERMISSIONS);
     assert.equal(fake.calls.length, 0, 'no upstream call: the map came from KV');
     await second.settleLog();
     assert.ok(second.logLines().some((l) => l.cache === 'kv'));
@@ -375,10 +368,10 @@ describe('cache expiry and the shared KV cache', () => {
     const fake = await fakeZitadel();
     const w = await worker(fake, { vars: { METADATA_CACHE_TTL_SECONDS: '1', METADATA_STALE_IF_ERROR_SECONDS: '60' } });
     await call(w);
-    await new Promise((r) => setTimeout(r, 1100));
+    await waitPast(1100, 'the cache TTL of 1 s');
     fake.fault(METADATA_SEARCH, { status: 503 });
     const res = await call(w);
-    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS);
     await w.settleLog();
     assert.ok(w.logLines().some((l) => l.cache === 'stale' && l.upstream_error === 'bad_status'));
   });
@@ -387,10 +380,10 @@ describe('cache expiry and the shared KV cache', () => {
     const fake = await fakeZitadel();
     const w = await worker(fake, { vars: { METADATA_CACHE_TTL_SECONDS: '1', METADATA_STALE_IF_ERROR_SECONDS: '60', UPSTREAM_TIMEOUT_MS: '400' } });
     await call(w);
-    await new Promise((r) => setTimeout(r, 1100));
+    await waitPast(1100, 'the cache TTL of 1 s');
     fake.fault(METADATA_SEARCH, { hang: true });
     const res = await call(w);
-    assert.deepEqual(claim(res, 'permissions'), ALL_PERMISSIONS);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS);
     assert.ok(res.ms < 400 + 500, `took ${res.ms} ms`);
   });
 });
@@ -432,16 +425,14 @@ describe('upstream failures within the time budget', () => {
             assert.equal(claim(res, 'urn:custom:ms_access_token'), MS_TOKEN);
             assert.deepEqual(res.json.append_log_claims, [`permissions omitted: ZITADEL API ${code}`]);
           } else {
-            assert.equal(res.status, 502);
-            assert.equal(res.json.error, 'upstream_unavailable');
-            assert.match(res.json.message, /ON_UPSTREAM_ERROR=fail/);
+            assertError(res, 502, 'upstream_unavailable', /ON_UPSTREAM_ERROR=fail/);
           }
         });
       }
 
       it('recovers once ZITADEL answers again', async () => {
         fake.reset();
-        assert.deepEqual(claim(await call(w), 'permissions'), ALL_PERMISSIONS);
+        assert.deepEqual(claim(await call(w), 'permissions'), PERMISSIONS);
       });
     });
   }

@@ -3,8 +3,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { assertError, postSigned } from '../support/calls.mjs';
 import { startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { signatureHeader } from '../support/signature.mjs';
+import { now } from '../support/sample.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const BODY = JSON.stringify({ function: 'function/preaccesstoken' });
@@ -17,11 +18,8 @@ async function start(options) {
   return w;
 }
 
-async function post(worker, { key, t } = {}) {
-  const headers = key ? { 'ZITADEL-Signature': signatureHeader(BODY, key, t) } : {};
-  const res = await fetch(worker.url, { method: 'POST', body: BODY, headers });
-  return { status: res.status, json: await res.json() };
-}
+/** POSTs BODY, signed with `key` at `t` (without `key`: unsigned). */
+const post = (worker, { key, t } = {}) => postSigned(worker.url, BODY, key, { t });
 
 describe('configuration', () => {
   it('without a signing key: /healthz 503 and every call 500 misconfigured, naming the setting', async () => {
@@ -34,9 +32,7 @@ describe('configuration', () => {
     assert.ok(!JSON.stringify(body).includes('ten minutes'), 'a value was echoed');
 
     const res = await post(w, { key: 'anything' });
-    assert.equal(res.status, 500);
-    assert.equal(res.json.error, 'misconfigured');
-    assert.match(res.json.message, /ZITADEL_SIGNING_KEY/);
+    assertError(res, 500, 'misconfigured', /ZITADEL_SIGNING_KEY/);
     assert.match(res.json.message, /SIGNATURE_TOLERANCE_SECONDS/);
     assert.ok(!res.json.message.includes('ten minutes'));
   });
@@ -50,12 +46,10 @@ describe('configuration', () => {
       vars: { ZITADEL_DOMAIN: fake.url, SIGNATURE_TOLERANCE_SECONDS: '30' },
     });
     assert.equal((await fetch(`${w.url}/healthz`)).status, 200);
-    const now = Math.floor(Date.now() / 1000);
-    assert.equal((await post(w, { key: 'legacy-key', t: now - 20 })).status, 200);
-    const stale = await post(w, { key: 'legacy-key', t: now - 45 });
-    assert.equal(stale.status, 401);
-    assert.equal(stale.json.error, 'stale_signature');
-    assert.match(stale.json.message, /tolerance of 30 s/);
+    const t = now();
+    assert.equal((await post(w, { key: 'legacy-key', t: t - 20 })).status, 200);
+    const stale = await post(w, { key: 'legacy-key', t: t - 45 });
+    assertError(stale, 401, 'stale_signature', /tolerance of 30 s/);
     assert.equal((await post(w, { key: 'other-key' })).json.error, 'invalid_signature');
   });
 

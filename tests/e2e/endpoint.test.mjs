@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+import { assertError, assertJsonAnswer, postSigned, readAnswer } from '../support/calls.mjs';
+import { PAYLOAD_BYTES as PAYLOAD, now } from '../support/sample.mjs';
 import { signatureHeader } from '../support/signature.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'e2e-signing-key';
 const OLD_KEY = 'e2e-old-key';
-const PAYLOAD = readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url));
 const MACHINE = readFileSync(new URL('../fixtures/payloads/preuserinfo-machine.json', import.meta.url));
-const now = () => Math.floor(Date.now() / 1000);
 
 let worker;
 
@@ -27,30 +27,8 @@ after(async () => {
   await worker?.stop();
 });
 
-async function call(body, { path = '/', key = KEY, t = now(), header, method = 'POST', headers = {} } = {}) {
-  const sig = header === undefined ? signatureHeader(body, key, t) : header;
-  const res = await fetch(worker.url + path, {
-    method,
-    body: method === 'GET' ? undefined : body,
-    headers: { 'content-type': 'application/json', ...(sig === null ? {} : { 'ZITADEL-Signature': sig }), ...headers },
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
-}
-
-function assertError(res, status, code) {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.json.error, code, res.text);
-  assert.equal(typeof res.json.message, 'string');
-  assert.ok(res.json.message.length > 10, res.text);
-  assertHeaders(res);
-}
-
-// Every answer, claims or error: JSON, and never stored by a cache between ZITADEL and the worker.
-function assertHeaders(res) {
-  assert.equal(res.headers.get('content-type'), 'application/json');
-  assert.equal(res.headers.get('cache-control'), 'no-store');
-}
+/** POSTs `body` to `path`, signed with `key` (KEY) unless `header` is given (null: none). */
+const call = (body, { path = '/', key = KEY, ...options } = {}) => postSigned(worker.url + path, body, key, options);
 
 describe('happy path', () => {
   for (const path of ['/', '/zitadel/complement-token']) {
@@ -58,7 +36,7 @@ describe('happy path', () => {
       const res = await call(PAYLOAD, { path });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.json, {}, "no list at all: an empty one would erase what earlier targets gave");
-      assertHeaders(res);
+      assertJsonAnswer(res);
     });
     it(`preuserinfo on ${path} answers the response shape`, async () => {
       const res = await call(MACHINE, { path });
@@ -183,10 +161,9 @@ describe('HTTP errors', () => {
         controller.enqueue(chunk);
       },
     });
-    const res = await fetch(worker.url, { method: 'POST', body: stream, duplex: 'half' });
-    const json = await res.json();
+    const res = await readAnswer(await fetch(worker.url, { method: 'POST', body: stream, duplex: 'half' }));
     assert.equal(res.status, 413);
-    assert.equal(json.error, 'payload_too_large');
+    assert.equal(res.json.error, 'payload_too_large');
     // and the next call on the same connection is served normally
     assert.equal((await call(PAYLOAD)).status, 200);
   });

@@ -5,14 +5,14 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 
-import { loadFixture, protoBytes, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { protoBytes, startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { FIXTURE, ORG, b64 } from '../support/sample.mjs';
+import { waitPast } from '../support/wait.mjs';
 
-const ORG = '312909075211944344';
 let fake;
 before(async () => {
-  const fixture = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
   fake = await startFakeZitadel({
-    fixture: { ...fixture, callerOrg: ORG, permissions: { 'no-org-read': ['user.write'], 'no-user-write': ['org.read'] } },
+    fixture: { ...FIXTURE, callerOrg: ORG, permissions: { 'no-org-read': ['user.write'], 'no-user-write': ['org.read'] } },
   });
   for (let i = 0; i < 250; i += 1) fake.setMetadata('many', `role-${String(i).padStart(3, '0')}`, [`p${i}`]);
 });
@@ -215,7 +215,6 @@ describe('fake ZITADEL: a target\'s public keys (payload encryption) and the ins
   const pemOf = (type, options) => generateKeyPairSync(type, options).publicKey.export({ type: 'spki', format: 'pem' });
   const rsaPem = () => pemOf('rsa', { modulusLength: 2048 });
   const ecPem = () => pemOf('ec', { namedCurve: 'P-256' });
-  const b64 = (text) => Buffer.from(text, 'utf8').toString('base64');
   /** ZITADEL's fingerprint, computed here independently of the fake: over the DER the PEM holds. */
   const fingerprint = (pem) => `SHA256:${createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('base64').replace(/=+$/, '')}`;
 
@@ -335,7 +334,7 @@ describe('fake ZITADEL: a target\'s public keys (payload encryption) and the ins
     assert.equal((await keys()).json.publicKeys[0].expirationDate, soon);
     assert.equal((await activate(id)).status, 200);
     assert.equal(z.activeKey(target.id).keyId, id);
-    await new Promise((r) => setTimeout(r, 400));
+    await waitPast(400, 'the key\'s expiration date, 300 ms ahead');
     assert.equal(z.activeKey(target.id), undefined, 'deactivated after its expiration date');
     const expired = await activate(id);
     assert.deepEqual([expired.status, expired.json.code], [400, 9]);

@@ -5,8 +5,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { postSigned } from '../support/calls.mjs';
 import { startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { signatureHeader } from '../support/signature.mjs';
+import { b64 } from '../support/sample.mjs';
 import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'intent-signing-key';
@@ -42,12 +43,7 @@ function intentResponse({ access = 'EwB-captured-access', refresh, userId = 'use
   return response;
 }
 
-const b64 = (text) => Buffer.from(text).toString('base64');
-
-async function post(w, body) {
-  const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, KEY) } });
-  return { status: res.status, text: await res.text() };
-}
+const post = (w, body) => postSigned(w.url, body, KEY);
 
 describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login V2)', () => {
   let fake;
@@ -144,7 +140,7 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
 
   it('API executions are signed like function calls', async () => {
     const body = execution(intentResponse());
-    const res = await fetch(w.url, { method: 'POST', body, headers: { 'ZITADEL-Signature': signatureHeader(body, 'wrong-key') } });
+    const res = await postSigned(w.url, body, 'wrong-key');
     assert.equal(res.status, 401);
   });
 });

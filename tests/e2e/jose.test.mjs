@@ -6,19 +6,16 @@
 // key it lacks; a chained execution works with a JWE target.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 
 import { CompactSign, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 
-import { loadFixture, startFakeZitadel } from '../support/fake-zitadel.mjs';
-import { postSigned } from '../support/signature.mjs';
+import { assertError, postSigned } from '../support/calls.mjs';
+import { startFakeZitadel } from '../support/fake-zitadel.mjs';
+import { FIXTURE, PAYLOAD, PAYLOAD_TEXT as RAW } from '../support/sample.mjs';
 import { startWorker, withLogLine } from '../support/worker.mjs';
 import { execute, startStandIn, zitadelPayload } from '../support/zitadel-executor.mjs';
 
 const KEY = 'jose-worker-signing-key';
-const FIXTURE = loadFixture(new URL('../fixtures/zitadel/test.json', import.meta.url));
-const RAW = readFileSync(new URL('../fixtures/payloads/preaccesstoken.json', import.meta.url), 'utf8');
-const PAYLOAD = JSON.parse(RAW);
 const { function: _function, ...CONTEXT } = PAYLOAD;
 const KEYS_PATH = /^\/oauth\/v2\/keys$/;
 
@@ -51,12 +48,6 @@ const jwe = (json, web, target, kid = target.kid) =>
 const b64url = (s) => Buffer.from(s).toString('base64url');
 
 const call = (w, body, key = KEY) => postSigned(w.url, body, key);
-
-function assertError(res, status, code, pattern) {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.json?.error, code, res.text);
-  if (pattern) assert.match(res.json.message, pattern);
-}
 
 /** Every web key's public JWK. */
 const ALL_WEB_KEYS = () => Object.values(keys).map((k) => k.jwk);

@@ -4,14 +4,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { claim, postSigned } from '../support/calls.mjs';
 import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
-import { postSigned } from '../support/signature.mjs';
+import { b64, now } from '../support/sample.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const KEY = 'ms-signing-key';
 const TIMEOUT_MS = 600;
-const b64 = (s) => Buffer.from(s, 'utf8').toString('base64');
-const now = () => Math.floor(Date.now() / 1000);
 
 const cleanup = [];
 after(async () => {
@@ -38,7 +37,7 @@ function payload({ access, refresh, expiresAt, fn = 'function/preaccesstoken' })
 
 const call = (w, body) => postSigned(w.url, JSON.stringify(body), KEY);
 
-const token = (res) => res.json.append_claims?.find((c) => c.key === 'urn:custom:ms_access_token')?.value;
+const token = (res) => claim(res, 'urn:custom:ms_access_token');
 const written = (res) => Object.fromEntries((res.json.set_user_metadata ?? []).map((m) => [m.key, m.value]));
 
 // The worker remembers each refresh per isolate (so a refresh token is not spent twice), so every

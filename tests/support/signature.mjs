@@ -16,21 +16,3 @@ export function signatureHeader(body, keys, t = Math.floor(Date.now() / 1000)) {
   }
   return parts.join(',');
 }
-
-/**
- * POSTs `body` (text) to `url`, signed with `key`. Returns the status, the answer as text and
- * parsed as JSON (workerd's own 500 page is text: then `{ text }`, kept readable in a failure
- * message) and how long the call took in ms.
- */
-export async function postSigned(url, body, key) {
-  const started = Date.now();
-  const res = await fetch(url, { method: 'POST', body, headers: { [SIGNATURE_HEADER]: signatureHeader(body, key) } });
-  const raw = await res.text();
-  let json;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    json = { text: raw.slice(0, 200) };
-  }
-  return { status: res.status, text: raw, json, ms: Date.now() - started };
-}

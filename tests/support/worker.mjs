@@ -4,12 +4,15 @@
 // directory and wrangler log file, and its own process group, which stop() ends as a whole: no
 // workerd is left behind.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { waitFor } from './wait.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -88,14 +91,15 @@ async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) 
     ? [WRANGLER, ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
         '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', logLevel]]
     : [process.execPath, [join(ROOT, 'tests', 'support', 'dev-server-no-inspector.mjs'), config, String(port), persist, logLevel]];
+  // wrangler also writes every message, down to one debug entry per DevTools event (several per
+  // request), to a log file under ~/.config/.wrangler/logs: ~450 MB per benchmark run. It goes
+  // to this instance's own directory instead and is removed with it.
+  const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0', WRANGLER_LOG_PATH: join(dir, 'wrangler.log') };
   const child = spawn(command, args, {
     cwd: dir,
     detached: true, // own process group: stop() signals wrangler and workerd together
     stdio: ['ignore', 'pipe', 'pipe'],
-    // wrangler also writes every message, down to one debug entry per DevTools event (several per
-    // request), to a log file under ~/.config/.wrangler/logs: ~450 MB per benchmark run. It goes
-    // to this instance's own directory instead and is removed with it.
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0', WRANGLER_LOG_PATH: join(dir, 'wrangler.log') },
+    env,
   });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
@@ -140,6 +144,15 @@ async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) 
       const seen = await waitFor(() => output.includes(`"path":"${path}"`), 5000);
       assert.ok(seen, `the log barrier ${path} was not printed: ${output.slice(-2000)}`);
     },
+    /**
+     * The key names in the local KV namespace `binding` (one of startWorker's `kv`), read from this
+     * instance's state directory by wrangler's own `kv key list --local`: what another instance
+     * started on that directory reads. Takes a second or two (it starts wrangler).
+     */
+    async kvKeys(binding) {
+      const { stdout } = await promisify(execFile)(WRANGLER, ['kv', 'key', 'list', '--local', '--binding', binding, '--config', config, '--persist-to', persist], { cwd: dir, env });
+      return JSON.parse(stdout).map((k) => k.name);
+    },
     async stop() {
       running.delete(instance);
       await end();
@@ -173,15 +186,6 @@ function killGroup(pid, signal) {
   } catch {
     // already gone
   }
-}
-
-async function waitFor(predicate, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (predicate()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return predicate();
 }
 
 // A test that crashes must not leave servers behind.
