@@ -21,7 +21,8 @@
 // BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>[,<file>]
 // adds other worker scripts to compare (bench/empty-worker-with-log.mjs: an empty worker that also
 // logs a line; bench/same-work-in-js.mjs: this worker's work in plain JavaScript, which also runs
-// with the JWT and JWE calls); BENCH_PAYLOADS (json,jwt,jwe) the payload types measured;
+// with the JWT and JWE calls, and is first checked to answer as this worker does, by
+// bench/same-work-check.mjs: the run stops if it does not); BENCH_PAYLOADS (json,jwt,jwe) the payload types measured;
 // BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
 // on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
 // hands every console line to wrangler), writing runtime-no-inspector.json and
@@ -35,6 +36,7 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { checkSameWork } from './same-work-check.mjs';
 import { startupProfiles } from './startup.mjs';
 import { markdown } from './report.mjs';
 import { FLOOR, targets } from './targets.mjs';
@@ -103,6 +105,16 @@ const scenarios = [
   ...PAYLOADS.map((kind) => [kind === 'json' ? 'cache on (TTL 60 s)' : `cache on, ${LABEL[kind]}`, { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, payload: kind }]),
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' }, ours: true }],
 ];
+// The JavaScript twin is measured as doing this worker's work: check that it does, before it is measured.
+for (const file of extras.filter((f) => f.includes('same-work'))) {
+  console.log(`== ${file}: the same answers and log lines as this worker (bench/same-work-check.mjs)`);
+  try {
+    console.log(`ok: ${(await checkSameWork(resolve(ROOT, file))).join(', ')}`);
+  } catch (e) {
+    console.error(`${file} does not do this worker's work, so measuring it would compare nothing:\n${e.stack ?? e}`);
+    process.exit(1);
+  }
+}
 report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
 
 // All scenarios run side by side (each its own wrangler dev and fake ZITADEL, idle while the

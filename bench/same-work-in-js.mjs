@@ -3,8 +3,9 @@
 // the signature with WebCrypto (key imported once) and its time window, parse the body, map the
 // roles through a kept permission map (the benchmark's 20 roles), build the flat roles and groups,
 // pass the Microsoft token from the user's metadata while it is fresh, write one log line, and
-// answer the same bytes as this worker (checked by tests/e2e/same-work.test.mjs). It shows
-// what the work itself costs in workerd, apart from Rust and wasm.
+// answer the same bytes as this worker (checked by bench/same-work-check.mjs, which `npm run bench`
+// runs before it measures this entry). It shows what the work itself costs in workerd, apart from
+// Rust and wasm.
 // A JWT or JWE payload gets the same WebCrypto work as in this worker: the instance's key set read
 // once from ZITADEL_DOMAIN, each key imported once; for a JWE the PAYLOAD_DECRYPTION_KEY
 // (`<kid>:<base64 PKCS#8 DER>`, one RSA key) imported once, RSA-OAEP-256 for the content key and
