@@ -2,6 +2,7 @@
 //! ([`App`], one value). The glue hands it a request and gets back the response and the trace the
 //! log line is made from. A new route is a [`Route`], a line in [`route`] and a handler module.
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use crate::config::{Config, Problem};
@@ -69,25 +70,27 @@ pub struct IsolateFacts {
     pub mac: Option<&'static str>,
 }
 
-/// An answer: status, headers and body.
+/// An answer: status, headers and body. Header values are mostly fixed texts; a route that needs
+/// one made per request (a redirect's location, a cookie) gives an owned one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(&'static str, &'static str)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: String,
 }
 
 impl Response {
     /// A JSON answer that no cache keeps.
     pub fn json(status: u16, body: String) -> Self {
-        Response { status, headers: vec![("content-type", "application/json"), ("cache-control", "no-store")], body }
+        let headers = vec![("content-type", "application/json".into()), ("cache-control", "no-store".into())];
+        Response { status, headers, body }
     }
 
     /// The answer to `error`, with `Allow` for a method the path does not take.
     pub fn error(error: &Error) -> Self {
         let mut response = Response::json(error.status(), error.to_json());
         if let Error::MethodNotAllowed { allow } = error {
-            response.headers.push(("allow", allow));
+            response.headers.push(("allow", Cow::Borrowed(*allow)));
         }
         response
     }
