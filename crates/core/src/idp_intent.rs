@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use crate::claims::microsoft::jwt_expiry;
 use crate::config::{Config, MsTokenConfig};
 use crate::contract::json::{self, is_null};
-use crate::contract::response::{push_json_str, Metadata};
+use crate::contract::response::{Carried, Metadata};
 use crate::port::{Clock, Http, Timer};
 use crate::runtime::deadline::timeout_at;
 use crate::upstream::zitadel::ZitadelClient;
@@ -190,32 +190,18 @@ fn metadata_edit(
         }
     }
     // The list: its entries of other keys as they are, then ours.
-    let mut list = String::from("[");
-    let mut push = |item: &str| {
-        if list.len() > 1 {
-            list.push(',');
-        }
-        list.push_str(item);
-    };
+    let mut kept = Vec::new();
     if let Some(theirs) = target.1.filter(|l| !is_null(l)) {
         let theirs: Vec<&RawValue> = serde_json::from_str(theirs.get()).map_err(|_| NOT_A_REQUEST)?;
         for entry in theirs {
             let key = json::members(entry, &["key"]).ok_or(NOT_A_REQUEST)?[0];
             let key = key.and_then(|k| serde_json::from_str::<Cow<str>>(k.get()).ok());
             if !entries.iter().any(|e| Some(e.key.as_str()) == key.as_deref()) {
-                push(entry.get());
+                kept.push(entry);
             }
         }
     }
-    for entry in entries {
-        let mut item = String::from(r#"{"key":"#);
-        push_json_str(&mut item, &entry.key);
-        item.push_str(r#","value":"#);
-        push_json_str(&mut item, &entry.value);
-        item.push('}');
-        push(&item);
-    }
-    list.push(']');
+    let list = serde_json::to_string(&Carried { earlier: &kept, own: entries.iter() }).map_err(|_| NOT_A_REQUEST)?;
     Ok(match target {
         (_, Some(old)) => Edit { at: offset(message, old.get()), replaces: old.get().len(), text: list },
         (object, None) => {

@@ -32,15 +32,28 @@ pub struct Earlier {
 
 /// One entry of an earlier answer.
 #[cfg_attr(test, derive(Debug))]
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Entry {
     /// The entry exactly as it came, echoed in the answer.
-    pub raw: Box<str>,
+    pub raw: Box<RawValue>,
     /// The claim's or metadata entry's `key`, or the attribute's `name`; empty for a log line.
     pub name: Box<str>,
     /// False for a claim whose value is `null`: ZITADEL lets a later claim of that key take its
     /// place (it checks `Claims[key] == nil`).
     pub holds: bool,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw.get() == other.raw.get() && self.name == other.name && self.holds == other.holds
+    }
+}
+
+/// An entry is written as it came, byte for byte.
+impl serde::Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
 }
 
 impl Earlier {
@@ -138,7 +151,7 @@ fn entries(field: &str, value: &RawValue, kind: Kind) -> Result<Vec<Entry>, Deco
                 (name, value.is_some_and(|v| !is_null(v)))
             }
         };
-        entries.push(Entry { raw: item.get().into(), name: name.into(), holds });
+        entries.push(Entry { raw: item.to_owned(), name: name.into(), holds });
     }
     Ok(entries)
 }

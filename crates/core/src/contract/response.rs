@@ -6,11 +6,11 @@
 //! standard padded base64, the only form ZITADEL accepts. `presamlresponse` answers carry
 //! `set_user_metadata` and `append_attribute`; the OIDC functions the other three lists.
 //!
-//! The answer is written by hand rather than through serde: it is a fixed shape of strings, and
-//! checking a whole string for characters to escape at once (instead of serde_json's byte by
-//! byte) is most of the time spent on it, as the answer carries a token of a few KB.
+//! The answer is written by serde_json, as every JSON the worker writes; the earlier entries as
+//! [`serde_json::value::RawValue`]s, so that they are copied byte for byte.
 
 use base64::Engine;
+use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 
 use crate::contract::chain::{Earlier, Entry};
@@ -31,7 +31,7 @@ pub struct ContextInfoResponse {
 }
 
 #[cfg_attr(test, derive(Debug))]
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct Claim {
     pub key: String,
     pub value: ClaimValue,
@@ -127,6 +127,8 @@ impl<S: AsRef<str>> FromIterator<S> for StrList {
     }
 }
 
+/// A metadata entry, `{"key":…,"value":…}`: in the answer's `set_user_metadata`, in the
+/// `metadata` of a user Login V2 creates, and in the body of the v2 user metadata API.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Metadata {
     pub key: String,
@@ -155,38 +157,22 @@ impl ContextInfoResponse {
 
     pub fn to_json(&self) -> String {
         // Sized up front: the answer carries a token of a few KB, and growing to it copies it.
-        let mut out = String::with_capacity(self.estimated_len());
-        let earlier = &self.earlier;
-        out.push('{');
-        let mut list = List { out: &mut out, fields: 0 };
-        list.write("append_claims", &earlier.append_claims, &self.append_claims, |out, claim| {
-            push_entry_key(out, &claim.key);
-            push_value(out, &claim.value);
-            out.push('}');
-        });
-        list.write("set_user_metadata", &earlier.set_user_metadata, &self.set_user_metadata, |out, entry| {
-            push_entry_key(out, &entry.key);
-            push_json_str(out, &entry.value);
-            out.push('}');
-        });
-        list.write("append_log_claims", &earlier.append_log_claims, &self.append_log_claims, |out, line| {
-            push_json_str(out, line);
-        });
-        list.write("append_attribute", &earlier.append_attribute, &self.append_attribute, |out, attribute| {
-            out.push_str(r#"{"name":"#);
-            push_json_str(out, &attribute.key);
-            out.push_str(r#","name_format":""#);
-            out.push_str(SAML_NAME_FORMAT);
-            out.push_str(r#"","value":"#);
-            match &attribute.value {
-                // Attribute values are lists of strings.
-                ClaimValue::Text(text) => push_json_list(out, std::iter::once(text.as_str())),
-                list => push_value(out, list),
-            }
-            out.push('}');
-        });
-        out.push('}');
-        out
+        let mut out = Vec::with_capacity(self.estimated_len());
+        let e = &self.earlier;
+        let answer = Answer {
+            append_claims: Carried { earlier: &e.append_claims, own: self.append_claims.iter() },
+            set_user_metadata: Carried { earlier: &e.set_user_metadata, own: self.set_user_metadata.iter() },
+            append_log_claims: Carried { earlier: &e.append_log_claims, own: self.append_log_claims.iter() },
+            append_attribute: Carried {
+                earlier: &e.append_attribute,
+                own: self.append_attribute.iter().map(Attribute as fn(_) -> _),
+            },
+        };
+        // Writing strings and raw JSON into a Vec cannot fail, and leaves UTF-8.
+        match serde_json::to_writer(&mut out, &answer) {
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// The answer's length without escapes: its strings plus their quotes and punctuation.
@@ -204,122 +190,91 @@ impl ContextInfoResponse {
         let earlier: usize = [&e.append_claims, &e.set_user_metadata, &e.append_log_claims, &e.append_attribute]
             .into_iter()
             .flatten()
-            .map(|entry| entry.raw.len() + 1)
+            .map(|entry| entry.raw.get().len() + 1)
             .sum();
         96 + claims + metadata + log_claims + attributes + earlier
     }
 }
 
-/// Writes the lists of an answer, each as `"name":[earlier entries…, own entries…]`, and none
+/// The answer as written: each list the earlier targets' entries then the worker's own, and none
 /// that would be empty.
-struct List<'a> {
-    out: &'a mut String,
-    fields: usize,
+#[derive(Serialize)]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "Carried::is_empty")]
+    append_claims: Carried<'a, Entry, std::slice::Iter<'a, Claim>>,
+    #[serde(skip_serializing_if = "Carried::is_empty")]
+    set_user_metadata: Carried<'a, Entry, std::slice::Iter<'a, Metadata>>,
+    #[serde(skip_serializing_if = "Carried::is_empty")]
+    append_log_claims: Carried<'a, Entry, std::slice::Iter<'a, String>>,
+    #[serde(skip_serializing_if = "Carried::is_empty")]
+    append_attribute: Carried<'a, Entry, Attributes<'a>>,
 }
 
-impl List<'_> {
-    fn write<T>(&mut self, name: &str, earlier: &[Entry], own: &[T], mut item: impl FnMut(&mut String, &T)) {
-        if earlier.is_empty() && own.is_empty() {
-            return;
+type Attributes<'a> = std::iter::Map<std::slice::Iter<'a, Claim>, fn(&'a Claim) -> Attribute<'a>>;
+
+/// A JSON list of entries carried forward as they came (each serialized as its raw JSON), then
+/// new ones: an answer's lists, and the `metadata` of a user Login V2 creates.
+pub struct Carried<'a, E, I> {
+    pub earlier: &'a [E],
+    pub own: I,
+}
+
+impl<E, I: ExactSizeIterator> Carried<'_, E, I> {
+    pub fn is_empty(&self) -> bool {
+        self.earlier.is_empty() && self.own.len() == 0
+    }
+}
+
+impl<E: Serialize, I: ExactSizeIterator + Clone> Serialize for Carried<'_, E, I>
+where
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut list = serializer.serialize_seq(Some(self.earlier.len() + self.own.len()))?;
+        for entry in self.earlier {
+            list.serialize_element(entry)?;
         }
-        if self.fields > 0 {
-            self.out.push(',');
+        for entry in self.own.clone() {
+            list.serialize_element(&entry)?;
         }
-        self.fields += 1;
-        self.out.push('"');
-        self.out.push_str(name);
-        self.out.push_str(r#"":["#);
-        for (i, entry) in earlier.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
+        list.end()
+    }
+}
+
+impl Serialize for ClaimValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClaimValue::Text(text) => serializer.serialize_str(text),
+            ClaimValue::List(items) => serializer.collect_seq(items.iter()),
+            ClaimValue::Shared(items) => serializer.collect_seq(items.iter().map(|i| &**i)),
+        }
+    }
+}
+
+/// A claim as a SAML attribute: `{"name":…,"name_format":…,"value":[…]}`, its values always a list.
+struct Attribute<'a>(&'a Claim);
+
+impl Serialize for Attribute<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            name: &'a str,
+            name_format: &'static str,
+            value: Values<'a>,
+        }
+        struct Values<'a>(&'a ClaimValue);
+        impl Serialize for Values<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self.0 {
+                    // Attribute values are lists of strings.
+                    ClaimValue::Text(text) => serializer.collect_seq([text]),
+                    list => list.serialize(serializer),
+                }
             }
-            self.out.push_str(&entry.raw);
         }
-        for (i, value) in own.iter().enumerate() {
-            if i > 0 || !earlier.is_empty() {
-                self.out.push(',');
-            }
-            item(self.out, value);
-        }
-        self.out.push(']');
+        let Claim { key, value } = self.0;
+        Wire { name: key, name_format: SAML_NAME_FORMAT, value: Values(value) }.serialize(serializer)
     }
-}
-
-fn push_value(out: &mut String, value: &ClaimValue) {
-    match value {
-        ClaimValue::Text(text) => push_json_str(out, text),
-        ClaimValue::List(items) => push_json_list(out, items.iter()),
-        ClaimValue::Shared(items) => push_json_list(out, items.iter().map(|i| &**i)),
-    }
-}
-
-/// Opens a `{"key":…,"value":` entry of a list; the caller writes the value and `}`.
-fn push_entry_key(out: &mut String, key: &str) {
-    out.push_str(r#"{"key":"#);
-    push_json_str(out, key);
-    out.push_str(r#","value":"#);
-}
-
-fn push_json_list<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
-    out.push('[');
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(out, item);
-    }
-    out.push(']');
-}
-
-/// Appends `text` as a JSON string, escaped exactly as serde_json escapes it: `"`, `\` and the
-/// control characters below U+0020, nothing else.
-pub fn push_json_str(out: &mut String, text: &str) {
-    out.reserve(text.len() + 2);
-    out.push('"');
-    if !needs_escape(text.as_bytes()) {
-        out.push_str(text);
-    } else {
-        let mut plain_from = 0;
-        for (at, byte) in text.bytes().enumerate() {
-            let short = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x08 => "\\b",
-                0x0c => "\\f",
-                0x00..=0x1f => "",
-                _ => continue,
-            };
-            // Escaped bytes are ASCII, so `at` is always a character boundary.
-            out.push_str(&text[plain_from..at]);
-            if short.is_empty() {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(byte >> 4) as usize] as char);
-                out.push(HEX[(byte & 0xf) as usize] as char);
-            } else {
-                out.push_str(short);
-            }
-            plain_from = at + 1;
-        }
-        out.push_str(&text[plain_from..]);
-    }
-    out.push('"');
-}
-
-/// True if any byte must be escaped. Looks at eight bytes at a time (serde_json's own trick for
-/// reading strings), as a token is a few KB that never needs escaping.
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero exactly when some byte of `x` is below `n` (for n <= 128).
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * n as u64) & !x & HIGH;
-    let special = |x: u64| below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1);
-    let mut words = bytes.chunks_exact(8);
-    let found = words.by_ref().any(|word| word.try_into().map_or(true, |w| special(u64::from_le_bytes(w)) != 0));
-    found || words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]

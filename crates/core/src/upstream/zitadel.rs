@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check_status, TokenAnswer, UpstreamError};
 use crate::config::{Credentials, ZitadelApiConfig};
@@ -92,6 +92,36 @@ enum Api {
     ManagementV1,
 }
 
+/// The body of a metadata search: one page, and the key's prefix unless it is empty.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SearchBody<'a> {
+    V2 { pagination: Page, filters: &'a [Filter<'a>] },
+    ManagementV1 { query: Page, queries: &'a [Filter<'a>] },
+}
+
+#[derive(Serialize)]
+struct Page {
+    /// A uint64, so a string.
+    offset: String,
+    limit: u64,
+    asc: bool,
+}
+
+#[derive(Serialize)]
+enum Filter<'a> {
+    #[serde(rename = "keyFilter")]
+    V2(KeyFilter<'a>),
+    #[serde(rename = "keyQuery")]
+    ManagementV1(KeyFilter<'a>),
+}
+
+#[derive(Serialize)]
+struct KeyFilter<'a> {
+    key: &'a str,
+    method: &'static str,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct V2Page {
@@ -157,32 +187,29 @@ impl ZitadelClient {
         let mut offset: u64 = 0;
         for _ in 0..MAX_PAGES {
             // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
-            let (url, list, filter, method, org_header) = match which {
+            let page = Page { offset: offset.to_string(), limit: PAGE_SIZE, asc: true };
+            let filter = match which {
+                Api::V2 => Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" }),
+                Api::ManagementV1 => {
+                    Filter::ManagementV1(KeyFilter { key: prefix, method: "TEXT_QUERY_METHOD_STARTS_WITH" })
+                }
+            };
+            let filter = (!prefix.is_empty()).then_some(filter);
+            let filters = filter.as_slice();
+            let (url, body, org_header) = match which {
                 Api::V2 => (
                     format!("{}/v2/organizations/{}/metadata/search", self.api.base_url, path_segment(org_id)),
-                    ["pagination", "filters"],
-                    "keyFilter",
-                    "TEXT_FILTER_METHOD_STARTS_WITH",
+                    SearchBody::V2 { pagination: page, filters },
                     None,
                 ),
                 Api::ManagementV1 => (
                     format!("{}/management/v1/metadata/_search", self.api.base_url),
-                    ["query", "queries"],
-                    "keyQuery",
-                    "TEXT_QUERY_METHOD_STARTS_WITH",
+                    SearchBody::ManagementV1 { query: page, queries: filters },
                     Some(org_id),
                 ),
             };
-            let filters = if prefix.is_empty() {
-                String::new()
-            } else {
-                format!(r#"{{"{filter}":{{"key":{},"method":"{method}"}}}}"#, json_string(prefix))
-            };
-            let body = format!(
-                r#"{{"{}":{{"offset":"{offset}","limit":{PAGE_SIZE},"asc":true}},"{}":[{filters}]}}"#,
-                list[0], list[1]
-            );
-            let response = self.authorized_post(runtime, &url, body.into_bytes(), org_header).await?;
+            let body = serde_json::to_vec(&body).map_err(|_| UpstreamError::Malformed)?;
+            let response = self.authorized_post(runtime, &url, body, org_header).await?;
             let (page, total) = match which {
                 Api::V2 => {
                     let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
@@ -225,7 +252,7 @@ impl ZitadelClient {
         user_id: &str,
         entries: &[crate::contract::response::Metadata],
     ) -> Result<(), UpstreamError> {
-        #[derive(serde::Serialize)]
+        #[derive(Serialize)]
         struct SetUserMetadata<'a> {
             metadata: &'a [crate::contract::response::Metadata],
         }
@@ -354,11 +381,6 @@ impl ZitadelClient {
 /// `s` encoded as `application/x-www-form-urlencoded`.
 fn form_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A JSON string literal of `s`, quotes and escapes included.
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
 /// The characters of a URL path segment that are percent-encoded: all but RFC 3986's unreserved.

@@ -11,7 +11,7 @@
 //! - a call with a valid configuration never panics and never answers 5xx, with the claims off,
 //!   with every claim on and ZITADEL unreachable, and with every claim on and upstream answers
 //!   that are garbage;
-//! - the answer, written by hand, is exactly the JSON serde_json would write for it.
+//! - the answer is exactly the JSON serde_json would write for it.
 //!
 //! What they found is kept as regression tests: three integer overflows on extreme token
 //! lifetimes and JWT `exp` values (`regression_*`), and known objects given as JSON arrays
