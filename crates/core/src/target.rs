@@ -65,15 +65,6 @@ impl Target {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// True once the instance showed it has no v2 metadata API (for tests).
-    pub fn uses_management_v1(&self) -> bool {
-        self.zitadel.as_ref().is_some_and(ZitadelClient::uses_management_v1)
-    }
-
     /// Answers one call with its `ZITADEL-Signature` header and raw body; the trace says as much
     /// of what happened as the call got through.
     pub async fn handle<R: Runtime>(
