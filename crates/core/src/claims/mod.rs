@@ -9,7 +9,6 @@ pub mod permission_cache;
 pub mod permissions;
 pub mod roles;
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 
 use futures_util::future::join;
@@ -58,11 +57,14 @@ pub struct Call<'a> {
     pub earlier: Earlier,
 }
 
-/// The note for a claim an earlier target already gave, if it did: its value stays.
-fn taken(call: &Call<'_>, name: &str) -> Option<Cow<'static, str>> {
-    call.earlier
-        .has(call.function, name)
-        .then(|| format!("key {name:?} already exists (an earlier target gave it)").into())
+/// True (and noted in `trace`) when an earlier target already gave the claim `name`: its value
+/// stays.
+fn taken(call: &Call<'_>, name: &str, trace: &mut Trace) -> bool {
+    let taken = call.earlier.has(call.function, name);
+    if taken {
+        trace.notes.push(format!("key {name:?} already exists (an earlier target gave it)").into());
+    }
+    taken
 }
 
 impl ClaimsCache {
@@ -85,16 +87,8 @@ impl ClaimsCache {
         let deadline = now_ms + config.upstream_timeout_ms;
         let bound = config.upstream_timeout_ms + SAFETY_MARGIN_MS;
         let mut trace = Trace { earlier_entries: call.earlier.len(), ..Trace::default() };
-        // True (and noted) when an earlier target already gave this claim: its value stays.
-        let taken = |name: &str, trace: &mut Trace| match taken(&call, name) {
-            Some(note) => {
-                trace.notes.push(note);
-                true
-            }
-            None => false,
-        };
 
-        let (ms_call, ms_trace) = ms_token_for_call(config, &call, &taken);
+        let (ms_call, ms_trace) = ms_token_for_call(config, &call);
         trace.absorb(ms_trace);
         let ms_token = async {
             let (ms, stored) = ms_call?;
@@ -108,7 +102,7 @@ impl ClaimsCache {
             None => Vec::new(),
         };
         let skip_permissions =
-            config.permissions.as_ref().is_some_and(|p| !roles.is_empty() && taken(&p.claim, &mut trace));
+            config.permissions.as_ref().is_some_and(|p| !roles.is_empty() && taken(&call, &p.claim, &mut trace));
         let permissions = async {
             if skip_permissions {
                 return (Ok(None), Trace::default());
@@ -122,7 +116,8 @@ impl ClaimsCache {
             Err(e) => return (Err(e), trace),
         }
 
-        if let Some(claim) = config.flat_roles_claim.as_deref().filter(|c| !grants.is_empty() && !taken(c, &mut trace))
+        if let Some(claim) =
+            config.flat_roles_claim.as_deref().filter(|c| !grants.is_empty() && !taken(&call, c, &mut trace))
         {
             match roles::flat_roles(grants) {
                 Some(flat) => push_list(&mut response, claim, flat),
@@ -132,7 +127,9 @@ impl ClaimsCache {
                 }
             }
         }
-        if let Some(claim) = config.groups_claim.as_deref().filter(|c| !grants.is_empty() && !taken(c, &mut trace)) {
+        if let Some(claim) =
+            config.groups_claim.as_deref().filter(|c| !grants.is_empty() && !taken(&call, c, &mut trace))
+        {
             let all_roles = match &config.permissions {
                 Some(p) if p.project_id.is_none() && !roles.is_empty() => roles,
                 _ => roles::roles(grants, None),
@@ -223,11 +220,7 @@ impl ClaimsCache {
 /// token goes into: an access token (or userinfo, with `MS_TOKEN_IN_USERINFO`; never SAML), a
 /// token is stored, no earlier target gave the claim, and, with `MS_TOKEN_CLIENT_IDS`, the
 /// payload names one of those clients. The trace says what keeps a stored token out.
-fn ms_token_for_call<'c>(
-    config: &'c Config,
-    call: &Call<'_>,
-    taken: &impl Fn(&str, &mut Trace) -> bool,
-) -> (Option<(&'c MsTokenConfig, Stored)>, Trace) {
+fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<(&'c MsTokenConfig, Stored)>, Trace) {
     let mut trace = Trace::default();
     let Some(ms) = config.ms_token.as_ref() else { return (None, trace) };
     let goes_into = match call.function {
@@ -239,7 +232,7 @@ fn ms_token_for_call<'c>(
         return (None, trace);
     }
     let stored = Stored::read(call.info, ms);
-    if stored.is_empty() || taken(&ms.claim, &mut trace) {
+    if stored.is_empty() || taken(call, &ms.claim, &mut trace) {
         return (None, trace);
     }
     if let Some(clients) = &ms.client_ids {

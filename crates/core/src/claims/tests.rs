@@ -4,7 +4,7 @@ use crate::config::{Credentials, MsTokenConfig, PermissionsConfig, ZitadelApiCon
 use crate::contract::payload;
 use crate::secret::Secret;
 use crate::secret::SigningKey;
-use crate::testing::{b64, live_for_ms, FakeRuntime, Reply};
+use crate::testing::{self, b64, live_for_ms, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
 
@@ -79,10 +79,7 @@ struct Caches {
 
 impl Caches {
     fn of(&self, config: &Config) -> &(ClaimsCache, Option<ZitadelClient>) {
-        self.built.get_or_init(|| {
-            let zitadel = config.zitadel.clone().map(|api| ZitadelClient::new(api, live_for_ms()));
-            (ClaimsCache::new(config, live_for_ms()), zitadel)
-        })
+        self.built.get_or_init(|| (ClaimsCache::new(config, live_for_ms()), testing::zitadel_client(config)))
     }
 }
 

@@ -1,13 +1,7 @@
 use super::*;
-use crate::testing::{self, b64, live_for_ms, FakeRuntime, Reply};
+use crate::testing::{self, b64, FakeRuntime, Reply};
 use base64::Engine;
 use futures::executor::block_on;
-
-/// The API client the target builds from `config`.
-fn zitadel(config: &Config) -> Option<ZitadelClient> {
-    config.zitadel.clone().map(|api| ZitadelClient::new(api, live_for_ms()))
-}
-
 fn config(extra: &[(&str, &str)]) -> Config {
     let mut settings = vec![
         ("ZITADEL_SIGNING_KEY", "k"),
@@ -143,7 +137,8 @@ fn a_malformed_creating_request_is_skipped() {
 fn a_first_sign_in_is_answered_without_an_api_call() {
     let runtime = FakeRuntime::new(vec![]);
     let body = first_sign_in("createUser", serde_json::json!({"username": "ada"}));
-    let (outcome, message) = block_on(capture(&config(&[]), zitadel(&config(&[])).as_ref(), &runtime, &body, u64::MAX));
+    let (outcome, message) =
+        block_on(capture(&config(&[]), testing::zitadel_client(&config(&[])).as_ref(), &runtime, &body, u64::MAX));
     assert_eq!(outcome, Capture::Added(3));
     assert_eq!(outcome.describe(), "added");
     assert!(message.unwrap().contains("microsoft_refresh_token"));
@@ -155,7 +150,7 @@ fn tokens_of_a_linked_user_are_stored_as_metadata() {
     let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
     let (outcome, message) = block_on(capture(
         &config(&[]),
-        zitadel(&config(&[])).as_ref(),
+        testing::zitadel_client(&config(&[])).as_ref(),
         &runtime,
         &response("EwB-opaque", Some("rt-1"), Some("u1")),
         u64::MAX,
@@ -222,15 +217,20 @@ fn a_failed_store_is_reported_not_raised() {
     let runtime = FakeRuntime::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
     let (outcome, _) = block_on(capture(
         &config(&[]),
-        zitadel(&config(&[])).as_ref(),
+        testing::zitadel_client(&config(&[])).as_ref(),
         &runtime,
         &response("t", None, Some("u1")),
         u64::MAX,
     ));
     assert_eq!(outcome, Capture::Failed(UpstreamError::Unauthorized(403)));
     let runtime = FakeRuntime::new(vec![Reply::Hang]);
-    let (outcome, _) =
-        block_on(capture(&config(&[]), zitadel(&config(&[])).as_ref(), &runtime, &response("t", None, Some("u1")), 0));
+    let (outcome, _) = block_on(capture(
+        &config(&[]),
+        testing::zitadel_client(&config(&[])).as_ref(),
+        &runtime,
+        &response("t", None, Some("u1")),
+        0,
+    ));
     assert_eq!(outcome, Capture::Failed(UpstreamError::Timeout));
 }
 

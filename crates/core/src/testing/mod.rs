@@ -93,6 +93,11 @@ pub fn der(pem: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(body).expect("a PEM")
 }
 
+/// The ZITADEL API client an isolate builds from `config` (present with the API settings).
+pub fn zitadel_client(config: &Config) -> Option<crate::upstream::zitadel::ZitadelClient> {
+    config.zitadel.clone().map(|api| crate::upstream::zitadel::ZitadelClient::new(api, live_for_ms()))
+}
+
 /// How long the flights of a test's clients and caches may live: as long as the longest deadline
 /// the settings allow.
 pub fn live_for_ms() -> u64 {
