@@ -244,11 +244,27 @@ where
 impl Serialize for ClaimValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ClaimValue::Text(text) => serializer.serialize_str(text),
+            ClaimValue::Text(text) => serialize_text(text, serializer),
             ClaimValue::List(items) => serializer.collect_seq(items.iter()),
             ClaimValue::Shared(items) => serializer.collect_seq(items.iter().map(|i| &**i)),
         }
     }
+}
+
+/// A claim's string. serde_json looks up every byte of a string in its escape table, which for
+/// the few KB of a Microsoft token cost more than the rest of the answer (callgrind: 21 k of the
+/// 24 k instructions per request that serde's writer added over the hand-written one). A long
+/// string without a backslash is therefore handed over quoted as raw JSON: serde's reader checks
+/// it a word at a time, and refuses a quote or a control character in it, which then goes the
+/// usual way. The bytes written are the same either way.
+fn serialize_text<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    const LONG: usize = 256;
+    if text.len() >= LONG && !text.as_bytes().contains(&b'\\') {
+        if let Ok(raw) = serde_json::value::RawValue::from_string(format!("\"{text}\"")) {
+            return raw.serialize(serializer);
+        }
+    }
+    serializer.serialize_str(text)
 }
 
 /// A claim as a SAML attribute: `{"name":…,"name_format":…,"value":[…]}`, its values always a list.
@@ -285,6 +301,33 @@ mod tests {
     fn an_empty_answer_leaves_every_list_out() {
         // An absent list keeps what the earlier targets gave; `[]` would erase it.
         assert_eq!(ContextInfoResponse::default().to_json(), "{}");
+    }
+
+    #[test]
+    fn a_long_string_is_written_as_serde_writes_it_whatever_it_holds() {
+        let token = "eyJ0eXAiOiJKV1QifQ.".to_string() + &"aB-_9".repeat(100);
+        let cases = [
+            token.clone(),
+            format!("{token}\"}}],\"x\":[{{\""),
+            format!("{token}\\n"),
+            format!("{token}\\\""),
+            format!("{token}\u{1}\n\t"),
+            format!("{token}ü€😀\u{7f}"),
+            "short \"one\"".to_string(),
+        ];
+        for text in cases {
+            let answer = ContextInfoResponse {
+                append_claims: vec![Claim { key: "k".into(), value: ClaimValue::Text(text.clone()) }],
+                ..Default::default()
+            };
+            let expected = serde_json::json!({"append_claims": [{"key": "k", "value": text}]});
+            assert_eq!(
+                answer.to_json(),
+                serde_json::to_string(&expected).unwrap(),
+                "{}",
+                &text[token.len().min(text.len())..]
+            );
+        }
     }
 
     fn earlier(response: &str) -> crate::contract::chain::Earlier {
