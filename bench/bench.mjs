@@ -133,7 +133,7 @@ try {
       logLevel: LOG_LEVEL,
       inspector: INSPECTOR,
       secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken, PAYLOAD_DECRYPTION_KEY: joseKeys.decryptionKey },
-      vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', ...vars },
+      vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*', ...vars },
     });
     Object.assign(run, { agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });
   }

@@ -164,6 +164,7 @@ fn main() {
         ("ZITADEL_DOMAIN", "zitadel.example"),
         ("ZITADEL_ACCESS_TOKEN", "bench-pat"),
         ("GROUPS_CLAIM", "groups"),
+        ("MS_TOKEN_CLIENT_IDS", "*"),
         ("MS_CLIENT_ID", "app"),
         ("MS_CLIENT_SECRET", "secret"),
     ];

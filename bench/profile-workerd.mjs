@@ -38,7 +38,7 @@ const worker = await startWorker({
   inspector: false,
   ...(args.entry ? { entry: resolve(args.entry) } : {}),
   secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
-  vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', METADATA_CACHE_TTL_SECONDS: '600' },
+  vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*', METADATA_CACHE_TTL_SECONDS: '600' },
 });
 const dir = mkdtempSync(join(tmpdir(), 'zitadel-claims-perf-'));
 try {

@@ -36,7 +36,7 @@ export async function checkSameWork(entry = SAME_WORK) {
     zitadel.setWebKeys([keys.jwk]);
     const config = {
       secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: zitadel.accessToken, PAYLOAD_DECRYPTION_KEY: keys.decryptionKey },
-      vars: { ZITADEL_DOMAIN: zitadel.url, GROUPS_CLAIM: 'groups', METADATA_CACHE_TTL_SECONDS: '600' },
+      vars: { ZITADEL_DOMAIN: zitadel.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*', METADATA_CACHE_TTL_SECONDS: '600' },
     };
     const started = await Promise.allSettled([startWorker(config), startWorker({ ...config, entry })]);
     [ours, js] = started.map((s) => s.value);

@@ -24,6 +24,12 @@ if (!devVars.ZITADEL_DOMAIN) {
   vars.ZITADEL_ACCESS_TOKEN = fake.accessToken;
   console.log(`dev: no ZITADEL_DOMAIN in .dev.vars, so a fake ZITADEL with demo data runs at ${fake.url}`);
 }
+// The demo's Microsoft settings: the sample payload's client gets the token claim, and tokens of
+// the demo provider are captured. .dev.vars overrides them.
+const DEMO = { MS_TOKEN_CLIENT_IDS: '312909075213386136', MS_IDP_ID: 'demo-microsoft-idp' };
+for (const [name, value] of Object.entries(DEMO)) {
+  if (!devVars[name]) vars[name] = value;
+}
 if (!devVars.ZITADEL_SIGNING_KEY && !devVars.AUTHORIZATION_SIGNING_KEY) {
   vars.ZITADEL_SIGNING_KEY = DEMO_SIGNING_KEY;
   console.log('dev: no signing key in .dev.vars, so the demo key is used (the one `npm run sample` signs with)');

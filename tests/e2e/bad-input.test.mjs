@@ -24,7 +24,7 @@ before(async () => {
   fake = await startFakeZitadel({ fixture: FIXTURE });
   worker = await startWorker({
     secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
-    vars: { ZITADEL_DOMAIN: fake.url },
+    vars: { ZITADEL_DOMAIN: fake.url, MS_TOKEN_CLIENT_IDS: '*' },
   });
 });
 after(async () => {

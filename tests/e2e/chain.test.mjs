@@ -29,7 +29,7 @@ before(async () => {
   fake = await startFakeZitadel({ fixture: FIXTURE });
   cleanup.push(() => fake.close());
   w = await startWorker({
-    vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups' },
+    vars: { ZITADEL_DOMAIN: fake.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*' },
     secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken },
   });
   cleanup.push(() => w.stop());

@@ -30,7 +30,7 @@ async function fakeZitadel(options = {}) {
 
 async function worker(fake, { vars = {}, secrets = {}, ...options } = {}) {
   const w = await startWorker({
-    vars: { ZITADEL_DOMAIN: fake.url, ...vars },
+    vars: { ZITADEL_DOMAIN: fake.url, MS_TOKEN_CLIENT_IDS: '*', ...vars },
     secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken, ...secrets },
     ...options,
   });
@@ -247,10 +247,24 @@ describe('MS_TOKEN_CLIENT_IDS: the Microsoft token only for the clients that nee
     delete body.application;
     const { res, line } = await withLogLine(w, () => call(w, body));
     assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
-    const why = 'the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set';
+    const why = 'the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS lists clients';
     assert.equal(line.ms_token, 'omitted');
     assert.deepEqual(line.notes, [why]);
     assert.deepEqual(res.json.append_log_claims, [`urn:custom:ms_access_token omitted: ${why}`]);
+  });
+});
+
+describe('without MS_TOKEN_CLIENT_IDS the Microsoft token claim is off', () => {
+  it('no client gets it, nothing is logged as a failure, and /healthz says what turns it on', async () => {
+    const w = await worker(await fakeZitadel(), { vars: { MS_TOKEN_CLIENT_IDS: '', LOG_CLAIMS: 'true' } });
+    const { res, line } = await withLogLine(w, () => call(w));
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS, 'the other claims stay');
+    assert.equal(res.json.append_log_claims, undefined);
+    assert.equal(line.ms_token, undefined);
+    const health = await fetch(`${w.url}/healthz`).then((r) => r.json());
+    const feature = health.features.find((f) => f.name === 'microsoft_token_claim');
+    assert.deepEqual(feature, { name: 'microsoft_token_claim', on: false, needs: ['MS_TOKEN_CLIENT_IDS'] });
   });
 });
 

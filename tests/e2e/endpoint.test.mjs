@@ -191,14 +191,23 @@ describe('HTTP errors', () => {
 });
 
 describe('health and logs', () => {
-  it('GET /healthz reports ok, the version, the wasm memory size and how MACs are computed', async () => {
+  it('GET /healthz reports ok, the version, the wasm memory size, how MACs are computed and the features', async () => {
     const res = await fetch(`${worker.url}/healthz`);
     const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url))).version;
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.ok(Number.isInteger(body.wasm_memory_bytes) && body.wasm_memory_bytes > 0, JSON.stringify(body));
     // The calls above were signed: this isolate has computed MACs, with WebCrypto.
-    assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0, mac: 'webcrypto' });
+    // Every claim is off here (the empty names), each with the setting that turns it on.
+    const features = [
+      { name: 'permissions', on: false, needs: ['PERMISSIONS_CLAIM'] },
+      { name: 'flat_roles', on: false, needs: ['FLAT_ROLES_CLAIM'] },
+      { name: 'groups', on: false, needs: ['GROUPS_CLAIM'] },
+      { name: 'microsoft_token_claim', on: false, needs: ['MS_TOKEN_CLAIM'] },
+      { name: 'microsoft_sign_in_capture', on: false, needs: ['MS_TOKEN_CLAIM'] },
+      { name: 'microsoft_refresh', on: false, needs: ['MS_TOKEN_CLAIM'] },
+    ];
+    assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0, mac: 'webcrypto', features });
   });
 
   it('writes one JSON log line per request with ids and outcome, never a key or token', async () => {

@@ -62,6 +62,7 @@ for (const policy of ['omit', 'fail']) {
         secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: zitadel.accessToken, MS_CLIENT_ID: ms.clientId, MS_CLIENT_SECRET: ms.clientSecret },
         vars: {
           ZITADEL_DOMAIN: zitadel.url,
+          MS_TOKEN_CLIENT_IDS: '*',
           MS_TOKEN_URL: ms.tokenUrl(),
           UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
           ON_UPSTREAM_ERROR: policy,

@@ -53,7 +53,7 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
     cleanup.push(() => fake.close());
     w = await startWorker({
       secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: 'capture-pat' },
-      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '' },
+      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '', MS_IDP_ID: 'ms-idp' },
     });
     cleanup.push(() => w.stop());
   });
@@ -151,7 +151,7 @@ describe('a service user without user.write', () => {
     cleanup.push(() => fake.close());
     const w = await startWorker({
       secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: 'read-only-pat' },
-      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '' },
+      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '', MS_IDP_ID: 'ms-idp' },
     });
     cleanup.push(() => w.stop());
     const response = intentResponse({ userId: 'user-denied' });

@@ -79,7 +79,7 @@ before(async () => {
   cleanup.push(() => fake.close());
   fake.setWebKeys(ALL_WEB_KEYS());
   w = await startWorker({
-    vars: { ZITADEL_DOMAIN: fake.url },
+    vars: { ZITADEL_DOMAIN: fake.url, MS_TOKEN_CLIENT_IDS: '*' },
     secrets: {
       ZITADEL_SIGNING_KEY: KEY,
       ZITADEL_ACCESS_TOKEN: fake.accessToken,
@@ -264,7 +264,7 @@ describe('settings', () => {
 
   it('PAYLOAD_DECRYPTION_KEY as PEMs: one behind its key id, one as base64 of the PEM without an id', async () => {
     const secret = `${ecTarget.kid}:${ecTarget.pem},${Buffer.from(rsaTarget.pem).toString('base64')}`;
-    const c = await startWorker({ vars: { ZITADEL_DOMAIN: fake.url }, secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken, PAYLOAD_DECRYPTION_KEY: secret } });
+    const c = await startWorker({ vars: { ZITADEL_DOMAIN: fake.url, MS_TOKEN_CLIENT_IDS: '*' }, secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: fake.accessToken, PAYLOAD_DECRYPTION_KEY: secret } });
     cleanup.push(() => c.stop());
     for (const target of [ecTarget, rsaTarget]) {
       const res = await call(c, await jwe(RAW, keys.es256, target));

@@ -20,7 +20,7 @@ after(async () => {
 async function worker(ms, vars = {}) {
   const w = await startWorker({
     secrets: { ZITADEL_SIGNING_KEY: KEY, MS_CLIENT_ID: ms.clientId, MS_CLIENT_SECRET: ms.clientSecret },
-    vars: { PERMISSIONS_CLAIM: '', FLAT_ROLES_CLAIM: '', MS_TOKEN_URL: ms.tokenUrl(), UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), LOG_CLAIMS: 'true', ...vars },
+    vars: { PERMISSIONS_CLAIM: '', FLAT_ROLES_CLAIM: '', MS_TOKEN_CLIENT_IDS: '*', MS_TOKEN_URL: ms.tokenUrl(), UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), LOG_CLAIMS: 'true', ...vars },
   });
   cleanup.push(() => w.stop());
   return w;

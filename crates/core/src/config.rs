@@ -49,12 +49,32 @@ pub struct MsTokenConfig {
     pub expires_at_metadata_key: String,
     pub claim: String,
     pub in_userinfo: bool,
-    /// Give the claim only to these OIDC clients (`application.client_id`); to all when unset.
-    pub client_ids: Option<Vec<String>>,
-    /// Capture tokens only from the identity provider with this id (all OAuth providers if unset).
+    /// The OIDC clients (`application.client_id`) whose tokens get the claim; the claim is off
+    /// when `MS_TOKEN_CLIENT_IDS` is unset.
+    pub clients: Option<MsTokenClients>,
+    /// ZITADEL's Microsoft identity provider: the sign-in capture takes tokens from it only, and
+    /// is off without it.
     pub idp_id: Option<String>,
     /// Set when `MS_CLIENT_ID` and `MS_CLIENT_SECRET` are: stale tokens are then refreshed.
     pub refresh: Option<MsRefreshConfig>,
+}
+
+/// A feature of the worker and whether its settings turn it on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Feature {
+    pub name: &'static str,
+    pub on: bool,
+    /// What to set to turn it on (empty when on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<&'static str>,
+}
+
+/// `MS_TOKEN_CLIENT_IDS`: `*`, or a comma-separated list of client ids.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MsTokenClients {
+    /// Every client, and payloads that name none (older ZITADEL).
+    All,
+    Only(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -203,7 +223,7 @@ impl Config {
                 .unwrap_or_else(|| "microsoft_access_token_expires_at".into()),
             claim,
             in_userinfo: s.boolean(MS_TOKEN_IN_USERINFO, false),
-            client_ids: s.text(MS_TOKEN_CLIENT_IDS).map(|list| comma_list(&list)).filter(|ids| !ids.is_empty()),
+            clients: s.text(MS_TOKEN_CLIENT_IDS).and_then(|list| ms_token_clients(&list)),
             idp_id: s.text(MS_IDP_ID),
             refresh: s.ms_refresh(),
         });
@@ -243,6 +263,44 @@ impl Config {
         } else {
             Err(s.problems)
         }
+    }
+
+    /// Each feature, on or off; when off, the settings that would turn it on (for `/healthz`).
+    pub fn features(&self) -> Vec<Feature> {
+        let feature = |name, needs: Vec<&'static str>| Feature { name, on: needs.is_empty(), needs };
+        let claim = |on: bool, setting| if on { vec![] } else { vec![setting] };
+        let ms = self.ms_token.as_ref();
+        let ms_claim = match ms {
+            None => vec![MS_TOKEN_CLAIM],
+            Some(ms) if ms.clients.is_none() => vec![MS_TOKEN_CLIENT_IDS],
+            Some(_) => vec![],
+        };
+        let ms_capture = match ms {
+            None => vec![MS_TOKEN_CLAIM],
+            Some(ms) => {
+                let mut needs = claim(ms.idp_id.is_some(), MS_IDP_ID);
+                needs.extend(claim(self.zitadel.is_some(), ZITADEL_DOMAIN));
+                needs
+            }
+        };
+        let ms_refresh = match ms {
+            None => vec![MS_TOKEN_CLAIM],
+            Some(ms) => {
+                if ms.refresh.is_some() {
+                    vec![]
+                } else {
+                    vec![MS_CLIENT_ID, MS_CLIENT_SECRET]
+                }
+            }
+        };
+        vec![
+            feature("permissions", claim(self.permissions.is_some(), PERMISSIONS_CLAIM)),
+            feature("flat_roles", claim(self.flat_roles_claim.is_some(), FLAT_ROLES_CLAIM)),
+            feature("groups", claim(self.groups_claim.is_some(), GROUPS_CLAIM)),
+            feature("microsoft_token_claim", ms_claim),
+            feature("microsoft_sign_in_capture", ms_capture),
+            feature("microsoft_refresh", ms_refresh),
+        ]
     }
 
     /// The claim names in use, with the setting that names each.
@@ -307,6 +365,15 @@ fn decryption_keys(list: &str) -> Result<Vec<DecryptionKey>, &'static str> {
             Ok(DecryptionKey::new(kid.filter(|k| !k.is_empty()), der))
         })
         .collect()
+}
+
+/// `*` alone is every client; a list that names none leaves the claim off, as unset does.
+fn ms_token_clients(list: &str) -> Option<MsTokenClients> {
+    let ids = comma_list(list);
+    if ids == ["*"] {
+        return Some(MsTokenClients::All);
+    }
+    (!ids.is_empty()).then_some(MsTokenClients::Only(ids))
 }
 
 /// The entries of a comma-separated list, trimmed, without empty ones.
@@ -591,7 +658,7 @@ mod tests {
                 expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
                 claim: "urn:custom:ms_access_token".into(),
                 in_userinfo: false,
-                client_ids: None,
+                clients: None,
                 idp_id: None,
                 refresh: None
             })
@@ -599,6 +666,37 @@ mod tests {
         assert_eq!((c.cache_ttl_seconds, c.stale_if_error_seconds, c.upstream_timeout_ms), (60, 0, 2000));
         assert_eq!(c.on_upstream_error, UpstreamPolicy::Omit);
         assert!(!c.log_claims);
+    }
+
+    #[test]
+    fn features_say_what_is_on_and_what_turns_the_rest_on() {
+        let named = |c: &Config| -> Vec<(&'static str, bool, Vec<&'static str>)> {
+            c.features().into_iter().map(|f| (f.name, f.on, f.needs)).collect()
+        };
+        let defaults = named(&with(&[]).unwrap());
+        assert_eq!(
+            defaults,
+            [
+                ("permissions", true, vec![]),
+                ("flat_roles", true, vec![]),
+                ("groups", false, vec![GROUPS_CLAIM]),
+                ("microsoft_token_claim", false, vec![MS_TOKEN_CLIENT_IDS]),
+                ("microsoft_sign_in_capture", false, vec![MS_IDP_ID]),
+                ("microsoft_refresh", false, vec![MS_CLIENT_ID, MS_CLIENT_SECRET]),
+            ]
+        );
+        let all = with(&[
+            (MS_TOKEN_CLIENT_IDS, "*"),
+            (MS_IDP_ID, "idp"),
+            (MS_CLIENT_ID, "app"),
+            (MS_CLIENT_SECRET, "s"),
+            (GROUPS_CLAIM, "groups"),
+        ])
+        .unwrap();
+        assert!(all.features().iter().all(|f| f.on && f.needs.is_empty()), "{:?}", all.features());
+        let off = with(&[(MS_TOKEN_CLAIM, ""), (PERMISSIONS_CLAIM, "")]).unwrap();
+        assert_eq!(named(&off)[0], ("permissions", false, vec![PERMISSIONS_CLAIM]));
+        assert_eq!(named(&off)[3], ("microsoft_token_claim", false, vec![MS_TOKEN_CLAIM]));
     }
 
     #[test]
@@ -648,9 +746,14 @@ mod tests {
         assert_eq!(with(&[(ON_UPSTREAM_ERROR, "FAIL")]).unwrap().on_upstream_error, UpstreamPolicy::Fail);
         assert!(with(&[(LOG_CLAIMS, "true")]).unwrap().log_claims);
         assert!(with(&[(MS_TOKEN_IN_USERINFO, "1")]).unwrap().ms_token.unwrap().in_userinfo);
-        let clients = with(&[(MS_TOKEN_CLIENT_IDS, " backend-1 ,, backend-2 ")]).unwrap().ms_token.unwrap().client_ids;
-        assert_eq!(clients, Some(vec!["backend-1".to_string(), "backend-2".to_string()]));
-        assert_eq!(with(&[(MS_TOKEN_CLIENT_IDS, " , ")]).unwrap().ms_token.unwrap().client_ids, None);
+        let clients = |list| with(&[(MS_TOKEN_CLIENT_IDS, list)]).unwrap().ms_token.unwrap().clients;
+        assert_eq!(
+            clients(" backend-1 ,, backend-2 "),
+            Some(MsTokenClients::Only(vec!["backend-1".to_string(), "backend-2".to_string()]))
+        );
+        assert_eq!(clients(" * "), Some(MsTokenClients::All));
+        assert_eq!(clients("*, backend-1"), Some(MsTokenClients::Only(vec!["*".into(), "backend-1".into()])));
+        assert_eq!(clients(" , "), None);
         assert_eq!(settings_named(&with(&[(ON_UPSTREAM_ERROR, "retry")]).unwrap_err()), [ON_UPSTREAM_ERROR]);
         assert_eq!(settings_named(&with(&[(LOG_CLAIMS, "maybe")]).unwrap_err()), [LOG_CLAIMS]);
     }

@@ -119,10 +119,10 @@ pub fn plan(config: &Config, response: &str) -> Result<Plan, &'static str> {
     let Some(ms) = &config.ms_token else { return Err("the Microsoft token claim is off") };
     let parsed: IntentResponse = serde_json::from_str(response).map_err(|_| "the response is not the expected JSON")?;
     let information = parsed.idp_information.unwrap_or_default();
-    if let Some(wanted) = &ms.idp_id {
-        if information.idp_id.as_deref() != Some(wanted.as_str()) {
-            return Err("another identity provider (MS_IDP_ID)");
-        }
+    // Tokens of another provider must never be stored under Microsoft's keys.
+    let Some(wanted) = &ms.idp_id else { return Err("the sign-in capture is off (MS_IDP_ID is not set)") };
+    if information.idp_id.as_deref() != Some(wanted.as_str()) {
+        return Err("another identity provider (MS_IDP_ID)");
     }
     let oauth = information.oauth.unwrap_or_default();
     let access = oauth.access_token.as_deref().filter(|t| !t.is_empty()).ok_or("no access token in the response")?;

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use crate::config::{Config, Problem};
+use crate::config::{Config, Feature, Problem};
 use crate::contract::limits::MAX_BODY_BYTES;
 use crate::contract::signature;
 use crate::error::Error;
@@ -101,11 +101,14 @@ impl Response {
 /// starts new isolates), so it is built once, from the first request's environment.
 pub struct App {
     target: Result<Target, Vec<Problem>>,
+    /// Each feature, on or off (none when the settings are bad).
+    features: Vec<Feature>,
 }
 
 impl App {
     pub fn new(settings: Result<Config, Vec<Problem>>) -> Self {
-        App { target: settings.map(Target::new) }
+        let features = settings.as_ref().map(Config::features).unwrap_or_default();
+        App { target: settings.map(Target::new), features }
     }
 
     /// The target, when the settings are good.
@@ -125,7 +128,7 @@ impl App {
         let (result, mut trace) = match route(method, path) {
             Ok(Route::Health) => {
                 let problems = self.target().err().unwrap_or_default();
-                let (status, body) = health(problems, isolate.wasm_memory_bytes, isolate.mac);
+                let (status, body) = health(problems, &self.features, isolate.wasm_memory_bytes, isolate.mac);
                 (Ok(Response::json(status, body)), Trace::default())
             }
             Ok(Route::Call) => self.call(runtime, request).await,

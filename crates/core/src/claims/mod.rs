@@ -16,7 +16,7 @@ use futures_util::future::join;
 use self::lookup::PermissionLookup;
 use self::microsoft::{Outcome, Refresher, Stored};
 use self::permission_cache::{PermissionCache, PermissionFlights};
-use crate::config::{Config, MsTokenConfig, UpstreamPolicy};
+use crate::config::{Config, MsTokenClients, MsTokenConfig, UpstreamPolicy};
 use crate::contract::chain::Earlier;
 use crate::contract::payload::{ContextInfo, Function};
 use crate::contract::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
@@ -218,8 +218,8 @@ impl ClaimsCache {
 
 /// The Microsoft token settings and what the user's metadata holds, when this call is one the
 /// token goes into: an access token (or userinfo, with `MS_TOKEN_IN_USERINFO`; never SAML), a
-/// token is stored, no earlier target gave the claim, and, with `MS_TOKEN_CLIENT_IDS`, the
-/// payload names one of those clients. The trace says what keeps a stored token out.
+/// token is stored, no earlier target gave the claim, and `MS_TOKEN_CLIENT_IDS` is `*` or lists
+/// the client the payload names. The trace says what keeps a stored token out.
 fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<(&'c MsTokenConfig, Stored)>, Trace) {
     let mut trace = Trace::default();
     let Some(ms) = config.ms_token.as_ref() else { return (None, trace) };
@@ -235,17 +235,23 @@ fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<(&'c Ms
     if stored.is_empty() || taken(call, &ms.claim, &mut trace) {
         return (None, trace);
     }
-    if let Some(clients) = &ms.client_ids {
-        let Some(client) = call.info.client_id() else {
-            const WHY: &str = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";
-            trace.ms_token = Some("omitted");
-            trace.notes.push(WHY.into());
-            trace.omit(&ms.claim, WHY);
-            return (None, trace);
-        };
-        if !clients.iter().any(|c| c == client) {
-            trace.ms_token = Some("other_client");
-            return (None, trace);
+    match &ms.clients {
+        // Off: /healthz says so, and no call notes it.
+        None => return (None, trace),
+        Some(MsTokenClients::All) => {}
+        Some(MsTokenClients::Only(clients)) => {
+            let Some(client) = call.info.client_id() else {
+                const WHY: &str =
+                    "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS lists clients";
+                trace.ms_token = Some("omitted");
+                trace.notes.push(WHY.into());
+                trace.omit(&ms.claim, WHY);
+                return (None, trace);
+            };
+            if !clients.iter().any(|c| c == client) {
+                trace.ms_token = Some("other_client");
+                return (None, trace);
+            }
         }
     }
     (Some((ms, stored)), trace)

@@ -32,7 +32,7 @@ fn config() -> Config {
             expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
             claim: "urn:custom:ms_access_token".into(),
             in_userinfo: false,
-            client_ids: None,
+            clients: Some(MsTokenClients::All),
             idp_id: None,
             refresh: None,
         }),
@@ -524,7 +524,8 @@ fn saml_gets_attributes_and_no_microsoft_token() {
 fn the_microsoft_token_goes_only_to_the_listed_clients() {
     let mut c = config();
     c.log_claims = true;
-    c.ms_token.as_mut().unwrap().client_ids = Some(vec!["backend".into(), "312909075213386136".into()]);
+    c.ms_token.as_mut().unwrap().clients =
+        Some(MsTokenClients::Only(vec!["backend".into(), "312909075213386136".into()]));
     let runtime = FakeRuntime::new(vec![mapping(), mapping(), mapping()]);
     // The fixture's application is the second client.
     let (result, trace) = run(&c, &Caches::default(), &runtime, FULL);
@@ -542,7 +543,29 @@ fn the_microsoft_token_goes_only_to_the_listed_clients() {
     let (result, trace) = run(&c, &Caches::default(), &runtime, &older);
     let response = result.unwrap();
     assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
-    let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS is set";
+    let why = "the payload names no application (older ZITADEL), and MS_TOKEN_CLIENT_IDS lists clients";
     assert_eq!((trace.ms_token, trace.notes), (Some("omitted"), vec![std::borrow::Cow::from(why)]));
     assert_eq!(response.append_log_claims, [format!("urn:custom:ms_access_token omitted: {why}")]);
+
+    // `*`: every client, and payloads that name none.
+    c.ms_token.as_mut().unwrap().clients = Some(MsTokenClients::All);
+    for payload in [&spa, &older] {
+        let (result, trace) = run(&c, &Caches::default(), &runtime, payload);
+        assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some());
+        assert_eq!(trace.ms_token, Some("passed"));
+    }
+}
+
+#[test]
+fn without_ms_token_client_ids_the_microsoft_token_goes_to_no_client() {
+    let mut c = config();
+    c.log_claims = true;
+    c.ms_token.as_mut().unwrap().clients = None;
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, trace) = run(&c, &Caches::default(), &runtime, FULL);
+    let response = result.unwrap();
+    assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
+    assert!(claim(&response, "permissions").is_some());
+    assert_eq!((trace.ms_token, trace.notes.len()), (None, 0));
+    assert!(response.append_log_claims.is_empty(), "off is not a failure");
 }

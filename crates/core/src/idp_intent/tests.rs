@@ -9,6 +9,9 @@ fn config(extra: &[(&str, &str)]) -> Config {
         ("ZITADEL_ACCESS_TOKEN", "pat"),
         ("PERMISSIONS_CLAIM", ""),
     ];
+    if !extra.iter().any(|(name, _)| *name == "MS_IDP_ID") {
+        settings.push(("MS_IDP_ID", "ms-idp"));
+    }
     settings.extend_from_slice(extra);
     testing::settings(&settings).unwrap()
 }
@@ -201,11 +204,15 @@ fn nothing_is_stored_without_a_user_a_token_or_for_another_idp() {
     );
     assert_eq!(entries(&config(&[]), &response("", None, Some("u1"))).unwrap_err(), "no access token in the response");
     let ldap = serde_json::json!({"userId": "u1", "idpInformation": {"ldap": {"attributes": {}}}}).to_string();
-    assert_eq!(entries(&config(&[]), &ldap).unwrap_err(), "no access token in the response");
+    assert_eq!(entries(&config(&[]), &ldap).unwrap_err(), "another identity provider (MS_IDP_ID)");
     let other = config(&[("MS_IDP_ID", "the-microsoft-idp")]);
     assert_eq!(entries(&other, &response("t", None, Some("u1"))).unwrap_err(), "another identity provider (MS_IDP_ID)");
     let same = config(&[("MS_IDP_ID", "ms-idp")]);
     assert!(entries(&same, &response("t", None, Some("u1"))).is_ok());
+    assert_eq!(
+        entries(&config(&[("MS_IDP_ID", "")]), &response("t", None, Some("u1"))).unwrap_err(),
+        "the sign-in capture is off (MS_IDP_ID is not set)"
+    );
     assert_eq!(
         entries(&config(&[("MS_TOKEN_CLAIM", "")]), &response("t", None, Some("u1"))).unwrap_err(),
         "the Microsoft token claim is off"

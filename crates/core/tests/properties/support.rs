@@ -600,7 +600,7 @@ pub fn claims_off() -> Config {
     ])
 }
 
-/// Every claim on, the Microsoft refresh configured, log claims on; with a PAT or with client
+/// Every claim on (the Microsoft token for every client), the Microsoft refresh configured, log claims on; with a PAT or with client
 /// credentials (which make the worker fetch a token first).
 pub fn claims_on(client_credentials: bool, stale: bool) -> Config {
     let mut settings = vec![
@@ -609,6 +609,7 @@ pub fn claims_on(client_credentials: bool, stale: bool) -> Config {
         ("GROUPS_CLAIM", "groups".to_string()),
         ("LOG_CLAIMS", "true".to_string()),
         ("MS_TOKEN_IN_USERINFO", "true".to_string()),
+        ("MS_TOKEN_CLIENT_IDS", "*".to_string()),
         ("MS_CLIENT_ID", "prop-ms-client".to_string()),
         ("MS_CLIENT_SECRET", MS_SECRET.to_string()),
         ("METADATA_STALE_IF_ERROR_SECONDS", "600".to_string()),

@@ -14,7 +14,7 @@ fn config(on_error: MsRefreshPolicy) -> MsTokenConfig {
         expires_at_metadata_key: "microsoft_access_token_expires_at".into(),
         claim: "urn:custom:ms_access_token".into(),
         in_userinfo: false,
-        client_ids: None,
+        clients: Some(crate::config::MsTokenClients::All),
         idp_id: None,
         refresh: Some(MsRefreshConfig {
             client_id: "entra-app".into(),
