@@ -92,7 +92,7 @@ describe('V1 action storeMicrosoftTokens: ECMAScript 5.1', () => {
     );
     assert.equal(vars.MICROSOFT_IDP_ID, '');
     assert.equal(vars.ACCESS_TOKEN_KEY, ACCESS);
-    assert.equal(vars.REFRESH_TOKEN_KEY, REFRESH);
+    assert.equal(vars.REFRESH_TOKEN_KEY, undefined, 'ZITADEL gives actions no refresh token to store');
     assert.equal(vars.EXPIRES_AT_KEY, EXPIRES);
   });
 
@@ -124,18 +124,17 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
     context = loadAction();
   });
 
-  it('JWT access token with exp and a refresh token: token, refresh token and expiry', () => {
+  it('JWT access token with exp: token and expiry; a refreshToken in the context (which ZITADEL never sets) is not stored', () => {
     const access = jwt({ aud: '00000003-0000-0000-c000-000000000000', exp: EXP, name: 'Ada?>', oid: 'x' });
     const stored = run(context, { accessToken: access, refreshToken: REFRESH_TOKEN });
     assert.deepEqual(stored, [
       [ACCESS, `"${access}"`],
-      [REFRESH, `"${REFRESH_TOKEN}"`],
       [EXPIRES, `"${EXP}"`],
     ]);
+    assert.ok(!stored.some(([key]) => key === REFRESH));
     assert.equal(workerReads(stored[0][1]), access);
-    assert.equal(workerReads(stored[1][1]), REFRESH_TOKEN);
-    assert.equal(workerReads(stored[2][1]), String(EXP));
-    assert.match(workerReads(stored[2][1]), /^\d+$/);
+    assert.equal(workerReads(stored[1][1]), String(EXP));
+    assert.match(workerReads(stored[1][1]), /^\d+$/);
   });
 
   it('decodes payloads of every length (base64url without padding, with - and _)', () => {
@@ -177,15 +176,13 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
     }
   });
 
-  it('opaque token (personal account): token and refresh token, expiry "0" (unknown: refresh once)', () => {
+  it('opaque token (personal account): token, expiry "0" (unknown)', () => {
     const stored = run(context, { accessToken: OPAQUE, refreshToken: REFRESH_TOKEN });
     assert.deepEqual(stored, [
       [ACCESS, `"${OPAQUE}"`],
-      [REFRESH, `"${REFRESH_TOKEN}"`],
       [EXPIRES, '"0"'],
     ]);
     assert.equal(workerReads(stored[0][1]), OPAQUE);
-    assert.equal(workerReads(stored[1][1]), REFRESH_TOKEN);
   });
 
   it('no refresh token (undefined on older ZITADEL, or ""): only the access token (and expiry)', () => {
@@ -222,7 +219,6 @@ describe('V1 action storeMicrosoftTokens: what it stores', () => {
     assert.deepEqual(run(context, { ...fields, v1: { externalUser: undefined } }), []);
     assert.deepEqual(run(context, { ...fields, v1: { externalUser: { externalIdpId: 'x', externalId: '1' } } }), [
       [ACCESS, `"${OPAQUE}"`],
-      [REFRESH, `"${REFRESH_TOKEN}"`],
       [EXPIRES, '"0"'],
     ]);
   });

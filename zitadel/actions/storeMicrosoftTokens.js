@@ -3,17 +3,22 @@
  *
  * What it does
  *   After a user signed in through ZITADEL's Microsoft (Entra ID) identity provider, it stores the
- *   tokens Microsoft returned as user metadata, for the claims worker to pass on and refresh:
+ *   access token Microsoft returned as user metadata, for the claims worker to pass on:
  *     microsoft_access_token             the access token
- *     microsoft_refresh_token            the refresh token (when ZITADEL hands it to actions:
- *                                        ctx.refreshToken, ZITADEL versions of 2025 and later)
  *     microsoft_access_token_expires_at  the access token's expiry in Unix seconds when the token
  *                                        is a JWT with an "exp" (work and school accounts); "0" for
- *                                        the opaque tokens of personal accounts: the worker then
- *                                        refreshes once and stores the real expiry, and no expiry
- *                                        left from an earlier sign-in outlives the new token
- *   The keys must match the worker's settings MS_TOKEN_METADATA_KEY,
- *   MS_REFRESH_TOKEN_METADATA_KEY and MS_TOKEN_EXPIRES_AT_METADATA_KEY (defaults below).
+ *                                        the opaque tokens of personal accounts (unknown), so that no
+ *                                        expiry left from an earlier sign-in outlives the new token
+ *   The keys must match the worker's settings MS_TOKEN_METADATA_KEY and
+ *   MS_TOKEN_EXPIRES_AT_METADATA_KEY (defaults below).
+ *
+ *   No refresh token: ZITADEL never hands the identity provider's refresh token to an action
+ *   (actions get ctx.accessToken, ctx.idToken, ctx.getClaim and ctx.claimsJSON; there is no
+ *   ctx.refreshToken). So the token stored here lives as long as Microsoft's access token, about
+ *   an hour after the sign-in. For tokens that last, users connect their Microsoft account at the
+ *   worker (GET /connect/microsoft, see docs/microsoft-graph.md), which obtains a refresh token of
+ *   its own. With TOKEN_SEALING_KEY set, the worker passes on a token stored in clear by this
+ *   action only with MS_ACCEPT_UNSEALED=true.
  *   It stores nothing when the external login failed or the provider returned no access token, and
  *   it never logs a token.
  *
@@ -22,8 +27,8 @@
  *      name), paste this file as the script, turn "Allowed to fail" on (recommended: a problem
  *      storing the tokens then never blocks a login).
  *   2. Flows -> "External Authentication" -> trigger "Post Authentication" -> add the action.
- *   3. Microsoft identity provider: scopes "openid profile email offline_access User.Read"
- *      (offline_access for the refresh token, User.Read or the Graph scopes your application needs).
+ *   3. Microsoft identity provider: scopes "openid profile email User.Read" (or the Graph scopes
+ *      your application needs).
  *
  * MICROSOFT_IDP_ID (optional, recommended when other identity providers exist)
  *   The ID of the Microsoft identity provider in ZITADEL (Console -> Settings -> Identity
@@ -42,7 +47,6 @@
 var MICROSOFT_IDP_ID = "";
 
 var ACCESS_TOKEN_KEY = "microsoft_access_token";
-var REFRESH_TOKEN_KEY = "microsoft_refresh_token";
 var EXPIRES_AT_KEY = "microsoft_access_token_expires_at";
 
 var BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -123,9 +127,6 @@ function storeMicrosoftTokens(ctx, api) {
   }
 
   api.v1.user.appendMetadata(ACCESS_TOKEN_KEY, accessToken);
-  if (isFilledString(ctx.refreshToken)) {
-    api.v1.user.appendMetadata(REFRESH_TOKEN_KEY, ctx.refreshToken);
-  }
   var expiresAt = null;
   try {
     expiresAt = jwtExpiry(accessToken);
