@@ -69,13 +69,45 @@ impl MicrosoftClient {
         refresh_token: &str,
         now: i64,
     ) -> Result<Refreshed, RefreshError> {
+        let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+        let scope = [("scope", self.config.scopes.as_str())];
+        self.token(runtime, &grant, &scope, now).await.map(|(refreshed, _)| refreshed)
+    }
+
+    /// The `authorization_code` grant of the connect flow (with its PKCE verifier): the tokens,
+    /// and the ID token when Microsoft gave one.
+    pub async fn exchange_code<R: Http + Clock>(
+        &self,
+        runtime: &R,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        now: i64,
+    ) -> Result<(Refreshed, Option<String>), RefreshError> {
+        let grant = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ];
+        self.token(runtime, &grant, &[], now).await
+    }
+
+    /// One request to the token endpoint: the `grant`'s parameters, the app's credentials, then
+    /// `extra` ones.
+    async fn token<R: Http + Clock>(
+        &self,
+        runtime: &R,
+        grant: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        now: i64,
+    ) -> Result<(Refreshed, Option<String>), RefreshError> {
         let (config, backoff) = (&self.config, &self.backoff);
         let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", refresh_token)
+            .extend_pairs(grant.iter().copied())
             .append_pair("client_id", &config.client_id)
             .append_pair("client_secret", config.client_secret.expose())
-            .append_pair("scope", &config.scopes)
+            .extend_pairs(extra.iter().copied())
             .finish();
         let request = HttpRequest {
             method: "POST",
@@ -99,11 +131,12 @@ impl MicrosoftClient {
         // An hour if absent (or unreadable); Entra ID access tokens live at most a day, so anything
         // beyond is nonsense, cut to that.
         let expires_in = answer.expires_in().ok().flatten().unwrap_or(3600).clamp(0, MAX_TOKEN_LIFETIME_SECONDS);
-        Ok(Refreshed {
+        let refreshed = Refreshed {
             access_token,
             refresh_token: answer.refresh_token.take().filter(|t| !t.is_empty()),
             expires_at: now.saturating_add(expires_in),
-        })
+        };
+        Ok((refreshed, answer.id_token.take().filter(|t| !t.is_empty())))
     }
 }
 

@@ -2,6 +2,7 @@
 //! lives here: the one error type, how a status is read (429 included), and the OAuth token
 //! answer both of them give.
 
+pub mod connect;
 pub mod jwks;
 pub mod microsoft;
 pub mod zitadel;
@@ -97,6 +98,8 @@ pub struct TokenAnswer {
     pub refresh_token: Option<String>,
     /// Seconds; a number, or (older endpoints) a string of digits.
     expires_in: Option<Box<serde_json::value::RawValue>>,
+    /// The ID token of an OpenID Connect answer (the authorization-code grant).
+    pub id_token: Option<String>,
     /// The error code of a refusal (`invalid_grant`, ...).
     pub error: Option<String>,
 }

@@ -46,6 +46,11 @@ struct TokenCache {
 }
 
 impl ZitadelClient {
+    /// The instance's base URL (`https://<ZITADEL_DOMAIN>`), where its OIDC endpoints are too.
+    pub fn base_url(&self) -> &str {
+        &self.api.base_url
+    }
+
     /// A client of the API `api` whose token fetch, run by one request for all, ends within
     /// `live_for_ms` while that request lives (see [`SingleFlight::new`]).
     pub fn new(api: ZitadelApiConfig, live_for_ms: u64) -> Self {
@@ -265,7 +270,7 @@ impl ZitadelClient {
 impl ZitadelClient {
     /// POSTs JSON with the configured credentials. A client-credentials token refused with 401 is
     /// fetched anew once.
-    async fn authorized_post<R: Http + Clock + Timer>(
+    pub(super) async fn authorized_post<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
         url: &str,
@@ -387,7 +392,7 @@ fn form_encode(s: &str) -> String {
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// `s` as one URL path segment.
-fn path_segment(s: &str) -> String {
+pub(super) fn path_segment(s: &str) -> String {
     utf8_percent_encode(s, PATH_SEGMENT).to_string()
 }
 
