@@ -1,4 +1,5 @@
-//! The ZITADEL Action API V2 calls the tool makes, and how an answer becomes a value or an error.
+//! The ZITADEL API calls the tool makes (the Action API V2; for `--connect` the projects and OIDC
+//! apps of the management API v1), and how an answer becomes a value or an error.
 //!
 //! Requests go through a `Transport` (the real one in `http.rs`, a printing one in `dry_run.rs`),
 //! so the whole protocol is tested without a network.
@@ -11,6 +12,25 @@ use url::Url;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::types::{Call, PayloadType};
+
+/// The OIDC configuration fields the tool sets on the connect app; [`OidcAppSpec::config`] gives
+/// their values. The other fields of an existing app are kept as they are.
+pub const OWNED_OIDC_FIELDS: [&str; 7] =
+    ["redirectUris", "responseTypes", "grantTypes", "appType", "authMethodType", "devMode", "accessTokenType"];
+
+/// The fields of an app's `oidcConfig` (as `ListApps` shows it) that `UpdateOIDCAppConfig` also
+/// takes, besides the owned ones: sent back as they are, so an update changes only what it must.
+const KEPT_OIDC_FIELDS: [&str; 9] = [
+    "postLogoutRedirectUris",
+    "accessTokenRoleAssertion",
+    "idTokenRoleAssertion",
+    "idTokenUserinfoAssertion",
+    "clockSkew",
+    "additionalOrigins",
+    "skipNativeAppSuccessPage",
+    "backChannelLogoutUri",
+    "loginVersion",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -105,6 +125,83 @@ impl TargetSpec {
         }
         body
     }
+}
+
+/// The OIDC app of the worker's connect flow: a public client (PKCE, no secret) of the
+/// authorization code flow whose one redirect URI is the worker's callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcAppSpec {
+    pub name: String,
+    pub redirect_uri: String,
+    /// Only for an `http://` redirect URI (local development): ZITADEL refuses one otherwise.
+    pub dev_mode: bool,
+}
+
+impl OidcAppSpec {
+    /// The owned fields ([`OWNED_OIDC_FIELDS`]) with the values the connect flow needs.
+    pub fn config(&self) -> serde_json::Map<String, Value> {
+        let config = json!({
+            "redirectUris": [self.redirect_uri],
+            "responseTypes": ["OIDC_RESPONSE_TYPE_CODE"],
+            "grantTypes": ["OIDC_GRANT_TYPE_AUTHORIZATION_CODE"],
+            "appType": "OIDC_APP_TYPE_USER_AGENT",
+            "authMethodType": "OIDC_AUTH_METHOD_TYPE_NONE",
+            "devMode": self.dev_mode,
+            "accessTokenType": "OIDC_TOKEN_TYPE_BEARER",
+        });
+        match config {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object"),
+        }
+    }
+
+    /// The body of `AddOIDCApp`: the name and the owned fields, nothing else.
+    pub fn to_json(&self) -> Value {
+        let mut body = self.config();
+        body.insert("name".into(), json!(self.name));
+        Value::Object(body)
+    }
+
+    /// The owned fields whose value in `existing` (an app's `oidcConfig`) differs from ours, in the
+    /// order of [`OWNED_OIDC_FIELDS`]. An absent field has its protobuf default (protojson may
+    /// leave defaults out): an empty list, the enum's first value, `false`.
+    pub fn differences(&self, existing: &serde_json::Map<String, Value>) -> Vec<&'static str> {
+        let ours = self.config();
+        OWNED_OIDC_FIELDS
+            .into_iter()
+            .filter(|field| {
+                let default = match *field {
+                    "appType" => json!("OIDC_APP_TYPE_WEB"),
+                    "authMethodType" => json!("OIDC_AUTH_METHOD_TYPE_BASIC"),
+                    "accessTokenType" => json!("OIDC_TOKEN_TYPE_BEARER"),
+                    "devMode" => json!(false),
+                    _ => json!([]),
+                };
+                let theirs = existing.get(*field).filter(|v| !v.is_null()).unwrap_or(&default);
+                Some(theirs) != ours.get(*field)
+            })
+            .collect()
+    }
+
+    /// The body of `UpdateOIDCAppConfig` for an app whose `oidcConfig` is `existing`: its other
+    /// settings as they are, the owned fields as ours.
+    pub fn update_json(&self, existing: &serde_json::Map<String, Value>) -> Value {
+        let mut body: serde_json::Map<String, Value> = KEPT_OIDC_FIELDS
+            .into_iter()
+            .filter_map(|field| existing.get(field).map(|value| (field.to_string(), value.clone())))
+            .collect();
+        body.extend(self.config());
+        Value::Object(body)
+    }
+}
+
+/// An OIDC app as `ListApps` shows it (what the tool reads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OidcApp {
+    pub id: String,
+    pub client_id: String,
+    /// The app's `oidcConfig`, to compare with and to send back what the tool does not set.
+    pub config: serde_json::Map<String, Value>,
 }
 
 /// A public key of the target's payload encryption, as ListPublicKeys shows it (what the tool reads).
@@ -305,6 +402,89 @@ impl<'t> Zitadel<'t> {
         self.call(Call::SetExecution, Method::Put, "/v2/actions/executions", Some(body))?;
         Ok(())
     }
+
+    /// ListProjects (management v1) by exact name: the id of the project named `name`, if there
+    /// is one. The management API works in the organization of the PAT's user.
+    pub fn find_project(&mut self, name: &str) -> Result<Option<String>, Error> {
+        let call = Call::SearchProjects;
+        let body = json!({ "queries": [{ "nameQuery": { "name": name, "method": "TEXT_QUERY_METHOD_EQUALS" } }] });
+        let answer = self.call(call, Method::Post, "/management/v1/projects/_search", Some(body))?;
+        let ids: Vec<String> = named(list(&answer, "result", call)?, name)
+            .map(|project| string_field(project, "id", call))
+            .collect::<Result<_, _>>()?;
+        match ids.len() {
+            0 => Ok(None),
+            1 => Ok(ids.into_iter().next()),
+            count => Err(Error::AmbiguousProject { name: name.to_string(), count }),
+        }
+    }
+
+    /// AddProject (management v1): the new project's id.
+    pub fn create_project(&mut self, name: &str) -> Result<String, Error> {
+        let call = Call::CreateProject;
+        let answer = self.call(call, Method::Post, "/management/v1/projects", Some(json!({ "name": name })))?;
+        string_field(&answer, "id", call)
+    }
+
+    /// ListApps (management v1) by exact name: the project's OIDC app named `name`, if there is
+    /// one; an app of that name that is not an OIDC app is an error.
+    pub fn find_oidc_app(&mut self, project: &str, name: &str) -> Result<Option<OidcApp>, Error> {
+        let call = Call::SearchApps;
+        let body = json!({ "queries": [{ "nameQuery": { "name": name, "method": "TEXT_QUERY_METHOD_EQUALS" } }] });
+        let answer = self.call(call, Method::Post, &format!("{}/apps/_search", project_path(project)), Some(body))?;
+        let apps: Vec<&Value> = named(list(&answer, "result", call)?, name).collect();
+        let app = match apps.as_slice() {
+            [] => return Ok(None),
+            [app] => *app,
+            many => {
+                return Err(Error::AmbiguousApp {
+                    name: name.to_string(),
+                    project: project.to_string(),
+                    count: many.len(),
+                })
+            }
+        };
+        let Some(Value::Object(config)) = app.get("oidcConfig") else {
+            return Err(Error::NotOidcApp { name: name.to_string(), project: project.to_string() });
+        };
+        Ok(Some(OidcApp {
+            id: string_field(app, "id", call)?,
+            client_id: string_field(&Value::Object(config.clone()), "clientId", call)?,
+            config: config.clone(),
+        }))
+    }
+
+    /// AddOIDCApp (management v1): the new app's id and client id. A public client gets no
+    /// client secret.
+    pub fn create_oidc_app(&mut self, project: &str, spec: &OidcAppSpec) -> Result<(String, String), Error> {
+        let call = Call::CreateOidcApp;
+        let answer =
+            self.call(call, Method::Post, &format!("{}/apps/oidc", project_path(project)), Some(spec.to_json()))?;
+        Ok((string_field(&answer, "appId", call)?, string_field(&answer, "clientId", call)?))
+    }
+
+    /// UpdateOIDCAppConfig (management v1): the owned fields as `spec` has them, the others as
+    /// `existing` (the app's `oidcConfig`) has them.
+    pub fn update_oidc_config(
+        &mut self,
+        project: &str,
+        app: &str,
+        spec: &OidcAppSpec,
+        existing: &serde_json::Map<String, Value>,
+    ) -> Result<(), Error> {
+        let path = format!("{}/apps/{}/oidc_config", project_path(project), path_segment(app));
+        self.call(Call::UpdateOidcConfig, Method::Put, &path, Some(spec.update_json(existing)))?;
+        Ok(())
+    }
+}
+
+/// The items of a search answer named exactly `name`, whatever the server did with the filter.
+fn named<'v>(items: &'v [Value], name: &'v str) -> impl Iterator<Item = &'v Value> {
+    items.iter().filter(move |item| item.get("name").and_then(Value::as_str) == Some(name))
+}
+
+fn project_path(id: &str) -> String {
+    format!("/management/v1/projects/{}", path_segment(id))
 }
 
 /// The target list an execution needs so that `ours` is called too: the current targets in their
@@ -556,6 +736,94 @@ mod tests {
             ]
         );
         assert_eq!(STANDARD.decode(&encoded).unwrap(), pem.as_bytes(), "the PEM text itself, real newlines");
+    }
+
+    #[test]
+    fn management_calls_match_the_rest_wire_format_and_count_only_exact_names() {
+        let mut t = Scripted {
+            answers: vec![
+                answer(
+                    200,
+                    r#"{"result":[{"id":"1","name":"zitadel-claims-old"},{"id":"2","name":"zitadel-claims"}]}"#,
+                ),
+                answer(200, r#"{"id":"3","details":{}}"#),
+                answer(
+                    200,
+                    r#"{"result":[{"id":"8","name":"c-connect","oidcConfig":{"clientId":"8@p","devMode":true}}]}"#,
+                ),
+                answer(200, r#"{"details":{"totalResult":"0"}}"#),
+            ],
+            requests: vec![],
+        };
+        let mut z = Zitadel::new("http://z/base", &mut t).unwrap();
+        assert_eq!(z.find_project("zitadel-claims").unwrap(), Some("2".into()));
+        assert_eq!(z.create_project("zitadel-claims").unwrap(), "3");
+        let app = z.find_oidc_app("2", "c-connect").unwrap().unwrap();
+        assert_eq!((app.id.as_str(), app.client_id.as_str(), &app.config["devMode"]), ("8", "8@p", &json!(true)));
+        assert_eq!(z.find_oidc_app("2/x", "c-connect").unwrap(), None, "protojson leaves out an empty list");
+        let sent: Vec<(Method, &str, Option<&Value>)> =
+            t.requests.iter().map(|r| (r.method, r.url.as_str(), r.body.as_ref())).collect();
+        let by_name = |name: &str| json!({"queries":[{"nameQuery":{"name":name,"method":"TEXT_QUERY_METHOD_EQUALS"}}]});
+        assert_eq!(
+            sent,
+            [
+                (Method::Post, "http://z/base/management/v1/projects/_search", Some(&by_name("zitadel-claims"))),
+                (Method::Post, "http://z/base/management/v1/projects", Some(&json!({"name":"zitadel-claims"}))),
+                (Method::Post, "http://z/base/management/v1/projects/2/apps/_search", Some(&by_name("c-connect"))),
+                (Method::Post, "http://z/base/management/v1/projects/2%2Fx/apps/_search", Some(&by_name("c-connect"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_projects_or_apps_of_one_name_and_an_app_without_oidc_config_are_errors() {
+        let mut t = Scripted {
+            answers: vec![
+                answer(200, r#"{"result":[{"id":"1","name":"n"},{"id":"2","name":"n"}]}"#),
+                answer(200, r#"{"result":[{"id":"1","name":"a","oidcConfig":{}},{"id":"2","name":"a"}]}"#),
+                answer(200, r#"{"result":[{"id":"1","name":"a","apiConfig":{"clientId":"x"}}]}"#),
+            ],
+            requests: vec![],
+        };
+        let mut z = Zitadel::new("http://z", &mut t).unwrap();
+        assert_eq!(z.find_project("n").unwrap_err(), Error::AmbiguousProject { name: "n".into(), count: 2 });
+        assert_eq!(
+            z.find_oidc_app("9", "a").unwrap_err(),
+            Error::AmbiguousApp { name: "a".into(), project: "9".into(), count: 2 }
+        );
+        assert_eq!(z.find_oidc_app("9", "a").unwrap_err(), Error::NotOidcApp { name: "a".into(), project: "9".into() });
+    }
+
+    #[test]
+    fn an_absent_oidc_field_has_its_protobuf_default() {
+        let spec = OidcAppSpec { name: "a".into(), redirect_uri: "https://w/cb".into(), dev_mode: false };
+        let ours = spec.config();
+        assert_eq!(spec.differences(&ours), Vec::<&str>::new());
+        // ZITADEL may leave out false, the first enum value and empty lists.
+        let mut sparse = ours.clone();
+        sparse.remove("devMode");
+        sparse.remove("accessTokenType");
+        assert_eq!(spec.differences(&sparse), Vec::<&str>::new());
+        let empty = serde_json::Map::new();
+        assert_eq!(
+            spec.differences(&empty),
+            ["redirectUris", "responseTypes", "grantTypes", "appType", "authMethodType"],
+            "WEB and BASIC are the defaults of appType and authMethodType"
+        );
+        let dev = OidcAppSpec { dev_mode: true, ..spec.clone() };
+        assert_eq!(dev.differences(&ours), ["devMode"]);
+        // An update sends back what it does not set, and never the client id or secret.
+        let mut existing = ours;
+        existing.insert("clientId".into(), json!("1@p"));
+        existing.insert("clientSecret".into(), json!("s"));
+        existing.insert("version".into(), json!("OIDC_VERSION_1_0"));
+        existing.insert("additionalOrigins".into(), json!(["https://app"]));
+        let update = dev.update_json(&existing);
+        assert_eq!(update["additionalOrigins"], json!(["https://app"]));
+        assert_eq!(update["devMode"], json!(true));
+        for absent in ["clientId", "clientSecret", "version", "name"] {
+            assert!(update.get(absent).is_none(), "{absent}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use url::Url;
 
 use crate::keys::DEFAULT_KEY_FILE;
-use crate::types::{KeyAction, KeyType, Options, PayloadType};
+use crate::types::{Connect, KeyAction, KeyType, Options, PayloadType};
 
 pub const USAGE: &str = "\
 zitadel-claims-setup: provision ZITADEL for the zitadel-claims worker in one command.
@@ -34,6 +34,15 @@ target in ZITADEL and activates it, and stores the private key as the worker's s
 PAYLOAD_DECRYPTION_KEY (\"<key id>:<base64 of the PKCS#8 DER>\", through wrangler's standard input).
 A Worker secret cannot be read back, so the private key is also kept in the key file; running
 again reuses the key the file holds.
+
+With --connect it also provisions the worker's connect flow (users link their Microsoft account):
+the OIDC app \"<name>-connect\" (a public client: code flow with PKCE), whose redirect URI is
+<worker origin>/connect/zitadel/callback, in the project --connect-project or else in the project
+named --name (made when missing; an app or project of that name is reused, and the app's redirect
+URI updated); the worker's secret TOKEN_SEALING_KEY (\"<key id>:<base64 of 32 random bytes>\",
+through wrangler's standard input, never printed), made only when the worker has none. It then
+prints the client id to set as the variable CONNECT_CLIENT_ID and the redirect URI to register in
+the Entra app.
 
 Options:
   --domain <host|url>    your instance: my-instance.zitadel.cloud (means https://) or a full URL
@@ -61,6 +70,9 @@ Options:
   --finish-rotation      after a rotation: store only the current signing key, and only the
                          active encryption key; remove the inactive public keys from the target
                          and their private keys from the key file
+  --connect              also provision the connect flow (see above); needs --worker-url, whose
+                         origin is the worker's
+  --connect-project <id> the project of the connect app (default: the project named --name)
   --dry-run              print every API call and the wrangler command; send and run nothing
   --allow-http           allow http:// in --domain and --worker-url (local testing only)
   -h, --help             print this text
@@ -71,8 +83,10 @@ the key is handled; with it the target and its bindings are provisioned first.
 
 Environment:
   ZITADEL_PAT      (required) a personal access token with action.target.read,
-                   action.target.write, action.execution.read and action.execution.write,
-                   e.g. of a service user with the IAM_OWNER role
+                   action.target.write, action.execution.read and action.execution.write (with
+                   --connect also project.read, project.create, project.app.read and
+                   project.app.write, in the organization of the token's user), e.g. of a
+                   service user with the IAM_OWNER role
   SETUP_WRANGLER   a program to run instead of `npx wrangler`
 
 Exit status: 0 done, 1 failed (the message says why), 2 wrong usage or ZITADEL_PAT not set.
@@ -127,6 +141,8 @@ struct Args {
     key_type: Vec<String>,
     #[arg(long, allow_hyphen_values = true)]
     key_file: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    connect_project: Vec<String>,
     #[arg(long)]
     interrupt_on_error: bool,
     #[arg(long)]
@@ -141,6 +157,8 @@ struct Args {
     rotate_encryption_key: bool,
     #[arg(long)]
     finish_rotation: bool,
+    #[arg(long)]
+    connect: bool,
     #[arg(long)]
     dry_run: bool,
     #[arg(long)]
@@ -315,9 +333,17 @@ where
 
 fn options(raw: Args) -> Result<Options, UsageError> {
     // A repeat stopped the reading: a value option holds one value at most.
-    let [domain, worker, name, duration, payload, pair, key_file] =
-        [raw.domain, raw.worker_url, raw.name, raw.timeout, raw.payload_type, raw.key_type, raw.key_file]
-            .map(|values| values.into_iter().next());
+    let [domain, worker, name, duration, payload, pair, key_file, connect_project] = [
+        raw.domain,
+        raw.worker_url,
+        raw.name,
+        raw.timeout,
+        raw.payload_type,
+        raw.key_type,
+        raw.key_file,
+        raw.connect_project,
+    ]
+    .map(|values| values.into_iter().next());
     let actions = [
         ("--rotate", raw.rotate, KeyAction::Rotate),
         ("--rotate-encryption-key", raw.rotate_encryption_key, KeyAction::RotateEncryptionKey),
@@ -389,6 +415,16 @@ fn options(raw: Args) -> Result<Options, UsageError> {
         Some(t) => timeout(&t)?,
         None => "10s".to_string(),
     };
+    let connect = match (raw.connect, &worker_url) {
+        (false, _) if connect_project.is_some() => return Err(usage("--connect-project is for --connect")),
+        (false, _) => None,
+        (true, None) => {
+            return Err(usage(
+                "--connect needs --worker-url: the connect flow's redirect URIs are on the worker's origin",
+            ))
+        }
+        (true, Some(url)) => Some(Connect { origin: origin(url)?, project_id: project_id(connect_project)? }),
+    };
     Ok(Options {
         base_url,
         worker_url,
@@ -402,8 +438,28 @@ fn options(raw: Args) -> Result<Options, UsageError> {
         payload_type,
         key_type,
         key_file,
+        connect,
         dry_run: raw.dry_run,
     })
+}
+
+/// The origin (`scheme://host[:port]`, no default port) of a URL `worker_url` checked.
+fn origin(worker_url: &str) -> Result<String, UsageError> {
+    match Url::parse(worker_url).map(|url| url.origin()) {
+        Ok(origin @ url::Origin::Tuple(..)) => Ok(origin.ascii_serialization()),
+        _ => Err(usage(format!("--worker-url {worker_url:?} has no origin"))),
+    }
+}
+
+/// `--connect-project`: a project id (ZITADEL's ids are digits; anything else is sent as one path
+/// segment and ZITADEL answers).
+fn project_id(value: Option<String>) -> Result<Option<String>, UsageError> {
+    match value {
+        Some(id) if id.trim().is_empty() || id.len() > 200 || id.contains(char::is_whitespace) => {
+            Err(usage("--connect-project must be a project id such as 312909075212468632"))
+        }
+        other => Ok(other),
+    }
 }
 
 /// The instance's base URL from `--domain`: a bare host (`my.zitadel.cloud`, `localhost:8080`)
@@ -541,8 +597,32 @@ mod tests {
                 payload_type: None,
                 key_type: KeyType::Rsa,
                 key_file: ".payload-decryption-keys".into(),
+                connect: None,
                 dry_run: false,
             }
+        );
+    }
+
+    #[test]
+    fn connect_takes_the_worker_urls_origin_and_an_optional_project() {
+        let base = ["--domain", "z.cloud", "--connect"];
+        let with = |extra: &[&str]| run(&[&base[..], extra].concat());
+        let o = with(&["--worker-url", "https://W.example.workers.dev:443/claims/hook?x=1"]).unwrap();
+        assert_eq!(o.connect, Some(Connect { origin: "https://w.example.workers.dev".into(), project_id: None }));
+        let local = with(&["--worker-url", "http://127.0.0.1:8787/", "--allow-http", "--connect-project=42"]).unwrap();
+        assert_eq!(
+            local.connect,
+            Some(Connect { origin: "http://127.0.0.1:8787".into(), project_id: Some("42".into()) })
+        );
+        assert!(err(&["--domain", "z.cloud", "--rotate", "--connect"]).starts_with("--connect needs --worker-url"));
+        assert_eq!(
+            err(&["--domain", "z", "--worker-url", "https://w.dev/", "--connect-project", "42"]),
+            "--connect-project is for --connect"
+        );
+        assert!(with(&["--worker-url", "https://w.dev/", "--connect-project", " "]).is_err());
+        assert_eq!(
+            err(&["--domain", "z", "--worker-url", "https://w.dev/", "--connect", "--connect"]),
+            "--connect is given twice"
         );
     }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::api::{Answer, Request, Transport};
 use crate::error::Error;
-use crate::keys::{Entry, KeyPair, Keys};
+use crate::keys::{Entry, KeyPair, Keys, SealingKey};
 use crate::secret::Secret;
 use crate::types::{Call, KeyAction, KeyType, Options};
 use crate::wrangler::{SecretStore, Wrangler};
@@ -21,6 +21,10 @@ pub const ACTIVE_KEY_ID: &str = "ACTIVE_KEY_ID";
 pub const EARLIER_KEY_ID: &str = "EARLIER_KEY_ID";
 /// How the public key is shown in a request body.
 pub const PUBLIC_KEY_PLACEHOLDER: &str = "<public key PEM>";
+/// Placeholder ids of `--connect`'s project and app, and the app's client id.
+pub const PROJECT_ID: &str = "PROJECT_ID";
+pub const APP_ID: &str = "APP_ID";
+pub const CLIENT_ID: &str = "CLIENT_ID";
 
 /// The encryption keys a dry run assumes the target has: the active one, and when finishing a
 /// rotation an earlier one too. Only key-only runs read them (a dry run otherwise creates the target).
@@ -89,6 +93,15 @@ impl<W: Write> Transport for DryRunApi<W> {
                 }
             }
             Call::AddPublicKey => "(publicKey is the base64 of the new public key's PEM text)".into(),
+            Call::SearchProjects => format!(
+                "(assuming no project named {:?} exists, so it is created; when one exists its id is used)",
+                self.name
+            ),
+            Call::SearchApps => format!(
+                "(assuming no app named \"{}-connect\" exists in the project, so it is created; when one exists \
+                 its client id is used, and its configuration set with PUT .../apps/{APP_ID}/oidc_config where it differs)",
+                self.name
+            ),
             _ => String::new(),
         };
         if !note.is_empty() {
@@ -105,9 +118,14 @@ impl<W: Write> Transport for DryRunApi<W> {
                 "publicKeys": self.keys.iter().map(|(id, active)| json!({ "keyId": id, "active": active })).collect::<Vec<_>>()
             }),
             Call::AddPublicKey => json!({ "keyId": NEW_KEY_ID }),
-            Call::UpdateTarget | Call::SetExecution | Call::ActivatePublicKey | Call::RemovePublicKey => {
-                Value::Object(Default::default())
-            }
+            Call::SearchProjects | Call::SearchApps => json!({ "result": [] }),
+            Call::CreateProject => json!({ "id": PROJECT_ID }),
+            Call::CreateOidcApp => json!({ "appId": APP_ID, "clientId": CLIENT_ID }),
+            Call::UpdateTarget
+            | Call::SetExecution
+            | Call::ActivatePublicKey
+            | Call::RemovePublicKey
+            | Call::UpdateOidcConfig => Value::Object(Default::default()),
         };
         Ok(Answer { status: 200, body: body.to_string(), location: None })
     }
@@ -134,6 +152,22 @@ impl<W: Write> SecretStore for DryRunSecrets<W> {
     fn command_line(&self, name: &str) -> String {
         self.wrangler.command_line(name)
     }
+
+    fn names(&mut self) -> Result<Vec<String>, Error> {
+        let _ = writeln!(self.out, "{}", self.wrangler.list_command_line());
+        let _ = writeln!(
+            self.out,
+            "    (assuming the worker has no secret TOKEN_SEALING_KEY yet, so one is made and stored; a real run keeps one that is set)"
+        );
+        Ok(Vec::new())
+    }
+}
+
+/// What a real run would print at its end for `--connect`, the client id a placeholder.
+pub fn next_steps(out: &mut dyn Write, options: &Options) {
+    if let Some(connect) = &options.connect {
+        let _ = write!(out, "{}", crate::setup::connect_next_steps(connect, CLIENT_ID));
+    }
 }
 
 /// Placeholder key pairs, and a key file that holds the assumed keys' private keys.
@@ -155,6 +189,14 @@ impl<W: Write> DryRunKeys<W> {
 }
 
 impl<W: Write> Keys for DryRunKeys<W> {
+    fn sealing_key(&mut self) -> Result<SealingKey, Error> {
+        let _ = writeln!(
+            self.out,
+            "(make a token sealing key on this machine: \"k<today as yyyymmdd>:<base64 of 32 random bytes>\")"
+        );
+        Ok(SealingKey { key_id: "KEY_ID".into(), value: Secret::new("<token sealing key>") })
+    }
+
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
         let _ = writeln!(self.out, "(generate an {key_type} key pair on this machine)");
         Ok(KeyPair { public_pem: PUBLIC_KEY_PLACEHOLDER.to_string(), private: Secret::new("<private key>") })
@@ -222,6 +264,7 @@ mod tests {
             &mut std::io::sink(),
         )
         .unwrap();
+        next_steps(&mut shared.clone(), &options);
         let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
         assert!(!text.contains("BEGIN"), "no key material: {text}");
         text
@@ -253,6 +296,36 @@ mod tests {
         );
         assert!(text.contains("assuming no target named \"zitadel-claims\" exists"), "{text}");
         assert!(!text.contains("<signing key>"), "{text}");
+    }
+
+    #[test]
+    fn connect_prints_the_project_app_and_sealing_key_steps_and_what_is_left() {
+        let text = dry_run("--domain z.example --worker-url https://w.dev/claims --connect");
+        let calls = calls(&text);
+        assert_eq!(
+            calls[5..],
+            [
+                "POST https://z.example/management/v1/projects/_search",
+                "POST https://z.example/management/v1/projects",
+                "POST https://z.example/management/v1/projects/PROJECT_ID/apps/_search",
+                "POST https://z.example/management/v1/projects/PROJECT_ID/apps/oidc",
+                "npx wrangler secret list --format json",
+                "(make a token sealing key on this machine: \"k<today as yyyymmdd>:<base64 of 32 random bytes>\")",
+                "npx wrangler secret put TOKEN_SEALING_KEY",
+                "For the connect flow, left to do by hand:",
+            ]
+        );
+        assert!(text.contains(r#"{"name":"zitadel-claims"}"#), "{text}");
+        assert!(text.contains(r#""redirectUris":["https://w.dev/connect/zitadel/callback"]"#), "{text}");
+        assert!(text.contains(r#""authMethodType":"OIDC_AUTH_METHOD_TYPE_NONE""#), "{text}");
+        assert!(text.contains("assuming no app named \"zitadel-claims-connect\" exists"), "{text}");
+        assert!(text.contains("CONNECT_CLIENT_ID = \"CLIENT_ID\""), "{text}");
+        assert!(text.contains("       https://w.dev/connect/microsoft/callback\n"), "{text}");
+        assert!(!text.contains("<token sealing key>"), "{text}");
+
+        let named = dry_run("--domain z.example --worker-url https://w.dev/ --connect --connect-project 42");
+        assert!(!named.contains("/management/v1/projects/_search"), "{named}");
+        assert!(named.contains("POST https://z.example/management/v1/projects/42/apps/oidc"), "{named}");
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub enum Error {
     KeyGeneration { key_type: String, detail: String },
     /// The target's active encryption key has no private key in the key file.
     KeyNotInFile { key_id: String, path: String },
+    /// `--connect`: more than one project has the name the tool looks for.
+    AmbiguousProject { name: String, count: usize },
+    /// `--connect`: more than one app of the project has the app's name.
+    AmbiguousApp { name: String, project: String, count: usize },
+    /// `--connect`: the app of that name is not an OIDC app (an API or SAML app).
+    NotOidcApp { name: String, project: String },
+    /// The operating system's random number generator failed when making the token sealing key.
+    SealingKey { detail: String },
 }
 
 impl Error {
@@ -54,7 +62,8 @@ impl fmt::Display for Error {
             Error::Usage(message) => f.write_str(message),
             Error::MissingPat => f.write_str(
                 "ZITADEL_PAT is not set: export a personal access token that has action.target.read, \
-                 action.target.write, action.execution.read and action.execution.write \
+                 action.target.write, action.execution.read and action.execution.write, and for --connect \
+                 project.read, project.create, project.app.read and project.app.write \
                  (e.g. of a service user with the IAM_OWNER role)",
             ),
             Error::Unreachable { url, reason } => write!(f, "cannot reach {url}: {reason}"),
@@ -110,6 +119,19 @@ impl fmt::Display for Error {
                  is not on this machine and cannot be stored for the worker: give the key file that holds it \
                  with --key-file, or make a new key pair with --rotate-encryption-key"
             ),
+            Error::AmbiguousProject { name, count } => write!(
+                f,
+                "{count} projects are named {name:?}; give the one for the connect app with --connect-project <id>"
+            ),
+            Error::AmbiguousApp { name, project, count } => write!(
+                f,
+                "{count} apps of project {project} are named {name:?}; delete the extra ones or choose another --name"
+            ),
+            Error::NotOidcApp { name, project } => write!(
+                f,
+                "the app {name:?} of project {project} is not an OIDC app; delete or rename it, or choose another --name"
+            ),
+            Error::SealingKey { detail } => write!(f, "making the token sealing key failed: {detail}"),
         }
     }
 }
@@ -145,6 +167,11 @@ mod tests {
             (Call::AddPublicKey, "action.target.write"),
             (Call::ActivatePublicKey, "action.target.write"),
             (Call::RemovePublicKey, "action.target.write"),
+            (Call::SearchProjects, "project.read"),
+            (Call::CreateProject, "project.create"),
+            (Call::SearchApps, "project.app.read"),
+            (Call::CreateOidcApp, "project.app.write"),
+            (Call::UpdateOidcConfig, "project.app.write"),
         ];
         for (call, permission) in cases {
             let message = Error::Forbidden { call, message: None }.to_string();

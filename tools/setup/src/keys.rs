@@ -7,11 +7,16 @@
 //! `<key id>:<base64 of the PKCS#8 DER>`, the form the worker reads, newest first; the file is
 //! written with mode 0600 (through a new file, renamed over the old one) and refused when others
 //! may read it.
+//!
+//! Also made here, for `--connect`: the worker's token sealing key (`TOKEN_SEALING_KEY`), 32 bytes
+//! from the same random number generator. No file keeps it: the tool stores it only when the
+//! worker has none, and never replaces it.
 
 use std::fmt;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -50,9 +55,20 @@ impl Entry {
     }
 }
 
+/// A new token sealing key: its id and the secret's value, `<key id>:<base64 of 32 random bytes>`.
+pub struct SealingKey {
+    pub key_id: String,
+    pub value: Secret,
+}
+
+/// The number of random bytes of a token sealing key (an AES-256 key).
+pub const SEALING_KEY_BYTES: usize = 32;
+
 /// Making key pairs and keeping their private keys: the real one on this machine ([`LocalKeys`]),
 /// a printing one for `--dry-run`.
 pub trait Keys {
+    /// A new token sealing key.
+    fn sealing_key(&mut self) -> Result<SealingKey, Error>;
     /// A new key pair of this type.
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error>;
     /// The key file's entries, newest first; none when there is no key file yet.
@@ -79,6 +95,10 @@ impl LocalKeys {
 }
 
 impl Keys for LocalKeys {
+    fn sealing_key(&mut self) -> Result<SealingKey, Error> {
+        sealing_key(SystemTime::now())
+    }
+
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
         generate(key_type)
     }
@@ -158,6 +178,40 @@ pub fn generate(key_type: KeyType) -> Result<KeyPair, Error> {
     Ok(KeyPair { public_pem, private: Secret::new(STANDARD.encode(private_der.as_bytes())) })
 }
 
+/// A new token sealing key from the operating system's random number generator, its id `k` and
+/// the date of `now` (UTC, `k20250131`): the worker tells keys apart by it once there are several.
+pub fn sealing_key(now: SystemTime) -> Result<SealingKey, Error> {
+    let mut bytes = [0u8; SEALING_KEY_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| Error::SealingKey { detail: e.to_string() })?;
+    let seconds = now
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| Error::SealingKey { detail: "the system clock is before 1970".into() })?;
+    let key_id = sealing_key_id(seconds.as_secs());
+    let value = Secret::new(format!("{key_id}:{}", STANDARD.encode(bytes)));
+    Ok(SealingKey { key_id, value })
+}
+
+/// `k` and the UTC date of `unix_seconds` as `yyyymmdd`.
+pub fn sealing_key_id(unix_seconds: u64) -> String {
+    let (year, month, day) = civil_date(unix_seconds / 86_400);
+    format!("k{year:04}{month:02}{day:02}")
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days on or after the epoch).
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 const HEADER: &str = "\
 # zitadel-claims-setup: the private keys of the target's payload encryption (PAYLOAD_TYPE_JWE),
 # also stored as the worker's secret PAYLOAD_DECRYPTION_KEY. Keep this file to yourself (mode 0600)
@@ -225,6 +279,31 @@ mod tests {
         let public = p256::PublicKey::from_public_key_pem(&pair.public_pem).unwrap();
         assert_eq!(private.public_key(), public);
         assert_ne!(generate(KeyType::P256).unwrap().public_pem, pair.public_pem);
+    }
+
+    #[test]
+    fn a_sealing_key_is_its_id_a_colon_and_the_standard_base64_of_32_random_bytes() {
+        // 2025-01-31T23:59:59Z
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_738_367_999);
+        let key = sealing_key(now).unwrap();
+        assert_eq!(key.key_id, "k20250131");
+        let (id, encoded) = key.value.expose().split_once(':').unwrap();
+        assert_eq!(id, "k20250131");
+        assert_eq!(encoded.len(), 44, "standard base64 with padding");
+        assert_eq!(STANDARD.decode(encoded).unwrap().len(), SEALING_KEY_BYTES);
+        assert_ne!(sealing_key(now).unwrap().value, key.value, "fresh randomness each time");
+        assert_eq!(format!("{:?}", key.value), "Secret(..)");
+    }
+
+    #[test]
+    fn the_sealing_key_id_is_the_utc_date() {
+        assert_eq!(sealing_key_id(0), "k19700101");
+        assert_eq!(sealing_key_id(951_782_400), "k20000229", "a leap day");
+        assert_eq!(sealing_key_id(951_868_799), "k20000229");
+        assert_eq!(sealing_key_id(951_868_800), "k20000301");
+        assert_eq!(sealing_key_id(1_735_689_600), "k20250101");
+        assert_eq!(sealing_key_id(4_107_542_399), "k21000228", "2100 is no leap year");
+        assert_eq!(sealing_key_id(4_107_542_400), "k21000301");
     }
 
     fn entry(id: &str, der: &[u8]) -> Entry {

@@ -4,7 +4,9 @@
 //! `wrangler secret put`, and binds the target to `preaccesstoken` (and on request `preuserinfo`
 //! and the response of `RetrieveIdentityProviderIntent`) without dropping other bindings. For a
 //! target whose payload is encrypted (`--payload-type jwe`) it makes the key pair on this machine,
-//! gives ZITADEL the public key and stores the private key as the worker's secret.
+//! gives ZITADEL the public key and stores the private key as the worker's secret. With
+//! `--connect` it also makes (or reuses) the OIDC app of the worker's connect flow and the
+//! worker's token sealing key.
 //! Run it with `npm run setup -- --help`.
 //!
 //! The modules, from the bottom up; each uses only modules above it in this list, so there is no
@@ -13,8 +15,8 @@
 //! 1. `types` (what a run is asked to do, the API calls) and `secret` (a value kept out of
 //!    output): they use no other module;
 //! 2. `error`: every failure, its message and exit code;
-//! 3. `api` (ZITADEL's Action API over a transport), `keys` (the key pairs and the key file) and
-//!    `wrangler` (the worker's secrets);
+//! 3. `api` (ZITADEL's API over a transport), `keys` (the key pairs, the key file and the token
+//!    sealing key) and `wrangler` (the worker's secrets);
 //! 4. `http` (the real transport) and `setup` (the provisioning: `setup/mod.rs` orders the steps,
 //!    the files beside it each provision one thing and use no other of them);
 //! 5. `dry_run`: the printing transport, secret store and key store of `--dry-run`;
@@ -89,7 +91,9 @@ fn run(options: &Options) -> Result<(), Error> {
         }
         // The progress lines of a real run would describe placeholders: leave them out.
         let mut zitadel = Zitadel::new(&options.base_url, &mut api)?;
-        return setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut io::sink());
+        setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut io::sink())?;
+        dry_run::next_steps(&mut stdout, options);
+        return Ok(());
     }
     let mut transport = http::Http::new(pat()?);
     let mut wrangler = wrangler;

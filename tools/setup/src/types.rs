@@ -1,5 +1,5 @@
 //! The vocabulary the other modules share: what a run is asked to do ([`Options`], with its
-//! [`KeyAction`], [`PayloadType`] and [`KeyType`]) and the ZITADEL API calls ([`Call`]) that
+//! [`KeyAction`], [`PayloadType`], [`KeyType`] and [`Connect`]) and the ZITADEL API calls ([`Call`]) that
 //! requests carry and errors name. It uses no other module of the crate, so every module may use it.
 
 use std::fmt;
@@ -25,7 +25,19 @@ pub struct Options {
     pub key_type: KeyType,
     /// Where the private keys of the encryption key pairs are kept.
     pub key_file: String,
+    /// `--connect`: the OIDC app of the worker's connect flow and its settings.
+    pub connect: Option<Connect>,
     pub dry_run: bool,
+}
+
+/// What `--connect` provisions for: the worker's origin and the project of its OIDC app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    /// `scheme://host[:port]` of `--worker-url`: the connect flow's routes are at its root.
+    pub origin: String,
+    /// `--connect-project`: the project to create the app in; `None`: the project named `--name`,
+    /// created when there is none.
+    pub project_id: Option<String>,
 }
 
 /// Which key a run rotates, if any (`--rotate`, `--rotate-encryption-key`, `--finish-rotation`).
@@ -78,7 +90,9 @@ impl fmt::Display for KeyType {
     }
 }
 
-/// The calls, named after the RPCs of `zitadel.action.v2.ActionService`.
+/// The calls, named after the RPCs of `zitadel.action.v2.ActionService`, and for `--connect` of
+/// `zitadel.management.v1.ManagementService` (`ListProjects`, `AddProject`, `ListApps`, `AddOIDCApp`,
+/// `UpdateOIDCAppConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     SearchTargets,
@@ -92,6 +106,11 @@ pub enum Call {
     AddPublicKey,
     ActivatePublicKey,
     RemovePublicKey,
+    SearchProjects,
+    CreateProject,
+    SearchApps,
+    CreateOidcApp,
+    UpdateOidcConfig,
 }
 
 impl Call {
@@ -107,6 +126,10 @@ impl Call {
             | Call::RemovePublicKey => "action.target.write",
             Call::SearchExecutions => "action.execution.read",
             Call::SetExecution => "action.execution.write",
+            Call::SearchProjects => "project.read",
+            Call::CreateProject => "project.create",
+            Call::SearchApps => "project.app.read",
+            Call::CreateOidcApp | Call::UpdateOidcConfig => "project.app.write",
         }
     }
 
@@ -124,6 +147,11 @@ impl Call {
             Call::AddPublicKey => "adding the public key to the target",
             Call::ActivatePublicKey => "activating the target's public key",
             Call::RemovePublicKey => "removing an inactive public key of the target",
+            Call::SearchProjects => "searching the projects",
+            Call::CreateProject => "creating the project",
+            Call::SearchApps => "searching the project's apps",
+            Call::CreateOidcApp => "creating the OIDC app",
+            Call::UpdateOidcConfig => "updating the OIDC app's configuration",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Storing the worker's secrets (the signing key, the payload decryption key) with
-//! `wrangler secret put`.
+//! Storing the worker's secrets (the signing key, the payload decryption key, the token sealing
+//! key) with `wrangler secret put`, and listing their names with `wrangler secret list`.
 //!
 //! The key is written to wrangler's standard input: never on a command line (visible to every
 //! user of the machine in the process list), never printed.
@@ -15,6 +15,8 @@ pub trait SecretStore {
     fn put(&mut self, name: &str, value: &Secret, what: &str) -> Result<(), Error>;
     /// The command line, without the value.
     fn command_line(&self, name: &str) -> String;
+    /// The names of the worker's secrets (their values cannot be read back).
+    fn names(&mut self) -> Result<Vec<String>, Error>;
 }
 
 pub struct Wrangler {
@@ -39,6 +41,26 @@ impl Wrangler {
         args.extend(["secret", "put", name].map(str::to_string));
         args
     }
+
+    fn list_args(&self) -> Vec<String> {
+        let mut args = self.args.clone();
+        args.extend(["secret", "list", "--format", "json"].map(str::to_string));
+        args
+    }
+
+    /// `wrangler secret list --format json`, without running it.
+    pub fn list_command_line(&self) -> String {
+        std::iter::once(self.program.clone()).chain(self.list_args()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The names in the output of `wrangler secret list --format json`: a JSON array of
+/// `{"name", "type"}`, maybe after other lines (a notice of a newer wrangler).
+pub fn secret_names(output: &str) -> Option<Vec<String>> {
+    let start = output.find('[')?;
+    let mut items = serde_json::Deserializer::from_str(&output[start..]).into_iter::<Vec<serde_json::Value>>();
+    let list = items.next()?.ok()?;
+    list.iter().map(|secret| secret.get("name").and_then(|n| n.as_str()).map(str::to_string)).collect()
 }
 
 impl SecretStore for Wrangler {
@@ -72,6 +94,33 @@ impl SecretStore for Wrangler {
     fn command_line(&self, name: &str) -> String {
         std::iter::once(self.program.clone()).chain(self.args(name)).collect::<Vec<_>>().join(" ")
     }
+
+    fn names(&mut self) -> Result<Vec<String>, Error> {
+        let command = self.list_command_line();
+        let fail =
+            |detail: String, hint: &str| Error::Wrangler { command: command.clone(), detail, hint: hint.to_string() };
+        let output = Command::new(&self.program)
+            .args(self.list_args())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| {
+                fail(
+                    format!("could not be started: {e}"),
+                    " (is Node.js installed? set SETUP_WRANGLER to use another program)",
+                )
+            })?;
+        if !output.status.success() {
+            let status = output.status;
+            let code = status.code().map(|c| format!("exit code {c}")).unwrap_or_else(|| "killed by a signal".into());
+            return Err(fail(
+                format!("failed ({code})"),
+                " (is wrangler logged in? run `npx wrangler login`, or set CLOUDFLARE_API_TOKEN)",
+            ));
+        }
+        secret_names(&String::from_utf8_lossy(&output.stdout))
+            .ok_or_else(|| fail("printed no list of secrets (a JSON array of {\"name\", \"type\"})".into(), ""))
+    }
 }
 
 /// The error of a failing `wrangler secret put` with `extra` added to its hint; other errors as they
@@ -101,6 +150,18 @@ mod tests {
     fn setup_wrangler_replaces_the_program() {
         let w = Wrangler::new(Some("/tmp/fake-wrangler".into()));
         assert_eq!(w.command_line("ZITADEL_SIGNING_KEY"), "/tmp/fake-wrangler secret put ZITADEL_SIGNING_KEY");
+        assert_eq!(w.list_command_line(), "/tmp/fake-wrangler secret list --format json");
+        assert!(Wrangler::new(None).list_command_line().ends_with(" wrangler secret list --format json"));
+    }
+
+    #[test]
+    fn secret_names_are_read_from_wranglers_json_list() {
+        let listed = "[\n  {\n    \"name\": \"ZITADEL_SIGNING_KEY\",\n    \"type\": \"secret_text\"\n  },\n  {\"name\": \"TOKEN_SEALING_KEY\", \"type\": \"secret_text\"}\n]\n";
+        assert_eq!(secret_names(listed).unwrap(), ["ZITADEL_SIGNING_KEY", "TOKEN_SEALING_KEY"]);
+        assert_eq!(secret_names("[]").unwrap(), Vec::<String>::new());
+        assert_eq!(secret_names(&format!("A newer wrangler is out\n{listed}")).unwrap().len(), 2);
+        assert_eq!(secret_names("Secret Name: X"), None);
+        assert_eq!(secret_names("[{\"type\": \"secret_text\"}]"), None);
     }
 
     #[cfg(unix)]
@@ -116,6 +177,14 @@ mod tests {
         let mut w = Wrangler::new(Some(script.display().to_string()));
         w.put("ZITADEL_SIGNING_KEY", &Secret::new("k1,k2"), "keys").unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "k1,k2");
+
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$@\" > '{}'\necho '[{{\"name\":\"A\",\"type\":\"secret_text\"}}]'\nexit \"${{FAIL:-0}}\"\n", out.display()),
+        )
+        .unwrap();
+        assert_eq!(w.names().unwrap(), ["A"]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "secret list --format json\n");
 
         let mut failing = Wrangler::new(Some(format!("{}-missing", script.display())));
         let err = failing.put("ZITADEL_SIGNING_KEY", &Secret::new("k"), "key").unwrap_err().to_string();

@@ -395,6 +395,9 @@ mod tests {
             fn command_line(&self, name: &str) -> String {
                 format!("w {name}")
             }
+            fn names(&mut self) -> Result<Vec<String>, Error> {
+                unreachable!("no --connect")
+            }
         }
         let (mut fake, mut keys) = (Fake::default(), MemoryKeys::default());
         let err = run(

@@ -7,7 +7,7 @@ use super::run;
 use crate::api::{Answer, Request, Transport, Zitadel};
 use crate::cli::{parse, Command};
 use crate::error::Error;
-use crate::keys::{Entry, KeyPair, Keys};
+use crate::keys::{sealing_key, Entry, KeyPair, Keys, SealingKey};
 use crate::secret::Secret;
 use crate::types::{Call, KeyType, Options};
 use crate::wrangler::SecretStore;
@@ -24,6 +24,11 @@ pub(super) struct Fake {
     pub(super) rotations: u32,
     /// A call answered with 500.
     pub(super) failing: Option<Call>,
+    /// The projects (id, name); a new one gets the id `500`, `501`, ...
+    pub(super) projects: Vec<(String, String)>,
+    /// The apps (project id, app id, name, `oidcConfig`, `null` for an API app); a new one gets
+    /// the id `601`, ... and the client id `600@<project name>`, ...
+    pub(super) apps: Vec<(String, String, String, Value)>,
 }
 
 impl Fake {
@@ -119,6 +124,57 @@ impl Transport for Fake {
                 self.public_keys.retain(|k| k.0 != id);
                 ok(json!({}))
             }
+            Call::SearchProjects => {
+                let wanted = &body["queries"][0]["nameQuery"];
+                assert_eq!(wanted["method"], "TEXT_QUERY_METHOD_EQUALS");
+                let found: Vec<Value> = self
+                    .projects
+                    .iter()
+                    .filter(|(_, name)| *name == wanted["name"])
+                    .map(|(id, name)| json!({"id": id, "name": name, "state": "PROJECT_STATE_ACTIVE"}))
+                    .collect();
+                ok(json!({ "details": {"totalResult": found.len().to_string()}, "result": found }))
+            }
+            Call::CreateProject => {
+                let id = format!("{}", 500 + self.projects.len());
+                self.projects.push((id.clone(), body["name"].as_str().unwrap().to_string()));
+                ok(json!({"id": id}))
+            }
+            Call::SearchApps => {
+                let project = request.url.split("/projects/").nth(1).unwrap().split('/').next().unwrap();
+                let wanted = &body["queries"][0]["nameQuery"];
+                assert_eq!(wanted["method"], "TEXT_QUERY_METHOD_EQUALS");
+                let found: Vec<Value> = self
+                    .apps
+                    .iter()
+                    .filter(|(p, _, name, _)| p == project && *name == wanted["name"])
+                    .map(|(_, id, name, config)| match config {
+                        Value::Null => json!({"id": id, "name": name, "apiConfig": {"clientId": "api"}}),
+                        config => json!({"id": id, "name": name, "oidcConfig": config}),
+                    })
+                    .collect();
+                // protojson leaves out an empty list
+                ok(if found.is_empty() { json!({"details": {}}) } else { json!({ "result": found }) })
+            }
+            Call::CreateOidcApp => {
+                let project = request.url.split("/projects/").nth(1).unwrap().split('/').next().unwrap().to_string();
+                let project_name = self.projects.iter().find(|(id, _)| *id == project).map(|p| p.1.clone());
+                let id = format!("{}", 601 + self.apps.len());
+                let client_id = format!("{}@{}", 600 + self.apps.len(), project_name.unwrap_or_default());
+                let mut config = body.clone();
+                config.as_object_mut().unwrap().remove("name");
+                config["clientId"] = json!(client_id);
+                self.apps.push((project, id.clone(), body["name"].as_str().unwrap().to_string(), config));
+                ok(json!({"appId": id, "clientId": client_id, "noneCompliant": false}))
+            }
+            Call::UpdateOidcConfig => {
+                let app = request.url.rsplit("/apps/").next().unwrap().trim_end_matches("/oidc_config");
+                let entry = self.apps.iter_mut().find(|a| a.1 == app).expect("updating an unknown app");
+                let client_id = entry.3["clientId"].clone();
+                entry.3 = body.clone();
+                entry.3["clientId"] = client_id;
+                ok(json!({}))
+            }
         }
     }
 }
@@ -144,6 +200,9 @@ impl SecretStore for Stored {
     fn command_line(&self, name: &str) -> String {
         format!("fake secret put {name}")
     }
+    fn names(&mut self) -> Result<Vec<String>, Error> {
+        Ok(self.0.iter().map(|(n, _)| n.clone()).collect())
+    }
 }
 
 /// Key pairs `PEM-<n>` / `PRIV<n>` (base64 of a DER-like `0x30 n`), the key file in memory.
@@ -165,6 +224,10 @@ impl MemoryKeys {
 }
 
 impl Keys for MemoryKeys {
+    /// The real generator: the tests check its output where it goes.
+    fn sealing_key(&mut self) -> Result<SealingKey, Error> {
+        sealing_key(std::time::SystemTime::now())
+    }
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
         self.made.push(key_type);
         let n = self.made.len();

@@ -1,16 +1,20 @@
 //! The provisioning itself, in order: the encryption key, the target, the signing-key secret, the
-//! executions. This file orders the steps; each thing provisioned has its own file:
+//! executions, and with `--connect` the connect flow's app and sealing key. This file orders the
+//! steps; each thing provisioned has its own file:
 //!
 //! - `target.rs`: the Actions V2 target (its endpoint, timeout, failure policy, payload type);
 //! - `encryption_keys.rs`: the key pairs of the payload encryption and `PAYLOAD_DECRYPTION_KEY`,
 //!   with their rotation;
 //! - `signing_key.rs`: the target's signing key as `ZITADEL_SIGNING_KEY`, with its rotation;
-//! - `executions.rs`: the executions that call the target.
+//! - `executions.rs`: the executions that call the target;
+//! - `connect.rs`: the OIDC app of the worker's connect flow and `TOKEN_SEALING_KEY`.
 //!
 //! The secrets are stored before the target is bound, so ZITADEL never calls a worker that cannot
 //! check its signature (or open its payload) yet; when wrangler fails, nothing calls the worker at
 //! all. For a target that exists, the encryption key is handled before the target is updated, so
 //! a target switched to `PAYLOAD_TYPE_JWE` finds its key active and the worker able to decrypt.
+//! The connect flow comes last: it does not touch the target, and `wrangler secret list` finds the
+//! worker once `wrangler secret put` of the signing key has made it.
 
 use std::io::Write;
 
@@ -27,6 +31,7 @@ macro_rules! say {
     };
 }
 
+mod connect;
 mod encryption_keys;
 mod executions;
 mod signing_key;
@@ -34,6 +39,8 @@ mod target;
 
 #[cfg(test)]
 mod fakes;
+
+pub use connect::next_steps as connect_next_steps;
 
 /// Provisions what `options` asks for, in order (see the module docs); progress lines go to `out`.
 pub fn run(
@@ -84,7 +91,14 @@ pub fn run(
     if options.worker_url.is_some() {
         executions::bind(options, api, &id, out)?;
     }
+    let client_id = match &options.connect {
+        Some(connect) => Some((connect, connect::provision(options, connect, api, secrets, keys, out)?)),
+        None => None,
+    };
     say!(out, "Done.");
+    if let Some((connect, client_id)) = client_id {
+        let _ = write!(out, "{}", connect::next_steps(connect, &client_id));
+    }
     Ok(())
 }
 
