@@ -1,5 +1,5 @@
 // `npm run setup` (the zitadel-claims-setup binary) against the fake ZITADEL, with a fake wrangler
-// that records its arguments and standard input. The binary is not built here: run
+// that records its arguments and standard input (and lists the secrets FAKE_WRANGLER_SECRETS names). The binary is not built here: run
 // `cargo build --release -p zitadel-claims-setup` first (scripts/test.sh does).
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,7 +75,8 @@ function setup(args, { pat = PAT, env = {}, domain = fake?.url, cwd = work } = {
       const wrangler = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
       for (const t of fake?.targets() ?? []) seenKeys.add(t.signingKey);
       // Each stored key: a signing key, or the base64 DER of a private key after `<key id>:`.
-      for (const { stdin } of wrangler) for (const part of stdin.split(',')) seenKeys.add(part.split(':').at(-1));
+      // (`secret list` reads nothing.)
+      for (const { stdin } of wrangler) for (const part of stdin.split(',')) if (part) seenKeys.add(part.split(':').at(-1));
       const result = { code, stdout, stderr, wrangler, ms: Date.now() - started };
       assertNoSecrets(result);
       resolve(result);
@@ -302,7 +303,7 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.match(r.stdout, /--domain <host\|url>/);
     assert.match(r.stdout, /--dry-run/);
     assert.match(r.stdout, /ZITADEL_PAT/);
-    for (const flag of ['--payload-type <type>', '--key-type <type>', '--key-file <path>', '--rotate-encryption-key', 'PAYLOAD_DECRYPTION_KEY']) {
+    for (const flag of ['--payload-type <type>', '--key-type <type>', '--key-file <path>', '--rotate-encryption-key', 'PAYLOAD_DECRYPTION_KEY', '--connect', '--connect-project <id>', 'TOKEN_SEALING_KEY']) {
       assert.ok(r.stdout.includes(flag), flag);
     }
   });
@@ -563,6 +564,148 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
   });
 });
 
+describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN_SEALING_KEY', () => {
+  beforeEach(() => start());
+
+  const CONNECT = ['--worker-url', WORKER, '--connect'];
+  const SEALING_PUT = ['secret', 'put', 'TOKEN_SEALING_KEY'];
+  const LIST = ['secret', 'list', '--format', 'json'];
+  /** The fields the connect app is created with, for a worker at `origin`. */
+  const appFields = (origin, devMode) => ({
+    redirectUris: [`${origin}/connect/zitadel/callback`],
+    responseTypes: ['OIDC_RESPONSE_TYPE_CODE'],
+    grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE'],
+    appType: 'OIDC_APP_TYPE_USER_AGENT',
+    authMethodType: 'OIDC_AUTH_METHOD_TYPE_NONE',
+    devMode,
+    accessTokenType: 'OIDC_TOKEN_TYPE_BEARER',
+  });
+
+  it('creates the project and a PKCE app with exactly these fields, stores a new sealing key, prints what is left', async () => {
+    const r = await setup(CONNECT);
+    ok(r);
+    const [project] = fake.projects();
+    assert.equal(project.name, 'zitadel-claims');
+    assert.equal(project.apps.length, 1);
+    const [app] = project.apps;
+    assert.equal(app.name, 'zitadel-claims-connect');
+    const create = fake.calls.find((c) => c.path.endsWith('/apps/oidc'));
+    assert.equal(create.path, `/management/v1/projects/${project.id}/apps/oidc`);
+    assert.deepEqual(JSON.parse(create.body), { name: 'zitadel-claims-connect', ...appFields('http://127.0.0.1:8787', true) });
+    assert.deepEqual(paths().slice(4), [
+      'POST /management/v1/projects/_search',
+      'POST /management/v1/projects',
+      `POST /management/v1/projects/${project.id}/apps/_search`,
+      `POST /management/v1/projects/${project.id}/apps/oidc`,
+    ]);
+
+    // The signing key first (that `secret put` makes a new worker), then the list, then the new key.
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [SECRET_PUT, LIST, SEALING_PUT]);
+    const sealing = r.wrangler[2].stdin;
+    const m = /^(k\d{8}):([A-Za-z0-9+/]{43}=)$/.exec(sealing);
+    assert.ok(m, 'TOKEN_SEALING_KEY is "k<yyyymmdd>:<standard base64>"');
+    assert.equal(Buffer.from(m[2], 'base64').length, 32);
+    assert.equal(m[1], `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`);
+    assert.ok(!r.stdout.includes(m[2]) && !r.stderr.includes(m[2]), 'the sealing key was printed');
+    assert.ok(r.stdout.includes(`Made a token sealing key (key id ${m[1]}) and stored it as the worker's secret TOKEN_SEALING_KEY`), r.stdout);
+
+    assert.ok(r.stdout.includes(`CONNECT_CLIENT_ID = "${app.oidcConfig.clientId}"`), r.stdout);
+    assert.ok(r.stdout.includes('Register this redirect URI in the Entra app'), r.stdout);
+    assert.ok(r.stdout.includes('\n       http://127.0.0.1:8787/connect/microsoft/callback\n'), r.stdout);
+    assert.match(r.stdout, /MS_SCOPES must include offline_access/);
+    assert.match(r.stdout, /CONNECT_RETURN_URLS must list the application URLs users return to/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('a second run reuses the project and the app and keeps a sealing key that is set', async () => {
+    ok(await setup(CONNECT));
+    const [before] = fake.projects();
+    fake.reset();
+    const r = await setup(CONNECT, { env: { FAKE_WRANGLER_SECRETS: 'ZITADEL_SIGNING_KEY,TOKEN_SEALING_KEY' } });
+    ok(r);
+    assert.deepEqual(fake.projects(), [before]);
+    assert.deepEqual(paths().filter((p) => p.includes('/management/')), [
+      'POST /management/v1/projects/_search',
+      `POST /management/v1/projects/${before.id}/apps/_search`,
+    ]);
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [SECRET_PUT, LIST], 'TOKEN_SEALING_KEY is not replaced');
+    assert.match(r.stdout, /TOKEN_SEALING_KEY is set already: kept/);
+    assert.ok(r.stdout.includes(`CONNECT_CLIENT_ID = "${before.apps[0].oidcConfig.clientId}"`), r.stdout);
+  });
+
+  it('an app of a moved worker gets the new redirect URI and keeps its other settings; --connect-project names the project', async () => {
+    const projectId = fake.addProject('my-project');
+    const existing = fake.addOidcApp(projectId, 'zitadel-claims-connect', {
+      ...appFields('https://old.example', false),
+      postLogoutRedirectUris: ['https://old.example/bye'],
+      idTokenUserinfoAssertion: true,
+      clockSkew: '2s',
+    });
+    const r = await setup(['--worker-url', 'https://claims.example.workers.dev/hook', '--connect', '--connect-project', projectId]);
+    ok(r);
+    assert.ok(!paths().includes('POST /management/v1/projects/_search'), 'no project search');
+    assert.ok(!paths().some((p) => p.endsWith('/apps/oidc')), 'no new app');
+    const [app] = fake.projects()[0].apps;
+    assert.equal(app.id, existing.id);
+    assert.deepEqual(app.oidcConfig, {
+      clientId: existing.oidcConfig.clientId,
+      redirectUris: ['https://claims.example.workers.dev/connect/zitadel/callback'],
+      responseTypes: ['OIDC_RESPONSE_TYPE_CODE'],
+      grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE'],
+      appType: 'OIDC_APP_TYPE_USER_AGENT',
+      authMethodType: 'OIDC_AUTH_METHOD_TYPE_NONE',
+      postLogoutRedirectUris: ['https://old.example/bye'],
+      idTokenUserinfoAssertion: true,
+      clockSkew: '2s',
+    }, 'devMode false and BEARER are zero values protojson leaves out');
+    assert.match(r.stdout, /Updated the OIDC app "zitadel-claims-connect" .*: set redirectUris \(redirect URI https:\/\/claims\.example\.workers\.dev\/connect\/zitadel\/callback\)/);
+    assert.ok(r.stdout.includes('\n       https://claims.example.workers.dev/connect/microsoft/callback\n'), r.stdout);
+
+    // Nothing differs now: no update (ZITADEL would refuse one that changes nothing).
+    fake.reset();
+    ok(await setup(['--worker-url', 'https://claims.example.workers.dev/hook', '--connect', '--connect-project', projectId]));
+    assert.ok(!fake.calls.some((c) => c.method === 'PUT' && c.path.includes('/apps/')), paths().join('\n'));
+  });
+
+  it('a token without a project permission: 403 names it', async () => {
+    const needed = ALL_PERMISSIONS.filter((p) => p.startsWith('project.'));
+    await fake.close();
+    await start({ permissions: Object.fromEntries(needed.map((p) => [`pat-without-${p}`, ALL_PERMISSIONS.filter((x) => x !== p)])) });
+    for (const permission of needed) {
+      const r = await setup(CONNECT, { pat: `pat-without-${permission}` });
+      assert.equal(r.code, 1, permission);
+      assert.equal(/lacks the permission (\S+)/.exec(r.stderr)?.[1], permission, r.stderr);
+    }
+  });
+
+  it('--dry-run prints the project and app calls, the wrangler commands and what is left', async () => {
+    const r = await setup([...CONNECT, '--dry-run'], { pat: null });
+    ok(r);
+    assert.equal(fake.calls.length, 0);
+    assert.deepEqual(r.wrangler, []);
+    for (const line of [
+      `POST ${fake.url}/management/v1/projects/_search`,
+      `POST ${fake.url}/management/v1/projects/PROJECT_ID/apps/oidc`,
+      `${FAKE_WRANGLER} secret list --format json`,
+      `${FAKE_WRANGLER} secret put TOKEN_SEALING_KEY`,
+      'CONNECT_CLIENT_ID = "CLIENT_ID"',
+      'http://127.0.0.1:8787/connect/microsoft/callback',
+    ]) {
+      assert.ok(r.stdout.includes(line), `${line}\n${r.stdout}`);
+    }
+  });
+
+  it('usage: --connect needs --worker-url, --connect-project needs --connect', async () => {
+    const without = await setup(['--rotate', '--connect']);
+    assert.equal(without.code, 2);
+    assert.match(without.stderr, /--connect needs --worker-url/);
+    const project = await setup(['--worker-url', WORKER, '--connect-project', '1']);
+    assert.equal(project.code, 2);
+    assert.match(project.stderr, /--connect-project is for --connect/);
+    assert.equal(fake.calls.length, 0);
+  });
+});
+
 describe('fake ZITADEL: Action API V2 (targets, executions)', () => {
   beforeEach(() => start({ permissions: { 'read-only': ['action.target.read', 'action.execution.read'] } }));
 
@@ -620,6 +763,31 @@ describe('fake ZITADEL: Action API V2 (targets, executions)', () => {
     assert.equal((await api('PUT', '/v2/actions/executions', { condition: PREACCESSTOKEN, targets: [a.id, a.id] })).status, 400);
     await api('PUT', '/v2/actions/executions', { condition: PREUSERINFO, targets: [] });
     assert.deepEqual(fake.executions().map((e) => e.condition), [PREACCESSTOKEN]);
+  });
+
+  it('management v1: projects and OIDC apps of the caller\'s organization; UpdateOIDCAppConfig sets every field and refuses no change', async () => {
+    const byName = (name) => ({ queries: [{ nameQuery: { name, method: 'TEXT_QUERY_METHOD_EQUALS' } }] });
+    const created = await api('POST', '/management/v1/projects', { name: 'p' });
+    assert.equal(created.status, 200);
+    fake.addProject('p', 'another-org');
+    const found = await api('POST', '/management/v1/projects/_search', byName('p'));
+    assert.deepEqual(found.json.result.map((p) => p.id), [created.json.id], 'only the caller\'s organization');
+    const base = `/management/v1/projects/${created.json.id}/apps`;
+    const app = await api('POST', `${base}/oidc`, { name: 'a', redirectUris: ['https://w/cb'], appType: 'OIDC_APP_TYPE_USER_AGENT', authMethodType: 'OIDC_AUTH_METHOD_TYPE_NONE' });
+    assert.equal(app.status, 200);
+    assert.match(app.json.clientId, /^\d+@p$/);
+    assert.equal(app.json.clientSecret, undefined, 'a public client has no secret');
+    assert.equal((await api('POST', `${base}/oidc`, { name: 'a' })).status, 409);
+    assert.equal((await api('POST', `${base}/oidc`, { name: 'b', appType: 'OIDC_APP_TYPE_X' })).status, 400);
+    assert.equal((await api('POST', '/management/v1/projects/1/apps/oidc', { name: 'a' })).status, 404);
+    assert.deepEqual((await api('POST', `${base}/_search`, byName('b'))).json.result, undefined, 'protojson leaves out an empty list');
+    const [listed] = (await api('POST', `${base}/_search`, byName('a'))).json.result;
+    assert.deepEqual(listed.oidcConfig, { clientId: app.json.clientId, redirectUris: ['https://w/cb'], appType: 'OIDC_APP_TYPE_USER_AGENT', authMethodType: 'OIDC_AUTH_METHOD_TYPE_NONE' });
+    const put = (body) => api('PUT', `${base}/${listed.id}/oidc_config`, body);
+    assert.equal((await put({ redirectUris: ['https://w/cb'], appType: 'OIDC_APP_TYPE_USER_AGENT', authMethodType: 'OIDC_AUTH_METHOD_TYPE_NONE' })).status, 400, 'no change');
+    assert.equal((await put({ redirectUris: ['https://w/cb2'] })).status, 200);
+    const [after] = (await api('POST', `${base}/_search`, byName('a'))).json.result;
+    assert.deepEqual(after.oidcConfig, { clientId: app.json.clientId, redirectUris: ['https://w/cb2'] }, 'absent fields are set to their zero value');
   });
 
   it('checks the permission of each call', async () => {

@@ -17,6 +17,10 @@
 // active, the active one not removable; only PEM SPKI RSA or EC keys, fingerprinted as ZITADEL does.
 // And the instance's key set (JWKS) at `GET /oauth/v2/keys`, public as ZITADEL's is, holding the
 // keys a test gives it (`fake.setWebKeys`), for the worker to check signed payloads with.
+// And the projects and OIDC apps of the management API v1 (`npm run setup -- --connect`), in the
+// caller's organization: ListProjects, AddProject, ListApps, AddOIDCApp and UpdateOIDCAppConfig,
+// which (proto3) sets every field of the configuration, absent ones to their zero value, and
+// refuses a request that changes nothing, as ZITADEL does.
 //
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
@@ -47,6 +51,7 @@ const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 12: 501, 16: 401 };
 export const ALL_PERMISSIONS = [
   'org.read', 'user.read', 'user.write',
   'action.target.read', 'action.target.write', 'action.execution.read', 'action.execution.write',
+  'project.read', 'project.create', 'project.app.read', 'project.app.write',
 ];
 /** Functions an execution can be bound to (ListExecutionFunctions). */
 const FUNCTIONS = ['preaccesstoken', 'preuserinfo', 'presamlresponse'];
@@ -90,6 +95,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     callerOrg: fixture.callerOrg ?? 'caller-org',
     webKeys: [], // the public JWKs served at /oauth/v2/keys
     webKeyHeaders: {}, // extra headers of that answer (e.g. cache-control)
+    projects: new Map(), // project id -> { id, name, org, apps: Map(app id -> app) }, in creation order
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
     state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
@@ -103,6 +109,11 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
     ['GET', /^\/oauth\/v2\/keys$/, webKeySet, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true, 'org.read'],
+    ['POST', /^\/management\/v1\/projects\/_search$/, listProjects, true, 'project.read'],
+    ['POST', /^\/management\/v1\/projects$/, addProjectRoute, true, 'project.create'],
+    ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/_search$/, listApps, true, 'project.app.read'],
+    ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/oidc$/, addOidcAppRoute, true, 'project.app.write'],
+    ['PUT', /^\/management\/v1\/projects\/([^/]+)\/apps\/([^/]+)\/oidc_config$/, updateOidcConfig, true, 'project.app.write'],
   ];
   if (v2) {
     routes.push(
@@ -188,6 +199,140 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
         value: bytes.toString('base64'),
       })),
     });
+  }
+
+  // ---- Management API v1: projects and OIDC apps (the caller's organization) ----
+
+  /** The fields of an OIDC configuration UpdateOIDCAppConfig sets, with their zero values. */
+  const OIDC_FIELDS = {
+    redirectUris: [], responseTypes: [], grantTypes: [], appType: 'OIDC_APP_TYPE_WEB',
+    authMethodType: 'OIDC_AUTH_METHOD_TYPE_BASIC', postLogoutRedirectUris: [], devMode: false,
+    accessTokenType: 'OIDC_TOKEN_TYPE_BEARER', accessTokenRoleAssertion: false, idTokenRoleAssertion: false,
+    idTokenUserinfoAssertion: false, clockSkew: '0s', additionalOrigins: [], skipNativeAppSuccessPage: false,
+    backChannelLogoutUri: '', loginVersion: null,
+  };
+  const OIDC_ENUMS = {
+    responseTypes: ['OIDC_RESPONSE_TYPE_CODE', 'OIDC_RESPONSE_TYPE_ID_TOKEN', 'OIDC_RESPONSE_TYPE_ID_TOKEN_TOKEN'],
+    grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE', 'OIDC_GRANT_TYPE_IMPLICIT', 'OIDC_GRANT_TYPE_REFRESH_TOKEN', 'OIDC_GRANT_TYPE_DEVICE_CODE', 'OIDC_GRANT_TYPE_TOKEN_EXCHANGE'],
+    appType: ['OIDC_APP_TYPE_WEB', 'OIDC_APP_TYPE_USER_AGENT', 'OIDC_APP_TYPE_NATIVE'],
+    authMethodType: ['OIDC_AUTH_METHOD_TYPE_BASIC', 'OIDC_AUTH_METHOD_TYPE_POST', 'OIDC_AUTH_METHOD_TYPE_NONE', 'OIDC_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT'],
+    accessTokenType: ['OIDC_TOKEN_TYPE_BEARER', 'OIDC_TOKEN_TYPE_JWT'],
+  };
+
+  /** A request's OIDC configuration, every field set (absent ones to their zero value), or an error answer. */
+  function oidcConfig(body) {
+    const config = {};
+    for (const [field, zero] of Object.entries(OIDC_FIELDS)) {
+      const value = body[field] ?? zero;
+      const allowed = OIDC_ENUMS[field];
+      const bad = allowed
+        ? (Array.isArray(zero) ? !Array.isArray(value) || value.some((v) => !allowed.includes(v)) : !allowed.includes(value))
+        : Array.isArray(zero) ? !Array.isArray(value) || value.some((v) => typeof v !== 'string') : value !== null && typeof value !== typeof zero && field !== 'loginVersion';
+      if (bad) return { error: grpcError(GRPC.INVALID_ARGUMENT, `invalid value for field ${field}`) };
+      config[field] = Array.isArray(value) ? [...value] : value;
+    }
+    return { config };
+  }
+
+  /** The caller's organization (x-zitadel-orgid, else the PAT user's). */
+  const orgOf = (req) => req.headers['x-zitadel-orgid'] || state.callerOrg;
+
+  function addProject(name, org = state.callerOrg) {
+    const project = { id: newId(), name, org, creationDate: new Date().toISOString(), apps: new Map() };
+    state.projects.set(project.id, project);
+    return project;
+  }
+
+  function renderProject(p) {
+    return { id: p.id, details: { sequence: '1', creationDate: p.creationDate, changeDate: p.creationDate, resourceOwner: p.org }, name: p.name, state: 'PROJECT_STATE_ACTIVE' };
+  }
+
+  /** An app as ListApps shows it: protojson leaves out false, empty lists and an enum's zero value. */
+  function renderApp(a) {
+    const shown = { clientId: a.clientId };
+    for (const [field, value] of Object.entries(a.config)) {
+      const zero = OIDC_FIELDS[field];
+      const empty = Array.isArray(value) ? value.length === 0 : value === zero || value === null || value === '';
+      if (!empty) shown[field] = Array.isArray(value) ? [...value] : value;
+    }
+    return { id: a.id, details: { sequence: '1', creationDate: a.creationDate, changeDate: a.changeDate }, state: 'APP_STATE_ACTIVE', name: a.name, oidcConfig: shown };
+  }
+
+  function nameQueries(queries, key) {
+    const checks = [];
+    for (const q of queries ?? []) {
+      if (!q.nameQuery) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'unknown query') };
+      const method = (q.nameQuery.method ?? 'TEXT_QUERY_METHOD_EQUALS').replace('TEXT_QUERY_METHOD_', 'TEXT_FILTER_METHOD_');
+      checks.push((item) => textMatches(item[key], { key: q.nameQuery.name ?? '', method }));
+    }
+    return { matches: (item) => checks.every((c) => c(item)) };
+  }
+
+  function listProjects(req, body) {
+    const q = nameQueries(body.queries, 'name');
+    if (q.error) return q.error;
+    const found = [...state.projects.values()].filter((p) => p.org === orgOf(req) && q.matches(p));
+    return json(200, { details: { totalResult: String(found.length), viewTimestamp: CREATED }, result: found.map(renderProject) });
+  }
+
+  function addProjectRoute(req, body) {
+    if (typeof body.name !== 'string' || body.name.length < 1 || body.name.length > 200) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'invalid AddProjectRequest.Name: value length must be between 1 and 200 runes');
+    }
+    const p = addProject(body.name, orgOf(req));
+    return json(200, { id: p.id, details: { sequence: '1', creationDate: p.creationDate, resourceOwner: p.org } });
+  }
+
+  /** The project of a path in the caller's organization, or undefined. */
+  function projectOf(req, rawId) {
+    const p = state.projects.get(decodeURIComponent(rawId));
+    return p && p.org === orgOf(req) ? p : undefined;
+  }
+
+  function listApps(req, body, [rawId]) {
+    const q = nameQueries(body.queries, 'name');
+    if (q.error) return q.error;
+    const found = [...(projectOf(req, rawId)?.apps.values() ?? [])].filter(q.matches);
+    // protojson leaves out an empty list
+    return json(200, { details: { totalResult: String(found.length), viewTimestamp: CREATED }, ...(found.length ? { result: found.map(renderApp) } : {}) });
+  }
+
+  function addOidcApp(project, name, body) {
+    const c = oidcConfig(body);
+    if (c.error) return c;
+    const now = new Date().toISOString();
+    const app = { id: newId(), name, clientId: `${newId()}@${project.name}`, config: c.config, creationDate: now, changeDate: now };
+    project.apps.set(app.id, app);
+    return { app };
+  }
+
+  function addOidcAppRoute(req, body, [rawId]) {
+    const project = projectOf(req, rawId);
+    if (!project) return grpcError(GRPC.NOT_FOUND, 'Errors.Project.NotFound (PROJECT-3M9sd)');
+    if (typeof body.name !== 'string' || body.name.length < 1 || body.name.length > 200) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'invalid AddOIDCAppRequest.Name: value length must be between 1 and 200 runes');
+    }
+    if ([...project.apps.values()].some((a) => a.name === body.name)) return grpcError(GRPC.ALREADY_EXISTS, 'Errors.Project.App.AlreadyExists (PROJECT-PAJ8d)');
+    const r = addOidcApp(project, body.name, body);
+    if (r.error) return r.error;
+    const secret = ['OIDC_AUTH_METHOD_TYPE_BASIC', 'OIDC_AUTH_METHOD_TYPE_POST'].includes(r.app.config.authMethodType);
+    return json(200, {
+      appId: r.app.id,
+      details: { sequence: '1', creationDate: r.app.creationDate, resourceOwner: project.org },
+      clientId: r.app.clientId,
+      ...(secret ? { clientSecret: newSigningKey() } : {}),
+    });
+  }
+
+  function updateOidcConfig(req, body, [rawProject, rawApp]) {
+    const app = projectOf(req, rawProject)?.apps.get(decodeURIComponent(rawApp));
+    if (!app) return grpcError(GRPC.NOT_FOUND, 'Errors.Project.App.NotExisting (COMMAND-2n8uU)');
+    const c = oidcConfig(body);
+    if (c.error) return c.error;
+    if (JSON.stringify(c.config) === JSON.stringify(app.config)) return grpcError(GRPC.FAILED_PRECONDITION, 'Errors.NoChangesFound (COMMAND-1m88i)');
+    app.config = c.config;
+    app.changeDate = new Date().toISOString();
+    return json(200, { details: { sequence: '2', changeDate: app.changeDate } });
   }
 
   // ---- Action API V2: targets (zitadel.action.v2.ActionService) ----
@@ -691,6 +836,16 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       if (r.error) throw new Error(r.error.body.message);
       if (active) activateKey(t, r.key.keyId);
       return publicKeyView(r.key);
+    },
+    /** Every project of every organization, with its apps as ListApps shows them: [{ id, name, org, apps }]. */
+    projects: () => [...state.projects.values()].map((p) => ({ id: p.id, name: p.name, org: p.org, apps: [...p.apps.values()].map(renderApp) })),
+    /** Adds a project to the caller's organization (or `org`); its id. */
+    addProject: (name, org) => addProject(name, org).id,
+    /** Adds an OIDC app to a project (`config`: AddOIDCApp's fields, absent ones at their zero value); the app as ListApps shows it. */
+    addOidcApp(projectId, name, config = {}) {
+      const r = addOidcApp(state.projects.get(projectId), name, config);
+      if (r.error) throw new Error(r.error.body.message);
+      return renderApp(r.app);
     },
     /** Sets the key set at /oauth/v2/keys (an array of public JWKs); `headers` go with its answers (e.g. cache-control). */
     setWebKeys,
