@@ -70,13 +70,24 @@ pub async fn open<'a, R: Http + Clock + Timer + Crypto>(
         }
         _ => Cow::Borrowed(text),
     };
-    let jws = jose::parse_jws(&jws_text)?;
+    verify_jws(jwks, runtime, &jws_text, deadline_ms).await.map(Cow::Owned)
+}
+
+/// The payload of the compact JWS `text`, once its signature verifies under the key of the
+/// instance's key set that it names: a JWT payload, and the ID tokens of the connect flow.
+pub async fn verify_jws<R: Http + Clock + Timer + Crypto>(
+    jwks: &JwksCache,
+    runtime: &R,
+    text: &str,
+    deadline_ms: u64,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let jws = jose::parse_jws(text)?;
     let key_set = jwks.key_set(runtime, &jws.kid, deadline_ms).await.map_err(EnvelopeError::KeysUnavailable)?;
     let key = key_set.find(&jws.kid).ok_or(JoseError::Signature("the JWS names a key the instance does not have"))?;
     jose::check_key(key, jws.alg)?;
     jose::check_signature_shape(jws.alg, &jws.signature)?;
     match runtime.verify_signature(jws.alg, key, jws.signing_input.as_bytes(), &jws.signature).await {
-        Some(true) => Ok(Cow::Owned(jws.payload)),
+        Some(true) => Ok(jws.payload),
         _ => Err(JoseError::Signature("the JWS signature does not verify").into()),
     }
 }
