@@ -1,6 +1,6 @@
 //! The JOSE cryptography of signed and encrypted payloads through the runtime's WebCrypto:
 //! signature checks (RSASSA-PKCS1-v1_5, RSA-PSS, ECDSA, Ed25519), RSA-OAEP, ECDH, AES-KW and
-//! AES-GCM. The JOSE parsing and checks, and the Concat KDF, are the core's (`contract::jose`);
+//! AES-GCM (whose encryption also seals values, the core's `seal`). The JOSE parsing and checks, and the Concat KDF, are the core's (`contract::jose`);
 //! what is here only hands bytes and keys to WebCrypto, in a few lines of JavaScript, which the
 //! same calls written through js-sys would make several times larger in the wasm. Imported keys are
 //! kept per isolate.
@@ -54,10 +54,10 @@ export async function aesKwUnwrap(kek, wrapped) {
   const cek = await crypto.subtle.unwrapKey('raw', wrapped, unwrapping, 'AES-KW', 'AES-GCM', true, ['decrypt']);
   return new Uint8Array(await crypto.subtle.exportKey('raw', cek));
 }
-export async function aesGcm(cek, iv, aad, data) {
+export async function aesGcm(usage, cek, iv, aad, data) {
   [cek, iv, aad, data] = [copy(cek), copy(iv), copy(aad), copy(data)];
-  const key = await crypto.subtle.importKey('raw', cek, 'AES-GCM', false, ['decrypt']);
-  return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 }, key, data));
+  const key = await crypto.subtle.importKey('raw', cek, 'AES-GCM', false, [usage]);
+  return new Uint8Array(await crypto.subtle[usage]({ name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 }, key, data));
 }
 "#)]
 extern "C" {
@@ -76,8 +76,9 @@ extern "C" {
     fn ecdh_js(pkcs8: &[u8], epk: &str, curve: &str, bits: u32) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_name = aesKwUnwrap)]
     fn aes_kw_unwrap_js(kek: &[u8], wrapped: &[u8]) -> Result<Promise, JsValue>;
+    /// `usage`: `"encrypt"` or `"decrypt"`.
     #[wasm_bindgen(catch, js_name = aesGcm)]
-    fn aes_gcm_js(key: &[u8], iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Promise, JsValue>;
+    fn aes_gcm_js(usage: &str, key: &[u8], iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Promise, JsValue>;
 }
 
 /// What a WebCrypto promise settles to, `None` if it is refused.
@@ -118,5 +119,10 @@ pub async fn aes_kw_unwrap(kek: &[u8], wrapped: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub async fn aes_gcm_decrypt(key: &[u8], iv: &[u8], aad: &[u8], ciphertext_and_tag: &[u8]) -> Option<Vec<u8>> {
-    bytes(aes_gcm_js(key, iv, aad, ciphertext_and_tag)).await
+    bytes(aes_gcm_js("decrypt", key, iv, aad, ciphertext_and_tag)).await
+}
+
+/// The ciphertext followed by the 128-bit tag (WebCrypto appends the tag).
+pub async fn aes_gcm_encrypt(key: &[u8], iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+    bytes(aes_gcm_js("encrypt", key, iv, aad, plaintext)).await
 }

@@ -1,6 +1,6 @@
 //! The worker: the only code that touches the Workers runtime. The fetch and start events, and the
-//! core's ports ([`zitadel_claims_core::port`]) over the runtime's fetch, timers, KV and
-//! WebCrypto. It feeds the core (the `zitadel-claims-core` crate, in `crates/core/`) bytes,
+//! core's ports ([`zitadel_claims_core::port`]) over the runtime's fetch, timers, KV, WebCrypto and
+//! random bytes. It feeds the core (the `zitadel-claims-core` crate, in `crates/core/`) bytes,
 //! headers and the clock, and writes the response and one log line. Everything here is wasm32
 //! only; on the host the crate is empty.
 #![cfg(target_arch = "wasm32")]
@@ -25,7 +25,7 @@ use zitadel_claims_core::contract::jose::{Epk, Jwk, JwsAlg};
 use zitadel_claims_core::contract::signature;
 use zitadel_claims_core::error::Error;
 use zitadel_claims_core::port::{
-    Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError,
+    Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, Random, SharedCache, Timer, TransportError,
 };
 use zitadel_claims_core::router::{self, App, Incoming, IsolateFacts, Response};
 use zitadel_claims_core::trace::LogLine;
@@ -183,5 +183,15 @@ impl Crypto for WorkersRuntime<'_> {
 
     async fn aes_gcm_decrypt(&self, key: &[u8], iv: &[u8], aad: &[u8], ciphertext_and_tag: &[u8]) -> Option<Vec<u8>> {
         jose::aes_gcm_decrypt(key, iv, aad, ciphertext_and_tag).await
+    }
+
+    async fn aes_gcm_encrypt(&self, key: &[u8], iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+        jose::aes_gcm_encrypt(key, iv, aad, plaintext).await
+    }
+}
+
+impl Random for WorkersRuntime<'_> {
+    fn fill_random(&self, buf: &mut [u8]) {
+        webcrypto::fill_random(buf);
     }
 }

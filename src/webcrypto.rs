@@ -1,5 +1,6 @@
 //! HMAC-SHA256 through the runtime's WebCrypto: native code, a few times faster than the same MAC
 //! compiled into the wasm (docs/signature.md has the figures). Imported keys are kept per isolate.
+//! And the runtime's random bytes, `crypto.getRandomValues`.
 
 use std::cell::RefCell;
 
@@ -19,6 +20,24 @@ extern "C" {
     ) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"])]
     fn sign(algorithm: &str, key: &JsValue, data: &Uint8Array) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(array: &Uint8Array) -> Result<JsValue, JsValue>;
+}
+
+/// The most `getRandomValues` fills in one call (it throws beyond).
+const RANDOM_CHUNK: usize = 65_536;
+
+/// Fills `buf` from the runtime's CSPRNG. Panics if the runtime refuses (it does not for at most
+/// 64 KiB of an integer array, which is all it is given): bytes that are not random must never
+/// become an IV.
+pub fn fill_random(buf: &mut [u8]) {
+    for chunk in buf.chunks_mut(RANDOM_CHUNK) {
+        let array = Uint8Array::new_with_length(chunk.len() as u32);
+        if get_random_values(&array).is_err() {
+            panic!("crypto.getRandomValues refused");
+        }
+        array.copy_to(chunk);
+    }
 }
 
 thread_local! {

@@ -1,6 +1,6 @@
 //! The ports: what the core needs from the outside world, each a small trait, so that every part
 //! asks only for what it uses. The worker crate implements all of them over the Workers runtime
-//! (`fetch`, `Date.now()`, `setTimeout`, KV and WebCrypto); `testing::FakeRuntime` implements them
+//! (`fetch`, `Date.now()`, `setTimeout`, KV, WebCrypto and `crypto.getRandomValues`); `testing::FakeRuntime` implements them
 //! for the host, with canned answers and a clock the test moves.
 
 use std::future::Future;
@@ -74,8 +74,9 @@ pub trait Mac {
     fn hmac_sha256(&self, key: &[u8], parts: &[&[u8]]) -> impl Future<Output = [u8; 32]>;
 }
 
-/// The cryptography the payload checks need, from the runtime (in workerd: WebCrypto). Each
-/// answers `None` when the runtime refuses: a key it cannot import, or a check that fails.
+/// The cryptography the payload checks and the sealed values (`seal.rs`) need, from the
+/// runtime (in workerd: WebCrypto). Each answers `None` when the runtime refuses: a key it cannot
+/// import, or a check that fails.
 pub trait Crypto {
     /// Whether `signature` is `alg`'s signature of `data` under the public key `key`.
     fn verify_signature(
@@ -103,12 +104,31 @@ pub trait Crypto {
         aad: &[u8],
         ciphertext_and_tag: &[u8],
     ) -> impl Future<Output = Option<Vec<u8>>>;
+
+    /// AES-GCM encryption of `plaintext` with `key`, `iv` and `aad`: the ciphertext followed by the
+    /// 128-bit tag, as [`aes_gcm_decrypt`](Crypto::aes_gcm_decrypt) takes them.
+    fn aes_gcm_encrypt(
+        &self,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> impl Future<Output = Option<Vec<u8>>>;
+}
+
+/// Random bytes from the runtime's cryptographically secure generator (in workerd
+/// `crypto.getRandomValues`, which is synchronous): the IVs of sealed values. It reports no
+/// failure: an implementation that cannot get random bytes must stop (panic) rather than fill
+/// `buf` with predictable ones: an IV used twice under one key breaks AES-GCM (it reveals the XOR
+/// of the two plaintexts and lets tags be forged).
+pub trait Random {
+    fn fill_random(&self, buf: &mut [u8]);
 }
 
 /// All the ports, for the parts that use them all (a route's handler).
-pub trait Runtime: Http + Clock + Timer + SharedCache + Mac + Crypto {}
+pub trait Runtime: Http + Clock + Timer + SharedCache + Mac + Crypto + Random {}
 
-impl<T: Http + Clock + Timer + SharedCache + Mac + Crypto> Runtime for T {}
+impl<T: Http + Clock + Timer + SharedCache + Mac + Crypto + Random> Runtime for T {}
 
 #[cfg(test)]
 mod tests {

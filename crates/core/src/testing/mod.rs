@@ -3,7 +3,8 @@
 //! `testing`; never part of the worker's wasm).
 //!
 //! [`FakeRuntime`] answers outbound requests from a script and records them, keeps a clock that
-//! moves only when told to, an optional shared cache (KV), and timers in one of three modes.
+//! moves only when told to, an optional shared cache (KV), timers in one of three modes, and random
+//! bytes that are the same on every run (so a failing test fails again).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -16,7 +17,7 @@ use base64::Engine;
 use crate::config::{Config, Problem};
 use crate::contract::jose::{Epk, Jwk, JwsAlg};
 use crate::contract::signature::RustMac;
-use crate::port::{Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, SharedCache, Timer, TransportError};
+use crate::port::{Clock, Crypto, Http, HttpRequest, HttpResponse, Mac, Random, SharedCache, Timer, TransportError};
 use crate::runtime::deadline::{flight_lifetime_ms, MAX_UPSTREAM_TIMEOUT_MS};
 
 /// The fake clock's start: 2023-11-14T22:13:20Z.
@@ -116,6 +117,9 @@ pub enum Timers {
     Never,
 }
 
+/// The first state of the fake's random generator (any but zero).
+const RANDOM_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// More outbound requests than this in one test is a worker that keeps calling upstream.
 const MAX_SENDS: usize = 1_000;
 
@@ -130,6 +134,7 @@ pub struct FakeRuntime {
     sleepers: RefCell<Vec<Waker>>,
     kv: Option<RefCell<HashMap<String, (String, u64)>>>,
     kv_default: Option<String>,
+    random: Cell<u64>,
 }
 
 impl FakeRuntime {
@@ -146,6 +151,7 @@ impl FakeRuntime {
             sleepers: RefCell::default(),
             kv: None,
             kv_default: None,
+            random: Cell::new(RANDOM_SEED),
         }
     }
 
@@ -231,6 +237,25 @@ impl Crypto for FakeRuntime {
     async fn aes_gcm_decrypt(&self, key: &[u8], iv: &[u8], aad: &[u8], ciphertext_and_tag: &[u8]) -> Option<Vec<u8>> {
         crypto::aes_gcm_decrypt(key, iv, aad, ciphertext_and_tag)
     }
+
+    async fn aes_gcm_encrypt(&self, key: &[u8], iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+        crypto::aes_gcm_encrypt(key, iv, aad, plaintext)
+    }
+}
+
+/// xorshift64 from a fixed seed: repeatable, and no two draws of a test alike (its period is
+/// 2^64 - 1), which is all the IVs of a test need. Not for anything outside tests.
+impl Random for FakeRuntime {
+    fn fill_random(&self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let mut x = self.random.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.random.set(x);
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+    }
 }
 
 impl Http for FakeRuntime {
@@ -285,5 +310,26 @@ impl SharedCache for FakeRuntime {
         if let Some(kv) = &self.kv {
             kv.borrow_mut().insert(key.to_string(), (value, ttl_seconds));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_bytes_repeat_from_run_to_run_and_never_within_one() {
+        let draw = |runtime: &FakeRuntime| {
+            let mut iv = [0u8; 12];
+            runtime.fill_random(&mut iv);
+            iv
+        };
+        let (one, two) = (FakeRuntime::new(Vec::new()), FakeRuntime::new(Vec::new()));
+        let first: Vec<[u8; 12]> = (0..100).map(|_| draw(&one)).collect();
+        let again: Vec<[u8; 12]> = (0..100).map(|_| draw(&two)).collect();
+        assert_eq!(first, again);
+        let distinct: std::collections::HashSet<_> = first.iter().collect();
+        assert_eq!(distinct.len(), first.len());
+        assert!(first.iter().all(|iv| iv != &[0u8; 12]));
     }
 }
