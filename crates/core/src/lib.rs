@@ -16,6 +16,7 @@ pub mod idp_intent;
 pub mod port;
 pub mod router;
 pub mod runtime;
+pub mod seal;
 pub mod secret;
 pub mod target;
 #[cfg(any(test, feature = "testing"))]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["secret", "trace"],
     &["contract", "port"],
+    &["seal"],
     &["runtime"],
     &["config"],
     &["upstream"],

@@ -11,6 +11,7 @@ use zitadel_claims_core::claims::permissions::PermissionMap;
 use zitadel_claims_core::contract::jose::{Jwe, Jws};
 use zitadel_claims_core::contract::payload::{self, UserMetadata};
 use zitadel_claims_core::contract::response::{Claim, ClaimValue, ContextInfoResponse, Metadata};
+use zitadel_claims_core::seal::{Aad, OpenError, SealingKeys};
 use zitadel_claims_core::secret::SigningKey;
 use zitadel_claims_core::secret::{DecryptionKey, Secret};
 use zitadel_claims_core::target::Answer;
@@ -69,6 +70,18 @@ fn secrets_keys_and_metadata_print_nothing_of_their_value() {
     // Bytes would print as numbers: the whole line is what may show.
     let key = format!("{:?}", DecryptionKey::new(Some("kid-1".into()), SECRET.as_bytes().to_vec()));
     assert_eq!(key, r#"DecryptionKey { kid: Some("kid-1"), .. }"#);
+}
+
+#[test]
+fn sealing_keys_print_their_ids_only_and_sealing_errors_their_kind() {
+    let key = base64_of("SECRET-VALUE-0123456789-32-bytes");
+    let error = SealingKeys::parse(&format!("new:{key},old:{key}x")).expect_err("the 2nd is not base64");
+    assert!(!error.contains(&key[..20]), "{error}");
+    let keys = SealingKeys::parse(&format!("new:{key}")).expect("32 bytes");
+    assert_eq!(format!("{keys:?}"), r#"SealingKeys { ids: ["new"], .. }"#);
+    // The associated data holds a user id and a metadata key, or a browser flow's state.
+    assert_eq!(format!("{:?}", Aad::connect_state(SECRET)), r#"Aad { purpose: "connect-state", .. }"#);
+    assert_eq!(format!("{:?}", OpenError::Refused), "Refused");
 }
 
 fn base64_of(text: &str) -> String {
