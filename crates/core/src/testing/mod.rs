@@ -178,6 +178,13 @@ impl FakeRuntime {
         self
     }
 
+    /// Random bytes from another fixed seed (a property test's own, so its cases do not all draw
+    /// the same IV). Zero, which xorshift never leaves, is taken as the default seed.
+    pub fn with_random_seed(mut self, seed: u64) -> Self {
+        self.random = Cell::new(if seed == 0 { RANDOM_SEED } else { seed });
+        self
+    }
+
     /// Counts requests without keeping them (the benchmark's hot path).
     pub fn without_recording(mut self) -> Self {
         self.record = false;

@@ -11,7 +11,9 @@
 //! - a call with a valid configuration never panics and never answers 5xx, with the claims off,
 //!   with every claim on and ZITADEL unreachable, and with every claim on and upstream answers
 //!   that are garbage;
-//! - the answer is exactly the JSON serde_json would write for it.
+//! - the answer is exactly the JSON serde_json would write for it;
+//! - a sealed value opens where it was sealed, also after a key rotation, and nowhere else: not in
+//!   another place, not under another key, not with any one character changed.
 //!
 //! What they found is kept as regression tests: three integer overflows on extreme token
 //! lifetimes and JWT `exp` values (`regression_*`), and known objects given as JSON arrays
@@ -22,5 +24,6 @@ mod calls;
 mod jose;
 mod payload;
 mod regressions;
+mod seal;
 mod signature;
 mod support;
