@@ -6,6 +6,7 @@
 //! empty string turns that claim off.
 
 use crate::runtime::deadline::MAX_UPSTREAM_TIMEOUT_MS;
+use crate::seal::SealingKeys;
 use crate::secret::{DecryptionKey, Secret, SigningKey};
 
 /// One setting that is missing or invalid. `problem` never contains the setting's value.
@@ -57,6 +58,9 @@ pub struct MsTokenConfig {
     pub idp_id: Option<String>,
     /// Set when `MS_CLIENT_ID` and `MS_CLIENT_SECRET` are: stale tokens are then refreshed.
     pub refresh: Option<MsRefreshConfig>,
+    /// `MS_ACCEPT_UNSEALED`: with a sealing key, still pass on an access token stored in clear (to
+    /// migrate users); a refresh token in clear is never redeemed either way.
+    pub accept_unsealed: bool,
 }
 
 /// A feature of the worker and whether its settings turn it on.
@@ -115,6 +119,9 @@ pub struct Config {
     pub flat_roles_claim: Option<String>,
     pub groups_claim: Option<String>,
     pub ms_token: Option<MsTokenConfig>,
+    /// `TOKEN_SEALING_KEY`: every token the worker writes is sealed with the first key, and sealed
+    /// values open with any of them.
+    pub sealing: Option<SealingKeys>,
     pub cache_ttl_seconds: u64,
     pub stale_if_error_seconds: u64,
     pub upstream_timeout_ms: u64,
@@ -157,6 +164,8 @@ pub const MS_TOKEN_CLAIM: &str = "MS_TOKEN_CLAIM";
 pub const MS_TOKEN_IN_USERINFO: &str = "MS_TOKEN_IN_USERINFO";
 pub const MS_TOKEN_CLIENT_IDS: &str = "MS_TOKEN_CLIENT_IDS";
 pub const MS_IDP_ID: &str = "MS_IDP_ID";
+pub const MS_ACCEPT_UNSEALED: &str = "MS_ACCEPT_UNSEALED";
+pub const TOKEN_SEALING_KEY: &str = "TOKEN_SEALING_KEY";
 pub const MS_CLIENT_ID: &str = "MS_CLIENT_ID";
 pub const MS_CLIENT_SECRET: &str = "MS_CLIENT_SECRET";
 pub const MS_TENANT: &str = "MS_TENANT";
@@ -226,6 +235,14 @@ impl Config {
             clients: s.text(MS_TOKEN_CLIENT_IDS).and_then(|list| ms_token_clients(&list)),
             idp_id: s.text(MS_IDP_ID),
             refresh: s.ms_refresh(),
+            accept_unsealed: s.boolean(MS_ACCEPT_UNSEALED, false),
+        });
+        let sealing = s.text(TOKEN_SEALING_KEY).and_then(|keys| match SealingKeys::parse(&keys) {
+            Ok(keys) => Some(keys),
+            Err(problem) => {
+                s.problem(TOKEN_SEALING_KEY, problem);
+                None
+            }
         });
 
         let cache_ttl_seconds = s.number(METADATA_CACHE_TTL_SECONDS, 60, 0, 86_400);
@@ -250,6 +267,7 @@ impl Config {
             flat_roles_claim,
             groups_claim,
             ms_token,
+            sealing,
             cache_ttl_seconds,
             stale_if_error_seconds,
             upstream_timeout_ms,
@@ -300,6 +318,7 @@ impl Config {
             feature("microsoft_token_claim", ms_claim),
             feature("microsoft_sign_in_capture", ms_capture),
             feature("microsoft_refresh", ms_refresh),
+            feature("token_sealing", claim(self.sealing.is_some(), TOKEN_SEALING_KEY)),
         ]
     }
 
@@ -660,7 +679,8 @@ mod tests {
                 in_userinfo: false,
                 clients: None,
                 idp_id: None,
-                refresh: None
+                refresh: None,
+                accept_unsealed: false
             })
         );
         assert_eq!((c.cache_ttl_seconds, c.stale_if_error_seconds, c.upstream_timeout_ms), (60, 0, 2000));
@@ -683,6 +703,7 @@ mod tests {
                 ("microsoft_token_claim", false, vec![MS_TOKEN_CLIENT_IDS]),
                 ("microsoft_sign_in_capture", false, vec![MS_IDP_ID]),
                 ("microsoft_refresh", false, vec![MS_CLIENT_ID, MS_CLIENT_SECRET]),
+                ("token_sealing", false, vec![TOKEN_SEALING_KEY]),
             ]
         );
         let all = with(&[
@@ -691,12 +712,25 @@ mod tests {
             (MS_CLIENT_ID, "app"),
             (MS_CLIENT_SECRET, "s"),
             (GROUPS_CLAIM, "groups"),
+            (TOKEN_SEALING_KEY, "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         ])
         .unwrap();
         assert!(all.features().iter().all(|f| f.on && f.needs.is_empty()), "{:?}", all.features());
         let off = with(&[(MS_TOKEN_CLAIM, ""), (PERMISSIONS_CLAIM, "")]).unwrap();
         assert_eq!(named(&off)[0], ("permissions", false, vec![PERMISSIONS_CLAIM]));
         assert_eq!(named(&off)[3], ("microsoft_token_claim", false, vec![MS_TOKEN_CLAIM]));
+    }
+
+    #[test]
+    fn the_sealing_key_is_read_and_a_bad_one_named_without_its_value() {
+        let key = "k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let c = with(&[(TOKEN_SEALING_KEY, key), (MS_ACCEPT_UNSEALED, "true")]).unwrap();
+        assert_eq!(c.sealing.unwrap().sealing_key_id(), "k2");
+        assert!(c.ms_token.unwrap().accept_unsealed);
+        assert_eq!(with(&[]).unwrap().sealing, None);
+        let problems = with(&[(TOKEN_SEALING_KEY, "k1:c2hvcnQ=")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [TOKEN_SEALING_KEY]);
+        assert!(!problems[0].problem.contains("c2hvcnQ"), "{:?}", problems[0]);
     }
 
     #[test]

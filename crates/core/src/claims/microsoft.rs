@@ -17,9 +17,10 @@ use sha2::{Digest, Sha256};
 use crate::config::{MsRefreshPolicy, MsTokenConfig};
 use crate::contract::payload::ContextInfo;
 use crate::contract::response::Metadata;
-use crate::port::{Clock, Http, Timer};
+use crate::port::{Clock, Crypto, Http, Random, Timer};
 use crate::runtime::deadline::timeout_at;
 use crate::runtime::single_flight::SingleFlight;
+use crate::seal::{self, Aad, OpenError, SealingKeys};
 use crate::upstream::microsoft::{MicrosoftClient, RefreshError, Refreshed};
 use crate::upstream::UpstreamError;
 
@@ -51,11 +52,127 @@ impl Stored {
         Stored {
             access: user_metadata(info, &config.metadata_key).map(decode_text),
             refresh: for_refresh(&config.refresh_token_metadata_key),
-            expires_at: for_refresh(&config.expires_at_metadata_key)
-                .and_then(|t| t.trim().parse().ok())
-                .filter(|&seconds: &i64| seconds > 0),
+            expires_at: for_refresh(&config.expires_at_metadata_key).and_then(|t| expiry(&t)),
         }
     }
+}
+
+/// The stored token as this call may use it. With `TOKEN_SEALING_KEY`: a sealed value opens only
+/// for the user and metadata key it was sealed for; a refresh token in clear is never redeemed
+/// (anyone who can write a user's metadata could plant one); an access token in clear (and its
+/// expiry) is passed on only with `MS_ACCEPT_UNSEALED`. Without a sealing key a sealed value
+/// cannot be read. The notes say what was set aside (never a value).
+pub async fn unseal<R: Crypto>(
+    runtime: &R,
+    keys: Option<&SealingKeys>,
+    config: &MsTokenConfig,
+    info: &ContextInfo<'_>,
+    mut stored: Stored,
+) -> (Stored, Vec<&'static str>) {
+    let mut notes = Vec::new();
+    let expiry_text = user_metadata(info, &config.expires_at_metadata_key).and_then(|v| decode_text(v).ok());
+    let sealed = |text: Option<&str>| text.is_some_and(seal::is_sealed);
+    let access_sealed = sealed(stored.access.as_ref().and_then(|a| a.as_deref().ok()));
+    let (refresh_sealed, expiry_sealed) = (sealed(stored.refresh.as_deref()), sealed(expiry_text.as_deref()));
+    let (Some(keys), Some(user_id)) = (keys, info.user_id()) else {
+        if keys.is_none() && !(access_sealed || refresh_sealed) {
+            return (stored, notes); // the cleartext world, as ever
+        }
+        let why = if keys.is_none() {
+            "the token is sealed, and TOKEN_SEALING_KEY is not set"
+        } else {
+            "no user id to open the sealed token with"
+        };
+        if access_sealed || keys.is_some() {
+            stored.access = stored.access.map(|_| Err(why));
+        }
+        if refresh_sealed || keys.is_some() {
+            stored.refresh = None;
+        }
+        return (stored, notes);
+    };
+    let mut clear_access_passed = false;
+    stored.access = match stored.access {
+        Some(Ok(text)) if access_sealed => Some(open_text(runtime, keys, user_id, &config.metadata_key, text).await),
+        Some(Ok(_)) if !config.accept_unsealed => {
+            Some(Err("the token is stored unsealed, and MS_ACCEPT_UNSEALED is off"))
+        }
+        Some(Ok(text)) => {
+            clear_access_passed = true;
+            Some(Ok(text))
+        }
+        other => other,
+    };
+    stored.refresh = match stored.refresh {
+        Some(text) if refresh_sealed => {
+            match open_text(runtime, keys, user_id, &config.refresh_token_metadata_key, text).await {
+                Ok(token) => Some(token),
+                Err(why) => {
+                    notes.push(why);
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            notes.push("a refresh token stored unsealed is never redeemed");
+            None
+        }
+        None => None,
+    };
+    stored.expires_at = match expiry_text {
+        Some(text) if expiry_sealed => {
+            open_text(runtime, keys, user_id, &config.expires_at_metadata_key, text).await.ok().and_then(|t| expiry(&t))
+        }
+        Some(_) if clear_access_passed => stored.expires_at,
+        _ => None,
+    };
+    (stored, notes)
+}
+
+/// `text`, sealed for `user_id` under the metadata key `key`, opened.
+async fn open_text<R: Crypto>(
+    runtime: &R,
+    keys: &SealingKeys,
+    user_id: &str,
+    key: &str,
+    text: String,
+) -> Result<String, &'static str> {
+    match seal::open(runtime, keys, &Aad::metadata(user_id, key), &text).await {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "the sealed token is not UTF-8 text"),
+        Err(e) => Err(open_failure(e)),
+    }
+}
+
+/// Why a sealed token did not open, for logs (never a value).
+fn open_failure(e: OpenError) -> &'static str {
+    match e {
+        OpenError::Refused => "the sealed token does not open here (sealed for another user or key, or changed)",
+        OpenError::UnknownKey => "the sealed token names a key TOKEN_SEALING_KEY does not have",
+        OpenError::Malformed | OpenError::NotSealed => "the sealed token is malformed",
+    }
+}
+
+/// An expiry as stored: Unix seconds; `0` (what the capture writes when it cannot know) counts as
+/// unknown.
+fn expiry(text: &str) -> Option<i64> {
+    text.trim().parse().ok().filter(|&seconds: &i64| seconds > 0)
+}
+
+/// `entries` sealed for `user_id`, each bound to its own key; `None` when one cannot be sealed
+/// (the runtime refused): nothing is then written in clear instead.
+pub async fn seal_entries<R: Crypto + Random>(
+    runtime: &R,
+    keys: &SealingKeys,
+    user_id: &str,
+    entries: Vec<Metadata>,
+) -> Option<Vec<Metadata>> {
+    let mut sealed = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let plaintext = base64::engine::general_purpose::STANDARD.decode(&entry.value).ok()?;
+        let value = seal::seal(runtime, keys, &Aad::metadata(user_id, &entry.key), &plaintext).await?;
+        sealed.push(Metadata::new(entry.key, value.as_bytes()));
+    }
+    Some(sealed)
 }
 
 /// The raw (base64) value of a user metadata entry.

@@ -20,7 +20,7 @@ use crate::config::{Config, MsTokenClients, MsTokenConfig, UpstreamPolicy};
 use crate::contract::chain::Earlier;
 use crate::contract::payload::{ContextInfo, Function};
 use crate::contract::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
-use crate::port::{Clock, Http, SharedCache, Timer};
+use crate::port::{Clock, Crypto, Http, Random, SharedCache, Timer};
 use crate::runtime::deadline::{timeout, SAFETY_MARGIN_MS};
 use crate::runtime::single_flight::SingleFlight;
 use crate::trace::Trace;
@@ -73,7 +73,7 @@ impl ClaimsCache {
     /// (through `zitadel`) and the Microsoft token refresh run side by side, each bounded by
     /// `UPSTREAM_TIMEOUT_MS`. Fails only when the permissions cannot be read and
     /// `ON_UPSTREAM_ERROR=fail`. The trace says what was given, left out and why.
-    pub async fn build<R: Http + Clock + Timer + SharedCache>(
+    pub async fn build<R: Http + Clock + Timer + SharedCache + Crypto + Random>(
         &self,
         config: &Config,
         zitadel: Option<&ZitadelClient>,
@@ -92,9 +92,23 @@ impl ClaimsCache {
         trace.absorb(ms_trace);
         let ms_token = async {
             let (ms, stored) = ms_call?;
+            let sealing = config.sealing.as_ref();
+            let (stored, notes) = microsoft::unseal(runtime, sealing, ms, info, stored).await;
             let work =
                 microsoft::token_claim(runtime, self.refresher.as_ref(), ms, stored, (now_ms / 1000) as i64, deadline);
-            Some((ms, timeout(runtime, bound, work).await.unwrap_or(Outcome::Omit("timeout"))))
+            let mut outcome = timeout(runtime, bound, work).await.unwrap_or(Outcome::Omit("timeout"));
+            // What a refresh writes back is sealed like everything the worker stores.
+            if let (Outcome::Token { write_back, .. }, Some(keys)) = (&mut outcome, sealing) {
+                if !write_back.is_empty() {
+                    let entries = std::mem::take(write_back);
+                    let sealed = match info.user_id() {
+                        Some(user) => microsoft::seal_entries(runtime, keys, user, entries).await,
+                        None => None,
+                    };
+                    *write_back = sealed.unwrap_or_default();
+                }
+            }
+            Some((ms, outcome, notes))
         };
         // The roles the permissions claim counts (all, or those of PERMISSIONS_PROJECT_ID).
         let roles = match &config.permissions {
@@ -136,7 +150,8 @@ impl ClaimsCache {
             };
             push_list(&mut response, claim, all_roles.into_iter().collect());
         }
-        if let Some((ms, outcome)) = ms_token {
+        if let Some((ms, outcome, notes)) = ms_token {
+            trace.notes.extend(notes.into_iter().map(Into::into));
             match outcome {
                 Outcome::Absent => {}
                 Outcome::Token { token, write_back, refreshed } => {

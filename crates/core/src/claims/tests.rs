@@ -35,7 +35,9 @@ fn config() -> Config {
             clients: Some(MsTokenClients::All),
             idp_id: None,
             refresh: None,
+            accept_unsealed: false,
         }),
+        sealing: None,
         cache_ttl_seconds: 60,
         stale_if_error_seconds: 0,
         upstream_timeout_ms: 2000,
@@ -568,4 +570,135 @@ fn without_ms_token_client_ids_the_microsoft_token_goes_to_no_client() {
     assert!(claim(&response, "permissions").is_some());
     assert_eq!((trace.ms_token, trace.notes.len()), (None, 0));
     assert!(response.append_log_claims.is_empty(), "off is not a failure");
+}
+
+/// Sealed tokens (TOKEN_SEALING_KEY): what a call with sealed or cleartext metadata gets.
+mod sealed {
+    use super::*;
+    use crate::seal::{self, Aad, SealingKeys};
+
+    const USER: &str = "u-ada";
+    const KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+    fn keys() -> SealingKeys {
+        SealingKeys::parse(KEYS).unwrap()
+    }
+
+    fn sealing(mut c: Config) -> Config {
+        c.sealing = Some(keys());
+        c
+    }
+
+    /// `value` sealed for `user` under `key`, as the base64 of a metadata value.
+    fn sealed_for(user: &str, key: &str, value: &str) -> String {
+        let runtime = FakeRuntime::new(vec![]);
+        b64(block_on(seal::seal(&runtime, &keys(), &Aad::metadata(user, key), value.as_bytes())).unwrap())
+    }
+
+    /// A preaccesstoken call of `user` with these metadata entries (already base64).
+    fn call_with(user: &str, metadata: &[(&str, String)]) -> String {
+        let metadata: Vec<_> = metadata.iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect();
+        serde_json::json!({"function": "function/preaccesstoken", "user": {"id": user}, "user_metadata": metadata})
+            .to_string()
+    }
+
+    fn token_of(result: &ContextInfoResponse) -> Option<&ClaimValue> {
+        claim(result, "urn:custom:ms_access_token")
+    }
+
+    #[test]
+    fn a_sealed_token_opens_for_its_user_and_is_passed_on() {
+        let c = sealing(config());
+        let body = call_with(USER, &[("microsoft_access_token", sealed_for(USER, "microsoft_access_token", "tok"))]);
+        let (result, trace) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), &body);
+        assert_eq!(token_of(&result.unwrap()), Some(&ClaimValue::Text("tok".into())));
+        assert_eq!(trace.ms_token, Some("passed"));
+    }
+
+    #[test]
+    fn a_sealed_token_copied_to_another_user_or_key_does_not_open() {
+        let c = sealing(config());
+        for (user, key) in [("u-eve", "microsoft_access_token"), (USER, "microsoft_refresh_token")] {
+            let body = call_with(USER, &[("microsoft_access_token", sealed_for(user, key, "tok"))]);
+            let (result, trace) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), &body);
+            assert_eq!(token_of(&result.unwrap()), None, "sealed for {user} under {key}");
+            assert_eq!(trace.ms_token, Some("omitted"));
+            assert!(trace.notes.iter().any(|n| n.contains("does not open here")), "{:?}", trace.notes);
+        }
+    }
+
+    #[test]
+    fn a_cleartext_token_is_passed_on_only_with_ms_accept_unsealed() {
+        let mut c = sealing(config());
+        let body = call_with(USER, &[("microsoft_access_token", b64("clear-token"))]);
+        let (result, trace) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), &body);
+        assert_eq!(token_of(&result.unwrap()), None);
+        assert!(trace.notes.iter().any(|n| n.contains("MS_ACCEPT_UNSEALED")), "{:?}", trace.notes);
+        c.ms_token.as_mut().unwrap().accept_unsealed = true;
+        let (result, _) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), &body);
+        assert_eq!(token_of(&result.unwrap()), Some(&ClaimValue::Text("clear-token".into())));
+    }
+
+    #[test]
+    fn a_planted_cleartext_refresh_token_is_never_sent_to_microsoft() {
+        let mut c = sealing(refreshing(crate::config::MsRefreshPolicy::Omit));
+        c.ms_token.as_mut().unwrap().accept_unsealed = true;
+        let body = call_with(
+            USER,
+            &[("microsoft_access_token", b64("clear-token")), ("microsoft_refresh_token", b64("planted-refresh"))],
+        );
+        let runtime = FakeRuntime::new(vec![]);
+        let (result, trace) = run(&c, &Caches::default(), &runtime, &body);
+        // Passed on (MS_ACCEPT_UNSEALED, expiry unknown, nothing to refresh with).
+        assert_eq!(token_of(&result.unwrap()), Some(&ClaimValue::Text("clear-token".into())));
+        assert!(runtime.sent().is_empty(), "nothing may reach Microsoft");
+        assert!(trace.notes.iter().any(|n| n.contains("never redeemed")), "{:?}", trace.notes);
+    }
+
+    #[test]
+    fn without_a_sealing_key_a_sealed_token_cannot_be_read() {
+        let c = config();
+        let body = call_with(USER, &[("microsoft_access_token", sealed_for(USER, "microsoft_access_token", "tok"))]);
+        let (result, trace) = run(&c, &Caches::default(), &FakeRuntime::new(vec![]), &body);
+        assert_eq!(token_of(&result.unwrap()), None);
+        assert!(trace.notes.iter().any(|n| n.contains("TOKEN_SEALING_KEY is not set")), "{:?}", trace.notes);
+    }
+
+    #[test]
+    fn a_stale_token_is_refreshed_with_the_sealed_refresh_token_and_written_back_sealed() {
+        let c = sealing(refreshing(crate::config::MsRefreshPolicy::Omit));
+        let body = call_with(
+            USER,
+            &[
+                ("microsoft_access_token", sealed_for(USER, "microsoft_access_token", "old-token")),
+                ("microsoft_refresh_token", sealed_for(USER, "microsoft_refresh_token", "sealed-refresh")),
+                ("microsoft_access_token_expires_at", sealed_for(USER, "microsoft_access_token_expires_at", "1")),
+            ],
+        );
+        let runtime = FakeRuntime::new(vec![Reply::json(
+            200,
+            serde_json::json!({"access_token": "new-token", "refresh_token": "new-refresh", "expires_in": 3600}),
+        )]);
+        let (result, trace) = run(&c, &Caches::default(), &runtime, &body);
+        let result = result.unwrap();
+        assert_eq!(trace.ms_token, Some("refreshed"));
+        assert_eq!(token_of(&result), Some(&ClaimValue::Text("new-token".into())));
+        let sent: Vec<(String, String)> = form_urlencoded::parse(&runtime.sent()[0].body).into_owned().collect();
+        assert!(sent.contains(&("refresh_token".into(), "sealed-refresh".into())), "the opened refresh token is used");
+        // Written back sealed, each for this user and its own key.
+        let expires_at = (runtime.now_ms() / 1000 + 3600).to_string();
+        let expected = [
+            ("microsoft_access_token", "new-token"),
+            ("microsoft_refresh_token", "new-refresh"),
+            ("microsoft_access_token_expires_at", expires_at.as_str()),
+        ];
+        assert_eq!(result.set_user_metadata.len(), expected.len());
+        for (entry, (key, plaintext)) in result.set_user_metadata.iter().zip(expected) {
+            assert_eq!(entry.key, key);
+            let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&entry.value).unwrap()).unwrap();
+            assert!(seal::is_sealed(&text), "{key} is written sealed");
+            let opened = block_on(seal::open(&runtime, &keys(), &Aad::metadata(USER, key), &text)).unwrap();
+            assert_eq!(opened, plaintext.as_bytes(), "{key}");
+        }
+    }
 }

@@ -24,6 +24,7 @@ fn config(on_error: MsRefreshPolicy) -> MsTokenConfig {
             skew_seconds: 300,
             on_error,
         }),
+        accept_unsealed: false,
     }
 }
 
