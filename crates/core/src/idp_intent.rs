@@ -13,6 +13,10 @@
 //!   Login V2 will create the user with (`addHumanUser`, or `createUser` in newer versions); the
 //!   entries are added to that request's `metadata`, so the user is created with them, and
 //!   nothing else of the message changes. No API call is made.
+//!
+//! With `TOKEN_SEALING_KEY` the entries are sealed for the linked user, each bound to its key. A
+//! first sign-in has no user id to bind them to: nothing is stored then (`needs_connect`), and the
+//! user's tokens come from the connect flow instead.
 
 use std::borrow::Cow;
 
@@ -23,10 +27,14 @@ use crate::claims::microsoft::jwt_expiry;
 use crate::config::{Config, MsTokenConfig};
 use crate::contract::json::{self, is_null};
 use crate::contract::response::{Carried, Metadata};
-use crate::port::{Clock, Http, Timer};
+use crate::port::{Clock, Crypto, Http, Random, Timer};
 use crate::runtime::deadline::timeout_at;
 use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
+
+/// What the log says of a first sign-in with a sealing key: no user id to seal for, so nothing is
+/// stored, and the user connects Microsoft at the worker instead.
+pub const NEEDS_CONNECT: &str = "needs_connect";
 
 /// The API method whose response carries the identity provider's tokens.
 pub const METHOD: &str = "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent";
@@ -217,7 +225,7 @@ fn metadata_edit(
 /// Captures the tokens of `response` (the raw JSON of a RetrieveIdentityProviderIntent answer)
 /// with `zitadel`, the API client (present when the API is configured).
 /// Returns what happened and, for a first sign-in, the message to answer instead of `response`.
-pub async fn capture<R: Http + Clock + Timer>(
+pub async fn capture<R: Http + Clock + Timer + Crypto + Random>(
     config: &Config,
     zitadel: Option<&ZitadelClient>,
     runtime: &R,
@@ -226,8 +234,16 @@ pub async fn capture<R: Http + Clock + Timer>(
 ) -> (Capture, Option<String>) {
     let (user_id, entries) = match plan(config, response) {
         Ok(Plan::Store { user_id, entries }) => (user_id, entries),
+        Ok(Plan::Answer { .. }) if config.sealing.is_some() => return (Capture::Skipped(NEEDS_CONNECT), None),
         Ok(Plan::Answer { message, added }) => return (Capture::Added(added), Some(message)),
         Err(reason) => return (Capture::Skipped(reason), None),
+    };
+    let entries = match &config.sealing {
+        Some(keys) => match crate::claims::microsoft::seal_entries(runtime, keys, &user_id, entries).await {
+            Some(sealed) => sealed,
+            None => return (Capture::Skipped("the runtime could not seal the tokens"), None),
+        },
+        None => entries,
     };
     let Some(zitadel) = zitadel else {
         return (Capture::Skipped("no ZITADEL API settings (ZITADEL_DOMAIN)"), None);

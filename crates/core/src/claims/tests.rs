@@ -695,7 +695,8 @@ mod sealed {
         assert_eq!(result.set_user_metadata.len(), expected.len());
         for (entry, (key, plaintext)) in result.set_user_metadata.iter().zip(expected) {
             assert_eq!(entry.key, key);
-            let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&entry.value).unwrap()).unwrap();
+            let text =
+                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&entry.value).unwrap()).unwrap();
             assert!(seal::is_sealed(&text), "{key} is written sealed");
             let opened = block_on(seal::open(&runtime, &keys(), &Aad::metadata(USER, key), &text)).unwrap();
             assert_eq!(opened, plaintext.as_bytes(), "{key}");

@@ -249,3 +249,41 @@ fn the_configured_key_names_are_used_without_refresh_settings() {
     let keys: Vec<_> = stored.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(keys, ["microsoft_access_token", "ms_rt", "ms_exp"]);
 }
+
+#[test]
+fn with_a_sealing_key_a_linked_users_tokens_are_stored_sealed_for_that_user() {
+    use crate::seal::{self, Aad};
+    const KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let sealing = config(&[("TOKEN_SEALING_KEY", KEYS)]);
+    let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
+    let (outcome, message) = block_on(capture(
+        &sealing,
+        testing::zitadel_client(&sealing).as_ref(),
+        &runtime,
+        &response("EwB-opaque", None, Some("u1")),
+        u64::MAX,
+    ));
+    assert_eq!((outcome, message), (Capture::Stored(2), None));
+    let body: serde_json::Value = serde_json::from_slice(&runtime.sent()[0].body).unwrap();
+    let keys = sealing.sealing.as_ref().unwrap();
+    for (entry, plaintext) in body["metadata"].as_array().unwrap().iter().zip(["EwB-opaque", "0"]) {
+        let key = entry["key"].as_str().unwrap();
+        let stored = base64::engine::general_purpose::STANDARD.decode(entry["value"].as_str().unwrap()).unwrap();
+        let stored = String::from_utf8(stored).unwrap();
+        assert!(seal::is_sealed(&stored), "{key} is stored sealed");
+        let opened = block_on(seal::open(&runtime, keys, &Aad::metadata("u1", key), &stored)).unwrap();
+        assert_eq!(opened, plaintext.as_bytes());
+    }
+}
+
+#[test]
+fn with_a_sealing_key_a_first_sign_in_stores_nothing_and_says_needs_connect() {
+    let sealing = config(&[("TOKEN_SEALING_KEY", "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")]);
+    let runtime = FakeRuntime::new(vec![]);
+    let body = first_sign_in("createUser", serde_json::json!({"username": "ada"}));
+    let (outcome, message) =
+        block_on(capture(&sealing, testing::zitadel_client(&sealing).as_ref(), &runtime, &body, u64::MAX));
+    assert_eq!((outcome, message), (Capture::Skipped(NEEDS_CONNECT), None), "the message goes back unchanged");
+    assert_eq!(outcome.describe(), "needs_connect");
+    assert!(runtime.sent().is_empty());
+}
