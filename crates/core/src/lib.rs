@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod config;
+pub mod connect;
 pub mod contract;
 pub mod envelope;
 pub mod error;

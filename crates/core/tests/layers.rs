@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["contract", "port"],
     &["seal"],
     &["runtime"],
+    &["connect"],
     &["config"],
     &["upstream"],
     &["envelope"],
