@@ -7,3 +7,4 @@
 //! shown when there is nowhere to redirect to, and the flow's outcome codes.
 
 pub mod pkce;
+pub mod return_to;

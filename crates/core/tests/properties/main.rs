@@ -13,7 +13,9 @@
 //!   that are garbage;
 //! - the answer is exactly the JSON serde_json would write for it;
 //! - a sealed value opens where it was sealed, also after a key rotation, and nowhere else: not in
-//!   another place, not under another key, not with any one character changed.
+//!   another place, not under another key, not with any one character changed;
+//! - a `return_to` the connect flow accepts is, to a browser's WHATWG parser, on an allowed origin
+//!   and under an allowed path.
 //!
 //! What they found is kept as regression tests: three integer overflows on extreme token
 //! lifetimes and JWT `exp` values (`regression_*`), and known objects given as JSON arrays
@@ -24,6 +26,7 @@ mod calls;
 mod jose;
 mod payload;
 mod regressions;
+mod return_to;
 mod seal;
 mod signature;
 mod support;
