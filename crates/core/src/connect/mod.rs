@@ -6,5 +6,6 @@
 //! `id_token.rs` the claim checks of ZITADEL's ID token and reading Microsoft's, `page.rs` the page
 //! shown when there is nowhere to redirect to, and the flow's outcome codes.
 
+pub mod account;
 pub mod pkce;
 pub mod return_to;
