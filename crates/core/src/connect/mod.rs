@@ -7,5 +7,6 @@
 //! shown when there is nowhere to redirect to, and the flow's outcome codes.
 
 pub mod account;
+pub mod id_token;
 pub mod pkce;
 pub mod return_to;
