@@ -206,6 +206,7 @@ describe('health and logs', () => {
       { name: 'microsoft_token_claim', on: false, needs: ['MS_TOKEN_CLAIM'] },
       { name: 'microsoft_sign_in_capture', on: false, needs: ['MS_TOKEN_CLAIM'] },
       { name: 'microsoft_refresh', on: false, needs: ['MS_TOKEN_CLAIM'] },
+      { name: 'token_sealing', on: false, needs: ['TOKEN_SEALING_KEY'] },
     ];
     assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0, mac: 'webcrypto', features });
   });
