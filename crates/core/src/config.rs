@@ -5,6 +5,7 @@
 //! Values are trimmed and an empty value counts as not set, except for claim names, where the
 //! empty string turns that claim off.
 
+use crate::connect::return_to::ReturnUrls;
 use crate::runtime::deadline::MAX_UPSTREAM_TIMEOUT_MS;
 use crate::seal::SealingKeys;
 use crate::secret::{DecryptionKey, Secret, SigningKey};
@@ -61,6 +62,36 @@ pub struct MsTokenConfig {
     /// `MS_ACCEPT_UNSEALED`: with a sealing key, still pass on an access token stored in clear (to
     /// migrate users); a refresh token in clear is never redeemed either way.
     pub accept_unsealed: bool,
+}
+
+/// The connect flow's own settings (`CONNECT_CLIENT_ID` and `CONNECT_RETURN_URLS` set). The flow is
+/// on when the ZITADEL API, the Microsoft app and the sealing key are configured as well
+/// ([`Config::connect_needs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectConfig {
+    /// The worker's OIDC application in ZITADEL (a public client with PKCE).
+    pub client_id: String,
+    pub return_urls: ReturnUrls,
+    /// The worker's public origin, when the request's own origin is not the one registered.
+    pub public_url: Option<String>,
+    /// The `iss` values accepted in ZITADEL's ID token: the `ZITADEL_DOMAIN` URL, then
+    /// `ZITADEL_ISSUERS` (custom domains).
+    pub issuers: Vec<String>,
+    /// Microsoft, as data: a second provider would be another value, not new code.
+    pub provider: ConnectProvider,
+}
+
+/// An identity provider the worker connects users to, as data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectProvider {
+    /// Its name in the routes: `/connect/{name}` and `/connect/{name}/callback`.
+    pub name: &'static str,
+    pub authorize_url: String,
+    /// What the worker asks for: `openid` and `MS_SCOPES`.
+    pub scopes: String,
+    /// ZITADEL's identity provider for it (`MS_IDP_ID`): a user linked there must connect the
+    /// linked account.
+    pub idp_id: Option<String>,
 }
 
 /// A feature of the worker and whether its settings turn it on.
@@ -122,6 +153,8 @@ pub struct Config {
     /// `TOKEN_SEALING_KEY`: every token the worker writes is sealed with the first key, and sealed
     /// values open with any of them.
     pub sealing: Option<SealingKeys>,
+    /// The connect flow's own settings, when given.
+    pub connect: Option<ConnectConfig>,
     pub cache_ttl_seconds: u64,
     pub stale_if_error_seconds: u64,
     pub upstream_timeout_ms: u64,
@@ -166,6 +199,11 @@ pub const MS_TOKEN_CLIENT_IDS: &str = "MS_TOKEN_CLIENT_IDS";
 pub const MS_IDP_ID: &str = "MS_IDP_ID";
 pub const MS_ACCEPT_UNSEALED: &str = "MS_ACCEPT_UNSEALED";
 pub const TOKEN_SEALING_KEY: &str = "TOKEN_SEALING_KEY";
+pub const CONNECT_CLIENT_ID: &str = "CONNECT_CLIENT_ID";
+pub const CONNECT_RETURN_URLS: &str = "CONNECT_RETURN_URLS";
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
+pub const ZITADEL_ISSUERS: &str = "ZITADEL_ISSUERS";
+pub const MS_AUTHORIZE_URL: &str = "MS_AUTHORIZE_URL";
 pub const MS_CLIENT_ID: &str = "MS_CLIENT_ID";
 pub const MS_CLIENT_SECRET: &str = "MS_CLIENT_SECRET";
 pub const MS_TENANT: &str = "MS_TENANT";
@@ -258,6 +296,7 @@ impl Config {
         };
         let log_claims = s.boolean(LOG_CLAIMS, false);
         let payload = s.payload();
+        let connect = s.connect(zitadel.as_ref(), ms_token.as_ref());
 
         let config = Config {
             signing_keys,
@@ -268,6 +307,7 @@ impl Config {
             groups_claim,
             ms_token,
             sealing,
+            connect,
             cache_ttl_seconds,
             stale_if_error_seconds,
             upstream_timeout_ms,
@@ -319,7 +359,28 @@ impl Config {
             feature("microsoft_sign_in_capture", ms_capture),
             feature("microsoft_refresh", ms_refresh),
             feature("token_sealing", claim(self.sealing.is_some(), TOKEN_SEALING_KEY)),
+            feature("microsoft_connect", self.connect_needs()),
         ]
+    }
+
+    /// What the connect flow still needs, by setting name; on when empty.
+    pub fn connect_needs(&self) -> Vec<&'static str> {
+        let mut needs = Vec::new();
+        if self.zitadel.is_none() {
+            needs.push(ZITADEL_DOMAIN);
+        }
+        match &self.ms_token {
+            None => needs.push(MS_TOKEN_CLAIM),
+            Some(ms) if ms.refresh.is_none() => needs.extend([MS_CLIENT_ID, MS_CLIENT_SECRET]),
+            Some(_) => {}
+        }
+        if self.sealing.is_none() {
+            needs.push(TOKEN_SEALING_KEY);
+        }
+        if self.connect.is_none() {
+            needs.extend([CONNECT_CLIENT_ID, CONNECT_RETURN_URLS]);
+        }
+        needs
     }
 
     /// The claim names in use, with the setting that names each.
@@ -408,6 +469,14 @@ pub fn base_url(domain: &str) -> Option<String> {
     let host = rest.split('/').next().unwrap_or("");
     let valid_host = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
     valid_host.then_some(url)
+}
+
+/// The origin of an http(s) URL (`scheme://host[:port]`, no path beyond `/`), as given.
+fn origin_of(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let valid = !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    valid.then(|| url.to_string())
 }
 
 struct Settings<'a, F> {
@@ -565,6 +634,80 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
 
     /// `PAYLOAD_TYPES` and what the types it accepts need. A type the default accepts but whose
     /// settings are missing is refused per call; one named explicitly makes the settings required.
+    /// The connect flow's settings: `None` without `CONNECT_CLIENT_ID` and `CONNECT_RETURN_URLS`
+    /// (one without the other is a problem, as is a bad value).
+    fn connect(&mut self, zitadel: Option<&ZitadelApiConfig>, ms: Option<&MsTokenConfig>) -> Option<ConnectConfig> {
+        let client_id = self.text(CONNECT_CLIENT_ID);
+        let return_urls = self.text(CONNECT_RETURN_URLS);
+        let (client_id, return_urls) = match (client_id, return_urls) {
+            (None, None) => return None,
+            (Some(id), Some(urls)) => (id, urls),
+            (Some(_), None) => {
+                self.problem(CONNECT_RETURN_URLS, format!("is not set, but {CONNECT_CLIENT_ID} is: the connect flow needs both (the application URLs users may return to)"));
+                return None;
+            }
+            (None, Some(_)) => {
+                self.problem(CONNECT_CLIENT_ID, format!("is not set, but {CONNECT_RETURN_URLS} is: the connect flow needs both (the client id of the worker's OIDC application in ZITADEL)"));
+                return None;
+            }
+        };
+        let return_urls = match ReturnUrls::parse(&return_urls) {
+            Ok(urls) => urls,
+            Err(problem) => {
+                self.problem(CONNECT_RETURN_URLS, problem);
+                return None;
+            }
+        };
+        let public_url = match self.text(PUBLIC_URL) {
+            None => None,
+            Some(url) => match origin_of(&url) {
+                Some(origin) => Some(origin),
+                None => {
+                    self.problem(
+                        PUBLIC_URL,
+                        "must be the worker's public origin, such as `https://claims.example.com`".into(),
+                    );
+                    None
+                }
+            },
+        };
+        let mut issuers: Vec<String> = zitadel.map(|api| api.base_url.clone()).into_iter().collect();
+        for issuer in comma_list(&self.text(ZITADEL_ISSUERS).unwrap_or_default()) {
+            match base_url(&issuer) {
+                Some(url) if !issuers.contains(&url) => issuers.push(url),
+                Some(_) => {}
+                None => self.problem(
+                    ZITADEL_ISSUERS,
+                    "must list http(s) URLs (or host names) of the instance, separated by commas".into(),
+                ),
+            }
+        }
+        let tenant = self.text(MS_TENANT).unwrap_or_else(|| "common".into());
+        let authorize_url = match self.text(MS_AUTHORIZE_URL) {
+            None => format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize"),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+            Some(_) => {
+                self.problem(MS_AUTHORIZE_URL, "must be an http(s) URL".into());
+                String::new()
+            }
+        };
+        let ms_scopes = ms.and_then(|ms| ms.refresh.as_ref()).map(|r| r.scopes.clone()).unwrap_or_default();
+        if ms.is_some_and(|ms| ms.refresh.is_some()) && !ms_scopes.split_whitespace().any(|s| s == "offline_access") {
+            self.problem(
+                MS_SCOPES,
+                "must include `offline_access` for the connect flow: without it Microsoft gives no refresh token"
+                    .into(),
+            );
+        }
+        let scopes = std::iter::once("openid")
+            .chain(ms_scopes.split_whitespace().filter(|s| *s != "openid"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let provider =
+            ConnectProvider { name: "microsoft", authorize_url, scopes, idp_id: ms.and_then(|ms| ms.idp_id.clone()) };
+        Some(ConnectConfig { client_id, return_urls, public_url, issuers, provider })
+    }
+
     fn payload(&mut self) -> PayloadConfig {
         let explicit = self.text(PAYLOAD_TYPES);
         let (mut json, mut jwt, mut jwe) = (explicit.is_none(), explicit.is_none(), explicit.is_none());
@@ -704,6 +847,11 @@ mod tests {
                 ("microsoft_sign_in_capture", false, vec![MS_IDP_ID]),
                 ("microsoft_refresh", false, vec![MS_CLIENT_ID, MS_CLIENT_SECRET]),
                 ("token_sealing", false, vec![TOKEN_SEALING_KEY]),
+                (
+                    "microsoft_connect",
+                    false,
+                    vec![MS_CLIENT_ID, MS_CLIENT_SECRET, TOKEN_SEALING_KEY, CONNECT_CLIENT_ID, CONNECT_RETURN_URLS]
+                ),
             ]
         );
         let all = with(&[
@@ -713,6 +861,8 @@ mod tests {
             (MS_CLIENT_SECRET, "s"),
             (GROUPS_CLAIM, "groups"),
             (TOKEN_SEALING_KEY, "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            (CONNECT_CLIENT_ID, "connect-app"),
+            (CONNECT_RETURN_URLS, "https://app.example/"),
         ])
         .unwrap();
         assert!(all.features().iter().all(|f| f.on && f.needs.is_empty()), "{:?}", all.features());
@@ -731,6 +881,56 @@ mod tests {
         let problems = with(&[(TOKEN_SEALING_KEY, "k1:c2hvcnQ=")]).unwrap_err();
         assert_eq!(settings_named(&problems), [TOKEN_SEALING_KEY]);
         assert!(!problems[0].problem.contains("c2hvcnQ"), "{:?}", problems[0]);
+    }
+
+    #[test]
+    fn the_connect_settings_are_read_and_checked() {
+        let c = with(&[
+            (CONNECT_CLIENT_ID, "connect-app"),
+            (CONNECT_RETURN_URLS, "https://app.example/home"),
+            (PUBLIC_URL, "https://claims.example.com/"),
+            (ZITADEL_ISSUERS, "login.example.com, https://z.example"),
+            (MS_CLIENT_ID, "entra"),
+            (MS_CLIENT_SECRET, "s"),
+            (MS_TENANT, "contoso.example"),
+            (MS_IDP_ID, "ms-idp"),
+        ])
+        .unwrap();
+        let connect = c.connect.clone().unwrap();
+        assert_eq!(connect.client_id, "connect-app");
+        assert_eq!(connect.public_url.as_deref(), Some("https://claims.example.com"));
+        assert_eq!(connect.issuers, ["https://z.example", "https://login.example.com"]);
+        assert_eq!(
+            connect.provider.authorize_url,
+            "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/authorize"
+        );
+        assert_eq!(connect.provider.scopes, "openid offline_access User.Read");
+        assert_eq!(connect.provider.idp_id.as_deref(), Some("ms-idp"));
+        assert_eq!(c.connect_needs(), [TOKEN_SEALING_KEY], "on with a sealing key too");
+        assert!(connect.return_urls.check("https://app.example/home/x").is_ok());
+
+        assert_eq!(with(&[]).unwrap().connect, None);
+        let problems = with(&[(CONNECT_CLIENT_ID, "connect-app")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [CONNECT_RETURN_URLS]);
+        let problems = with(&[(CONNECT_RETURN_URLS, "https://app.example/")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [CONNECT_CLIENT_ID]);
+        for (setting, bad) in [
+            (CONNECT_RETURN_URLS, "javascript:alert(1)"),
+            (PUBLIC_URL, "claims.example.com/path"),
+            (MS_AUTHORIZE_URL, "login.example/authorize"),
+            (MS_SCOPES, "User.Read"),
+        ] {
+            let problems = with(&[
+                (CONNECT_CLIENT_ID, "connect-app"),
+                (CONNECT_RETURN_URLS, "https://app.example/"),
+                (MS_CLIENT_ID, "entra"),
+                (MS_CLIENT_SECRET, "s"),
+                (setting, bad),
+            ])
+            .unwrap_err();
+            assert_eq!(settings_named(&problems), [setting], "{setting}={bad}");
+            assert!(!problems[0].problem.contains(bad), "the value is not repeated: {:?}", problems[0]);
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn config() -> Config {
             accept_unsealed: false,
         }),
         sealing: None,
+        connect: None,
         cache_ttl_seconds: 60,
         stale_if_error_seconds: 0,
         upstream_timeout_ms: 2000,

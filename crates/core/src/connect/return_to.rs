@@ -105,7 +105,7 @@ impl Parsed {
 }
 
 /// The allow-list `CONNECT_RETURN_URLS`: absolute http(s) URLs, separated by commas.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnUrls {
     entries: Vec<Parsed>,
 }
