@@ -347,7 +347,8 @@ mod tests {
     #[test]
     fn microsofts_id_token_is_read_without_its_signature() {
         let token = jwt(&json!({
-            "aud": "6731de76-14a6-49ae-97bc-6eba6914391e", "iss": "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+            "aud": "6731de76-14a6-49ae-97bc-6eba6914391e",
+            "iss": "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
             "oid": "00000000-0000-0000-fde9-26f844473904", "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
             "tid": "9188040d-6c67-4c5b-b112-36a304b66dad", "preferred_username": "user@outlook.com",
             "login_hint": "O.CiQ…", "name": "A User", "ver": "2.0",
