@@ -8,5 +8,6 @@
 
 pub mod account;
 pub mod id_token;
+pub mod page;
 pub mod pkce;
 pub mod return_to;
