@@ -73,7 +73,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         wasm_memory_bytes: Some(core::arch::wasm32::memory_size(0) as u64 * 65_536),
         mac: isolate.last_mac.get(),
     };
-    let (response, trace) = isolate.app.serve(&runtime, &method, path, &request, facts).await;
+    let (response, trace) = isolate.app.serve(&runtime, &method, &url, &request, facts).await;
     let duration_ms = Date::now().as_millis().saturating_sub(started);
     let line = LogLine::new(&method, path, &trace, runtime.calls.get(), duration_ms);
     web_sys::console::log_1(&JsValue::from_str(&line.to_json()));

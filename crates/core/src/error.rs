@@ -34,6 +34,8 @@ pub enum Error {
     UpstreamUnavailable(UpstreamError),
     /// A signed or encrypted payload could not be opened.
     Envelope(EnvelopeError),
+    /// The route belongs to a feature whose settings are incomplete: these are missing.
+    FeatureOff { feature: &'static str, needs: Vec<&'static str> },
 }
 
 /// The JSON body of every non-2xx answer.
@@ -46,7 +48,7 @@ struct Body<'a> {
 impl Error {
     pub fn status(&self) -> u16 {
         match self {
-            Error::NotFound => 404,
+            Error::NotFound | Error::FeatureOff { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
             Error::UnreadableBody | Error::InvalidJson { .. } | Error::InvalidPayload { .. } => 400,
@@ -66,6 +68,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::NotFound => "not_found",
+            Error::FeatureOff { .. } => "feature_off",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnreadableBody => "unreadable_body",
@@ -128,6 +131,10 @@ impl Error {
                 }
             ),
             Error::Envelope(e) => envelope_message(e),
+            Error::FeatureOff { feature, needs } => format!(
+                "This route is off: the feature {feature} needs {} (GET /healthz lists every feature).",
+                needs.join(", ")
+            ),
         }
     }
 
@@ -215,6 +222,7 @@ mod tests {
     fn every_error_has_status_code_and_message() {
         let cases = [
             (Error::NotFound, 404, "not_found"),
+            (Error::FeatureOff { feature: "microsoft_connect", needs: vec!["TOKEN_SEALING_KEY"] }, 404, "feature_off"),
             (Error::MethodNotAllowed { allow: "POST" }, 405, "method_not_allowed"),
             (Error::PayloadTooLarge { limit: 1 << 20 }, 413, "payload_too_large"),
             (Error::UnreadableBody, 400, "unreadable_body"),

@@ -2,17 +2,16 @@
 //! ([`App`], one value). The glue hands it a request and gets back the response and the trace the
 //! log line is made from. A new route is a [`Route`], a line in [`route`] and a handler module.
 
-use std::borrow::Cow;
-use std::future::Future;
-
 use crate::config::{Config, Feature, Problem};
 use crate::contract::limits::MAX_BODY_BYTES;
 use crate::contract::signature;
 use crate::error::Error;
+use crate::flow::{self, Step};
 use crate::health::health;
 use crate::port::Runtime;
 use crate::target::Target;
 use crate::trace::Trace;
+pub use crate::web::{Incoming, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -20,6 +19,8 @@ pub enum Route {
     Call,
     /// The configuration check.
     Health,
+    /// The connect flow: one of its steps, for a provider.
+    Connect(crate::flow::Step, &'static str),
 }
 
 /// The path of a request URL as the runtime gives it (absolute, already serialized): what follows
@@ -37,11 +38,16 @@ pub fn path_of(url: &str) -> &str {
     }
 }
 
-/// `POST /` and `POST /zitadel/complement-token` are one target; `GET /healthz` reports config.
+/// `POST /` and `POST /zitadel/complement-token` are one target; `GET /healthz` reports config;
+/// `GET /connect/...` are the connect flow's steps (the provider a route names is the one
+/// configured; the ZITADEL callback is every provider's).
 pub fn route(method: &str, path: &str) -> Result<Route, Error> {
     let (route, allow) = match path {
         "/" | "/zitadel/complement-token" => (Route::Call, "POST"),
         "/healthz" => (Route::Health, "GET"),
+        "/connect/microsoft" => (Route::Connect(Step::Start, "microsoft"), "GET"),
+        flow::ZITADEL_CALLBACK => (Route::Connect(Step::ZitadelCallback, "microsoft"), "GET"),
+        "/connect/microsoft/callback" => (Route::Connect(Step::ProviderCallback, "microsoft"), "GET"),
         _ => return Err(Error::NotFound),
     };
     if method.eq_ignore_ascii_case(allow) {
@@ -51,16 +57,6 @@ pub fn route(method: &str, path: &str) -> Result<Route, Error> {
     }
 }
 
-/// A request as the runtime holds it: its headers, and its body, read only by the handlers that
-/// need it, within a limit.
-pub trait Incoming {
-    /// The value of the header `name` (case-insensitive), if the request has it.
-    fn header(&self, name: &str) -> Option<String>;
-
-    /// The body, refused when it is larger than `limit` bytes.
-    fn body(&self, limit: usize) -> impl Future<Output = Result<Vec<u8>, Error>>;
-}
-
 /// What the runtime knows of the isolate, for `/healthz`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IsolateFacts {
@@ -68,32 +64,6 @@ pub struct IsolateFacts {
     pub wasm_memory_bytes: Option<u64>,
     /// How the isolate computed its last signature MAC ("webcrypto", or "wasm" after a fallback).
     pub mac: Option<&'static str>,
-}
-
-/// An answer: status, headers and body. Header values are mostly fixed texts; a route that needs
-/// one made per request (a redirect's location, a cookie) gives an owned one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(&'static str, Cow<'static, str>)>,
-    pub body: String,
-}
-
-impl Response {
-    /// A JSON answer that no cache keeps.
-    pub fn json(status: u16, body: String) -> Self {
-        let headers = vec![("content-type", "application/json".into()), ("cache-control", "no-store".into())];
-        Response { status, headers, body }
-    }
-
-    /// The answer to `error`, with `Allow` for a method the path does not take.
-    pub fn error(error: &Error) -> Self {
-        let mut response = Response::json(error.status(), error.to_json());
-        if let Error::MethodNotAllowed { allow } = error {
-            response.headers.push(("allow", Cow::Borrowed(*allow)));
-        }
-        response
-    }
 }
 
 /// What the worker keeps per isolate: the target with its settings, clients and caches, or what is
@@ -116,27 +86,34 @@ impl App {
         self.target.as_ref().map_err(Vec::as_slice)
     }
 
-    /// Answers a request to `method` `path`. The trace ends with the answer's outcome and status.
+    /// Answers a request to `method` `url` (absolute, as the runtime gives it). The trace ends with
+    /// the answer's outcome and status.
     pub async fn serve<R: Runtime>(
         &self,
         runtime: &R,
         method: &str,
-        path: &str,
+        url: &str,
         request: &impl Incoming,
         isolate: IsolateFacts,
     ) -> (Response, Trace) {
-        let (result, mut trace) = match route(method, path) {
+        let (result, mut trace) = match route(method, path_of(url)) {
             Ok(Route::Health) => {
                 let problems = self.target().err().unwrap_or_default();
                 let (status, body) = health(problems, &self.features, isolate.wasm_memory_bytes, isolate.mac);
                 (Ok(Response::json(status, body)), Trace::default())
             }
             Ok(Route::Call) => self.call(runtime, request).await,
+            Ok(Route::Connect(step, provider)) => match self.target() {
+                Ok(target) => Box::pin(flow::serve(target, runtime, step, provider, url, request)).await,
+                Err(problems) => (Err(Error::Misconfigured(problems.to_vec())), Trace::default()),
+            },
             Err(e) => (Err(e), Trace::default()),
         };
         let response = match result {
             Ok(response) => {
-                trace.outcome = "ok";
+                if trace.outcome.is_empty() {
+                    trace.outcome = "ok";
+                }
                 response
             }
             Err(e) => {

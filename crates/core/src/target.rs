@@ -65,6 +65,26 @@ impl Target {
         }
     }
 
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The ZITADEL API client, with the API settings.
+    pub fn zitadel(&self) -> Option<&ZitadelClient> {
+        self.zitadel.as_ref()
+    }
+
+    /// The instance's key set, with `ZITADEL_DOMAIN`.
+    pub fn jwks(&self) -> Option<&JwksCache> {
+        self.jwks.as_ref()
+    }
+
+    /// Microsoft's token endpoint, with `MS_CLIENT_ID` and `MS_CLIENT_SECRET`.
+    pub fn microsoft(&self) -> Option<&crate::upstream::microsoft::MicrosoftClient> {
+        self.claims.refresher.as_ref().map(|r| r.microsoft())
+    }
+
     /// Answers one call with its `ZITADEL-Signature` header and raw body; the trace says as much
     /// of what happened as the call got through.
     pub async fn handle<R: Runtime>(

@@ -40,6 +40,8 @@ pub struct Trace {
     pub notes: Vec<Cow<'static, str>>,
     /// The claims left out, each with why: with `LOG_CLAIMS`, the call's log claims.
     pub omitted: Vec<Omitted>,
+    /// The connect flow's last step: whether the tokens were written to the user's metadata.
+    pub metadata_written: Option<bool>,
 }
 
 /// A claim the call left out, and why (a fixed text or a code, never a value).
@@ -69,6 +71,7 @@ impl Trace {
             earlier_entries,
             notes,
             omitted,
+            metadata_written,
         } = later;
         self.function = function.or(self.function);
         self.payload = payload.or(self.payload);
@@ -93,6 +96,7 @@ impl Trace {
         self.earlier_entries = if earlier_entries > 0 { earlier_entries } else { self.earlier_entries };
         self.notes.extend(notes);
         self.omitted.extend(omitted);
+        self.metadata_written = metadata_written.or(self.metadata_written);
     }
 
     /// Notes that `claim` was left out, and why.
@@ -141,6 +145,8 @@ pub struct LogLine<'a> {
     earlier_entries: usize,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     notes: &'a [Cow<'static, str>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata_written: Option<bool>,
     duration_ms: u64,
 }
 
@@ -171,6 +177,7 @@ impl<'a> LogLine<'a> {
             ms_token: trace.ms_token,
             earlier_entries: trace.earlier_entries,
             notes: &trace.notes,
+            metadata_written: trace.metadata_written,
             duration_ms,
         }
     }

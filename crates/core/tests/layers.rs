@@ -21,7 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["claims"],
     &["idp_intent"],
     &["error"],
-    &["target", "health"],
+    &["target", "health", "web"],
+    &["flow"],
     &["router"],
     &["testing"],
 ];

@@ -82,10 +82,11 @@ fn every_log_field_is_in_the_logs_section() {
         notes: vec!["a note".into()],
         // The log claims' source, not a field of the line.
         omitted: vec![Omitted { claim: "permissions".into(), why: "a reason".into() }],
+        metadata_written: Some(true),
     };
     let log = LogLine::new("POST", "/", &trace, 1, 1);
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
-    assert_eq!(line.len(), 19, "a field of the log line was not serialized: {:?}", line.keys());
+    assert_eq!(line.len(), 20, "a field of the log line was not serialized: {:?}", line.keys());
     let logs = section(&readme(), "## Logs");
     let missing: Vec<_> =
         line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();

@@ -228,6 +228,11 @@ pub struct Refresher {
 }
 
 impl Refresher {
+    /// Microsoft's token endpoint, for the connect flow's code exchange.
+    pub fn microsoft(&self) -> &MicrosoftClient {
+        &self.microsoft
+    }
+
     /// A refresher with `microsoft`'s token endpoint whose refreshes end within `live_for_ms` while
     /// their requests live (see [`SingleFlight::new`]).
     pub fn new(microsoft: MicrosoftClient, live_for_ms: u64) -> Self {

@@ -71,7 +71,13 @@ fn app() -> App {
 
 fn serve(app: &App, method: &str, path: &str, request: &Fake) -> (Response, Trace) {
     let runtime = crate::testing::FakeRuntime::new(vec![]);
-    futures::executor::block_on(app.serve(&runtime, method, path, request, IsolateFacts::default()))
+    futures::executor::block_on(app.serve(
+        &runtime,
+        method,
+        &format!("https://worker.example{path}"),
+        request,
+        IsolateFacts::default(),
+    ))
 }
 
 #[test]
