@@ -155,6 +155,11 @@ impl FakeRuntime {
         }
     }
 
+    /// Adds a reply after those still to come (a test that scripts its upstream step by step).
+    pub fn push(&self, reply: Reply) {
+        self.replies.borrow_mut().push_back(reply);
+    }
+
     /// Answers every request with `reply`.
     pub fn repeating(reply: Reply) -> Self {
         FakeRuntime { repeat: Some(reply), ..FakeRuntime::new(Vec::new()) }
