@@ -44,6 +44,13 @@ impl Stored {
         self.access.is_none() && self.refresh.is_none()
     }
 
+    /// True when the user's metadata holds a Microsoft token ([`Stored::is_empty`] without reading
+    /// it).
+    pub fn present(info: &ContextInfo<'_>, config: &MsTokenConfig) -> bool {
+        user_metadata(info, &config.metadata_key).is_some()
+            || (config.refresh.is_some() && user_metadata(info, &config.refresh_token_metadata_key).is_some())
+    }
+
     pub fn read(info: &ContextInfo<'_>, config: &MsTokenConfig) -> Stored {
         // The refresh token and the expiry matter only to refreshing.
         let for_refresh = |key: &str| {
@@ -57,90 +64,93 @@ impl Stored {
     }
 }
 
-/// The stored token as this call may use it. With `TOKEN_SEALING_KEY`: a sealed value opens only
+/// The base64 that every sealed metadata value starts with: `sealed:v1` (nine bytes, twelve
+/// characters), so that a call tells sealed values from cleartext ones without decoding them.
+const SEALED_BASE64: &str = "c2VhbGVkOnYx";
+
+/// Whether the raw (base64) metadata value is a sealed one.
+fn is_sealed_value(base64_value: &str) -> bool {
+    base64_value.trim_start().starts_with(SEALED_BASE64)
+}
+
+/// What a user's metadata holds for this call. With `TOKEN_SEALING_KEY`: a sealed value opens only
 /// for the user and metadata key it was sealed for; a refresh token in clear is never redeemed
 /// (anyone who can write a user's metadata could plant one); an access token in clear (and its
 /// expiry) is passed on only with `MS_ACCEPT_UNSEALED`. Without a sealing key a sealed value
-/// cannot be read. The notes say what was set aside (never a value).
-pub async fn unseal<R: Crypto>(
+/// cannot be read, and cleartext values are read as ever ([`Stored::read`]). The notes say what
+/// was set aside (never a value).
+pub async fn read_stored<R: Crypto>(
     runtime: &R,
     keys: Option<&SealingKeys>,
     config: &MsTokenConfig,
     info: &ContextInfo<'_>,
-    mut stored: Stored,
 ) -> (Stored, Vec<&'static str>) {
     let mut notes = Vec::new();
-    let expiry_text = user_metadata(info, &config.expires_at_metadata_key).and_then(|v| decode_text(v).ok());
-    let sealed = |text: Option<&str>| text.is_some_and(seal::is_sealed);
-    let access_sealed = sealed(stored.access.as_ref().and_then(|a| a.as_deref().ok()));
-    let (refresh_sealed, expiry_sealed) = (sealed(stored.refresh.as_deref()), sealed(expiry_text.as_deref()));
-    let (Some(keys), Some(user_id)) = (keys, info.user_id()) else {
-        if keys.is_none() && !(access_sealed || refresh_sealed) {
-            return (stored, notes); // the cleartext world, as ever
-        }
-        let why = if keys.is_none() {
-            "the token is sealed, and TOKEN_SEALING_KEY is not set"
-        } else {
-            "no user id to open the sealed token with"
-        };
-        if access_sealed || keys.is_some() {
-            stored.access = stored.access.map(|_| Err(why));
-        }
-        if refresh_sealed || keys.is_some() {
-            stored.refresh = None;
-        }
-        return (stored, notes);
-    };
-    let mut clear_access_passed = false;
-    stored.access = match stored.access {
-        Some(Ok(text)) if access_sealed => Some(open_text(runtime, keys, user_id, &config.metadata_key, text).await),
-        Some(Ok(_)) if !config.accept_unsealed => {
+    let any_sealed = [&config.metadata_key, &config.refresh_token_metadata_key, &config.expires_at_metadata_key]
+        .into_iter()
+        .any(|key| user_metadata(info, key).is_some_and(is_sealed_value));
+    if keys.is_none() && !any_sealed {
+        return (Stored::read(info, config), notes); // the cleartext world, as ever
+    }
+    let user = info.user_id();
+    let (access, access_clear) = read_value(runtime, keys, user, info, &config.metadata_key).await;
+    let access = match access {
+        Some(Ok(_)) if access_clear && keys.is_some() && !config.accept_unsealed => {
             Some(Err("the token is stored unsealed, and MS_ACCEPT_UNSEALED is off"))
-        }
-        Some(Ok(text)) => {
-            clear_access_passed = true;
-            Some(Ok(text))
         }
         other => other,
     };
-    stored.refresh = match stored.refresh {
-        Some(text) if refresh_sealed => {
-            match open_text(runtime, keys, user_id, &config.refresh_token_metadata_key, text).await {
-                Ok(token) => Some(token),
-                Err(why) => {
-                    notes.push(why);
-                    None
-                }
+    let clear_access_passed = access_clear && matches!(access, Some(Ok(_)));
+    let for_refresh = config.refresh.is_some();
+    let refresh = match for_refresh {
+        false => None,
+        true => match read_value(runtime, keys, user, info, &config.refresh_token_metadata_key).await {
+            (Some(Ok(_)), true) if keys.is_some() => {
+                notes.push("a refresh token stored unsealed is never redeemed");
+                None
             }
-        }
-        Some(_) => {
-            notes.push("a refresh token stored unsealed is never redeemed");
-            None
-        }
-        None => None,
+            (Some(Ok(token)), _) => Some(token),
+            (Some(Err(why)), false) => {
+                notes.push(why);
+                None
+            }
+            _ => None,
+        },
     };
-    stored.expires_at = match expiry_text {
-        Some(text) if expiry_sealed => {
-            open_text(runtime, keys, user_id, &config.expires_at_metadata_key, text).await.ok().and_then(|t| expiry(&t))
-        }
-        Some(_) if clear_access_passed => stored.expires_at,
-        _ => None,
+    let expires_at = match for_refresh {
+        false => None,
+        true => match read_value(runtime, keys, user, info, &config.expires_at_metadata_key).await {
+            (Some(Ok(text)), false) => expiry(&text),
+            (Some(Ok(text)), true) if keys.is_none() || clear_access_passed => expiry(&text),
+            _ => None,
+        },
     };
-    (stored, notes)
+    (Stored { access, refresh, expires_at }, notes)
 }
 
-/// `text`, sealed for `user_id` under the metadata key `key`, opened.
-async fn open_text<R: Crypto>(
+/// The text of the metadata entry `key`, opened when it is sealed, and whether it was in clear:
+/// `None` when absent.
+async fn read_value<R: Crypto>(
     runtime: &R,
-    keys: &SealingKeys,
-    user_id: &str,
+    keys: Option<&SealingKeys>,
+    user: Option<&str>,
+    info: &ContextInfo<'_>,
     key: &str,
-    text: String,
-) -> Result<String, &'static str> {
-    match seal::open(runtime, keys, &Aad::metadata(user_id, key), &text).await {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "the sealed token is not UTF-8 text"),
-        Err(e) => Err(open_failure(e)),
+) -> (Option<Result<String, &'static str>>, bool) {
+    let Some(raw) = user_metadata(info, key) else { return (None, false) };
+    if !is_sealed_value(raw) {
+        return (Some(decode_text(raw)), true);
     }
+    let Some(keys) = keys else { return (Some(Err("the token is sealed, and TOKEN_SEALING_KEY is not set")), false) };
+    let Some(user) = user else { return (Some(Err("no user id to open the sealed token with")), false) };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(raw.trim()) else {
+        return (Some(Err("the token metadata is not valid base64")), false);
+    };
+    let opened = match seal::open_bytes(runtime, keys, &Aad::metadata(user, key), &bytes).await {
+        Ok(plain) => String::from_utf8(plain).map_err(|_| "the sealed token is not UTF-8 text"),
+        Err(e) => Err(open_failure(e)),
+    };
+    (Some(opened), false)
 }
 
 /// Why a sealed token did not open, for logs (never a value).
@@ -169,8 +179,8 @@ pub async fn seal_entries<R: Crypto + Random>(
     let mut sealed = Vec::with_capacity(entries.len());
     for entry in entries {
         let plaintext = base64::engine::general_purpose::STANDARD.decode(&entry.value).ok()?;
-        let value = seal::seal(runtime, keys, &Aad::metadata(user_id, &entry.key), &plaintext).await?;
-        sealed.push(Metadata::new(entry.key, value.as_bytes()));
+        let value = seal::seal_bytes(runtime, keys, &Aad::metadata(user_id, &entry.key), &plaintext).await?;
+        sealed.push(Metadata::new(entry.key, &value));
     }
     Some(sealed)
 }

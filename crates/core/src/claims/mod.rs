@@ -91,9 +91,9 @@ impl ClaimsCache {
         let (ms_call, ms_trace) = ms_token_for_call(config, &call);
         trace.absorb(ms_trace);
         let ms_token = async {
-            let (ms, stored) = ms_call?;
+            let ms = ms_call?;
             let sealing = config.sealing.as_ref();
-            let (stored, notes) = microsoft::unseal(runtime, sealing, ms, info, stored).await;
+            let (stored, notes) = microsoft::read_stored(runtime, sealing, ms, info).await;
             let work =
                 microsoft::token_claim(runtime, self.refresher.as_ref(), ms, stored, (now_ms / 1000) as i64, deadline);
             let mut outcome = timeout(runtime, bound, work).await.unwrap_or(Outcome::Omit("timeout"));
@@ -235,7 +235,7 @@ impl ClaimsCache {
 /// token goes into: an access token (or userinfo, with `MS_TOKEN_IN_USERINFO`; never SAML), a
 /// token is stored, no earlier target gave the claim, and `MS_TOKEN_CLIENT_IDS` is `*` or lists
 /// the client the payload names. The trace says what keeps a stored token out.
-fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<(&'c MsTokenConfig, Stored)>, Trace) {
+fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<&'c MsTokenConfig>, Trace) {
     let mut trace = Trace::default();
     let Some(ms) = config.ms_token.as_ref() else { return (None, trace) };
     let goes_into = match call.function {
@@ -246,8 +246,7 @@ fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<(&'c Ms
     if !goes_into {
         return (None, trace);
     }
-    let stored = Stored::read(call.info, ms);
-    if stored.is_empty() || taken(call, &ms.claim, &mut trace) {
+    if !Stored::present(call.info, ms) || taken(call, &ms.claim, &mut trace) {
         return (None, trace);
     }
     match &ms.clients {
@@ -269,7 +268,7 @@ fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<(&'c Ms
             }
         }
     }
-    (Some((ms, stored)), trace)
+    (Some(ms), trace)
 }
 
 fn push_list(response: &mut ContextInfoResponse, key: &str, values: StrList) {

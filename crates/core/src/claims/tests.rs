@@ -593,7 +593,7 @@ mod sealed {
     /// `value` sealed for `user` under `key`, as the base64 of a metadata value.
     fn sealed_for(user: &str, key: &str, value: &str) -> String {
         let runtime = FakeRuntime::new(vec![]);
-        b64(block_on(seal::seal(&runtime, &keys(), &Aad::metadata(user, key), value.as_bytes())).unwrap())
+        b64(block_on(seal::seal_bytes(&runtime, &keys(), &Aad::metadata(user, key), value.as_bytes())).unwrap())
     }
 
     /// A preaccesstoken call of `user` with these metadata entries (already base64).
@@ -696,10 +696,9 @@ mod sealed {
         assert_eq!(result.set_user_metadata.len(), expected.len());
         for (entry, (key, plaintext)) in result.set_user_metadata.iter().zip(expected) {
             assert_eq!(entry.key, key);
-            let text =
-                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&entry.value).unwrap()).unwrap();
-            assert!(seal::is_sealed(&text), "{key} is written sealed");
-            let opened = block_on(seal::open(&runtime, &keys(), &Aad::metadata(USER, key), &text)).unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(&entry.value).unwrap();
+            assert!(seal::is_sealed_bytes(&bytes), "{key} is written sealed");
+            let opened = block_on(seal::open_bytes(&runtime, &keys(), &Aad::metadata(USER, key), &bytes)).unwrap();
             assert_eq!(opened, plaintext.as_bytes(), "{key}");
         }
     }

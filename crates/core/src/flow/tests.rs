@@ -209,8 +209,7 @@ mod walk {
         for (entry, (key, plaintext)) in body["metadata"].as_array().unwrap().iter().zip(expected) {
             assert_eq!(entry["key"], key);
             let text = base64::engine::general_purpose::STANDARD.decode(entry["value"].as_str().unwrap()).unwrap();
-            let opened =
-                block_on(seal::open(&runtime, &keys, &Aad::metadata(USER, key), std::str::from_utf8(&text).unwrap()));
+            let opened = block_on(seal::open_bytes(&runtime, &keys, &Aad::metadata(USER, key), &text));
             assert_eq!(opened.unwrap(), plaintext.as_bytes(), "{key}");
         }
     }
