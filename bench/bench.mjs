@@ -23,7 +23,7 @@
 // logs a line; bench/same-work-in-js.mjs: this worker's work in plain JavaScript, which also runs
 // with the JWT and JWE calls, and is first checked to answer as this worker does, by
 // bench/same-work-check.mjs: the run stops if it does not); BENCH_PAYLOADS (json,jwt,jwe) the payload types measured;
-// BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
+// (and sealed: the JSON call with the Microsoft token sealed, beside the cleartext one); BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
 // on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
 // hands every console line to wrangler), writing runtime-no-inspector.json and
 // latest-no-inspector.md instead; BENCH_HEAP=1 (inspector on) also reads the isolate's JavaScript
@@ -40,7 +40,7 @@ import { checkSameWork } from './same-work-check.mjs';
 import { startupProfiles } from './startup.mjs';
 import { markdown } from './report.mjs';
 import { FLOOR, targets } from './targets.mjs';
-import { benchBody, benchFixture, benchJoseKeys, benchPayload, post, servingProcesses } from './support.mjs';
+import { BENCH_SEALING_KEY, benchBody, benchFixture, benchJoseKeys, benchPayload, post, servingProcesses } from './support.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';
@@ -94,15 +94,15 @@ const fixture = benchFixture(ORGS);
 const bodies = Array.from({ length: ORGS }, (_, o) => benchPayload(`org-${o}`, KEY));
 
 const joseKeys = await benchJoseKeys();
-const PAYLOADS = (process.env.BENCH_PAYLOADS ?? 'json,jwt,jwe').split(',').filter(Boolean);
+const PAYLOADS = (process.env.BENCH_PAYLOADS ?? 'json,jwt,jwe,sealed').split(',').filter(Boolean);
 const bodiesOf = Object.fromEntries(await Promise.all(PAYLOADS.map(async (kind) => [kind, await Promise.all(bodies.map((b) => benchBody(b, kind, joseKeys, KEY)))])));
-const LABEL = { jwt: 'jwt (RS256)', jwe: 'jwe (RSA-OAEP-256, A256GCM, RS256)' };
+const LABEL = { jwt: 'jwt (RS256)', jwe: 'jwe (RSA-OAEP-256, A256GCM, RS256)', sealed: 'json, Microsoft token sealed (TOKEN_SEALING_KEY)' };
 const extras = (process.env.BENCH_EXTRA_ENTRY ?? '').split(',').filter(Boolean);
 const scenarios = [
   [FLOOR, { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
   ...extras.flatMap((file) => PAYLOADS.filter((kind) => kind === 'json' || file.includes('same-work'))
     .map((kind) => [kind === 'json' ? `extra: ${file}` : `extra: ${file}, ${LABEL[kind]}`, { entry: resolve(ROOT, file), payload: kind }])),
-  ...PAYLOADS.map((kind) => [kind === 'json' ? 'cache on (TTL 60 s)' : `cache on, ${LABEL[kind]}`, { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, payload: kind }]),
+  ...PAYLOADS.map((kind) => [kind === 'json' ? 'cache on (TTL 60 s)' : `cache on, ${LABEL[kind]}`, { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, payload: kind, ...(kind === 'sealed' ? { secrets: { TOKEN_SEALING_KEY: BENCH_SEALING_KEY } } : {}) }]),
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' }, ours: true }],
 ];
 // The JavaScript twin is measured as doing this worker's work: check that it does, before it is measured.
@@ -123,7 +123,7 @@ report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, con
 console.log(`== runtime: starting ${scenarios.length} workers`);
 const runs = [];
 try {
-  for (const [name, { entry, vars = {}, ours = false, payload = 'json' }] of scenarios) {
+  for (const [name, { entry, vars = {}, secrets = {}, ours = false, payload = 'json' }] of scenarios) {
     // In the list before the worker starts, so that `finally` closes its fake ZITADEL either way.
     const run = { name, ours, payload, bodies: bodiesOf[payload] ?? bodies, ttl: Number(vars.METADATA_CACHE_TTL_SECONDS ?? 0), fake: await startFakeZitadel({ fixture, latencyMs: LATENCY_MS }) };
     runs.push(run);
@@ -132,7 +132,7 @@ try {
       entry,
       logLevel: LOG_LEVEL,
       inspector: INSPECTOR,
-      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken, PAYLOAD_DECRYPTION_KEY: joseKeys.decryptionKey },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken, PAYLOAD_DECRYPTION_KEY: joseKeys.decryptionKey, ...secrets },
       vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*', ...vars },
     });
     Object.assign(run, { agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });

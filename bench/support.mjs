@@ -7,6 +7,7 @@ import { request } from 'node:http';
 
 import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 
+import { sealMetadata } from '../tests/support/seal.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { zitadelPayload } from '../tests/support/zitadel-executor.mjs';
 
@@ -22,6 +23,9 @@ export function benchFixture(orgs) {
 }
 
 /** A preaccesstoken call for a user of `org`, signed with `key` now. */
+/** The sealing key of the sealed scenario (TOKEN_SEALING_KEY). */
+export const BENCH_SEALING_KEY = `bench:${Buffer.alloc(32, 1).toString('base64')}`;
+
 export function benchPayload(org, key) {
   const b64 = (s) => Buffer.from(s).toString('base64');
   const token = `EwB${'x'.repeat(3 * 1024 - 3)}`;
@@ -70,6 +74,18 @@ export async function benchJoseKeys() {
  */
 export async function benchBody(call, kind, keys, key) {
   if (kind === 'json') return call;
+  if (kind === 'sealed') {
+    // The same call with the Microsoft token and its expiry sealed for the user (TOKEN_SEALING_KEY).
+    const payload = JSON.parse(call.body.toString('utf8'));
+    for (const entry of payload.user_metadata) {
+      if (!entry.key.startsWith('microsoft_')) continue;
+      let text = Buffer.from(entry.value, 'base64').toString('utf8');
+      if (text.startsWith('"')) text = JSON.parse(text);
+      entry.value = sealMetadata(BENCH_SEALING_KEY, payload.user.id, entry.key, text).toString('base64');
+    }
+    const body = JSON.stringify(payload);
+    return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
+  }
   const body = await zitadelPayload(call.body.toString('utf8'), {
     payloadType: kind === 'jwt' ? 'PAYLOAD_TYPE_JWT' : 'PAYLOAD_TYPE_JWE',
     webKey: { privateKey: keys.web.privateKey, kid: keys.jwk.kid, alg: 'RS256' },

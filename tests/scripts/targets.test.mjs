@@ -71,6 +71,18 @@ describe('bench targets', () => {
     assert.equal(verdict(targets(r), 'cache on, jwt: p50 / p50 of the floor (for reference'), null);
   });
 
+  it('judge the sealed Microsoft token against the cleartext JSON call: within 10% of its CPU in the worker\'s workerd', () => {
+    const cpu = (workerd_worker) => ({ cpu_us_per_request: { workerd_worker } });
+    const sealed = (us) => {
+      const r = report({ cacheOn: cpu(1000) });
+      r.runtime.scenarios['cache on, sealed'] = scenario({ ours: true, payload: 'sealed', cache_ttl_seconds: 60, seconds_from_warm_up_to_last_round: 150, ...cpu(us) });
+      return targets(r);
+    };
+    assert.equal(verdict(sealed(1100), 'sealed Microsoft token'), true);
+    assert.equal(verdict(sealed(1101), 'sealed Microsoft token'), false);
+    assert.equal(targets(report()).filter((t) => t.target.startsWith('sealed')).length, 0, 'no sealed scenario, no verdict');
+  });
+
   it('fail when the cache-on p50 is more than 1.5 times the floor', () => {
     assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 75 } })), 'cache on (TTL 60 s): p50 within'), true);
     assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 76 } })), 'cache on (TTL 60 s): p50 within'), false);
