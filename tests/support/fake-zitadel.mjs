@@ -22,6 +22,18 @@
 // which (proto3) sets every field of the configuration, absent ones to their zero value, and
 // refuses a request that changes nothing, as ZITADEL does.
 //
+// And an OpenID provider for those OIDC apps (the worker's connect flow): `GET /oauth/v2/authorize`
+// (authorization code, PKCE) for the user signed in (`fake.signIn`; none: the login page), which
+// checks the client, its redirect URI, `response_type`, `scope` and the PKCE challenge as ZITADEL
+// does (an unknown client or redirect URI gets an error page, never a redirect) and can be told to
+// answer `access_denied` (`fake.denyNextAuthorization`); `POST /oauth/v2/token` with the
+// authorization_code grant (single-use codes; redirect URI, client and the S256 code verifier
+// checked, else `invalid_grant`), whose ID token is signed RS256 (ZITADEL's default) or ES256
+// (`fake.setIdTokenAlg`) with web keys of its own, published in the key set when `oidc` is on;
+// its claims are ZITADEL's: iss (the fake's URL), sub, aud (the project's client ids and the
+// project id), azp, client_id, exp, iat, auth_time, nonce, amr, sid. And the users' links to
+// identity providers (`POST /v2/users/{id}/links/_search`, `user.read`).
+//
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
 //     "clients": { "<client id>": "<client secret>" },      (client-credentials grant)
@@ -32,14 +44,17 @@
 //     "targets": [ { "name", "endpoint", "timeout", "restCall": {...}, "id"?, "signingKey"? } ],
 //     "executions": [ { "condition": { "function": { "name": "preaccesstoken" } },
 //                       "targets": ["<target id or name>"] } ],
-//     "webKeys": [ <public JWK>, ... ] }                   (the key set at /oauth/v2/keys)
+//     "webKeys": [ <public JWK>, ... ],                    (the key set at /oauth/v2/keys)
+//     "projects": [ { "name", "apps": [ { "name", "clientId"?, <AddOIDCApp's fields> } ] } ],
+//     "idpLinks": { "<user id>": [ { "idpId", "userId", "userName" } ] },
+//     "oidc": { "signedIn": "<user id>" } }               (the OpenID provider on, and who is signed in)
 // A metadata value that is a string is stored as its UTF-8 bytes, `{"base64": "..."}` as those raw
 // bytes, and anything else (an array, say) as its JSON text, which is how mapping metadata is
 // usually written.
 //
 // Run alone: node tests/support/fake-zitadel.mjs [--port 8788] [--fixture tests/fixtures/zitadel/demo.json]
 import { createServer } from 'node:http';
-import { createHash, createPublicKey, randomBytes, randomInt } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomInt, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -80,9 +95,10 @@ export function metadataBytes(value) {
 /**
  * Options: `fixture` (seed data, above); `v2: false` answers 404 for the v2 APIs, like an instance
  * older than ZITADEL v4; `tokenLifetime` (seconds) of issued client-credentials tokens;
- * `latencyMs` added to every answer.
+ * `latencyMs` added to every answer; `oidc` (as the fixture's) turns the OpenID provider's
+ * signing keys on.
  */
-export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0.1', v2 = true, tokenLifetime = 43199, latencyMs = 0 } = {}) {
+export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0.1', v2 = true, tokenLifetime = 43199, latencyMs = 0, oidc = fixture.oidc } = {}) {
   const state = {
     accessToken: fixture.accessToken ?? 'test-pat',
     clients: new Map(Object.entries(fixture.clients ?? {})),
@@ -96,6 +112,13 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     webKeys: [], // the public JWKs served at /oauth/v2/keys
     webKeyHeaders: {}, // extra headers of that answer (e.g. cache-control)
     projects: new Map(), // project id -> { id, name, org, apps: Map(app id -> app) }, in creation order
+    idpLinks: new Map(Object.entries(fixture.idpLinks ?? {})), // user id -> [{ idpId, userId, userName }]
+    signedIn: oidc?.signedIn ?? null, // the user of the browser's session at /oauth/v2/authorize
+    authorizeErrors: [], // errors the next authorizations answer, one each
+    codes: new Map(), // authorization code -> what it was issued for
+    idTokenAlg: oidc?.alg ?? 'RS256',
+    idTokenChanges: [], // functions that change the claims of the next ID tokens, one each
+    signingKeys: oidc ? oidcSigningKeys() : {}, // alg -> { kid, privateKey, jwk }
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
     state.organizations.set(id, new Map(Object.entries(org.metadata ?? {}).map(([k, v]) => [k, metadataBytes(v)])));
@@ -107,6 +130,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   // The first match wins, so `targets/search` stands before `targets/{id}`.
   const routes = [
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
+    ['GET', /^\/oauth\/v2\/authorize$/, authorize, false],
     ['GET', /^\/oauth\/v2\/keys$/, webKeySet, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true, 'org.read'],
     ['POST', /^\/management\/v1\/projects\/_search$/, listProjects, true, 'project.read'],
@@ -120,6 +144,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true, 'org.read'],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true, 'user.write'],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true, 'user.read'],
+      ['POST', /^\/v2\/users\/([^/]+)\/links\/_search$/, listIdpLinks, true, 'user.read'],
       ['POST', /^\/v2\/actions\/targets\/search$/, listTargets, true, 'action.target.read'],
       ['POST', /^\/v2\/actions\/targets$/, createTarget, true, 'action.target.write'],
       ['GET', /^\/v2\/actions\/targets\/([^/]+)$/, getTarget, true, 'action.target.read'],
@@ -181,6 +206,15 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     return json(200, {
       pagination: { totalResult: String(entries.length), appliedLimit: String(DEFAULT_LIMIT) },
       metadata: entries.map(([key, bytes]) => ({ creationDate: CREATED, changeDate: CREATED, key, value: bytes.toString('base64') })),
+    });
+  }
+
+  // UserService v2 ListIDPLinks: every link of the user, in one page.
+  function listIdpLinks(req, body, [userId]) {
+    const links = state.idpLinks.get(decodeURIComponent(userId)) ?? [];
+    return json(200, {
+      details: { totalResult: String(links.length), timestamp: new Date().toISOString() },
+      result: links.map(({ idpId, userId: linked, userName }) => ({ idpId, userId: linked, userName })),
     });
   }
 
@@ -297,11 +331,11 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     return json(200, { details: { totalResult: String(found.length), viewTimestamp: CREATED }, ...(found.length ? { result: found.map(renderApp) } : {}) });
   }
 
-  function addOidcApp(project, name, body) {
+  function addOidcApp(project, name, body, clientId = `${newId()}@${project.name}`) {
     const c = oidcConfig(body);
     if (c.error) return c;
     const now = new Date().toISOString();
-    const app = { id: newId(), name, clientId: `${newId()}@${project.name}`, config: c.config, creationDate: now, changeDate: now };
+    const app = { id: newId(), name, clientId, config: c.config, creationDate: now, changeDate: now };
     project.apps.set(app.id, app);
     return { app };
   }
@@ -590,8 +624,11 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
 
   // ---- The instance's key set (public, as ZITADEL's /oauth/v2/keys is) ----
 
+  /** The keys served: the OpenID provider's own signing keys (when on), then setWebKeys' keys. */
+  const servedKeys = () => [...Object.values(state.signingKeys).map((k) => k.jwk), ...state.webKeys].map((k) => ({ ...k }));
+
   function webKeySet() {
-    return { ...json(200, { keys: state.webKeys.map((k) => ({ ...k })) }), headers: { ...state.webKeyHeaders } };
+    return { ...json(200, { keys: servedKeys() }), headers: { ...state.webKeyHeaders } };
   }
 
   function setWebKeys(keys, { headers = {} } = {}) {
@@ -688,6 +725,103 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     };
   }
 
+  // ---- The OpenID provider: authorization-code grant with PKCE for the projects' OIDC apps ----
+
+  /** The app with this client id and its project, or undefined. */
+  function appOf(clientId) {
+    for (const project of state.projects.values()) {
+      for (const app of project.apps.values()) if (app.clientId === clientId) return { project, app };
+    }
+    return undefined;
+  }
+
+  /** ZITADEL's own error page, for what it cannot send back to the client (no redirect). */
+  const errorPage = (status, message) => ({
+    status, raw: `<!doctype html><title>ZITADEL error</title><p>${message}</p>`, headers: { 'content-type': 'text/html; charset=utf-8' },
+  });
+  const redirectTo = (location) => ({ status: 302, raw: '', headers: { location, 'cache-control': 'no-store' } });
+  const withQuery = (base, params) => {
+    const u = new URL(base);
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) u.searchParams.set(k, v);
+    return u.toString();
+  };
+
+  // GET /oauth/v2/authorize (OIDC Core 3.1.2.1, RFC 7636 4.3). Errors about the client or its
+  // redirect URI are shown, never sent to an unchecked URI; later ones go back with `error`.
+  function authorize(req) {
+    const q = new URL(req.url, 'http://fake').searchParams;
+    const found = appOf(q.get('client_id') ?? '');
+    if (!found) return errorPage(400, 'Errors.App.NotFound: unknown client_id');
+    const { project, app } = found;
+    const redirectUri = q.get('redirect_uri') ?? '';
+    if (!app.config.redirectUris.includes(redirectUri)) return errorPage(400, 'The requested redirect_uri is missing in the client configuration.');
+    const back = (error, description) => redirectTo(withQuery(redirectUri, { error, error_description: description, state: q.get('state') }));
+    if (q.get('response_type') !== 'code' || !app.config.responseTypes.includes('OIDC_RESPONSE_TYPE_CODE')) {
+      return back('unsupported_response_type', 'The response type is not allowed for this client');
+    }
+    if (!(q.get('scope') ?? '').split(' ').includes('openid')) return back('invalid_scope', 'The scope openid is missing');
+    const challenge = q.get('code_challenge');
+    const method = q.get('code_challenge_method');
+    if (app.config.authMethodType === 'OIDC_AUTH_METHOD_TYPE_NONE' && !challenge) return back('invalid_request', 'code_challenge required');
+    if (challenge && method !== 'S256') return back('invalid_request', 'code_challenge_method must be S256');
+    if (challenge && !/^[A-Za-z0-9_-]{43}$/.test(challenge)) return back('invalid_request', 'code_challenge is not an S256 challenge');
+    const error = state.authorizeErrors.shift();
+    if (error) return back(error, 'The user denied the request');
+    if (!state.signedIn) {
+      return { status: 200, raw: '<!doctype html><title>Login</title><p>Sign in to ZITADEL (the fake has no session)</p>', headers: { 'content-type': 'text/html; charset=utf-8' } };
+    }
+    const code = randomBytes(24).toString('base64url');
+    state.codes.set(code, {
+      clientId: app.clientId, projectId: project.id, redirectUri, challenge, nonce: q.get('nonce'), user: state.signedIn,
+      scope: q.get('scope'), issuedAt: Date.now(), used: false,
+    });
+    return redirectTo(withQuery(redirectUri, { code, state: q.get('state') }));
+  }
+
+  // POST /oauth/v2/token, grant authorization_code, for a public client (auth method none: the
+  // client id in the form, no secret) or one that sends its id and secret too.
+  function redeemCode(form) {
+    const refuse = (description) => json(400, { error: 'invalid_grant', error_description: description });
+    const found = appOf(form.get('client_id') ?? '');
+    if (!found) return json(401, { error: 'invalid_client', error_description: 'client not found' });
+    const issued = state.codes.get(form.get('code') ?? '');
+    if (!issued || Date.now() - issued.issuedAt > 600_000) return refuse('invalid code');
+    if (issued.used) return refuse('code has already been used');
+    if (issued.clientId !== found.app.clientId) return refuse('invalid code');
+    if (issued.redirectUri !== form.get('redirect_uri')) return refuse('redirect_uri does not correspond');
+    if (issued.challenge || found.app.config.authMethodType === 'OIDC_AUTH_METHOD_TYPE_NONE') {
+      const verifier = form.get('code_verifier') ?? '';
+      const computed = createHash('sha256').update(verifier).digest('base64url');
+      if (!issued.challenge || !/^[A-Za-z0-9._~-]{43,128}$/.test(verifier) || computed !== issued.challenge) return refuse('invalid code challenge');
+    }
+    issued.used = true;
+    const now = Math.floor(Date.now() / 1000);
+    const clientIds = [...found.project.apps.values()].map((a) => a.clientId);
+    let claims = {
+      iss: url, sub: issued.user, aud: [...clientIds, found.project.id], exp: now + 43200, iat: now, auth_time: now,
+      amr: ['pwd'], azp: issued.clientId, client_id: issued.clientId, at_hash: randomBytes(16).toString('base64url'),
+      sid: `V1_${newId()}`, ...(issued.nonce ? { nonce: issued.nonce } : {}),
+    };
+    const change = state.idTokenChanges.shift();
+    if (change) claims = change(claims) ?? claims;
+    return json(200, {
+      access_token: `fake-access-${randomBytes(12).toString('hex')}`, token_type: 'Bearer', expires_in: 43199,
+      id_token: signJwt(state.signingKeys[state.idTokenAlg], claims),
+    });
+  }
+
+  for (const { name, apps = [], id } of fixture.projects ?? []) {
+    const project = addProject(name);
+    if (id) {
+      state.projects.delete(project.id);
+      project.id = id;
+      state.projects.set(id, project);
+    }
+    for (const { name: appName, clientId, ...config } of apps) {
+      const r = addOidcApp(project, appName, config, clientId);
+      if (r.error) throw new Error(r.error.body.message);
+    }
+  }
   for (const spec of fixture.targets ?? []) addTarget(spec);
   if (fixture.webKeys) setWebKeys(fixture.webKeys);
   for (const { condition, targets } of fixture.executions ?? []) {
@@ -695,9 +829,11 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     putExecution(condition, ids);
   }
 
-  // OAuth client-credentials grant with HTTP Basic client authentication (RFC 6749 2.3.1).
+  // OAuth client-credentials grant with HTTP Basic client authentication (RFC 6749 2.3.1); the
+  // authorization_code grant of the OpenID provider.
   function issueToken(req, _body, _match, raw) {
     const form = new URLSearchParams(raw.toString('utf8'));
+    if (form.get('grant_type') === 'authorization_code') return redeemCode(form);
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
     const [id, secret] = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':').map((p) => decodeURIComponent(p.replace(/\+/g, ' '))) : [];
     if (!basic || state.clients.get(id) !== secret) {
@@ -763,7 +899,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     }
     if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
     res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
-    res.end(JSON.stringify(answer.body));
+    res.end(answer.raw ?? JSON.stringify(answer.body));
   });
 
   await new Promise((resolve) => server.listen(port, host, resolve));
@@ -781,6 +917,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     reset() {
       calls.length = 0;
       faults.length = 0;
+      state.authorizeErrors.length = 0;
+      state.idTokenChanges.length = 0;
     },
     /** Invalidates every client-credentials token issued so far (their next use gets 401). */
     revokeTokens() {
@@ -841,16 +979,48 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     projects: () => [...state.projects.values()].map((p) => ({ id: p.id, name: p.name, org: p.org, apps: [...p.apps.values()].map(renderApp) })),
     /** Adds a project to the caller's organization (or `org`); its id. */
     addProject: (name, org) => addProject(name, org).id,
-    /** Adds an OIDC app to a project (`config`: AddOIDCApp's fields, absent ones at their zero value); the app as ListApps shows it. */
-    addOidcApp(projectId, name, config = {}) {
-      const r = addOidcApp(state.projects.get(projectId), name, config);
+    /**
+     * Adds an OIDC app to a project (`config`: AddOIDCApp's fields, absent ones at their zero
+     * value; `clientId` to choose it); the app as ListApps shows it.
+     */
+    addOidcApp(projectId, name, config = {}, { clientId } = {}) {
+      const r = addOidcApp(state.projects.get(projectId), name, config, clientId);
       if (r.error) throw new Error(r.error.body.message);
       return renderApp(r.app);
     },
+    /** Changes fields of the OIDC configuration of the app with this client id (e.g. redirectUris). */
+    setOidcConfig(clientId, changes) {
+      const found = appOf(clientId);
+      if (!found) throw new Error(`no app with client id ${clientId}`);
+      const c = oidcConfig({ ...found.app.config, ...changes });
+      if (c.error) throw new Error(c.error.body.message);
+      found.app.config = c.config;
+    },
+    /** Signs a user in to the OpenID provider (the browser session /oauth/v2/authorize uses); null signs out. */
+    signIn(userId) {
+      state.signedIn = userId;
+    },
+    /** The next authorization (one) goes back with this `error` instead of a code. */
+    denyNextAuthorization(error = 'access_denied') {
+      state.authorizeErrors.push(error);
+    },
+    /** The algorithm of the ID tokens issued from now on: RS256 or ES256 (both keys are published). */
+    setIdTokenAlg(alg) {
+      if (!state.signingKeys[alg]) throw new Error(`no ${alg} signing key (is oidc on?)`);
+      state.idTokenAlg = alg;
+    },
+    /** The next ID token (one) gets the claims `change(claims)` returns. */
+    changeNextIdToken(change) {
+      state.idTokenChanges.push(change);
+    },
+    /** Sets a user's links to identity providers: [{ idpId, userId, userName }]. */
+    setIdpLinks(userId, links) {
+      state.idpLinks.set(userId, links.map((l) => ({ ...l })));
+    },
     /** Sets the key set at /oauth/v2/keys (an array of public JWKs); `headers` go with its answers (e.g. cache-control). */
     setWebKeys,
-    /** The key set's keys as served. */
-    webKeys: () => state.webKeys.map((k) => ({ ...k })),
+    /** The key set's keys as served (the OpenID provider's own first, when on). */
+    webKeys: servedKeys,
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(resolve);
@@ -860,6 +1030,25 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
 
 function json(status, body) {
   return { status, body };
+}
+
+/** The OpenID provider's signing keys, one per algorithm, made for this run. */
+function oidcSigningKeys() {
+  const keys = {};
+  for (const [alg, type, options] of [['RS256', 'rsa', { modulusLength: 2048 }], ['ES256', 'ec', { namedCurve: 'P-256' }]]) {
+    const { privateKey, publicKey } = generateKeyPairSync(type, options);
+    const kid = `fake-oidc-${alg.toLowerCase()}-${randomBytes(4).toString('hex')}`;
+    keys[alg] = { alg, kid, privateKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } };
+  }
+  return keys;
+}
+
+/** A compact JWS of `claims` signed with `key` (one of oidcSigningKeys'). */
+function signJwt(key, claims) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${part({ alg: key.alg, kid: key.kid, typ: 'JWT' })}.${part(claims)}`;
+  const signature = sign('sha256', Buffer.from(input), key.alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey);
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 // Ids look like ZITADEL's (18-digit snowflakes), keys like its signing keys (32 letters and digits).
