@@ -145,7 +145,9 @@ pub async fn serve<R: Runtime>(
                 Some(state) => {
                     trace.user_id = state.user.clone();
                     let result = match step {
-                        Step::ZitadelCallback => flow.zitadel_callback(runtime, &query, &origin, state).await,
+                        Step::ZitadelCallback => {
+                            flow.zitadel_callback(runtime, &query, &origin, state, &mut trace).await
+                        }
                         _ => flow.provider_callback(runtime, &query, &origin, state, &mut trace).await,
                     };
                     result
@@ -212,6 +214,7 @@ impl Flow<'_> {
         query: &Query,
         origin: &str,
         state: FlowState,
+        trace: &mut Trace,
     ) -> Result<Response, Ended> {
         let code = callback_code(query, &state)?;
         let return_to = state.return_to.clone();
@@ -238,6 +241,8 @@ impl Flow<'_> {
         };
         let user =
             id_token::check_claims(&payload, &expected, now_s(runtime)).map_err(|_| back(Refusal::InvalidRequest))?;
+        // From here on the step acts for this user: its log line says who, whatever comes next.
+        trace.user_id = Some(user.clone());
         let provider = &self.connect.provider;
         let link = match &provider.idp_id {
             None => None,

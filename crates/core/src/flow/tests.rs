@@ -319,3 +319,111 @@ mod walk {
         assert!(error.message().contains("TOKEN_SEALING_KEY") && error.message().contains("CONNECT_CLIENT_ID"));
     }
 }
+
+/// The ZITADEL callback, run as the worker runs it: a cookie sealed as the start step seals it,
+/// ZITADEL's token endpoint answering an ES256 ID token, its key set, and the user's links.
+mod zitadel_callback {
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{b64, b64url, settings, FakeRuntime, Reply, START_MS};
+
+    const USER: &str = "312909075212468632";
+
+    struct Browser(String);
+
+    impl Incoming for Browser {
+        fn header(&self, name: &str) -> Option<String> {
+            name.eq_ignore_ascii_case("cookie").then(|| self.0.clone())
+        }
+
+        async fn body(&self, _limit: usize) -> Result<Vec<u8>, Error> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn target() -> Target {
+        Target::new(
+            settings(&[
+                ("ZITADEL_SIGNING_KEY", "k"),
+                ("ZITADEL_DOMAIN", "https://z.example"),
+                ("ZITADEL_ACCESS_TOKEN", "pat"),
+                ("PERMISSIONS_CLAIM", ""),
+                ("MS_CLIENT_ID", "entra-app"),
+                ("MS_CLIENT_SECRET", "entra-secret"),
+                ("MS_IDP_ID", "ms-idp"),
+                ("TOKEN_SEALING_KEY", &format!("k1:{}", b64([9u8; 32]))),
+                ("CONNECT_CLIENT_ID", "connect-app"),
+                ("CONNECT_RETURN_URLS", "https://app.example/"),
+            ])
+            .expect("good settings"),
+        )
+    }
+
+    /// An ID token as ZITADEL signs it (ES256), for `nonce`, and the key set that verifies it.
+    fn id_token(nonce: &str) -> (String, serde_json::Value) {
+        let key = SigningKey::from_bytes(&[7u8; 32].into()).expect("a P-256 key");
+        let point = key.verifying_key().to_encoded_point(false);
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "web-key-1", "alg": "ES256", "use": "sig",
+            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap())}]});
+        let now = START_MS / 1000;
+        let claims = json!({"iss": "https://z.example", "sub": USER, "aud": ["connect-app", "project-1"],
+            "azp": "connect-app", "exp": now + 3600, "iat": now, "nonce": nonce});
+        let input = format!(
+            "{}.{}",
+            b64url(json!({"alg": "ES256", "kid": "web-key-1", "typ": "JWT"}).to_string()),
+            b64url(claims.to_string())
+        );
+        let signature: Signature = key.sign(input.as_bytes());
+        (format!("{input}.{}", b64url(signature.to_bytes())), jwks)
+    }
+
+    #[test]
+    fn the_log_line_names_the_user_the_id_token_signed_in() {
+        let target = target();
+        let (token, jwks) = id_token("n0nce");
+        let runtime = FakeRuntime::new(vec![
+            Reply::json(
+                200,
+                json!({"access_token": "at", "token_type": "Bearer", "expires_in": 43199, "id_token": token}),
+            ),
+            Reply::json(200, jwks),
+            Reply::json(
+                200,
+                json!({"result": [{"idpId": "ms-idp", "userId": "oid-1", "userName": "ada@contoso.example"}]}),
+            ),
+        ]);
+        let flow = Flow::of(&target).expect("the connect flow is on");
+        let state = FlowState {
+            provider: "microsoft".into(),
+            next: "zitadel".into(),
+            exp: START_MS / 1000 + STATE_TTL_S,
+            state: "st4te".into(),
+            nonce: "n0nce".into(),
+            verifier: pkce::verifier_from(&[3u8; 32]),
+            return_to: "https://app.example/x".into(),
+            user: None,
+            linked: None,
+        };
+        let set_cookie = futures::executor::block_on(flow.seal_state(&runtime, &state)).expect("sealed");
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let url = "https://worker.example/connect/zitadel/callback?code=c0de&state=st4te";
+        let (response, trace) = futures::executor::block_on(serve(
+            &target,
+            &runtime,
+            Step::ZitadelCallback,
+            "microsoft",
+            url,
+            &Browser(cookie),
+        ));
+        let response = response.expect("an answer");
+        assert_eq!(response.status, 302, "{}", response.body);
+        let location = response.headers.iter().find(|(n, _)| *n == "location").map(|(_, v)| v.to_string()).unwrap();
+        assert!(location.contains("login_hint=ada%40contoso.example"), "{location}");
+        assert_eq!(trace.outcome, "", "an intermediate step: App::serve makes it `ok`");
+        assert_eq!(trace.user_id.as_deref(), Some(USER));
+        assert_eq!(runtime.sends(), 3);
+    }
+}
