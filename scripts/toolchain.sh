@@ -32,7 +32,8 @@ cargo_tool() {
 npm_packages() {
   # `npm ci` when node_modules is missing or older than the lock file.
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
+    # puppeteer-core downloads nothing; the variable keeps it so should puppeteer ever come in.
+    PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
   fi
 }
 
