@@ -3,7 +3,7 @@
 // checked here.
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, createPublicKey, createVerify, generateKeyPairSync, randomUUID } from 'node:crypto';
 
 import { protoBytes, startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { FIXTURE, ORG, b64 } from '../support/sample.mjs';
@@ -410,5 +410,92 @@ describe('fake ZITADEL: a target\'s public keys (payload encryption) and the ins
     assert.equal((await fetch(`${z.url}/oauth/v2/keys`)).status, 200);
     assert.ok(Date.now() - started >= 140, 'a delaying fault');
     assert.equal(z.callsTo(/^\/oauth\/v2\/keys$/).length, 3);
+  });
+});
+
+describe('fake ZITADEL: the OpenID provider of its OIDC apps (the connect flow)', () => {
+  let op;
+  let clientId;
+  const REDIRECT = 'https://worker.example/connect/zitadel/callback';
+  const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+  const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
+  before(async () => {
+    op = await startFakeZitadel({ oidc: { signedIn: 'user-1' }, fixture: { permissions: { 'no-user-read': ['org.read'] } } });
+    const project = op.addProject('claims');
+    clientId = op.addOidcApp(project, 'claims-connect', {
+      redirectUris: [REDIRECT], responseTypes: ['OIDC_RESPONSE_TYPE_CODE'], grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE'],
+      appType: 'OIDC_APP_TYPE_USER_AGENT', authMethodType: 'OIDC_AUTH_METHOD_TYPE_NONE',
+    }).oidcConfig.clientId;
+  });
+  after(() => op.close());
+
+  const authorize = (changes = {}) => {
+    const q = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid', state: 'st', nonce: 'nn', code_challenge: CHALLENGE, code_challenge_method: 'S256' });
+    for (const [k, v] of Object.entries(changes)) (v === undefined ? q.delete(k) : q.set(k, v));
+    return fetch(`${op.url}/oauth/v2/authorize?${q}`, { redirect: 'manual' });
+  };
+  const back = (res) => Object.fromEntries(new URL(res.headers.get('location')).searchParams);
+  const redeem = (code, changes = {}) => {
+    const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: VERIFIER });
+    for (const [k, v] of Object.entries(changes)) (v === undefined ? form.delete(k) : form.set(k, v));
+    return fetch(`${op.url}/oauth/v2/token`, { method: 'POST', body: form }).then(async (r) => ({ status: r.status, json: await r.json() }));
+  };
+
+  it('shows an error page, never a redirect, for an unknown client or a redirect URI not registered', async () => {
+    for (const changes of [{ client_id: 'nobody' }, { redirect_uri: 'https://evil.example/cb' }, { redirect_uri: `${REDIRECT}/x` }]) {
+      const res = await authorize(changes);
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get('location'), null);
+      assert.match(res.headers.get('content-type'), /^text\/html/);
+    }
+  });
+
+  it('sends back invalid_request without an S256 challenge, invalid_scope without openid, access_denied when told', async () => {
+    assert.deepEqual(back(await authorize({ code_challenge: undefined })), { error: 'invalid_request', error_description: 'code_challenge required', state: 'st' });
+    assert.equal(back(await authorize({ code_challenge_method: 'plain' })).error, 'invalid_request');
+    assert.equal(back(await authorize({ scope: 'profile' })).error, 'invalid_scope');
+    assert.equal(back(await authorize({ response_type: 'token' })).error, 'unsupported_response_type');
+    op.denyNextAuthorization();
+    assert.deepEqual([back(await authorize()).error, back(await authorize()).error], ['access_denied', undefined], 'once');
+  });
+
+  it('without a session shows the login page', async () => {
+    op.signIn(null);
+    try {
+      const res = await authorize();
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('location'), null);
+    } finally {
+      op.signIn('user-1');
+    }
+  });
+
+  it('redeems a code once, for its redirect URI, client and verifier, with an ID token its key set verifies', async () => {
+    const code = back(await authorize()).code;
+    for (const changes of [{ code_verifier: `${VERIFIER.slice(0, -1)}A` }, { code_verifier: undefined }, { redirect_uri: `${REDIRECT}x` }]) {
+      const refused = await redeem(code, changes);
+      assert.deepEqual([refused.status, refused.json.error], [400, 'invalid_grant'], JSON.stringify(changes));
+    }
+    assert.equal((await redeem(code, { client_id: 'nobody' })).status, 401);
+    const ok = await redeem(code);
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    assert.equal((await redeem(code)).json.error, 'invalid_grant', 'a code is single-use');
+    const [header, payload] = ok.json.id_token.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url')));
+    assert.equal(header.alg, 'RS256');
+    const jwk = (await (await fetch(`${op.url}/oauth/v2/keys`)).json()).keys.find((k) => k.kid === header.kid);
+    const [input, signature] = [ok.json.id_token.split('.').slice(0, 2).join('.'), ok.json.id_token.split('.')[2]];
+    assert.ok(createVerify('sha256').update(input).verify(createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(signature, 'base64url')));
+    const project = op.projects().find((p) => p.name === 'claims');
+    assert.deepEqual([payload.iss, payload.sub, payload.aud, payload.azp, payload.nonce], [op.url, 'user-1', [clientId, project.id], clientId, 'nn']);
+    assert.ok(payload.exp > payload.iat);
+  });
+
+  it('lists a user\'s identity provider links with user.read', async () => {
+    op.setIdpLinks('user-1', [{ idpId: 'ms', userId: 'oid-1', userName: 'ada@contoso.example' }]);
+    const search = (user, token = op.accessToken) => fetch(`${op.url}/v2/users/${user}/links/_search`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' })
+      .then(async (r) => ({ status: r.status, json: await r.json() }));
+    assert.deepEqual((await search('user-1')).json.result, [{ idpId: 'ms', userId: 'oid-1', userName: 'ada@contoso.example' }]);
+    assert.deepEqual((await search('user-2')).json.result, []);
+    assert.equal((await search('user-1', 'no-user-read')).status, 403);
   });
 });
