@@ -49,7 +49,8 @@ use crate::web::{Incoming, Response};
 
 /// The cookie that carries the flow's state between the redirects.
 pub const COOKIE: &str = "__Host-zitadel-claims-connect";
-/// How long a flow may take, from the first redirect to the last callback.
+/// How long each step of a flow may take: every step seals a new state that expires this long after
+/// (and sets the cookie's `Max-Age` to it), so a whole flow may take up to twice as long.
 const STATE_TTL_S: u64 = 600;
 /// The clock difference tolerated on the ID token's `exp` and `iat`.
 const LEEWAY_S: u64 = 120;
