@@ -99,7 +99,7 @@ export async function startConnectDemo({ have = {}, appPort = 0 } = {}) {
     else if (query.get('error')) status = `<p id="status" class="error">error=${escape(query.get('error'))}: Microsoft was not connected.</p>`;
     const stored = zitadel ? Object.entries(zitadel.userMetadata(DEMO_USER)) : [];
     const metadata = stored.length
-      ? `<p>The demo user's metadata in the fake ZITADEL:</p><ul id="metadata">${stored.map(([key, value]) => `<li><code>${escape(key)}</code>: ${escape(value.toString('utf8').slice(0, 24))}…</li>`).join('')}</ul>`
+      ? `<p>The demo user's metadata in the fake ZITADEL:</p><ul id="metadata">${stored.map(([key, value]) => `<li><code>${escape(key)}</code>: ${escape(shown(value))}</li>`).join('')}</ul>`
       : '';
     return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Demo app</title>
@@ -130,4 +130,11 @@ ${metadata}
       for (const close of closers.reverse()) await close();
     },
   };
+}
+
+/** A stored value as the demo page shows it: a sealed one by its readable prefix and its size. */
+function shown(value) {
+  const text = Buffer.from(value).toString('latin1');
+  if (!text.startsWith('sealed:v1:')) return `${text.slice(0, 24)}…`;
+  return `${text.slice(0, text.indexOf(':', 'sealed:v1:'.length) + 1)}… (${value.length} bytes)`;
 }

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import puppeteer from 'puppeteer-core';
 
 import { DEMO_SEALING_KEY, DEMO_USER, startConnectDemo } from '../../scripts/connect-demo.mjs';
-import { metadataAad, open } from '../support/seal.mjs';
+import { metadataAad, openBytes } from '../support/seal.mjs';
 import { startWorker } from '../support/worker.mjs';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -72,7 +72,7 @@ describe('connect Microsoft in a browser (the npm run dev demo)', () => {
       assert.deepEqual(await workerCookies(page), []);
       const stored = demo.zitadel.userMetadata(DEMO_USER);
       assert.deepEqual(Object.keys(stored), ['microsoft_access_token', 'microsoft_refresh_token', 'microsoft_access_token_expires_at']);
-      const access = open(DEMO_SEALING_KEY, metadataAad(DEMO_USER, 'microsoft_access_token'), stored.microsoft_access_token.toString()).toString();
+      const access = openBytes(DEMO_SEALING_KEY, metadataAad(DEMO_USER, 'microsoft_access_token'), stored.microsoft_access_token).toString();
       assert.match(access, /^EwB-fake-connect-access-\d+$/);
       assert.match(await page.$eval('#metadata', (e) => e.textContent), /microsoft_access_token: sealed:v1:demo:/);
     } finally {
