@@ -129,11 +129,15 @@ pub async fn serve<R: Runtime>(
     request: &impl Incoming,
 ) -> (Result<Response, Error>, Trace) {
     let config = target.config();
-    let flow = Flow::of(target).filter(|flow| flow.connect.provider.name == provider);
-    let Some(flow) = flow else {
+    let Some(flow) = Flow::of(target) else {
         let needs = config.connect_needs();
         return (Err(Error::FeatureOff { feature: "microsoft_connect", needs }), Trace::default());
     };
+    // The provider the path names must be the one configured (ZITADEL's callback names none).
+    let provider = if step == Step::ZitadelCallback { flow.connect.provider.name } else { provider };
+    if provider != flow.connect.provider.name {
+        return (Err(Error::NotFound), Trace::default());
+    }
     let query = Query::of(url);
     let origin = flow.connect.public_url.clone().unwrap_or_else(|| origin_of(url).to_string());
     let mut trace = Trace::default();

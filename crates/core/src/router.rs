@@ -14,13 +14,14 @@ use crate::trace::Trace;
 pub use crate::web::{Incoming, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum Route<'p> {
     /// The target ZITADEL calls.
     Call,
     /// The configuration check.
     Health,
-    /// The connect flow: one of its steps, for a provider.
-    Connect(crate::flow::Step, &'static str),
+    /// The connect flow: one of its steps, and the provider the path names (none for ZITADEL's
+    /// callback, which every provider shares).
+    Connect(crate::flow::Step, &'p str),
 }
 
 /// The path of a request URL as the runtime gives it (absolute, already serialized): what follows
@@ -41,20 +42,31 @@ pub fn path_of(url: &str) -> &str {
 /// `POST /` and `POST /zitadel/complement-token` are one target; `GET /healthz` reports config;
 /// `GET /connect/...` are the connect flow's steps (the provider a route names is the one
 /// configured; the ZITADEL callback is every provider's).
-pub fn route(method: &str, path: &str) -> Result<Route, Error> {
+pub fn route<'p>(method: &str, path: &'p str) -> Result<Route<'p>, Error> {
     let (route, allow) = match path {
         "/" | "/zitadel/complement-token" => (Route::Call, "POST"),
         "/healthz" => (Route::Health, "GET"),
-        "/connect/microsoft" => (Route::Connect(Step::Start, "microsoft"), "GET"),
-        flow::ZITADEL_CALLBACK => (Route::Connect(Step::ZitadelCallback, "microsoft"), "GET"),
-        "/connect/microsoft/callback" => (Route::Connect(Step::ProviderCallback, "microsoft"), "GET"),
-        _ => return Err(Error::NotFound),
+        flow::ZITADEL_CALLBACK => (Route::Connect(Step::ZitadelCallback, ""), "GET"),
+        _ => (connect_route(path).ok_or(Error::NotFound)?, "GET"),
     };
     if method.eq_ignore_ascii_case(allow) {
         Ok(route)
     } else {
         Err(Error::MethodNotAllowed { allow })
     }
+}
+
+/// `/connect/{provider}` and `/connect/{provider}/callback`: the provider is data (the flow
+/// answers for the one configured), so its name is read from the path, lowercase letters, digits
+/// and `-`.
+fn connect_route(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix("/connect/")?;
+    let (step, name) = match rest.strip_suffix("/callback") {
+        Some(name) => (Step::ProviderCallback, name),
+        None => (Step::Start, rest),
+    };
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    valid.then_some(Route::Connect(step, name))
 }
 
 /// What the runtime knows of the isolate, for `/healthz`.

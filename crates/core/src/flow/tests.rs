@@ -310,6 +310,14 @@ mod walk {
     }
 
     #[test]
+    fn a_provider_other_than_the_configured_one_is_not_found() {
+        let url = format!("{WORKER}/connect/google?return_to=https://app.example/home");
+        let (result, _) =
+            block_on(serve(&target(&[]), &FakeRuntime::new(vec![]), Step::Start, "google", &url, &Browser(None)));
+        assert_eq!(result.unwrap_err(), Error::NotFound);
+    }
+
+    #[test]
     fn a_route_whose_feature_is_off_names_what_it_needs() {
         let target = Target::new(settings(&[("ZITADEL_SIGNING_KEY", "k"), ("PERMISSIONS_CLAIM", "")]).unwrap());
         let (result, _) =

@@ -26,6 +26,19 @@ fn both_paths_are_the_call_and_only_post() {
 }
 
 #[test]
+fn connect_routes_name_their_provider_and_take_get_only() {
+    use crate::flow::Step;
+    assert_eq!(route("GET", "/connect/microsoft"), Ok(Route::Connect(Step::Start, "microsoft")));
+    assert_eq!(route("GET", "/connect/microsoft/callback"), Ok(Route::Connect(Step::ProviderCallback, "microsoft")));
+    assert_eq!(route("GET", "/connect/zitadel/callback"), Ok(Route::Connect(Step::ZitadelCallback, "")));
+    assert_eq!(route("GET", "/connect/google"), Ok(Route::Connect(Step::Start, "google")));
+    assert_eq!(route("POST", "/connect/microsoft"), Err(Error::MethodNotAllowed { allow: "GET" }));
+    for path in ["/connect/", "/connect/Microsoft", "/connect/a/b", "/connect//callback", "/connect/ms%2f"] {
+        assert_eq!(route("GET", path), Err(Error::NotFound), "{path}");
+    }
+}
+
+#[test]
 fn healthz_is_get_only_and_other_paths_are_not_found() {
     assert_eq!(route("GET", "/healthz"), Ok(Route::Health));
     assert_eq!(route("POST", "/healthz"), Err(Error::MethodNotAllowed { allow: "GET" }));
