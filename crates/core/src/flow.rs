@@ -230,12 +230,25 @@ impl Flow<'_> {
             self.zitadel.exchange_code(runtime, &self.connect.client_id, code, &redirect_uri, &state.verifier);
         let id_token = match timeout_at(runtime, deadline_ms, exchange).await {
             Some(Ok(id_token)) => id_token,
-            Some(Err(CodeError::Refused(_))) => return Err(back(Refusal::InvalidRequest)),
-            Some(Err(CodeError::Upstream(_))) | None => return Err(back(Refusal::UpstreamUnavailable)),
+            Some(Err(CodeError::Refused(code))) => {
+                trace.upstream_error = Some(code);
+                return Err(back(Refusal::InvalidRequest));
+            }
+            Some(Err(CodeError::Upstream(e))) => {
+                trace.upstream_error = Some(e.code());
+                return Err(back(Refusal::UpstreamUnavailable));
+            }
+            None => {
+                trace.upstream_error = Some(UpstreamError::Timeout.code());
+                return Err(back(Refusal::UpstreamUnavailable));
+            }
         };
         let payload = match envelope::verify_jws(self.jwks, runtime, &id_token, deadline_ms).await {
             Ok(payload) => payload,
-            Err(EnvelopeError::KeysUnavailable(_)) => return Err(back(Refusal::UpstreamUnavailable)),
+            Err(EnvelopeError::KeysUnavailable(e)) => {
+                trace.upstream_error = Some(e.code());
+                return Err(back(Refusal::UpstreamUnavailable));
+            }
             Err(_) => return Err(back(Refusal::InvalidRequest)),
         };
         let expected = Expected {
@@ -253,7 +266,14 @@ impl Flow<'_> {
             None => None,
             Some(idp_id) => match timeout_at(runtime, deadline_ms, self.zitadel.idp_links(runtime, &user)).await {
                 Some(Ok(links)) => links.into_iter().find(|l| &l.idp_id == idp_id && !l.user_id.is_empty()),
-                Some(Err(_)) | None => return Err(back(Refusal::UpstreamUnavailable)),
+                Some(Err(e)) => {
+                    trace.upstream_error = Some(e.code());
+                    return Err(back(Refusal::UpstreamUnavailable));
+                }
+                None => {
+                    trace.upstream_error = Some(UpstreamError::Timeout.code());
+                    return Err(back(Refusal::UpstreamUnavailable));
+                }
             },
         };
         let next = FlowState {
@@ -300,17 +320,24 @@ impl Flow<'_> {
         let redirect_uri = format!("{origin}/connect/{}/callback", self.connect.provider.name);
         let now = now_s(runtime) as i64;
         let exchange = self.microsoft.exchange_code(runtime, code, &redirect_uri, &state.verifier, now);
-        let (tokens, id_token) = match timeout_at(runtime, deadline_ms, exchange).await {
-            Some(Ok(answer)) => answer,
-            Some(Err(RefreshError::Transient(_))) | None => return Err(back(Refusal::UpstreamUnavailable)),
-            Some(Err(RefreshError::SignInAgain(_) | RefreshError::Refused(_))) => {
-                return Err(back(Refusal::InvalidRequest))
+        let exchanged = timeout_at(runtime, deadline_ms, exchange).await;
+        let (tokens, id_token) = match exchanged.unwrap_or(Err(RefreshError::Transient(UpstreamError::Timeout))) {
+            Ok(answer) => answer,
+            Err(error) => {
+                trace.upstream_error = Some(error.code());
+                trace.metadata_written = Some(false);
+                let refusal = match error {
+                    RefreshError::Transient(_) => Refusal::UpstreamUnavailable,
+                    RefreshError::SignInAgain(_) | RefreshError::Refused(_) => Refusal::InvalidRequest,
+                };
+                return Err(back(refusal));
             }
         };
         if let Some(linked) = &state.linked {
             let claims = id_token.as_deref().and_then(id_token::unverified_claims);
             let (oid, sub) = claims.as_ref().map_or((None, None), |c| (c.oid.as_deref(), c.sub.as_deref()));
             if !account::account_matches(linked, oid, sub) {
+                trace.metadata_written = Some(false);
                 return Err(back(Refusal::AccountMismatch));
             }
         }

@@ -224,7 +224,7 @@ mod walk {
         let sends = runtime.sends();
         let (response, trace) = step(&target, &runtime, Step::ProviderCallback, &url, cookie);
         assert_eq!(header(&response, "location"), Some("https://app.example/home?error=account_mismatch"));
-        assert_eq!((trace.outcome, trace.metadata_written), ("account_mismatch", None));
+        assert_eq!((trace.outcome, trace.metadata_written), ("account_mismatch", Some(false)));
         assert_eq!(runtime.sends(), sends + 1, "nothing is written");
     }
 
@@ -282,10 +282,11 @@ mod walk {
         let url = format!("{WORKER}/connect/zitadel/callback?code=c&state={state}");
         let (response, _) = step(&target, &runtime, Step::ZitadelCallback, &url, Some(cookie.clone()));
         assert_eq!(header(&response, "location"), Some(format!("{RETURN}?error=invalid_request").as_str()));
-        // ZITADEL down.
+        // ZITADEL down: the log line says how.
         runtime.push(Reply::json(503, json!({})));
-        let (response, _) = step(&target, &runtime, Step::ZitadelCallback, &url, Some(cookie));
+        let (response, trace) = step(&target, &runtime, Step::ZitadelCallback, &url, Some(cookie));
         assert_eq!(header(&response, "location"), Some(format!("{RETURN}?error=upstream_unavailable").as_str()));
+        assert_eq!(trace.upstream_error, Some("bad_status"));
     }
 
     #[test]
