@@ -198,15 +198,24 @@ pub fn is_sealed(value: &str) -> bool {
 /// `plaintext` sealed for `aad` under the sealing key (the first of `keys`), with a fresh random
 /// IV; `None` if the runtime's cryptography refuses.
 pub async fn seal<R: Crypto + Random>(runtime: &R, keys: &SealingKeys, aad: &Aad, plaintext: &[u8]) -> Option<String> {
+    let (id, iv, sealed) = encrypt(runtime, keys, aad, plaintext).await?;
+    Some(format!("{PREFIX}{id}:{}:{}", URL_SAFE_NO_PAD.encode(iv), URL_SAFE_NO_PAD.encode(sealed)))
+}
+
+/// `plaintext` encrypted for `aad` under the sealing key with a fresh random IV: the key's id, the
+/// IV, and the ciphertext with its tag; what both forms are made of.
+async fn encrypt<'k, R: Crypto + Random>(
+    runtime: &R,
+    keys: &'k SealingKeys,
+    aad: &Aad,
+    plaintext: &[u8],
+) -> Option<(&'k str, [u8; IV_BYTES], Vec<u8>)> {
     let key = keys.sealing();
     let mut iv = [0u8; IV_BYTES];
     runtime.fill_random(&mut iv);
     let sealed = runtime.aes_gcm_encrypt(&key.key, &iv, aad.as_bytes(), plaintext).await?;
     // Ciphertext as long as the plaintext, then the tag: anything else is not what opens.
-    if sealed.len() != plaintext.len() + TAG_BYTES {
-        return None;
-    }
-    Some(format!("{PREFIX}{}:{}:{}", key.id, URL_SAFE_NO_PAD.encode(iv), URL_SAFE_NO_PAD.encode(sealed)))
+    (sealed.len() == plaintext.len() + TAG_BYTES).then_some((key.id.as_str(), iv, sealed))
 }
 
 /// The binary form of a sealed value, for user metadata (ZITADEL stores bytes, and sends them as
@@ -219,16 +228,10 @@ pub async fn seal_bytes<R: Crypto + Random>(
     aad: &Aad,
     plaintext: &[u8],
 ) -> Option<Vec<u8>> {
-    let key = keys.sealing();
-    let mut iv = [0u8; IV_BYTES];
-    runtime.fill_random(&mut iv);
-    let sealed = runtime.aes_gcm_encrypt(&key.key, &iv, aad.as_bytes(), plaintext).await?;
-    if sealed.len() != plaintext.len() + TAG_BYTES {
-        return None;
-    }
-    let mut out = Vec::with_capacity(PREFIX.len() + key.id.len() + 1 + IV_BYTES + sealed.len());
+    let (id, iv, sealed) = encrypt(runtime, keys, aad, plaintext).await?;
+    let mut out = Vec::with_capacity(PREFIX.len() + id.len() + 1 + IV_BYTES + sealed.len());
     out.extend_from_slice(PREFIX.as_bytes());
-    out.extend_from_slice(key.id.as_bytes());
+    out.extend_from_slice(id.as_bytes());
     out.push(b':');
     out.extend_from_slice(&iv);
     out.extend_from_slice(&sealed);
