@@ -26,13 +26,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::claims::microsoft::seal_entries;
+use crate::claims::microsoft::{seal_entries, token_metadata};
 use crate::config::{Config, ConnectConfig, MsTokenConfig};
 use crate::connect::id_token::{self, Expected};
 use crate::connect::page::{Refusal, PAGE_HEADERS};
 use crate::connect::return_to::add_query;
 use crate::connect::{account, pkce};
-use crate::contract::response::Metadata;
 use crate::envelope::{self, EnvelopeError};
 use crate::error::Error;
 use crate::port::Runtime;
@@ -341,11 +340,7 @@ impl Flow<'_> {
                 return Err(back(Refusal::AccountMismatch));
             }
         }
-        let mut entries = vec![Metadata::new(&self.ms.metadata_key, tokens.access_token.as_bytes())];
-        if let Some(refresh) = &tokens.refresh_token {
-            entries.push(Metadata::new(&self.ms.refresh_token_metadata_key, refresh.as_bytes()));
-        }
-        entries.push(Metadata::new(&self.ms.expires_at_metadata_key, tokens.expires_at.to_string().as_bytes()));
+        let entries = token_metadata(self.ms, &tokens.access_token, tokens.refresh_token.as_deref(), tokens.expires_at);
         let entries =
             seal_entries(runtime, self.keys, user, entries).await.ok_or_else(|| back(Refusal::UpstreamUnavailable))?;
         let write = self.zitadel.set_user_metadata(runtime, user, &entries);

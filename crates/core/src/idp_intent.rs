@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::claims::microsoft::jwt_expiry;
+use crate::claims::microsoft::{jwt_expiry, token_metadata};
 use crate::config::{Config, MsTokenConfig};
 use crate::contract::json::{self, is_null};
 use crate::contract::response::{Carried, Metadata};
@@ -112,13 +112,8 @@ pub enum Plan {
 /// and the expiry (a JWT's `exp`, else `0`, which makes the worker refresh, and so learn the
 /// expiry, on the next token, instead of trusting an expiry left over from an earlier sign-in).
 fn token_entries(ms: &MsTokenConfig, oauth: &OAuthInformation<'_>, access: &str) -> Vec<Metadata> {
-    let mut entries = vec![Metadata::new(&ms.metadata_key, access.as_bytes())];
-    if let Some(refresh) = oauth.refresh_token.as_deref().filter(|t| !t.is_empty()) {
-        entries.push(Metadata::new(&ms.refresh_token_metadata_key, refresh.as_bytes()));
-    }
-    let expires_at = jwt_expiry(access).unwrap_or(0);
-    entries.push(Metadata::new(&ms.expires_at_metadata_key, expires_at.to_string().as_bytes()));
-    entries
+    let refresh = oauth.refresh_token.as_deref().filter(|t| !t.is_empty());
+    token_metadata(ms, access, refresh, jwt_expiry(access).unwrap_or(0))
 }
 
 /// Decides what becomes of the tokens in `response` (the raw JSON of a

@@ -168,6 +168,18 @@ fn expiry(text: &str) -> Option<i64> {
     text.trim().parse().ok().filter(|&seconds: &i64| seconds > 0)
 }
 
+/// The metadata entries of a user's Microsoft tokens, under the configured keys: the access token,
+/// the refresh token when there is one, and the expiry (Unix seconds, `0` for unknown). What a
+/// capture, a refresh and the connect flow each write.
+pub fn token_metadata(config: &MsTokenConfig, access: &str, refresh: Option<&str>, expires_at: i64) -> Vec<Metadata> {
+    let mut entries = vec![Metadata::new(&config.metadata_key, access.as_bytes())];
+    if let Some(refresh) = refresh {
+        entries.push(Metadata::new(&config.refresh_token_metadata_key, refresh.as_bytes()));
+    }
+    entries.push(Metadata::new(&config.expires_at_metadata_key, expires_at.to_string().as_bytes()));
+    entries
+}
+
 /// `entries` sealed for `user_id`, each bound to its own key; `None` when one cannot be sealed
 /// (the runtime refused): nothing is then written in clear instead.
 pub async fn seal_entries<R: Crypto + Random>(
@@ -306,11 +318,7 @@ pub async fn token_claim<R: Http + Clock + Timer>(
         .unwrap_or(Err(RefreshError::Transient(UpstreamError::Timeout)))
     {
         Ok(new) => {
-            let mut write_back = vec![Metadata::new(&config.metadata_key, new.access_token.as_bytes())];
-            if let Some(rotated) = &new.refresh_token {
-                write_back.push(Metadata::new(&config.refresh_token_metadata_key, rotated.as_bytes()));
-            }
-            write_back.push(Metadata::new(&config.expires_at_metadata_key, new.expires_at.to_string().as_bytes()));
+            let write_back = token_metadata(config, &new.access_token, new.refresh_token.as_deref(), new.expires_at);
             Outcome::Token { token: new.access_token.clone(), write_back, refreshed: true }
         }
         Err(RefreshError::Transient(e)) if refresh_config.on_error == MsRefreshPolicy::Stale => {
