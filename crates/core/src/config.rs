@@ -94,6 +94,24 @@ pub struct ConnectProvider {
     pub idp_id: Option<String>,
 }
 
+/// The token exchange's own settings (`TOKEN_EXCHANGE_CLIENTS` set). The exchange is on when the
+/// connect flow is ([`Config::exchange_needs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeConfig {
+    /// The back ends that may exchange, each with its secret.
+    pub clients: Vec<ExchangeClient>,
+    /// `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`: an API application of ZITADEL,
+    /// to check opaque subject tokens with. Without it only JWT access tokens are accepted.
+    pub introspection: Option<ExchangeClient>,
+}
+
+/// A client id and its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeClient {
+    pub id: String,
+    pub secret: Secret,
+}
+
 /// A feature of the worker and whether its settings turn it on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Feature {
@@ -155,6 +173,8 @@ pub struct Config {
     pub sealing: Option<SealingKeys>,
     /// The connect flow's own settings, when given.
     pub connect: Option<ConnectConfig>,
+    /// The token exchange's own settings, when given.
+    pub exchange: Option<ExchangeConfig>,
     pub cache_ttl_seconds: u64,
     pub stale_if_error_seconds: u64,
     pub upstream_timeout_ms: u64,
@@ -204,6 +224,9 @@ pub const CONNECT_RETURN_URLS: &str = "CONNECT_RETURN_URLS";
 pub const PUBLIC_URL: &str = "PUBLIC_URL";
 pub const ZITADEL_ISSUERS: &str = "ZITADEL_ISSUERS";
 pub const MS_AUTHORIZE_URL: &str = "MS_AUTHORIZE_URL";
+pub const TOKEN_EXCHANGE_CLIENTS: &str = "TOKEN_EXCHANGE_CLIENTS";
+pub const INTROSPECTION_CLIENT_ID: &str = "INTROSPECTION_CLIENT_ID";
+pub const INTROSPECTION_CLIENT_SECRET: &str = "INTROSPECTION_CLIENT_SECRET";
 pub const MS_CLIENT_ID: &str = "MS_CLIENT_ID";
 pub const MS_CLIENT_SECRET: &str = "MS_CLIENT_SECRET";
 pub const MS_TENANT: &str = "MS_TENANT";
@@ -297,6 +320,7 @@ impl Config {
         let log_claims = s.boolean(LOG_CLAIMS, false);
         let payload = s.payload();
         let connect = s.connect(zitadel.as_ref(), ms_token.as_ref());
+        let exchange = s.exchange();
 
         let config = Config {
             signing_keys,
@@ -308,6 +332,7 @@ impl Config {
             ms_token,
             sealing,
             connect,
+            exchange,
             cache_ttl_seconds,
             stale_if_error_seconds,
             upstream_timeout_ms,
@@ -360,6 +385,7 @@ impl Config {
             feature("microsoft_refresh", ms_refresh),
             feature("token_sealing", claim(self.sealing.is_some(), TOKEN_SEALING_KEY)),
             feature("microsoft_connect", self.connect_needs()),
+            feature("token_exchange", self.exchange_needs()),
         ]
     }
 
@@ -379,6 +405,16 @@ impl Config {
         }
         if self.connect.is_none() {
             needs.extend([CONNECT_CLIENT_ID, CONNECT_RETURN_URLS]);
+        }
+        needs
+    }
+
+    /// What the token exchange still needs, by setting name; on when empty: what the connect flow
+    /// needs, and `TOKEN_EXCHANGE_CLIENTS`.
+    pub fn exchange_needs(&self) -> Vec<&'static str> {
+        let mut needs = self.connect_needs();
+        if self.exchange.is_none() {
+            needs.push(TOKEN_EXCHANGE_CLIENTS);
         }
         needs
     }
@@ -708,6 +744,41 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
         Some(ConnectConfig { client_id, return_urls, public_url, issuers, provider })
     }
 
+    /// The token exchange's settings: `None` without `TOKEN_EXCHANGE_CLIENTS`. The introspection
+    /// client's id and secret go together.
+    fn exchange(&mut self) -> Option<ExchangeConfig> {
+        let introspection = match (self.text(INTROSPECTION_CLIENT_ID), self.text(INTROSPECTION_CLIENT_SECRET)) {
+            (Some(id), Some(secret)) => Some(ExchangeClient { id, secret: Secret::new(secret) }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(INTROSPECTION_CLIENT_SECRET, format!("is not set, but {INTROSPECTION_CLIENT_ID} is: introspection needs both (the API application's client secret)"));
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(INTROSPECTION_CLIENT_ID, format!("is not set, but {INTROSPECTION_CLIENT_SECRET} is: introspection needs both (the API application's client id)"));
+                None
+            }
+        };
+        let list = self.text(TOKEN_EXCHANGE_CLIENTS)?;
+        let mut clients: Vec<ExchangeClient> = Vec::new();
+        for (n, pair) in comma_list(&list).into_iter().enumerate() {
+            let parsed = pair.split_once(':').map(|(id, secret)| (id.trim(), secret.trim()));
+            match parsed {
+                Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                    if clients.iter().any(|c| c.id == id) {
+                        self.problem(TOKEN_EXCHANGE_CLIENTS, format!("names a client twice (entry {})", n + 1));
+                    }
+                    clients.push(ExchangeClient { id: id.to_string(), secret: Secret::new(secret) });
+                }
+                _ => self.problem(
+                    TOKEN_EXCHANGE_CLIENTS,
+                    format!("entry {} is not `clientId:secret` (pairs are separated by commas)", n + 1),
+                ),
+            }
+        }
+        Some(ExchangeConfig { clients, introspection })
+    }
+
     fn payload(&mut self) -> PayloadConfig {
         let explicit = self.text(PAYLOAD_TYPES);
         let (mut json, mut jwt, mut jwe) = (explicit.is_none(), explicit.is_none(), explicit.is_none());
@@ -852,6 +923,18 @@ mod tests {
                     false,
                     vec![MS_CLIENT_ID, MS_CLIENT_SECRET, TOKEN_SEALING_KEY, CONNECT_CLIENT_ID, CONNECT_RETURN_URLS]
                 ),
+                (
+                    "token_exchange",
+                    false,
+                    vec![
+                        MS_CLIENT_ID,
+                        MS_CLIENT_SECRET,
+                        TOKEN_SEALING_KEY,
+                        CONNECT_CLIENT_ID,
+                        CONNECT_RETURN_URLS,
+                        TOKEN_EXCHANGE_CLIENTS
+                    ]
+                ),
             ]
         );
         let all = with(&[
@@ -863,12 +946,38 @@ mod tests {
             (TOKEN_SEALING_KEY, "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
             (CONNECT_CLIENT_ID, "connect-app"),
             (CONNECT_RETURN_URLS, "https://app.example/"),
+            (TOKEN_EXCHANGE_CLIENTS, "back-end:s3cret"),
         ])
         .unwrap();
         assert!(all.features().iter().all(|f| f.on && f.needs.is_empty()), "{:?}", all.features());
         let off = with(&[(MS_TOKEN_CLAIM, ""), (PERMISSIONS_CLAIM, "")]).unwrap();
         assert_eq!(named(&off)[0], ("permissions", false, vec![PERMISSIONS_CLAIM]));
         assert_eq!(named(&off)[3], ("microsoft_token_claim", false, vec![MS_TOKEN_CLAIM]));
+    }
+
+    #[test]
+    fn exchange_clients_are_id_secret_pairs_and_introspection_needs_both_settings() {
+        let c = with(&[
+            (TOKEN_EXCHANGE_CLIENTS, " 312@backend:s3:cret , other : two "),
+            (INTROSPECTION_CLIENT_ID, "api@p"),
+            (INTROSPECTION_CLIENT_SECRET, "api-secret"),
+        ])
+        .unwrap();
+        let exchange = c.exchange.unwrap();
+        let pairs: Vec<_> = exchange.clients.iter().map(|c| (c.id.as_str(), c.secret.expose())).collect();
+        assert_eq!(pairs, [("312@backend", "s3:cret"), ("other", "two")], "a secret may hold `:`");
+        let introspection = exchange.introspection.unwrap();
+        assert_eq!((introspection.id.as_str(), introspection.secret.expose()), ("api@p", "api-secret"));
+        assert_eq!(with(&[]).unwrap().exchange, None);
+        for bad in ["no-colon-secret-xyz", ":secret-xyz", "id:", "a:secret-xyz,a:secret-xyz"] {
+            let problems = with(&[(TOKEN_EXCHANGE_CLIENTS, bad)]).unwrap_err();
+            assert_eq!(settings_named(&problems), [TOKEN_EXCHANGE_CLIENTS], "{bad}");
+            assert!(problems.iter().all(|p| !p.problem.contains("secret-xyz")), "{problems:?}");
+        }
+        let problems = with(&[(TOKEN_EXCHANGE_CLIENTS, "a:b"), (INTROSPECTION_CLIENT_ID, "api")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [INTROSPECTION_CLIENT_SECRET]);
+        let problems = with(&[(INTROSPECTION_CLIENT_SECRET, "s")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [INTROSPECTION_CLIENT_ID]);
     }
 
     #[test]

@@ -434,7 +434,7 @@ fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
 }
 
 /// The origin of an absolute URL: `scheme://host[:port]`.
-fn origin_of(url: &str) -> &str {
+pub(crate) fn origin_of(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
     &url[..end]

@@ -6,6 +6,7 @@ use crate::config::{Config, Feature, Problem};
 use crate::contract::limits::MAX_BODY_BYTES;
 use crate::contract::signature;
 use crate::error::Error;
+use crate::exchange;
 use crate::flow::{self, Step};
 use crate::health::health;
 use crate::port::Runtime;
@@ -22,6 +23,10 @@ pub enum Route<'p> {
     /// The connect flow: one of its steps, and the provider the path names (none for ZITADEL's
     /// callback, which every provider shares).
     Connect(crate::flow::Step, &'p str),
+    /// The token exchange.
+    Token,
+    /// The user's connection to the provider the path names.
+    Connection(&'p str),
 }
 
 /// The path of a request URL as the runtime gives it (absolute, already serialized): what follows
@@ -41,15 +46,20 @@ pub fn path_of(url: &str) -> &str {
 
 /// `POST /` and `POST /zitadel/complement-token` are one target; `GET /healthz` reports config;
 /// `GET /connect/...` are the connect flow's steps (the provider a route names is the one
-/// configured; the ZITADEL callback is every provider's).
+/// configured; the ZITADEL callback is every provider's); `POST /token` is the token exchange;
+/// `GET` and `DELETE /connections/{provider}` are the user's connection.
 pub fn route<'p>(method: &str, path: &'p str) -> Result<Route<'p>, Error> {
     let (route, allow) = match path {
         "/" | "/zitadel/complement-token" => (Route::Call, "POST"),
         "/healthz" => (Route::Health, "GET"),
+        "/token" => (Route::Token, "POST"),
         flow::ZITADEL_CALLBACK => (Route::Connect(Step::ZitadelCallback, ""), "GET"),
-        _ => (connect_route(path).ok_or(Error::NotFound)?, "GET"),
+        _ => match path.strip_prefix("/connections/").filter(|name| is_provider_name(name)) {
+            Some(name) => (Route::Connection(name), "GET, DELETE"),
+            None => (connect_route(path).ok_or(Error::NotFound)?, "GET"),
+        },
     };
-    if method.eq_ignore_ascii_case(allow) {
+    if allow.split(", ").any(|m| method.eq_ignore_ascii_case(m)) {
         Ok(route)
     } else {
         Err(Error::MethodNotAllowed { allow })
@@ -65,8 +75,12 @@ fn connect_route(path: &str) -> Option<Route<'_>> {
         Some(name) => (Step::ProviderCallback, name),
         None => (Step::Start, rest),
     };
-    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    valid.then_some(Route::Connect(step, name))
+    is_provider_name(name).then_some(Route::Connect(step, name))
+}
+
+/// A provider's name in a path: lowercase letters, digits and `-`.
+fn is_provider_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// What the runtime knows of the isolate, for `/healthz`.
@@ -117,6 +131,14 @@ impl App {
             Ok(Route::Call) => self.call(runtime, request).await,
             Ok(Route::Connect(step, provider)) => match self.target() {
                 Ok(target) => Box::pin(flow::serve(target, runtime, step, provider, url, request)).await,
+                Err(problems) => (Err(Error::Misconfigured(problems.to_vec())), Trace::default()),
+            },
+            Ok(Route::Token) => match self.target() {
+                Ok(target) => Box::pin(exchange::token(target, runtime, url, request)).await,
+                Err(problems) => (Err(Error::Misconfigured(problems.to_vec())), Trace::default()),
+            },
+            Ok(Route::Connection(provider)) => match self.target() {
+                Ok(target) => Box::pin(exchange::connection(target, runtime, method, provider, request)).await,
                 Err(problems) => (Err(Error::Misconfigured(problems.to_vec())), Trace::default()),
             },
             Err(e) => (Err(e), Trace::default()),

@@ -22,6 +22,7 @@ use crate::trace::Trace;
 use crate::upstream::jwks::JwksCache;
 use crate::upstream::zitadel::ZitadelClient;
 use crate::upstream::UpstreamError;
+use crate::vault::Vault;
 
 /// The target, as an isolate keeps it: the settings, the ZITADEL API client (with the API
 /// settings), the instance's key set (with `ZITADEL_DOMAIN`) and the claims' caches.
@@ -30,6 +31,7 @@ pub struct Target {
     zitadel: Option<ZitadelClient>,
     jwks: Option<JwksCache>,
     claims: ClaimsCache,
+    vault: Vault,
 }
 
 /// What a call is answered with.
@@ -61,6 +63,7 @@ impl Target {
             zitadel: config.zitadel.clone().map(|api| ZitadelClient::new(api, live_for_ms)),
             jwks: config.payload.jwks_url.clone().map(|url| JwksCache::new(url, live_for_ms)),
             claims: ClaimsCache::new(&config, live_for_ms),
+            vault: Vault::new(live_for_ms),
             config,
         }
     }
@@ -83,6 +86,17 @@ impl Target {
     /// Microsoft's token endpoint, with `MS_CLIENT_ID` and `MS_CLIENT_SECRET`.
     pub fn microsoft(&self) -> Option<&crate::upstream::microsoft::MicrosoftClient> {
         self.claims.refresher.as_ref().map(|r| r.microsoft())
+    }
+
+    /// The Microsoft token refresher (its single flight and memory), with `MS_CLIENT_ID` and
+    /// `MS_CLIENT_SECRET`.
+    pub fn refresher(&self) -> Option<&crate::claims::microsoft::Refresher> {
+        self.claims.refresher.as_ref()
+    }
+
+    /// What the token exchange keeps per isolate.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// Answers one call with its `ZITADEL-Signature` header and raw body; the trace says as much

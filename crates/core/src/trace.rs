@@ -18,6 +18,8 @@ pub struct Trace {
     pub api_method: Option<String>,
     pub user_id: Option<String>,
     pub org_id: Option<String>,
+    /// The client a token exchange or a `/connections` call was made for.
+    pub client_id: Option<String>,
     /// `ok`, or the error code of the answer.
     pub outcome: &'static str,
     pub status: u16,
@@ -60,6 +62,7 @@ impl Trace {
             api_method,
             user_id,
             org_id,
+            client_id,
             outcome,
             status,
             claims,
@@ -83,6 +86,9 @@ impl Trace {
         }
         if org_id.is_some() {
             self.org_id = org_id;
+        }
+        if client_id.is_some() {
+            self.client_id = client_id;
         }
         if !outcome.is_empty() {
             (self.outcome, self.status) = (outcome, status);
@@ -125,6 +131,8 @@ pub struct LogLine<'a> {
     user_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     org_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
     outcome: &'static str,
     status: u16,
     claims: &'a [String],
@@ -166,6 +174,7 @@ impl<'a> LogLine<'a> {
             api_method: trace.api_method.as_deref(),
             user_id: trace.user_id.as_deref(),
             org_id: trace.org_id.as_deref(),
+            client_id: trace.client_id.as_deref(),
             outcome: trace.outcome,
             status: trace.status,
             claims: &trace.claims,

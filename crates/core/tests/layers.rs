@@ -18,11 +18,11 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["upstream"],
     &["envelope"],
-    &["claims"],
+    &["claims", "vault"],
     &["idp_intent"],
     &["error"],
     &["target", "health", "web"],
-    &["flow"],
+    &["flow", "exchange"],
     &["router"],
     &["testing"],
 ];

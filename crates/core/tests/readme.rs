@@ -70,6 +70,7 @@ fn every_log_field_is_in_the_logs_section() {
         api_method: Some("/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent".into()),
         user_id: Some("u".into()),
         org_id: Some("o".into()),
+        client_id: Some("c".into()),
         outcome: "ok",
         status: 200,
         claims: vec!["permissions".into()],
@@ -86,7 +87,7 @@ fn every_log_field_is_in_the_logs_section() {
     };
     let log = LogLine::new("POST", "/", &trace, 1, 1);
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
-    assert_eq!(line.len(), 20, "a field of the log line was not serialized: {:?}", line.keys());
+    assert_eq!(line.len(), 21, "a field of the log line was not serialized: {:?}", line.keys());
     let logs = section(&readme(), "## Logs");
     let missing: Vec<_> =
         line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();

@@ -46,12 +46,12 @@ impl Stored {
 
     /// True when the user's metadata holds a Microsoft token ([`Stored::is_empty`] without reading
     /// it).
-    pub fn present(info: &ContextInfo<'_>, config: &MsTokenConfig) -> bool {
+    pub fn present(info: &impl TokenMetadata, config: &MsTokenConfig) -> bool {
         user_metadata(info, &config.metadata_key).is_some()
             || (config.refresh.is_some() && user_metadata(info, &config.refresh_token_metadata_key).is_some())
     }
 
-    pub fn read(info: &ContextInfo<'_>, config: &MsTokenConfig) -> Stored {
+    pub fn read(info: &impl TokenMetadata, config: &MsTokenConfig) -> Stored {
         // The refresh token and the expiry matter only to refreshing.
         let for_refresh = |key: &str| {
             config.refresh.as_ref().and_then(|_| user_metadata(info, key)).and_then(|v| decode_text(v).ok())
@@ -83,7 +83,7 @@ pub async fn read_stored<R: Crypto>(
     runtime: &R,
     keys: Option<&SealingKeys>,
     config: &MsTokenConfig,
-    info: &ContextInfo<'_>,
+    info: &impl TokenMetadata,
 ) -> (Stored, Vec<&'static str>) {
     let mut notes = Vec::new();
     let any_sealed = [&config.metadata_key, &config.refresh_token_metadata_key, &config.expires_at_metadata_key]
@@ -134,7 +134,7 @@ async fn read_value<R: Crypto>(
     runtime: &R,
     keys: Option<&SealingKeys>,
     user: Option<&str>,
-    info: &ContextInfo<'_>,
+    info: &impl TokenMetadata,
     key: &str,
 ) -> (Option<Result<String, &'static str>>, bool) {
     let Some(raw) = user_metadata(info, key) else { return (None, false) };
@@ -197,9 +197,43 @@ pub async fn seal_entries<R: Crypto + Random>(
     Some(sealed)
 }
 
+/// Where a user's token metadata is read from: a call's payload, or the ZITADEL API.
+pub trait TokenMetadata {
+    /// The user the entries belong to (what sealed values are bound to).
+    fn user_id(&self) -> Option<&str>;
+    /// The raw (base64) value of the entry `key`.
+    fn value(&self, key: &str) -> Option<&str>;
+}
+
+impl TokenMetadata for ContextInfo<'_> {
+    fn user_id(&self) -> Option<&str> {
+        ContextInfo::user_id(self)
+    }
+
+    fn value(&self, key: &str) -> Option<&str> {
+        self.user_metadata.as_deref()?.iter().find(|m| m.key.as_deref() == Some(key)).and_then(|m| m.value.as_deref())
+    }
+}
+
+/// A user's entries as the ZITADEL API listed them: (key, base64 value).
+pub struct ListedMetadata {
+    pub user_id: String,
+    pub entries: Vec<(String, String)>,
+}
+
+impl TokenMetadata for ListedMetadata {
+    fn user_id(&self) -> Option<&str> {
+        Some(&self.user_id)
+    }
+
+    fn value(&self, key: &str) -> Option<&str> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
 /// The raw (base64) value of a user metadata entry.
-fn user_metadata<'a>(info: &'a ContextInfo<'_>, key: &str) -> Option<&'a str> {
-    info.user_metadata.as_deref()?.iter().find(|m| m.key.as_deref() == Some(key)).and_then(|m| m.value.as_deref())
+fn user_metadata<'a>(info: &'a impl TokenMetadata, key: &str) -> Option<&'a str> {
+    info.value(key)
 }
 
 /// Text stored as user metadata: standard base64 of either a JSON string (a V1 action's
@@ -311,7 +345,7 @@ pub async fn token_claim<R: Http + Clock + Timer>(
         }
     }
 
-    let refresh = refresher.refresh(runtime, &refresh_token, now);
+    let refresh = refresher.refresh(runtime, &refresh_token, None, now);
     // Boxed: the refresh's future is large, and the fresh-token path above should not carry it.
     match Box::pin(timeout_at(runtime, deadline_ms, refresh))
         .await
@@ -332,13 +366,20 @@ pub async fn token_claim<R: Http + Clock + Timer>(
 }
 
 impl Refresher {
-    async fn refresh<R: Http + Clock + Timer>(
+    /// Refreshes with `refresh_token` for `scopes` (else `MS_SCOPES`): once for concurrent calls
+    /// with the same token and scopes, and not again while the last refresh's token is fresh.
+    pub async fn refresh<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
         refresh_token: &str,
+        scopes: Option<&str>,
         now: i64,
     ) -> Result<Rc<Refreshed>, RefreshError> {
-        let key = hex::encode(Sha256::digest(refresh_token.as_bytes()));
+        let mut key = hex::encode(Sha256::digest(refresh_token.as_bytes()));
+        if let Some(scopes) = scopes {
+            key.push(' ');
+            key.push_str(scopes);
+        }
         let skew = self.microsoft.config().skew_seconds as i64;
         if let Some(done) = self.done.borrow().get(&key) {
             if done.expires_at.saturating_sub(skew) > now {
@@ -350,7 +391,9 @@ impl Refresher {
         }
         let result = self
             .flights
-            .run(runtime, &key, || async { self.microsoft.refresh(runtime, refresh_token, now).await.map(Rc::new) })
+            .run(runtime, &key, || async {
+                self.microsoft.refresh(runtime, refresh_token, scopes, now).await.map(Rc::new)
+            })
             .await;
         if let Ok(refreshed) = &result {
             let mut done = self.done.borrow_mut();

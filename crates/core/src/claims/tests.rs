@@ -39,6 +39,7 @@ fn config() -> Config {
         }),
         sealing: None,
         connect: None,
+        exchange: None,
         cache_ttl_seconds: 60,
         stale_if_error_seconds: 0,
         upstream_timeout_ms: 2000,

@@ -149,7 +149,7 @@ fn seconds(numeric_date: f64) -> u64 {
 
 /// Equal strings, compared through their SHA-256 digests in constant time, so neither the
 /// position of the first difference nor the length shows in the time taken.
-fn same_in_constant_time(a: &str, b: &str) -> bool {
+pub(crate) fn same_in_constant_time(a: &str, b: &str) -> bool {
     CtOutput::<Sha256>::new(Sha256::digest(a)) == CtOutput::new(Sha256::digest(b))
 }
 

@@ -54,6 +54,7 @@ impl Reply {
 /// A request as the runtime received it.
 #[derive(Clone)]
 pub struct Sent {
+    pub method: &'static str,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
@@ -275,7 +276,12 @@ impl Http for FakeRuntime {
         self.sends.set(self.sends.get() + 1);
         assert!(self.sends.get() <= MAX_SENDS, "the worker keeps calling upstream");
         if self.record {
-            self.sent.borrow_mut().push(Sent { url: request.url, headers: request.headers, body: request.body });
+            self.sent.borrow_mut().push(Sent {
+                method: request.method,
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+            });
         }
         let reply = self.replies.borrow_mut().pop_front().or_else(|| self.repeat.clone());
         match reply {

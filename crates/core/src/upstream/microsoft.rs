@@ -16,6 +16,8 @@ pub struct Refreshed {
     /// Microsoft usually rotates the refresh token; absent when it did not.
     pub refresh_token: Option<String>,
     pub expires_at: i64,
+    /// The scopes Microsoft says the access token carries, when it says.
+    pub scope: Option<String>,
 }
 
 /// Why a refresh failed. Never carries a token or Microsoft's error description.
@@ -62,15 +64,17 @@ impl MicrosoftClient {
         self.backoff.active(now_ms)
     }
 
-    /// The `refresh_token` grant against the Microsoft identity platform (v2.0 token endpoint).
+    /// The `refresh_token` grant against the Microsoft identity platform (v2.0 token endpoint),
+    /// for `scopes` (the same as or fewer than consented), or else `MS_SCOPES`.
     pub async fn refresh<R: Http + Clock>(
         &self,
         runtime: &R,
         refresh_token: &str,
+        scopes: Option<&str>,
         now: i64,
     ) -> Result<Refreshed, RefreshError> {
         let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
-        let scope = [("scope", self.config.scopes.as_str())];
+        let scope = [("scope", scopes.unwrap_or(&self.config.scopes))];
         self.token(runtime, &grant, &scope, now).await.map(|(refreshed, _)| refreshed)
     }
 
@@ -135,6 +139,7 @@ impl MicrosoftClient {
             access_token,
             refresh_token: answer.refresh_token.take().filter(|t| !t.is_empty()),
             expires_at: now.saturating_add(expires_in),
+            scope: answer.scope.take().filter(|s| !s.is_empty()),
         };
         Ok((refreshed, answer.id_token.take().filter(|t| !t.is_empty())))
     }

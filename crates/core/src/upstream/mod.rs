@@ -3,6 +3,7 @@
 //! answer both of them give.
 
 pub mod connect;
+pub mod exchange;
 pub mod jwks;
 pub mod microsoft;
 pub mod zitadel;
@@ -102,6 +103,8 @@ pub struct TokenAnswer {
     pub id_token: Option<String>,
     /// The error code of a refusal (`invalid_grant`, ...).
     pub error: Option<String>,
+    /// The scopes granted, when the endpoint says (Microsoft does).
+    pub scope: Option<String>,
 }
 
 impl TokenAnswer {

@@ -100,21 +100,21 @@ enum Api {
 /// The body of a metadata search: one page, and the key's prefix unless it is empty.
 #[derive(Serialize)]
 #[serde(untagged)]
-enum SearchBody<'a> {
+pub(super) enum SearchBody<'a> {
     V2 { pagination: Page, filters: &'a [Filter<'a>] },
     ManagementV1 { query: Page, queries: &'a [Filter<'a>] },
 }
 
 #[derive(Serialize)]
-struct Page {
+pub(super) struct Page {
     /// A uint64, so a string.
-    offset: String,
-    limit: u64,
-    asc: bool,
+    pub(super) offset: String,
+    pub(super) limit: u64,
+    pub(super) asc: bool,
 }
 
 #[derive(Serialize)]
-enum Filter<'a> {
+pub(super) enum Filter<'a> {
     #[serde(rename = "keyFilter")]
     V2(KeyFilter<'a>),
     #[serde(rename = "keyQuery")]
@@ -122,25 +122,25 @@ enum Filter<'a> {
 }
 
 #[derive(Serialize)]
-struct KeyFilter<'a> {
-    key: &'a str,
-    method: &'static str,
+pub(super) struct KeyFilter<'a> {
+    pub(super) key: &'a str,
+    pub(super) method: &'static str,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct V2Page {
+pub(super) struct V2Page {
     #[serde(default)]
-    pagination: Option<V2Pagination>,
+    pub(super) pagination: Option<V2Pagination>,
     #[serde(default)]
-    metadata: Vec<RawEntry>,
+    pub(super) metadata: Vec<RawEntry>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct V2Pagination {
+pub(super) struct V2Pagination {
     #[serde(default)]
-    total_result: Option<Uint64>,
+    pub(super) total_result: Option<Uint64>,
 }
 
 #[derive(Deserialize)]
@@ -159,21 +159,21 @@ struct V1Details {
 }
 
 #[derive(Deserialize)]
-struct RawEntry {
+pub(super) struct RawEntry {
     #[serde(default)]
-    key: String,
+    pub(super) key: String,
     #[serde(default)]
-    value: String,
+    pub(super) value: String,
 }
 
 /// protojson writes uint64 as a string; accept a number too. (Read raw: an untagged enum would
 /// pull serde's buffering machinery into the wasm.)
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct Uint64(Box<serde_json::value::RawValue>);
+pub(super) struct Uint64(Box<serde_json::value::RawValue>);
 
 impl Uint64 {
-    fn get(&self) -> Option<u64> {
+    pub(super) fn get(&self) -> Option<u64> {
         let raw = self.0.get();
         raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(raw).parse().ok()
     }
@@ -277,6 +277,18 @@ impl ZitadelClient {
         body: Vec<u8>,
         org_header: Option<&str>,
     ) -> Result<HttpResponse, UpstreamError> {
+        self.authorized(runtime, "POST", url, body, org_header).await
+    }
+
+    /// Sends JSON with `method` and the configured credentials, as [`Self::authorized_post`].
+    pub(super) async fn authorized<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        method: &'static str,
+        url: &str,
+        body: Vec<u8>,
+        org_header: Option<&str>,
+    ) -> Result<HttpResponse, UpstreamError> {
         let mut retried = false;
         loop {
             if self.backoff.active(runtime.now_ms()) {
@@ -291,7 +303,7 @@ impl ZitadelClient {
             if let Some(org) = org_header {
                 headers.push(("x-zitadel-orgid", org.to_string()));
             }
-            let request = HttpRequest { method: "POST", url: url.to_string(), headers, body: body.clone() };
+            let request = HttpRequest { method, url: url.to_string(), headers, body: body.clone() };
             let response = runtime.send(request).await?;
             match response.status {
                 401 if !retried && matches!(self.api.credentials, Credentials::ClientCredentials { .. }) => {
@@ -384,7 +396,7 @@ impl ZitadelClient {
 }
 
 /// `s` encoded as `application/x-www-form-urlencoded`.
-fn form_encode(s: &str) -> String {
+pub(super) fn form_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
