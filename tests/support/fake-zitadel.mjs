@@ -33,6 +33,13 @@
 // its claims are ZITADEL's: iss (the fake's URL), sub, aud (the project's client ids and the
 // project id), azp, client_id, exp, iat, auth_time, nonce, amr, sid. And the users' links to
 // identity providers (`POST /v2/users/{id}/links/_search`, `user.read`).
+// And users' access tokens (`fake.issueAccessToken`, and the code grant's): a JWT signed with the
+// provider's key (an app whose access token type is JWT) with ZITADEL's claims (iss, sub, aud: the
+// client and the project, exp, iat, nbf, jti, client_id, and `act` for an impersonation token),
+// or an opaque token that `POST /oauth/v2/introspect` knows (RFC 7662, HTTP Basic of an API
+// application; active only for a token whose audience holds that application's project, as
+// ZITADEL checks). And a user's metadata read (ListUserMetadata, filtered and paged) and removed
+// (DeleteUserMetadata, which refuses a key the user does not have).
 //
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
@@ -47,6 +54,7 @@
 //     "webKeys": [ <public JWK>, ... ],                    (the key set at /oauth/v2/keys)
 //     "projects": [ { "name", "apps": [ { "name", "clientId"?, <AddOIDCApp's fields> } ] } ],
 //     "idpLinks": { "<user id>": [ { "idpId", "userId", "userName" } ] },
+//     "apiClients": { "<client id>": { "secret", "projectId" } },  (API applications, for introspection)
 //     "oidc": { "signedIn": "<user id>" } }               (the OpenID provider on, and who is signed in)
 // A metadata value that is a string is stored as its UTF-8 bytes, `{"base64": "..."}` as those raw
 // bytes, and anything else (an array, say) as its JSON text, which is how mapping metadata is
@@ -118,6 +126,9 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     codes: new Map(), // authorization code -> what it was issued for
     idTokenAlg: oidc?.alg ?? 'RS256',
     idTokenChanges: [], // functions that change the claims of the next ID tokens, one each
+    opaqueTokens: new Map(), // opaque access token -> its claims (and projectId), for introspection
+    revokedTokens: new Set(),
+    apiClients: new Map(Object.entries(fixture.apiClients ?? {}).map(([id, { secret, projectId }]) => [id, { secret, projectId }])),
     signingKeys: oidc ? oidcSigningKeys() : {}, // alg -> { kid, privateKey, jwk }
   };
   for (const [id, org] of Object.entries(fixture.organizations ?? {})) {
@@ -132,6 +143,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     ['POST', /^\/oauth\/v2\/token$/, issueToken, false],
     ['GET', /^\/oauth\/v2\/authorize$/, authorize, false],
     ['GET', /^\/oauth\/v2\/keys$/, webKeySet, false],
+    ['POST', /^\/oauth\/v2\/introspect$/, introspect, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true, 'org.read'],
     ['POST', /^\/management\/v1\/projects\/_search$/, listProjects, true, 'project.read'],
     ['POST', /^\/management\/v1\/projects$/, addProjectRoute, true, 'project.create'],
@@ -144,6 +156,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true, 'org.read'],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true, 'user.write'],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true, 'user.read'],
+      ['DELETE', /^\/v2\/users\/([^/]+)\/metadata$/, deleteUserMetadata, true, 'user.write'],
       ['POST', /^\/v2\/users\/([^/]+)\/links\/_search$/, listIdpLinks, true, 'user.read'],
       ['POST', /^\/v2\/actions\/targets\/search$/, listTargets, true, 'action.target.read'],
       ['POST', /^\/v2\/actions\/targets$/, createTarget, true, 'action.target.write'],
@@ -159,13 +172,13 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     );
   }
 
-  /** Entries of one organization, filtered and sorted as ZITADEL does, or an error answer. */
-  function metadataPage(orgId, pagination, filters, filterKey, methodPrefix) {
+  /** Entries of one organization (or of the map `store`), filtered and sorted as ZITADEL does, or an error answer. */
+  function metadataPage(orgId, pagination, filters, filterKey, methodPrefix, store = state.organizations.get(orgId)) {
     const offset = Number(pagination?.offset ?? 0);
     const limit = Number(pagination?.limit ?? 0) || DEFAULT_LIMIT;
     if (!Number.isInteger(offset) || offset < 0) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'invalid offset') };
     if (limit > MAX_LIMIT) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Query.LimitExceeded (QUERY-4M9sf)') };
-    let entries = [...(state.organizations.get(orgId) ?? new Map())];
+    let entries = [...(store ?? new Map())];
     for (const filter of filters ?? []) {
       const f = filter[filterKey];
       if (!f) return { error: grpcError(GRPC.INVALID_ARGUMENT, 'unknown filter') };
@@ -201,12 +214,28 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     return json(200, { setDate: new Date().toISOString() });
   }
 
+  // UserService v2 ListUserMetadata: paged and filtered as the organization's.
   function searchUserMetadata(req, body, [userId]) {
-    const entries = [...(state.users.get(decodeURIComponent(userId)) ?? new Map())];
+    const store = state.users.get(decodeURIComponent(userId));
+    const r = metadataPage(null, body.pagination, body.filters, 'keyFilter', 'TEXT_FILTER_METHOD_', store);
+    if (r.error) return r.error;
     return json(200, {
-      pagination: { totalResult: String(entries.length), appliedLimit: String(DEFAULT_LIMIT) },
-      metadata: entries.map(([key, bytes]) => ({ creationDate: CREATED, changeDate: CREATED, key, value: bytes.toString('base64') })),
+      pagination: { totalResult: String(r.total), appliedLimit: String(r.limit) },
+      metadata: r.page.map(([key, bytes]) => ({ creationDate: CREATED, changeDate: CREATED, key, value: bytes.toString('base64') })),
     });
+  }
+
+  // UserService v2 DeleteUserMetadata (`DELETE /v2/users/{id}/metadata`, body `{"keys":[...]}`): a
+  // key the user does not have is refused, and then nothing is removed.
+  function deleteUserMetadata(req, body, [userId]) {
+    const keys = body.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.some((k) => typeof k !== 'string' || !k)) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'invalid DeleteUserMetadataRequest.Keys: value must contain at least 1 item(s)');
+    }
+    const store = state.users.get(decodeURIComponent(userId)) ?? new Map();
+    if (keys.some((k) => !store.has(k))) return grpcError(GRPC.NOT_FOUND, 'Errors.Metadata.NotFound (META-2m0fs)');
+    for (const k of keys) store.delete(k);
+    return json(200, { deletionDate: new Date().toISOString() });
   }
 
   // UserService v2 ListIDPLinks: every link of the user, in one page.
@@ -804,10 +833,71 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     };
     const change = state.idTokenChanges.shift();
     if (change) claims = change(claims) ?? claims;
+    const accessToken = issueAccessToken({
+      user: issued.user, clientId: issued.clientId, projectId: found.project.id, audience: claims.aud,
+      jwt: found.app.config.accessTokenType === 'OIDC_TOKEN_TYPE_JWT',
+    });
     return json(200, {
-      access_token: `fake-access-${randomBytes(12).toString('hex')}`, token_type: 'Bearer', expires_in: 43199,
+      access_token: accessToken, token_type: 'Bearer', expires_in: 43199,
       id_token: signJwt(state.signingKeys[state.idTokenAlg], claims),
     });
+  }
+
+  // Access tokens of users, as ZITADEL issues them to an application: a JWT (the app's access
+  // token type JWT) signed with the OpenID provider's key, with `client_id` and, for a token of its
+  // token exchange (impersonation), `act`; or an opaque token, known to introspection.
+  function issueAccessToken({ user, clientId, projectId = 'fake-project', audience, act, expiresIn = 43200, jwt = true, alg = state.idTokenAlg }) {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: url, sub: user, aud: audience ?? [clientId, projectId], exp: now + expiresIn, iat: now, nbf: now,
+      jti: newId(), client_id: clientId, ...(act ? { act } : {}),
+    };
+    if (jwt) {
+      if (!state.signingKeys[alg]) throw new Error('access tokens as JWTs need the OpenID provider (oidc on)');
+      return signJwt(state.signingKeys[alg], claims);
+    }
+    const token = `fake-opaque-${randomBytes(16).toString('base64url')}`;
+    state.opaqueTokens.set(token, { ...claims, projectId });
+    return token;
+  }
+
+  // OAuth 2.0 introspection (RFC 7662) as ZITADEL answers an API application (HTTP Basic, id and
+  // secret form-encoded): `active` only for a token that is known, not revoked, not expired and
+  // whose audience holds the API application's project; then its claims, `act` included.
+  function introspect(req, _body, _match, raw) {
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+    const [id, secret] = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':').map((p) => decodeURIComponent(p.replace(/\+/g, ' '))) : [];
+    const apiApp = basic && apiClient(id);
+    if (!apiApp || apiApp.secret !== secret) return json(401, { error: 'invalid_client', error_description: 'client authentication failed' });
+    const token = new URLSearchParams(raw.toString('utf8')).get('token') ?? '';
+    const jwtClaims = () => {
+      const parts = token.split('.');
+      if (parts.length !== 3) return undefined;
+      try {
+        return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+      } catch {
+        return undefined;
+      }
+    };
+    const claims = state.opaqueTokens.get(token) ?? jwtClaims();
+    const now = Math.floor(Date.now() / 1000);
+    const audience = Array.isArray(claims?.aud) ? claims.aud : [claims?.aud];
+    if (!claims || state.revokedTokens.has(token) || claims.exp <= now || !audience.includes(apiApp.projectId)) {
+      return json(200, { active: false });
+    }
+    const { projectId: _, ...answer } = claims;
+    return json(200, { active: true, scope: 'openid', token_type: 'Bearer', username: claims.sub, ...answer });
+  }
+
+  /** The API application with this client id: added by a test, or made through the management API. */
+  function apiClient(id) {
+    if (state.apiClients.has(id)) return state.apiClients.get(id);
+    for (const project of state.projects.values()) {
+      for (const app of project.apps.values()) {
+        if (app.apiConfig?.clientId === id && app.clientSecret) return { secret: app.clientSecret, projectId: project.id };
+      }
+    }
+    return undefined;
   }
 
   for (const { name, apps = [], id } of fixture.projects ?? []) {
@@ -1012,6 +1102,24 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     /** The next ID token (one) gets the claims `change(claims)` returns. */
     changeNextIdToken(change) {
       state.idTokenChanges.push(change);
+    },
+    /**
+     * A user's access token as ZITADEL issues it to `clientId`: a JWT (`jwt: false` for an opaque
+     * one, known to introspection), with `act` when given (impersonation), living `expiresIn` s.
+     */
+    issueAccessToken: (options) => issueAccessToken(options),
+    /** Revokes an access token: introspection answers `active: false` for it from now on. */
+    revokeAccessToken(token) {
+      state.revokedTokens.add(token);
+    },
+    /** An API application that may introspect tokens whose audience holds `projectId`. */
+    addApiClient(id, secret, projectId = 'fake-project') {
+      state.apiClients.set(id, { secret, projectId });
+    },
+    /** Sets a user's metadata: { key: value } (values as in the fixture). */
+    setUserMetadata(userId, entries) {
+      if (!state.users.has(userId)) state.users.set(userId, new Map());
+      for (const [key, value] of Object.entries(entries)) state.users.get(userId).set(key, metadataBytes(value));
     },
     /** Sets a user's links to identity providers: [{ idpId, userId, userName }]. */
     setIdpLinks(userId, links) {
