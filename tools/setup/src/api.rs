@@ -1,5 +1,5 @@
-//! The ZITADEL API calls the tool makes (the Action API V2; for `--connect` the projects and OIDC
-//! apps of the management API v1), and how an answer becomes a value or an error.
+//! The ZITADEL API calls the tool makes (the Action API V2; for `--connect` the projects, OIDC apps
+//! and API apps of the management API v1), and how an answer becomes a value or an error.
 //!
 //! Requests go through a `Transport` (the real one in `http.rs`, a printing one in `dry_run.rs`),
 //! so the whole protocol is tested without a network.
@@ -51,8 +51,8 @@ impl Method {
     }
 }
 
-/// One API call. Bodies never hold a secret (signing keys only travel in answers, and of a key
-/// pair only the public key is sent).
+/// One API call. Bodies never hold a secret (signing keys and client secrets only travel in
+/// answers, and of a key pair only the public key is sent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub call: Call,
@@ -202,6 +202,19 @@ pub struct OidcApp {
     pub client_id: String,
     /// The app's `oidcConfig`, to compare with and to send back what the tool does not set.
     pub config: serde_json::Map<String, Value>,
+}
+
+/// The authentication of an API app by client id and secret (HTTP Basic): `APIAuthMethodType`'s
+/// first value, so protojson leaves it out.
+pub const API_AUTH_BASIC: &str = "API_AUTH_METHOD_TYPE_BASIC";
+
+/// An API app as `ListApps` shows it (what the tool reads). Its secret cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiApp {
+    pub id: String,
+    pub client_id: String,
+    /// `apiConfig.authMethodType`; absent is [`API_AUTH_BASIC`], the enum's zero value.
+    pub auth_method: String,
 }
 
 /// A public key of the target's payload encryption, as ListPublicKeys shows it (what the tool reads).
@@ -426,31 +439,53 @@ impl<'t> Zitadel<'t> {
         string_field(&answer, "id", call)
     }
 
-    /// ListApps (management v1) by exact name: the project's OIDC app named `name`, if there is
-    /// one; an app of that name that is not an OIDC app is an error.
-    pub fn find_oidc_app(&mut self, project: &str, name: &str) -> Result<Option<OidcApp>, Error> {
+    /// ListApps (management v1) by exact name: the project's app named `name`, if there is one.
+    fn find_app(&mut self, project: &str, name: &str) -> Result<Option<Value>, Error> {
         let call = Call::SearchApps;
         let body = json!({ "queries": [{ "nameQuery": { "name": name, "method": "TEXT_QUERY_METHOD_EQUALS" } }] });
         let answer = self.call(call, Method::Post, &format!("{}/apps/_search", project_path(project)), Some(body))?;
         let apps: Vec<&Value> = named(list(&answer, "result", call)?, name).collect();
-        let app = match apps.as_slice() {
-            [] => return Ok(None),
-            [app] => *app,
+        match apps.as_slice() {
+            [] => Ok(None),
+            [app] => Ok(Some((*app).clone())),
             many => {
-                return Err(Error::AmbiguousApp {
-                    name: name.to_string(),
-                    project: project.to_string(),
-                    count: many.len(),
-                })
+                Err(Error::AmbiguousApp { name: name.to_string(), project: project.to_string(), count: many.len() })
             }
-        };
+        }
+    }
+
+    /// ListApps (management v1) by exact name: the project's OIDC app named `name`, if there is
+    /// one; an app of that name that is not an OIDC app is an error.
+    pub fn find_oidc_app(&mut self, project: &str, name: &str) -> Result<Option<OidcApp>, Error> {
+        let call = Call::SearchApps;
+        let Some(app) = self.find_app(project, name)? else { return Ok(None) };
         let Some(Value::Object(config)) = app.get("oidcConfig") else {
             return Err(Error::NotOidcApp { name: name.to_string(), project: project.to_string() });
         };
         Ok(Some(OidcApp {
-            id: string_field(app, "id", call)?,
+            id: string_field(&app, "id", call)?,
             client_id: string_field(&Value::Object(config.clone()), "clientId", call)?,
             config: config.clone(),
+        }))
+    }
+
+    /// ListApps (management v1) by exact name: the project's API app named `name`, if there is
+    /// one; an app of that name that is not an API app is an error.
+    pub fn find_api_app(&mut self, project: &str, name: &str) -> Result<Option<ApiApp>, Error> {
+        let call = Call::SearchApps;
+        let Some(app) = self.find_app(project, name)? else { return Ok(None) };
+        let Some(config @ Value::Object(_)) = app.get("apiConfig") else {
+            return Err(Error::NotApiApp { name: name.to_string(), project: project.to_string() });
+        };
+        let auth_method = match config.get("authMethodType") {
+            None | Some(Value::Null) => API_AUTH_BASIC.to_string(),
+            Some(Value::String(method)) => method.clone(),
+            Some(_) => return Err(Error::BadAnswer { call, detail: "\"authMethodType\" is not a string".into() }),
+        };
+        Ok(Some(ApiApp {
+            id: string_field(&app, "id", call)?,
+            client_id: string_field(config, "clientId", call)?,
+            auth_method,
         }))
     }
 
@@ -475,6 +510,28 @@ impl<'t> Zitadel<'t> {
         let path = format!("{}/apps/{}/oidc_config", project_path(project), path_segment(app));
         self.call(Call::UpdateOidcConfig, Method::Put, &path, Some(spec.update_json(existing)))?;
         Ok(())
+    }
+
+    /// AddAPIApp (management v1) with HTTP Basic client authentication: the new app's id, client
+    /// id and client secret (which ZITADEL shows only now).
+    pub fn create_api_app(&mut self, project: &str, name: &str) -> Result<(String, String, Secret), Error> {
+        let call = Call::CreateApiApp;
+        let body = json!({ "name": name, "authMethodType": API_AUTH_BASIC });
+        let answer = self.call(call, Method::Post, &format!("{}/apps/api", project_path(project)), Some(body))?;
+        Ok((
+            string_field(&answer, "appId", call)?,
+            string_field(&answer, "clientId", call)?,
+            Secret::new(string_field(&answer, "clientSecret", call)?),
+        ))
+    }
+
+    /// RegenerateAPIClientSecret (management v1): the API app's new client secret; ZITADEL no
+    /// longer accepts the one before.
+    pub fn regenerate_api_secret(&mut self, project: &str, app: &str) -> Result<Secret, Error> {
+        let call = Call::RegenerateApiSecret;
+        let path = format!("{}/apps/{}/api_config/_generate_client_secret", project_path(project), path_segment(app));
+        let answer = self.call(call, Method::Post, &path, Some(json!({})))?;
+        Ok(Secret::new(string_field(&answer, "clientSecret", call)?))
     }
 }
 
@@ -792,6 +849,89 @@ mod tests {
             Error::AmbiguousApp { name: "a".into(), project: "9".into(), count: 2 }
         );
         assert_eq!(z.find_oidc_app("9", "a").unwrap_err(), Error::NotOidcApp { name: "a".into(), project: "9".into() });
+    }
+
+    #[test]
+    fn api_app_calls_match_the_rest_wire_format() {
+        let mut t = Scripted {
+            answers: vec![
+                answer(200, r#"{"details":{"totalResult":"0"}}"#),
+                answer(200, r#"{"appId":"9","details":{"sequence":"1"},"clientId":"9@p","clientSecret":"s3cr3t"}"#),
+                answer(
+                    200,
+                    r#"{"result":[{"id":"9","name":"c-introspection","state":"APP_STATE_ACTIVE","apiConfig":{"clientId":"9@p"}}]}"#,
+                ),
+                answer(200, r#"{"clientSecret":"n3w","details":{"sequence":"2"}}"#),
+                answer(
+                    200,
+                    r#"{"result":[{"id":"9","name":"c-introspection","apiConfig":{"clientId":"9@p","authMethodType":"API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT"}}]}"#,
+                ),
+            ],
+            requests: vec![],
+        };
+        let mut z = Zitadel::new("http://z/base", &mut t).unwrap();
+        assert_eq!(z.find_api_app("2", "c-introspection").unwrap(), None);
+        let (id, client_id, secret) = z.create_api_app("2", "c-introspection").unwrap();
+        assert_eq!((id.as_str(), client_id.as_str(), secret.expose()), ("9", "9@p", "s3cr3t"));
+        let app = z.find_api_app("2", "c-introspection").unwrap().unwrap();
+        assert_eq!(
+            app,
+            ApiApp { id: "9".into(), client_id: "9@p".into(), auth_method: API_AUTH_BASIC.into() },
+            "protojson leaves out BASIC, the enum's zero value"
+        );
+        assert_eq!(z.regenerate_api_secret("2", "9/x").unwrap().expose(), "n3w");
+        let jwt = z.find_api_app("2", "c-introspection").unwrap().unwrap();
+        assert_eq!(jwt.auth_method, "API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT");
+        let sent: Vec<(Call, Method, &str, Option<&Value>)> =
+            t.requests.iter().map(|r| (r.call, r.method, r.url.as_str(), r.body.as_ref())).collect();
+        let by_name = json!({"queries":[{"nameQuery":{"name":"c-introspection","method":"TEXT_QUERY_METHOD_EQUALS"}}]});
+        let search =
+            (Call::SearchApps, Method::Post, "http://z/base/management/v1/projects/2/apps/_search", Some(&by_name));
+        assert_eq!(
+            sent,
+            [
+                search,
+                (
+                    Call::CreateApiApp,
+                    Method::Post,
+                    "http://z/base/management/v1/projects/2/apps/api",
+                    Some(&json!({"name":"c-introspection","authMethodType":"API_AUTH_METHOD_TYPE_BASIC"}))
+                ),
+                search,
+                (
+                    Call::RegenerateApiSecret,
+                    Method::Post,
+                    "http://z/base/management/v1/projects/2/apps/9%2Fx/api_config/_generate_client_secret",
+                    Some(&json!({}))
+                ),
+                search,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_api_app_answer_without_its_secret_or_an_app_of_another_type_is_an_error() {
+        let mut t = Scripted {
+            answers: vec![
+                answer(200, r#"{"appId":"9","clientId":"9@p"}"#),
+                answer(200, r#"{"details":{}}"#),
+                answer(200, r#"{"result":[{"id":"1","name":"a","oidcConfig":{"clientId":"1@p"}}]}"#),
+                answer(200, r#"{"result":[{"id":"1","name":"a","apiConfig":{"clientId":"1@p","authMethodType":1}}]}"#),
+            ],
+            requests: vec![],
+        };
+        let mut z = Zitadel::new("http://z", &mut t).unwrap();
+        let err = z.create_api_app("2", "a").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected answer from ZITADEL when creating the API app: no \"clientSecret\" in the answer"
+        );
+        assert!(matches!(
+            z.regenerate_api_secret("2", "9"),
+            Err(Error::BadAnswer { call: Call::RegenerateApiSecret, .. })
+        ));
+        assert_eq!(z.find_api_app("2", "a").unwrap_err(), Error::NotApiApp { name: "a".into(), project: "2".into() });
+        assert!(matches!(z.find_api_app("2", "a"), Err(Error::BadAnswer { call: Call::SearchApps, .. })));
     }
 
     #[test]

@@ -44,6 +44,19 @@ through wrangler's standard input, never printed), made only when the worker has
 prints the client id to set as the variable CONNECT_CLIENT_ID and the redirect URI to register in
 the Entra app.
 
+With --introspection (and --connect) it also makes the API app \"<name>-introspection\" in that
+project, with HTTP Basic client authentication, and stores its client secret as the worker's secret
+INTROSPECTION_CLIENT_SECRET (through wrangler's standard input, never printed). ZITADEL shows a
+secret only when it makes one, so for an app that exists it has ZITADEL generate a new one (the old
+one stops working). It prints the client id to set as the variable INTROSPECTION_CLIENT_ID.
+
+With --exchange-client <client id> (and --connect; repeat it for each back end) it makes a random
+secret for each back end (base64url of 32 random bytes) and stores them all as the worker's secret
+TOKEN_EXCHANGE_CLIENTS (\"<client id>:<secret>\", comma-separated, through wrangler's standard
+input), then prints each secret once: the back end authenticates to POST <worker origin>/token with
+HTTP Basic. This replaces the whole secret (a Worker secret cannot be read back), so name every back
+end on each run.
+
 Options:
   --domain <host|url>    your instance: my-instance.zitadel.cloud (means https://) or a full URL
   --worker-url <url>     the worker's endpoint, e.g. https://zitadel-claims.<you>.workers.dev/
@@ -73,6 +86,14 @@ Options:
   --connect              also provision the connect flow (see above); needs --worker-url, whose
                          origin is the worker's
   --connect-project <id> the project of the connect app (default: the project named --name)
+  --introspection        with --connect: also the API app \"<name>-introspection\" (HTTP Basic) and
+                         the worker's secret INTROSPECTION_CLIENT_SECRET (see above)
+  --exchange-client <client id>
+                         with --connect: a back end that may exchange its users' tokens at
+                         <worker origin>/token, named by the ZITADEL client id of the app whose
+                         user tokens it exchanges (312909075212468632@project); repeat it for each
+                         back end. Each run replaces the whole TOKEN_EXCHANGE_CLIENTS: name every
+                         back end each time
   --dry-run              print every API call and the wrangler command; send and run nothing
   --allow-http           allow http:// in --domain and --worker-url (local testing only)
   -h, --help             print this text
@@ -98,7 +119,8 @@ const MAX_TIMEOUT_SECONDS: u64 = 270;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
-    Run(Options),
+    /// Boxed: the options are large beside `Help`.
+    Run(Box<Options>),
 }
 
 /// A wrong command line; the message names the option.
@@ -117,8 +139,10 @@ fn usage(message: impl Into<String>) -> UsageError {
 
 /// The command line as clap reads it. A value option is a `Vec` (clap appends each occurrence)
 /// so that its value parser (see [`Reading`]) checks a repeat's value before refusing the repeat,
-/// as the messages always did; clap refuses a repeated switch itself. `stray` takes the first
-/// argument that is neither (an unknown option, a lone value) and all after it, to refuse it.
+/// as the messages always did; clap refuses a repeated switch itself. `--exchange-client` alone
+/// may be repeated (one back end each); [`options`] refuses a client id given twice. `stray` takes
+/// the first argument that is neither (an unknown option, a lone value) and all after it, to
+/// refuse it.
 #[derive(Parser, Debug)]
 #[command(no_binary_name = true, disable_help_flag = true, disable_version_flag = true, override_help = USAGE)]
 struct Args {
@@ -143,6 +167,8 @@ struct Args {
     key_file: Vec<String>,
     #[arg(long, allow_hyphen_values = true)]
     connect_project: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    exchange_client: Vec<String>,
     #[arg(long)]
     interrupt_on_error: bool,
     #[arg(long)]
@@ -159,6 +185,8 @@ struct Args {
     finish_rotation: bool,
     #[arg(long)]
     connect: bool,
+    #[arg(long)]
+    introspection: bool,
     #[arg(long)]
     dry_run: bool,
     #[arg(long)]
@@ -233,10 +261,11 @@ impl Reading {
 }
 
 /// The value parser of the value option `flag`: the value, unless it is missing (`--opt` followed
-/// by an argument that starts with `--`) or the option came before.
+/// by an argument that starts with `--`) or the option came before and is not `repeatable`.
 fn option_value(
     reading: &Arc<Mutex<Reading>>,
     flag: String,
+    repeatable: bool,
 ) -> impl Fn(&str) -> Result<String, Stop> + Clone + Send + Sync + 'static {
     let reading = Arc::clone(reading);
     move |value: &str| {
@@ -244,7 +273,7 @@ fn option_value(
         let occurrence = reading.count(&flag);
         let result = if value.starts_with("--") && reading.value_apart(&flag, occurrence) {
             Err(stop(format!("{flag} needs a value")))
-        } else if occurrence > 1 {
+        } else if occurrence > 1 && !repeatable {
             Err(stop(format!("{flag} is given twice")))
         } else {
             Ok(value.to_string())
@@ -311,7 +340,8 @@ where
             arg.value_parser(stray(&reading))
         } else if arg.get_action().takes_values() {
             let flag = format!("--{}", arg.get_long().unwrap_or_default());
-            arg.value_parser(option_value(&reading, flag))
+            let repeatable = flag == "--exchange-client";
+            arg.value_parser(option_value(&reading, flag, repeatable))
         } else {
             arg
         }
@@ -325,7 +355,7 @@ where
         (Ok(args), None) => Ok(args),
     };
     match args {
-        Ok(args) => options(args).map(Command::Run),
+        Ok(args) => options(args).map(|options| Command::Run(Box::new(options))),
         Err(Stop::Help) => Ok(Command::Help),
         Err(Stop::Usage(e)) => Err(e),
     }
@@ -417,13 +447,20 @@ fn options(raw: Args) -> Result<Options, UsageError> {
     };
     let connect = match (raw.connect, &worker_url) {
         (false, _) if connect_project.is_some() => return Err(usage("--connect-project is for --connect")),
+        (false, _) if raw.introspection => return Err(usage("--introspection is for --connect")),
+        (false, _) if !raw.exchange_client.is_empty() => return Err(usage("--exchange-client is for --connect")),
         (false, _) => None,
         (true, None) => {
             return Err(usage(
                 "--connect needs --worker-url: the connect flow's redirect URIs are on the worker's origin",
             ))
         }
-        (true, Some(url)) => Some(Connect { origin: origin(url)?, project_id: project_id(connect_project)? }),
+        (true, Some(url)) => Some(Connect {
+            origin: origin(url)?,
+            project_id: project_id(connect_project)?,
+            introspection: raw.introspection,
+            exchange_clients: exchange_clients(raw.exchange_client)?,
+        }),
     };
     Ok(Options {
         base_url,
@@ -460,6 +497,28 @@ fn project_id(value: Option<String>) -> Result<Option<String>, UsageError> {
         }
         other => Ok(other),
     }
+}
+
+/// `--exchange-client`, each value a client id such as `312909075212468632@project`: not empty,
+/// without `,` and `:` (they separate the entries of `TOKEN_EXCHANGE_CLIENTS`, `id:secret,...`) or
+/// whitespace, each once.
+fn exchange_clients(ids: Vec<String>) -> Result<Vec<String>, UsageError> {
+    let mut seen: Vec<String> = Vec::new();
+    for id in ids {
+        if id.is_empty() {
+            return Err(usage("--exchange-client needs a client id such as 312909075212468632@project"));
+        }
+        if id.contains([',', ':']) || id.contains(char::is_whitespace) {
+            return Err(usage(format!(
+                "--exchange-client {id:?}: a client id has no \",\", \":\" or whitespace (TOKEN_EXCHANGE_CLIENTS is \"<client id>:<secret>\", comma-separated)"
+            )));
+        }
+        if seen.contains(&id) {
+            return Err(usage(format!("--exchange-client {id:?} is given twice")));
+        }
+        seen.push(id);
+    }
+    Ok(seen)
 }
 
 /// The instance's base URL from `--domain`: a bare host (`my.zitadel.cloud`, `localhost:8080`)
@@ -570,7 +629,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Options, UsageError> {
         match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(options) => Ok(options),
+            Command::Run(options) => Ok(*options),
             Command::Help => panic!("expected options, got help"),
         }
     }
@@ -608,11 +667,24 @@ mod tests {
         let base = ["--domain", "z.cloud", "--connect"];
         let with = |extra: &[&str]| run(&[&base[..], extra].concat());
         let o = with(&["--worker-url", "https://W.example.workers.dev:443/claims/hook?x=1"]).unwrap();
-        assert_eq!(o.connect, Some(Connect { origin: "https://w.example.workers.dev".into(), project_id: None }));
+        assert_eq!(
+            o.connect,
+            Some(Connect {
+                origin: "https://w.example.workers.dev".into(),
+                project_id: None,
+                introspection: false,
+                exchange_clients: vec![],
+            })
+        );
         let local = with(&["--worker-url", "http://127.0.0.1:8787/", "--allow-http", "--connect-project=42"]).unwrap();
         assert_eq!(
             local.connect,
-            Some(Connect { origin: "http://127.0.0.1:8787".into(), project_id: Some("42".into()) })
+            Some(Connect {
+                origin: "http://127.0.0.1:8787".into(),
+                project_id: Some("42".into()),
+                introspection: false,
+                exchange_clients: vec![],
+            })
         );
         assert!(err(&["--domain", "z.cloud", "--rotate", "--connect"]).starts_with("--connect needs --worker-url"));
         assert_eq!(
@@ -624,6 +696,56 @@ mod tests {
             err(&["--domain", "z", "--worker-url", "https://w.dev/", "--connect", "--connect"]),
             "--connect is given twice"
         );
+    }
+
+    #[test]
+    fn introspection_and_exchange_clients_go_with_connect() {
+        let base = ["--domain", "z.cloud", "--worker-url", "https://w.dev/", "--connect"];
+        let with = |extra: &[&str]| run(&[&base[..], extra].concat()).map(|o| o.connect.unwrap());
+        let none = with(&[]).unwrap();
+        assert!(!none.introspection && none.exchange_clients.is_empty());
+        let all = with(&[
+            "--introspection",
+            "--exchange-client",
+            "312909075212468632@project",
+            "--exchange-client=b",
+            "--exchange-client",
+            "-c",
+        ])
+        .unwrap();
+        assert!(all.introspection);
+        assert_eq!(all.exchange_clients, ["312909075212468632@project", "b", "-c"], "in the order given");
+
+        let err = |extra: &[&str]| with(extra).expect_err("expected a usage error").0;
+        assert_eq!(err(&["--introspection", "--introspection"]), "--introspection is given twice");
+        assert_eq!(err(&["--introspection=yes"]), "--introspection takes no value");
+        assert_eq!(
+            err(&["--exchange-client", "a", "--exchange-client", "a"]),
+            "--exchange-client \"a\" is given twice"
+        );
+        assert_eq!(
+            err(&["--exchange-client=a", "--exchange-client", "b", "--exchange-client=a"]),
+            "--exchange-client \"a\" is given twice"
+        );
+        assert_eq!(err(&["--exchange-client", "--introspection"]), "--exchange-client needs a value");
+        assert_eq!(err(&["--exchange-client", "a", "--exchange-client"]), "--exchange-client needs a value");
+        assert!(err(&["--exchange-client="]).starts_with("--exchange-client needs a client id"));
+        assert!(err(&["--exchange-client", ""]).starts_with("--exchange-client needs a client id"));
+        for bad in ["a,b", "a:b", "a b", " a", "a\t", "\u{a0}a"] {
+            let message = err(&["--exchange-client", bad]);
+            assert!(
+                message.starts_with(&format!("--exchange-client {bad:?}: a client id has no")),
+                "{bad:?}: {message}"
+            );
+        }
+
+        // Only with --connect.
+        let without = ["--domain", "z.cloud", "--worker-url", "https://w.dev/"];
+        let err = |extra: &[&str]| run(&[&without[..], extra].concat()).expect_err("expected a usage error").0;
+        assert_eq!(err(&["--introspection"]), "--introspection is for --connect");
+        assert_eq!(err(&["--exchange-client", "a"]), "--exchange-client is for --connect");
+        assert_eq!(err(&["--exchange-client", "a", "--exchange-client", "b"]), "--exchange-client is for --connect");
+        assert!(self::err(&["--domain", "z", "--rotate", "--introspection"]).starts_with("--introspection is for"));
     }
 
     #[test]

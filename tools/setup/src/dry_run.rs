@@ -10,6 +10,7 @@ use crate::api::{Answer, Request, Transport};
 use crate::error::Error;
 use crate::keys::{Entry, KeyPair, Keys, SealingKey};
 use crate::secret::Secret;
+use crate::setup::ConnectProvisioned;
 use crate::types::{Call, KeyAction, KeyType, Options};
 use crate::wrangler::{SecretStore, Wrangler};
 
@@ -25,6 +26,14 @@ pub const PUBLIC_KEY_PLACEHOLDER: &str = "<public key PEM>";
 pub const PROJECT_ID: &str = "PROJECT_ID";
 pub const APP_ID: &str = "APP_ID";
 pub const CLIENT_ID: &str = "CLIENT_ID";
+/// Placeholder ids of `--introspection`'s API app and its client id.
+pub const API_APP_ID: &str = "API_APP_ID";
+pub const API_CLIENT_ID: &str = "API_CLIENT_ID";
+
+/// How a back end's new secret is shown in a dry run.
+fn client_secret_placeholder(client_id: &str) -> String {
+    format!("<new secret of {client_id}>")
+}
 
 /// The encryption keys a dry run assumes the target has: the active one, and when finishing a
 /// rotation an earlier one too. Only key-only runs read them (a dry run otherwise creates the target).
@@ -97,6 +106,14 @@ impl<W: Write> Transport for DryRunApi<W> {
                 "(assuming no project named {:?} exists, so it is created; when one exists its id is used)",
                 self.name
             ),
+            Call::SearchApps if searched_name(request) == Some(format!("{}-introspection", self.name).as_str()) => {
+                format!(
+                    "(assuming no app named \"{}-introspection\" exists in the project, so it is created; when one \
+                     exists (an API app with HTTP Basic) its client id is used and a new client secret generated with \
+                     POST .../apps/{API_APP_ID}/api_config/_generate_client_secret and the body {{}})",
+                    self.name
+                )
+            }
             Call::SearchApps => format!(
                 "(assuming no app named \"{}-connect\" exists in the project, so it is created; when one exists \
                  its client id is used, and its configuration set with PUT .../apps/{APP_ID}/oidc_config where it differs)",
@@ -121,6 +138,10 @@ impl<W: Write> Transport for DryRunApi<W> {
             Call::SearchProjects | Call::SearchApps => json!({ "result": [] }),
             Call::CreateProject => json!({ "id": PROJECT_ID }),
             Call::CreateOidcApp => json!({ "appId": APP_ID, "clientId": CLIENT_ID }),
+            Call::CreateApiApp => {
+                json!({ "appId": API_APP_ID, "clientId": API_CLIENT_ID, "clientSecret": "<client secret>" })
+            }
+            Call::RegenerateApiSecret => json!({ "clientSecret": "<new client secret>" }),
             Call::UpdateTarget
             | Call::SetExecution
             | Call::ActivatePublicKey
@@ -129,6 +150,11 @@ impl<W: Write> Transport for DryRunApi<W> {
         };
         Ok(Answer { status: 200, body: body.to_string(), location: None })
     }
+}
+
+/// The app name a `ListApps` request searches for.
+fn searched_name(request: &Request) -> Option<&str> {
+    request.body.as_ref()?.pointer("/queries/0/nameQuery/name")?.as_str()
 }
 
 pub struct DryRunSecrets<W: Write> {
@@ -163,10 +189,20 @@ impl<W: Write> SecretStore for DryRunSecrets<W> {
     }
 }
 
-/// What a real run would print at its end for `--connect`, the client id a placeholder.
+/// What a real run would print at its end for `--connect`, the client ids and the back ends'
+/// secrets placeholders.
 pub fn next_steps(out: &mut dyn Write, options: &Options) {
     if let Some(connect) = &options.connect {
-        let _ = write!(out, "{}", crate::setup::connect_next_steps(connect, CLIENT_ID));
+        let done = ConnectProvisioned {
+            client_id: CLIENT_ID.to_string(),
+            introspection_client_id: connect.introspection.then(|| API_CLIENT_ID.to_string()),
+            exchange_secrets: connect
+                .exchange_clients
+                .iter()
+                .map(|id| (id.clone(), Secret::new(client_secret_placeholder(id))))
+                .collect(),
+        };
+        let _ = write!(out, "{}", crate::setup::connect_next_steps(connect, &done));
     }
 }
 
@@ -195,6 +231,14 @@ impl<W: Write> Keys for DryRunKeys<W> {
             "(make a token sealing key on this machine: \"k<today as yyyymmdd>:<base64 of 32 random bytes>\")"
         );
         Ok(SealingKey { key_id: "KEY_ID".into(), value: Secret::new("<token sealing key>") })
+    }
+
+    fn client_secret(&mut self, client_id: &str) -> Result<Secret, Error> {
+        let _ = writeln!(
+            self.out,
+            "(make a secret for the back end {client_id} on this machine: base64url of 32 random bytes)"
+        );
+        Ok(Secret::new(client_secret_placeholder(client_id)))
     }
 
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
@@ -326,6 +370,51 @@ mod tests {
         let named = dry_run("--domain z.example --worker-url https://w.dev/ --connect --connect-project 42");
         assert!(!named.contains("/management/v1/projects/_search"), "{named}");
         assert!(named.contains("POST https://z.example/management/v1/projects/42/apps/oidc"), "{named}");
+    }
+
+    #[test]
+    fn introspection_and_exchange_clients_print_their_calls_commands_and_placeholders() {
+        let text = dry_run(
+            "--domain z.example --worker-url https://w.dev/claims --connect --introspection \
+             --exchange-client 312909075212468632@project --exchange-client b",
+        );
+        let calls = calls(&text);
+        assert_eq!(
+            calls[11..],
+            [
+                "npx wrangler secret put TOKEN_SEALING_KEY",
+                "POST https://z.example/management/v1/projects/PROJECT_ID/apps/_search",
+                "POST https://z.example/management/v1/projects/PROJECT_ID/apps/api",
+                "npx wrangler secret put INTROSPECTION_CLIENT_SECRET",
+                "(make a secret for the back end 312909075212468632@project on this machine: base64url of 32 random bytes)",
+                "(make a secret for the back end b on this machine: base64url of 32 random bytes)",
+                "npx wrangler secret put TOKEN_EXCHANGE_CLIENTS",
+                "For the connect flow, left to do by hand:",
+            ]
+        );
+        assert!(
+            text.contains(
+                r#"    {"authMethodType":"API_AUTH_METHOD_TYPE_BASIC","name":"zitadel-claims-introspection"}"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("assuming no app named \"zitadel-claims-introspection\" exists in the project, so it is created; when one exists (an API app with HTTP Basic) its client id is used and a new client secret generated with POST .../apps/API_APP_ID/api_config/_generate_client_secret"),
+            "{text}"
+        );
+        assert!(text.contains("assuming no app named \"zitadel-claims-connect\" exists"), "{text}");
+        assert!(
+            text.contains("(with the client secret ZITADEL made for the API app \"zitadel-claims-introspection\" on its standard input)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(with \"312909075212468632@project:<new secret>,b:<new secret>\", new secrets that replace the whole secret (every back end must be named each run), on its standard input)"),
+            "{text}"
+        );
+        assert!(text.contains("       INTROSPECTION_CLIENT_ID = \"API_CLIENT_ID\"\n"), "{text}");
+        assert!(text.contains("POST https://w.dev/token with HTTP Basic"), "{text}");
+        assert!(text.contains("       312909075212468632@project: <new secret of 312909075212468632@project>\n       b: <new secret of b>\n"), "{text}");
+        assert!(!text.contains("<client secret>"), "{text}");
     }
 
     #[test]

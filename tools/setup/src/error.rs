@@ -43,8 +43,14 @@ pub enum Error {
     AmbiguousApp { name: String, project: String, count: usize },
     /// `--connect`: the app of that name is not an OIDC app (an API or SAML app).
     NotOidcApp { name: String, project: String },
+    /// `--introspection`: the app of that name is not an API app (an OIDC or SAML app).
+    NotApiApp { name: String, project: String },
+    /// `--introspection`: the API app of that name authenticates otherwise than with HTTP Basic.
+    ApiAppNotBasic { name: String, project: String, auth_method: String },
     /// The operating system's random number generator failed when making the token sealing key.
     SealingKey { detail: String },
+    /// The operating system's random number generator failed when making a back end's secret.
+    ClientSecret { detail: String },
 }
 
 impl Error {
@@ -131,7 +137,18 @@ impl fmt::Display for Error {
                 f,
                 "the app {name:?} of project {project} is not an OIDC app; delete or rename it, or choose another --name"
             ),
+            Error::NotApiApp { name, project } => write!(
+                f,
+                "the app {name:?} of project {project} is not an API app; delete or rename it, or choose another --name"
+            ),
+            Error::ApiAppNotBasic { name, project, auth_method } => write!(
+                f,
+                "the API app {name:?} of project {project} authenticates with {auth_method}, not with HTTP Basic \
+                 (API_AUTH_METHOD_TYPE_BASIC), which the worker's introspection uses; the tool does not change \
+                 it: set it to Basic in the Console, delete it, or choose another --name"
+            ),
             Error::SealingKey { detail } => write!(f, "making the token sealing key failed: {detail}"),
+            Error::ClientSecret { detail } => write!(f, "making a back end's secret failed: {detail}"),
         }
     }
 }
@@ -172,6 +189,8 @@ mod tests {
             (Call::SearchApps, "project.app.read"),
             (Call::CreateOidcApp, "project.app.write"),
             (Call::UpdateOidcConfig, "project.app.write"),
+            (Call::CreateApiApp, "project.app.write"),
+            (Call::RegenerateApiSecret, "project.app.write"),
         ];
         for (call, permission) in cases {
             let message = Error::Forbidden { call, message: None }.to_string();

@@ -10,7 +10,8 @@
 //!
 //! Also made here, for `--connect`: the worker's token sealing key (`TOKEN_SEALING_KEY`), 32 bytes
 //! from the same random number generator. No file keeps it: the tool stores it only when the
-//! worker has none, and never replaces it.
+//! worker has none, and never replaces it. And for `--exchange-client`: each back end's secret in
+//! `TOKEN_EXCHANGE_CLIENTS`, 32 bytes from it too, which the tool prints once and keeps nowhere.
 
 use std::fmt;
 use std::fs;
@@ -18,7 +19,7 @@ use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use getrandom::SysRng;
 use p256::elliptic_curve::Generate;
@@ -63,12 +64,16 @@ pub struct SealingKey {
 
 /// The number of random bytes of a token sealing key (an AES-256 key).
 pub const SEALING_KEY_BYTES: usize = 32;
+/// The number of random bytes of a back end's secret in `TOKEN_EXCHANGE_CLIENTS`.
+pub const CLIENT_SECRET_BYTES: usize = 32;
 
 /// Making key pairs and keeping their private keys: the real one on this machine ([`LocalKeys`]),
 /// a printing one for `--dry-run`.
 pub trait Keys {
     /// A new token sealing key.
     fn sealing_key(&mut self) -> Result<SealingKey, Error>;
+    /// A new secret for the back end `client_id` (named for messages only).
+    fn client_secret(&mut self, client_id: &str) -> Result<Secret, Error>;
     /// A new key pair of this type.
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error>;
     /// The key file's entries, newest first; none when there is no key file yet.
@@ -97,6 +102,10 @@ impl LocalKeys {
 impl Keys for LocalKeys {
     fn sealing_key(&mut self) -> Result<SealingKey, Error> {
         sealing_key(SystemTime::now())
+    }
+
+    fn client_secret(&mut self, _client_id: &str) -> Result<Secret, Error> {
+        client_secret()
     }
 
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
@@ -189,6 +198,15 @@ pub fn sealing_key(now: SystemTime) -> Result<SealingKey, Error> {
     let key_id = sealing_key_id(seconds.as_secs());
     let value = Secret::new(format!("{key_id}:{}", STANDARD.encode(bytes)));
     Ok(SealingKey { key_id, value })
+}
+
+/// A new back end secret from the operating system's random number generator: the base64url,
+/// without padding, of 32 random bytes (43 characters, none of them `,` or `:`, which separate the
+/// entries of `TOKEN_EXCHANGE_CLIENTS`, and none that HTTP Basic's form-urlencoding changes).
+pub fn client_secret() -> Result<Secret, Error> {
+    let mut bytes = [0u8; CLIENT_SECRET_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| Error::ClientSecret { detail: e.to_string() })?;
+    Ok(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 /// `k` and the UTC date of `unix_seconds` as `yyyymmdd`.
@@ -293,6 +311,16 @@ mod tests {
         assert_eq!(STANDARD.decode(encoded).unwrap().len(), SEALING_KEY_BYTES);
         assert_ne!(sealing_key(now).unwrap().value, key.value, "fresh randomness each time");
         assert_eq!(format!("{:?}", key.value), "Secret(..)");
+    }
+
+    #[test]
+    fn a_client_secret_is_the_unpadded_base64url_of_32_random_bytes() {
+        let secret = client_secret().unwrap();
+        assert_eq!(secret.expose().len(), 43);
+        assert!(secret.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "base64url");
+        assert_eq!(URL_SAFE_NO_PAD.decode(secret.expose()).unwrap().len(), CLIENT_SECRET_BYTES);
+        assert_ne!(client_secret().unwrap(), secret, "fresh randomness each time");
+        assert_eq!(format!("{secret:?}"), "Secret(..)");
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct Connect {
     /// `--connect-project`: the project to create the app in; `None`: the project named `--name`,
     /// created when there is none.
     pub project_id: Option<String>,
+    /// `--introspection`: also the API app `<name>-introspection` (HTTP Basic) in that project and
+    /// the worker's secret `INTROSPECTION_CLIENT_SECRET`.
+    pub introspection: bool,
+    /// `--exchange-client`: the client ids of the back ends that exchange tokens at the worker's
+    /// `/token`, in the order given; each gets a new secret in `TOKEN_EXCHANGE_CLIENTS`.
+    pub exchange_clients: Vec<String>,
 }
 
 /// Which key a run rotates, if any (`--rotate`, `--rotate-encryption-key`, `--finish-rotation`).
@@ -92,7 +98,7 @@ impl fmt::Display for KeyType {
 
 /// The calls, named after the RPCs of `zitadel.action.v2.ActionService`, and for `--connect` of
 /// `zitadel.management.v1.ManagementService` (`ListProjects`, `AddProject`, `ListApps`, `AddOIDCApp`,
-/// `UpdateOIDCAppConfig`).
+/// `UpdateOIDCAppConfig`, `AddAPIApp`, `RegenerateAPIClientSecret`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     SearchTargets,
@@ -111,6 +117,8 @@ pub enum Call {
     SearchApps,
     CreateOidcApp,
     UpdateOidcConfig,
+    CreateApiApp,
+    RegenerateApiSecret,
 }
 
 impl Call {
@@ -129,7 +137,9 @@ impl Call {
             Call::SearchProjects => "project.read",
             Call::CreateProject => "project.create",
             Call::SearchApps => "project.app.read",
-            Call::CreateOidcApp | Call::UpdateOidcConfig => "project.app.write",
+            Call::CreateOidcApp | Call::UpdateOidcConfig | Call::CreateApiApp | Call::RegenerateApiSecret => {
+                "project.app.write"
+            }
         }
     }
 
@@ -152,6 +162,8 @@ impl Call {
             Call::SearchApps => "searching the project's apps",
             Call::CreateOidcApp => "creating the OIDC app",
             Call::UpdateOidcConfig => "updating the OIDC app's configuration",
+            Call::CreateApiApp => "creating the API app",
+            Call::RegenerateApiSecret => "generating a new client secret of the API app",
         }
     }
 }

@@ -5,14 +5,22 @@
 //! do by hand: the variable `CONNECT_CLIENT_ID`, the Entra app's redirect URI, `MS_SCOPES` and
 //! `CONNECT_RETURN_URLS`.
 //!
-//! The app is made with the management API v1 (`AddOIDCApp`): the one every ZITADEL version
-//! since v1 has, though deprecated in favour of the application service v2.
+//! With `--introspection`, also the API app `<name>-introspection` in the same project (HTTP Basic
+//! client authentication), whose client secret goes to the worker's secret
+//! `INTROSPECTION_CLIENT_SECRET`: ZITADEL shows a secret only when it makes one, so a run that
+//! finds the app has ZITADEL generate a new one. With `--exchange-client`, a new random secret for
+//! each back end named, all of them stored as `TOKEN_EXCHANGE_CLIENTS` (which they replace as a
+//! whole) and printed once with the steps left by hand.
+//!
+//! The apps are made with the management API v1 (`AddOIDCApp`, `AddAPIApp`): the one every ZITADEL
+//! version since v1 has, though deprecated in favour of the application service v2.
 
 use std::io::Write;
 
-use crate::api::{OidcAppSpec, Zitadel};
+use crate::api::{OidcAppSpec, Zitadel, API_AUTH_BASIC};
 use crate::error::Error;
 use crate::keys::Keys;
+use crate::secret::Secret;
 use crate::types::{Connect, Options};
 use crate::wrangler::{with_hint, SecretStore};
 
@@ -24,10 +32,23 @@ pub(super) const SEALING_SECRET_NAME: &str = "TOKEN_SEALING_KEY";
 pub(super) const ZITADEL_CALLBACK: &str = "/connect/zitadel/callback";
 /// Where Microsoft sends the user back after consenting, on the worker's origin.
 pub(super) const MICROSOFT_CALLBACK: &str = "/connect/microsoft/callback";
+/// The worker's variable holding the introspection app's client id.
+pub(super) const INTROSPECTION_CLIENT_ID_VAR: &str = "INTROSPECTION_CLIENT_ID";
+/// The worker's secret holding the introspection app's client secret.
+pub(super) const INTROSPECTION_SECRET_NAME: &str = "INTROSPECTION_CLIENT_SECRET";
+/// The worker's secret listing the back ends that exchange tokens: `<client id>:<secret>`, comma-separated.
+pub(super) const EXCHANGE_SECRET_NAME: &str = "TOKEN_EXCHANGE_CLIENTS";
+/// Where a back end exchanges its users' tokens, on the worker's origin.
+pub(super) const EXCHANGE_ENDPOINT: &str = "/token";
 
 /// The connect app's name: the tool's `--name` and `-connect`.
 pub(super) fn app_name(options: &Options) -> String {
     format!("{}-connect", options.name)
+}
+
+/// The introspection app's name: the tool's `--name` and `-introspection`.
+pub(super) fn introspection_app_name(options: &Options) -> String {
+    format!("{}-introspection", options.name)
 }
 
 /// What the connect app is set to.
@@ -40,7 +61,18 @@ pub(super) fn spec(options: &Options, connect: &Connect) -> OidcAppSpec {
     }
 }
 
-/// Provisions the connect flow; the app's client id.
+/// What a run of `--connect` made that is shown at its end ([`next_steps`]).
+#[derive(Debug)]
+pub struct Provisioned {
+    /// The connect app's client id.
+    pub client_id: String,
+    /// With `--introspection`: the introspection app's client id.
+    pub introspection_client_id: Option<String>,
+    /// With `--exchange-client`: each back end's client id and new secret, in the order given.
+    pub exchange_secrets: Vec<(String, Secret)>,
+}
+
+/// Provisions the connect flow; what is shown at the end.
 pub(super) fn provision(
     options: &Options,
     connect: &Connect,
@@ -48,11 +80,16 @@ pub(super) fn provision(
     secrets: &mut dyn SecretStore,
     keys: &mut dyn Keys,
     out: &mut dyn Write,
-) -> Result<String, Error> {
+) -> Result<Provisioned, Error> {
     let project = project(options, connect, api, out)?;
     let client_id = app(&spec(options, connect), &project, api, out)?;
     sealing_key(secrets, keys, out)?;
-    Ok(client_id)
+    let introspection_client_id = match connect.introspection {
+        true => Some(introspection_app(&introspection_app_name(options), &project, api, secrets, out)?),
+        false => None,
+    };
+    let exchange_secrets = exchange_clients(&connect.exchange_clients, secrets, keys, out)?;
+    Ok(Provisioned { client_id, introspection_client_id, exchange_secrets })
 }
 
 /// The project of the connect app: `--connect-project`, or the one named `--name`, made when
@@ -128,31 +165,133 @@ fn sealing_key(secrets: &mut dyn SecretStore, keys: &mut dyn Keys, out: &mut dyn
     Ok(())
 }
 
-/// What is left to do by hand once the app's client id is known.
-pub fn next_steps(connect: &Connect, client_id: &str) -> String {
+/// Creates the introspection app (HTTP Basic), or has ZITADEL generate a new client secret for the
+/// one of that name, and stores the secret as `INTROSPECTION_CLIENT_SECRET`; the app's client id.
+/// An app of that name that authenticates otherwise is an error: the tool does not change it.
+fn introspection_app(
+    name: &str,
+    project: &str,
+    api: &mut Zitadel,
+    secrets: &mut dyn SecretStore,
+    out: &mut dyn Write,
+) -> Result<String, Error> {
+    let (client_id, secret) = match api.find_api_app(project, name)? {
+        None => {
+            let (id, client_id, secret) = api.create_api_app(project, name)?;
+            say!(out, "Created the API app {name:?} (id {id}) in project {project}: HTTP Basic client authentication");
+            (client_id, secret)
+        }
+        Some(app) if app.auth_method != API_AUTH_BASIC => {
+            return Err(Error::ApiAppNotBasic {
+                name: name.to_string(),
+                project: project.to_string(),
+                auth_method: app.auth_method,
+            });
+        }
+        Some(app) => {
+            let secret = api.regenerate_api_secret(project, &app.id)?;
+            say!(
+                out,
+                "Found the API app {name:?} (id {}) in project {project}: generated a new client secret (ZITADEL shows one only when it makes it; the old one no longer works)",
+                app.id
+            );
+            (app.client_id, secret)
+        }
+    };
+    let command = secrets.command_line(INTROSPECTION_SECRET_NAME);
+    secrets
+        .put(INTROSPECTION_SECRET_NAME, &secret, &format!("the client secret ZITADEL made for the API app {name:?}"))
+        .map_err(|e| {
+            with_hint(
+                e,
+                "; the client secret ZITADEL just made was not stored: run this command again once wrangler works (it makes another)",
+            )
+        })?;
+    say!(out, "Stored the API app's client secret as the worker's secret {INTROSPECTION_SECRET_NAME} ({command})");
+    Ok(client_id)
+}
+
+/// Makes a new secret for each back end in `ids` and stores them all as `TOKEN_EXCHANGE_CLIENTS`,
+/// which they replace: a Worker secret cannot be read back, so the back ends not named lose their
+/// access. Each back end's id and secret, to be shown once.
+fn exchange_clients(
+    ids: &[String],
+    secrets: &mut dyn SecretStore,
+    keys: &mut dyn Keys,
+    out: &mut dyn Write,
+) -> Result<Vec<(String, Secret)>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let made: Vec<(String, Secret)> =
+        ids.iter().map(|id| Ok((id.clone(), keys.client_secret(id)?))).collect::<Result<_, Error>>()?;
+    let entries: Vec<Secret> =
+        made.iter().map(|(id, secret)| Secret::new(format!("{id}:{}", secret.expose()))).collect();
+    let shape: Vec<String> = ids.iter().map(|id| format!("{id}:<new secret>")).collect();
+    let command = secrets.command_line(EXCHANGE_SECRET_NAME);
+    secrets
+        .put(
+            EXCHANGE_SECRET_NAME,
+            &Secret::list(&entries),
+            &format!(
+                "\"{}\", new secrets that replace the whole secret (every back end must be named each run),",
+                shape.join(",")
+            ),
+        )
+        .map_err(|e| with_hint(e, "; nothing was stored: run this command again once wrangler works"))?;
+    say!(
+        out,
+        "Made a new secret for each back end ({}) and stored them as the worker's secret {EXCHANGE_SECRET_NAME} ({command}); this replaces the whole secret (it cannot be read back), so name every back end with --exchange-client on each run",
+        ids.join(", ")
+    );
+    Ok(made)
+}
+
+/// What is left to do by hand once the apps' client ids are known, and each back end's secret,
+/// shown this once.
+pub fn next_steps(connect: &Connect, done: &Provisioned) -> String {
     let origin = &connect.origin;
-    let quoted = serde_json::Value::String(client_id.to_string()).to_string();
-    format!(
+    let quoted = |id: &str| serde_json::Value::String(id.to_string()).to_string();
+    let mut vars = format!("       {CLIENT_ID_VAR} = {}\n", quoted(&done.client_id));
+    let set = match &done.introspection_client_id {
+        Some(id) => {
+            vars.push_str(&format!("       {INTROSPECTION_CLIENT_ID_VAR} = {}\n", quoted(id)));
+            format!("variables {CLIENT_ID_VAR} and {INTROSPECTION_CLIENT_ID_VAR} (no secrets) to the apps' client ids")
+        }
+        None => format!("variable {CLIENT_ID_VAR} (no secret) to the app's client id"),
+    };
+    let mut text = format!(
         "\
 For the connect flow, left to do by hand:
-  1. Set the worker's variable {CLIENT_ID_VAR} (no secret) to the app's client id, in wrangler.toml:
+  1. Set the worker's {set}, in wrangler.toml:
        [vars]
-       {CLIENT_ID_VAR} = {quoted}
-  2. Register this redirect URI in the Entra app (Authentication, platform Web):
+{vars}  2. Register this redirect URI in the Entra app (Authentication, platform Web):
        {origin}{MICROSOFT_CALLBACK}
   3. MS_SCOPES must include offline_access (else Microsoft gives no refresh token).
   4. CONNECT_RETURN_URLS must list the application URLs users return to after connecting.
 "
-    )
+    );
+    if !done.exchange_secrets.is_empty() {
+        text.push_str(&format!(
+            "  5. Give each back end its secret, shown only now; it authenticates to POST {origin}{EXCHANGE_ENDPOINT} with HTTP Basic (client id and secret form-urlencoded first, RFC 6749 §2.3.1):\n"
+        ));
+        for (id, secret) in &done.exchange_secrets {
+            text.push_str(&format!("       {id}: {}\n", secret.expose()));
+        }
+        text.push_str(&format!(
+            "     {EXCHANGE_SECRET_NAME} now holds these back ends alone: name every back end with --exchange-client on each run.\n"
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::setup::fakes::{run_keys, run_with, Fake, MemoryKeys, Stored, BASE};
+    use crate::setup::fakes::{run_keys, run_with, Fake, FakeApiApp, MemoryKeys, Stored, BASE};
     use crate::setup::signing_key::SECRET_NAME;
     use crate::types::Call;
-    use base64::engine::general_purpose::STANDARD;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use base64::Engine;
     use serde_json::json;
 
@@ -317,35 +456,215 @@ mod tests {
         assert!(!without.contains("microsoft/callback") && !without.contains("CONNECT_CLIENT_ID"), "{without}");
     }
 
-    #[test]
-    fn a_failing_wrangler_stops_before_anything_is_printed_as_done() {
-        struct Failing;
-        impl SecretStore for Failing {
-            fn put(&mut self, name: &str, _: &crate::secret::Secret, _: &str) -> Result<(), Error> {
-                if name == SEALING_SECRET_NAME {
-                    return Err(Error::Wrangler { command: "w".into(), detail: "failed".into(), hint: String::new() });
-                }
-                Ok(())
+    /// A secret store whose `put` of `failing` fails.
+    struct FailingOn(&'static str);
+
+    impl SecretStore for FailingOn {
+        fn put(&mut self, name: &str, _: &Secret, _: &str) -> Result<(), Error> {
+            if name == self.0 {
+                return Err(Error::Wrangler { command: "w".into(), detail: "failed".into(), hint: String::new() });
             }
-            fn command_line(&self, name: &str) -> String {
-                format!("w {name}")
-            }
-            fn names(&mut self) -> Result<Vec<String>, Error> {
-                Ok(vec![])
-            }
+            Ok(())
         }
-        let mut fake = Fake::default();
-        let options = crate::setup::fakes::options(CONNECT);
+        fn command_line(&self, name: &str) -> String {
+            format!("w {name}")
+        }
+        fn names(&mut self) -> Result<Vec<String>, Error> {
+            Ok(vec![])
+        }
+    }
+
+    /// Runs `args` with a secret store whose `put` of `failing` fails: the error and the output.
+    fn run_failing(fake: &mut Fake, failing: &'static str, args: &str) -> (Error, String) {
+        let options = crate::setup::fakes::options(args);
         let mut out = Vec::new();
         let err = crate::setup::run(
             &options,
-            &mut Zitadel::new("https://z", &mut fake).unwrap(),
-            &mut Failing,
+            &mut Zitadel::new("https://z", fake).unwrap(),
+            &mut FailingOn(failing),
             &mut MemoryKeys::default(),
             &mut out,
         )
         .unwrap_err();
+        (err, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_failing_wrangler_stops_before_anything_is_printed_as_done() {
+        let (err, out) = run_failing(&mut Fake::default(), SEALING_SECRET_NAME, CONNECT);
         assert!(err.to_string().ends_with("run this command again once wrangler works"), "{err}");
-        assert!(!String::from_utf8(out).unwrap().contains("Done."));
+        assert!(!out.contains("Done."));
+    }
+
+    const INTROSPECTION: &str = "--domain z --worker-url https://w.example.workers.dev/hook --connect --introspection";
+
+    #[test]
+    fn introspection_creates_a_basic_api_app_once_and_a_second_run_has_zitadel_make_a_new_secret() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        let out = run_with(&mut fake, &mut stored, INTROSPECTION).unwrap();
+        let create = fake.log.iter().find(|r| r.call == Call::CreateApiApp).unwrap();
+        assert_eq!(create.url, "https://z/management/v1/projects/500/apps/api");
+        assert_eq!(
+            create.body,
+            Some(json!({"name": "zitadel-claims-introspection", "authMethodType": "API_AUTH_METHOD_TYPE_BASIC"}))
+        );
+        let connect_calls: Vec<Call> = fake.calls().into_iter().skip_while(|c| *c != Call::SearchProjects).collect();
+        assert_eq!(
+            connect_calls,
+            [
+                Call::SearchProjects,
+                Call::CreateProject,
+                Call::SearchApps,
+                Call::CreateOidcApp,
+                Call::SearchApps,
+                Call::CreateApiApp
+            ]
+        );
+        let search = &fake.log[fake.log.len() - 2];
+        assert_eq!(search.url, "https://z/management/v1/projects/500/apps/_search", "the connect app's project");
+        assert_eq!(search.body.as_ref().unwrap()["queries"][0]["nameQuery"]["name"], "zitadel-claims-introspection");
+        assert_eq!(fake.api_apps.len(), 1);
+        assert_eq!(stored.last(INTROSPECTION_SECRET_NAME), "api-secret-1");
+        assert_eq!(fake.api_apps[0].secret, "api-secret-1");
+        let names: Vec<&str> = stored.0.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, [SECRET_NAME, SEALING_SECRET_NAME, INTROSPECTION_SECRET_NAME]);
+        assert!(
+            out.contains("Created the API app \"zitadel-claims-introspection\" (id 701) in project 500: HTTP Basic client authentication"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Stored the API app's client secret as the worker's secret INTROSPECTION_CLIENT_SECRET (fake secret put INTROSPECTION_CLIENT_SECRET)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "[vars]\n       CONNECT_CLIENT_ID = \"600@zitadel-claims\"\n       INTROSPECTION_CLIENT_ID = \"700@zitadel-claims\"\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("variables CONNECT_CLIENT_ID and INTROSPECTION_CLIENT_ID (no secrets)"), "{out}");
+
+        let out = run_with(&mut fake, &mut stored, INTROSPECTION).unwrap();
+        let connect_calls: Vec<Call> = fake.calls().into_iter().skip_while(|c| *c != Call::SearchProjects).collect();
+        assert_eq!(
+            connect_calls,
+            [Call::SearchProjects, Call::SearchApps, Call::SearchApps, Call::RegenerateApiSecret]
+        );
+        let regenerate = fake.log.last().unwrap();
+        assert_eq!(regenerate.url, "https://z/management/v1/projects/500/apps/701/api_config/_generate_client_secret");
+        assert_eq!(regenerate.body, Some(json!({})));
+        assert_eq!(fake.api_apps.len(), 1, "no second app");
+        assert_eq!(stored.values(INTROSPECTION_SECRET_NAME), ["api-secret-1", "api-secret-2"]);
+        assert_eq!(fake.api_apps[0].secret, "api-secret-2", "the stored secret is the one ZITADEL holds");
+        assert!(out.contains("Found the API app \"zitadel-claims-introspection\" (id 701) in project 500: generated a new client secret"), "{out}");
+        assert!(out.contains("INTROSPECTION_CLIENT_ID = \"700@zitadel-claims\""), "the same client id: {out}");
+
+        // Without the flag: no API app, no secret, no variable.
+        let mut plain = Fake::default();
+        let mut plain_stored = Stored::default();
+        let out = run_with(&mut plain, &mut plain_stored, CONNECT).unwrap();
+        assert!(!plain.calls().contains(&Call::CreateApiApp) && plain.api_apps.is_empty());
+        assert!(plain_stored.values(INTROSPECTION_SECRET_NAME).is_empty());
+        assert!(!out.contains("INTROSPECTION_CLIENT_ID"), "{out}");
+    }
+
+    #[test]
+    fn an_introspection_app_that_is_not_basic_or_no_api_app_is_refused_and_left_alone() {
+        let mut fake = Fake::default();
+        fake.projects.push(("42".into(), "mine".into()));
+        fake.api_apps.push(FakeApiApp {
+            project: "42".into(),
+            id: "77".into(),
+            name: "zitadel-claims-introspection".into(),
+            client_id: "77@mine".into(),
+            auth_method: Some("API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT".into()),
+            secret: String::new(),
+        });
+        let mut stored = Stored::default();
+        let err = run_with(&mut fake, &mut stored, &format!("{INTROSPECTION} --connect-project 42")).unwrap_err();
+        assert_eq!(
+            err,
+            Error::ApiAppNotBasic {
+                name: "zitadel-claims-introspection".into(),
+                project: "42".into(),
+                auth_method: "API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT".into(),
+            }
+        );
+        assert!(err.to_string().starts_with("the API app \"zitadel-claims-introspection\" of project 42 authenticates with API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT, not with HTTP Basic"), "{err}");
+        assert!(!fake.calls().contains(&Call::RegenerateApiSecret) && !fake.calls().contains(&Call::CreateApiApp));
+        assert!(stored.values(INTROSPECTION_SECRET_NAME).is_empty());
+
+        let mut fake = Fake::default();
+        fake.apps.push(("42".into(), "78".into(), "zitadel-claims-introspection".into(), json!({"clientId": "78@p"})));
+        let err =
+            run_with(&mut fake, &mut Stored::default(), &format!("{INTROSPECTION} --connect-project 42")).unwrap_err();
+        assert_eq!(err, Error::NotApiApp { name: "zitadel-claims-introspection".into(), project: "42".into() });
+        assert!(!fake.calls().contains(&Call::CreateApiApp));
+    }
+
+    #[test]
+    fn a_failing_wrangler_after_a_new_introspection_secret_says_to_run_again() {
+        let mut fake = Fake::default();
+        let (err, out) = run_failing(&mut fake, INTROSPECTION_SECRET_NAME, INTROSPECTION);
+        assert!(
+            err.to_string().contains("the client secret ZITADEL just made was not stored: run this command again"),
+            "{err}"
+        );
+        assert!(!out.contains("Done.") && !out.contains("Stored the API app's client secret"), "{out}");
+        assert_eq!(fake.api_apps.len(), 1);
+    }
+
+    const EXCHANGE: &str = "--domain z --worker-url https://w.example.workers.dev/hook --connect --exchange-client 312909075212468632@project --exchange-client b";
+
+    /// The back ends' secrets as printed: (client id, secret) from the lines under step 5.
+    fn printed_secrets(out: &str) -> Vec<(String, String)> {
+        let step = out.split("  5. ").nth(1).expect("step 5");
+        step.lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("       "))
+            .map(|l| {
+                let (id, secret) = l.trim().split_once(": ").unwrap();
+                (id.to_string(), secret.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_exchange_client_gets_a_new_secret_stored_together_and_printed_once() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        let out = run_with(&mut fake, &mut stored, EXCHANGE).unwrap();
+        let value = stored.last(EXCHANGE_SECRET_NAME).to_string();
+        let pairs: Vec<(&str, &str)> = value.split(',').map(|p| p.split_once(':').unwrap()).collect();
+        assert_eq!(pairs.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ["312909075212468632@project", "b"]);
+        for (_, secret) in &pairs {
+            assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len(), 32, "base64url of 32 bytes: {secret}");
+            assert_eq!(out.matches(secret).count(), 1, "printed once: {out}");
+        }
+        assert_ne!(pairs[0].1, pairs[1].1);
+        let printed = printed_secrets(&out);
+        let expected: Vec<(String, String)> = pairs.iter().map(|(i, s)| (i.to_string(), s.to_string())).collect();
+        assert_eq!(printed, expected, "{out}");
+        assert!(out.contains("  5. Give each back end its secret, shown only now; it authenticates to POST https://w.example.workers.dev/token with HTTP Basic (client id and secret form-urlencoded first, RFC 6749 §2.3.1):\n"), "{out}");
+        assert!(out.contains("stored them as the worker's secret TOKEN_EXCHANGE_CLIENTS (fake secret put TOKEN_EXCHANGE_CLIENTS); this replaces the whole secret"), "{out}");
+        assert!(out.contains("TOKEN_EXCHANGE_CLIENTS now holds these back ends alone: name every back end with --exchange-client on each run."), "{out}");
+        let names: Vec<&str> = stored.0.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, [SECRET_NAME, SEALING_SECRET_NAME, EXCHANGE_SECRET_NAME]);
+        assert!(!fake.calls().contains(&Call::CreateApiApp), "no ZITADEL call for the back ends");
+
+        // Again: new secrets, the whole value replaced.
+        let again = run_with(&mut fake, &mut stored, EXCHANGE).unwrap();
+        let second = stored.last(EXCHANGE_SECRET_NAME).to_string();
+        assert_ne!(second, value);
+        assert_eq!(printed_secrets(&again).len(), 2);
+
+        let without = run_with(&mut Fake::default(), &mut Stored::default(), CONNECT).unwrap();
+        assert!(!without.contains("  5. ") && !without.contains("TOKEN_EXCHANGE_CLIENTS"), "{without}");
+    }
+
+    #[test]
+    fn a_failing_wrangler_prints_no_back_end_secret() {
+        let (err, out) = run_failing(&mut Fake::default(), EXCHANGE_SECRET_NAME, EXCHANGE);
+        assert!(err.to_string().ends_with("nothing was stored: run this command again once wrangler works"), "{err}");
+        assert!(!out.contains("Done.") && !out.contains("  5. "), "{out}");
     }
 }

@@ -7,7 +7,7 @@ use super::run;
 use crate::api::{Answer, Request, Transport, Zitadel};
 use crate::cli::{parse, Command};
 use crate::error::Error;
-use crate::keys::{sealing_key, Entry, KeyPair, Keys, SealingKey};
+use crate::keys::{client_secret, sealing_key, Entry, KeyPair, Keys, SealingKey};
 use crate::secret::Secret;
 use crate::types::{Call, KeyType, Options};
 use crate::wrangler::SecretStore;
@@ -29,6 +29,22 @@ pub(super) struct Fake {
     /// The apps (project id, app id, name, `oidcConfig`, `null` for an API app); a new one gets
     /// the id `601`, ... and the client id `600@<project name>`, ...
     pub(super) apps: Vec<(String, String, String, Value)>,
+    /// The API apps; a new one gets the id `701`, ... and the client id `700@<project name>`, ...
+    pub(super) api_apps: Vec<FakeApiApp>,
+    /// How many client secrets were made: the n-th is `api-secret-<n>`.
+    pub(super) api_secrets: u32,
+}
+
+/// An API app of the fake ZITADEL, its current client secret included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FakeApiApp {
+    pub(super) project: String,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) client_id: String,
+    /// `apiConfig.authMethodType`, `None` when ZITADEL leaves it out (BASIC, the zero value).
+    pub(super) auth_method: Option<String>,
+    pub(super) secret: String,
 }
 
 impl Fake {
@@ -41,6 +57,15 @@ impl Fake {
     pub(super) fn calls(&self) -> Vec<Call> {
         self.log.iter().map(|r| r.call).collect()
     }
+    fn new_api_secret(&mut self) -> String {
+        self.api_secrets += 1;
+        format!("api-secret-{}", self.api_secrets)
+    }
+}
+
+/// The project id in a management API URL.
+fn project_in_url(request: &Request) -> String {
+    request.url.split("/projects/").nth(1).unwrap().split('/').next().unwrap().to_string()
 }
 
 impl Transport for Fake {
@@ -144,7 +169,7 @@ impl Transport for Fake {
                 let project = request.url.split("/projects/").nth(1).unwrap().split('/').next().unwrap();
                 let wanted = &body["queries"][0]["nameQuery"];
                 assert_eq!(wanted["method"], "TEXT_QUERY_METHOD_EQUALS");
-                let found: Vec<Value> = self
+                let mut found: Vec<Value> = self
                     .apps
                     .iter()
                     .filter(|(p, _, name, _)| p == project && *name == wanted["name"])
@@ -153,6 +178,16 @@ impl Transport for Fake {
                         config => json!({"id": id, "name": name, "oidcConfig": config}),
                     })
                     .collect();
+                // ZITADEL never shows an API app's secret; protojson leaves out BASIC.
+                found.extend(self.api_apps.iter().filter(|a| a.project == project && a.name == wanted["name"]).map(
+                    |a| {
+                        let mut config = json!({"clientId": a.client_id});
+                        if let Some(method) = &a.auth_method {
+                            config["authMethodType"] = json!(method);
+                        }
+                        json!({"id": a.id, "name": a.name, "apiConfig": config})
+                    },
+                ));
                 // protojson leaves out an empty list
                 ok(if found.is_empty() { json!({"details": {}}) } else { json!({ "result": found }) })
             }
@@ -174,6 +209,37 @@ impl Transport for Fake {
                 entry.3 = body.clone();
                 entry.3["clientId"] = client_id;
                 ok(json!({}))
+            }
+            Call::CreateApiApp => {
+                assert_eq!(body["authMethodType"], "API_AUTH_METHOD_TYPE_BASIC");
+                let project = project_in_url(request);
+                let project_name = self.projects.iter().find(|(id, _)| *id == project).map(|p| p.1.clone());
+                let n = self.api_apps.len();
+                let secret = self.new_api_secret();
+                let app = FakeApiApp {
+                    project,
+                    id: format!("{}", 701 + n),
+                    name: body["name"].as_str().unwrap().to_string(),
+                    client_id: format!("{}@{}", 700 + n, project_name.unwrap_or_default()),
+                    auth_method: None,
+                    secret: secret.clone(),
+                };
+                let answer = json!({"appId": app.id, "clientId": app.client_id, "clientSecret": secret});
+                self.api_apps.push(app);
+                ok(answer)
+            }
+            Call::RegenerateApiSecret => {
+                assert_eq!(body, json!({}));
+                let (project, rest) = request.url.split_once("/projects/").unwrap().1.split_once("/apps/").unwrap();
+                let app = rest.trim_end_matches("/api_config/_generate_client_secret").to_string();
+                let secret = self.new_api_secret();
+                let entry = self
+                    .api_apps
+                    .iter_mut()
+                    .find(|a| a.project == project && a.id == app)
+                    .expect("a new secret for an unknown API app");
+                entry.secret = secret.clone();
+                ok(json!({"clientSecret": secret, "details": {"sequence": "2"}}))
             }
         }
     }
@@ -228,6 +294,10 @@ impl Keys for MemoryKeys {
     fn sealing_key(&mut self) -> Result<SealingKey, Error> {
         sealing_key(std::time::SystemTime::now())
     }
+    /// The real generator too.
+    fn client_secret(&mut self, _client_id: &str) -> Result<Secret, Error> {
+        client_secret()
+    }
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
         self.made.push(key_type);
         let n = self.made.len();
@@ -248,7 +318,7 @@ impl Keys for MemoryKeys {
 
 pub(super) fn options(args: &str) -> Options {
     match parse(args.split_whitespace().map(str::to_string)).unwrap() {
-        Command::Run(o) => o,
+        Command::Run(o) => *o,
         Command::Help => unreachable!(),
     }
 }
@@ -263,7 +333,8 @@ pub(super) fn run_keys(
     let mut out = Vec::new();
     run(&options(args), &mut Zitadel::new("https://z", fake)?, stored, keys, &mut out)?;
     let out = String::from_utf8(out).unwrap();
-    for (_, value) in &stored.0 {
+    // The back ends' secrets of TOKEN_EXCHANGE_CLIENTS are printed once, on purpose.
+    for (_, value) in stored.0.iter().filter(|(name, _)| name != "TOKEN_EXCHANGE_CLIENTS") {
         for part in value.split(',') {
             let private = part.rsplit(':').next().unwrap();
             assert!(!out.contains(private), "a secret was printed: {out}");

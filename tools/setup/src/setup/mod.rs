@@ -1,5 +1,6 @@
 //! The provisioning itself, in order: the encryption key, the target, the signing-key secret, the
-//! executions, and with `--connect` the connect flow's app and sealing key. This file orders the
+//! executions, and with `--connect` the connect flow's app and sealing key (and on request the
+//! introspection app and the token exchange clients). This file orders the
 //! steps; each thing provisioned has its own file:
 //!
 //! - `target.rs`: the Actions V2 target (its endpoint, timeout, failure policy, payload type);
@@ -7,7 +8,8 @@
 //!   with their rotation;
 //! - `signing_key.rs`: the target's signing key as `ZITADEL_SIGNING_KEY`, with its rotation;
 //! - `executions.rs`: the executions that call the target;
-//! - `connect.rs`: the OIDC app of the worker's connect flow and `TOKEN_SEALING_KEY`.
+//! - `connect.rs`: the OIDC app of the worker's connect flow and `TOKEN_SEALING_KEY`; the API app
+//!   of `INTROSPECTION_CLIENT_SECRET` and the back ends of `TOKEN_EXCHANGE_CLIENTS`.
 //!
 //! The secrets are stored before the target is bound, so ZITADEL never calls a worker that cannot
 //! check its signature (or open its payload) yet; when wrangler fails, nothing calls the worker at
@@ -40,7 +42,7 @@ mod target;
 #[cfg(test)]
 mod fakes;
 
-pub use connect::next_steps as connect_next_steps;
+pub use connect::{next_steps as connect_next_steps, Provisioned as ConnectProvisioned};
 
 /// Provisions what `options` asks for, in order (see the module docs); progress lines go to `out`.
 pub fn run(
@@ -91,13 +93,13 @@ pub fn run(
     if options.worker_url.is_some() {
         executions::bind(options, api, &id, out)?;
     }
-    let client_id = match &options.connect {
+    let provisioned = match &options.connect {
         Some(connect) => Some((connect, connect::provision(options, connect, api, secrets, keys, out)?)),
         None => None,
     };
     say!(out, "Done.");
-    if let Some((connect, client_id)) = client_id {
-        let _ = write!(out, "{}", connect::next_steps(connect, &client_id));
+    if let Some((connect, provisioned)) = provisioned {
+        let _ = write!(out, "{}", connect::next_steps(connect, &provisioned));
     }
     Ok(())
 }
