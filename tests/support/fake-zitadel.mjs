@@ -150,6 +150,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/_search$/, listApps, true, 'project.app.read'],
     ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/oidc$/, addOidcAppRoute, true, 'project.app.write'],
     ['PUT', /^\/management\/v1\/projects\/([^/]+)\/apps\/([^/]+)\/oidc_config$/, updateOidcConfig, true, 'project.app.write'],
+    ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/api$/, addApiAppRoute, true, 'project.app.write'],
+    ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/([^/]+)\/api_config\/_generate_client_secret$/, regenerateApiClientSecret, true, 'project.app.write'],
   ];
   if (v2) {
     routes.push(
@@ -312,6 +314,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
 
   /** An app as ListApps shows it: protojson leaves out false, empty lists and an enum's zero value. */
   function renderApp(a) {
+    if (a.apiConfig) return renderApiApp(a);
     const shown = { clientId: a.clientId };
     for (const [field, value] of Object.entries(a.config)) {
       const zero = OIDC_FIELDS[field];
@@ -396,6 +399,56 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     app.config = c.config;
     app.changeDate = new Date().toISOString();
     return json(200, { details: { sequence: '2', changeDate: app.changeDate } });
+  }
+
+  // ---- Management API v1: API apps (AddAPIApp, RegenerateAPIClientSecret), as ZITADEL's
+  // command code has them: app names unique in the project, a secret only for BASIC (shown once,
+  // in the answer; kept on the app as `clientSecret`), a new secret replacing the old one. ----
+
+  /** APIAuthMethodType: BASIC is the zero value. */
+  const API_AUTH_METHODS = ['API_AUTH_METHOD_TYPE_BASIC', 'API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT'];
+
+  /** An API app as ListApps shows it: never its secret; protojson leaves out BASIC, the zero value. */
+  function renderApiApp(a) {
+    const { clientId, authMethodType } = a.apiConfig;
+    const apiConfig = authMethodType === API_AUTH_METHODS[0] ? { clientId } : { clientId, authMethodType };
+    return { id: a.id, details: { sequence: '1', creationDate: a.creationDate, changeDate: a.changeDate }, state: 'APP_STATE_ACTIVE', name: a.name, apiConfig };
+  }
+
+  function addApiAppRoute(req, body, [rawId]) {
+    const project = projectOf(req, rawId);
+    if (!project) return grpcError(GRPC.FAILED_PRECONDITION, 'Errors.Project.NotFound (PROJECT-9fnsf)');
+    if (typeof body.name !== 'string' || body.name.length < 1 || body.name.length > 200) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'invalid AddAPIAppRequest.Name: value length must be between 1 and 200 runes');
+    }
+    // protojson reads an enum by name or number; absent is the zero value.
+    const method = typeof body.authMethodType === 'number' ? API_AUTH_METHODS[body.authMethodType] : body.authMethodType ?? API_AUTH_METHODS[0];
+    if (!API_AUTH_METHODS.includes(method)) {
+      return grpcError(GRPC.INVALID_ARGUMENT, 'invalid AddAPIAppRequest.AuthMethodType: value must be one of the defined enum values');
+    }
+    if ([...project.apps.values()].some((a) => a.name === body.name)) return grpcError(GRPC.ALREADY_EXISTS, 'Errors.Project.App.AlreadyExists (PROJECT-PAJ8d)');
+    const now = new Date().toISOString();
+    // ZITADEL v4 gives an API app a bare id as client id (older versions `<id>@<project name>`).
+    const clientId = newId();
+    const clientSecret = method === API_AUTH_METHODS[0] ? newSigningKey() : undefined;
+    const app = { id: newId(), name: body.name, clientId, apiConfig: { clientId, authMethodType: method }, clientSecret, creationDate: now, changeDate: now };
+    project.apps.set(app.id, app);
+    return json(200, {
+      appId: app.id,
+      details: { sequence: '1', creationDate: now, resourceOwner: project.org },
+      clientId,
+      ...(clientSecret ? { clientSecret } : {}),
+    });
+  }
+
+  function regenerateApiClientSecret(req, body, [rawProject, rawApp]) {
+    const project = projectOf(req, rawProject);
+    const app = project?.apps.get(decodeURIComponent(rawApp));
+    if (!app) return grpcError(GRPC.NOT_FOUND, 'Errors.Project.App.NotExisting (COMMAND-2g66f)');
+    if (!app.apiConfig) return grpcError(GRPC.INVALID_ARGUMENT, 'Errors.Project.App.IsNotAPI (COMMAND-aeH4)');
+    app.clientSecret = newSigningKey();
+    app.changeDate = new Date().toISOString();
+    return json(200, { clientSecret: app.clientSecret, details: { sequence: '2', changeDate: app.changeDate, resourceOwner: project.org } });
   }
 
   // ---- Action API V2: targets (zitadel.action.v2.ActionService) ----
