@@ -75,8 +75,12 @@ function setup(args, { pat = PAT, env = {}, domain = fake?.url, cwd = work } = {
       const wrangler = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
       for (const t of fake?.targets() ?? []) seenKeys.add(t.signingKey);
       // Each stored key: a signing key, or the base64 DER of a private key after `<key id>:`.
-      // (`secret list` reads nothing.)
-      for (const { stdin } of wrangler) for (const part of stdin.split(',')) if (part) seenKeys.add(part.split(':').at(-1));
+      // (`secret list` reads nothing.) The back ends' secrets of TOKEN_EXCHANGE_CLIENTS are
+      // printed once, on purpose: the tests of --exchange-client check that.
+      for (const { argv, stdin } of wrangler) {
+        if (argv[2] === 'TOKEN_EXCHANGE_CLIENTS') continue;
+        for (const part of stdin.split(',')) if (part) seenKeys.add(part.split(':').at(-1));
+      }
       const result = { code, stdout, stderr, wrangler, ms: Date.now() - started };
       assertNoSecrets(result);
       resolve(result);
@@ -303,7 +307,7 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.match(r.stdout, /--domain <host\|url>/);
     assert.match(r.stdout, /--dry-run/);
     assert.match(r.stdout, /ZITADEL_PAT/);
-    for (const flag of ['--payload-type <type>', '--key-type <type>', '--key-file <path>', '--rotate-encryption-key', 'PAYLOAD_DECRYPTION_KEY', '--connect', '--connect-project <id>', 'TOKEN_SEALING_KEY']) {
+    for (const flag of ['--payload-type <type>', '--key-type <type>', '--key-file <path>', '--rotate-encryption-key', 'PAYLOAD_DECRYPTION_KEY', '--connect', '--connect-project <id>', 'TOKEN_SEALING_KEY', '--introspection', 'INTROSPECTION_CLIENT_SECRET', '--exchange-client <client id>', 'TOKEN_EXCHANGE_CLIENTS']) {
       assert.ok(r.stdout.includes(flag), flag);
     }
   });
@@ -706,6 +710,155 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
   });
 });
 
+describe('npm run setup -- --connect --introspection --exchange-client: the introspection app and the token exchange clients', () => {
+  beforeEach(() => start());
+
+  const ARGS = ['--worker-url', WORKER, '--connect', '--introspection', '--exchange-client', 'a@p', '--exchange-client', 'b'];
+  const put = (name) => ['secret', 'put', name];
+  const LIST = ['secret', 'list', '--format', 'json'];
+  /** What the fake wrangler received for the secret `name` (the one put of it). */
+  const stored = (r, name) => {
+    const puts = r.wrangler.filter((w) => w.argv.join(' ') === put(name).join(' '));
+    assert.equal(puts.length, 1, `one put of ${name}`);
+    return puts[0].stdin;
+  };
+  /** TOKEN_EXCHANGE_CLIENTS as [[client id, secret]], each secret checked to be base64url of 32 bytes. */
+  const exchangeEntries = (value) => value.split(',').map((entry) => {
+    const m = /^([^:,\s]+):([A-Za-z0-9_-]{43})$/.exec(entry);
+    assert.ok(m, `not "<client id>:<base64url of 32 bytes>": an entry of ${entry.length} characters`);
+    assert.equal(Buffer.from(m[2], 'base64url').length, 32);
+    return [m[1], m[2]];
+  });
+  /** The back ends' secrets as printed under step 5: [[client id, secret]]. */
+  const printed = (stdout) => {
+    const step = stdout.split('\n  5. ')[1];
+    assert.ok(step, stdout);
+    return step.split('\n').slice(1).filter((l) => l.startsWith('       ')).map((l) => l.trim().split(': '));
+  };
+  const introspectionApp = () => fake.projects()[0].apps.find((a) => a.name === 'zitadel-claims-introspection');
+
+  it('creates the API app once (HTTP Basic) and a re-run has ZITADEL make a new secret; each back end gets a secret, stored together and printed once', async () => {
+    const r = await setup(ARGS);
+    ok(r);
+    const [project] = fake.projects();
+    assert.deepEqual(project.apps.map((a) => a.name), ['zitadel-claims-connect', 'zitadel-claims-introspection'], 'in the connect app\'s project');
+    const app = introspectionApp();
+    assert.deepEqual(Object.keys(app.apiConfig), ['clientId'], 'BASIC, the zero value, left out; no secret shown');
+    const create = fake.calls.filter((c) => c.path === `/management/v1/projects/${project.id}/apps/api`);
+    assert.equal(create.length, 1);
+    assert.deepEqual(JSON.parse(create[0].body), { name: 'zitadel-claims-introspection', authMethodType: 'API_AUTH_METHOD_TYPE_BASIC' });
+    assert.ok(!paths().some((p) => p.endsWith('/_generate_client_secret')), paths().join('\n'));
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [SECRET_PUT, LIST, put('TOKEN_SEALING_KEY'), put('INTROSPECTION_CLIENT_SECRET'), put('TOKEN_EXCHANGE_CLIENTS')]);
+
+    const secret = stored(r, 'INTROSPECTION_CLIENT_SECRET');
+    assert.match(secret, /^[A-Za-z0-9]{32}$/, 'the secret AddAPIApp answered');
+    assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), 'the client secret was printed');
+    assert.ok(r.stdout.includes(`\n       INTROSPECTION_CLIENT_ID = "${app.apiConfig.clientId}"\n`), r.stdout);
+    assert.match(r.stdout, /Created the API app "zitadel-claims-introspection" \(id \d+\) in project \d+: HTTP Basic client authentication/);
+
+    const entries = exchangeEntries(stored(r, 'TOKEN_EXCHANGE_CLIENTS'));
+    assert.deepEqual(entries.map(([id]) => id), ['a@p', 'b']);
+    assert.notEqual(entries[0][1], entries[1][1]);
+    assert.deepEqual(printed(r.stdout), entries, 'the printed secrets are the stored ones');
+    for (const [, s] of entries) {
+      assert.equal(r.stdout.split(s).length - 1, 1, 'each secret printed once');
+      assert.ok(!r.stderr.includes(s));
+    }
+    assert.ok(r.stdout.includes('shown only now; it authenticates to POST http://127.0.0.1:8787/token with HTTP Basic (client id and secret form-urlencoded first, RFC 6749 §2.3.1)'), r.stdout);
+    assert.match(r.stdout, /TOKEN_EXCHANGE_CLIENTS .*; this replaces the whole secret/);
+    assert.equal(r.stderr, '');
+
+    // Again: the same app, a new secret (ZITADEL shows none for an app that exists), new back end secrets.
+    fake.reset();
+    const again = await setup(ARGS, { env: { FAKE_WRANGLER_SECRETS: 'ZITADEL_SIGNING_KEY,TOKEN_SEALING_KEY' } });
+    ok(again);
+    assert.deepEqual(fake.projects()[0].apps.map((a) => a.name), ['zitadel-claims-connect', 'zitadel-claims-introspection'], 'no second app');
+    const { details: _, ...unchanged } = app;
+    assert.deepEqual({ ...introspectionApp(), details: undefined }, { ...unchanged, details: undefined }, 'the same app, unchanged but for its secret');
+    assert.deepEqual(paths().filter((p) => p.includes('/management/')), [
+      'POST /management/v1/projects/_search',
+      `POST /management/v1/projects/${project.id}/apps/_search`,
+      `POST /management/v1/projects/${project.id}/apps/_search`,
+      `POST /management/v1/projects/${project.id}/apps/${app.id}/api_config/_generate_client_secret`,
+    ]);
+    assert.deepEqual(JSON.parse(fake.calls.at(-1).body), {});
+    assert.deepEqual(again.wrangler.map((w) => w.argv), [SECRET_PUT, LIST, put('INTROSPECTION_CLIENT_SECRET'), put('TOKEN_EXCHANGE_CLIENTS')]);
+    const newSecret = stored(again, 'INTROSPECTION_CLIENT_SECRET');
+    assert.match(newSecret, /^[A-Za-z0-9]{32}$/);
+    assert.notEqual(newSecret, secret);
+    assert.match(again.stdout, /Found the API app "zitadel-claims-introspection" \(id \d+\) in project \d+: generated a new client secret/);
+    assert.ok(again.stdout.includes(`INTROSPECTION_CLIENT_ID = "${app.apiConfig.clientId}"`), again.stdout);
+    const newEntries = exchangeEntries(stored(again, 'TOKEN_EXCHANGE_CLIENTS'));
+    assert.deepEqual(printed(again.stdout), newEntries);
+    assert.ok(newEntries.every(([, s]) => !entries.some(([, old]) => old === s)), 'new secrets each run');
+  });
+
+  it('an introspection app that is not HTTP Basic is refused by name and left alone', async () => {
+    const projectId = fake.addProject('my-project');
+    const res = await fetch(`${fake.url}/management/v1/projects/${projectId}/apps/api`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PAT}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'zitadel-claims-introspection', authMethodType: 'API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT' }),
+    });
+    assert.equal(res.status, 200);
+    fake.reset();
+    const r = await setup(['--worker-url', WORKER, '--connect', '--connect-project', projectId, '--introspection']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^error: the API app "zitadel-claims-introspection" of project ${projectId} authenticates with API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT, not with HTTP Basic`));
+    assert.ok(!paths().some((p) => p.endsWith('/_generate_client_secret') || p.endsWith('/apps/api')), paths().join('\n'));
+    assert.ok(!r.wrangler.some((w) => w.argv[2] === 'INTROSPECTION_CLIENT_SECRET'));
+    assert.deepEqual(introspectionApp().apiConfig.authMethodType, 'API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT');
+  });
+
+  it('a token without project.app.write: 403 names it', async () => {
+    await fake.close();
+    await start({ permissions: { 'no-app-write': ALL_PERMISSIONS.filter((p) => p !== 'project.app.write') } });
+    ok(await setup(['--worker-url', WORKER, '--connect'])); // the project and the connect app, as they are
+    const r = await setup(ARGS, { pat: 'no-app-write' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ZITADEL denied creating the API app \(403\): ZITADEL_PAT lacks the permission project\.app\.write/);
+    assert.ok(!r.wrangler.some((w) => ['INTROSPECTION_CLIENT_SECRET', 'TOKEN_EXCHANGE_CLIENTS'].includes(w.argv[2])));
+  });
+
+  it('--dry-run prints the API app calls and the wrangler commands, with placeholders', async () => {
+    const r = await setup([...ARGS, '--dry-run'], { pat: null });
+    ok(r);
+    assert.equal(fake.calls.length, 0);
+    assert.deepEqual(r.wrangler, []);
+    for (const line of [
+      `POST ${fake.url}/management/v1/projects/PROJECT_ID/apps/api\n    {"authMethodType":"API_AUTH_METHOD_TYPE_BASIC","name":"zitadel-claims-introspection"}`,
+      'api_config/_generate_client_secret',
+      `${FAKE_WRANGLER} secret put INTROSPECTION_CLIENT_SECRET`,
+      `${FAKE_WRANGLER} secret put TOKEN_EXCHANGE_CLIENTS\n    (with "a@p:<new secret>,b:<new secret>", new secrets that replace the whole secret`,
+      'INTROSPECTION_CLIENT_ID = "API_CLIENT_ID"',
+      '       a@p: <new secret of a@p>\n       b: <new secret of b>\n',
+    ]) {
+      assert.ok(r.stdout.includes(line), `${line}\n${r.stdout}`);
+    }
+  });
+
+  it('usage: both need --connect; a client id that is empty, holds "," ":" or whitespace, or comes twice', async () => {
+    const cases = [
+      [['--worker-url', WORKER, '--introspection'], /--introspection is for --connect/],
+      [['--worker-url', WORKER, '--exchange-client', 'a'], /--exchange-client is for --connect/],
+      [['--worker-url', WORKER, '--connect', '--exchange-client', 'a', '--exchange-client', 'a'], /--exchange-client "a" is given twice/],
+      [['--worker-url', WORKER, '--connect', '--exchange-client', ''], /--exchange-client needs a client id/],
+      [['--worker-url', WORKER, '--connect', '--exchange-client', 'a:b'], /--exchange-client "a:b": a client id has no/],
+      [['--worker-url', WORKER, '--connect', '--exchange-client', 'a,b'], /--exchange-client "a,b": a client id has no/],
+      [['--worker-url', WORKER, '--connect', '--exchange-client', 'a b'], /--exchange-client "a b": a client id has no/],
+      [['--worker-url', WORKER, '--connect', '--exchange-client'], /--exchange-client needs a value/],
+      [['--worker-url', WORKER, '--connect', '--introspection', '--introspection'], /--introspection is given twice/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await setup(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+      assert.deepEqual(r.wrangler, []);
+    }
+    assert.equal(fake.calls.length, 0);
+  });
+});
+
 describe('fake ZITADEL: Action API V2 (targets, executions)', () => {
   beforeEach(() => start({ permissions: { 'read-only': ['action.target.read', 'action.execution.read'] } }));
 
@@ -788,6 +941,39 @@ describe('fake ZITADEL: Action API V2 (targets, executions)', () => {
     assert.equal((await put({ redirectUris: ['https://w/cb2'] })).status, 200);
     const [after] = (await api('POST', `${base}/_search`, byName('a'))).json.result;
     assert.deepEqual(after.oidcConfig, { clientId: app.json.clientId, redirectUris: ['https://w/cb2'] }, 'absent fields are set to their zero value');
+  });
+
+  it('management v1: API apps (AddAPIApp, RegenerateAPIClientSecret); ListApps shows apiConfig without the secret', async () => {
+    const byName = (name) => ({ queries: [{ nameQuery: { name, method: 'TEXT_QUERY_METHOD_EQUALS' } }] });
+    const project = await api('POST', '/management/v1/projects', { name: 'p' });
+    const base = `/management/v1/projects/${project.json.id}/apps`;
+    const created = await api('POST', `${base}/api`, { name: 'i', authMethodType: 'API_AUTH_METHOD_TYPE_BASIC' });
+    assert.equal(created.status, 200);
+    assert.deepEqual(Object.keys(created.json).sort(), ['appId', 'clientId', 'clientSecret', 'details']);
+    assert.match(created.json.clientSecret, /^[A-Za-z0-9]{32}$/);
+    assert.equal((await api('POST', `${base}/api`, { name: 'i' })).status, 409, 'app names are unique in the project');
+    assert.equal((await api('POST', `${base}/api`, { name: '' })).status, 400);
+    assert.equal((await api('POST', `${base}/api`, { name: 'x', authMethodType: 'API_AUTH_METHOD_TYPE_X' })).status, 400);
+    assert.equal((await api('POST', '/management/v1/projects/1/apps/api', { name: 'x' })).status, 400, 'Errors.Project.NotFound is a failed precondition');
+    const jwt = await api('POST', `${base}/api`, { name: 'j', authMethodType: 'API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT' });
+    assert.equal(jwt.json.clientSecret, undefined, 'a secret only for BASIC');
+    const [listed] = (await api('POST', `${base}/_search`, byName('i'))).json.result;
+    assert.deepEqual(listed.apiConfig, { clientId: created.json.clientId }, 'BASIC left out, no secret');
+    assert.equal(listed.oidcConfig, undefined);
+    const [listedJwt] = (await api('POST', `${base}/_search`, byName('j'))).json.result;
+    assert.deepEqual(listedJwt.apiConfig, { clientId: jwt.json.clientId, authMethodType: 'API_AUTH_METHOD_TYPE_PRIVATE_KEY_JWT' });
+
+    const regenerate = (appId) => api('POST', `${base}/${appId}/api_config/_generate_client_secret`, {});
+    const renewed = await regenerate(created.json.appId);
+    assert.equal(renewed.status, 200);
+    assert.deepEqual(Object.keys(renewed.json).sort(), ['clientSecret', 'details']);
+    assert.match(renewed.json.clientSecret, /^[A-Za-z0-9]{32}$/);
+    assert.notEqual(renewed.json.clientSecret, created.json.clientSecret);
+    assert.equal((await regenerate('1')).status, 404);
+    const oidc = await api('POST', `${base}/oidc`, { name: 'o', redirectUris: ['https://w/cb'] });
+    assert.equal((await regenerate(oidc.json.appId)).status, 400, 'Errors.Project.App.IsNotAPI');
+    assert.equal((await api('POST', `${base}/api`, { name: 'k' }, 'read-only')).status, 403);
+    assert.equal((await api('POST', `${base}/${created.json.appId}/api_config/_generate_client_secret`, {}, 'read-only')).status, 403);
   });
 
   it('checks the permission of each call', async () => {
