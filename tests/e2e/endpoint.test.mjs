@@ -208,6 +208,7 @@ describe('health and logs', () => {
       { name: 'microsoft_refresh', on: false, needs: ['MS_TOKEN_CLAIM'] },
       { name: 'token_sealing', on: false, needs: ['TOKEN_SEALING_KEY'] },
       { name: 'microsoft_connect', on: false, needs: ['ZITADEL_DOMAIN', 'MS_TOKEN_CLAIM', 'TOKEN_SEALING_KEY', 'CONNECT_CLIENT_ID', 'CONNECT_RETURN_URLS'] },
+      { name: 'token_exchange', on: false, needs: ['ZITADEL_DOMAIN', 'MS_TOKEN_CLAIM', 'TOKEN_SEALING_KEY', 'CONNECT_CLIENT_ID', 'CONNECT_RETURN_URLS', 'TOKEN_EXCHANGE_CLIENTS'] },
     ];
     assert.deepEqual({ ...body, wasm_memory_bytes: 0 }, { status: 'ok', version, wasm_memory_bytes: 0, mac: 'webcrypto', features });
   });

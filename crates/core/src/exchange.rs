@@ -463,7 +463,7 @@ fn zitadel_failure(e: UpstreamError, trace: &mut Trace) -> OAuthError {
         UpstreamError::Unauthorized(_) => OAuthError::new(
             502,
             "server_error",
-            "ZITADEL refused the worker's credentials: check them, and that they may read and write user metadata",
+            "ZITADEL refused the worker's credentials: check the API credentials (they must read and write user metadata) and the introspection application's",
         ),
         _ => OAuthError::unavailable("ZITADEL is unavailable"),
     }
