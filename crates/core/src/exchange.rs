@@ -209,7 +209,8 @@ impl Vaulted<'_> {
         }
         let deadline_ms = runtime.now_ms() + self.timeout_ms;
         let allowed = |c: &str| subject::is_client(c, &client.id);
-        let subject = match self.verify(runtime, subject_token, jwt_only, allowed, deadline_ms, trace).await {
+        let subject = match Box::pin(self.verify(runtime, subject_token, jwt_only, &allowed, deadline_ms, trace)).await
+        {
             Ok(subject) => subject,
             Err(Refused::Token(e)) => {
                 trace.notes.push(e.code().into());
@@ -258,7 +259,7 @@ impl Vaulted<'_> {
             subject::is_client(c, &self.connect.client_id) || clients.iter().any(|k| subject::is_client(c, &k.id))
         };
         let deadline_ms = runtime.now_ms() + self.timeout_ms;
-        let subject = match self.verify(runtime, bearer, false, allowed, deadline_ms, trace).await {
+        let subject = match Box::pin(self.verify(runtime, bearer, false, &allowed, deadline_ms, trace)).await {
             Ok(subject) => subject,
             Err(Refused::Token(e)) => {
                 trace.notes.push(e.code().into());
@@ -269,7 +270,8 @@ impl Vaulted<'_> {
         };
         trace.user_id = Some(subject.user_id.clone());
         trace.client_id = Some(subject.client_id.clone());
-        let listed = self.read(runtime, &subject.user_id, deadline_ms).await.map_err(|e| zitadel_failure(e, trace))?;
+        let listed =
+            Box::pin(self.read(runtime, &subject.user_id, deadline_ms)).await.map_err(|e| zitadel_failure(e, trace))?;
         if !delete {
             let (stored, _) = read_stored(runtime, Some(self.keys), self.ms, &listed).await;
             let connected = stored.refresh.is_some();
@@ -289,12 +291,14 @@ impl Vaulted<'_> {
 
     /// The subject of `token`: a JWT verified against the instance's keys, or an opaque token
     /// introspected (unless `jwt_only`); issued to a client `allowed` accepts, to the user itself.
+    /// (Its callers box its future and pass `allowed` as `dyn`, so that the wasm holds its state
+    /// machine once, not inlined into each route's.)
     async fn verify<R: Runtime>(
         &self,
         runtime: &R,
         token: &str,
         jwt_only: bool,
-        allowed: impl Fn(&str) -> bool,
+        allowed: &dyn Fn(&str) -> bool,
         deadline_ms: u64,
         trace: &mut Trace,
     ) -> Result<Subject, Refused> {
@@ -342,7 +346,7 @@ impl Vaulted<'_> {
         scope: Option<&str>,
         deadline_ms: u64,
     ) -> Result<Rc<Fetched>, Failure> {
-        let listed = self.read(runtime, user, deadline_ms).await.map_err(Failure::Zitadel)?;
+        let listed = Box::pin(self.read(runtime, user, deadline_ms)).await.map_err(Failure::Zitadel)?;
         let (stored, _) = read_stored(runtime, Some(self.keys), self.ms, &listed).await;
         let microsoft = self.refresher.microsoft().config();
         let now = now_s(runtime) as i64;
