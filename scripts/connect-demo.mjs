@@ -8,7 +8,10 @@
 // - Without TOKEN_SEALING_KEY: the demo sealing key (and MS_ACCEPT_UNSEALED, so that the sample
 //   call's token, stored in clear, still passes).
 // - Without CONNECT_RETURN_URLS: a tiny demo "app" page with a "Connect Microsoft" link to the
-//   worker, which says `connected=microsoft` (or the error) when the browser comes back.
+//   worker, which says `connected=microsoft` (or the error) when the browser comes back. With the
+//   fake ZITADEL and without TOKEN_EXCHANGE_CLIENTS, the app is also a back end of the token
+//   exchange (`demo-backend`): its "Get a Graph token" button has the fake issue the demo user's
+//   access token to it and exchanges that at the worker's `POST /token`, showing the answer.
 // The worker's URL is known once it runs: `setWorkerUrl` registers its callbacks with the fakes.
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -24,6 +27,8 @@ export const DEMO_MS_IDP_ID = 'demo-microsoft-idp';
 /** A fixed demo key (32 bytes), never for production: anyone can open what it seals. */
 export const DEMO_SEALING_KEY = `demo:${Buffer.from('demo-sealing-key-not-for-prod-32').toString('base64')}`;
 const DEMO_MS_APP = { clientId: 'demo-entra-app', clientSecret: 'demo-entra-secret' };
+/** The demo app as a back end of the token exchange (never for production). */
+export const DEMO_BACK_END = { clientId: 'demo-backend', clientSecret: 'demo-backend-secret' };
 
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -72,10 +77,20 @@ export async function startConnectDemo({ have = {}, appPort = 0 } = {}) {
     notes.push('no TOKEN_SEALING_KEY in .dev.vars, so the demo key seals the tokens (and MS_ACCEPT_UNSEALED=true lets the sample call\'s cleartext token pass)');
   }
 
+  const exchanges = zitadel && !have.TOKEN_EXCHANGE_CLIENTS;
+  if (exchanges) {
+    secrets.TOKEN_EXCHANGE_CLIENTS = `${DEMO_BACK_END.clientId}:${DEMO_BACK_END.clientSecret}`;
+    notes.push(`no TOKEN_EXCHANGE_CLIENTS in .dev.vars, so the demo app is the back end ${DEMO_BACK_END.clientId} of the token exchange`);
+  }
+
   let appUrl;
   if (!have.CONNECT_RETURN_URLS) {
-    const app = createServer((req, res) => {
+    const app = createServer(async (req, res) => {
       const url = new URL(req.url, 'http://app');
+      if (url.pathname === '/exchange' && req.method === 'POST' && exchanges) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        return res.end(appPage(new URLSearchParams(), await exchange()));
+      }
       if (url.pathname !== '/') {
         res.writeHead(404, { 'content-type': 'text/plain' });
         return res.end('not found');
@@ -92,7 +107,33 @@ export async function startConnectDemo({ have = {}, appPort = 0 } = {}) {
     vars.CONNECT_RETURN_URLS = appUrl;
   }
 
-  function appPage(query) {
+  /** What the demo back end gets from `POST /token` for the demo user: { status, body }. */
+  async function exchange() {
+    const subjectToken = zitadel.issueAccessToken({ user: DEMO_USER, clientId: DEMO_BACK_END.clientId });
+    const basic = Buffer.from(`${encodeURIComponent(DEMO_BACK_END.clientId)}:${encodeURIComponent(DEMO_BACK_END.clientSecret)}`).toString('base64');
+    try {
+      const res = await fetch(`${workerUrl}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: subjectToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        }),
+      });
+      return { status: res.status, body: await res.json() };
+    } catch (e) {
+      return { status: 0, body: { error: 'the worker did not answer', error_description: e.message } };
+    }
+  }
+
+  /** The exchange's answer as the page shows it: the token cut short. */
+  function exchanged({ status, body }) {
+    const shownBody = body.access_token ? { ...body, access_token: `${body.access_token.slice(0, 12)}…` } : body;
+    return `<p>The token exchange answered HTTP ${status}:</p><pre id="exchange">${escape(JSON.stringify(shownBody, null, 2))}</pre>`;
+  }
+
+  function appPage(query, exchangeAnswer) {
     const connectUrl = workerUrl && `${workerUrl}/connect/microsoft?return_to=${encodeURIComponent(appUrl)}`;
     let status = '<p id="status">Not connected yet.</p>';
     if (query.get('connected')) status = `<p id="status" class="ok">connected=${escape(query.get('connected'))}: Microsoft is connected.</p>`;
@@ -107,6 +148,8 @@ export async function startConnectDemo({ have = {}, appPort = 0 } = {}) {
 <body><h1>Demo app</h1>
 ${status}
 ${connectUrl ? `<p><a id="connect" href="${escape(connectUrl)}">Connect Microsoft</a></p>` : '<p>The worker is not running yet.</p>'}
+${exchanges && workerUrl ? '<form method="post" action="/exchange"><button id="exchange-button">Get a Graph token (token exchange, as the back end)</button></form>' : ''}
+${exchangeAnswer ? exchanged(exchangeAnswer) : ''}
 ${metadata}
 </body></html>
 `;

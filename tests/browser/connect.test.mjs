@@ -3,7 +3,8 @@
 // connect-demo.mjs: the fake ZITADEL signing the demo user in, the fake Microsoft consenting, the
 // demo sealing key) and follows the redirects as a browser does: the worker's `__Host-` cookie set,
 // replaced and cleared by the browser itself (Secure cookies count on http://127.0.0.1), and back
-// on the app with connected=microsoft. The worker is the built one under `wrangler dev`.
+// on the app with connected=microsoft. Then the app, as a back end, exchanges the user's ZITADEL
+// access token for the Graph token at `POST /token`. The worker is the built one under `wrangler dev`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -75,6 +76,12 @@ describe('connect Microsoft in a browser (the npm run dev demo)', () => {
       const access = openBytes(DEMO_SEALING_KEY, metadataAad(DEMO_USER, 'microsoft_access_token'), stored.microsoft_access_token).toString();
       assert.match(access, /^EwB-fake-connect-access-\d+$/);
       assert.match(await page.$eval('#metadata', (e) => e.textContent), /microsoft_access_token: sealed:v1:demo:/);
+      // The demo app, as a back end, exchanges the user's ZITADEL token for that Graph token.
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('#exchange-button')]);
+      const answer = await page.$eval('#exchange', (e) => e.textContent);
+      assert.match(await page.$eval('body', (e) => e.textContent), /answered HTTP 200/);
+      assert.equal(JSON.parse(answer).access_token, `${access.slice(0, 12)}…`, answer);
+      assert.equal(JSON.parse(answer).issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
     } finally {
       await context.close();
     }
