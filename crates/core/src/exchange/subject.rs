@@ -37,6 +37,9 @@ pub enum SubjectError {
     OtherClient,
     /// `act` is present: the token was issued to someone impersonating the user.
     Impersonated,
+    /// An ID token (`at_hash` or `nonce`), not an access token: ZITADEL's ID tokens carry
+    /// `client_id` too, but they are the client's proof of a sign-in, not a grant to pass on.
+    IdToken,
 }
 
 impl SubjectError {
@@ -52,6 +55,7 @@ impl SubjectError {
             SubjectError::NoSubject => "subject_token_without_sub",
             SubjectError::OtherClient => "subject_token_other_client",
             SubjectError::Impersonated => "subject_token_impersonated",
+            SubjectError::IdToken => "subject_token_is_an_id_token",
         }
     }
 
@@ -69,6 +73,7 @@ impl SubjectError {
             SubjectError::Impersonated => {
                 "the subject token was issued to someone acting for the user (impersonation): it is never exchanged"
             }
+            SubjectError::IdToken => "the subject token is an ID token: send the user's access token",
         }
     }
 }
@@ -90,11 +95,16 @@ pub struct TokenClaims {
     iat: Option<f64>,
     #[serde(default)]
     act: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    at_hash: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    nonce: Option<serde::de::IgnoredAny>,
 }
 
 /// The claims of a verified JWT access token: `iss` is one of `issuers` (exact strings), `exp`
 /// is after `now_s` less `leeway_s`, and `nbf` and `iat`, when present, are not after `now_s`
-/// plus `leeway_s`.
+/// plus `leeway_s`. An ID token (`at_hash` or `nonce`, which ZITADEL's access tokens never
+/// carry) is refused.
 pub fn jwt_claims(payload: &[u8], issuers: &[String], now_s: u64, leeway_s: u64) -> Result<TokenClaims, SubjectError> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
@@ -111,6 +121,9 @@ pub fn jwt_claims(payload: &[u8], issuers: &[String], now_s: u64, leeway_s: u64)
     let future = |t: Option<f64>| t.is_some_and(|t| seconds(t) > now_s.saturating_add(leeway_s));
     if future(claims.nbf) || future(claims.iat) {
         return Err(SubjectError::NotYetValid);
+    }
+    if claims.at_hash.is_some() || claims.nonce.is_some() {
+        return Err(SubjectError::IdToken);
     }
     Ok(claims)
 }
@@ -205,6 +218,14 @@ mod tests {
         assert_eq!(claims(token(json!({"iat": NOW + 120}))).err(), Some(SubjectError::NotYetValid));
         assert_eq!(claims(json!([1, 2])).err(), Some(SubjectError::Malformed));
         assert_eq!(claims(token(json!({"sub": 7}))).err(), Some(SubjectError::Malformed));
+    }
+
+    #[test]
+    fn an_id_token_is_no_access_token_though_it_names_the_client() {
+        // ZITADEL's ID tokens carry azp, client_id, auth_time, at_hash and the nonce asked for.
+        let id_token = token(json!({"azp": "app@p", "auth_time": NOW - 10, "at_hash": "x1", "amr": ["pwd"]}));
+        assert_eq!(claims(id_token).err(), Some(SubjectError::IdToken));
+        assert_eq!(claims(token(json!({"nonce": "n"}))).err(), Some(SubjectError::IdToken));
     }
 
     #[test]
