@@ -1,7 +1,7 @@
 // Shared by bench/bench.mjs and bench/profile-workerd.mjs: the runtime benchmark's call and the
 // fake ZITADEL's data, in the shape of bench/hot_path.rs (5 grants × 4 roles, 20 mapping entries
-// per organization, a 3 KB Microsoft token, a full user object); one signed POST; and the
-// processes that serve a worker under wrangler.
+// per organization, a 3 KB Microsoft token, a full user object); one signed POST; the token
+// exchange's users, settings and calls; and the processes that serve a worker under wrangler.
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 
@@ -94,16 +94,74 @@ export async function benchBody(call, kind, keys, key) {
   return { body: Buffer.from(body), header: signatureHeader(body, key), signedAt: Date.now() };
 }
 
-/** One signed POST of `body`: `{ status, text }`, status 0 with the error code when it failed. */
+/** One signed POST of `body`: `{ status, headers, text }`, status 0 with the error code when it failed. */
 export function post(url, agent, body, header) {
+  return postTo(url, agent, body, { 'content-type': 'application/json', 'ZITADEL-Signature': header });
+}
+
+/** One POST of a benchmark call: a signed call (`{ body, header }`) to `/`, or one with its own `path` and `headers` (the exchange's). */
+export function send(url, agent, call) {
+  return call.path ? postTo(`${url}${call.path}`, agent, call.body, call.headers) : post(url, agent, call.body, call.header);
+}
+
+function postTo(url, agent, body, headers) {
   return new Promise((resolve) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, 'ZITADEL-Signature': header } }, (res) => {
+    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': body.length } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', (e) => resolve({ status: 0, text: e.code ?? e.message }));
     req.end(body);
+  });
+}
+
+// The token exchange (BENCH_PAYLOADS=exchange): a back end of TOKEN_EXCHANGE_CLIENTS exchanges
+// its users' ZITADEL access tokens (JWT, RS256, issued by the fake ZITADEL's OpenID provider) for
+// their Microsoft tokens, stored sealed in the users' metadata as the connect flow leaves them.
+
+/** The back end: a ZITADEL client id (with `@`, so form-urlencoded inside Basic) and a secret of 64 characters, as long as ZITADEL's. */
+export const BENCH_EXCHANGE_CLIENT = { id: '312909075212468700@shop', secret: 'bench-back-end-secret'.padEnd(64, '-0123456789') };
+const EXCHANGE_PROJECT = '312909075212468690';
+const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+/**
+ * What the worker needs for the exchange beside ZITADEL_DOMAIN and ZITADEL_ACCESS_TOKEN (the
+ * connect flow's settings, the sealing key, the back end), for the fake ZITADEL `fake`. No call
+ * should reach Microsoft: the stored tokens stay fresh for hours, and MS_TOKEN_URL points at a
+ * route the fake does not have, so a refresh would show as an error.
+ */
+export function exchangeSettings(fake) {
+  return {
+    secrets: {
+      TOKEN_SEALING_KEY: BENCH_SEALING_KEY, MS_CLIENT_ID: 'bench-ms-app', MS_CLIENT_SECRET: 'bench-ms-secret',
+      TOKEN_EXCHANGE_CLIENTS: `${BENCH_EXCHANGE_CLIENT.id}:${BENCH_EXCHANGE_CLIENT.secret}`,
+    },
+    vars: {
+      CONNECT_CLIENT_ID: '312909075212468699@shop', CONNECT_RETURN_URLS: 'https://app.example/',
+      MS_TOKEN_URL: `${fake.url}/bench/no-refresh-expected`, MS_SCOPES: 'offline_access User.Read Mail.Read',
+    },
+  };
+}
+
+/**
+ * Connects `users` users in `fake` (a fake ZITADEL started with `oidc: {}`): their Microsoft access
+ * token (3 KB, as the claim's), refresh token and expiry (6 h on) sealed in their metadata, and
+ * returns one exchange call per user, `{ path, body, headers, user }`, with the user's ZITADEL
+ * access token for the back end (12 h).
+ */
+export function exchangeCalls(fake, users, client = BENCH_EXCHANGE_CLIENT) {
+  const expiresAt = String(Math.floor(Date.now() / 1000) + 6 * 3600);
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}`;
+  return Array.from({ length: users }, (_, u) => {
+    const user = `31290907521246${String(8800 + u).padStart(4, '0')}`;
+    const access = `EwB${user}${'x'.repeat(3 * 1024 - 3 - user.length)}`;
+    const stored = { microsoft_access_token: access, microsoft_refresh_token: `M.C5${user}_${'r'.repeat(400)}`, microsoft_access_token_expires_at: expiresAt };
+    fake.setUserMetadata(user, Object.fromEntries(Object.entries(stored).map(([key, value]) => [key, { base64: sealMetadata(BENCH_SEALING_KEY, user, key, value).toString('base64') }])));
+    const subjectToken = fake.issueAccessToken({ user, clientId: client.id, projectId: EXCHANGE_PROJECT });
+    const body = Buffer.from(new URLSearchParams({ grant_type: GRANT, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN }).toString());
+    return { path: '/token', body, headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, user };
   });
 }
 
