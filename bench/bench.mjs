@@ -8,8 +8,9 @@
 // 3. The real runtime: the built worker under wrangler dev (workerd), the fake ZITADEL answering
 //    with BENCH_UPSTREAM_LATENCY_MS (20) of added latency, BENCH_REQUESTS (5000) signed requests
 //    per round at BENCH_CONCURRENCY (32), with the metadata cache on and off, the same calls as
-//    JWT (RS256) and JWE (RSA-OAEP-256) payloads with the cache on, beside an empty
-//    worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
+//    JWT (RS256) and JWE (RSA-OAEP-256) payloads with the cache on, and a warm token exchange
+//    (`POST /token` of a back end for one of BENCH_USERS (10) users, whose Graph token the worker
+//    keeps in memory), beside an empty worker that answers `{}` at once (the floor). The scenarios run side by side and take turns
 //    for BENCH_ROUNDS (4) rounds. Reports requests/s, p50/p95/p99 (medians over the rounds),
 //    upstream calls, errors, the resident memory of the worker's workerd and of wrangler's proxy
 //    workerd and the wasm's memory (and with BENCH_HEAP=1 the isolate's JavaScript heap) after the
@@ -21,9 +22,11 @@
 // BENCH_UPSTREAM_LATENCY_MS, BENCH_ORGS, BENCH_ROUNDS change the load; BENCH_EXTRA_ENTRY=<file>[,<file>]
 // adds other worker scripts to compare (bench/empty-worker-with-log.mjs: an empty worker that also
 // logs a line; bench/same-work-in-js.mjs: this worker's work in plain JavaScript, which also runs
-// with the JWT and JWE calls, and is first checked to answer as this worker does, by
-// bench/same-work-check.mjs: the run stops if it does not); BENCH_PAYLOADS (json,jwt,jwe) the payload types measured;
-// (and sealed: the JSON call with the Microsoft token sealed, beside the cleartext one); BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
+// with the JWT and JWE calls; bench/exchange-in-js.mjs: the warm token exchange in plain
+// JavaScript, which runs with the exchange only; both are first checked to answer as this worker
+// does, by bench/same-work-check.mjs: the run stops if one does not); BENCH_PAYLOADS (json,jwt,jwe,sealed,exchange) the scenarios measured
+// (sealed: the JSON call with the Microsoft token sealed, beside the cleartext one; exchange: the
+// token exchange); BENCH_USERS (10) the exchange's users; BENCH_LOG_LEVEL (log) is wrangler dev's --log-level; BENCH_INSPECTOR=off runs the runtime part
 // on wrangler's dev server without the DevTools inspector (which the CLI cannot turn off, and which
 // hands every console line to wrangler), writing runtime-no-inspector.json and
 // latest-no-inspector.md instead; BENCH_HEAP=1 (inspector on) also reads the isolate's JavaScript
@@ -36,11 +39,11 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { checkSameWork } from './same-work-check.mjs';
+import { checkSameExchange, checkSameWork } from './same-work-check.mjs';
 import { startupProfiles } from './startup.mjs';
 import { markdown } from './report.mjs';
 import { FLOOR, targets } from './targets.mjs';
-import { BENCH_SEALING_KEY, benchBody, benchFixture, benchJoseKeys, benchPayload, post, servingProcesses } from './support.mjs';
+import { BENCH_SEALING_KEY, benchBody, benchFixture, benchJoseKeys, benchPayload, exchangeCalls, exchangeSettings, send, servingProcesses } from './support.mjs';
 import { startFakeZitadel } from '../tests/support/fake-zitadel.mjs';
 import { signatureHeader } from '../tests/support/signature.mjs';
 import { ROOT, startWorker } from '../tests/support/worker.mjs';
@@ -49,6 +52,7 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const LATENCY_MS = Number(process.env.BENCH_UPSTREAM_LATENCY_MS ?? 20);
 const ORGS = Number(process.env.BENCH_ORGS ?? 10);
+const USERS = Number(process.env.BENCH_USERS ?? 10);
 const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 4));
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'log';
 const INSPECTOR = process.env.BENCH_INSPECTOR !== 'off';
@@ -94,28 +98,36 @@ const fixture = benchFixture(ORGS);
 const bodies = Array.from({ length: ORGS }, (_, o) => benchPayload(`org-${o}`, KEY));
 
 const joseKeys = await benchJoseKeys();
-const PAYLOADS = (process.env.BENCH_PAYLOADS ?? 'json,jwt,jwe,sealed').split(',').filter(Boolean);
-const bodiesOf = Object.fromEntries(await Promise.all(PAYLOADS.map(async (kind) => [kind, await Promise.all(bodies.map((b) => benchBody(b, kind, joseKeys, KEY)))])));
-const LABEL = { jwt: 'jwt (RS256)', jwe: 'jwe (RSA-OAEP-256, A256GCM, RS256)', sealed: 'json, Microsoft token sealed (TOKEN_SEALING_KEY)' };
+const PAYLOADS = (process.env.BENCH_PAYLOADS ?? 'json,jwt,jwe,sealed,exchange').split(',').filter(Boolean);
+// The exchange's calls are made per run, once its fake ZITADEL has issued the users' tokens.
+const bodiesOf = Object.fromEntries(await Promise.all(PAYLOADS.filter((kind) => kind !== 'exchange').map(async (kind) => [kind, await Promise.all(bodies.map((b) => benchBody(b, kind, joseKeys, KEY)))])));
+const LABEL = { jwt: 'jwt (RS256)', jwe: 'jwe (RSA-OAEP-256, A256GCM, RS256)', sealed: 'json, Microsoft token sealed (TOKEN_SEALING_KEY)', exchange: 'token exchange, warm (POST /token)' };
 const extras = (process.env.BENCH_EXTRA_ENTRY ?? '').split(',').filter(Boolean);
+// The JavaScript twins, each with the scenarios it answers and the check that it answers them as
+// this worker does; any other extra entry gets the JSON call.
+const twinOf = (file) => {
+  if (file.includes('same-work')) return { payloads: ['json', 'jwt', 'jwe', 'sealed'], check: checkSameWork };
+  if (file.includes('exchange-in-js')) return { payloads: ['exchange'], check: checkSameExchange };
+  return undefined;
+};
 const scenarios = [
   [FLOOR, { entry: join(ROOT, 'bench', 'empty-worker.mjs') }],
-  ...extras.flatMap((file) => PAYLOADS.filter((kind) => kind === 'json' || file.includes('same-work'))
+  ...extras.flatMap((file) => PAYLOADS.filter((kind) => (twinOf(file)?.payloads ?? ['json']).includes(kind))
     .map((kind) => [kind === 'json' ? `extra: ${file}` : `extra: ${file}, ${LABEL[kind]}`, { entry: resolve(ROOT, file), payload: kind }])),
-  ...PAYLOADS.map((kind) => [kind === 'json' ? 'cache on (TTL 60 s)' : `cache on, ${LABEL[kind]}`, { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, payload: kind, ...(kind === 'sealed' ? { secrets: { TOKEN_SEALING_KEY: BENCH_SEALING_KEY } } : {}) }]),
+  ...PAYLOADS.map((kind) => [kind === 'json' ? 'cache on (TTL 60 s)' : kind === 'exchange' ? LABEL.exchange : `cache on, ${LABEL[kind]}`, kind === 'exchange' ? { ours: true, payload: kind } : { vars: { METADATA_CACHE_TTL_SECONDS: '60' }, ours: true, payload: kind, ...(kind === 'sealed' ? { secrets: { TOKEN_SEALING_KEY: BENCH_SEALING_KEY } } : {}) }]),
   ['cache off (TTL 0)', { vars: { METADATA_CACHE_TTL_SECONDS: '0' }, ours: true }],
 ];
-// The JavaScript twin is measured as doing this worker's work: check that it does, before it is measured.
-for (const file of extras.filter((f) => f.includes('same-work'))) {
+// A JavaScript twin is measured as doing this worker's work: check that it does, before it is measured.
+for (const file of extras.filter((f) => twinOf(f)?.payloads.some((kind) => PAYLOADS.includes(kind)))) {
   console.log(`== ${file}: the same answers and log lines as this worker (bench/same-work-check.mjs)`);
   try {
-    console.log(`ok: ${(await checkSameWork(resolve(ROOT, file))).join(', ')}`);
+    console.log(`ok: ${(await twinOf(file).check(resolve(ROOT, file))).join(', ')}`);
   } catch (e) {
     console.error(`${file} does not do this worker's work, so measuring it would compare nothing:\n${e.stack ?? e}`);
     process.exit(1);
   }
 }
-report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, scenarios: {} };
+report.runtime = { inspector: INSPECTOR, requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, upstream_latency_ms: LATENCY_MS, organizations: ORGS, ...(PAYLOADS.includes('exchange') ? { exchange_users: USERS } : {}), scenarios: {} };
 
 // All scenarios run side by side (each its own wrangler dev and fake ZITADEL, idle while the
 // others are measured) and take turns round by round, each round starting one scenario later, so
@@ -125,20 +137,30 @@ const runs = [];
 try {
   for (const [name, { entry, vars = {}, secrets = {}, ours = false, payload = 'json' }] of scenarios) {
     // In the list before the worker starts, so that `finally` closes its fake ZITADEL either way.
-    const run = { name, ours, payload, bodies: bodiesOf[payload] ?? bodies, ttl: Number(vars.METADATA_CACHE_TTL_SECONDS ?? 0), fake: await startFakeZitadel({ fixture, latencyMs: LATENCY_MS }) };
+    // The exchange's fake ZITADEL is also the OpenID provider that issues the users' access tokens.
+    const exchange = payload === 'exchange';
+    const run = { name, ours, payload, bodies: bodiesOf[payload] ?? bodies, ttl: Number(vars.METADATA_CACHE_TTL_SECONDS ?? 0), fake: await startFakeZitadel({ fixture, latencyMs: LATENCY_MS, ...(exchange ? { oidc: {} } : {}) }) };
     runs.push(run);
     run.fake.setWebKeys([joseKeys.jwk]);
+    const settings = exchange ? exchangeSettings(run.fake) : { secrets: {}, vars: {} };
+    if (exchange) run.bodies = exchangeCalls(run.fake, USERS);
     run.worker = await startWorker({
       entry,
       logLevel: LOG_LEVEL,
       inspector: INSPECTOR,
-      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken, PAYLOAD_DECRYPTION_KEY: joseKeys.decryptionKey, ...secrets },
-      vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*', ...vars },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: run.fake.accessToken, PAYLOAD_DECRYPTION_KEY: joseKeys.decryptionKey, ...settings.secrets, ...secrets },
+      vars: { ZITADEL_DOMAIN: run.fake.url, GROUPS_CLAIM: 'groups', MS_TOKEN_CLIENT_IDS: '*', ...settings.vars, ...vars },
     });
     Object.assign(run, { agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }), rounds: [] });
   }
   for (const run of runs) {
     run.startedAt = Date.now();
+    // The exchange's first call per user, one at a time: it reads the key set and the user's
+    // sealed tokens and keeps the Graph token in memory; every later call is a warm one.
+    for (const call of run.payload === 'exchange' ? run.bodies : []) {
+      const { status, text } = await send(run.worker.url, run.agent, call);
+      if (status !== 200) throw new Error(`${run.name}: the first exchange for user ${call.user} was answered ${status} ${text.slice(0, 300)}`);
+    }
     await load(run.worker.url, run.agent, run.bodies, 200); // warm-up: JIT, isolate, connections (and the cache)
     run.rss = [workerdMemory(run.worker)];
     run.wasm = [await wasmMemory(run.worker.url)];
@@ -171,8 +193,9 @@ try {
       upstream_calls: run.fake.callsTo(/metadata\/search$/).length,
       payload: run.payload,
       key_set_reads: run.fake.callsTo(/oauth\/v2\/keys$/).length,
-      upstream_calls_counted_over: 200 + ROUNDS * REQUESTS,
+      upstream_calls_counted_over: 200 + ROUNDS * REQUESTS + (run.payload === 'exchange' ? USERS : 0),
       ours: run.ours,
+      ...(run.payload === 'exchange' ? { exchange_users: USERS } : {}),
       ...(run.ttl ? { cache_ttl_seconds: run.ttl } : {}),
       seconds_from_warm_up_to_last_round: Math.round((run.endedAt - run.startedAt) / 1000),
       cpu_us_per_request: Object.fromEntries(Object.keys(run.rounds[0].cpu_us_per_request).map((k) => [k, Math.round(median(run.rounds.map((r) => r.cpu_us_per_request[k])))])),
@@ -213,11 +236,11 @@ async function load(url, agent, signed, count) {
     while (next < count) {
       const entry = signed[next % signed.length];
       // Signed again each minute: a whole run lasts longer than the signature tolerance (300 s).
-      if (Date.now() - entry.signedAt > 60_000) Object.assign(entry, { header: signatureHeader(entry.body, KEY), signedAt: Date.now() });
-      const { body, header } = entry;
+      // (The exchange's calls carry no signature: their access tokens live 12 hours.)
+      if (entry.header && Date.now() - entry.signedAt > 60_000) Object.assign(entry, { header: signatureHeader(entry.body, KEY), signedAt: Date.now() });
       next += 1;
       const t = process.hrtime.bigint();
-      const { status, text } = await post(url, agent, body, header);
+      const { status, text } = await send(url, agent, entry);
       latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
       if (status !== 200 || !text.startsWith('{')) {
         errors += 1;
