@@ -189,6 +189,7 @@ const SUBJECT_ERRORS = {
   subject_token_without_sub: 'the subject token names no user',
   subject_token_other_client: 'the subject token was not issued to this client',
   subject_token_impersonated: 'the subject token was issued to someone acting for the user (impersonation): it is never exchanged',
+  subject_token_is_an_id_token: "the subject token is an ID token: send the user's access token",
 };
 
 function refused(code, trace) {
@@ -219,6 +220,8 @@ async function verify(config, token, clientId, now, trace) {
   if (typeof claims.exp !== 'number' || seconds(claims.exp) + LEEWAY_S <= now) throw refused('subject_token_expired', trace);
   const future = (t) => typeof t === 'number' && seconds(t) > now + LEEWAY_S;
   if (future(claims.nbf) || future(claims.iat)) throw refused('subject_token_not_yet_valid', trace);
+  const present = (v) => v !== undefined && v !== null;
+  if (present(claims.at_hash) || present(claims.nonce)) throw refused('subject_token_is_an_id_token', trace);
   if (claims.act !== undefined && claims.act !== null) throw refused('subject_token_impersonated', trace);
   if (typeof claims.client_id !== 'string' || !(await sameInConstantTime(claims.client_id, clientId))) throw refused('subject_token_other_client', trace);
   if (!claims.sub) throw refused('subject_token_without_sub', trace);
