@@ -83,6 +83,23 @@ describe('bench targets', () => {
     assert.equal(targets(report()).filter((t) => t.target.startsWith('sealed')).length, 0, 'no sealed scenario, no verdict');
   });
 
+  it('judge a warm token exchange by its reads of stored tokens (one per user per 5 minutes) and show its CPU beside JavaScript\'s', () => {
+    const cpu = (workerd_worker) => ({ cpu_us_per_request: { workerd_worker } });
+    const exchange = (reads, seconds) => {
+      const r = report({ floor: cpu(1100) });
+      r.runtime.scenarios['token exchange, warm'] = scenario({ ours: true, payload: 'exchange', exchange_users: 10, seconds_from_warm_up_to_last_round: seconds, upstream_calls: reads, p50_ms: 70, ...cpu(1400) });
+      r.runtime.scenarios['extra: bench/exchange-in-js.mjs, token exchange, warm'] = scenario({ payload: 'exchange', p50_ms: 65, ...cpu(1250) });
+      return targets(r);
+    };
+    const name = 'token exchange, warm: each user\'s stored tokens';
+    assert.equal(verdict(exchange(10, 207), name), true);
+    assert.equal(verdict(exchange(11, 207), name), false, 'a warm exchange read the stored tokens again');
+    assert.equal(verdict(exchange(20, 301), name), true, 'two windows of 5 minutes');
+    const reference = exchange(10, 207).find((t) => t.target.startsWith('token exchange, warm: CPU per request'));
+    assert.equal(reference.met, null);
+    assert.equal(reference.measured, '1400 µs; the same work in JavaScript: 1250 µs (1.12×), p50 70 against 65 ms; the floor: 1100 µs');
+  });
+
   it('fail when the cache-on p50 is more than 1.5 times the floor', () => {
     assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 75 } })), 'cache on (TTL 60 s): p50 within'), true);
     assert.equal(verdict(targets(report({ cacheOn: { p50_ms: 76 } })), 'cache on (TTL 60 s): p50 within'), false);
