@@ -47,10 +47,11 @@ const tomlString = (s) => JSON.stringify(String(s));
  * `kv`: binding names of KV namespaces to attach (simulated locally); `stateDir`:
  * where wrangler keeps local KV data, to share it between instances (default: a fresh directory).
  * `inspector: false` runs wrangler's dev server without the DevTools inspector (the benchmark's
- * second runtime measurement; see dev-server-no-inspector.mjs).
+ * second runtime measurement; see dev-server-no-inspector.mjs). `env`: more environment variables
+ * for wrangler (e.g. WRANGLER_DISABLE_REQUEST_BODY_DRAINING).
  * Resolves once /healthz answers.
  */
-export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, logLevel = 'log', inspector = true, timeoutMs = 90_000 } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, entry = ENTRY, logLevel = 'log', inspector = true, timeoutMs = 90_000, env: extraEnv = {} } = {}) {
   if (!existsSync(entry)) {
     throw new Error(`${entry} is missing: build the worker first (sh scripts/build.sh, or npm test)`);
   }
@@ -73,7 +74,7 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
   // many servers): wrangler then exits with "Address already in use", and new ports are tried.
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await launch({ dir, config, persist, inspector, logLevel, timeoutMs });
+      return await launch({ dir, config, persist, inspector, logLevel, timeoutMs, extraEnv });
     } catch (e) {
       if (!e.portTaken || attempt === 3) {
         rmSync(dir, { recursive: true, force: true });
@@ -84,7 +85,7 @@ export async function startWorker({ vars = {}, secrets = {}, kv = [], stateDir, 
 }
 
 /** One start of wrangler on fresh ports; on failure its process group is gone, `dir` is kept. */
-async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) {
+async function launch({ dir, config, persist, inspector, logLevel, timeoutMs, extraEnv }) {
   const port = await freePort();
   const inspectorPort = inspector ? await freePort() : undefined;
   const [command, args] = inspector
@@ -94,7 +95,7 @@ async function launch({ dir, config, persist, inspector, logLevel, timeoutMs }) 
   // wrangler also writes every message, down to one debug entry per DevTools event (several per
   // request), to a log file under ~/.config/.wrangler/logs: ~450 MB per benchmark run. It goes
   // to this instance's own directory instead and is removed with it.
-  const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0', WRANGLER_LOG_PATH: join(dir, 'wrangler.log') };
+  const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1', FORCE_COLOR: '0', WRANGLER_LOG_PATH: join(dir, 'wrangler.log'), ...extraEnv };
   const child = spawn(command, args, {
     cwd: dir,
     detached: true, // own process group: stop() signals wrangler and workerd together

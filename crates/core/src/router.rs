@@ -159,17 +159,24 @@ impl App {
         (response, trace)
     }
 
-    /// The ZITADEL call: good settings, then the body, then the target.
+    /// The ZITADEL call: good settings, then the signature header and its time window, then the
+    /// body, then the target. A call without a header, with a malformed one or with a timestamp
+    /// outside the window is refused before its body is read, copied into wasm or hashed.
     async fn call<R: Runtime>(&self, runtime: &R, request: &impl Incoming) -> (Result<Response, Error>, Trace) {
         let target = match self.target() {
             Ok(target) => target,
             Err(problems) => return (Err(Error::Misconfigured(problems.to_vec())), Trace::default()),
         };
+        let header = request.header(signature::HEADER);
+        let config = target.config();
+        let now = (runtime.now_ms() / 1000) as i64;
+        if let Err(e) = signature::check_header(header.as_deref(), now, config.signature_tolerance_seconds) {
+            return (Err(Error::Signature(e)), Trace::default());
+        }
         let body = match request.body(MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(e) => return (Err(e), Trace::default()),
         };
-        let header = request.header(signature::HEADER);
         let (result, trace) = target.handle(runtime, header.as_deref(), &body).await;
         (result.map(|answer| Response::json(200, answer.to_json())), trace)
     }

@@ -8,6 +8,11 @@
 //! - a header with two `t` entries, or a `t` that is not a canonical decimal, is rejected instead of
 //!   letting the last one win;
 //! - a timestamp more than [`MAX_FUTURE_SECONDS`] ahead of our clock is rejected too.
+//!
+//! The header and its time window are judged before the MAC, and before the body is even read
+//! ([`check_header`]): a call with no header, a malformed one or a timestamp outside the window
+//! costs no body read, copy or hash. So `stale_signature` and `future_signature` say the
+//! timestamp is outside the window, not that the signature is genuine.
 
 use std::future::Future;
 
@@ -81,9 +86,9 @@ pub enum SignatureError {
     Malformed(Malformed),
     /// No `v1` matches the body under any configured key.
     Invalid,
-    /// A genuine signature, older than the tolerance.
+    /// A timestamp older than the tolerance (judged before the MAC).
     Stale { age_seconds: i64, tolerance_seconds: u64 },
-    /// A genuine signature, stamped too far in the future.
+    /// A timestamp too far in the future (judged before the MAC).
     Future { ahead_seconds: i64 },
 }
 
@@ -171,10 +176,22 @@ pub fn parse(header: &str) -> Result<SignedHeader<'_>, SignatureError> {
     Ok(SignedHeader { timestamp, signatures })
 }
 
+/// Reads the header (if any) and judges its timestamp against our clock and the tolerance for old
+/// timestamps: what can be refused before the body is read.
+pub fn check_header(
+    header: Option<&str>,
+    now: i64,
+    tolerance_seconds: u64,
+) -> Result<SignedHeader<'_>, SignatureError> {
+    let signed = parse(header.ok_or(SignatureError::Missing)?)?;
+    signed.check_window(now, tolerance_seconds)?;
+    Ok(signed)
+}
+
 /// Checks a call: header (if any), raw body, the configured keys, our clock and the tolerance for
-/// old timestamps, each MAC computed by `mac`. The MAC is checked before the clock, so a stale or
-/// future error always means a genuine signature (a clock or replay problem), and
-/// `invalid_signature` always means a wrong key.
+/// old timestamps, each MAC computed by `mac`. The header and its window first
+/// ([`check_header`]), then the MAC: `invalid_signature` always means a wrong key or a changed
+/// body.
 pub async fn verify<M: Mac>(
     mac: &M,
     header: Option<&str>,
@@ -183,15 +200,13 @@ pub async fn verify<M: Mac>(
     now: i64,
     tolerance_seconds: u64,
 ) -> Result<(), SignatureError> {
-    let signed = parse(header.ok_or(SignatureError::Missing)?)?;
-    let mut genuine = false;
+    let signed = check_header(header, now, tolerance_seconds)?;
     for key in keys {
         if signed.matches(&mac.hmac_sha256(key.as_bytes(), &signed_content(signed.timestamp, body)).await) {
-            genuine = true;
-            break;
+            return Ok(());
         }
     }
-    signed.judge(genuine, now, tolerance_seconds)
+    Err(SignatureError::Invalid)
 }
 
 /// What the MAC is taken over: the timestamp as sent, `.`, the raw body; in parts.
@@ -207,11 +222,9 @@ impl SignedHeader<'_> {
         self.signatures.iter().any(|sig| expected == hmac::digest::CtOutput::new((*sig).into()))
     }
 
-    /// The verdict once the MAC is known: invalid, or genuine but outside the time window, or good.
-    fn judge(&self, genuine: bool, now: i64, tolerance_seconds: u64) -> Result<(), SignatureError> {
-        if !genuine {
-            return Err(SignatureError::Invalid);
-        }
+    /// Whether the timestamp lies within the window: at most `tolerance_seconds` old, at most
+    /// [`MAX_FUTURE_SECONDS`] ahead.
+    fn check_window(&self, now: i64, tolerance_seconds: u64) -> Result<(), SignatureError> {
         // parse() checked the form (canonical, at most 19 digits); the value may still overflow i64.
         let t: i64 = self.timestamp.parse().map_err(|_| SignatureError::Malformed(Malformed::BadTimestamp))?;
         let age = now.saturating_sub(t);

@@ -137,5 +137,30 @@ fn a_call_is_read_checked_and_traced() {
     request.signature = None;
     let (response, trace) = serve(&app(), "POST", "/", &request);
     assert_eq!((response.status, trace.outcome), (401, "missing_signature"));
-    assert_eq!(request.reads.get(), 2);
+    assert_eq!(request.reads.get(), 1, "a call without a header is refused unread");
+}
+
+#[test]
+fn a_call_whose_header_is_missing_malformed_or_out_of_its_window_is_refused_unread() {
+    let body = vec![b' '; 1 << 20];
+    let now = crate::testing::START_MS as i64 / 1000;
+    let keys = [crate::secret::SigningKey::new("k1")];
+    let cases = [
+        (None, "missing_signature"),
+        (Some("t=abc,v1=00".to_string()), "malformed_signature"),
+        (Some(signature::header_for(now - 301, &body, &keys)), "stale_signature"),
+        (Some(signature::header_for(now + 61, &body, &keys)), "future_signature"),
+    ];
+    for (header, code) in cases {
+        let mut request = Fake::new(&body);
+        request.signature = header;
+        let (response, trace) = serve(&app(), "POST", "/", &request);
+        assert_eq!((response.status, trace.outcome), (401, code));
+        assert_eq!(request.reads.get(), 0, "{code}: the body was read");
+    }
+    // A header in its window gets its body read, and a wrong MAC is judged then.
+    let mut request = Fake::new(&body);
+    request.signature = Some(signature::header_for(now, b"another body", &keys));
+    let (response, trace) = serve(&app(), "POST", "/", &request);
+    assert_eq!((response.status, trace.outcome, request.reads.get()), (401, "invalid_signature", 1));
 }

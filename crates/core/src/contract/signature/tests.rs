@@ -123,10 +123,28 @@ fn a_body_changed_by_one_byte_is_refused() {
 }
 
 #[test]
-fn wrong_mac_is_checked_before_the_clock() {
-    // A forged signature with an old timestamp is `invalid`, not `stale`: stale means genuine.
+fn the_clock_is_checked_before_the_mac() {
+    // A forged signature with an old timestamp is `stale`: the window is judged before the body is
+    // read, so an old call costs no hash (issue 23).
     let forged = "t=1,v1=5bd3682c5cc49698cacee157693304c40e4a986c7873a817e2a5d7e1f69e4677";
-    assert_eq!(check(forged, BODY, &key("test-signing-key"), T), Err(SignatureError::Invalid));
+    assert!(matches!(check(forged, BODY, &key("test-signing-key"), T), Err(SignatureError::Stale { .. })));
+    let forged_now = format!("t={T},v1={}", "5b".repeat(32));
+    assert_eq!(check(&forged_now, BODY, &key("test-signing-key"), T), Err(SignatureError::Invalid));
+}
+
+#[test]
+fn the_header_and_its_window_are_judged_without_the_body() {
+    assert_eq!(check_header(None, T, 300).err(), Some(SignatureError::Missing));
+    assert_eq!(check_header(Some("t=x,v1=00"), T, 300).err(), Some(SignatureError::Malformed(Malformed::BadTimestamp)));
+    let stale = format!("t={},v1={}", T - 301, "00".repeat(32));
+    assert_eq!(
+        check_header(Some(&stale), T, 300).err(),
+        Some(SignatureError::Stale { age_seconds: 301, tolerance_seconds: 300 })
+    );
+    let ahead = format!("t={},v1={}", T + 61, "00".repeat(32));
+    assert_eq!(check_header(Some(&ahead), T, 300).err(), Some(SignatureError::Future { ahead_seconds: 61 }));
+    let fresh = format!("t={T},v1={}", "00".repeat(32));
+    assert!(check_header(Some(&fresh), T, 300).is_ok());
 }
 
 #[test]
