@@ -63,6 +63,20 @@ describe('permissions from organization metadata (PAT, cache on)', () => {
     assert.equal(search.authorization, `Bearer ${fake.accessToken}`);
   });
 
+  it('an organization id that is no ZITADEL id is never put into a URL: no permissions, no call, and the v2 API stays', async () => {
+    fake.reset();
+    const { res, line } = await withLogLine(w, () => call(w, payload({ org: { id: '..' } })));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(claim(res, 'permissions'), undefined);
+    assert.deepEqual(claim(res, 'my:zitadel:grants'), FLAT_ROLES, 'the rest of the answer is there');
+    assert.equal(line.upstream_error, 'invalid_id');
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 0);
+    fake.setMetadata('after-bad-id', 'admin', ['after:read']);
+    const next = await call(w, payload({ org: { id: 'after-bad-id' } }));
+    assert.deepEqual(claim(next, 'permissions'), ['after:read']);
+    assert.deepEqual(fake.callsTo(METADATA_SEARCH).map((c) => c.path), ['/v2/organizations/after-bad-id/metadata/search'], 'still the v2 API');
+  });
+
   it('many calls within the TTL make one upstream call', async () => {
     const org = 'cache-org';
     fake.setMetadata(org, 'admin', ['cached:perm']);

@@ -6,6 +6,7 @@
 //! empty string turns that claim off.
 
 use crate::connect::return_to::ReturnUrls;
+use crate::contract::id::is_zitadel_id;
 use crate::runtime::deadline::MAX_UPSTREAM_TIMEOUT_MS;
 use crate::seal::SealingKeys;
 use crate::secret::{DecryptionKey, Secret, SigningKey};
@@ -278,7 +279,16 @@ impl Config {
             (Some(claim), Some(_)) => Some(PermissionsConfig {
                 claim,
                 project_id: s.text(PERMISSIONS_PROJECT_ID),
-                org_id: s.text(PERMISSIONS_ORG_ID),
+                org_id: s.text(PERMISSIONS_ORG_ID).filter(|id| {
+                    let valid = is_zitadel_id(id);
+                    if !valid {
+                        s.problem(
+                            PERMISSIONS_ORG_ID,
+                            "must be an organization id (letters, digits, `_` and `-`, at most 200)".into(),
+                        );
+                    }
+                    valid
+                }),
                 metadata_prefix: s.text(PERMISSIONS_METADATA_PREFIX).unwrap_or_default(),
             }),
             _ => None,
@@ -953,6 +963,15 @@ mod tests {
         let off = with(&[(MS_TOKEN_CLAIM, ""), (PERMISSIONS_CLAIM, "")]).unwrap();
         assert_eq!(named(&off)[0], ("permissions", false, vec![PERMISSIONS_CLAIM]));
         assert_eq!(named(&off)[3], ("microsoft_token_claim", false, vec![MS_TOKEN_CLAIM]));
+    }
+
+    #[test]
+    fn the_mapping_organization_must_be_an_organization_id() {
+        let c = with(&[(PERMISSIONS_ORG_ID, "312909075211944344")]).unwrap();
+        assert_eq!(c.permissions.unwrap().org_id.as_deref(), Some("312909075211944344"));
+        let problems = with(&[(PERMISSIONS_ORG_ID, "../admin")]).unwrap_err();
+        assert_eq!(settings_named(&problems), [PERMISSIONS_ORG_ID]);
+        assert!(!problems[0].problem.contains("admin"));
     }
 
     #[test]

@@ -107,6 +107,7 @@ fn every_upstream_error_code_is_in_the_logs_section() {
         UpstreamError::MissingApi,
         UpstreamError::Status(500),
         UpstreamError::Malformed,
+        UpstreamError::InvalidId,
     ];
     for e in all {
         match e {
@@ -117,7 +118,8 @@ fn every_upstream_error_code_is_in_the_logs_section() {
             | UpstreamError::RateLimited
             | UpstreamError::MissingApi
             | UpstreamError::Status(_)
-            | UpstreamError::Malformed => {}
+            | UpstreamError::Malformed
+            | UpstreamError::InvalidId => {}
         }
     }
     let logs = section(&readme(), "## Logs");

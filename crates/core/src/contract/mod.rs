@@ -2,6 +2,7 @@
 //! call, the answer, what the earlier targets of an execution answered, and the size limits.
 
 pub mod chain;
+pub mod id;
 pub mod jose;
 pub mod json;
 pub mod limits;

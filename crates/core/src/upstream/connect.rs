@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::zitadel::{path_segment, ZitadelClient};
+use super::zitadel::{zitadel_id, ZitadelClient};
 use super::{check_status, TokenAnswer, UpstreamError};
 use crate::port::{Clock, Http, HttpRequest, Timer};
 use crate::runtime::backoff::Backoff;
@@ -91,7 +91,7 @@ impl ZitadelClient {
             #[serde(default)]
             result: Vec<IdpLink>,
         }
-        let url = format!("{}/v2/users/{}/links/_search", self.base_url(), path_segment(user_id));
+        let url = format!("{}/v2/users/{}/links/_search", self.base_url(), zitadel_id(user_id)?);
         let body = serde_json::to_vec(&ListIdpLinks { query: Query { limit: MAX_LINKS } })
             .map_err(|_| UpstreamError::Malformed)?;
         let response = self.authorized_post(runtime, &url, body, None).await?;
@@ -183,14 +183,14 @@ mod tests {
                 {"idpId": "google"}
             ]}),
         )]);
-        let links = block_on(client().idp_links(&runtime, "u/1")).unwrap();
+        let links = block_on(client().idp_links(&runtime, "u-1")).unwrap();
         assert_eq!(links.len(), 2);
         assert_eq!(
             links[0],
             IdpLink { idp_id: "ms-idp".into(), user_id: "0f1e".into(), user_name: "ada@contoso.example".into() }
         );
         let sent = &runtime.sent()[0];
-        assert_eq!(sent.url, "https://z.example/v2/users/u%2F1/links/_search");
+        assert_eq!(sent.url, "https://z.example/v2/users/u-1/links/_search");
         assert!(sent.header("authorization").is_some_and(|a| a.starts_with("Bearer ")));
         assert_eq!(serde_json::from_slice::<serde_json::Value>(&sent.body).unwrap(), json!({"query": {"limit": 100}}));
         let none = FakeRuntime::new(vec![Reply::json(200, json!({"details": {}}))]);

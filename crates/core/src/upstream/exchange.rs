@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::zitadel::{form_encode, path_segment, Filter, KeyFilter, Page, SearchBody, V2Page, ZitadelClient};
+use super::zitadel::{form_encode, zitadel_id, Filter, KeyFilter, Page, SearchBody, V2Page, ZitadelClient};
 use super::{check_status, UpstreamError};
 use crate::config::ExchangeClient;
 use crate::port::{Clock, Http, HttpRequest, Timer};
@@ -80,7 +80,7 @@ impl ZitadelClient {
         let prefix = common_prefix(keys);
         let filter = [Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" })];
         let filters = if prefix.is_empty() { &filter[..0] } else { &filter[..] };
-        let url = format!("{}/v2/users/{}/metadata/search", self.base_url(), path_segment(user_id));
+        let url = format!("{}/v2/users/{}/metadata/search", self.base_url(), zitadel_id(user_id)?);
         let mut found = Vec::new();
         let mut offset: u64 = 0;
         for _ in 0..MAX_USER_METADATA_PAGES {
@@ -113,7 +113,7 @@ impl ZitadelClient {
         struct DeleteUserMetadata<'a> {
             keys: &'a [&'a str],
         }
-        let url = format!("{}/v2/users/{}/metadata", self.base_url(), path_segment(user_id));
+        let url = format!("{}/v2/users/{}/metadata", self.base_url(), zitadel_id(user_id)?);
         let body = serde_json::to_vec(&DeleteUserMetadata { keys }).map_err(|_| UpstreamError::Malformed)?;
         self.authorized(runtime, "DELETE", &url, body, None).await.map(|_| ())
     }
@@ -200,10 +200,10 @@ mod tests {
                 json!({"pagination": {"totalResult": "101"}, "metadata": [{"key": "ms_at", "value": "YQ=="}]}),
             ),
         ]);
-        let found = block_on(client().user_metadata(&runtime, "u/1", &["ms_at", "ms_rt"])).unwrap();
+        let found = block_on(client().user_metadata(&runtime, "u-1", &["ms_at", "ms_rt"])).unwrap();
         assert_eq!(found, [("ms_at".to_string(), "YQ==".to_string())]);
         let sent = runtime.sent();
-        assert_eq!(sent[0].url, "https://z.example/v2/users/u%2F1/metadata/search");
+        assert_eq!(sent[0].url, "https://z.example/v2/users/u-1/metadata/search");
         let body: serde_json::Value = serde_json::from_slice(&sent[1].body).unwrap();
         assert_eq!(
             body,

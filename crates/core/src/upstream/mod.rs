@@ -32,6 +32,8 @@ pub enum UpstreamError {
     Status(u16),
     /// A 2xx answer that is not the expected JSON.
     Malformed,
+    /// An organization or user id that does not look as ZITADEL's do: never sent.
+    InvalidId,
 }
 
 impl UpstreamError {
@@ -46,6 +48,7 @@ impl UpstreamError {
             UpstreamError::MissingApi => "missing_api",
             UpstreamError::Status(_) => "bad_status",
             UpstreamError::Malformed => "malformed_response",
+            UpstreamError::InvalidId => "invalid_id",
         }
     }
 }
@@ -62,6 +65,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::MissingApi => f.write_str("this instance has no such API (HTTP 404)"),
             UpstreamError::Status(status) => write!(f, "HTTP {status}"),
             UpstreamError::Malformed => f.write_str("the answer was not the expected JSON"),
+            UpstreamError::InvalidId => f.write_str("an id that is not a ZITADEL id was not sent"),
         }
     }
 }

@@ -9,11 +9,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use base64::Engine;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
 use super::{check_status, TokenAnswer, UpstreamError};
 use crate::config::{Credentials, ZitadelApiConfig};
+use crate::contract::id::is_zitadel_id;
 use crate::port::{Clock, Http, HttpRequest, HttpResponse, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::single_flight::SingleFlight;
@@ -81,6 +81,7 @@ impl ZitadelClient {
         org_id: &str,
         prefix: &str,
     ) -> Result<Vec<MetadataEntry>, UpstreamError> {
+        let org_id = zitadel_id(org_id)?;
         if !self.management_v1.get() {
             match self.list_metadata(runtime, org_id, prefix, Api::V2).await {
                 Err(UpstreamError::MissingApi) => self.management_v1.set(true),
@@ -203,7 +204,7 @@ impl ZitadelClient {
             let filters = filter.as_slice();
             let (url, body, org_header) = match which {
                 Api::V2 => (
-                    format!("{}/v2/organizations/{}/metadata/search", self.api.base_url, path_segment(org_id)),
+                    format!("{}/v2/organizations/{org_id}/metadata/search", self.api.base_url),
                     SearchBody::V2 { pagination: page, filters },
                     None,
                 ),
@@ -261,7 +262,7 @@ impl ZitadelClient {
         struct SetUserMetadata<'a> {
             metadata: &'a [crate::contract::response::Metadata],
         }
-        let url = format!("{}/v2/users/{}/metadata", self.api.base_url, path_segment(user_id));
+        let url = format!("{}/v2/users/{}/metadata", self.api.base_url, zitadel_id(user_id)?);
         let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
         self.authorized_post(runtime, &url, body, None).await.map(|_| ())
     }
@@ -400,12 +401,11 @@ pub(super) fn form_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// The characters of a URL path segment that are percent-encoded: all but RFC 3986's unreserved.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-/// `s` as one URL path segment.
-pub(super) fn path_segment(s: &str) -> String {
-    utf8_percent_encode(s, PATH_SEGMENT).to_string()
+/// `id` when it looks as ZITADEL's ids do ([`is_zitadel_id`]), to be put into a URL path or a
+/// header as it is; any other is never sent (`InvalidId`). Percent-encoding is not enough: `..`
+/// survives it, and `/v2/organizations/../metadata/search` is another route.
+pub fn zitadel_id(id: &str) -> Result<&str, UpstreamError> {
+    is_zitadel_id(id).then_some(id).ok_or(UpstreamError::InvalidId)
 }
 
 #[cfg(test)]
@@ -656,9 +656,24 @@ mod tests {
     }
 
     #[test]
-    fn org_ids_are_escaped_in_the_path() {
-        assert_eq!(path_segment("31290/../x y"), "31290%2F..%2Fx%20y");
+    fn only_ids_as_zitadel_makes_them_go_into_a_url_or_a_header() {
+        for good in ["312909075211944344", "V1_abc-DEF_9", &"1".repeat(200)] {
+            assert_eq!(zitadel_id(good), Ok(good));
+        }
+        for bad in ["", "..", "31290/../x", "a b", "a.b", "é", "%2e%2e", &"1".repeat(201), "o1\r\nx-evil: 1"] {
+            assert_eq!(zitadel_id(bad), Err(UpstreamError::InvalidId), "{bad:?}");
+        }
         assert_eq!(form_encode("a b&c=d"), "a+b%26c%3Dd");
+    }
+
+    #[test]
+    fn an_org_id_that_is_no_zitadel_id_is_never_sent_and_keeps_the_v2_api() {
+        let client = client(pat_api("https://z"));
+        let runtime = FakeRuntime::new(vec![]);
+        assert_eq!(block_on(client.org_metadata(&runtime, "..", "")), Err(UpstreamError::InvalidId));
+        assert_eq!(block_on(client.set_user_metadata(&runtime, "u/1", &[])), Err(UpstreamError::InvalidId));
+        assert_eq!(runtime.sends(), 0);
+        assert!(!client.uses_management_v1());
     }
 
     #[test]
