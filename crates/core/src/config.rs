@@ -248,6 +248,53 @@ pub const PAYLOAD_DECRYPTION_KEY: &str = "PAYLOAD_DECRYPTION_KEY";
 /// Claims whose names start with this are dropped by ZITADEL without a word.
 const RESERVED_CLAIM_PREFIX: &str = "urn:zitadel:iam";
 
+/// The claims zitadel/oidc writes from its own fields (`TokenClaims`, `AccessTokenClaims`,
+/// `IDTokenClaims`, `UserInfo` with its profile, email, phone and address, and the introspection
+/// answer, pkg/oidc): when it merges a token, these overwrite a target's claim of the same name
+/// (`mergeAndMarshalClaims`), so a claim so named never reaches the token as the worker made it.
+const REGISTERED_CLAIMS: [&str; 40] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "client_id",
+    "act",
+    "scope",
+    "at_hash",
+    "c_hash",
+    "sid",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "active",
+    "token_type",
+    "username",
+];
+
 impl Config {
     /// Reads every setting through `get` (name → raw value).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<Problem>> {
@@ -574,6 +621,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
         }
         if value.starts_with(RESERVED_CLAIM_PREFIX) {
             self.problem(name, format!("starts with `{RESERVED_CLAIM_PREFIX}`, which ZITADEL silently drops from tokens; choose another name, or set it to the empty string to turn the claim off"));
+        }
+        if REGISTERED_CLAIMS.contains(&value.as_str()) {
+            self.problem(name, format!("is `{value}`, a claim ZITADEL's OIDC library writes itself, over any a target gives; choose another name, or set it to the empty string to turn the claim off"));
         }
         Some(value)
     }
@@ -963,6 +1013,19 @@ mod tests {
         let off = with(&[(MS_TOKEN_CLAIM, ""), (PERMISSIONS_CLAIM, "")]).unwrap();
         assert_eq!(named(&off)[0], ("permissions", false, vec![PERMISSIONS_CLAIM]));
         assert_eq!(named(&off)[3], ("microsoft_token_claim", false, vec![MS_TOKEN_CLAIM]));
+    }
+
+    #[test]
+    fn registered_claim_names_are_refused() {
+        for name in ["sub", "aud", "email", "groups_x", "preferred_username", "scope"] {
+            let result = with(&[(GROUPS_CLAIM, name)]);
+            if name == "groups_x" {
+                assert!(result.is_ok());
+            } else {
+                assert_eq!(settings_named(&result.unwrap_err()), [GROUPS_CLAIM], "{name}");
+            }
+        }
+        assert!(with(&[(GROUPS_CLAIM, "groups")]).is_ok(), "`groups` is not one of zitadel/oidc's fields");
     }
 
     #[test]
