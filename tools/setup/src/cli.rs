@@ -35,6 +35,11 @@ PAYLOAD_DECRYPTION_KEY (\"<key id>:<base64 of the PKCS#8 DER>\", through wrangle
 A Worker secret cannot be read back, so the private key is also kept in the key file; running
 again reuses the key the file holds.
 
+When the target's payload type is jwt or jwe (set with --payload-type, or read from the target), it
+prints the line to set under [vars] in wrangler.toml, PAYLOAD_TYPES = \"jwe\" (or \"jwt\"): without
+it the worker also accepts plain JSON payloads, which only the signing key's HMAC proves. The tool
+does not edit wrangler.toml.
+
 With --connect it also provisions the worker's connect flow (users link their Microsoft account):
 the OIDC app \"<name>-connect\" (a public client: code flow with PKCE), whose redirect URI is
 <worker origin>/connect/zitadel/callback, in the project --connect-project or else in the project

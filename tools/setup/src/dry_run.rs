@@ -79,11 +79,15 @@ impl<W: Write> Transport for DryRunApi<W> {
             }
             Call::SearchTargets => format!(
                 "(assuming no target named {:?} exists, so it is created; when one exists it is updated instead \
-                 with POST .../v2/actions/targets/{TARGET_ID} and the same body, then its key is read with \
-                 GET .../v2/actions/targets/{TARGET_ID}; with --payload-type jwe its public keys are listed \
-                 and a key is added before the update)",
+                 with POST .../v2/actions/targets/{TARGET_ID} and the same body, then its key and payloadType are \
+                 read with GET .../v2/actions/targets/{TARGET_ID} (for PAYLOAD_TYPE_JWT or PAYLOAD_TYPE_JWE the \
+                 PAYLOAD_TYPES line to set is printed at the end); with --payload-type jwe its public keys are \
+                 listed and a key is added before the update)",
                 self.name
             ),
+            Call::GetTarget => "(a real run reads the target's signing key and payloadType here; for PAYLOAD_TYPE_JWT \
+                                or PAYLOAD_TYPE_JWE it prints the PAYLOAD_TYPES line to set at its end)"
+                .into(),
             Call::SearchExecutions => {
                 "(assuming no target is bound there yet; a real run keeps the ones that are)".into()
             }
@@ -189,10 +193,12 @@ impl<W: Write> SecretStore for DryRunSecrets<W> {
     }
 }
 
-/// What a real run would print at its end for `--connect`, the client ids and the back ends'
-/// secrets placeholders.
+/// What a real run would print at its end: for `--connect` the client ids and the back ends'
+/// secrets as placeholders, and for `--payload-type jwt` or `jwe` the line of `PAYLOAD_TYPES`. (A
+/// real run also prints that line for a target it reads whose type is JWT or JWE: the dry run
+/// cannot know it, and says so where it reads the target.)
 pub fn next_steps(out: &mut dyn Write, options: &Options) {
-    if let Some(connect) = &options.connect {
+    let done = options.connect.as_ref().map(|connect| {
         let done = ConnectProvisioned {
             client_id: CLIENT_ID.to_string(),
             introspection_client_id: connect.introspection.then(|| API_CLIENT_ID.to_string()),
@@ -202,8 +208,10 @@ pub fn next_steps(out: &mut dyn Write, options: &Options) {
                 .map(|id| (id.clone(), Secret::new(client_secret_placeholder(id))))
                 .collect(),
         };
-        let _ = write!(out, "{}", crate::setup::connect_next_steps(connect, &done));
-    }
+        (connect, done)
+    });
+    let connect = done.as_ref().map(|(connect, done)| (*connect, done));
+    let _ = write!(out, "{}", crate::setup::next_steps(connect, options.payload_type));
 }
 
 /// Placeholder key pairs, and a key file that holds the assumed keys' private keys.
@@ -339,6 +347,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("assuming no target named \"zitadel-claims\" exists"), "{text}");
+        assert!(text.contains("then its key and payloadType are read with GET .../v2/actions/targets/TARGET_ID (for PAYLOAD_TYPE_JWT or PAYLOAD_TYPE_JWE the PAYLOAD_TYPES line to set is printed at the end)"), "{text}");
+        assert!(!text.contains("PAYLOAD_TYPES =") && !text.contains("Left to do"), "{text}");
         assert!(!text.contains("<signing key>"), "{text}");
     }
 
@@ -424,6 +434,12 @@ mod tests {
         assert!(text.contains("GET https://z.example/v2/actions/targets/TARGET_ID"), "{text}");
         assert!(text.contains(r#"{"expirationSigningKey":"0s"}"#), "{text}");
         assert!(text.contains("(with the new key, a comma and the old key on its standard input)"), "{text}");
+        // The target's type is unknown here: the dry run says what a real run does with it.
+        assert!(
+            text.contains("GET https://z.example/v2/actions/targets/TARGET_ID\n    (a real run reads the target's signing key and payloadType here; for PAYLOAD_TYPE_JWT or PAYLOAD_TYPE_JWE it prints the PAYLOAD_TYPES line to set at its end)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("PAYLOAD_TYPES ="), "{text}");
     }
 
     #[test]
@@ -451,6 +467,14 @@ mod tests {
         );
         assert!(text.contains("npx wrangler secret put ZITADEL_SIGNING_KEY"), "{text}");
         assert!(!text.contains("<private key>"), "{text}");
+        assert!(
+            text.ends_with("PUT https://z.example/v2/actions/executions\n    {\"condition\":{\"function\":{\"name\":\"preaccesstoken\"}},\"targets\":[\"TARGET_ID\"]}\nLeft to do by hand:\n  1. Set the worker's variable PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:\n       [vars]\n       PAYLOAD_TYPES = \"jwe\"\n     Without it the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key (anyone with action.target.read can read it), and JWTs that are not encrypted.\n"),
+            "the line a real run prints, at the end: {text}"
+        );
+        let jwt = dry_run("--domain z.example --worker-url https://w.dev/ --payload-type jwt --connect");
+        assert!(jwt.contains("       CONNECT_CLIENT_ID = \"CLIENT_ID\"\n       PAYLOAD_TYPES = \"jwt\"\n"), "{jwt}");
+        let json = dry_run("--domain z.example --worker-url https://w.dev/ --payload-type json");
+        assert!(!json.contains("PAYLOAD_TYPES =") && !json.contains("Left to do"), "{json}");
     }
 
     #[test]

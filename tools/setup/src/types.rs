@@ -76,6 +76,21 @@ impl PayloadType {
             PayloadType::Jwe => "PAYLOAD_TYPE_JWE",
         }
     }
+
+    /// The type a target's `payloadType` names; `None` for another value (`PAYLOAD_TYPE_UNSPECIFIED`,
+    /// ZITADEL's JSON, or one this tool does not know).
+    pub fn from_proto_name(name: &str) -> Option<PayloadType> {
+        [PayloadType::Json, PayloadType::Jwt, PayloadType::Jwe].into_iter().find(|t| t.proto_name() == name)
+    }
+
+    /// The type as the worker's `PAYLOAD_TYPES` and `--payload-type` write it.
+    pub fn worker_name(self) -> &'static str {
+        match self {
+            PayloadType::Json => "json",
+            PayloadType::Jwt => "jwt",
+            PayloadType::Jwe => "jwe",
+        }
+    }
 }
 
 /// The kind of key pair `--key-type` asks for.
@@ -165,5 +180,20 @@ impl Call {
             Call::CreateApiApp => "creating the API app",
             Call::RegenerateApiSecret => "generating a new client secret of the API app",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_types_read_back_from_zitadels_names() {
+        for t in [PayloadType::Json, PayloadType::Jwt, PayloadType::Jwe] {
+            assert_eq!(PayloadType::from_proto_name(t.proto_name()), Some(t));
+        }
+        assert_eq!(PayloadType::from_proto_name("PAYLOAD_TYPE_UNSPECIFIED"), None);
+        assert_eq!(PayloadType::from_proto_name("jwe"), None);
+        assert_eq!(PayloadType::Jwe.worker_name(), "jwe");
     }
 }

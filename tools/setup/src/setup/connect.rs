@@ -24,6 +24,8 @@ use crate::secret::Secret;
 use crate::types::{Connect, Options};
 use crate::wrangler::{with_hint, SecretStore};
 
+use super::Var;
+
 /// The worker's variable holding the app's client id (no secret: a public client has none).
 pub(super) const CLIENT_ID_VAR: &str = "CONNECT_CLIENT_ID";
 /// The worker's secret holding the key that seals the tokens it keeps.
@@ -248,21 +250,29 @@ fn exchange_clients(
 }
 
 /// What is left to do by hand once the apps' client ids are known, and each back end's secret,
-/// shown this once.
-pub fn next_steps(connect: &Connect, done: &Provisioned) -> String {
+/// shown this once. `also`: another variable to set with the client ids (`PAYLOAD_TYPES`), in the
+/// same step, its reason below them; the heading then names no flow.
+pub(super) fn next_steps(connect: &Connect, done: &Provisioned, also: Option<&Var>) -> String {
     let origin = &connect.origin;
     let quoted = |id: &str| serde_json::Value::String(id.to_string()).to_string();
     let mut vars = format!("       {CLIENT_ID_VAR} = {}\n", quoted(&done.client_id));
-    let set = match &done.introspection_client_id {
+    let mut set = match &done.introspection_client_id {
         Some(id) => {
             vars.push_str(&format!("       {INTROSPECTION_CLIENT_ID_VAR} = {}\n", quoted(id)));
             format!("variables {CLIENT_ID_VAR} and {INTROSPECTION_CLIENT_ID_VAR} (no secrets) to the apps' client ids")
         }
         None => format!("variable {CLIENT_ID_VAR} (no secret) to the app's client id"),
     };
+    let mut heading = "For the connect flow, left to do by hand:";
+    if let Some(var) = also {
+        heading = "Left to do by hand:";
+        set.push_str(&format!(", and {} to {}", var.name, var.what));
+        vars.push_str(&var.line());
+        vars.push_str(&format!("     Without {} {}\n", var.name, var.without));
+    }
     let mut text = format!(
         "\
-For the connect flow, left to do by hand:
+{heading}
   1. Set the worker's {set}, in wrangler.toml:
        [vars]
 {vars}  2. Register this redirect URI in the Entra app (Authentication, platform Web):
@@ -487,6 +497,38 @@ mod tests {
         )
         .unwrap_err();
         (err, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_jwt_or_jwe_target_puts_payload_types_in_the_step_of_the_client_ids() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        let out = run_with(&mut fake, &mut stored, &format!("{CONNECT} --payload-type jwt")).unwrap();
+        let expected = "\
+Done.
+Left to do by hand:
+  1. Set the worker's variable CONNECT_CLIENT_ID (no secret) to the app's client id, and PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:
+       [vars]
+       CONNECT_CLIENT_ID = \"600@zitadel-claims\"
+       PAYLOAD_TYPES = \"jwt\"
+     Without PAYLOAD_TYPES the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key, which anyone with action.target.read can read.
+  2. Register this redirect URI in the Entra app (Authentication, platform Web):
+";
+        assert!(out.contains(expected), "{out}");
+        assert_eq!(out.matches("[vars]").count(), 1, "one block: {out}");
+
+        let out =
+            run_with(&mut Fake::default(), &mut Stored::default(), &format!("{INTROSPECTION} --payload-type jwe"))
+                .unwrap();
+        assert!(
+            out.contains("  1. Set the worker's variables CONNECT_CLIENT_ID and INTROSPECTION_CLIENT_ID (no secrets) to the apps' client ids, and PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:\n       [vars]\n       CONNECT_CLIENT_ID = \"600@zitadel-claims\"\n       INTROSPECTION_CLIENT_ID = \"700@zitadel-claims\"\n       PAYLOAD_TYPES = \"jwe\"\n     Without PAYLOAD_TYPES the worker also accepts plain JSON payloads"),
+            "{out}"
+        );
+
+        // JSON: the connect flow's steps as ever.
+        let out =
+            run_with(&mut Fake::default(), &mut Stored::default(), &format!("{CONNECT} --payload-type json")).unwrap();
+        assert!(out.contains("Done.\nFor the connect flow, left to do by hand:\n"), "{out}");
+        assert!(!out.contains("PAYLOAD_TYPES"), "{out}");
     }
 
     #[test]

@@ -248,6 +248,12 @@ mod tests {
         assert_eq!(stored.0[0], (DECRYPTION_SECRET_NAME.to_string(), entry.clone()), "before the signing key");
         assert_eq!(stored.values(SECRET_NAME), ["key-1"]);
         assert!(out.contains("Activated the key 901"), "{out}");
+        let step = "  1. Set the worker's variable PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:
+       [vars]
+       PAYLOAD_TYPES = \"jwe\"
+     Without it the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key (anyone with action.target.read can read it), and JWTs that are not encrypted.
+";
+        assert!(out.ends_with(&format!("Done.\nLeft to do by hand:\n{step}")), "{out}");
 
         // Again: the active key is in the key file, so it is kept and stored again.
         let out = run_keys(&mut fake, &mut stored, &mut keys, &format!("{BASE} --payload-type jwe")).unwrap();
@@ -265,6 +271,7 @@ mod tests {
         assert_eq!(fake.calls(), [Call::SearchTargets, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]);
         assert_eq!(stored.values(DECRYPTION_SECRET_NAME).len(), 2);
         assert!(out.contains("PAYLOAD_DECRYPTION_KEY are left as they are"), "{out}");
+        assert!(out.ends_with(step), "the type read back: {out}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! introspection app and the token exchange clients). This file orders the
 //! steps; each thing provisioned has its own file:
 //!
-//! - `target.rs`: the Actions V2 target (its endpoint, timeout, failure policy, payload type);
+//! - `target.rs`: the Actions V2 target (its endpoint, timeout, failure policy, payload type) and
+//!   the worker's variable `PAYLOAD_TYPES` that its payload type calls for;
 //! - `encryption_keys.rs`: the key pairs of the payload encryption and `PAYLOAD_DECRYPTION_KEY`,
 //!   with their rotation;
 //! - `signing_key.rs`: the target's signing key as `ZITADEL_SIGNING_KEY`, with its rotation;
@@ -17,13 +18,17 @@
 //! a target switched to `PAYLOAD_TYPE_JWE` finds its key active and the worker able to decrypt.
 //! The connect flow comes last: it does not touch the target, and `wrangler secret list` finds the
 //! worker once `wrangler secret put` of the signing key has made it.
+//!
+//! What is left by hand is printed after `Done.` ([`next_steps`]): the worker's plain variables
+//! (`[vars]` in `wrangler.toml`, which the tool never edits: it is the user's file, and a variable
+//! takes effect with their next deploy) and, with `--connect`, the Entra app's settings.
 
 use std::io::Write;
 
 use crate::api::Zitadel;
 use crate::error::Error;
 use crate::keys::Keys;
-use crate::types::{KeyAction, Options};
+use crate::types::{Connect, KeyAction, Options, PayloadType};
 use crate::wrangler::SecretStore;
 
 macro_rules! say {
@@ -42,7 +47,44 @@ mod target;
 #[cfg(test)]
 mod fakes;
 
-pub use connect::{next_steps as connect_next_steps, Provisioned as ConnectProvisioned};
+pub use connect::Provisioned as ConnectProvisioned;
+
+/// A plain variable of the worker that a run calls for besides the connect flow's: the tool prints
+/// its line for `[vars]` in `wrangler.toml` (it does not edit that file) and why it matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Var {
+    name: &'static str,
+    /// The value, unquoted.
+    value: String,
+    /// What it is set to, after "to": "the target's payload type alone".
+    what: &'static str,
+    /// What happens without it, the sentence after "Without it ": "the worker also accepts …".
+    without: String,
+}
+
+impl Var {
+    /// Its line under `[vars]`, indented as the steps print it.
+    fn line(&self) -> String {
+        format!("       {} = {}\n", self.name, serde_json::Value::String(self.value.clone()))
+    }
+}
+
+/// What is left to do by hand after a run, or `""`: `connect`, what `--connect` made; `payload_type`,
+/// the target's payload type as the run set or read it (`None`: unknown, or ZITADEL's default).
+pub fn next_steps(connect: Option<(&Connect, &ConnectProvisioned)>, payload_type: Option<PayloadType>) -> String {
+    let payload_types = target::payload_types_var(payload_type);
+    match (connect, payload_types) {
+        (Some((connect, done)), var) => connect::next_steps(connect, done, var.as_ref()),
+        (None, Some(var)) => format!(
+            "Left to do by hand:\n  1. Set the worker's variable {} to {}, in wrangler.toml:\n       [vars]\n{}     Without it {}\n",
+            var.name,
+            var.what,
+            var.line(),
+            var.without
+        ),
+        (None, None) => String::new(),
+    }
+}
 
 /// Provisions what `options` asks for, in order (see the module docs); progress lines go to `out`.
 pub fn run(
@@ -55,6 +97,8 @@ pub fn run(
     let name = &options.name;
     let existing = api.find_target(name)?;
 
+    // The target's payload type: as this run sets it, else as the target has it once read.
+    let mut payload_type = options.payload_type;
     let (id, created_key) = match (target::spec(options), existing) {
         (Some(spec), Some(id)) => {
             // The keys first: a target switched to PAYLOAD_TYPE_JWE must find its key active and
@@ -84,6 +128,7 @@ pub fn run(
             None => {
                 let target = api.get_target(&id)?;
                 encryption_keys::payload_type_note(options, target.payload_type.as_deref(), out);
+                payload_type = payload_type.or(target.payload_type.as_deref().and_then(PayloadType::from_proto_name));
                 target.signing_key
             }
         };
@@ -98,9 +143,8 @@ pub fn run(
         None => None,
     };
     say!(out, "Done.");
-    if let Some((connect, provisioned)) = provisioned {
-        let _ = write!(out, "{}", connect::next_steps(connect, &provisioned));
-    }
+    let connect = provisioned.as_ref().map(|(connect, provisioned)| (*connect, provisioned));
+    let _ = write!(out, "{}", next_steps(connect, payload_type));
     Ok(())
 }
 
@@ -121,6 +165,7 @@ mod tests {
         assert_eq!(fake.calls(), [Call::SearchTargets, Call::CreateTarget, Call::SearchExecutions, Call::SetExecution]);
         assert!(!out.contains("key-1"), "{out}");
         assert_eq!(fake.log[1].body.as_ref().unwrap().get("payloadType"), None, "ZITADEL's default");
+        assert!(out.ends_with("Done.\n"), "nothing left by hand for a JSON target: {out}");
 
         let out = run_with(&mut fake, &mut stored, BASE).unwrap();
         assert_eq!(stored.values(SECRET_NAME), ["key-1", "key-1"]);

@@ -1,13 +1,19 @@
 //! The Actions V2 target: what it is set to (endpoint, timeout, `interruptOnError`, payload type)
-//! and its creation or update. Its signing key is `signing_key.rs`'s, its public keys
-//! `encryption_keys.rs`'s.
+//! and its creation or update, and the worker's variable `PAYLOAD_TYPES` its payload type calls
+//! for. Its signing key is `signing_key.rs`'s, its public keys `encryption_keys.rs`'s.
 
 use std::io::Write;
 
 use crate::api::{TargetSpec, Zitadel};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::types::Options;
+use crate::types::{Options, PayloadType};
+
+use super::Var;
+
+/// The worker's variable listing the payload types it accepts (`json`, `jwt`, `jwe`,
+/// comma-separated); unset, it accepts all three.
+pub(super) const PAYLOAD_TYPES_VAR: &str = "PAYLOAD_TYPES";
 
 /// What the target is set to; `None` for a run that handles a key only (no `--worker-url`).
 pub(super) fn spec(options: &Options) -> Option<TargetSpec> {
@@ -32,6 +38,30 @@ pub(super) fn update(api: &mut Zitadel, id: &str, spec: &TargetSpec, out: &mut d
     api.update_target(id, spec)?;
     say!(out, "Updated target {:?} (id {id}): {}; its signing key is unchanged", spec.name, settings(spec));
     Ok(())
+}
+
+/// The `PAYLOAD_TYPES` a target of `payload_type` calls for: that type alone. Unset, the worker also
+/// accepts plain JSON, which only the HMAC proves, and its key (the target's signing key) is shown
+/// to anyone who may read the target; so choosing `jwt` or `jwe` protects nothing until the worker
+/// refuses the rest. `None` for JSON (or an unknown type): there is nothing to narrow.
+///
+/// One type, never two, also around a rotation: rotating either key keeps the payload type (the
+/// worker tries each key its secret lists), so no call of another type is under way. Only a
+/// switch of the type has calls of the old one under way (for at most the target's timeout), and
+/// the worker's default (unset) accepts them: the variable is set after the run. A worker that
+/// lists the old type alone needs both while switching; docs/zitadel-by-hand.md says how.
+pub(super) fn payload_types_var(payload_type: Option<PayloadType>) -> Option<Var> {
+    let without = match payload_type? {
+        PayloadType::Json => return None,
+        PayloadType::Jwt => "the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key, which anyone with action.target.read can read.",
+        PayloadType::Jwe => "the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key (anyone with action.target.read can read it), and JWTs that are not encrypted.",
+    };
+    Some(Var {
+        name: PAYLOAD_TYPES_VAR,
+        value: payload_type?.worker_name().to_string(),
+        what: "the target's payload type alone",
+        without: without.to_string(),
+    })
 }
 
 /// The target's settings, for the progress line.
@@ -65,6 +95,50 @@ mod tests {
         run_keys(&mut fake, &mut stored, &mut keys, BASE).unwrap();
         assert_eq!(fake.log[1].body.as_ref().unwrap().get("payloadType"), None);
         assert_eq!(fake.payload_type.as_deref(), Some("PAYLOAD_TYPE_JWT"));
+    }
+
+    /// What a run with a JWT target prints after `Done.`.
+    const JWT_STEP: &str = "Done.
+Left to do by hand:
+  1. Set the worker's variable PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:
+       [vars]
+       PAYLOAD_TYPES = \"jwt\"
+     Without it the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key, which anyone with action.target.read can read.
+";
+
+    #[test]
+    fn a_jwt_target_prints_the_payload_types_line_whether_set_or_read_and_json_prints_none() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        let out = run_with(&mut fake, &mut stored, &format!("{BASE} --payload-type jwt")).unwrap();
+        assert!(out.ends_with(JWT_STEP), "{out}");
+        assert_eq!(out.matches("PAYLOAD_TYPES").count(), 2, "once in the sentence, once as the line: {out}");
+
+        // Kept without the flag: read back from the target.
+        let out = run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]);
+        assert!(out.ends_with(JWT_STEP), "{out}");
+        // A key-only run reads it too.
+        let out = run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
+        assert!(out.ends_with(JWT_STEP), "{out}");
+
+        // JSON (set, or ZITADEL's default): nothing to narrow, nothing printed after Done.
+        let out = run_with(&mut fake, &mut stored, &format!("{BASE} --payload-type json")).unwrap();
+        assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "{out}");
+        let out = run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "{out}");
+        let out = run_with(&mut Fake::default(), &mut Stored::default(), BASE).unwrap();
+        assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "a new target: {out}");
+    }
+
+    #[test]
+    fn an_unspecified_or_unknown_payload_type_read_back_prints_nothing() {
+        for read in ["PAYLOAD_TYPE_UNSPECIFIED", "PAYLOAD_TYPE_SOMETHING_NEW"] {
+            let (mut fake, mut stored) = (Fake::default(), Stored::default());
+            run_with(&mut fake, &mut stored, BASE).unwrap();
+            fake.payload_type = Some(read.into());
+            let out = run_with(&mut fake, &mut stored, BASE).unwrap();
+            assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "{read}: {out}");
+        }
     }
 
     #[test]
