@@ -5,7 +5,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -474,6 +474,57 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     assert.equal(fake.target('zitadel-claims').payloadType, 'PAYLOAD_TYPE_JWT');
     ok(await setup(['--worker-url', WORKER, '--payload-type', 'json']));
     assert.equal(fake.target('zitadel-claims').payloadType, 'PAYLOAD_TYPE_JSON');
+  });
+
+  it('jwt or jwe: the exact PAYLOAD_TYPES line to set under [vars], also for a type read back and in --dry-run; none for json; wrangler.toml left alone', async () => {
+    const toml = join(work, 'wrangler.toml');
+    const original = 'name = "zitadel-claims"\n\n[vars]\nZITADEL_DOMAIN = "z.example"\n';
+    writeFileSync(toml, original);
+    const step = (type) =>
+      `Done.\nLeft to do by hand:\n  1. Set the worker's variable PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:\n` +
+      `       [vars]\n       PAYLOAD_TYPES = "${type}"\n     Without it the worker also accepts plain JSON payloads, `;
+    const lines = (r) => r.stdout.split('\n').filter((l) => l.includes('PAYLOAD_TYPES ='));
+
+    const jwe = await setup(JWE);
+    ok(jwe);
+    assert.ok(jwe.stdout.includes(step('jwe')), jwe.stdout);
+    assert.match(jwe.stdout, /whose only proof is the HMAC of the target's signing key \(anyone with action\.target\.read can read it\), and JWTs that are not encrypted\.\n$/);
+    assert.deepEqual(lines(jwe), ['       PAYLOAD_TYPES = "jwe"']);
+
+    // No --payload-type: the type is read back from the target.
+    const kept = await setup(['--worker-url', WORKER]);
+    ok(kept);
+    assert.ok(kept.stdout.includes(step('jwe')), kept.stdout);
+
+    const jwt = await setup(['--worker-url', WORKER, '--payload-type', 'jwt']);
+    ok(jwt);
+    assert.equal(fake.target('zitadel-claims').payloadType, 'PAYLOAD_TYPE_JWT');
+    assert.ok(jwt.stdout.includes(step('jwt')), jwt.stdout);
+    assert.deepEqual(lines(jwt), ['       PAYLOAD_TYPES = "jwt"'], 'jwt alone, not jwe');
+
+    const json = await setup(['--worker-url', WORKER, '--payload-type', 'json']);
+    ok(json);
+    assert.ok(json.stdout.endsWith('Done.\n') && !json.stdout.includes('PAYLOAD_TYPES'), json.stdout);
+
+    const dry = await setup([...JWE, '--dry-run']);
+    ok(dry);
+    assert.ok(dry.stdout.includes('\nLeft to do by hand:\n  1. Set the worker\'s variable PAYLOAD_TYPES') && dry.stdout.includes('\n       PAYLOAD_TYPES = "jwe"\n'), dry.stdout);
+
+    assert.equal(readFileSync(toml, 'utf8'), original, 'the tool prints the line, it never edits wrangler.toml');
+  });
+
+  it('--connect with jwt: PAYLOAD_TYPES is set in the same step as CONNECT_CLIENT_ID', async () => {
+    const r = await setup(['--worker-url', WORKER, '--connect', '--payload-type', 'jwt']);
+    ok(r);
+    const [app] = fake.projects()[0].apps;
+    assert.ok(
+      r.stdout.includes(
+        `Left to do by hand:\n  1. Set the worker's variable CONNECT_CLIENT_ID (no secret) to the app's client id, and PAYLOAD_TYPES to the target's payload type alone, in wrangler.toml:\n` +
+          `       [vars]\n       CONNECT_CLIENT_ID = "${app.oidcConfig.clientId}"\n       PAYLOAD_TYPES = "jwt"\n     Without PAYLOAD_TYPES the worker also accepts plain JSON payloads, `,
+      ),
+      r.stdout,
+    );
+    assert.equal(r.stdout.split('[vars]').length - 1, 1, 'one block');
   });
 
   it('a JSON target switched to jwe gets its key active and stored before the update', async () => {
