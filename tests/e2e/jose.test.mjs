@@ -281,3 +281,20 @@ describe('settings', () => {
     assert.equal((await call(b, await jwt(RAW, keys.es256))).status, 200);
   });
 });
+
+describe('signed payloads without the permissions claim (issue 23)', () => {
+  it('ZITADEL_DOMAIN alone is enough: no API credentials are demanded for the public key set, and a JWE without PAYLOAD_DECRYPTION_KEY names that setting', async () => {
+    const bare = await startWorker({
+      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '', MS_TOKEN_CLIENT_IDS: '*' },
+      secrets: { ZITADEL_SIGNING_KEY: KEY },
+    });
+    cleanup.push(() => bare.stop());
+    const health = await (await fetch(`${bare.url}/healthz`)).json();
+    assert.equal(health.status, 'ok', JSON.stringify(health));
+    const signed = await call(bare, await jwt(RAW, keys.es256));
+    assert.equal(signed.status, 200, signed.text);
+    assert.ok(signed.json.append_claims.some((c) => c.key === 'my:zitadel:grants'), signed.text);
+    const res = await call(bare, await jwe(RAW, keys.es256, rsaTarget));
+    assertError(res, 400, 'unsupported_payload_type', /PAYLOAD_DECRYPTION_KEY/);
+  });
+});

@@ -318,8 +318,14 @@ impl Config {
         let groups_claim = s.claim_name(GROUPS_CLAIM, "");
         let ms_claim = s.claim_name(MS_TOKEN_CLAIM, "urn:custom:ms_access_token");
 
-        let zitadel =
-            if permissions_claim.is_some() || s.text(ZITADEL_DOMAIN).is_some() { s.zitadel_api() } else { None };
+        // The permissions claim needs the API; the other features that call it (the capture, the
+        // connect flow, the exchange) are on when it is configured, and a domain alone is enough
+        // for signed payloads (the key set is public).
+        let zitadel = match (permissions_claim.is_some(), s.text(ZITADEL_DOMAIN).is_some()) {
+            (true, _) => s.zitadel_api(true),
+            (false, true) => s.zitadel_api(false),
+            (false, false) => None,
+        };
         // The permissions read the API, whose client the target builds from `zitadel`; without its
         // settings they are off, and `zitadel_api` reported what is missing.
         let permissions = match (permissions_claim, &zitadel) {
@@ -419,7 +425,7 @@ impl Config {
             None => vec![MS_TOKEN_CLAIM],
             Some(ms) => {
                 let mut needs = claim(ms.idp_id.is_some(), MS_IDP_ID);
-                needs.extend(claim(self.zitadel.is_some(), ZITADEL_DOMAIN));
+                needs.extend(self.api_needs());
                 needs
             }
         };
@@ -448,10 +454,7 @@ impl Config {
 
     /// What the connect flow still needs, by setting name; on when empty.
     pub fn connect_needs(&self) -> Vec<&'static str> {
-        let mut needs = Vec::new();
-        if self.zitadel.is_none() {
-            needs.push(ZITADEL_DOMAIN);
-        }
+        let mut needs = self.api_needs();
         match &self.ms_token {
             None => needs.push(MS_TOKEN_CLAIM),
             Some(ms) if ms.refresh.is_none() => needs.extend([MS_CLIENT_ID, MS_CLIENT_SECRET]),
@@ -464,6 +467,16 @@ impl Config {
             needs.extend([CONNECT_CLIENT_ID, CONNECT_RETURN_URLS]);
         }
         needs
+    }
+
+    /// What the features that call the ZITADEL API need of it: the domain, or with the domain
+    /// set, credentials.
+    fn api_needs(&self) -> Vec<&'static str> {
+        match (&self.zitadel, &self.payload.jwks_url) {
+            (Some(_), _) => vec![],
+            (None, None) => vec![ZITADEL_DOMAIN],
+            (None, Some(_)) => vec![ZITADEL_ACCESS_TOKEN],
+        }
     }
 
     /// What the token exchange still needs, by setting name; on when empty: what the connect flow
@@ -628,8 +641,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
         Some(value)
     }
 
-    /// The ZITADEL API settings the permissions claim needs.
-    fn zitadel_api(&mut self) -> Option<ZitadelApiConfig> {
+    /// The ZITADEL API settings: `required` by the permissions claim (a problem when missing);
+    /// otherwise credentials may be absent, and the API is then off (a half-set pair, or a bad
+    /// domain, is still a problem).
+    fn zitadel_api(&mut self, required: bool) -> Option<ZitadelApiConfig> {
         let base_url = match self.text(ZITADEL_DOMAIN) {
             None => {
                 self.problem(ZITADEL_DOMAIN, format!("is not set: the permissions claim reads organization metadata from the ZITADEL API (set {PERMISSIONS_CLAIM} to the empty string to turn that claim off)"));
@@ -670,6 +685,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<'_, F> {
                 );
                 None
             }
+            (None, None, None) if !required => None,
             (None, None, None) => {
                 self.problem(ZITADEL_ACCESS_TOKEN, format!("is not set (also read as {ACCESS_TOKEN}), nor are {ZITADEL_CLIENT_ID} and {ZITADEL_CLIENT_SECRET}: calls to the ZITADEL API at {ZITADEL_DOMAIN} need credentials (without the permissions claim, leave {ZITADEL_DOMAIN} unset if you need no API)"));
                 None
@@ -1208,10 +1224,30 @@ mod tests {
         .unwrap();
         assert_eq!(c.permissions, None);
         assert_eq!(c.zitadel.unwrap().base_url, "https://z");
-        let problems =
-            config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z")]).unwrap_err();
-        assert_eq!(settings_named(&problems), [ZITADEL_ACCESS_TOKEN]);
         assert_eq!(with(&[(MS_IDP_ID, "idp-1")]).unwrap().ms_token.unwrap().idp_id.as_deref(), Some("idp-1"));
+    }
+
+    #[test]
+    fn a_domain_without_credentials_is_enough_for_signed_payloads_and_turns_no_api_feature_on() {
+        // The key set is public: without the permissions claim, no credentials are demanded.
+        let c = config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "z")]).unwrap();
+        assert_eq!(c.zitadel, None);
+        assert_eq!(c.payload.jwks_url.as_deref(), Some("https://z/oauth/v2/keys"));
+        let capture = c.features().into_iter().find(|f| f.name == "microsoft_sign_in_capture").unwrap();
+        assert_eq!(capture.needs, [MS_IDP_ID, ZITADEL_ACCESS_TOKEN], "the domain is there: credentials are missing");
+        assert_eq!(c.connect_needs()[0], ZITADEL_ACCESS_TOKEN);
+        // Half a pair is still a problem, as is a bad domain.
+        let problems = config(&[
+            (ZITADEL_SIGNING_KEY, "k"),
+            (PERMISSIONS_CLAIM, ""),
+            (ZITADEL_DOMAIN, "z"),
+            (ZITADEL_CLIENT_ID, "id"),
+        ])
+        .unwrap_err();
+        assert_eq!(settings_named(&problems), [ZITADEL_CLIENT_SECRET]);
+        let problems =
+            config(&[(ZITADEL_SIGNING_KEY, "k"), (PERMISSIONS_CLAIM, ""), (ZITADEL_DOMAIN, "ftp://z")]).unwrap_err();
+        assert!(settings_named(&problems).contains(&ZITADEL_DOMAIN));
     }
 
     #[test]

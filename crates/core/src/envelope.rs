@@ -53,15 +53,16 @@ pub async fn open<'a, R: Http + Clock + Timer + Crypto>(
     if kind == PayloadKind::Json {
         return Ok(Cow::Borrowed(body));
     }
+    // A JWE needs its private key first: without it nothing else matters.
+    if kind == PayloadKind::Jwe && config.decryption_keys.is_empty() {
+        return Err(EnvelopeError::NeedsSetting(kind, PAYLOAD_DECRYPTION_KEY));
+    }
     // The key set is there exactly when ZITADEL_DOMAIN is (`PayloadConfig::jwks_url`).
     let jwks = jwks.ok_or(EnvelopeError::NeedsSetting(kind, ZITADEL_DOMAIN))?;
     // The shape check passed: the body is ASCII.
     let text = std::str::from_utf8(body).map_err(|_| JoseError::Signature("the JWS is not a compact JWS"))?;
     let jws_text: Cow<str> = match kind {
         PayloadKind::Jwe => {
-            if config.decryption_keys.is_empty() {
-                return Err(EnvelopeError::NeedsSetting(kind, PAYLOAD_DECRYPTION_KEY));
-            }
             let plaintext = decrypt(config, runtime, &jose::parse_jwe(text)?).await?;
             Cow::Owned(
                 String::from_utf8(plaintext)

@@ -134,6 +134,11 @@ fn what_payload_types_refuses_and_what_is_not_set_are_said() {
         open_with(&no_domain, &runtime, jwt),
         Err(EnvelopeError::NeedsSetting(PayloadKind::Jwt, ZITADEL_DOMAIN))
     );
+    assert_eq!(
+        open_with(&no_domain, &runtime, jwe),
+        Err(EnvelopeError::NeedsSetting(PayloadKind::Jwe, PAYLOAD_DECRYPTION_KEY)),
+        "a JWE names its own key first"
+    );
     assert!(runtime.sent().is_empty());
 }
 
