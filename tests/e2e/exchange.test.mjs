@@ -344,3 +344,47 @@ describe('without TOKEN_EXCHANGE_CLIENTS', () => {
     assert.match(body.message, /TOKEN_EXCHANGE_CLIENTS/);
   });
 });
+
+describe('on an instance without the v2 user metadata API (ZITADEL v3)', () => {
+  it('reads, writes back and removes the tokens through management v1, remembering the instance has no v2 route', async () => {
+    const v3 = await startFakeZitadel({ oidc: {}, v2: false });
+    cleanup.push(() => v3.close());
+    const old = await startWorker({
+      secrets: {
+        ZITADEL_SIGNING_KEY: 'exchange-signing-key', ZITADEL_ACCESS_TOKEN: v3.accessToken,
+        MS_CLIENT_ID: ms.clientId, MS_CLIENT_SECRET: ms.clientSecret, TOKEN_SEALING_KEY: SEALING_KEY,
+        TOKEN_EXCHANGE_CLIENTS: `${BACK_END}:${BACK_END_SECRET}`,
+      },
+      vars: {
+        ZITADEL_DOMAIN: v3.url, CONNECT_CLIENT_ID: 'connect-app', CONNECT_RETURN_URLS: 'https://app.example/',
+        MS_TOKEN_URL: ms.tokenUrl(), PERMISSIONS_CLAIM: '', FLAT_ROLES_CLAIM: '',
+      },
+    });
+    cleanup.push(() => old.stop());
+    const user = newUser();
+    const refresh = `ms-rt-v3-${user}`;
+    ms.addRefreshToken(refresh);
+    const entries = { [KEYS.access]: 'ms-at-old', [KEYS.refresh]: refresh, [KEYS.expires]: String(now() - 10) };
+    v3.setUserMetadata(user, Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, { base64: sealMetadata(SEALING_KEY, user, k, v).toString('base64') }])));
+    const token = v3.issueAccessToken({ user, clientId: BACK_END });
+    const form = new URLSearchParams({ grant_type: GRANT, subject_token: token, subject_token_type: ACCESS });
+    const res = await fetch(`${old.url}/token`, {
+      method: 'POST', body: form,
+      headers: { authorization: basic(BACK_END, BACK_END_SECRET), 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    const paths = v3.calls.filter((c) => c.path.includes('/metadata')).map((c) => `${c.method} ${c.path}`);
+    assert.deepEqual(paths, [
+      `POST /v2/users/${user}/metadata/search`,
+      `POST /management/v1/users/${user}/metadata/_search`,
+      `POST /management/v1/users/${user}/metadata/_bulk`,
+    ]);
+    const stored = v3.userMetadata(user);
+    assert.equal(openBytes(SEALING_KEY, metadataAad(user, KEYS.access), stored[KEYS.access]).toString(), body.access_token);
+    const removed = await fetch(`${old.url}/connections/microsoft`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(removed.status, 200);
+    assert.deepEqual(Object.keys(v3.userMetadata(user)), []);
+    assert.ok(v3.calls.some((c) => c.method === 'DELETE' && c.path === `/management/v1/users/${user}/metadata/_bulk`));
+  });
+});

@@ -39,7 +39,8 @@
 // or an opaque token that `POST /oauth/v2/introspect` knows (RFC 7662, HTTP Basic of an API
 // application; active only for a token whose audience holds that application's project, as
 // ZITADEL checks). And a user's metadata read (ListUserMetadata, filtered and paged) and removed
-// (DeleteUserMetadata, which refuses a key the user does not have).
+// (DeleteUserMetadata, which refuses a key the user does not have), and the same through management
+// v1 (BulkSetUserMetadata, ListUserMetadata, BulkRemoveUserMetadata), which `v2: false` keeps.
 //
 // Seed data comes from a fixture file (see tests/fixtures/zitadel/*.json):
 //   { "accessToken": "<PAT the fake accepts>",
@@ -145,6 +146,9 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     ['GET', /^\/oauth\/v2\/keys$/, webKeySet, false],
     ['POST', /^\/oauth\/v2\/introspect$/, introspect, false],
     ['POST', /^\/management\/v1\/metadata\/_search$/, searchOrgMetadataV1, true, 'org.read'],
+    ['POST', /^\/management\/v1\/users\/([^/]+)\/metadata\/_bulk$/, bulkSetUserMetadataV1, true, 'user.write'],
+    ['DELETE', /^\/management\/v1\/users\/([^/]+)\/metadata\/_bulk$/, bulkRemoveUserMetadataV1, true, 'user.write'],
+    ['POST', /^\/management\/v1\/users\/([^/]+)\/metadata\/_search$/, searchUserMetadataV1, true, 'user.read'],
     ['POST', /^\/management\/v1\/projects\/_search$/, listProjects, true, 'project.read'],
     ['POST', /^\/management\/v1\/projects$/, addProjectRoute, true, 'project.create'],
     ['POST', /^\/management\/v1\/projects\/([^/]+)\/apps\/_search$/, listApps, true, 'project.app.read'],
@@ -264,6 +268,26 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
         value: bytes.toString('base64'),
       })),
     });
+  }
+
+  // Management API v1's user metadata (ZITADEL v3 and older have no v2 route for it): BulkSetUserMetadata,
+  // ListUserMetadata and BulkRemoveUserMetadata, the same store as the v2 routes.
+  function bulkSetUserMetadataV1(req, body, [userId]) {
+    return setUserMetadata(req, body, [userId]);
+  }
+
+  function searchUserMetadataV1(req, body, [userId]) {
+    const store = state.users.get(decodeURIComponent(userId));
+    const r = metadataPage(null, body.query, body.queries, 'keyQuery', 'TEXT_QUERY_METHOD_', store);
+    if (r.error) return r.error;
+    return json(200, {
+      details: { totalResult: String(r.total), viewTimestamp: CREATED },
+      result: r.page.map(([key, bytes]) => ({ details: { sequence: '1', creationDate: CREATED, changeDate: CREATED }, key, value: bytes.toString('base64') })),
+    });
+  }
+
+  function bulkRemoveUserMetadataV1(req, body, [userId]) {
+    return deleteUserMetadata(req, body, [userId]);
   }
 
   // ---- Management API v1: projects and OIDC apps (the caller's organization) ----

@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::zitadel::{form_encode, zitadel_id, Filter, KeyFilter, Page, SearchBody, V2Page, ZitadelClient};
+use super::zitadel::{form_encode, zitadel_id, Filter, KeyFilter, Page, SearchBody, V1Page, V2Page, ZitadelClient};
 use super::{check_status, UpstreamError};
 use crate::config::ExchangeClient;
 use crate::port::{Clock, Http, HttpRequest, Timer};
@@ -70,30 +70,64 @@ impl ZitadelClient {
     }
 
     /// The user's metadata entries under `keys`, values as ZITADEL gives them (standard base64):
-    /// `POST /v2/users/{id}/metadata/search` (`user.read`), filtered by the keys' common prefix.
+    /// `POST /v2/users/{id}/metadata/search`, or on an instance without it management v1's
+    /// `POST /management/v1/users/{id}/metadata/_search` (both `user.read`), filtered by the keys'
+    /// common prefix.
     pub async fn user_metadata<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
         user_id: &str,
         keys: &[&str],
     ) -> Result<Vec<(String, String)>, UpstreamError> {
+        let user_id = zitadel_id(user_id)?;
+        self.v2_or_v1(
+            || self.search_user_metadata(runtime, user_id, keys, false),
+            || self.search_user_metadata(runtime, user_id, keys, true),
+        )
+        .await
+    }
+
+    async fn search_user_metadata<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        user_id: &str,
+        keys: &[&str],
+        management_v1: bool,
+    ) -> Result<Vec<(String, String)>, UpstreamError> {
         let prefix = common_prefix(keys);
-        let filter = [Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" })];
+        let filter = match management_v1 {
+            false => Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" }),
+            true => Filter::ManagementV1(KeyFilter { key: prefix, method: "TEXT_QUERY_METHOD_STARTS_WITH" }),
+        };
+        let filter = [filter];
         let filters = if prefix.is_empty() { &filter[..0] } else { &filter[..] };
-        let url = format!("{}/v2/users/{}/metadata/search", self.base_url(), zitadel_id(user_id)?);
+        let url = match management_v1 {
+            false => format!("{}/v2/users/{user_id}/metadata/search", self.base_url()),
+            true => format!("{}/management/v1/users/{user_id}/metadata/_search", self.base_url()),
+        };
         let mut found = Vec::new();
         let mut offset: u64 = 0;
         for _ in 0..MAX_USER_METADATA_PAGES {
             let page = Page { offset: offset.to_string(), limit: 100, asc: true };
-            let body = serde_json::to_vec(&SearchBody::V2 { pagination: page, filters })
-                .map_err(|_| UpstreamError::Malformed)?;
+            let body = match management_v1 {
+                false => SearchBody::V2 { pagination: page, filters },
+                true => SearchBody::ManagementV1 { query: page, queries: filters },
+            };
+            let body = serde_json::to_vec(&body).map_err(|_| UpstreamError::Malformed)?;
             let response = self.authorized_post(runtime, &url, body, None).await?;
-            let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
-            let total = page.pagination.and_then(|p| p.total_result).map_or(Some(0), |t| t.get());
+            let (entries, total) = match management_v1 {
+                false => {
+                    let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+                    (page.metadata, page.pagination.and_then(|p| p.total_result).map_or(Some(0), |t| t.get()))
+                }
+                true => {
+                    let page: V1Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
+                    (page.result, page.details.and_then(|d| d.total_result).map_or(Some(0), |t| t.get()))
+                }
+            };
             let total = total.ok_or(UpstreamError::Malformed)?;
-            let count = page.metadata.len() as u64;
-            found
-                .extend(page.metadata.into_iter().filter(|e| keys.contains(&e.key.as_str())).map(|e| (e.key, e.value)));
+            let count = entries.len() as u64;
+            found.extend(entries.into_iter().filter(|e| keys.contains(&e.key.as_str())).map(|e| (e.key, e.value)));
             offset += count;
             if count == 0 || offset >= total {
                 return Ok(found);
@@ -102,7 +136,9 @@ impl ZitadelClient {
         Err(UpstreamError::Malformed)
     }
 
-    /// Removes the user's metadata entries `keys` (`DELETE /v2/users/{id}/metadata`, `user.write`).
+    /// Removes the user's metadata entries `keys` (`DELETE /v2/users/{id}/metadata`, or on an
+    /// instance without it management v1's `DELETE /management/v1/users/{id}/metadata/_bulk`,
+    /// both `user.write`).
     pub async fn delete_user_metadata<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
@@ -113,9 +149,19 @@ impl ZitadelClient {
         struct DeleteUserMetadata<'a> {
             keys: &'a [&'a str],
         }
-        let url = format!("{}/v2/users/{}/metadata", self.base_url(), zitadel_id(user_id)?);
+        let user_id = zitadel_id(user_id)?;
         let body = serde_json::to_vec(&DeleteUserMetadata { keys }).map_err(|_| UpstreamError::Malformed)?;
-        self.authorized(runtime, "DELETE", &url, body, None).await.map(|_| ())
+        let base = self.base_url();
+        let (v2, v1) = (
+            format!("{base}/v2/users/{user_id}/metadata"),
+            format!("{base}/management/v1/users/{user_id}/metadata/_bulk"),
+        );
+        self.v2_or_v1(
+            || self.authorized(runtime, "DELETE", &v2, body.clone(), None),
+            || self.authorized(runtime, "DELETE", &v1, body.clone(), None),
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -212,6 +258,32 @@ mod tests {
         );
         let forbidden = FakeRuntime::new(vec![Reply::json(403, json!({"code": 7}))]);
         assert_eq!(block_on(client().user_metadata(&forbidden, "u1", &["a"])), Err(UpstreamError::Unauthorized(403)));
+    }
+
+    #[test]
+    fn without_the_v2_user_metadata_api_management_v1_reads_and_removes() {
+        let missing = || Reply::json(404, json!({"code": 5, "message": "Not Found"}));
+        let runtime = FakeRuntime::new(vec![
+            missing(),
+            Reply::json(200, json!({"details": {"totalResult": "1"}, "result": [{"key": "ms_at", "value": "YQ=="}]})),
+            Reply::json(200, json!({"details": {}})),
+        ]);
+        let client = client();
+        let found = block_on(client.user_metadata(&runtime, "u1", &["ms_at", "ms_rt"])).unwrap();
+        assert_eq!(found, [("ms_at".to_string(), "YQ==".to_string())]);
+        block_on(client.delete_user_metadata(&runtime, "u1", &["ms_at"])).unwrap();
+        let sent = runtime.sent();
+        assert_eq!(sent[1].url, "https://z.example/management/v1/users/u1/metadata/_search");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&sent[1].body).unwrap(),
+            json!({"query": {"offset": "0", "limit": 100, "asc": true},
+                   "queries": [{"keyQuery": {"key": "ms_", "method": "TEXT_QUERY_METHOD_STARTS_WITH"}}]})
+        );
+        assert_eq!(
+            (sent[2].method, sent[2].url.as_str()),
+            ("DELETE", "https://z.example/management/v1/users/u1/metadata/_bulk")
+        );
+        assert!(client.uses_management_v1());
     }
 
     #[test]

@@ -82,13 +82,11 @@ impl ZitadelClient {
         prefix: &str,
     ) -> Result<Vec<MetadataEntry>, UpstreamError> {
         let org_id = zitadel_id(org_id)?;
-        if !self.management_v1.get() {
-            match self.list_metadata(runtime, org_id, prefix, Api::V2).await {
-                Err(UpstreamError::MissingApi) => self.management_v1.set(true),
-                other => return other,
-            }
-        }
-        self.list_metadata(runtime, org_id, prefix, Api::ManagementV1).await
+        self.v2_or_v1(
+            || self.list_metadata(runtime, org_id, prefix, Api::V2),
+            || self.list_metadata(runtime, org_id, prefix, Api::ManagementV1),
+        )
+        .await
     }
 }
 
@@ -145,18 +143,18 @@ pub(super) struct V2Pagination {
 }
 
 #[derive(Deserialize)]
-struct V1Page {
+pub(super) struct V1Page {
     #[serde(default)]
-    details: Option<V1Details>,
+    pub(super) details: Option<V1Details>,
     #[serde(default)]
-    result: Vec<RawEntry>,
+    pub(super) result: Vec<RawEntry>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct V1Details {
+pub(super) struct V1Details {
     #[serde(default)]
-    total_result: Option<Uint64>,
+    pub(super) total_result: Option<Uint64>,
 }
 
 #[derive(Deserialize)]
@@ -251,7 +249,9 @@ impl ZitadelClient {
 }
 
 impl ZitadelClient {
-    /// Stores metadata on a user (`POST /v2/users/{id}/metadata`); each entry replaces its key.
+    /// Stores metadata on a user (`POST /v2/users/{id}/metadata`, or on an instance without it
+    /// management v1's `POST /management/v1/users/{id}/metadata/_bulk`, both `user.write`); each
+    /// entry replaces its key.
     pub async fn set_user_metadata<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
@@ -262,9 +262,40 @@ impl ZitadelClient {
         struct SetUserMetadata<'a> {
             metadata: &'a [crate::contract::response::Metadata],
         }
-        let url = format!("{}/v2/users/{}/metadata", self.api.base_url, zitadel_id(user_id)?);
+        let user_id = zitadel_id(user_id)?;
         let body = serde_json::to_vec(&SetUserMetadata { metadata: entries }).map_err(|_| UpstreamError::Malformed)?;
-        self.authorized_post(runtime, &url, body, None).await.map(|_| ())
+        let base = &self.api.base_url;
+        let (v2, v1) = (
+            format!("{base}/v2/users/{user_id}/metadata"),
+            format!("{base}/management/v1/users/{user_id}/metadata/_bulk"),
+        );
+        self.v2_or_v1(
+            || self.authorized_post(runtime, &v2, body.clone(), None),
+            || self.authorized_post(runtime, &v1, body.clone(), None),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `v2`, unless the instance showed it has no v2 metadata API; on a routing 404 that is
+    /// remembered, and `v1` (management v1) answers instead. Reads of organization metadata and
+    /// every user metadata call share what the instance showed.
+    pub(super) async fn v2_or_v1<T, F2, F1>(
+        &self,
+        v2: impl FnOnce() -> F2,
+        v1: impl FnOnce() -> F1,
+    ) -> Result<T, UpstreamError>
+    where
+        F2: std::future::Future<Output = Result<T, UpstreamError>>,
+        F1: std::future::Future<Output = Result<T, UpstreamError>>,
+    {
+        if !self.management_v1.get() {
+            match v2().await {
+                Err(UpstreamError::MissingApi) => self.management_v1.set(true),
+                other => return other,
+            }
+        }
+        v1().await
     }
 }
 
@@ -653,6 +684,37 @@ mod tests {
         let runtime = FakeRuntime::new(vec![Reply::json(403, serde_json::json!({"code": 7}))]);
         let result = block_on(client(pat_api("https://z")).set_user_metadata(&runtime, "u1", &entries));
         assert_eq!(result, Err(UpstreamError::Unauthorized(403)));
+    }
+
+    #[test]
+    fn user_metadata_is_written_through_management_v1_where_the_v2_route_is_missing_and_that_is_remembered() {
+        let entries = [crate::contract::response::Metadata::new("k", b"v")];
+        let v1_instance = client(pat_api("https://z"));
+        let runtime = FakeRuntime::new(vec![
+            Reply::json(404, serde_json::json!({"code": 5, "message": "Not Found"})),
+            Reply::json(200, serde_json::json!({"details": {}})),
+            Reply::json(200, serde_json::json!({"details": {}})),
+        ]);
+        block_on(v1_instance.set_user_metadata(&runtime, "u1", &entries)).unwrap();
+        block_on(v1_instance.set_user_metadata(&runtime, "u1", &entries)).unwrap();
+        let urls: Vec<String> = runtime.sent().into_iter().map(|s| s.url).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://z/v2/users/u1/metadata",
+                "https://z/management/v1/users/u1/metadata/_bulk",
+                "https://z/management/v1/users/u1/metadata/_bulk"
+            ]
+        );
+        let body: serde_json::Value = serde_json::from_slice(&runtime.sent()[1].body).unwrap();
+        assert_eq!(body, serde_json::json!({"metadata": [{"key": "k", "value": "dg=="}]}));
+        // A user the API did not find (ZITADEL's own 404, with details) is no missing route.
+        let v2_instance = client(pat_api("https://z"));
+        let not_found =
+            serde_json::json!({"code": 5, "message": "Errors.User.NotFound (COMMAND-x)", "details": [{"@type": "x"}]});
+        let runtime = FakeRuntime::new(vec![Reply::json(404, not_found)]);
+        assert_eq!(block_on(v2_instance.set_user_metadata(&runtime, "u1", &entries)), Err(UpstreamError::Status(404)));
+        assert!(!v2_instance.uses_management_v1());
     }
 
     #[test]
