@@ -77,6 +77,16 @@ describe('permissions from organization metadata (PAT, cache on)', () => {
     assert.deepEqual(fake.callsTo(METADATA_SEARCH).map((c) => c.path), ['/v2/organizations/after-bad-id/metadata/search'], 'still the v2 API');
   });
 
+  it('a token issued to an impersonator (actor) gets no Microsoft token, and keeps the permissions by default', async () => {
+    const actor = { user_id: '312909075212468999', issuer: 'https://zitadel.example' };
+    const { res, line } = await withLogLine(w, () => call(w, payload({ actor })));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+    assert.deepEqual(claim(res, 'permissions'), PERMISSIONS);
+    assert.equal(line.ms_token, 'impersonated');
+    assert.equal(claim(await call(w, payload({ actor: null })), 'urn:custom:ms_access_token'), MS_TOKEN, 'a null actor is none');
+  });
+
   it('many calls within the TTL make one upstream call', async () => {
     const org = 'cache-org';
     fake.setMetadata(org, 'admin', ['cached:perm']);
@@ -464,4 +474,21 @@ describe('upstream failures within the time budget', () => {
       });
     });
   }
+});
+
+describe('IMPERSONATION_PERMISSIONS=omit', () => {
+  it("an impersonator's token carries neither the permissions nor the Microsoft token; the user's own keeps both", async () => {
+    const fake = await fakeZitadel();
+    const w = await worker(fake, { vars: { IMPERSONATION_PERMISSIONS: 'omit' } });
+    const actor = { user_id: '312909075212468999', issuer: 'https://zitadel.example', actor: { user_id: '1', issuer: 'x' } };
+    const res = await call(w, payload({ actor }));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(claim(res, 'permissions'), undefined);
+    assert.equal(claim(res, 'urn:custom:ms_access_token'), undefined);
+    assert.deepEqual(claim(res, 'my:zitadel:grants'), FLAT_ROLES);
+    assert.equal(fake.callsTo(METADATA_SEARCH).length, 0, 'no mapping read for it');
+    const own = await call(w);
+    assert.deepEqual(claim(own, 'permissions'), PERMISSIONS);
+    assert.equal(claim(own, 'urn:custom:ms_access_token'), MS_TOKEN);
+  });
 });

@@ -150,6 +150,16 @@ pub enum MsRefreshPolicy {
     Stale,
 }
 
+/// `IMPERSONATION_PERMISSIONS`: the permissions claim of a token issued to someone impersonating
+/// the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImpersonationPolicy {
+    /// The user's permissions, as for the user's own token (ZITADEL's roles go into it too).
+    Keep,
+    /// No permissions claim.
+    Omit,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamPolicy {
     /// Answer without the claims that need the failed upstream.
@@ -180,6 +190,7 @@ pub struct Config {
     pub stale_if_error_seconds: u64,
     pub upstream_timeout_ms: u64,
     pub on_upstream_error: UpstreamPolicy,
+    pub impersonation_permissions: ImpersonationPolicy,
     pub log_claims: bool,
     /// Signed and encrypted payloads.
     pub payload: PayloadConfig,
@@ -242,6 +253,7 @@ pub const METADATA_STALE_IF_ERROR_SECONDS: &str = "METADATA_STALE_IF_ERROR_SECON
 pub const UPSTREAM_TIMEOUT_MS: &str = "UPSTREAM_TIMEOUT_MS";
 pub const ON_UPSTREAM_ERROR: &str = "ON_UPSTREAM_ERROR";
 pub const LOG_CLAIMS: &str = "LOG_CLAIMS";
+pub const IMPERSONATION_PERMISSIONS: &str = "IMPERSONATION_PERMISSIONS";
 pub const PAYLOAD_TYPES: &str = "PAYLOAD_TYPES";
 pub const PAYLOAD_DECRYPTION_KEY: &str = "PAYLOAD_DECRYPTION_KEY";
 
@@ -380,6 +392,15 @@ impl Config {
                 UpstreamPolicy::Omit
             }
         };
+        let impersonation_permissions =
+            match s.text(IMPERSONATION_PERMISSIONS).map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("keep") => ImpersonationPolicy::Keep,
+                Some("omit") => ImpersonationPolicy::Omit,
+                Some(_) => {
+                    s.problem(IMPERSONATION_PERMISSIONS, "must be `keep` or `omit`".into());
+                    ImpersonationPolicy::Keep
+                }
+            };
         let log_claims = s.boolean(LOG_CLAIMS, false);
         let payload = s.payload();
         let connect = s.connect(zitadel.as_ref(), ms_token.as_ref());
@@ -400,6 +421,7 @@ impl Config {
             stale_if_error_seconds,
             upstream_timeout_ms,
             on_upstream_error,
+            impersonation_permissions,
             log_claims,
             payload,
         };

@@ -16,7 +16,7 @@ use futures_util::future::join;
 use self::lookup::PermissionLookup;
 use self::microsoft::{Outcome, Refresher, Stored};
 use self::permission_cache::{PermissionCache, PermissionFlights};
-use crate::config::{Config, MsTokenClients, MsTokenConfig, UpstreamPolicy};
+use crate::config::{Config, ImpersonationPolicy, MsTokenClients, MsTokenConfig, UpstreamPolicy};
 use crate::contract::chain::Earlier;
 use crate::contract::payload::{ContextInfo, Function};
 use crate::contract::response::{Claim, ClaimValue, ContextInfoResponse, StrList};
@@ -117,6 +117,16 @@ impl ClaimsCache {
         };
         let skip_permissions =
             config.permissions.as_ref().is_some_and(|p| !roles.is_empty() && taken(&call, &p.claim, &mut trace));
+        // IMPERSONATION_PERMISSIONS=omit: an impersonator's token carries no permissions.
+        let impersonated_omit = info.actor.is_some() && config.impersonation_permissions == ImpersonationPolicy::Omit;
+        let skip_permissions = match (&config.permissions, impersonated_omit && !roles.is_empty()) {
+            (Some(p), true) if !skip_permissions => {
+                trace.notes.push("permissions: the token is issued to someone impersonating the user".into());
+                trace.omit(&p.claim, "the token is issued to someone impersonating the user");
+                true
+            }
+            _ => skip_permissions,
+        };
         let permissions = async {
             if skip_permissions {
                 return (Ok(None), Trace::default());
@@ -247,6 +257,12 @@ fn ms_token_for_call<'c>(config: &'c Config, call: &Call<'_>) -> (Option<&'c MsT
         return (None, trace);
     }
     if !Stored::present(call.info, ms) || taken(call, &ms.claim, &mut trace) {
+        return (None, trace);
+    }
+    // An impersonator never gets the user's Microsoft token, whatever the client.
+    if call.info.actor.is_some() {
+        trace.ms_token = Some("impersonated");
+        trace.omit(&ms.claim, "the token is issued to someone impersonating the user");
         return (None, trace);
     }
     match &ms.clients {

@@ -44,6 +44,7 @@ fn config() -> Config {
         stale_if_error_seconds: 0,
         upstream_timeout_ms: 2000,
         on_upstream_error: UpstreamPolicy::Omit,
+        impersonation_permissions: crate::config::ImpersonationPolicy::Keep,
         log_claims: false,
         payload: crate::config::PayloadConfig {
             json: true,
@@ -124,6 +125,46 @@ fn full_payload_gets_every_claim() {
     assert_eq!(trace.cache, Some("miss"));
     assert_eq!(trace.roles, 3);
     assert_eq!(runtime.sent()[0].url, format!("https://z/v2/organizations/{ORG}/metadata/search"));
+}
+
+/// The full payload as ZITADEL sends it for a token issued to someone impersonating the user
+/// (`actor`, a domain.TokenActor).
+fn impersonated() -> String {
+    let mut payload: serde_json::Value = serde_json::from_str(FULL).unwrap();
+    payload["actor"] = serde_json::json!({"user_id": "312909075212468999", "issuer": "https://z"});
+    payload.to_string()
+}
+
+#[test]
+fn an_impersonator_never_gets_the_microsoft_token_and_keeps_the_permissions_by_default() {
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, trace) = run(&config(), &Caches::default(), &runtime, &impersonated());
+    let response = result.unwrap();
+    assert_eq!(claim(&response, "urn:custom:ms_access_token"), None);
+    assert_eq!(trace.ms_token, Some("impersonated"));
+    assert!(trace.log_claims().iter().any(|l| l.starts_with("urn:custom:ms_access_token omitted: ")));
+    assert!(claim(&response, "permissions").is_some(), "IMPERSONATION_PERMISSIONS=keep (the default)");
+    let mut null_actor: serde_json::Value = serde_json::from_str(FULL).unwrap();
+    null_actor["actor"] = serde_json::Value::Null;
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, _) = run(&config(), &Caches::default(), &runtime, &null_actor.to_string());
+    assert!(claim(&result.unwrap(), "urn:custom:ms_access_token").is_some(), "a null actor is no actor");
+}
+
+#[test]
+fn impersonation_permissions_omit_leaves_the_permissions_out_without_a_call() {
+    let mut config = config();
+    config.impersonation_permissions = crate::config::ImpersonationPolicy::Omit;
+    let runtime = FakeRuntime::new(vec![]);
+    let (result, trace) = run(&config, &Caches::default(), &runtime, &impersonated());
+    let response = result.unwrap();
+    assert_eq!(claim(&response, "permissions"), None);
+    assert!(claim(&response, "my:zitadel:grants").is_some(), "the roles ZITADEL asserts stay");
+    assert_eq!(runtime.sends(), 0);
+    assert!(trace.log_claims().iter().any(|l| l.starts_with("permissions omitted: ")));
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, _) = run(&config, &Caches::default(), &runtime, FULL);
+    assert!(claim(&result.unwrap(), "permissions").is_some(), "the user's own token keeps them");
 }
 
 #[test]

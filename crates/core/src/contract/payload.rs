@@ -62,6 +62,10 @@ pub struct ContextInfo<'a> {
     pub user_metadata: Option<Vec<UserMetadata<'a>>>,
     #[serde(borrow, deserialize_with = "object")]
     pub application: Option<Application<'a>>,
+    /// Set when the token is issued to someone impersonating the user (ZITADEL's token exchange,
+    /// zitadel/zitadel#12566): `{"user_id","issuer","actor"?}` (domain.TokenActor). Only its
+    /// presence is read; `null` counts as absent.
+    pub actor: Option<serde::de::IgnoredAny>,
     /// Request and response executions (API calls) carry `fullMethod`, `request` and `response`
     /// instead of `function`. In a function payload, `response` is what the earlier targets of the
     /// execution answered (see [`crate::contract::chain`]).
