@@ -36,7 +36,7 @@ fn response(access: &str, refresh: Option<&str>, user_id: Option<&str>) -> Strin
 fn entries(config: &Config, response: &str) -> Result<(String, Vec<Metadata>), &'static str> {
     match plan(config, response)? {
         Plan::Store { user_id, entries } => Ok((user_id, entries)),
-        Plan::Answer { .. } => panic!("expected a linked user"),
+        Plan::Answer { .. } | Plan::Update { .. } => panic!("expected a linked user without updateUser"),
     }
 }
 
@@ -44,7 +44,7 @@ fn entries(config: &Config, response: &str) -> Result<(String, Vec<Metadata>), &
 fn answered(config: &Config, response: &str) -> (serde_json::Value, usize) {
     match plan(config, response).unwrap() {
         Plan::Answer { message, added } => (serde_json::from_str(&message).unwrap(), added),
-        Plan::Store { .. } => panic!("expected a message"),
+        Plan::Store { .. } | Plan::Update { .. } => panic!("expected a first sign-in"),
     }
 }
 
@@ -285,4 +285,184 @@ fn with_a_sealing_key_a_first_sign_in_stores_nothing_and_says_needs_connect() {
     assert_eq!((outcome, message), (Capture::Skipped(NEEDS_CONNECT), None), "the message goes back unchanged");
     assert_eq!(outcome.describe(), "needs_connect");
     assert!(runtime.sent().is_empty());
+}
+
+/// The response for the linked user `u1` in newer versions (ZITADEL #11810): `updateHumanUser`
+/// (deprecated) beside `updateUser` (UpdateUserRequest, the oneof `user_action`), as
+/// `idpUserToUpdateUser` fills it; protojson leaves the empty `metadata` out.
+fn linked_with_update_user(update_user: serde_json::Value) -> String {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&response("EwB-first", Some("rt-first"), Some("u1"))).unwrap();
+    body["updateHumanUser"] =
+        serde_json::json!({"userId": "u1", "profile": {"givenName": "Ada", "familyName": "Lovelace"}});
+    body["updateUser"] = update_user;
+    body.to_string()
+}
+
+fn update_user() -> serde_json::Value {
+    serde_json::json!({"userId": "u1", "username": "ada@contoso.example",
+        "human": {"profile": {"givenName": "Ada", "familyName": "Lovelace"},
+                  "email": {"email": "ada@contoso.example", "isVerified": true}}})
+}
+
+#[test]
+fn a_linked_user_with_update_user_gets_the_tokens_in_its_metadata_without_an_api_call() {
+    let runtime = FakeRuntime::new(vec![]);
+    let body = linked_with_update_user(update_user());
+    let (outcome, message) =
+        block_on(capture(&config(&[]), testing::zitadel_client(&config(&[])).as_ref(), &runtime, &body, u64::MAX));
+    assert_eq!(outcome, Capture::AddedToUpdate(3));
+    assert_eq!(outcome.describe(), "added_to_update");
+    assert!(runtime.sent().is_empty(), "no API call");
+    let answer: serde_json::Value = serde_json::from_str(&message.unwrap()).unwrap();
+    let mut expected: serde_json::Value = serde_json::from_str(&body).unwrap();
+    expected["updateUser"]["metadata"] = ours();
+    assert_eq!(answer, expected, "only updateUser.metadata changed; updateHumanUser and human untouched");
+}
+
+#[test]
+fn the_update_is_the_top_level_metadata_list_and_the_rest_is_kept_byte_for_byte() {
+    let body = r#"{"details":{"sequence":"1"},"idpInformation":{"idpId":"ms-idp","oauth":{"accessToken":"EwB-x"}},"userId":"u1" ,"updateHumanUser":{"userId":"u1"},"updateUser":{"userId":"u1","human":{"profile":{"givenName":"Ada"}}}  ,"z":1.50}"#;
+    let Plan::Update { user_id, entries } = plan(&config(&[]), body).unwrap() else { panic!() };
+    assert_eq!(user_id, "u1");
+    let message = with_update_metadata(body, &entries).unwrap();
+    let (before, after) = body.split_at(body.find(r#"}  ,"z""#).unwrap());
+    assert!(message.starts_with(before), "{message}");
+    assert!(message.ends_with(after), "{message}");
+    let inserted = &message[before.len()..message.len() - after.len()];
+    assert!(inserted.starts_with(r#","metadata":[{"key":"microsoft_access_token","value":"#), "{inserted}");
+    // Never in `human`: UpdateUserRequest.Human has no metadata, and protojson refuses it.
+    let answer: serde_json::Value = serde_json::from_str(&message).unwrap();
+    assert_eq!(answer["updateUser"]["human"], serde_json::json!({"profile": {"givenName": "Ada"}}));
+}
+
+#[test]
+fn the_update_keeps_metadata_already_there_and_replaces_entries_of_its_keys() {
+    let mut request = update_user();
+    request["metadata"] = serde_json::json!([
+        {"key": "organization", "value": "Y29tcGFueQ=="},
+        {"key": "microsoft_access_token", "value": "b2xk"},
+        {"key": "department", "value": "ZW5n"}
+    ]);
+    let body = linked_with_update_user(request);
+    let Plan::Update { entries, .. } = plan(&config(&[]), &body).unwrap() else { panic!() };
+    let answer: serde_json::Value = serde_json::from_str(&with_update_metadata(&body, &entries).unwrap()).unwrap();
+    let mut metadata = vec![
+        serde_json::json!({"key": "organization", "value": "Y29tcGFueQ=="}),
+        serde_json::json!({"key": "department", "value": "ZW5n"}),
+    ];
+    metadata.extend(ours().as_array().unwrap().iter().cloned());
+    assert_eq!(answer["updateUser"]["metadata"], serde_json::Value::from(metadata));
+    // Null and an empty list are replaced by ours alone.
+    for list in [serde_json::Value::Null, serde_json::json!([])] {
+        let mut request = update_user();
+        request["metadata"] = list.clone();
+        let body = linked_with_update_user(request);
+        let answer: serde_json::Value = serde_json::from_str(&with_update_metadata(&body, &entries).unwrap()).unwrap();
+        assert_eq!(answer["updateUser"]["metadata"], ours(), "{list}");
+    }
+}
+
+#[test]
+fn with_a_sealing_key_the_update_carries_the_tokens_sealed_for_the_linked_user() {
+    use crate::seal::{self, Aad};
+    let sealing = config(&[("TOKEN_SEALING_KEY", "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")]);
+    let runtime = FakeRuntime::new(vec![]);
+    let body = linked_with_update_user(update_user());
+    let (outcome, message) =
+        block_on(capture(&sealing, testing::zitadel_client(&sealing).as_ref(), &runtime, &body, u64::MAX));
+    assert_eq!(outcome, Capture::AddedToUpdate(3));
+    assert!(runtime.sent().is_empty());
+    let message = message.unwrap();
+    assert!(!message.contains(&b64("EwB-first")) && !message.contains(&b64("rt-first")), "no token in clear");
+    let answer: serde_json::Value = serde_json::from_str(&message).unwrap();
+    let keys = sealing.sealing.as_ref().unwrap();
+    let metadata = answer["updateUser"]["metadata"].as_array().unwrap();
+    assert_eq!(metadata.len(), 3);
+    for (entry, plaintext) in metadata.iter().zip(["EwB-first", "rt-first", "0"]) {
+        let key = entry["key"].as_str().unwrap();
+        let stored = base64::engine::general_purpose::STANDARD.decode(entry["value"].as_str().unwrap()).unwrap();
+        assert!(seal::is_sealed_bytes(&stored), "{key} is sealed");
+        let opened = block_on(seal::open_bytes(&runtime, keys, &Aad::metadata("u1", key), &stored)).unwrap();
+        assert_eq!(opened, plaintext.as_bytes());
+    }
+}
+
+#[test]
+fn the_update_needs_no_api_settings() {
+    let runtime = FakeRuntime::new(vec![]);
+    let body = linked_with_update_user(update_user());
+    let (outcome, message) = block_on(capture(&config(&[]), None, &runtime, &body, u64::MAX));
+    assert_eq!(outcome, Capture::AddedToUpdate(3));
+    assert!(message.is_some());
+}
+
+#[test]
+fn without_update_user_a_linked_user_is_stored_through_the_api_as_before() {
+    // Older versions: `updateHumanUser` only (it has no metadata), or a null `updateUser`.
+    for update_user in [None, Some(serde_json::Value::Null)] {
+        let mut body: serde_json::Value = serde_json::from_str(&response("EwB-opaque", None, Some("u1"))).unwrap();
+        body["updateHumanUser"] = serde_json::json!({"userId": "u1", "profile": {"givenName": "Ada"}});
+        if let Some(u) = update_user {
+            body["updateUser"] = u;
+        }
+        let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
+        let (outcome, message) = block_on(capture(
+            &config(&[]),
+            testing::zitadel_client(&config(&[])).as_ref(),
+            &runtime,
+            &body.to_string(),
+            u64::MAX,
+        ));
+        assert_eq!((outcome, message), (Capture::Stored(2), None), "the message goes back unchanged");
+        assert_eq!(runtime.sent()[0].url, "https://z/v2/users/u1/metadata");
+    }
+}
+
+#[test]
+fn a_malformed_update_is_skipped_and_the_message_kept() {
+    for request in [
+        serde_json::json!("x"),
+        serde_json::json!({"userId": "u1", "metadata": {"key": "a"}}),
+        serde_json::json!({"userId": "u1", "metadata": [7]}),
+    ] {
+        let runtime = FakeRuntime::new(vec![]);
+        let body = linked_with_update_user(request.clone());
+        let (outcome, message) =
+            block_on(capture(&config(&[]), testing::zitadel_client(&config(&[])).as_ref(), &runtime, &body, u64::MAX));
+        assert_eq!(
+            (outcome, message),
+            (Capture::Skipped("the user to update is not the expected JSON"), None),
+            "{request}"
+        );
+        assert!(runtime.sent().is_empty());
+    }
+}
+
+#[test]
+fn an_update_of_another_identity_providers_user_is_left_alone() {
+    let runtime = FakeRuntime::new(vec![]);
+    let body = linked_with_update_user(update_user());
+    let other = config(&[("MS_IDP_ID", "the-microsoft-idp")]);
+    let (outcome, message) =
+        block_on(capture(&other, testing::zitadel_client(&other).as_ref(), &runtime, &body, u64::MAX));
+    assert_eq!((outcome, message), (Capture::Skipped("another identity provider (MS_IDP_ID)"), None));
+    assert!(runtime.sent().is_empty());
+}
+
+#[test]
+fn a_first_sign_in_of_newer_versions_fills_both_creating_requests_and_no_update() {
+    // ZITADEL #11810 sends the deprecated `addHumanUser` beside `createUser`; Login V2 reads
+    // `createUser` since #12433 and `addHumanUser` before.
+    let mut body: serde_json::Value = serde_json::from_str(&first_sign_in(
+        "createUser",
+        serde_json::json!({"username": "ada", "human": {"profile": {"givenName": "Ada"}, "idpLinks": [{"idpId": "ms-idp"}]}}),
+    ))
+    .unwrap();
+    body["addHumanUser"] = serde_json::json!({"username": "ada", "profile": {"givenName": "Ada"}});
+    let (answer, added) = answered(&config(&[]), &body.to_string());
+    assert_eq!(added, 6);
+    assert_eq!((&answer["createUser"]["metadata"], &answer["addHumanUser"]["metadata"]), (&ours(), &ours()));
+    assert_eq!(answer["createUser"]["human"].get("metadata"), None, "the top-level list, not the deprecated one");
+    assert_eq!(answer.get("updateUser"), None);
 }
