@@ -1,13 +1,16 @@
 // Login V2 token capture end to end: the built worker in workerd, bound as a response execution
 // of RetrieveIdentityProviderIntent, stores the identity provider's tokens as user metadata in
-// the fake ZITADEL and answers the response unchanged; for a user signing in for the first time
-// it puts them into the request Login V2 creates the user with (addHumanUser, createUser).
+// the fake ZITADEL and answers the response unchanged; for a linked user whose message carries
+// updateUser (newer versions) it puts them into that request's metadata instead, with no API
+// call; for a user signing in for the first time it puts them into the request Login V2 creates
+// the user with (addHumanUser, createUser).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { postSigned } from '../support/calls.mjs';
 import { startFakeZitadel } from '../support/fake-zitadel.mjs';
 import { b64 } from '../support/sample.mjs';
+import { metadataAad, newSealingKey, openBytes } from '../support/seal.mjs';
 import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'intent-signing-key';
@@ -44,6 +47,28 @@ function intentResponse({ access = 'EwB-captured-access', refresh, userId = 'use
 }
 
 const post = (w, body) => postSigned(w.url, body, KEY);
+
+/**
+ * `response` as newer versions send it for the linked user (ZITADEL #11810): the deprecated
+ * `updateHumanUser` beside `updateUser`, the UpdateUserRequest of the oneof `user_action`, whose
+ * empty `metadata` protojson leaves out.
+ */
+function withUpdateUser(response, extra = {}) {
+  const profile = { givenName: 'Ada', familyName: 'Lovelace' };
+  response.updateHumanUser = { userId: response.userId, username: 'ada@contoso.example', profile };
+  response.updateUser = {
+    userId: response.userId,
+    username: 'ada@contoso.example',
+    human: { profile, email: { email: 'ada@contoso.example', isVerified: true } },
+    ...extra,
+  };
+  return response;
+}
+
+// The fields of UpdateUserRequest and of Metadata (proto/zitadel/user/v2/user_service.proto):
+// protojson refuses any other, and ZITADEL then empties the whole message.
+const UPDATE_USER_FIELDS = ['userId', 'username', 'human', 'machine', 'metadata'];
+const METADATA_FIELDS = ['key', 'value'];
 
 describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login V2)', () => {
   let fake;
@@ -129,6 +154,41 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
     assert.deepEqual(answer, response, 'nothing else changed');
   });
 
+  it('a linked user whose message carries updateUser (newer versions): the tokens go into its metadata, no API call', async () => {
+    fake.reset();
+    const response = withUpdateUser(intentResponse({ userId: 'user-update', refresh: 'M.C-update-refresh' }), {
+      metadata: [{ key: 'organization', value: 'Y29tcGFueQ==' }, { key: 'microsoft_access_token', value: 'b2xk' }],
+    });
+    const { res, line } = await withLogLine(w, () => post(w, execution(response)));
+    assert.equal(res.status, 200);
+    assert.equal(fake.calls.length, 0, 'the worker makes no API call');
+    const expected = structuredClone(response);
+    expected.updateUser.metadata = [
+      { key: 'organization', value: 'Y29tcGFueQ==' },
+      { key: 'microsoft_access_token', value: b64('EwB-captured-access') },
+      { key: 'microsoft_refresh_token', value: b64('M.C-update-refresh') },
+      { key: 'microsoft_access_token_expires_at', value: b64('0') },
+    ];
+    assert.equal(res.text, JSON.stringify(expected), 'only updateUser.metadata changed, byte for byte elsewhere');
+    const answer = JSON.parse(res.text);
+    assert.deepEqual(Object.keys(answer.updateUser).filter((k) => !UPDATE_USER_FIELDS.includes(k)), []);
+    for (const entry of answer.updateUser.metadata) assert.deepEqual(Object.keys(entry), METADATA_FIELDS);
+    assert.equal(line.ms_token, 'added_to_update');
+    assert.deepEqual(fake.userMetadata('user-update'), {}, 'nothing written through the API');
+    assert.ok(!w.output().includes('EwB-captured-access') && !w.output().includes('M.C-update-refresh'));
+  });
+
+  it('a linked user whose message has no updateUser (updateHumanUser only, older versions): stored through the API as before', async () => {
+    fake.reset();
+    const response = withUpdateUser(intentResponse({ userId: 'user-older' }));
+    delete response.updateUser;
+    const { res, line } = await withLogLine(w, () => post(w, execution(response)));
+    assert.equal(res.text, JSON.stringify(response), 'the response, byte for byte');
+    assert.equal(fake.callsTo(/\/v2\/users\/user-older\/metadata$/).length, 1);
+    assert.equal(fake.userMetadata('user-older').microsoft_access_token.toString(), 'EwB-captured-access');
+    assert.equal(line.ms_token, 'stored');
+  });
+
   it('other methods, and request executions, are passed through untouched', async () => {
     fake.reset();
     const other = { users: [{ userId: '1' }], details: { totalResult: '1' } };
@@ -142,6 +202,39 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
     const body = execution(intentResponse());
     const res = await postSigned(w.url, body, 'wrong-key');
     assert.equal(res.status, 401);
+  });
+});
+
+describe('with TOKEN_SEALING_KEY, a linked user whose message carries updateUser', () => {
+  const SEALING_KEY = newSealingKey('k1');
+  let fake;
+  let w;
+  before(async () => {
+    fake = await startFakeZitadel({ fixture: { accessToken: 'sealed-pat' } });
+    cleanup.push(() => fake.close());
+    w = await startWorker({
+      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: 'sealed-pat', TOKEN_SEALING_KEY: SEALING_KEY },
+      vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '', MS_IDP_ID: 'ms-idp' },
+    });
+    cleanup.push(() => w.stop());
+  });
+
+  it('gets the tokens sealed for that user in updateUser.metadata, and no API call is made', async () => {
+    fake.reset();
+    const response = withUpdateUser(intentResponse({ userId: 'user-sealed', refresh: 'M.C-sealed-refresh' }));
+    const { res, line } = await withLogLine(w, () => post(w, execution(response)));
+    assert.equal(res.status, 200);
+    assert.equal(fake.calls.length, 0, 'the worker makes no API call');
+    assert.equal(line.ms_token, 'added_to_update');
+    const answer = JSON.parse(res.text);
+    const { metadata } = answer.updateUser;
+    delete answer.updateUser.metadata;
+    assert.deepEqual(answer, response, 'nothing else changed');
+    assert.deepEqual(metadata.map((m) => m.key), ['microsoft_access_token', 'microsoft_refresh_token', 'microsoft_access_token_expires_at']);
+    const open = ({ key, value }) => openBytes(SEALING_KEY, metadataAad('user-sealed', key), Buffer.from(value, 'base64')).toString('utf8');
+    assert.deepEqual(metadata.map(open), ['EwB-captured-access', 'M.C-sealed-refresh', '0']);
+    assert.ok(!res.text.includes(b64('EwB-captured-access')), 'no token in clear');
+    assert.ok(!w.output().includes('EwB-captured-access') && !w.output().includes('M.C-sealed-refresh'));
   });
 });
 
