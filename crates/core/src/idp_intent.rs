@@ -10,8 +10,9 @@
 //! - a user linked to the external identity (`userId` set) whose message carries `updateUser`
 //!   (the UpdateUserRequest of the oneof `user_action`, ZITADEL #11810) gets them in that
 //!   request's top-level `metadata`: Login V2 (#12433) sends it with its UpdateUser call, one
-//!   write, and no API call is made here. Login V2 makes that call only when the identity
-//!   provider's automatic update is on;
+//!   write that needs no `user.write` of the worker. Login V2 makes that call only when the
+//!   identity provider's automatic update is on, so with the API configured the tokens are also
+//!   stored through it (no sign-in loses them); without the API, the message is the only way;
 //! - a linked user whose message carries no `updateUser` (older versions: `updateHumanUser` has no
 //!   metadata) gets them through the v2 user metadata API, and the message goes back unchanged; a
 //!   failure to store is logged and never fails the sign-in;
@@ -303,21 +304,28 @@ pub async fn capture<R: Http + Clock + Timer + Crypto + Random>(
         },
         None => entries,
     };
-    if in_update {
-        return match with_update_metadata(response, &entries) {
-            Ok(message) => (Capture::AddedToUpdate(entries.len()), Some(message)),
-            Err(reason) => (Capture::Skipped(reason), None),
-        };
-    }
+    let message = match in_update {
+        false => None,
+        true => match with_update_metadata(response, &entries) {
+            Ok(message) => Some(message),
+            Err(reason) => return (Capture::Skipped(reason), None),
+        },
+    };
+    // Login V2 applies `updateUser` only when the identity provider's automatic update is on
+    // (apps/login/src/lib/server/idp-intent.ts, `isAutoUpdate`), and Login V2 before #12433 not at
+    // all: with the API at hand the tokens are stored through it too, so that no sign-in loses them.
     let Some(zitadel) = zitadel else {
-        return (Capture::Skipped("no ZITADEL API settings (ZITADEL_DOMAIN)"), None);
+        return match message {
+            Some(message) => (Capture::AddedToUpdate(entries.len()), Some(message)),
+            None => (Capture::Skipped("no ZITADEL API settings (ZITADEL_DOMAIN)"), None),
+        };
     };
     let store = zitadel.set_user_metadata(runtime, &user_id, &entries);
     let capture = match timeout_at(runtime, deadline_ms, store).await.unwrap_or(Err(UpstreamError::Timeout)) {
         Ok(()) => Capture::Stored(entries.len()),
         Err(e) => Capture::Failed(e),
     };
-    (capture, None)
+    (capture, message)
 }
 
 #[cfg(test)]

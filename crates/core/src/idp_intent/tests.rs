@@ -306,14 +306,22 @@ fn update_user() -> serde_json::Value {
 }
 
 #[test]
-fn a_linked_user_with_update_user_gets_the_tokens_in_its_metadata_without_an_api_call() {
+fn a_linked_user_with_update_user_gets_the_tokens_in_its_metadata_and_through_the_api_when_there_is_one() {
+    // Without the API: the update is the only way, and no call is made.
     let runtime = FakeRuntime::new(vec![]);
     let body = linked_with_update_user(update_user());
-    let (outcome, message) =
-        block_on(capture(&config(&[]), testing::zitadel_client(&config(&[])).as_ref(), &runtime, &body, u64::MAX));
+    let (outcome, message) = block_on(capture(&config(&[]), None, &runtime, &body, u64::MAX));
     assert_eq!(outcome, Capture::AddedToUpdate(3));
     assert_eq!(outcome.describe(), "added_to_update");
     assert!(runtime.sent().is_empty(), "no API call");
+    // With it: stored through the API too, since Login V2 applies updateUser only when the
+    // provider's automatic update is on; the message carries them all the same.
+    let with_api = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"setDate": "x"}))]);
+    let (stored, same) =
+        block_on(capture(&config(&[]), testing::zitadel_client(&config(&[])).as_ref(), &with_api, &body, u64::MAX));
+    assert_eq!(stored, Capture::Stored(3));
+    assert_eq!(with_api.sent()[0].url, "https://z/v2/users/u1/metadata");
+    assert_eq!(same, message);
     let answer: serde_json::Value = serde_json::from_str(&message.unwrap()).unwrap();
     let mut expected: serde_json::Value = serde_json::from_str(&body).unwrap();
     expected["updateUser"]["metadata"] = ours();
@@ -369,8 +377,7 @@ fn with_a_sealing_key_the_update_carries_the_tokens_sealed_for_the_linked_user()
     let sealing = config(&[("TOKEN_SEALING_KEY", "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")]);
     let runtime = FakeRuntime::new(vec![]);
     let body = linked_with_update_user(update_user());
-    let (outcome, message) =
-        block_on(capture(&sealing, testing::zitadel_client(&sealing).as_ref(), &runtime, &body, u64::MAX));
+    let (outcome, message) = block_on(capture(&sealing, None, &runtime, &body, u64::MAX));
     assert_eq!(outcome, Capture::AddedToUpdate(3));
     assert!(runtime.sent().is_empty());
     let message = message.unwrap();
