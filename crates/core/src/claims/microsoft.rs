@@ -18,6 +18,7 @@ use crate::config::{MsRefreshPolicy, MsTokenConfig};
 use crate::contract::payload::ContextInfo;
 use crate::contract::response::Metadata;
 use crate::port::{Clock, Crypto, Http, Random, Timer};
+use crate::runtime::backoff::Backoff;
 use crate::runtime::deadline::timeout_at;
 use crate::runtime::single_flight::SingleFlight;
 use crate::seal::{self, Aad, OpenError, SealingKeys};
@@ -26,6 +27,47 @@ use crate::upstream::UpstreamError;
 
 /// Refreshed tokens remembered per isolate, at most.
 const MAX_REMEMBERED: usize = 1_000;
+
+/// 429s being waited out, remembered per isolate, at most. An entry is a SHA-256 in hex and a few
+/// words, so 1,000 of them are a few hundred KB at most of the isolate's 128 MB; 1,000 users rate
+/// limited at once by one isolate is a large deployment. Past that, the wait ending soonest is
+/// forgotten, and its token asked about once more: the memory degrades to asking Microsoft, never
+/// grows.
+const MAX_TIMED: usize = 1_000;
+
+/// What a refresher knows of some refresh tokens until a time: keyed by the token's hash (and the
+/// scopes asked), never the token. Bounded: full, it forgets what is over first, then what ends
+/// soonest, never growing past [`MAX_TIMED`].
+struct Timed<V> {
+    entries: RefCell<HashMap<String, (V, u64)>>,
+}
+
+impl<V> Default for Timed<V> {
+    fn default() -> Self {
+        Timed { entries: RefCell::default() }
+    }
+}
+
+impl<V: Copy> Timed<V> {
+    /// What is known of `key` at `now_ms`, unless it is over.
+    fn get(&self, key: &str, now_ms: u64) -> Option<V> {
+        self.entries.borrow().get(key).filter(|(_, until_ms)| now_ms < *until_ms).map(|(value, _)| *value)
+    }
+
+    /// Knows `value` of `key` until `until_ms`.
+    fn insert(&self, key: &str, value: V, until_ms: u64, now_ms: u64) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= MAX_TIMED && !entries.contains_key(key) {
+            entries.retain(|_, (_, until)| now_ms < *until);
+            if entries.len() >= MAX_TIMED {
+                if let Some(soonest) = entries.iter().min_by_key(|(_, (_, until))| *until).map(|(k, _)| k.clone()) {
+                    entries.remove(&soonest);
+                }
+            }
+        }
+        entries.insert(key.to_string(), (value, until_ms));
+    }
+}
 
 /// What a user's metadata holds.
 #[cfg_attr(test, derive(Debug))]
@@ -276,11 +318,14 @@ pub fn jwt_expiry(token: &str) -> Option<i64> {
 
 /// Per-isolate refresh state: Microsoft's token endpoint; concurrent refreshes of one refresh
 /// token share one call, and a refresh is remembered (keyed by a hash of the refresh token it used)
-/// so that calls still carrying the old metadata do not spend the old refresh token again.
+/// so that calls still carrying the old metadata do not spend the old refresh token again. A 429
+/// holds back that refresh token's refreshes only, until its `Retry-After`.
 pub struct Refresher {
     microsoft: MicrosoftClient,
     flights: SingleFlight<Result<Rc<Refreshed>, RefreshError>>,
     done: RefCell<HashMap<String, Rc<Refreshed>>>,
+    /// 429s being waited out, by refresh token hash (whatever the scopes: it is the user's load).
+    backing_off: Timed<()>,
 }
 
 impl Refresher {
@@ -293,7 +338,12 @@ impl Refresher {
     /// their requests live (see [`SingleFlight::new`]).
     pub fn new(microsoft: MicrosoftClient, live_for_ms: u64) -> Self {
         // Field by field: `..Default::default()` would build and drop a second flight map.
-        Refresher { microsoft, flights: SingleFlight::new(live_for_ms), done: RefCell::default() }
+        Refresher {
+            microsoft,
+            flights: SingleFlight::new(live_for_ms),
+            done: RefCell::default(),
+            backing_off: Timed::default(),
+        }
     }
 }
 
@@ -367,7 +417,9 @@ pub async fn token_claim<R: Http + Clock + Timer>(
 
 impl Refresher {
     /// Refreshes with `refresh_token` for `scopes` (else `MS_SCOPES`): once for concurrent calls
-    /// with the same token and scopes, and not again while the last refresh's token is fresh.
+    /// with the same token and scopes, and not again while the last refresh's token is fresh. After
+    /// a 429, this token's refreshes fail at once as `rate_limited` until its `Retry-After` (one
+    /// second without) has passed.
     pub async fn refresh<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
@@ -375,24 +427,32 @@ impl Refresher {
         scopes: Option<&str>,
         now: i64,
     ) -> Result<Rc<Refreshed>, RefreshError> {
-        let mut key = hex::encode(Sha256::digest(refresh_token.as_bytes()));
-        if let Some(scopes) = scopes {
-            key.push(' ');
-            key.push_str(scopes);
-        }
+        let hash = hex::encode(Sha256::digest(refresh_token.as_bytes()));
+        let key = match scopes {
+            Some(scopes) => format!("{hash} {scopes}"),
+            None => hash.clone(),
+        };
         let skew = self.microsoft.config().skew_seconds as i64;
         if let Some(done) = self.done.borrow().get(&key) {
             if done.expires_at.saturating_sub(skew) > now {
                 return Ok(done.clone());
             }
         }
-        if self.microsoft.backing_off(runtime.now_ms()) {
+        let now_ms = runtime.now_ms();
+        if self.backing_off.get(&hash, now_ms).is_some() {
             return Err(RefreshError::Transient(UpstreamError::RateLimited));
         }
         let result = self
             .flights
             .run(runtime, &key, || async {
-                self.microsoft.refresh(runtime, refresh_token, scopes, now).await.map(Rc::new)
+                let backoff = Backoff::default();
+                let result = self.microsoft.refresh(runtime, refresh_token, scopes, &backoff, now).await;
+                // Noted once, by the call that asked.
+                let now_ms = runtime.now_ms();
+                if backoff.active(now_ms) {
+                    self.backing_off.insert(&hash, (), backoff.until_ms(), now_ms);
+                }
+                result.map(Rc::new)
             })
             .await;
         if let Ok(refreshed) = &result {

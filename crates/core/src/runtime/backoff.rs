@@ -1,4 +1,4 @@
-//! The 429 backoff of one upstream.
+//! The 429 backoff of one upstream (or, for Microsoft's token endpoint, of one refresh token).
 
 /// Remembers a `429 Too Many Requests` per isolate: until `Retry-After` has passed, calls to that
 /// upstream fail at once instead of adding to its load.
@@ -14,6 +14,11 @@ impl Backoff {
     /// True while a 429 asks callers to wait.
     pub fn active(&self, now_ms: u64) -> bool {
         now_ms < self.until_ms.get()
+    }
+
+    /// When the wait ends (milliseconds; `0` before any 429).
+    pub fn until_ms(&self) -> u64 {
+        self.until_ms.get()
     }
 
     /// Records a 429 at `now_ms`; without `Retry-After`, one second.
@@ -32,6 +37,7 @@ mod tests {
         let backoff = Backoff::default();
         assert!(!backoff.active(0));
         backoff.note(1_000, Some(30));
+        assert_eq!(backoff.until_ms(), 31_000);
         assert!(backoff.active(30_999));
         assert!(!backoff.active(31_000));
         backoff.note(0, Some(86_400));

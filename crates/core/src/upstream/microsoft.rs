@@ -42,16 +42,17 @@ impl RefreshError {
     }
 }
 
-/// Microsoft's token endpoint for the Entra app of ZITADEL's Microsoft identity provider, kept
-/// per isolate: the app's credentials and scopes, and the endpoint's 429 backoff.
+/// Microsoft's token endpoint for the Entra app of ZITADEL's Microsoft identity provider: the
+/// app's credentials and scopes. It remembers nothing between calls: a 429's `Retry-After` and a
+/// refusal are remembered per refresh token by its caller (the `Refresher` of
+/// `claims::microsoft`), so that one user's 429 does not hold back the other users' refreshes.
 pub struct MicrosoftClient {
     config: MsRefreshConfig,
-    backoff: Backoff,
 }
 
 impl MicrosoftClient {
     pub fn new(config: MsRefreshConfig) -> Self {
-        MicrosoftClient { config, backoff: Backoff::default() }
+        MicrosoftClient { config }
     }
 
     /// The settings the client was built with (skew and policy are read by its callers).
@@ -59,27 +60,25 @@ impl MicrosoftClient {
         &self.config
     }
 
-    /// True while an earlier 429's `Retry-After` lasts.
-    pub fn backing_off(&self, now_ms: u64) -> bool {
-        self.backoff.active(now_ms)
-    }
-
     /// The `refresh_token` grant against the Microsoft identity platform (v2.0 token endpoint),
-    /// for `scopes` (the same as or fewer than consented), or else `MS_SCOPES`.
+    /// for `scopes` (the same as or fewer than consented), or else `MS_SCOPES`. A 429 is noted in
+    /// `backoff` (the refresh token's own).
     pub async fn refresh<R: Http + Clock>(
         &self,
         runtime: &R,
         refresh_token: &str,
         scopes: Option<&str>,
+        backoff: &Backoff,
         now: i64,
     ) -> Result<Refreshed, RefreshError> {
         let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
         let scope = [("scope", scopes.unwrap_or(&self.config.scopes))];
-        self.token(runtime, &grant, &scope, now).await.map(|(refreshed, _)| refreshed)
+        self.token(runtime, &grant, &scope, backoff, now).await.map(|(refreshed, _)| refreshed)
     }
 
     /// The `authorization_code` grant of the connect flow (with its PKCE verifier): the tokens,
-    /// and the ID token when Microsoft gave one.
+    /// and the ID token when Microsoft gave one. A 429 here fails this exchange only (the user
+    /// tries again from the browser); it holds back no refresh.
     pub async fn exchange_code<R: Http + Clock>(
         &self,
         runtime: &R,
@@ -94,19 +93,20 @@ impl MicrosoftClient {
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
         ];
-        self.token(runtime, &grant, &[], now).await
+        self.token(runtime, &grant, &[], &Backoff::default(), now).await
     }
 
     /// One request to the token endpoint: the `grant`'s parameters, the app's credentials, then
-    /// `extra` ones.
+    /// `extra` ones; a 429 is noted in `backoff`.
     async fn token<R: Http + Clock>(
         &self,
         runtime: &R,
         grant: &[(&str, &str)],
         extra: &[(&str, &str)],
+        backoff: &Backoff,
         now: i64,
     ) -> Result<(Refreshed, Option<String>), RefreshError> {
-        let (config, backoff) = (&self.config, &self.backoff);
+        let config = &self.config;
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(grant.iter().copied())
             .append_pair("client_id", &config.client_id)

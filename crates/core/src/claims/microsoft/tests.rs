@@ -163,19 +163,84 @@ fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
     );
 }
 
+/// How many requests to Microsoft carried the refresh token `rt`.
+fn sent_with(runtime: &FakeRuntime, rt: &str) -> usize {
+    let form = format!("refresh_token={rt}&");
+    runtime.sent().iter().filter(|s| String::from_utf8_lossy(&s.body).contains(&form)).count()
+}
+
 #[test]
-fn a_429_stops_refreshes_until_retry_after() {
-    let runtime = FakeRuntime::new(vec![Reply::rate_limited(60), granted("new", None)]);
+fn a_429_holds_back_that_refresh_token_only_until_retry_after() {
+    let runtime = FakeRuntime::new(vec![Reply::rate_limited(60), granted("new-b", None)]);
     let c = config(MsRefreshPolicy::Omit);
     let refresher = refresher(&c);
     let claim = |rt: &str| {
         block_on(token_claim(&runtime, refresher.as_ref(), &c, stored("old", Some(rt), None), NOW, u64::MAX))
     };
-    assert_eq!(claim("rt-1"), Outcome::Omit("rate_limited"));
-    assert_eq!(claim("rt-2"), Outcome::Omit("rate_limited"));
-    assert_eq!(runtime.sent().len(), 1, "no call while Retry-After lasts");
-    runtime.advance_ms(60_000);
-    assert!(matches!(claim("rt-3"), Outcome::Token { refreshed: true, .. }));
+    assert_eq!(claim("rt-user-a"), Outcome::Omit("rate_limited"));
+    assert!(
+        matches!(claim("rt-user-b"), Outcome::Token { ref token, refreshed: true, .. } if token == "new-b"),
+        "another user's refresh goes on"
+    );
+    runtime.advance_ms(59_999);
+    assert_eq!(claim("rt-user-a"), Outcome::Omit("rate_limited"), "user A waits out Retry-After");
+    assert_eq!((sent_with(&runtime, "rt-user-a"), sent_with(&runtime, "rt-user-b")), (1, 1));
+    // Whatever the scopes: the wait is the refresh token's (the user's), not one scope's.
+    let narrower = block_on(refresher.as_ref().unwrap().refresh(&runtime, "rt-user-a", Some("Mail.Read"), NOW));
+    assert_eq!(narrower, Err(RefreshError::Transient(UpstreamError::RateLimited)));
+    assert_eq!(sent_with(&runtime, "rt-user-a"), 1, "no call while Retry-After lasts");
+
+    runtime.advance_ms(1);
+    runtime.push(granted("new-a", None));
+    assert!(matches!(claim("rt-user-a"), Outcome::Token { ref token, refreshed: true, .. } if token == "new-a"));
+    assert_eq!(sent_with(&runtime, "rt-user-a"), 2);
+
+    // Without Retry-After, one second, as for every upstream.
+    runtime.push(Reply::Answer { status: 429, body: b"{}".to_vec(), retry_after: None });
+    assert_eq!(claim("rt-user-c"), Outcome::Omit("rate_limited"));
+    runtime.advance_ms(999);
+    assert_eq!(claim("rt-user-c"), Outcome::Omit("rate_limited"));
+    assert_eq!(sent_with(&runtime, "rt-user-c"), 1);
+    runtime.advance_ms(1);
+    runtime.push(granted("new-c", None));
+    assert!(matches!(claim("rt-user-c"), Outcome::Token { refreshed: true, .. }));
+    assert_eq!(sent_with(&runtime, "rt-user-c"), 2);
+}
+
+#[test]
+fn a_429_at_the_code_exchange_holds_back_no_refresh() {
+    let runtime = FakeRuntime::new(vec![Reply::rate_limited(60), granted("new", None)]);
+    let c = config(MsRefreshPolicy::Omit);
+    let refresher = refresher(&c).unwrap();
+    let exchanged = block_on(refresher.microsoft().exchange_code(&runtime, "c0de", "https://w/cb", "v3rifier", NOW));
+    assert_eq!(exchanged.map(|_| ()), Err(RefreshError::Transient(UpstreamError::RateLimited)));
+    let outcome = block_on(token_claim(&runtime, Some(&refresher), &c, stored("old", Some("rt"), None), NOW, u64::MAX));
+    assert!(matches!(outcome, Outcome::Token { refreshed: true, .. }), "{outcome:?}");
+    assert_eq!(runtime.sent().len(), 2);
+}
+
+#[test]
+fn a_full_timed_memory_forgets_what_is_over_first_then_what_ends_soonest() {
+    let timed = Timed::<u32>::default();
+    for i in 0..MAX_TIMED as u64 {
+        // Every tenth ends at 100, the others at 1_000 + i.
+        let until = if i % 10 == 0 { 100 } else { 1_000 + i };
+        timed.insert(&format!("k{i}"), 1, until, 0);
+    }
+    assert_eq!(timed.get("k0", 99), Some(1));
+    assert_eq!(timed.get("k0", 100), None, "over at its time");
+    timed.insert("k1", 2, 5_000, 200); // a key it has: replaced, nothing forgotten
+    assert_eq!((timed.entries.borrow().len(), timed.get("k1", 200)), (MAX_TIMED, Some(2)));
+    timed.insert("new", 3, 5_000, 200);
+    assert_eq!(timed.entries.borrow().len(), MAX_TIMED - MAX_TIMED / 10 + 1, "the ended ones went first");
+    for i in 0..MAX_TIMED / 10 - 1 {
+        timed.insert(&format!("more{i}"), 4, 5_000, 200);
+    }
+    assert_eq!(timed.entries.borrow().len(), MAX_TIMED);
+    timed.insert("last", 5, 5_000, 200);
+    assert_eq!(timed.entries.borrow().len(), MAX_TIMED, "bounded while every entry lasts");
+    assert_eq!(timed.get("k2", 200), None, "the one ending soonest (k2, at 1_002) was forgotten");
+    assert_eq!((timed.get("k3", 200), timed.get("last", 200), timed.get("k1", 200)), (Some(1), Some(5), Some(2)));
 }
 
 #[test]
