@@ -28,11 +28,21 @@ use crate::upstream::UpstreamError;
 /// Refreshed tokens remembered per isolate, at most.
 const MAX_REMEMBERED: usize = 1_000;
 
-/// 429s being waited out, remembered per isolate, at most. An entry is a SHA-256 in hex and a few
-/// words, so 1,000 of them are a few hundred KB at most of the isolate's 128 MB; 1,000 users rate
-/// limited at once by one isolate is a large deployment. Past that, the wait ending soonest is
-/// forgotten, and its token asked about once more: the memory degrades to asking Microsoft, never
-/// grows.
+/// How long a refusal that means "sign in again" ([`RefreshError::SignInAgain`]: `invalid_grant`,
+/// `interaction_required`, `consent_required`) is remembered for its refresh token and scopes: 10
+/// minutes. Microsoft does not take such a refusal back for the same refresh token (revoked,
+/// expired, password changed: the user must connect again, which stores a new refresh token, of
+/// another hash, used at once), so asking again on every call would only add a round trip to
+/// Microsoft to every token issued for the user, and identical failing requests to the app's load
+/// there. Not for longer: the few refusals an administrator can lift for the same token (consent
+/// granted, a Conditional Access policy changed) are noticed within 10 minutes in each isolate.
+const REFUSAL_MEMORY_MS: u64 = 10 * 60 * 1000;
+
+/// Refusals, and 429s being waited out, remembered per isolate, at most (each). An entry is a
+/// SHA-256 in hex (and the scopes asked, a subset of `MS_SCOPES`) and a few words, so 1,000 of them
+/// are a few hundred KB at most of the isolate's 128 MB; 1,000 users refused within 10 minutes by
+/// one isolate is a large deployment. Past that, the entry ending soonest is forgotten, and its
+/// token asked about once more: the memory degrades to asking Microsoft, never grows.
 const MAX_TIMED: usize = 1_000;
 
 /// What a refresher knows of some refresh tokens until a time: keyed by the token's hash (and the
@@ -318,12 +328,15 @@ pub fn jwt_expiry(token: &str) -> Option<i64> {
 
 /// Per-isolate refresh state: Microsoft's token endpoint; concurrent refreshes of one refresh
 /// token share one call, and a refresh is remembered (keyed by a hash of the refresh token it used)
-/// so that calls still carrying the old metadata do not spend the old refresh token again. A 429
+/// so that calls still carrying the old metadata do not spend the old refresh token again. A
+/// refusal that means "sign in again" is remembered too (for [`REFUSAL_MEMORY_MS`]), and a 429
 /// holds back that refresh token's refreshes only, until its `Retry-After`.
 pub struct Refresher {
     microsoft: MicrosoftClient,
     flights: SingleFlight<Result<Rc<Refreshed>, RefreshError>>,
     done: RefCell<HashMap<String, Rc<Refreshed>>>,
+    /// Refusals ([`RefreshError::SignInAgain`]), by refresh token hash and scopes.
+    refused: Timed<RefreshError>,
     /// 429s being waited out, by refresh token hash (whatever the scopes: it is the user's load).
     backing_off: Timed<()>,
 }
@@ -342,6 +355,7 @@ impl Refresher {
             microsoft,
             flights: SingleFlight::new(live_for_ms),
             done: RefCell::default(),
+            refused: Timed::default(),
             backing_off: Timed::default(),
         }
     }
@@ -417,9 +431,10 @@ pub async fn token_claim<R: Http + Clock + Timer>(
 
 impl Refresher {
     /// Refreshes with `refresh_token` for `scopes` (else `MS_SCOPES`): once for concurrent calls
-    /// with the same token and scopes, and not again while the last refresh's token is fresh. After
-    /// a 429, this token's refreshes fail at once as `rate_limited` until its `Retry-After` (one
-    /// second without) has passed.
+    /// with the same token and scopes, and not again while the last refresh's token is fresh. A
+    /// refusal that means "sign in again" is answered again, without a call, for
+    /// [`REFUSAL_MEMORY_MS`]; after a 429, this token's refreshes fail at once as `rate_limited`
+    /// until its `Retry-After` (one second without) has passed.
     pub async fn refresh<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
@@ -439,6 +454,9 @@ impl Refresher {
             }
         }
         let now_ms = runtime.now_ms();
+        if let Some(refusal) = self.refused.get(&key, now_ms) {
+            return Err(refusal);
+        }
         if self.backing_off.get(&hash, now_ms).is_some() {
             return Err(RefreshError::Transient(UpstreamError::RateLimited));
         }
@@ -451,6 +469,9 @@ impl Refresher {
                 let now_ms = runtime.now_ms();
                 if backoff.active(now_ms) {
                     self.backing_off.insert(&hash, (), backoff.until_ms(), now_ms);
+                }
+                if let Err(refusal @ RefreshError::SignInAgain(_)) = result {
+                    self.refused.insert(&key, refusal, now_ms.saturating_add(REFUSAL_MEMORY_MS), now_ms);
                 }
                 result.map(Rc::new)
             })

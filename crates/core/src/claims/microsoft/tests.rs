@@ -163,6 +163,14 @@ fn a_timeout_omits_by_default_and_serves_the_unexpired_old_token_with_stale() {
     );
 }
 
+/// Microsoft's refusal of a refresh token with the OAuth error `code`.
+fn refused(code: &str) -> Reply {
+    Reply::json(
+        400,
+        serde_json::json!({"error": code, "error_description": "AADSTS70000: revoked", "error_codes": [70000]}),
+    )
+}
+
 /// How many requests to Microsoft carried the refresh token `rt`.
 fn sent_with(runtime: &FakeRuntime, rt: &str) -> usize {
     let form = format!("refresh_token={rt}&");
@@ -217,6 +225,88 @@ fn a_429_at_the_code_exchange_holds_back_no_refresh() {
     let outcome = block_on(token_claim(&runtime, Some(&refresher), &c, stored("old", Some("rt"), None), NOW, u64::MAX));
     assert!(matches!(outcome, Outcome::Token { refreshed: true, .. }), "{outcome:?}");
     assert_eq!(runtime.sent().len(), 2);
+}
+
+#[test]
+fn a_refusal_is_remembered_for_ten_minutes_and_answered_alike() {
+    let c = config(MsRefreshPolicy::Stale);
+    let refresher = refresher(&c).unwrap();
+    for code in ["invalid_grant", "interaction_required", "consent_required"] {
+        let rt = format!("rt-{code}");
+        let runtime = FakeRuntime::new(vec![refused(code)]);
+        let refresh = || block_on(refresher.refresh(&runtime, &rt, None, NOW));
+        let claim = || {
+            let stored = stored("old-but-valid", Some(&rt), Some(NOW + 60));
+            block_on(token_claim(&runtime, Some(&refresher), &c, stored, NOW, u64::MAX))
+        };
+        assert_eq!(refresh(), Err(RefreshError::SignInAgain(code)));
+        assert_eq!(refresh(), Err(RefreshError::SignInAgain(code)), "remembered: the same error");
+        assert_eq!(claim(), Outcome::Omit(code), "the claim is left out as for the refusal itself");
+        runtime.advance_ms(REFUSAL_MEMORY_MS - 1);
+        assert_eq!(claim(), Outcome::Omit(code));
+        assert_eq!(runtime.sent().len(), 1, "{code}: not sent again within the window");
+
+        runtime.advance_ms(1);
+        runtime.push(granted("new", None));
+        assert!(matches!(claim(), Outcome::Token { refreshed: true, .. }), "{code}: sent again after it");
+        assert_eq!(runtime.sent().len(), 2);
+    }
+    assert_eq!(REFUSAL_MEMORY_MS, 600_000);
+}
+
+#[test]
+fn a_refusal_is_remembered_for_its_refresh_token_and_scopes_only() {
+    let c = config(MsRefreshPolicy::Omit);
+    let refresher = refresher(&c).unwrap();
+    let runtime = FakeRuntime::new(vec![refused("invalid_grant"), granted("mail", None), granted("other", None)]);
+    let refresh =
+        |rt: &str, scopes| block_on(refresher.refresh(&runtime, rt, scopes, NOW)).map(|r| r.access_token.clone());
+    assert_eq!(refresh("rt", None), Err(RefreshError::SignInAgain("invalid_grant")));
+    // A refusal for some scopes may be theirs alone (consent withdrawn for one): other scopes ask.
+    assert_eq!(refresh("rt", Some("Mail.Read")), Ok("mail".into()));
+    assert_eq!(refresh("rt-other", None), Ok("other".into()));
+    assert_eq!(refresh("rt", None), Err(RefreshError::SignInAgain("invalid_grant")));
+    assert_eq!(runtime.sent().len(), 3);
+}
+
+#[test]
+fn only_refusals_that_mean_sign_in_again_are_remembered() {
+    let c = config(MsRefreshPolicy::Omit);
+    let refresher = refresher(&c).unwrap();
+    let runtime = FakeRuntime::new(vec![
+        Reply::json(401, serde_json::json!({"error": "invalid_client"})),
+        Reply::json(401, serde_json::json!({"error": "invalid_client"})),
+        Reply::json(503, serde_json::json!({})),
+        Reply::json(503, serde_json::json!({})),
+    ]);
+    let refresh = || block_on(refresher.refresh(&runtime, "rt", None, NOW)).map(|_| ());
+    assert_eq!(refresh(), Err(RefreshError::Refused("invalid_client")));
+    assert_eq!(refresh(), Err(RefreshError::Refused("invalid_client")), "a setting to fix: asked again");
+    assert_eq!(refresh(), Err(RefreshError::Transient(UpstreamError::Status(503))));
+    assert_eq!(refresh(), Err(RefreshError::Transient(UpstreamError::Status(503))));
+    assert_eq!(runtime.sent().len(), 4);
+}
+
+#[test]
+fn the_memory_of_refusals_is_bounded() {
+    let c = config(MsRefreshPolicy::Omit);
+    let refresher = refresher(&c).unwrap();
+    // The fake runtime takes 1,000 requests at most: two of them, on one clock.
+    let first = FakeRuntime::repeating(refused("invalid_grant"));
+    for i in 0..MAX_TIMED {
+        first.advance_ms(1);
+        assert!(block_on(refresher.refresh(&first, &format!("rt-{i}"), None, NOW)).is_err());
+    }
+    assert_eq!(refresher.refused.entries.borrow().len(), MAX_TIMED);
+    let second = FakeRuntime::repeating(refused("invalid_grant"));
+    second.advance_ms(first.now_ms() - second.now_ms() + 1);
+    assert!(block_on(refresher.refresh(&second, "rt-one-more", None, NOW)).is_err());
+    assert_eq!(refresher.refused.entries.borrow().len(), MAX_TIMED, "never more");
+    // The refusal that would have ended soonest (the oldest) was forgotten, and only it.
+    assert!(block_on(refresher.refresh(&second, "rt-1", None, NOW)).is_err());
+    assert_eq!(second.sent().len(), 1, "rt-1 is still remembered");
+    assert!(block_on(refresher.refresh(&second, "rt-0", None, NOW)).is_err());
+    assert_eq!(second.sent().len(), 2, "rt-0 was forgotten: asked again");
 }
 
 #[test]
