@@ -1,13 +1,15 @@
 // Microsoft token refresh end to end: the built worker in workerd against a fake Microsoft token
 // endpoint. Fresh tokens pass without a call; stale or unknown-expiry tokens are refreshed once
-// and written back through set_user_metadata; errors follow MS_ON_REFRESH_ERROR.
+// and written back through set_user_metadata; errors follow MS_ON_REFRESH_ERROR; a refusal is
+// remembered per refresh token, and a 429 holds back that refresh token's refreshes only.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { claim, postSigned } from '../support/calls.mjs';
 import { startFakeMicrosoft } from '../support/fake-microsoft.mjs';
 import { b64, now } from '../support/sample.mjs';
-import { startWorker } from '../support/worker.mjs';
+import { waitPast } from '../support/wait.mjs';
+import { startWorker, withLogLine } from '../support/worker.mjs';
 
 const KEY = 'ms-signing-key';
 const TIMEOUT_MS = 600;
@@ -27,12 +29,12 @@ async function worker(ms, vars = {}) {
 }
 
 /** A payload whose user metadata holds the given tokens, the access token V1-encoded (JSON string). */
-function payload({ access, refresh, expiresAt, fn = 'function/preaccesstoken' }) {
+function payload({ access, refresh, expiresAt, fn = 'function/preaccesstoken', user = 'user-1' }) {
   const metadata = [];
   if (access !== undefined) metadata.push({ key: 'microsoft_access_token', value: b64(JSON.stringify(access)) });
   if (refresh !== undefined) metadata.push({ key: 'microsoft_refresh_token', value: b64(JSON.stringify(refresh)) });
   if (expiresAt !== undefined) metadata.push({ key: 'microsoft_access_token_expires_at', value: b64(String(expiresAt)) });
-  return { function: fn, user: { id: 'user-1' }, org: { id: 'org-1' }, user_metadata: metadata };
+  return { function: fn, user: { id: user }, org: { id: 'org-1' }, user_metadata: metadata };
 }
 
 const call = (w, body) => postSigned(w.url, JSON.stringify(body), KEY);
@@ -157,6 +159,40 @@ describe('Microsoft token refresh (MS_ON_REFRESH_ERROR=omit)', () => {
       assert.ok(!w.output().includes('old-but-valid') && !w.output().includes(rt));
     });
   }
+
+  it('a refresh token Microsoft refused is not sent again on the next call', async () => {
+    ms.reset();
+    const rt = newRefreshToken(ms);
+    ms.revoke(rt);
+    const body = payload({ access: 'old-but-valid', refresh: rt, expiresAt: now() + 60, user: 'user-revoked' });
+    for (let i = 0; i < 2; i += 1) {
+      const { res, line } = await withLogLine(w, () => call(w, body));
+      assert.equal(token(res), undefined);
+      assert.deepEqual(res.json.append_log_claims, ['urn:custom:ms_access_token omitted: invalid_grant'], 'answered as the refusal was');
+      assert.deepEqual([line.ms_token, line.notes], ['omitted', ['invalid_grant']], JSON.stringify(line));
+    }
+    assert.deepEqual(ms.calls.map((c) => c.form.refresh_token), [rt], 'one call to the token endpoint');
+    assert.ok(!w.output().includes(rt));
+  });
+
+  it('a 429 for one user\'s refresh token holds back that refresh token only, until Retry-After', async () => {
+    ms.reset();
+    const [a, b] = [newRefreshToken(ms), newRefreshToken(ms)];
+    ms.rateLimit(a, { retryAfter: 1, times: 1 });
+    const stale = (rt, user) => payload({ access: 'old', refresh: rt, expiresAt: now() - 10, user });
+    const sentWith = (rt) => ms.calls.filter((c) => c.form.refresh_token === rt).length;
+    const first = await call(w, stale(a, 'user-a'));
+    assert.deepEqual(first.json.append_log_claims, ['urn:custom:ms_access_token omitted: rate_limited']);
+    const other = await call(w, stale(b, 'user-b'));
+    assert.match(token(other), /^EwB-fake-access-\d+$/, 'another user\'s refresh goes on');
+    const again = await call(w, stale(a, 'user-a'));
+    assert.deepEqual(again.json.append_log_claims, ['urn:custom:ms_access_token omitted: rate_limited']);
+    assert.deepEqual([sentWith(a), sentWith(b)], [1, 1], 'no call for user A while Retry-After lasts');
+    await waitPast(1100, 'the Retry-After of 1 s');
+    const later = await call(w, stale(a, 'user-a'));
+    assert.match(token(later), /^EwB-fake-access-\d+$/);
+    assert.equal(sentWith(a), 2);
+  });
 
   it('a timeout is answered within the deadline and omits the claim', async () => {
     ms.reset();

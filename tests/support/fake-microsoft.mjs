@@ -7,7 +7,10 @@
 //
 // It knows one confidential client and a set of refresh tokens. A good refresh token gets a new
 // opaque access token and a rotated refresh token (the old one stays usable, as with Entra ID);
-// an unknown or revoked one gets `invalid_grant`. The authorize endpoint shows an error page (no
+// an unknown or revoked one gets `invalid_grant`; one throttled with `rateLimit(rt, { retryAfter,
+// times })` gets `429 Too Many Requests` with `Retry-After: retryAfter` (seconds, default 1) for
+// its next `times` refreshes (all, if absent; `reset` ends it), as Entra ID throttles one user's
+// requests. The authorize endpoint shows an error page (no
 // redirect) for an unknown client or a redirect URI not registered (`redirectUris`,
 // `addRedirectUri`), and wants `response_type=code`, `openid` in the scope and an S256 PKCE
 // challenge. A code is single-use, for its redirect URI and challenge: anything else gets
@@ -30,6 +33,7 @@ export const WORK_ACCOUNT = {
 export async function startFakeMicrosoft({ clientId = 'entra-app', clientSecret = 'entra-secret', refreshTokens = [], expiresIn = 3599, account = WORK_ACCOUNT, redirectUris = [] } = {}) {
   const valid = new Set(refreshTokens);
   const needsInteraction = new Set();
+  const throttled = new Map(); // refresh token -> { retryAfter, times }
   const calls = [];
   const faults = [];
   const registered = new Set(redirectUris);
@@ -64,6 +68,12 @@ export async function startFakeMicrosoft({ clientId = 'entra-app', clientSecret 
     if (form.get('grant_type') === 'authorization_code') return redeem(form, answer);
     if (form.get('grant_type') !== 'refresh_token') return answer(400, { error: 'unsupported_grant_type' });
     const rt = form.get('refresh_token');
+    const throttle = throttled.get(rt);
+    if (throttle && throttle.times !== 0) {
+      if (throttle.times !== undefined) throttle.times -= 1;
+      res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'retry-after': String(throttle.retryAfter) });
+      return res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'Too many requests.' }));
+    }
     if (needsInteraction.has(rt)) {
       return answer(400, { error: 'interaction_required', error_description: 'AADSTS50076: MFA required.', error_codes: [50076] });
     }
@@ -162,11 +172,14 @@ export async function startFakeMicrosoft({ clientId = 'entra-app', clientSecret 
     addRefreshToken: (rt) => valid.add(rt),
     revoke: (rt) => valid.delete(rt),
     requireInteraction: (rt) => needsInteraction.add(rt),
+    /** Answers 429 with `Retry-After: retryAfter` to this refresh token's next `times` refreshes (all, if absent). */
+    rateLimit: (rt, { retryAfter = 1, times } = {}) => throttled.set(rt, { retryAfter, times }),
     fault: (behaviour) => faults.push(behaviour),
     reset() {
       calls.length = 0;
       faults.length = 0;
       consentErrors.length = 0;
+      throttled.clear();
     },
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
