@@ -154,14 +154,16 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
     assert.deepEqual(answer, response, 'nothing else changed');
   });
 
-  it('a linked user whose message carries updateUser (newer versions): the tokens go into its metadata, no API call', async () => {
+  it('a linked user whose message carries updateUser (newer versions): the tokens go into its metadata, and through the API too', async () => {
     fake.reset();
     const response = withUpdateUser(intentResponse({ userId: 'user-update', refresh: 'M.C-update-refresh' }), {
       metadata: [{ key: 'organization', value: 'Y29tcGFueQ==' }, { key: 'microsoft_access_token', value: 'b2xk' }],
     });
     const { res, line } = await withLogLine(w, () => post(w, execution(response)));
     assert.equal(res.status, 200);
-    assert.equal(fake.calls.length, 0, 'the worker makes no API call');
+    // Login V2 applies updateUser only when the provider's automatic update is on: with the API at
+    // hand, the worker stores the tokens through it as well.
+    assert.deepEqual(fake.calls.map((c) => `${c.method} ${c.path}`), ['POST /v2/users/user-update/metadata']);
     const expected = structuredClone(response);
     expected.updateUser.metadata = [
       { key: 'organization', value: 'Y29tcGFueQ==' },
@@ -173,8 +175,8 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
     const answer = JSON.parse(res.text);
     assert.deepEqual(Object.keys(answer.updateUser).filter((k) => !UPDATE_USER_FIELDS.includes(k)), []);
     for (const entry of answer.updateUser.metadata) assert.deepEqual(Object.keys(entry), METADATA_FIELDS);
-    assert.equal(line.ms_token, 'added_to_update');
-    assert.deepEqual(fake.userMetadata('user-update'), {}, 'nothing written through the API');
+    assert.equal(line.ms_token, 'stored');
+    assert.equal(fake.userMetadata('user-update').microsoft_access_token.toString(), 'EwB-captured-access');
     assert.ok(!w.output().includes('EwB-captured-access') && !w.output().includes('M.C-update-refresh'));
   });
 
@@ -205,7 +207,7 @@ describe('capturing Microsoft tokens from RetrieveIdentityProviderIntent (Login 
   });
 });
 
-describe('with TOKEN_SEALING_KEY, a linked user whose message carries updateUser', () => {
+describe('with TOKEN_SEALING_KEY and no API credentials, a linked user whose message carries updateUser', () => {
   const SEALING_KEY = newSealingKey('k1');
   let fake;
   let w;
@@ -213,13 +215,13 @@ describe('with TOKEN_SEALING_KEY, a linked user whose message carries updateUser
     fake = await startFakeZitadel({ fixture: { accessToken: 'sealed-pat' } });
     cleanup.push(() => fake.close());
     w = await startWorker({
-      secrets: { ZITADEL_SIGNING_KEY: KEY, ZITADEL_ACCESS_TOKEN: 'sealed-pat', TOKEN_SEALING_KEY: SEALING_KEY },
+      secrets: { ZITADEL_SIGNING_KEY: KEY, TOKEN_SEALING_KEY: SEALING_KEY },
       vars: { ZITADEL_DOMAIN: fake.url, PERMISSIONS_CLAIM: '', MS_IDP_ID: 'ms-idp' },
     });
     cleanup.push(() => w.stop());
   });
 
-  it('gets the tokens sealed for that user in updateUser.metadata, and no API call is made', async () => {
+  it('gets the tokens sealed for that user in updateUser.metadata (the only way without the API), and no API call is made', async () => {
     fake.reset();
     const response = withUpdateUser(intentResponse({ userId: 'user-sealed', refresh: 'M.C-sealed-refresh' }));
     const { res, line } = await withLogLine(w, () => post(w, execution(response)));
