@@ -42,6 +42,15 @@ pub struct PermissionsConfig {
     pub org_id: Option<String>,
     /// Only metadata keys with this prefix are mappings; the rest of the key is the role.
     pub metadata_prefix: String,
+    /// `PERMISSIONS_MAPPING_MAX_BYTES`: the most one organization's mapping may hold (keys and
+    /// values); reading stops there, and the claim is left out.
+    pub mapping_max_bytes: usize,
+    /// `PERMISSIONS_CACHE_MAX_BYTES`: the most the isolate keeps of all organizations' mappings;
+    /// the oldest are dropped first.
+    pub cache_max_bytes: usize,
+    /// `PERMISSIONS_CLAIM_MAX_BYTES`: the largest permissions claim (its JSON); a larger one is
+    /// left out.
+    pub claim_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +231,9 @@ pub const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
 pub const PERMISSIONS_PROJECT_ID: &str = "PERMISSIONS_PROJECT_ID";
 pub const PERMISSIONS_ORG_ID: &str = "PERMISSIONS_ORG_ID";
 pub const PERMISSIONS_METADATA_PREFIX: &str = "PERMISSIONS_METADATA_PREFIX";
+pub const PERMISSIONS_MAPPING_MAX_BYTES: &str = "PERMISSIONS_MAPPING_MAX_BYTES";
+pub const PERMISSIONS_CACHE_MAX_BYTES: &str = "PERMISSIONS_CACHE_MAX_BYTES";
+pub const PERMISSIONS_CLAIM_MAX_BYTES: &str = "PERMISSIONS_CLAIM_MAX_BYTES";
 pub const FLAT_ROLES_CLAIM: &str = "FLAT_ROLES_CLAIM";
 pub const GROUPS_CLAIM: &str = "GROUPS_CLAIM";
 pub const MS_TOKEN_METADATA_KEY: &str = "MS_TOKEN_METADATA_KEY";
@@ -355,6 +367,12 @@ impl Config {
                     valid
                 }),
                 metadata_prefix: s.text(PERMISSIONS_METADATA_PREFIX).unwrap_or_default(),
+                // 1 MiB holds 500 roles of 50 permissions of 30 characters each (about 750 KB).
+                mapping_max_bytes: s.number(PERMISSIONS_MAPPING_MAX_BYTES, 1 << 20, 1024, 8 << 20) as usize,
+                // 16 MiB: sixteen such mappings, or hundreds of ordinary ones, in a 128 MB isolate.
+                cache_max_bytes: s.number(PERMISSIONS_CACHE_MAX_BYTES, 16 << 20, 0, 64 << 20) as usize,
+                // 64 KiB: thousands of permissions in one token, far past what a token should carry.
+                claim_max_bytes: s.number(PERMISSIONS_CLAIM_MAX_BYTES, 64 << 10, 1024, 1 << 20) as usize,
             }),
             _ => None,
         };

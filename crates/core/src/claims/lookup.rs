@@ -87,7 +87,7 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
             (self.config, self.settings, self.cache, self.runtime, self.org_id);
         let ttl_ms = config.cache_ttl_seconds * 1000;
         let keep_ms = ttl_ms + config.stale_if_error_seconds * 1000;
-        let key = shared_key(org_id, &settings.metadata_prefix);
+        let key = shared_key(self.zitadel.base_url(), org_id, &settings.metadata_prefix);
         let shared = if ttl_ms > 0 {
             timeout_at(runtime, self.deadline_ms, runtime.cache_get(&key))
                 .await
@@ -97,15 +97,18 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
             None
         };
         let now = runtime.now_ms();
+        // An entry stamped ahead of the clock counts as absent: it would otherwise stay fresh
+        // for as long as it claims.
+        let shared = shared.filter(|entry| entry.fetched_at_ms <= now);
         if let Some(entry) = &shared {
-            if now.saturating_sub(entry.fetched_at_ms) < ttl_ms {
+            if now - entry.fetched_at_ms < ttl_ms {
                 let map = Rc::new(PermissionMap::from_roles(entry.roles.clone()));
                 cache.borrow_mut().store(org_id, map.clone(), entry.fetched_at_ms, now, keep_ms);
                 return (Ok((map, "kv")), Trace::default());
             }
         }
 
-        let fetch = self.zitadel.org_metadata(runtime, org_id, &settings.metadata_prefix);
+        let fetch = self.zitadel.org_metadata(runtime, org_id, &settings.metadata_prefix, settings.mapping_max_bytes);
         match timeout_at(runtime, self.deadline_ms, fetch).await.unwrap_or(Err(UpstreamError::Timeout)) {
             Ok(entries) => {
                 let (map, skipped) = PermissionMap::from_metadata(
@@ -116,7 +119,9 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
                 let map = Rc::new(map);
                 let fetched_at = runtime.now_ms();
                 cache.borrow_mut().store(org_id, map.clone(), fetched_at, fetched_at, keep_ms);
-                if ttl_ms > 0 {
+                // An empty mapping is kept briefly in memory (what a missing org.read looks like
+                // with v2), never in KV, whose entries live at least a minute.
+                if ttl_ms > 0 && !map.is_empty() {
                     let entry = SharedEntry { fetched_at_ms: fetched_at, roles: map.roles() };
                     if let Ok(text) = serde_json::to_string(&entry) {
                         let ttl = (keep_ms / 1000).max(SHARED_CACHE_MIN_TTL_SECONDS);
@@ -126,7 +131,7 @@ impl<R: Http + Clock + Timer + SharedCache> PermissionLookup<'_, R> {
                 (Ok((map, "miss")), Trace { skipped_metadata_keys, ..Trace::default() })
             }
             Err(e) => match shared {
-                Some(entry) if now.saturating_sub(entry.fetched_at_ms) < keep_ms => {
+                Some(entry) if now - entry.fetched_at_ms < keep_ms => {
                     let map = Rc::new(PermissionMap::from_roles(entry.roles));
                     (Ok((map, "stale")), Trace { upstream_error: Some(e.code()), ..Trace::default() })
                 }

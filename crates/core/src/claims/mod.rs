@@ -42,7 +42,9 @@ impl ClaimsCache {
     pub fn new(config: &Config, live_for_ms: u64) -> Self {
         let refresh = config.ms_token.as_ref().and_then(|ms| ms.refresh.clone());
         ClaimsCache {
-            permissions: RefCell::default(),
+            permissions: RefCell::new(PermissionCache::new(
+                config.permissions.as_ref().map_or(0, |p| p.cache_max_bytes),
+            )),
             flights: SingleFlight::new(live_for_ms),
             refresher: refresh.map(|r| Refresher::new(MicrosoftClient::new(r), live_for_ms)),
         }
@@ -223,11 +225,34 @@ impl ClaimsCache {
             .unwrap_or((Err(UpstreamError::Timeout), Trace::default()));
         trace.absorb(lookup_trace);
         match result {
+            Ok(map) if map.is_empty() => {
+                // With v2, a service user without org.read gets an empty list, not a 403.
+                trace.notes.push("empty_mapping".into());
+                trace.omit(&settings.claim, "the organization's mapping is empty (or unreadable without org.read)");
+                (Ok(None), trace)
+            }
             Ok(map) => {
                 let list = map.permissions(roles);
+                // Each permission as a JSON string and a comma: about the claim's size.
+                let bytes: usize = list.iter().map(|p| p.len() + 3).sum();
+                if bytes > settings.claim_max_bytes {
+                    trace.notes.push(format!("permissions: more than {} bytes", settings.claim_max_bytes).into());
+                    trace.omit(&settings.claim, "more than PERMISSIONS_CLAIM_MAX_BYTES");
+                    return (Ok(None), trace);
+                }
                 let claim =
                     (!list.is_empty()).then(|| Claim { key: settings.claim.clone(), value: ClaimValue::Shared(list) });
                 (Ok(claim), trace)
+            }
+            // A tenant's mapping over its budget is left out whatever ON_UPSTREAM_ERROR says: it is
+            // no outage, and it must not fail every token of that organization.
+            Err(UpstreamError::TooLarge) => {
+                trace.upstream_error = Some(UpstreamError::TooLarge.code());
+                trace.notes.push(
+                    format!("permissions: the mapping holds more than {} bytes", settings.mapping_max_bytes).into(),
+                );
+                trace.omit(&settings.claim, "the mapping is over PERMISSIONS_MAPPING_MAX_BYTES");
+                (Ok(None), trace)
             }
             Err(e) => {
                 trace.upstream_error = Some(e.code());

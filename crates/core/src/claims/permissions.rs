@@ -82,6 +82,17 @@ impl PermissionMap {
         self.by_role.is_empty()
     }
 
+    /// About what the map holds in memory, in bytes: its strings, its numbers, and a fixed
+    /// overhead per role and per permission (hash table slots, string headers). What the isolate
+    /// cache's budget counts.
+    pub fn bytes(&self) -> usize {
+        const PER_ROLE: usize = 64;
+        const PER_NAME: usize = 32;
+        let roles: usize = self.by_role.iter().map(|(role, ids)| role.len() + 4 * ids.len() + PER_ROLE).sum();
+        let names: usize = self.names.iter().map(|n| n.len() + PER_NAME).sum();
+        roles + names
+    }
+
     /// The permissions of `roles`: deduplicated, in the order first seen.
     pub fn permissions(&self, roles: &[&str]) -> Vec<Rc<str>> {
         let mut seen = vec![0u64; self.names.len().div_ceil(64)];

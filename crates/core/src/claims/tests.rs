@@ -23,6 +23,9 @@ fn config() -> Config {
             project_id: None,
             org_id: None,
             metadata_prefix: String::new(),
+            mapping_max_bytes: 1 << 20,
+            cache_max_bytes: 16 << 20,
+            claim_max_bytes: 64 << 10,
         }),
         flat_roles_claim: Some("my:zitadel:grants".into()),
         groups_claim: None,
@@ -252,14 +255,14 @@ fn ttl_zero_disables_caching() {
     let (_, trace) = run(&c, &isolate, &runtime, FULL);
     assert_eq!(trace.cache, Some("off"));
     assert_eq!(runtime.sent().len(), 2);
-    assert!(runtime.kv_entry(&shared_key(ORG, "")).is_none(), "nothing is written to KV");
+    assert!(runtime.kv_entry(&shared_key("https://z", ORG, "")).is_none(), "nothing is written to KV");
 }
 
 #[test]
 fn kv_is_written_after_a_fetch_and_read_by_a_fresh_isolate() {
     let runtime = FakeRuntime::new(vec![mapping()]).with_kv();
     run(&config(), &Caches::default(), &runtime, FULL).0.unwrap();
-    let (text, ttl) = runtime.kv_entry(&shared_key(ORG, "")).unwrap();
+    let (text, ttl) = runtime.kv_entry(&shared_key("https://z", ORG, "")).unwrap();
     assert_eq!(ttl, 60);
     assert!(text.contains("users:manage"));
     let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
@@ -275,10 +278,68 @@ fn an_old_kv_entry_is_not_used_while_zitadel_answers() {
         fetched_at_ms: runtime.now_ms() - 61_000,
         roles: [("admin".to_string(), vec!["old".to_string()])].into(),
     };
-    runtime.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+    runtime.kv_insert(&shared_key("https://z", ORG, ""), serde_json::to_string(&old).unwrap());
     let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
     assert_eq!(trace.cache, Some("miss"));
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
+}
+
+#[test]
+fn a_kv_entry_stamped_ahead_of_the_clock_is_absent() {
+    let runtime = FakeRuntime::new(vec![mapping()]).with_kv();
+    let ahead = SharedEntry {
+        fetched_at_ms: runtime.now_ms() + 3_600_000,
+        roles: [("admin".to_string(), vec!["planted".to_string()])].into(),
+    };
+    runtime.kv_insert(&shared_key("https://z", ORG, ""), serde_json::to_string(&ahead).unwrap());
+    let (result, trace) = run(&config(), &Caches::default(), &runtime, FULL);
+    assert_eq!(trace.cache, Some("miss"));
+    assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["posts:read", "posts:write", "users:manage"])));
+}
+
+#[test]
+fn an_empty_mapping_is_noted_kept_ten_seconds_and_never_put_in_kv() {
+    let empty = || metadata_page(&[]);
+    let runtime = FakeRuntime::new(vec![empty(), empty()]).with_kv();
+    let caches = Caches::default();
+    let (result, trace) = run(&config(), &caches, &runtime, FULL);
+    assert_eq!(claim(&result.unwrap(), "permissions"), None);
+    assert!(trace.notes.iter().any(|n| n == "empty_mapping"), "{:?}", trace.notes);
+    assert!(trace.log_claims().iter().any(|l| l.contains("org.read")));
+    assert!(runtime.kv_entry(&shared_key("https://z", ORG, "")).is_none());
+    runtime.advance_ms(9_000);
+    let _ = run(&config(), &caches, &runtime, FULL);
+    assert_eq!(runtime.sends(), 1, "kept for a while");
+    runtime.advance_ms(1_000);
+    let _ = run(&config(), &caches, &runtime, FULL);
+    assert_eq!(runtime.sends(), 2, "asked again after 10 s, though the TTL is 60 s");
+}
+
+#[test]
+fn a_mapping_over_its_budget_is_left_out_even_when_failures_fail() {
+    let mut config = config();
+    config.on_upstream_error = UpstreamPolicy::Fail;
+    if let Some(p) = config.permissions.as_mut() {
+        p.mapping_max_bytes = 20;
+    }
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, trace) = run(&config, &Caches::default(), &runtime, FULL);
+    let response = result.expect("no 502 for a tenant's oversized mapping");
+    assert_eq!(claim(&response, "permissions"), None);
+    assert!(claim(&response, "my:zitadel:grants").is_some());
+    assert_eq!(trace.upstream_error, Some("response_too_large"));
+}
+
+#[test]
+fn a_permissions_claim_over_its_cap_is_left_out() {
+    let mut config = config();
+    if let Some(p) = config.permissions.as_mut() {
+        p.claim_max_bytes = 20;
+    }
+    let runtime = FakeRuntime::new(vec![mapping()]);
+    let (result, trace) = run(&config, &Caches::default(), &runtime, FULL);
+    assert_eq!(claim(&result.unwrap(), "permissions"), None);
+    assert!(trace.log_claims().iter().any(|l| l.contains("PERMISSIONS_CLAIM_MAX_BYTES")));
 }
 
 #[test]
@@ -364,7 +425,7 @@ fn stale_map_in_kv_is_served_during_an_outage() {
         fetched_at_ms: runtime.now_ms() - 120_000,
         roles: [("admin".to_string(), vec!["kept".to_string()])].into(),
     };
-    runtime.kv_insert(&shared_key(ORG, ""), serde_json::to_string(&old).unwrap());
+    runtime.kv_insert(&shared_key("https://z", ORG, ""), serde_json::to_string(&old).unwrap());
     let (result, trace) = run(&c, &Caches::default(), &runtime, FULL);
     assert_eq!(claim(&result.unwrap(), "permissions"), Some(&list(&["kept"])));
     assert_eq!(trace.cache, Some("stale"));

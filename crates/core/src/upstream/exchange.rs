@@ -127,7 +127,12 @@ impl ZitadelClient {
             };
             let total = total.ok_or(UpstreamError::Malformed)?;
             let count = entries.len() as u64;
-            found.extend(entries.into_iter().filter(|e| keys.contains(&e.key.as_str())).map(|e| (e.key, e.value)));
+            found.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| keys.contains(&e.key.as_ref()))
+                    .map(|e| (e.key.into_owned(), e.value.into_owned())),
+            );
             offset += count;
             if count == 0 || offset >= total {
                 return Ok(found);

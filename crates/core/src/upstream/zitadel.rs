@@ -5,6 +5,7 @@
 //! Wire format as the REST gateway speaks it: camelCase, uint64 as strings, bytes as standard
 //! base64.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -21,9 +22,6 @@ use crate::runtime::single_flight::SingleFlight;
 const PAGE_SIZE: u64 = 100;
 /// A guard against a server that never finishes paging: 100 pages of 100 entries.
 const MAX_PAGES: u32 = 100;
-/// The most metadata (keys and decoded values) read for one organization. A mapping of thousands
-/// of roles is well under it; 100 pages of up to 1 MiB each would not be (an isolate has 128 MB).
-const MAX_METADATA_BYTES: usize = 4 << 20;
 /// A token is used until this long before it expires.
 const TOKEN_EXPIRY_MARGIN_MS: u64 = 60_000;
 const TOKEN_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
@@ -74,17 +72,20 @@ impl ZitadelClient {
 pub type MetadataEntry = (String, Vec<u8>);
 
 impl ZitadelClient {
-    /// All metadata entries of `org_id` whose key starts with `prefix`, every page of them.
+    /// All metadata entries of `org_id` whose key starts with `prefix`, every page of them, or
+    /// `TooLarge` as soon as their keys and decoded values pass `max_bytes` (reading stops there:
+    /// a tenant's mapping never costs the isolate more than that).
     pub async fn org_metadata<R: Http + Clock + Timer>(
         &self,
         runtime: &R,
         org_id: &str,
         prefix: &str,
+        max_bytes: usize,
     ) -> Result<Vec<MetadataEntry>, UpstreamError> {
         let org_id = zitadel_id(org_id)?;
         self.v2_or_v1(
-            || self.list_metadata(runtime, org_id, prefix, Api::V2),
-            || self.list_metadata(runtime, org_id, prefix, Api::ManagementV1),
+            || self.list_metadata(runtime, org_id, prefix, Api::V2, max_bytes),
+            || self.list_metadata(runtime, org_id, prefix, Api::ManagementV1, max_bytes),
         )
         .await
     }
@@ -128,11 +129,11 @@ pub(super) struct KeyFilter<'a> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct V2Page {
+pub(super) struct V2Page<'a> {
     #[serde(default)]
     pub(super) pagination: Option<V2Pagination>,
-    #[serde(default)]
-    pub(super) metadata: Vec<RawEntry>,
+    #[serde(default, borrow)]
+    pub(super) metadata: Vec<RawEntry<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -143,11 +144,11 @@ pub(super) struct V2Pagination {
 }
 
 #[derive(Deserialize)]
-pub(super) struct V1Page {
+pub(super) struct V1Page<'a> {
     #[serde(default)]
     pub(super) details: Option<V1Details>,
-    #[serde(default)]
-    pub(super) result: Vec<RawEntry>,
+    #[serde(default, borrow)]
+    pub(super) result: Vec<RawEntry<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -157,12 +158,14 @@ pub(super) struct V1Details {
     pub(super) total_result: Option<Uint64>,
 }
 
+/// One entry as the answer holds it: borrowed from the answer's text where it has no escapes (a
+/// base64 value never has), so that reading a page copies no value but into its decoded bytes.
 #[derive(Deserialize)]
-pub(super) struct RawEntry {
-    #[serde(default)]
-    pub(super) key: String,
-    #[serde(default)]
-    pub(super) value: String,
+pub(super) struct RawEntry<'a> {
+    #[serde(default, borrow)]
+    pub(super) key: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) value: Cow<'a, str>,
 }
 
 /// protojson writes uint64 as a string; accept a number too. (Read raw: an untagged enum would
@@ -185,6 +188,7 @@ impl ZitadelClient {
         org_id: &str,
         prefix: &str,
         which: Api,
+        max_bytes: usize,
     ) -> Result<Vec<MetadataEntry>, UpstreamError> {
         let mut entries = Vec::new();
         let mut bytes = 0;
@@ -234,10 +238,10 @@ impl ZitadelClient {
                 // the key as unreadable instead of silently losing it.
                 let value = value.unwrap_or_default();
                 bytes += raw.key.len() + value.len();
-                if bytes > MAX_METADATA_BYTES {
+                if bytes > max_bytes {
                     return Err(UpstreamError::TooLarge);
                 }
-                entries.push((raw.key, value));
+                entries.push((raw.key.into_owned(), value));
             }
             offset += count;
             if count == 0 || offset >= total {
@@ -480,7 +484,8 @@ mod tests {
     #[test]
     fn v2_request_has_the_rest_gateway_shape() {
         let runtime = FakeRuntime::new(vec![v2_page(1, &[("admin", "[\"p\"]")])]);
-        let entries = block_on(client(pat_api("https://z.example")).org_metadata(&runtime, "o1", "perm:")).unwrap();
+        let entries =
+            block_on(client(pat_api("https://z.example")).org_metadata(&runtime, "o1", "perm:", 4 << 20)).unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"[\"p\"]".to_vec())]);
         let sent = runtime.sent();
         assert_eq!(sent[0].url, "https://z.example/v2/organizations/o1/metadata/search");
@@ -501,7 +506,7 @@ mod tests {
         let first: Vec<(String, String)> = (0..100).map(|i| (format!("r{i}"), format!("p{i}"))).collect();
         let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let runtime = FakeRuntime::new(vec![v2_page(150, &first), v2_page(150, &[("last", "x"); 50])]);
-        let entries = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")).unwrap();
+        let entries = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         assert_eq!(entries.len(), 150);
         let second: serde_json::Value = serde_json::from_slice(&runtime.sent()[1].body).unwrap();
         assert_eq!(second["pagination"]["offset"], "100");
@@ -511,7 +516,7 @@ mod tests {
     #[test]
     fn a_server_that_never_stops_paging_is_malformed() {
         let runtime = FakeRuntime::repeating(v2_page(u64::MAX, &[("k", "v")]));
-        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", ""));
+        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20));
         assert_eq!(result, Err(UpstreamError::Malformed));
         assert_eq!(runtime.sent().len(), MAX_PAGES as usize);
     }
@@ -521,17 +526,20 @@ mod tests {
         let value = "v".repeat(64 * 1024);
         let page: Vec<(String, &str)> = (0..10).map(|i| (format!("r{i}"), value.as_str())).collect();
         let page: Vec<(&str, &str)> = page.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        // 640 KiB per page: the seventh page passes 4 MiB.
+        // 640 KiB per page: the seventh page passes a budget of 4 MiB, the second one of 1 MiB.
         let runtime = FakeRuntime::repeating(v2_page(1000, &page));
-        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", ""));
+        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20));
         assert_eq!(result, Err(UpstreamError::TooLarge));
         assert_eq!(runtime.sent().len(), 7);
+        let runtime = FakeRuntime::repeating(v2_page(1000, &page));
+        let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 1 << 20));
+        assert_eq!((result, runtime.sent().len()), (Err(UpstreamError::TooLarge), 2));
     }
 
     #[test]
     fn empty_answer_without_fields_is_an_empty_list() {
         let runtime = FakeRuntime::new(vec![Reply::json(200, serde_json::json!({"pagination": {}}))]);
-        let entries = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")).unwrap();
+        let entries = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         assert!(entries.is_empty());
     }
 
@@ -547,10 +555,10 @@ mod tests {
             v1,
         ]);
         let session = client(pat_api("https://z"));
-        let entries = block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
+        let entries = block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         assert_eq!(entries, vec![("admin".to_string(), b"p".to_vec())]);
         assert!(session.uses_management_v1());
-        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         let sent = runtime.sent();
         assert_eq!(sent.len(), 3, "v2 is not tried again");
         assert_eq!(sent[1].url, "https://z/management/v1/metadata/_search");
@@ -568,7 +576,7 @@ mod tests {
         ] {
             let runtime = FakeRuntime::new(vec![missing, v1.clone()]);
             let session = client(pat_api("https://z"));
-            assert_eq!(block_on(session.org_metadata(&runtime, "o1", "")), Ok(vec![]));
+            assert_eq!(block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)), Ok(vec![]));
             assert!(session.uses_management_v1());
         }
         // A resource the API did not find: ZITADEL's own error, with its details.
@@ -576,7 +584,7 @@ mod tests {
             "details": [{"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": "QUERY-dj2FF", "message": "Errors.Org.NotFound"}]});
         let runtime = FakeRuntime::new(vec![Reply::json(404, not_found), v1]);
         let session = client(pat_api("https://z"));
-        let result = block_on(session.org_metadata(&runtime, "o1", ""));
+        let result = block_on(session.org_metadata(&runtime, "o1", "", 4 << 20));
         assert_eq!(result, Err(UpstreamError::Status(404)));
         assert!(!session.uses_management_v1(), "one NotFound does not switch the isolate to v1");
         assert_eq!(runtime.sent().len(), 1);
@@ -591,17 +599,17 @@ mod tests {
             (429, UpstreamError::RateLimited),
         ] {
             let runtime = FakeRuntime::new(vec![Reply::json(status, serde_json::json!({}))]);
-            let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", ""));
+            let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20));
             assert_eq!(result, Err(expected), "{status}");
         }
         let runtime = FakeRuntime::new(vec![Reply::raw(200, b"<html>")]);
         assert_eq!(
-            block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")),
+            block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20)),
             Err(UpstreamError::Malformed)
         );
         let runtime = FakeRuntime::new(vec![Reply::Fail(TransportError::Timeout)]);
         assert_eq!(
-            block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "")),
+            block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20)),
             Err(UpstreamError::Timeout)
         );
     }
@@ -610,12 +618,12 @@ mod tests {
     fn a_429_backs_off_for_retry_after_without_calling_again() {
         let runtime = FakeRuntime::new(vec![Reply::rate_limited(30), v2_page(0, &[])]);
         let session = client(pat_api("https://z"));
-        assert_eq!(block_on(session.org_metadata(&runtime, "o1", "")), Err(UpstreamError::RateLimited));
+        assert_eq!(block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)), Err(UpstreamError::RateLimited));
         runtime.advance_ms(29_000);
-        assert_eq!(block_on(session.org_metadata(&runtime, "o1", "")), Err(UpstreamError::RateLimited));
+        assert_eq!(block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)), Err(UpstreamError::RateLimited));
         assert_eq!(runtime.sent().len(), 1, "no call while Retry-After lasts");
         runtime.advance_ms(1_000);
-        assert!(block_on(session.org_metadata(&runtime, "o1", "")).is_ok());
+        assert!(block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)).is_ok());
     }
 
     #[test]
@@ -624,8 +632,8 @@ mod tests {
             Reply::json(200, serde_json::json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 43199}));
         let runtime = FakeRuntime::new(vec![token, v2_page(0, &[]), v2_page(0, &[])]);
         let session = client(client_api());
-        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
-        block_on(session.org_metadata(&runtime, "o2", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
+        block_on(session.org_metadata(&runtime, "o2", "", 4 << 20)).unwrap();
         let sent = runtime.sent();
         assert_eq!(sent.len(), 3);
         assert_eq!(sent[0].url, "https://z.example/oauth/v2/token");
@@ -645,9 +653,9 @@ mod tests {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 120}));
         let runtime = FakeRuntime::new(vec![token("a"), v2_page(0, &[]), token("b"), v2_page(0, &[])]);
         let session = client(client_api());
-        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         runtime.advance_ms(60_001); // 120 s token, 60 s margin
-        block_on(session.org_metadata(&runtime, "o1", "")).unwrap();
+        block_on(session.org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         assert_eq!(runtime.sent()[3].header("authorization"), Some("Bearer b"));
     }
 
@@ -656,11 +664,11 @@ mod tests {
         let token = |t: &str| Reply::json(200, serde_json::json!({"access_token": t, "expires_in": 43199}));
         let unauthorized = Reply::json(401, serde_json::json!({"code": 16}));
         let runtime = FakeRuntime::new(vec![token("old"), unauthorized.clone(), token("new"), v2_page(0, &[])]);
-        block_on(client(client_api()).org_metadata(&runtime, "o1", "")).unwrap();
+        block_on(client(client_api()).org_metadata(&runtime, "o1", "", 4 << 20)).unwrap();
         assert_eq!(runtime.sent()[3].header("authorization"), Some("Bearer new"));
 
         let runtime = FakeRuntime::new(vec![token("a"), unauthorized.clone(), token("b"), unauthorized]);
-        let result = block_on(client(client_api()).org_metadata(&runtime, "o1", ""));
+        let result = block_on(client(client_api()).org_metadata(&runtime, "o1", "", 4 << 20));
         assert_eq!(result, Err(UpstreamError::Unauthorized(401)));
         assert_eq!(runtime.sent().len(), 4, "one retry, not a loop");
     }
@@ -668,7 +676,7 @@ mod tests {
     #[test]
     fn refused_client_credentials_are_unauthorized() {
         let runtime = FakeRuntime::new(vec![Reply::json(400, serde_json::json!({"error": "invalid_client"}))]);
-        let result = block_on(client(client_api()).org_metadata(&runtime, "o1", ""));
+        let result = block_on(client(client_api()).org_metadata(&runtime, "o1", "", 4 << 20));
         assert_eq!(result, Err(UpstreamError::Unauthorized(400)));
     }
 
@@ -732,7 +740,7 @@ mod tests {
     fn an_org_id_that_is_no_zitadel_id_is_never_sent_and_keeps_the_v2_api() {
         let client = client(pat_api("https://z"));
         let runtime = FakeRuntime::new(vec![]);
-        assert_eq!(block_on(client.org_metadata(&runtime, "..", "")), Err(UpstreamError::InvalidId));
+        assert_eq!(block_on(client.org_metadata(&runtime, "..", "", 4 << 20)), Err(UpstreamError::InvalidId));
         assert_eq!(block_on(client.set_user_metadata(&runtime, "u/1", &[])), Err(UpstreamError::InvalidId));
         assert_eq!(runtime.sends(), 0);
         assert!(!client.uses_management_v1());
