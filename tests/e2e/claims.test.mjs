@@ -189,8 +189,19 @@ describe('older instances: management v1 fallback only when the v2 route is miss
 });
 
 describe('a service user without org.read', () => {
-  it('gets 403 from ZITADEL: the claim is left out (omit) or the call fails (fail), and the message names the permission', async () => {
+  it('v2 answers an empty list, not a 403: the claim is left out with empty_mapping (whatever ON_UPSTREAM_ERROR says), and the log claim names org.read', async () => {
     const fake = await fakeZitadel({ fixture: { ...FIXTURE, permissions: { 'no-org-read': ['user.write'] } } });
+    const omit = await worker(fake, { secrets: { ZITADEL_ACCESS_TOKEN: 'no-org-read' }, vars: { LOG_CLAIMS: 'true', ON_UPSTREAM_ERROR: 'fail' } });
+    const { res, line } = await withLogLine(omit, () => call(omit));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(claim(res, 'permissions'), undefined);
+    assert.match(res.json.append_log_claims.join('\n'), /permissions omitted: .*org\.read/);
+    assert.ok(line.notes.includes('empty_mapping'), JSON.stringify(line));
+    assert.equal(line.upstream_error, undefined);
+  });
+
+  it('management v1 (older instances) answers 403: the claim is left out (omit) or the call fails (fail), and the message names the permission', async () => {
+    const fake = await fakeZitadel({ v2: false, fixture: { ...FIXTURE, permissions: { 'no-org-read': ['user.write'] } } });
     const omit = await worker(fake, { secrets: { ZITADEL_ACCESS_TOKEN: 'no-org-read' }, vars: { LOG_CLAIMS: 'true' } });
     const { res, line } = await withLogLine(omit, () => call(omit));
     assert.equal(res.status, 200);

@@ -159,7 +159,9 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
   ];
   if (v2) {
     routes.push(
-      ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true, 'org.read'],
+      // v2 filters what the caller may read: without org.read, an empty list, not a 403 (the org
+      // v2 integration tests, "without permission").
+      ['POST', /^\/v2\/organizations\/([^/]+)\/metadata\/search$/, searchOrganizationMetadata, true, 'org.read', 'empty'],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata$/, setUserMetadata, true, 'user.write'],
       ['POST', /^\/v2\/users\/([^/]+)\/metadata\/search$/, searchUserMetadata, true, 'user.read'],
       ['DELETE', /^\/v2\/users\/([^/]+)\/metadata$/, deleteUserMetadata, true, 'user.write'],
@@ -1049,6 +1051,8 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
         : json(404, { code: GRPC.NOT_FOUND, message: 'Not Found' });
     } else if (route[3] && !authorized(call.authorization)) {
       answer = grpcError(GRPC.UNAUTHENTICATED, 'auth header missing or invalid (AUTH-7fs1e)');
+    } else if (route[4] && !permitted(call.authorization, route[4]) && route[5] === 'empty') {
+      answer = json(200, { pagination: { totalResult: '0', appliedLimit: String(DEFAULT_LIMIT) }, metadata: [] });
     } else if (route[4] && !permitted(call.authorization, route[4])) {
       answer = grpcError(GRPC.PERMISSION_DENIED, 'No matching permissions found (AUTH-5mWD2)');
     } else if (!route[3]) {
