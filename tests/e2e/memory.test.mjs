@@ -62,7 +62,7 @@ describe('three organizations of 560 entries of 7 KB each', () => {
       assert.equal(res.status, 200, res.text);
       assert.equal(claim(res, 'permissions'), undefined);
       assert.ok(claim(res, 'my:zitadel:grants'), 'the rest of the answer is there');
-      assert.equal(line.upstream_error, 'response_too_large');
+      assert.equal(line.upstream_error, 'mapping_too_large');
       const pages = fake.callsTo(new RegExp(`/organizations/${org}/metadata/search$`)).length;
       assert.ok(pages <= 2, `${pages} pages read of 6`);
     }

@@ -108,6 +108,7 @@ fn every_upstream_error_code_is_in_the_logs_section() {
         UpstreamError::Status(500),
         UpstreamError::Malformed,
         UpstreamError::InvalidId,
+        UpstreamError::MappingTooLarge,
     ];
     for e in all {
         match e {
@@ -119,7 +120,8 @@ fn every_upstream_error_code_is_in_the_logs_section() {
             | UpstreamError::MissingApi
             | UpstreamError::Status(_)
             | UpstreamError::Malformed
-            | UpstreamError::InvalidId => {}
+            | UpstreamError::InvalidId
+            | UpstreamError::MappingTooLarge => {}
         }
     }
     let logs = section(&readme(), "## Logs");

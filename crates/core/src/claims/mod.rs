@@ -246,8 +246,8 @@ impl ClaimsCache {
             }
             // A tenant's mapping over its budget is left out whatever ON_UPSTREAM_ERROR says: it is
             // no outage, and it must not fail every token of that organization.
-            Err(UpstreamError::TooLarge) => {
-                trace.upstream_error = Some(UpstreamError::TooLarge.code());
+            Err(UpstreamError::MappingTooLarge) => {
+                trace.upstream_error = Some(UpstreamError::MappingTooLarge.code());
                 trace.notes.push(
                     format!("permissions: the mapping holds more than {} bytes", settings.mapping_max_bytes).into(),
                 );

@@ -327,7 +327,7 @@ fn a_mapping_over_its_budget_is_left_out_even_when_failures_fail() {
     let response = result.expect("no 502 for a tenant's oversized mapping");
     assert_eq!(claim(&response, "permissions"), None);
     assert!(claim(&response, "my:zitadel:grants").is_some());
-    assert_eq!(trace.upstream_error, Some("response_too_large"));
+    assert_eq!(trace.upstream_error, Some("mapping_too_large"));
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub enum UpstreamError {
     Malformed,
     /// An organization or user id that does not look as ZITADEL's do: never sent.
     InvalidId,
+    /// An organization's mapping holds more than `PERMISSIONS_MAPPING_MAX_BYTES`: reading stopped.
+    MappingTooLarge,
 }
 
 impl UpstreamError {
@@ -49,6 +51,7 @@ impl UpstreamError {
             UpstreamError::Status(_) => "bad_status",
             UpstreamError::Malformed => "malformed_response",
             UpstreamError::InvalidId => "invalid_id",
+            UpstreamError::MappingTooLarge => "mapping_too_large",
         }
     }
 }
@@ -66,6 +69,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Status(status) => write!(f, "HTTP {status}"),
             UpstreamError::Malformed => f.write_str("the answer was not the expected JSON"),
             UpstreamError::InvalidId => f.write_str("an id that is not a ZITADEL id was not sent"),
+            UpstreamError::MappingTooLarge => f.write_str("the mapping is over PERMISSIONS_MAPPING_MAX_BYTES"),
         }
     }
 }

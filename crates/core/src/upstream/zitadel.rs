@@ -73,7 +73,7 @@ pub type MetadataEntry = (String, Vec<u8>);
 
 impl ZitadelClient {
     /// All metadata entries of `org_id` whose key starts with `prefix`, every page of them, or
-    /// `TooLarge` as soon as their keys and decoded values pass `max_bytes` (reading stops there:
+    /// `MappingTooLarge` as soon as their keys and decoded values pass `max_bytes` (reading stops there:
     /// a tenant's mapping never costs the isolate more than that).
     pub async fn org_metadata<R: Http + Clock + Timer>(
         &self,
@@ -239,7 +239,7 @@ impl ZitadelClient {
                 let value = value.unwrap_or_default();
                 bytes += raw.key.len() + value.len();
                 if bytes > max_bytes {
-                    return Err(UpstreamError::TooLarge);
+                    return Err(UpstreamError::MappingTooLarge);
                 }
                 entries.push((raw.key.into_owned(), value));
             }
@@ -529,11 +529,11 @@ mod tests {
         // 640 KiB per page: the seventh page passes a budget of 4 MiB, the second one of 1 MiB.
         let runtime = FakeRuntime::repeating(v2_page(1000, &page));
         let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 4 << 20));
-        assert_eq!(result, Err(UpstreamError::TooLarge));
+        assert_eq!(result, Err(UpstreamError::MappingTooLarge));
         assert_eq!(runtime.sent().len(), 7);
         let runtime = FakeRuntime::repeating(v2_page(1000, &page));
         let result = block_on(client(pat_api("https://z")).org_metadata(&runtime, "o1", "", 1 << 20));
-        assert_eq!((result, runtime.sent().len()), (Err(UpstreamError::TooLarge), 2));
+        assert_eq!((result, runtime.sent().len()), (Err(UpstreamError::MappingTooLarge), 2));
     }
 
     #[test]
