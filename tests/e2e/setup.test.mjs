@@ -298,6 +298,7 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     const unknown = await setup(['--worker-url', WORKER, '--frobnicate']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown option --frobnicate/);
+    assert.match(unknown.stderr, /run `npm run setup -- --help` for usage/, 'the hint npm does not swallow');
     assert.equal(fake.calls.length, 0);
   });
 

@@ -68,7 +68,8 @@ fn main() -> ExitCode {
             let mut stderr = io::stderr();
             let _ = writeln!(stderr, "error: {error}");
             if matches!(error, Error::Usage(_)) {
-                let _ = writeln!(stderr, "(run with --help for usage)");
+                // npm swallows a bare `--help`: the options go after `--`.
+                let _ = writeln!(stderr, "(run `npm run setup -- --help` for usage)");
             }
             ExitCode::from(error.exit_code())
         }
