@@ -28,7 +28,7 @@ use crate::config::{ConnectConfig, ExchangeClient, ExchangeConfig, MsTokenConfig
 use crate::contract::response::Metadata;
 use crate::envelope::{self, EnvelopeError};
 use crate::error::Error;
-use crate::flow::origin_of;
+use crate::flow::{now_s, origin_of};
 use crate::port::Runtime;
 use crate::runtime::deadline::timeout_at;
 use crate::seal::SealingKeys;
@@ -209,16 +209,8 @@ impl Vaulted<'_> {
         }
         let deadline_ms = runtime.now_ms() + self.timeout_ms;
         let allowed = |c: &str| subject::is_client(c, &client.id);
-        let subject = match Box::pin(self.verify(runtime, subject_token, jwt_only, &allowed, deadline_ms, trace)).await
-        {
-            Ok(subject) => subject,
-            Err(Refused::Token(e)) => {
-                trace.notes.push(e.code().into());
-                return Err(OAuthError::invalid_request(e.description()));
-            }
-            Err(Refused::OpaqueUnsupported) => return Err(OAuthError::invalid_request(OPAQUE_UNSUPPORTED)),
-            Err(Refused::Upstream(e)) => return Err(zitadel_failure(e, trace)),
-        };
+        let verified = Box::pin(self.verify(runtime, subject_token, jwt_only, &allowed, deadline_ms, trace)).await;
+        let subject = verified.map_err(|refused| refused.answer(OAuthError::invalid_request, trace))?;
         trace.user_id = Some(subject.user_id.clone());
         let scope_key = scope.clone().unwrap_or_default();
         let now = now_s(runtime);
@@ -259,15 +251,8 @@ impl Vaulted<'_> {
             subject::is_client(c, &self.connect.client_id) || clients.iter().any(|k| subject::is_client(c, &k.id))
         };
         let deadline_ms = runtime.now_ms() + self.timeout_ms;
-        let subject = match Box::pin(self.verify(runtime, bearer, false, &allowed, deadline_ms, trace)).await {
-            Ok(subject) => subject,
-            Err(Refused::Token(e)) => {
-                trace.notes.push(e.code().into());
-                return Err(OAuthError::invalid_token(e.description()));
-            }
-            Err(Refused::OpaqueUnsupported) => return Err(OAuthError::invalid_token(OPAQUE_UNSUPPORTED)),
-            Err(Refused::Upstream(e)) => return Err(zitadel_failure(e, trace)),
-        };
+        let verified = Box::pin(self.verify(runtime, bearer, false, &allowed, deadline_ms, trace)).await;
+        let subject = verified.map_err(|refused| refused.answer(OAuthError::invalid_token, trace))?;
         trace.user_id = Some(subject.user_id.clone());
         trace.client_id = Some(subject.client_id.clone());
         let listed =
@@ -457,6 +442,22 @@ impl Vaulted<'_> {
     }
 }
 
+impl Refused {
+    /// The answer to a refused token: `refuse` (`invalid_request` for a subject token,
+    /// `invalid_token` for a Bearer) with why, the check that failed noted in `trace`; or, when the
+    /// keys or introspection could not be had, ZITADEL's failure.
+    fn answer(self, refuse: fn(&'static str) -> OAuthError, trace: &mut Trace) -> OAuthError {
+        match self {
+            Refused::Token(e) => {
+                trace.notes.push(e.code().into());
+                refuse(e.description())
+            }
+            Refused::OpaqueUnsupported => refuse(OPAQUE_UNSUPPORTED),
+            Refused::Upstream(e) => zitadel_failure(e, trace),
+        }
+    }
+}
+
 const OPAQUE_UNSUPPORTED: &str =
     "opaque access tokens need introspection, which is not configured (INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET): send a JWT access token";
 
@@ -601,10 +602,6 @@ impl Form {
             ..OAuthError::invalid_request("")
         })
     }
-}
-
-fn now_s<R: Runtime>(runtime: &R) -> u64 {
-    runtime.now_ms() / 1000
 }
 
 #[cfg(test)]

@@ -440,7 +440,7 @@ pub(crate) fn origin_of(url: &str) -> &str {
     &url[..end]
 }
 
-fn now_s<R: Runtime>(runtime: &R) -> u64 {
+pub(crate) fn now_s<R: Runtime>(runtime: &R) -> u64 {
     runtime.now_ms() / 1000
 }
 

@@ -99,17 +99,16 @@ impl Stored {
     /// True when the user's metadata holds a Microsoft token ([`Stored::is_empty`] without reading
     /// it).
     pub fn present(info: &impl TokenMetadata, config: &MsTokenConfig) -> bool {
-        user_metadata(info, &config.metadata_key).is_some()
-            || (config.refresh.is_some() && user_metadata(info, &config.refresh_token_metadata_key).is_some())
+        info.value(&config.metadata_key).is_some()
+            || (config.refresh.is_some() && info.value(&config.refresh_token_metadata_key).is_some())
     }
 
     pub fn read(info: &impl TokenMetadata, config: &MsTokenConfig) -> Stored {
         // The refresh token and the expiry matter only to refreshing.
-        let for_refresh = |key: &str| {
-            config.refresh.as_ref().and_then(|_| user_metadata(info, key)).and_then(|v| decode_text(v).ok())
-        };
+        let for_refresh =
+            |key: &str| config.refresh.as_ref().and_then(|_| info.value(key)).and_then(|v| decode_text(v).ok());
         Stored {
-            access: user_metadata(info, &config.metadata_key).map(decode_text),
+            access: info.value(&config.metadata_key).map(decode_text),
             refresh: for_refresh(&config.refresh_token_metadata_key),
             expires_at: for_refresh(&config.expires_at_metadata_key).and_then(|t| expiry(&t)),
         }
@@ -140,7 +139,7 @@ pub async fn read_stored<R: Crypto>(
     let mut notes = Vec::new();
     let any_sealed = [&config.metadata_key, &config.refresh_token_metadata_key, &config.expires_at_metadata_key]
         .into_iter()
-        .any(|key| user_metadata(info, key).is_some_and(is_sealed_value));
+        .any(|key| info.value(key).is_some_and(is_sealed_value));
     if keys.is_none() && !any_sealed {
         return (Stored::read(info, config), notes); // the cleartext world, as ever
     }
@@ -189,7 +188,7 @@ async fn read_value<R: Crypto>(
     info: &impl TokenMetadata,
     key: &str,
 ) -> (Option<Result<String, &'static str>>, bool) {
-    let Some(raw) = user_metadata(info, key) else { return (None, false) };
+    let Some(raw) = info.value(key) else { return (None, false) };
     if !is_sealed_value(raw) {
         return (Some(decode_text(raw)), true);
     }
@@ -281,11 +280,6 @@ impl TokenMetadata for ListedMetadata {
     fn value(&self, key: &str) -> Option<&str> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
-}
-
-/// The raw (base64) value of a user metadata entry.
-fn user_metadata<'a>(info: &'a impl TokenMetadata, key: &str) -> Option<&'a str> {
-    info.value(key)
 }
 
 /// Text stored as user metadata: standard base64 of either a JSON string (a V1 action's

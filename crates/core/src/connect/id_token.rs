@@ -143,7 +143,7 @@ pub fn check_claims(payload_json: &[u8], expected: &Expected, now_s: u64) -> Res
 
 /// A NumericDate as whole seconds: the fraction dropped, a time before 1970 as 0, one beyond
 /// `u64` as its maximum.
-fn seconds(numeric_date: f64) -> u64 {
+pub(crate) fn seconds(numeric_date: f64) -> u64 {
     numeric_date as u64 // `as` saturates and maps NaN to 0
 }
 
@@ -155,7 +155,7 @@ pub(crate) fn same_in_constant_time(a: &str, b: &str) -> bool {
 
 /// The claims of a JSON object. serde's derived structs also accept an array (fields by position),
 /// which no JWT payload is.
-fn read_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
+pub(crate) fn read_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace())?;
     if *first != b'{' {
         return None;

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::connect::id_token::same_in_constant_time;
+use crate::connect::id_token::{read_object, same_in_constant_time, seconds};
 use crate::upstream::exchange::Introspection;
 
 /// Who a subject token speaks for, once accepted.
@@ -106,11 +106,7 @@ pub struct TokenClaims {
 /// plus `leeway_s`. An ID token (`at_hash` or `nonce`, which ZITADEL's access tokens never
 /// carry) is refused.
 pub fn jwt_claims(payload: &[u8], issuers: &[String], now_s: u64, leeway_s: u64) -> Result<TokenClaims, SubjectError> {
-    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        return Err(SubjectError::Malformed); // serde would read an array as a struct too
-    }
-    let claims: TokenClaims = serde_json::from_slice(payload).map_err(|_| SubjectError::Malformed)?;
+    let claims: TokenClaims = read_object(payload).ok_or(SubjectError::Malformed)?;
     if !claims.iss.as_ref().is_some_and(|iss| issuers.contains(iss)) {
         return Err(SubjectError::Issuer);
     }
@@ -161,11 +157,6 @@ pub fn subject(claims: TokenClaims, allowed: impl Fn(&str) -> bool) -> Result<Su
 /// True when `client_id` is `expected`, compared in constant time.
 pub fn is_client(client_id: &str, expected: &str) -> bool {
     same_in_constant_time(client_id, expected)
-}
-
-/// A NumericDate as whole seconds (fraction dropped; before 1970 as 0; beyond `u64` as its max).
-fn seconds(numeric_date: f64) -> u64 {
-    numeric_date as u64
 }
 
 /// True when `token` has the shape of a compact JWS: three non-empty base64url parts.

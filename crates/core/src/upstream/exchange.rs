@@ -2,10 +2,11 @@
 //! token (RFC 7662, as an API application), and a user's Microsoft token metadata, read and
 //! removed with the worker's API credentials.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::zitadel::{form_encode, zitadel_id, Filter, KeyFilter, Page, SearchBody, V1Page, V2Page, ZitadelClient};
+use super::zitadel::{
+    basic_credentials, zitadel_id, Filter, KeyFilter, Page, SearchBody, V1Page, V2Page, ZitadelClient,
+};
 use super::{check_status, UpstreamError};
 use crate::config::ExchangeClient;
 use crate::port::{Clock, Http, HttpRequest, Timer};
@@ -41,11 +42,7 @@ impl ZitadelClient {
         client: &ExchangeClient,
         token: &str,
     ) -> Result<Introspection, UpstreamError> {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            form_encode(&client.id),
-            form_encode(client.secret.expose())
-        ));
+        let basic = basic_credentials(&client.id, client.secret.expose());
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("token", token)
             .append_pair("token_type_hint", "access_token")
@@ -192,6 +189,7 @@ mod tests {
     use crate::config::{Credentials, ZitadelApiConfig};
     use crate::secret::Secret;
     use crate::testing::{live_for_ms, FakeRuntime, Reply};
+    use base64::Engine;
     use futures::executor::block_on;
     use serde_json::json;
 

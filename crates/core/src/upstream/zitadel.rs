@@ -389,12 +389,7 @@ impl ZitadelClient {
         tokens
             .flight
             .run(runtime, "token", || async {
-                // RFC 6749 §2.3.1: the id and secret are form-encoded inside HTTP Basic.
-                let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    form_encode(client_id),
-                    form_encode(client_secret.expose())
-                ));
+                let basic = basic_credentials(client_id, client_secret.expose());
                 let request = HttpRequest {
                     method: "POST",
                     url: format!("{}/oauth/v2/token", self.api.base_url),
@@ -429,6 +424,12 @@ impl ZitadelClient {
             })
             .await
     }
+}
+
+/// The value of an HTTP Basic `Authorization` for `id` and `secret`, each form-encoded first as
+/// RFC 6749 §2.3.1 has it (ZITADEL's client ids contain `@`).
+pub(super) fn basic_credentials(id: &str, secret: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", form_encode(id), form_encode(secret)))
 }
 
 /// `s` encoded as `application/x-www-form-urlencoded`.
