@@ -4,9 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::zitadel::{
-    basic_credentials, zitadel_id, Filter, KeyFilter, Page, SearchBody, V1Page, V2Page, ZitadelClient,
-};
+use super::zitadel::{basic_credentials, zitadel_id, Api, MetadataSearch, ZitadelClient};
 use super::{check_status, UpstreamError};
 use crate::config::ExchangeClient;
 use crate::port::{Clock, Http, HttpRequest, Timer};
@@ -78,8 +76,8 @@ impl ZitadelClient {
     ) -> Result<Vec<(String, String)>, UpstreamError> {
         let user_id = zitadel_id(user_id)?;
         self.v2_or_v1(
-            || self.search_user_metadata(runtime, user_id, keys, false),
-            || self.search_user_metadata(runtime, user_id, keys, true),
+            || self.search_user_metadata(runtime, user_id, keys, Api::V2),
+            || self.search_user_metadata(runtime, user_id, keys, Api::ManagementV1),
         )
         .await
     }
@@ -89,53 +87,23 @@ impl ZitadelClient {
         runtime: &R,
         user_id: &str,
         keys: &[&str],
-        management_v1: bool,
+        which: Api,
     ) -> Result<Vec<(String, String)>, UpstreamError> {
+        let url = match which {
+            Api::V2 => format!("{}/v2/users/{user_id}/metadata/search", self.base_url()),
+            Api::ManagementV1 => format!("{}/management/v1/users/{user_id}/metadata/_search", self.base_url()),
+        };
         let prefix = common_prefix(keys);
-        let filter = match management_v1 {
-            false => Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" }),
-            true => Filter::ManagementV1(KeyFilter { key: prefix, method: "TEXT_QUERY_METHOD_STARTS_WITH" }),
-        };
-        let filter = [filter];
-        let filters = if prefix.is_empty() { &filter[..0] } else { &filter[..] };
-        let url = match management_v1 {
-            false => format!("{}/v2/users/{user_id}/metadata/search", self.base_url()),
-            true => format!("{}/management/v1/users/{user_id}/metadata/_search", self.base_url()),
-        };
+        let search = MetadataSearch { url: &url, org_header: None, which, prefix, max_pages: MAX_USER_METADATA_PAGES };
         let mut found = Vec::new();
-        let mut offset: u64 = 0;
-        for _ in 0..MAX_USER_METADATA_PAGES {
-            let page = Page { offset: offset.to_string(), limit: 100, asc: true };
-            let body = match management_v1 {
-                false => SearchBody::V2 { pagination: page, filters },
-                true => SearchBody::ManagementV1 { query: page, queries: filters },
-            };
-            let body = serde_json::to_vec(&body).map_err(|_| UpstreamError::Malformed)?;
-            let response = self.authorized_post(runtime, &url, body, None).await?;
-            let (entries, total) = match management_v1 {
-                false => {
-                    let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
-                    (page.metadata, page.pagination.and_then(|p| p.total_result).map_or(Some(0), |t| t.get()))
-                }
-                true => {
-                    let page: V1Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
-                    (page.result, page.details.and_then(|d| d.total_result).map_or(Some(0), |t| t.get()))
-                }
-            };
-            let total = total.ok_or(UpstreamError::Malformed)?;
-            let count = entries.len() as u64;
-            found.extend(
-                entries
-                    .into_iter()
-                    .filter(|e| keys.contains(&e.key.as_ref()))
-                    .map(|e| (e.key.into_owned(), e.value.into_owned())),
-            );
-            offset += count;
-            if count == 0 || offset >= total {
-                return Ok(found);
+        self.search_metadata(runtime, search, |entry| {
+            if keys.contains(&entry.key.as_ref()) {
+                found.push((entry.key.into_owned(), entry.value.into_owned()));
             }
-        }
-        Err(UpstreamError::Malformed)
+            Ok(())
+        })
+        .await?;
+        Ok(found)
     }
 
     /// Removes the user's metadata entries `keys` (`DELETE /v2/users/{id}/metadata`, or on an

@@ -92,7 +92,7 @@ impl ZitadelClient {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Api {
+pub(super) enum Api {
     V2,
     ManagementV1,
 }
@@ -100,21 +100,21 @@ enum Api {
 /// The body of a metadata search: one page, and the key's prefix unless it is empty.
 #[derive(Serialize)]
 #[serde(untagged)]
-pub(super) enum SearchBody<'a> {
+enum SearchBody<'a> {
     V2 { pagination: Page, filters: &'a [Filter<'a>] },
     ManagementV1 { query: Page, queries: &'a [Filter<'a>] },
 }
 
 #[derive(Serialize)]
-pub(super) struct Page {
+struct Page {
     /// A uint64, so a string.
-    pub(super) offset: String,
-    pub(super) limit: u64,
-    pub(super) asc: bool,
+    offset: String,
+    limit: u64,
+    asc: bool,
 }
 
 #[derive(Serialize)]
-pub(super) enum Filter<'a> {
+enum Filter<'a> {
     #[serde(rename = "keyFilter")]
     V2(KeyFilter<'a>),
     #[serde(rename = "keyQuery")]
@@ -122,40 +122,40 @@ pub(super) enum Filter<'a> {
 }
 
 #[derive(Serialize)]
-pub(super) struct KeyFilter<'a> {
-    pub(super) key: &'a str,
-    pub(super) method: &'static str,
+struct KeyFilter<'a> {
+    key: &'a str,
+    method: &'static str,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct V2Page<'a> {
+struct V2Page<'a> {
     #[serde(default)]
-    pub(super) pagination: Option<V2Pagination>,
+    pagination: Option<V2Pagination>,
     #[serde(default, borrow)]
-    pub(super) metadata: Vec<RawEntry<'a>>,
+    metadata: Vec<RawEntry<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct V2Pagination {
+struct V2Pagination {
     #[serde(default)]
-    pub(super) total_result: Option<Uint64>,
+    total_result: Option<Uint64>,
 }
 
 #[derive(Deserialize)]
-pub(super) struct V1Page<'a> {
+struct V1Page<'a> {
     #[serde(default)]
-    pub(super) details: Option<V1Details>,
+    details: Option<V1Details>,
     #[serde(default, borrow)]
-    pub(super) result: Vec<RawEntry<'a>>,
+    result: Vec<RawEntry<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct V1Details {
+struct V1Details {
     #[serde(default)]
-    pub(super) total_result: Option<Uint64>,
+    total_result: Option<Uint64>,
 }
 
 /// One entry as the answer holds it: borrowed from the answer's text where it has no escapes (a
@@ -172,10 +172,10 @@ pub(super) struct RawEntry<'a> {
 /// pull serde's buffering machinery into the wasm.)
 #[derive(Deserialize)]
 #[serde(transparent)]
-pub(super) struct Uint64(Box<serde_json::value::RawValue>);
+struct Uint64(Box<serde_json::value::RawValue>);
 
 impl Uint64 {
-    pub(super) fn get(&self) -> Option<u64> {
+    fn get(&self) -> Option<u64> {
         let raw = self.0.get();
         raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(raw).parse().ok()
     }
@@ -190,34 +190,58 @@ impl ZitadelClient {
         which: Api,
         max_bytes: usize,
     ) -> Result<Vec<MetadataEntry>, UpstreamError> {
+        let (url, org_header) = match which {
+            Api::V2 => (format!("{}/v2/organizations/{org_id}/metadata/search", self.api.base_url), None),
+            Api::ManagementV1 => (format!("{}/management/v1/metadata/_search", self.api.base_url), Some(org_id)),
+        };
         let mut entries = Vec::new();
         let mut bytes = 0;
+        let search = MetadataSearch { url: &url, org_header, which, prefix, max_pages: MAX_PAGES };
+        self.search_metadata(runtime, search, |raw| {
+            let value = base64::engine::general_purpose::STANDARD.decode(raw.value.as_bytes());
+            // An undecodable value is kept as empty bytes under its key, so the mapping reports
+            // the key as unreadable instead of silently losing it.
+            let value = value.unwrap_or_default();
+            bytes += raw.key.len() + value.len();
+            if bytes > max_bytes {
+                return Err(UpstreamError::MappingTooLarge);
+            }
+            entries.push((raw.key.into_owned(), value));
+            Ok(())
+        })
+        .await?;
+        Ok(entries)
+    }
+
+    /// Every page of a metadata search (an organization's or a user's, v2 or management v1),
+    /// filtered by the key's prefix unless it is empty; each entry goes to `take` as its page is
+    /// read, borrowed from the answer's text. More than `max_pages` pages is `Malformed` (a server
+    /// that never stops paging).
+    pub(super) async fn search_metadata<R: Http + Clock + Timer>(
+        &self,
+        runtime: &R,
+        search: MetadataSearch<'_>,
+        mut take: impl FnMut(RawEntry<'_>) -> Result<(), UpstreamError>,
+    ) -> Result<(), UpstreamError> {
+        let MetadataSearch { url, org_header, which, prefix, max_pages } = search;
+        // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
+        let filter = match which {
+            Api::V2 => Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" }),
+            Api::ManagementV1 => {
+                Filter::ManagementV1(KeyFilter { key: prefix, method: "TEXT_QUERY_METHOD_STARTS_WITH" })
+            }
+        };
+        let filter = (!prefix.is_empty()).then_some(filter);
+        let filters = filter.as_slice();
         let mut offset: u64 = 0;
-        for _ in 0..MAX_PAGES {
-            // The two APIs name the same things differently (REST gateway JSON, uint64 as a string).
+        for _ in 0..max_pages {
             let page = Page { offset: offset.to_string(), limit: PAGE_SIZE, asc: true };
-            let filter = match which {
-                Api::V2 => Filter::V2(KeyFilter { key: prefix, method: "TEXT_FILTER_METHOD_STARTS_WITH" }),
-                Api::ManagementV1 => {
-                    Filter::ManagementV1(KeyFilter { key: prefix, method: "TEXT_QUERY_METHOD_STARTS_WITH" })
-                }
-            };
-            let filter = (!prefix.is_empty()).then_some(filter);
-            let filters = filter.as_slice();
-            let (url, body, org_header) = match which {
-                Api::V2 => (
-                    format!("{}/v2/organizations/{org_id}/metadata/search", self.api.base_url),
-                    SearchBody::V2 { pagination: page, filters },
-                    None,
-                ),
-                Api::ManagementV1 => (
-                    format!("{}/management/v1/metadata/_search", self.api.base_url),
-                    SearchBody::ManagementV1 { query: page, queries: filters },
-                    Some(org_id),
-                ),
+            let body = match which {
+                Api::V2 => SearchBody::V2 { pagination: page, filters },
+                Api::ManagementV1 => SearchBody::ManagementV1 { query: page, queries: filters },
             };
             let body = serde_json::to_vec(&body).map_err(|_| UpstreamError::Malformed)?;
-            let response = self.authorized_post(runtime, &url, body, org_header).await?;
+            let response = self.authorized_post(runtime, url, body, org_header).await?;
             let (page, total) = match which {
                 Api::V2 => {
                     let page: V2Page = serde_json::from_slice(&response.body).map_err(|_| UpstreamError::Malformed)?;
@@ -233,23 +257,25 @@ impl ZitadelClient {
             let total = total.ok_or(UpstreamError::Malformed)?;
             let count = page.len() as u64;
             for raw in page {
-                let value = base64::engine::general_purpose::STANDARD.decode(raw.value.as_bytes());
-                // An undecodable value is kept as empty bytes under its key, so the mapping reports
-                // the key as unreadable instead of silently losing it.
-                let value = value.unwrap_or_default();
-                bytes += raw.key.len() + value.len();
-                if bytes > max_bytes {
-                    return Err(UpstreamError::MappingTooLarge);
-                }
-                entries.push((raw.key.into_owned(), value));
+                take(raw)?;
             }
             offset += count;
             if count == 0 || offset >= total {
-                return Ok(entries);
+                return Ok(());
             }
         }
         Err(UpstreamError::Malformed)
     }
+}
+
+/// One metadata search: where it goes (management v1 names the organization in a header), which
+/// API that is, the key's prefix, and the most pages read.
+pub(super) struct MetadataSearch<'a> {
+    pub(super) url: &'a str,
+    pub(super) org_header: Option<&'a str>,
+    pub(super) which: Api,
+    pub(super) prefix: &'a str,
+    pub(super) max_pages: u32,
 }
 
 impl ZitadelClient {
