@@ -143,16 +143,23 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.deepEqual(r.wrangler, [{ argv: SECRET_PUT, stdin: first.signingKey }]);
     assert.deepEqual(paths(), [
       'POST /v2/actions/targets/search',
-      `POST /v2/actions/targets/${first.id}`,
       `GET /v2/actions/targets/${first.id}`,
+      `POST /v2/actions/targets/${first.id}`,
       'POST /v2/actions/executions/search',
     ]);
-    assert.deepEqual(JSON.parse(fake.calls[1].body), {
+    assert.deepEqual(JSON.parse(fake.calls[2].body), {
       name: 'zitadel-claims',
       endpoint: WORKER,
       timeout: '5s',
       restCall: { interruptOnError: true },
     });
+
+    // Run again without the flags: the target keeps its timeout and stays fail-closed.
+    fake.reset();
+    ok(await setup(['--worker-url', WORKER]));
+    assert.equal(fake.target('zitadel-claims').timeout, '5s');
+    assert.deepEqual(fake.target('zitadel-claims').restCall, { interruptOnError: true });
+    assert.ok(!paths().includes(`POST /v2/actions/targets/${first.id}`), 'nothing to update');
     assert.match(r.stdout, /Updated target "zitadel-claims"/);
     assert.match(r.stdout, /already calls the target/);
   });
@@ -394,11 +401,10 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     assert.deepEqual(keyFileLines(), lines);
     assert.deepEqual(paths(), [
       'POST /v2/actions/targets/search',
-      `POST /v2/actions/targets/${t.id}/publickeys/search`,
-      `POST /v2/actions/targets/${t.id}`,
       `GET /v2/actions/targets/${t.id}`,
+      `POST /v2/actions/targets/${t.id}/publickeys/search`,
       'POST /v2/actions/executions/search',
-    ]);
+    ], 'the target is as asked: not updated');
     assert.match(r.stdout, /has its private key in \.payload-decryption-keys: kept/);
   });
 
@@ -420,6 +426,7 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     assert.deepEqual(keyFileLines(), entries.map((e) => e.line), 'the key file, newest first');
     assert.deepEqual(paths(), [
       'POST /v2/actions/targets/search',
+      `GET /v2/actions/targets/${t.id}`,
       `POST /v2/actions/targets/${t.id}/publickeys/search`,
       `POST /v2/actions/targets/${t.id}/publickeys`,
       `POST /v2/actions/targets/${t.id}/publickeys/${now.keyId}/activate`,
@@ -535,8 +542,9 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     const r = await setup(JWE);
     ok(r);
     const key = fake.activeKey(t.id);
-    assert.deepEqual(paths().slice(0, 5), [
+    assert.deepEqual(paths().slice(0, 6), [
       'POST /v2/actions/targets/search',
+      `GET /v2/actions/targets/${t.id}`,
       `POST /v2/actions/targets/${t.id}/publickeys/search`,
       `POST /v2/actions/targets/${t.id}/publickeys`,
       `POST /v2/actions/targets/${t.id}/publickeys/${key.keyId}/activate`,
@@ -558,7 +566,11 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     assert.match(r.stderr, new RegExp(`^error: the target's active encryption key ${key.keyId} is not in the key file \\.payload-decryption-keys`));
     assert.match(r.stderr, /--rotate-encryption-key/);
     assert.deepEqual(r.wrangler, []);
-    assert.deepEqual(paths(), ['POST /v2/actions/targets/search', `POST /v2/actions/targets/${t.id}/publickeys/search`]);
+    assert.deepEqual(paths(), [
+      'POST /v2/actions/targets/search',
+      `GET /v2/actions/targets/${t.id}`,
+      `POST /v2/actions/targets/${t.id}/publickeys/search`,
+    ]);
     assert.equal(existsSync(join(elsewhere, KEY_FILE)), false);
 
     // The way out: a new key pair, there.

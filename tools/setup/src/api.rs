@@ -229,6 +229,12 @@ pub struct PublicKeyInfo {
 pub struct TargetInfo {
     pub signing_key: Secret,
     pub payload_type: Option<String>,
+    pub endpoint: Option<String>,
+    pub timeout: Option<String>,
+    /// Whether it is a `restCall` target (the type whose answer ZITADEL uses).
+    pub rest_call: bool,
+    /// `interruptOnError` of a `restCall` or `restWebhook` target.
+    pub interrupts: Option<bool>,
 }
 
 /// Turns an answer into its JSON body, or into the error the user sees.
@@ -334,9 +340,18 @@ impl<'t> Zitadel<'t> {
         let call = Call::GetTarget;
         let answer = self.call(call, Method::Get, &target_path(id), None)?;
         let target = answer.get("target").ok_or_else(|| missing("target", call))?;
+        let text = |field: &str| target.get(field).and_then(Value::as_str).map(str::to_string);
         Ok(TargetInfo {
             signing_key: Secret::new(string_field(target, "signingKey", call)?),
-            payload_type: target.get("payloadType").and_then(Value::as_str).map(str::to_string),
+            payload_type: text("payloadType"),
+            endpoint: text("endpoint"),
+            timeout: text("timeout"),
+            rest_call: target.get("restCall").is_some_and(Value::is_object),
+            // protojson leaves `false` out: `"restCall": {}` does not interrupt.
+            interrupts: ["restCall", "restWebhook"]
+                .iter()
+                .find_map(|kind| target.get(*kind).filter(|settings| settings.is_object()))
+                .map(|settings| settings.get("interruptOnError").and_then(Value::as_bool).unwrap_or(false)),
         })
     }
 

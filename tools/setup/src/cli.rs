@@ -66,8 +66,12 @@ Options:
   --domain <host|url>    your instance: my-instance.zitadel.cloud (means https://) or a full URL
   --worker-url <url>     the worker's endpoint, e.g. https://zitadel-claims.<you>.workers.dev/
   --name <name>          the target's name (default: zitadel-claims)
-  --timeout <duration>   the target's timeout, e.g. 10s or 2.5s, at most 270s (default: 10s)
-  --interrupt-on-error   fail the user's token request when the worker fails (default: don't)
+  --timeout <duration>   the target's timeout, e.g. 10s or 2.5s, at most 270s (a new target: 10s;
+                         an existing one keeps its own)
+  --interrupt-on-error   fail the user's token request when the worker fails (a new target: it
+                         does not; an existing one keeps its setting)
+  --no-interrupt-on-error
+                         let the token request go on without the worker's claims when it fails
   --userinfo             also bind preuserinfo (claims in the id_token, userinfo, introspection)
   --saml                 also bind presamlresponse (the same data as SAML attributes)
   --capture-idp-tokens   also bind the response of
@@ -176,6 +180,8 @@ struct Args {
     exchange_client: Vec<String>,
     #[arg(long)]
     interrupt_on_error: bool,
+    #[arg(long)]
+    no_interrupt_on_error: bool,
     #[arg(long)]
     userinfo: bool,
     #[arg(long)]
@@ -434,6 +440,7 @@ fn options(raw: Args) -> Result<Options, UsageError> {
             ("--timeout", duration.is_some()),
             ("--payload-type", payload.is_some()),
             ("--interrupt-on-error", raw.interrupt_on_error),
+            ("--no-interrupt-on-error", raw.no_interrupt_on_error),
             ("--userinfo", raw.userinfo),
             ("--saml", raw.saml),
             ("--capture-idp-tokens", raw.capture_idp_tokens),
@@ -446,9 +453,12 @@ fn options(raw: Args) -> Result<Options, UsageError> {
     if name.trim().is_empty() || name.len() > 1000 {
         return Err(usage("--name must be 1 to 1000 characters"));
     }
-    let timeout = match duration {
-        Some(t) => timeout(&t)?,
-        None => "10s".to_string(),
+    let timeout = duration.as_deref().map(timeout).transpose()?;
+    let interrupt_on_error = match (raw.interrupt_on_error, raw.no_interrupt_on_error) {
+        (true, true) => return Err(usage("--interrupt-on-error and --no-interrupt-on-error exclude each other")),
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
     };
     let connect = match (raw.connect, &worker_url) {
         (false, _) if connect_project.is_some() => return Err(usage("--connect-project is for --connect")),
@@ -472,7 +482,7 @@ fn options(raw: Args) -> Result<Options, UsageError> {
         worker_url,
         name,
         timeout,
-        interrupt_on_error: raw.interrupt_on_error,
+        interrupt_on_error,
         userinfo: raw.userinfo,
         saml: raw.saml,
         capture_idp_tokens: raw.capture_idp_tokens,
@@ -652,8 +662,8 @@ mod tests {
                 base_url: "https://my.zitadel.cloud".into(),
                 worker_url: Some("https://w.example.workers.dev/".into()),
                 name: "zitadel-claims".into(),
-                timeout: "10s".into(),
-                interrupt_on_error: false,
+                timeout: None,
+                interrupt_on_error: None,
                 userinfo: false,
                 saml: false,
                 capture_idp_tokens: false,
@@ -817,8 +827,20 @@ mod tests {
         assert_eq!(o.base_url, "http://127.0.0.1:8080");
         assert_eq!(o.worker_url.as_deref(), Some("http://127.0.0.1:8787/"));
         assert_eq!(o.name, "claims");
-        assert_eq!(o.timeout, "2.5s");
-        assert!(o.interrupt_on_error && o.userinfo && o.capture_idp_tokens && o.dry_run);
+        assert_eq!(o.timeout.as_deref(), Some("2.5s"));
+        assert_eq!(o.interrupt_on_error, Some(true));
+        assert!(o.userinfo && o.capture_idp_tokens && o.dry_run);
+    }
+
+    #[test]
+    fn no_interrupt_on_error_is_said_and_excludes_its_opposite() {
+        let base = ["--domain", "z", "--worker-url", "https://w.example/"];
+        let o = run(&[&base[..], &["--no-interrupt-on-error"]].concat()).unwrap();
+        assert_eq!(o.interrupt_on_error, Some(false));
+        let err = run(&[&base[..], &["--interrupt-on-error", "--no-interrupt-on-error"]].concat()).unwrap_err();
+        assert_eq!(err.0, "--interrupt-on-error and --no-interrupt-on-error exclude each other");
+        let err = run(&["--domain", "z", "--rotate", "--no-interrupt-on-error"]).unwrap_err();
+        assert!(err.0.starts_with("--no-interrupt-on-error changes the target"), "{}", err.0);
     }
 
     #[test]

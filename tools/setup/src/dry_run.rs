@@ -484,6 +484,7 @@ mod tests {
             calls(&text),
             [
                 "POST https://z.example/v2/actions/targets/search",
+                "GET https://z.example/v2/actions/targets/TARGET_ID",
                 "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys/search",
                 "(generate an RSA 2048 key pair on this machine)",
                 "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys",
@@ -499,11 +500,11 @@ mod tests {
             calls(&text),
             [
                 "POST https://z.example/v2/actions/targets/search",
+                "GET https://z.example/v2/actions/targets/TARGET_ID",
                 "POST https://z.example/v2/actions/targets/TARGET_ID/publickeys/search",
                 "npx wrangler secret put PAYLOAD_DECRYPTION_KEY",
                 "DELETE https://z.example/v2/actions/targets/TARGET_ID/publickeys/EARLIER_KEY_ID",
                 "write .payload-decryption-keys (mode 0600), dropping the private key of EARLIER_KEY_ID",
-                "GET https://z.example/v2/actions/targets/TARGET_ID",
                 "npx wrangler secret put ZITADEL_SIGNING_KEY",
             ]
         );

@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+/// The timeout of a new target when `--timeout` is not given.
+pub const DEFAULT_TIMEOUT: &str = "10s";
+
 /// What a run is asked to do: the command line, checked (`cli::parse` makes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -12,9 +15,12 @@ pub struct Options {
     /// The target's endpoint; `None` only with `--rotate`/`--finish-rotation` (key only).
     pub worker_url: Option<String>,
     pub name: String,
-    /// A protobuf JSON duration, e.g. `10s`.
-    pub timeout: String,
-    pub interrupt_on_error: bool,
+    /// `--timeout`, as a protobuf JSON duration (`10s`); `None`: a new target gets
+    /// [`DEFAULT_TIMEOUT`], an existing one keeps its own.
+    pub timeout: Option<String>,
+    /// `--interrupt-on-error` (`Some(true)`) or `--no-interrupt-on-error` (`Some(false)`); `None`: a
+    /// new target does not interrupt, an existing one keeps its own.
+    pub interrupt_on_error: Option<bool>,
     pub userinfo: bool,
     pub saml: bool,
     pub capture_idp_tokens: bool,

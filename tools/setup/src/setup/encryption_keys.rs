@@ -259,7 +259,8 @@ mod tests {
         let out = run_keys(&mut fake, &mut stored, &mut keys, &format!("{BASE} --payload-type jwe")).unwrap();
         assert_eq!(
             fake.calls(),
-            [Call::SearchTargets, Call::ListPublicKeys, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]
+            [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys, Call::SearchExecutions],
+            "nothing to update: the target is as asked"
         );
         assert_eq!(keys.made.len(), 1, "no new key");
         assert_eq!(fake.key_ids(), ["901"]);
@@ -268,7 +269,7 @@ mod tests {
 
         // Without the flag the type stays and the keys are left alone.
         let out = run_keys(&mut fake, &mut stored, &mut keys, BASE).unwrap();
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
         assert_eq!(stored.values(DECRYPTION_SECRET_NAME).len(), 2);
         assert!(out.contains("PAYLOAD_DECRYPTION_KEY are left as they are"), "{out}");
         assert!(out.ends_with(step), "the type read back: {out}");
@@ -280,9 +281,10 @@ mod tests {
         run_keys(&mut fake, &mut stored, &mut keys, BASE).unwrap();
         run_keys(&mut fake, &mut stored, &mut keys, &format!("{BASE} --payload-type jwe --key-type p256")).unwrap();
         assert_eq!(
-            fake.calls()[..5],
+            fake.calls()[..6],
             [
                 Call::SearchTargets,
+                Call::GetTarget,
                 Call::ListPublicKeys,
                 Call::AddPublicKey,
                 Call::ActivatePublicKey,
@@ -303,7 +305,7 @@ mod tests {
         let mut elsewhere = MemoryKeys::default();
         let err = run_keys(&mut fake, &mut stored, &mut elsewhere, &format!("{BASE} --payload-type jwe")).unwrap_err();
         assert_eq!(err, Error::KeyNotInFile { key_id: "901".into(), path: "keys.txt".into() });
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::ListPublicKeys]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys]);
         assert_eq!(stored.0.len(), before);
         assert!(elsewhere.made.is_empty());
         let err = run_keys(&mut fake, &mut stored, &mut elsewhere, "--domain z --finish-rotation").unwrap_err();
@@ -326,7 +328,7 @@ mod tests {
             run_keys(&mut fake, &mut stored, &mut keys, "--domain z --rotate-encryption-key --key-type p256").unwrap();
         assert_eq!(
             fake.calls(),
-            [Call::SearchTargets, Call::ListPublicKeys, Call::AddPublicKey, Call::ActivatePublicKey]
+            [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys, Call::AddPublicKey, Call::ActivatePublicKey]
         );
         assert_eq!(keys.made, [KeyType::Rsa, KeyType::P256]);
         assert_eq!(fake.active(), Some("902"));
@@ -341,8 +343,8 @@ mod tests {
         assert_eq!(stored.last(DECRYPTION_SECRET_NAME), format!("{new},{old}"));
 
         let out = run_keys(&mut fake, &mut stored, &mut keys, "--domain z --finish-rotation").unwrap();
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::ListPublicKeys, Call::RemovePublicKey, Call::GetTarget]);
-        assert!(fake.log[2].url.ends_with("/publickeys/901"), "{}", fake.log[2].url);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys, Call::RemovePublicKey]);
+        assert!(fake.log[3].url.ends_with("/publickeys/901"), "{}", fake.log[3].url);
         assert_eq!(stored.last(DECRYPTION_SECRET_NAME), new);
         assert_eq!(stored.last(SECRET_NAME), "key-1");
         assert_eq!(fake.key_ids(), ["902"]);
@@ -354,7 +356,7 @@ mod tests {
         // Finishing again changes nothing.
         let saves = keys.saves;
         run_keys(&mut fake, &mut stored, &mut keys, "--domain z --finish-rotation").unwrap();
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::ListPublicKeys, Call::GetTarget]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys]);
         assert_eq!((keys.saves, stored.last(DECRYPTION_SECRET_NAME)), (saves, new.as_str()));
     }
 

@@ -18,6 +18,8 @@ use crate::wrangler::SecretStore;
 pub(super) struct Fake {
     pub(super) target: Option<(String, String)>, // id, key
     pub(super) payload_type: Option<String>,
+    /// The target's `endpoint`, `timeout` and `restCall`, as the last create or update set them.
+    pub(super) settings: serde_json::Map<String, Value>,
     pub(super) public_keys: Vec<(String, bool, String)>,
     pub(super) executions: Vec<(Value, Vec<String>)>,
     pub(super) log: Vec<Request>,
@@ -57,6 +59,13 @@ impl Fake {
     pub(super) fn calls(&self) -> Vec<Call> {
         self.log.iter().map(|r| r.call).collect()
     }
+    fn keep_settings(&mut self, body: &Value) {
+        for field in ["endpoint", "timeout", "restCall"] {
+            if let Some(value) = body.get(field) {
+                self.settings.insert(field.into(), value.clone());
+            }
+        }
+    }
     fn new_api_secret(&mut self) -> String {
         self.api_secrets += 1;
         format!("api-secret-{}", self.api_secrets)
@@ -85,17 +94,23 @@ impl Transport for Fake {
             Call::CreateTarget => {
                 self.target = Some(("100".into(), "key-1".into()));
                 self.payload_type = body["payloadType"].as_str().map(str::to_string);
+                self.keep_settings(&body);
                 ok(json!({"id": "100", "signingKey": "key-1"}))
             }
             Call::UpdateTarget => {
                 if let Some(t) = body["payloadType"].as_str() {
                     self.payload_type = Some(t.to_string());
                 }
+                self.keep_settings(&body);
                 ok(json!({}))
             }
-            Call::GetTarget => ok(
-                json!({"target": {"id": "100", "signingKey": self.target.as_ref().unwrap().1, "payloadType": self.payload_type}}),
-            ),
+            Call::GetTarget => {
+                let mut target = self.settings.clone();
+                target.insert("id".into(), json!("100"));
+                target.insert("signingKey".into(), json!(self.target.as_ref().unwrap().1));
+                target.insert("payloadType".into(), json!(self.payload_type));
+                ok(json!({ "target": target }))
+            }
             Call::RotateSigningKey => {
                 self.rotations += 1;
                 let key = format!("key-{}", self.rotations + 1);

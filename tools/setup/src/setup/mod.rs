@@ -99,40 +99,42 @@ pub fn run(
 
     // The target's payload type: as this run sets it, else as the target has it once read.
     let mut payload_type = options.payload_type;
-    let (id, created_key) = match (target::spec(options), existing) {
-        (Some(spec), Some(id)) => {
+    // A target that exists is read first: what the command line leaves open is kept as it is.
+    let existing = match existing {
+        Some(id) => {
+            let target = api.get_target(&id)?;
+            payload_type = payload_type.or(target.payload_type.as_deref().and_then(PayloadType::from_proto_name));
+            Some((id, target))
+        }
+        None => None,
+    };
+    let (id, current_key) = match (target::spec(options, existing.as_ref().map(|(_, t)| t)), existing) {
+        (Some(spec), Some((id, target))) => {
             // The keys first: a target switched to PAYLOAD_TYPE_JWE must find its key active and
             // the worker able to decrypt; a key missing from the key file stops the run unchanged.
             encryption_keys::provision(options, &id, false, api, secrets, keys, out)?;
-            target::update(api, &id, &spec, out)?;
-            (id, None)
+            target::update(api, &id, &spec, &target, out)?;
+            encryption_keys::payload_type_note(options, target.payload_type.as_deref(), out);
+            (id, target.signing_key)
         }
         (Some(spec), None) => {
             let (id, key) = target::create(api, &spec, out)?;
             // Nothing calls the new target before it is bound.
             encryption_keys::provision(options, &id, true, api, secrets, keys, out)?;
-            (id, Some(key))
+            (id, key)
         }
-        (None, Some(id)) => {
+        (None, Some((id, target))) => {
             say!(out, "Found target {name:?} (id {id})");
             encryption_keys::provision(options, &id, false, api, secrets, keys, out)?;
-            (id, None)
+            encryption_keys::payload_type_note(options, target.payload_type.as_deref(), out);
+            (id, target.signing_key)
         }
         (None, None) => return Err(Error::NoTarget { name: name.clone() }),
     };
 
     // `--rotate-encryption-key` alone handles that key only.
     if options.worker_url.is_some() || options.key_action != KeyAction::RotateEncryptionKey {
-        let current = match created_key {
-            Some(key) => key,
-            None => {
-                let target = api.get_target(&id)?;
-                encryption_keys::payload_type_note(options, target.payload_type.as_deref(), out);
-                payload_type = payload_type.or(target.payload_type.as_deref().and_then(PayloadType::from_proto_name));
-                target.signing_key
-            }
-        };
-        signing_key::store(options.key_action, api, &id, current, secrets, out)?;
+        signing_key::store(options.key_action, api, &id, current_key, secrets, out)?;
     }
 
     if options.worker_url.is_some() {
@@ -171,7 +173,13 @@ mod tests {
         assert_eq!(stored.values(SECRET_NAME), ["key-1", "key-1"]);
         assert_eq!(fake.executions.len(), 1);
         assert_eq!(fake.executions[0].1, ["100"]);
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
+        assert!(
+            out.contains(
+                "is already as asked (endpoint https://w.dev/, timeout 10s, interruptOnError false): left as is"
+            ),
+            "{out}"
+        );
         assert!(out.contains("already calls the target"), "{out}");
     }
 

@@ -83,6 +83,6 @@ mod tests {
         run_with(&mut fake, &mut stored, "--domain z --finish-rotation").unwrap();
         assert_eq!(stored.last(SECRET_NAME), "key-2");
         assert_eq!(stored.values(DECRYPTION_SECRET_NAME), Vec::<&str>::new(), "a JSON target has no keys");
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::ListPublicKeys, Call::GetTarget]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys]);
     }
 }

@@ -4,10 +4,10 @@
 
 use std::io::Write;
 
-use crate::api::{TargetSpec, Zitadel};
+use crate::api::{TargetInfo, TargetSpec, Zitadel};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::types::{Options, PayloadType};
+use crate::types::{Options, PayloadType, DEFAULT_TIMEOUT};
 
 use super::Var;
 
@@ -16,14 +16,36 @@ use super::Var;
 pub(super) const PAYLOAD_TYPES_VAR: &str = "PAYLOAD_TYPES";
 
 /// What the target is set to; `None` for a run that handles a key only (no `--worker-url`).
-pub(super) fn spec(options: &Options) -> Option<TargetSpec> {
+/// What the command line leaves open comes from the target as it is (`existing`), so a re-run
+/// never turns a fail-closed target fail-open or shortens its timeout; for a new target, or a
+/// from the defaults (10 s, no interruption). A `restWebhook` or `restAsync` target becomes a
+/// `restCall` (ZITADEL uses the answer of that type alone), keeping a webhook's interruption.
+pub(super) fn spec(options: &Options, existing: Option<&TargetInfo>) -> Option<TargetSpec> {
+    let kept_timeout = existing.and_then(|t| t.timeout.clone());
+    let kept_interrupt = existing.and_then(|t| t.interrupts);
     options.worker_url.as_ref().map(|endpoint| TargetSpec {
         name: options.name.clone(),
         endpoint: endpoint.clone(),
-        timeout: options.timeout.clone(),
-        interrupt_on_error: options.interrupt_on_error,
+        timeout: options.timeout.clone().or(kept_timeout).unwrap_or_else(|| DEFAULT_TIMEOUT.to_string()),
+        interrupt_on_error: options.interrupt_on_error.or(kept_interrupt).unwrap_or(false),
         payload_type: options.payload_type,
     })
+}
+
+/// Whether the target `existing` already is as `spec` says (a `restCall` target; no payload type
+/// asked for, or the one it has).
+fn unchanged(spec: &TargetSpec, existing: &TargetInfo) -> bool {
+    existing.endpoint.as_deref() == Some(spec.endpoint.as_str())
+        && existing.timeout.as_deref().is_some_and(|t| same_duration(t, &spec.timeout))
+        && existing.rest_call
+        && existing.interrupts == Some(spec.interrupt_on_error)
+        && spec.payload_type.is_none_or(|p| existing.payload_type.as_deref() == Some(p.proto_name()))
+}
+
+/// `10s` and `10.000s` are one duration (protojson writes 0, 3, 6 or 9 decimals).
+fn same_duration(a: &str, b: &str) -> bool {
+    let seconds = |d: &str| d.strip_suffix('s').and_then(|n| n.parse::<f64>().ok());
+    matches!((seconds(a), seconds(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Creates the target: its id and signing key.
@@ -33,8 +55,19 @@ pub(super) fn create(api: &mut Zitadel, spec: &TargetSpec, out: &mut dyn Write) 
     Ok((id, key))
 }
 
-/// Updates the target `id` to `spec`; its signing key stays as it is.
-pub(super) fn update(api: &mut Zitadel, id: &str, spec: &TargetSpec, out: &mut dyn Write) -> Result<(), Error> {
+/// Updates the target `id` to `spec` where it differs from `existing`; its signing key stays as
+/// it is.
+pub(super) fn update(
+    api: &mut Zitadel,
+    id: &str,
+    spec: &TargetSpec,
+    existing: &TargetInfo,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    if unchanged(spec, existing) {
+        say!(out, "Target {:?} (id {id}) is already as asked ({}): left as is", spec.name, settings(spec));
+        return Ok(());
+    }
     api.update_target(id, spec)?;
     say!(out, "Updated target {:?} (id {id}): {}; its signing key is unchanged", spec.name, settings(spec));
     Ok(())
@@ -91,9 +124,10 @@ mod tests {
         assert!(keys.made.is_empty() && keys.saves == 0);
         assert_eq!(stored.values(SECRET_NAME).len(), 1);
         assert!(stored.values(DECRYPTION_SECRET_NAME).is_empty());
-        // An update without the flag keeps the type: no payloadType in the body.
-        run_keys(&mut fake, &mut stored, &mut keys, BASE).unwrap();
-        assert_eq!(fake.log[1].body.as_ref().unwrap().get("payloadType"), None);
+        // A run without the flag keeps the type: an update sends no payloadType.
+        run_keys(&mut fake, &mut stored, &mut keys, &format!("{BASE} --timeout 5s")).unwrap();
+        assert_eq!(fake.log[2].call, Call::UpdateTarget);
+        assert_eq!(fake.log[2].body.as_ref().unwrap().get("payloadType"), None);
         assert_eq!(fake.payload_type.as_deref(), Some("PAYLOAD_TYPE_JWT"));
     }
 
@@ -115,7 +149,7 @@ Left to do by hand:
 
         // Kept without the flag: read back from the target.
         let out = run_with(&mut fake, &mut stored, BASE).unwrap();
-        assert_eq!(fake.calls(), [Call::SearchTargets, Call::UpdateTarget, Call::GetTarget, Call::SearchExecutions]);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
         assert!(out.ends_with(JWT_STEP), "{out}");
         // A key-only run reads it too.
         let out = run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
@@ -146,8 +180,46 @@ Left to do by hand:
         let (mut fake, mut stored) = (Fake::default(), Stored::default());
         run_with(&mut fake, &mut stored, &format!("{BASE} --payload-type jwt")).unwrap();
         run_with(&mut fake, &mut stored, &format!("{BASE} --payload-type json")).unwrap();
-        assert_eq!(fake.log[1].call, Call::UpdateTarget);
-        assert_eq!(fake.log[1].body.as_ref().unwrap()["payloadType"], "PAYLOAD_TYPE_JSON");
+        assert_eq!(fake.log[2].call, Call::UpdateTarget);
+        assert_eq!(fake.log[2].body.as_ref().unwrap()["payloadType"], "PAYLOAD_TYPE_JSON");
         assert_eq!(fake.payload_type.as_deref(), Some("PAYLOAD_TYPE_JSON"));
+    }
+
+    #[test]
+    fn a_rerun_keeps_the_timeout_and_interrupt_on_error_unless_a_flag_changes_them() {
+        use serde_json::json;
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        run_with(&mut fake, &mut stored, &format!("{BASE} --timeout 30s --interrupt-on-error")).unwrap();
+        assert_eq!(fake.log[1].body.as_ref().unwrap()["restCall"], json!({"interruptOnError": true}));
+
+        // Fail-closed stays fail-closed, 30 s stay 30 s: nothing to update.
+        let out = run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
+        assert!(out.contains("timeout 30s, interruptOnError true): left as is"), "{out}");
+        // protojson may write the duration with decimals: still the same.
+        fake.settings.insert("timeout".into(), json!("30.000s"));
+        run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert!(!fake.calls().contains(&Call::UpdateTarget));
+
+        // One flag changes its setting alone.
+        run_with(&mut fake, &mut stored, &format!("{BASE} --no-interrupt-on-error")).unwrap();
+        assert_eq!(fake.log[2].call, Call::UpdateTarget);
+        let body = fake.log[2].body.as_ref().unwrap();
+        assert_eq!((&body["timeout"], &body["restCall"]), (&json!("30.000s"), &json!({"interruptOnError": false})));
+        run_with(&mut fake, &mut stored, &format!("{BASE} --timeout 5s")).unwrap();
+        let body = fake.log[2].body.as_ref().unwrap();
+        assert_eq!((&body["timeout"], &body["restCall"]), (&json!("5s"), &json!({"interruptOnError": false})));
+
+        // A target of another type (its answer is not used) becomes a restCall, a webhook keeping
+        // its interruption.
+        fake.settings.remove("restCall");
+        fake.settings.insert("restWebhook".into(), json!({"interruptOnError": true}));
+        run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert_eq!(fake.log[2].body.as_ref().unwrap()["restCall"], json!({"interruptOnError": true}));
+        fake.settings.remove("restWebhook");
+        fake.settings.remove("restCall");
+        fake.settings.insert("restAsync".into(), json!({}));
+        run_with(&mut fake, &mut stored, BASE).unwrap();
+        assert_eq!(fake.log[2].body.as_ref().unwrap()["restCall"], json!({"interruptOnError": false}));
     }
 }
