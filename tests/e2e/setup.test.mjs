@@ -1,5 +1,7 @@
 // `npm run setup` (the zitadel-claims-setup binary) against the fake ZITADEL, with a fake wrangler
-// that records its arguments and standard input (and lists the secrets FAKE_WRANGLER_SECRETS names). The binary is not built here: run
+// that records its arguments and standard input (and lists the secrets FAKE_WRANGLER_SECRETS names)
+// and hands what it stores to a fake worker (tests/support/fake-worker.mjs), whose /healthz and
+// signature check the tool's checks read. The binary is not built here: run
 // `cargo build --release -p zitadel-claims-setup` first (scripts/test.sh does).
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,13 +13,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { startFakeWorker } from '../support/fake-worker.mjs';
 import { ALL_PERMISSIONS, startFakeZitadel } from '../support/fake-zitadel.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BINARY = join(ROOT, 'target', 'release', process.platform === 'win32' ? 'zitadel-claims-setup.exe' : 'zitadel-claims-setup');
 const FAKE_WRANGLER = fileURLToPath(new URL('../support/fake-wrangler.mjs', import.meta.url));
 const PAT = 'setup-test-pat-6d1f0c2b9e';
-const WORKER = 'http://127.0.0.1:8787/';
+/** The fake worker, one for the file (its secrets are cleared before each test), and its URL. */
+const worker = await startFakeWorker();
+const WORKER_ORIGIN = worker.url;
+const WORKER = `${worker.url}/`;
 const PREACCESSTOKEN = { function: { name: 'preaccesstoken' } };
 const PREUSERINFO = { function: { name: 'preuserinfo' } };
 const PRESAMLRESPONSE = { function: { name: 'presamlresponse' } };
@@ -31,11 +37,14 @@ let work;
 const seenKeys = new Set();
 const KEY_FILE = '.payload-decryption-keys';
 
-before(() => {
+before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run \`cargo build --release -p zitadel-claims-setup\` first`);
   dir = mkdtempSync(join(tmpdir(), 'zitadel-claims-setup-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await worker.close();
+});
 
 async function start(fixture = {}) {
   fake = await startFakeZitadel({ fixture: { accessToken: PAT, ...fixture } });
@@ -43,6 +52,7 @@ async function start(fixture = {}) {
 }
 beforeEach(() => {
   work = mkdtempSync(join(dir, 'cwd-'));
+  worker.reset();
 });
 afterEach(async () => {
   await fake?.close();
@@ -57,7 +67,7 @@ let runs = 0;
  */
 function setup(args, { pat = PAT, env = {}, domain = fake?.url, cwd = work } = {}) {
   const log = join(dir, `wrangler-${(runs += 1)}.jsonl`);
-  const childEnv = { ...process.env, SETUP_WRANGLER: FAKE_WRANGLER, FAKE_WRANGLER_LOG: log, ...env };
+  const childEnv = { ...process.env, SETUP_WRANGLER: FAKE_WRANGLER, FAKE_WRANGLER_LOG: log, FAKE_WRANGLER_WORKER: worker.url, SETUP_WAIT_SECONDS: '5', ...env };
   for (const k of ['ZITADEL_PAT', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) delete childEnv[k];
   if (pat !== null) childEnv.ZITADEL_PAT = pat;
   const fullArgs = [...(domain ? ['--domain', domain] : []), '--allow-http', ...args];
@@ -562,7 +572,7 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     fake.reset();
     const r = await setup(JWE, { cwd: elsewhere });
     assert.equal(r.code, 1);
-    assert.equal(r.stdout, '');
+    assert.equal(r.stdout, `Checking the worker: GET ${WORKER_ORIGIN}/healthz\nThe worker answers 200 ok\n`, 'the checks, then nothing');
     assert.match(r.stderr, new RegExp(`^error: the target's active encryption key ${key.keyId} is not in the key file \\.payload-decryption-keys`));
     assert.match(r.stderr, /--rotate-encryption-key/);
     assert.deepEqual(r.wrangler, []);
@@ -659,7 +669,7 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
     assert.equal(app.name, 'zitadel-claims-connect');
     const create = fake.calls.find((c) => c.path.endsWith('/apps/oidc'));
     assert.equal(create.path, `/management/v1/projects/${project.id}/apps/oidc`);
-    assert.deepEqual(JSON.parse(create.body), { name: 'zitadel-claims-connect', ...appFields('http://127.0.0.1:8787', true) });
+    assert.deepEqual(JSON.parse(create.body), { name: 'zitadel-claims-connect', ...appFields(WORKER_ORIGIN, true) });
     assert.deepEqual(paths().slice(4), [
       'POST /management/v1/projects/_search',
       'POST /management/v1/projects',
@@ -679,7 +689,7 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
 
     assert.ok(r.stdout.includes(`CONNECT_CLIENT_ID = "${app.oidcConfig.clientId}"`), r.stdout);
     assert.ok(r.stdout.includes('Register this redirect URI in the Entra app'), r.stdout);
-    assert.ok(r.stdout.includes('\n       http://127.0.0.1:8787/connect/microsoft/callback\n'), r.stdout);
+    assert.ok(r.stdout.includes(`\n       ${WORKER_ORIGIN}/connect/microsoft/callback\n`), r.stdout);
     assert.match(r.stdout, /MS_SCOPES must include offline_access/);
     assert.match(r.stdout, /CONNECT_RETURN_URLS must list the application URLs users return to/);
     assert.equal(r.stderr, '');
@@ -709,7 +719,7 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
       idTokenUserinfoAssertion: true,
       clockSkew: '2s',
     });
-    const r = await setup(['--worker-url', 'https://claims.example.workers.dev/hook', '--connect', '--connect-project', projectId]);
+    const r = await setup(['--worker-url', `${WORKER_ORIGIN}/hook`, '--connect', '--connect-project', projectId]);
     ok(r);
     assert.ok(!paths().includes('POST /management/v1/projects/_search'), 'no project search');
     assert.ok(!paths().some((p) => p.endsWith('/apps/oidc')), 'no new app');
@@ -717,7 +727,7 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
     assert.equal(app.id, existing.id);
     assert.deepEqual(app.oidcConfig, {
       clientId: existing.oidcConfig.clientId,
-      redirectUris: ['https://claims.example.workers.dev/connect/zitadel/callback'],
+      redirectUris: [`${WORKER_ORIGIN}/connect/zitadel/callback`],
       responseTypes: ['OIDC_RESPONSE_TYPE_CODE'],
       grantTypes: ['OIDC_GRANT_TYPE_AUTHORIZATION_CODE'],
       appType: 'OIDC_APP_TYPE_USER_AGENT',
@@ -725,13 +735,16 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
       postLogoutRedirectUris: ['https://old.example/bye'],
       idTokenUserinfoAssertion: true,
       clockSkew: '2s',
-    }, 'devMode false and BEARER are zero values protojson leaves out');
-    assert.match(r.stdout, /Updated the OIDC app "zitadel-claims-connect" .*: set redirectUris \(redirect URI https:\/\/claims\.example\.workers\.dev\/connect\/zitadel\/callback\)/);
-    assert.ok(r.stdout.includes('\n       https://claims.example.workers.dev/connect/microsoft/callback\n'), r.stdout);
+      devMode: true, // the worker is on http:// here
+    }, 'BEARER is a zero value protojson leaves out');
+    assert.ok(r.stdout.includes(`(redirect URI ${WORKER_ORIGIN}/connect/zitadel/callback)`), r.stdout);
+    assert.ok(r.stdout.includes('answered 404 not_found: the worker takes calls at / and /zitadel/complement-token alone'), r.stdout);
+    assert.match(r.stdout, /Updated the OIDC app "zitadel-claims-connect" /);
+    assert.ok(r.stdout.includes(`\n       ${WORKER_ORIGIN}/connect/microsoft/callback\n`), r.stdout);
 
     // Nothing differs now: no update (ZITADEL would refuse one that changes nothing).
     fake.reset();
-    ok(await setup(['--worker-url', 'https://claims.example.workers.dev/hook', '--connect', '--connect-project', projectId]));
+    ok(await setup(['--worker-url', `${WORKER_ORIGIN}/hook`, '--connect', '--connect-project', projectId]));
     assert.ok(!fake.calls.some((c) => c.method === 'PUT' && c.path.includes('/apps/')), paths().join('\n'));
   });
 
@@ -757,7 +770,7 @@ describe('npm run setup -- --connect: the OIDC app of the connect flow and TOKEN
       `${FAKE_WRANGLER} secret list --format json`,
       `${FAKE_WRANGLER} secret put TOKEN_SEALING_KEY`,
       'CONNECT_CLIENT_ID = "CLIENT_ID"',
-      'http://127.0.0.1:8787/connect/microsoft/callback',
+      `${WORKER_ORIGIN}/connect/microsoft/callback`,
     ]) {
       assert.ok(r.stdout.includes(line), `${line}\n${r.stdout}`);
     }
@@ -828,7 +841,7 @@ describe('npm run setup -- --connect --introspection --exchange-client: the intr
       assert.equal(r.stdout.split(s).length - 1, 1, 'each secret printed once');
       assert.ok(!r.stderr.includes(s));
     }
-    assert.ok(r.stdout.includes('shown only now; it authenticates to POST http://127.0.0.1:8787/token with HTTP Basic (client id and secret form-urlencoded first, RFC 6749 §2.3.1)'), r.stdout);
+    assert.ok(r.stdout.includes(`shown only now; it authenticates to POST ${WORKER_ORIGIN}/token with HTTP Basic (client id and secret form-urlencoded first, RFC 6749 §2.3.1)`), r.stdout);
     assert.match(r.stdout, /TOKEN_EXCHANGE_CLIENTS .*; this replaces the whole secret/);
     assert.equal(r.stderr, '');
 

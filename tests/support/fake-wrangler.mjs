@@ -3,7 +3,8 @@
 // line `{"argv": [...], "stdin": "..."}` per run to the file named by FAKE_WRANGLER_LOG, prints
 // what wrangler prints on success (never the value), and exits with FAKE_WRANGLER_EXIT (default 0).
 // `secret list --format json` prints the secrets named in FAKE_WRANGLER_SECRETS (comma-separated)
-// as wrangler does: a JSON array of {"name", "type"}.
+// as wrangler does: a JSON array of {"name", "type"}. With FAKE_WRANGLER_WORKER (the URL of
+// tests/support/fake-worker.mjs), `secret put` hands the value to that worker, as Cloudflare does.
 import { appendFileSync } from 'node:fs';
 
 const chunks = [];
@@ -24,6 +25,13 @@ if (argv[0] === 'secret' && argv[1] === 'list') {
   console.log(JSON.stringify(names.map((name) => ({ name, type: 'secret_text' })), null, '  '));
 }
 if (argv[0] === 'secret' && argv[1] === 'put') {
+  if (process.env.FAKE_WRANGLER_WORKER) {
+    await fetch(`${process.env.FAKE_WRANGLER_WORKER}/__secrets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: argv[2], value: stdin }),
+    });
+  }
   console.log(`🌀 Creating the secret for the Worker "zitadel-claims"`);
   console.log(`✨ Success! Uploaded secret ${argv[2]}`);
 }

@@ -285,8 +285,10 @@ mod tests {
     use super::*;
     use crate::api::Zitadel;
     use crate::cli::{parse, Command};
+    use crate::worker::Probe;
     use std::cell::RefCell;
     use std::rc::Rc;
+    use std::time::Duration;
 
     /// One buffer shared by the printing API and the printing secret store, as stdout is.
     #[derive(Clone, Default)]
@@ -302,17 +304,32 @@ mod tests {
         }
     }
 
+    /// A worker whose `/healthz` answers 200; a dry run sends it nothing else.
+    struct Healthy;
+
+    impl Probe for Healthy {
+        fn get(&mut self, _url: &str) -> Result<Answer, Error> {
+            Ok(Answer { status: 200, body: r#"{"status":"ok"}"#.into(), location: None })
+        }
+        fn post(&mut self, _url: &str, _signature: &str, _body: &str) -> Result<Answer, Error> {
+            unreachable!("a dry run sends no sample")
+        }
+    }
+
     fn dry_run(args: &str) -> String {
         let Command::Run(options) = parse(args.split_whitespace().map(str::to_string)).unwrap() else { unreachable!() };
         let shared = Shared::default();
         let mut api = DryRunApi::new(shared.clone(), &options);
         let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None));
         let mut keys = DryRunKeys::new(shared.clone(), &options);
+        let checks = crate::setup::Checks { wait: Duration::ZERO, interval: Duration::ZERO, dry_run: true };
         crate::setup::run(
             &options,
             &mut Zitadel::new(&options.base_url, &mut api).unwrap(),
             &mut secrets,
             &mut keys,
+            &mut Healthy,
+            &checks,
             &mut std::io::sink(),
         )
         .unwrap();

@@ -51,6 +51,16 @@ pub enum Error {
     SealingKey { detail: String },
     /// The operating system's random number generator failed when making a back end's secret.
     ClientSecret { detail: String },
+    /// The worker's URL does not answer at all (refused, DNS, TLS, timeout).
+    WorkerUnreachable { url: String, reason: String },
+    /// Something answers at the worker's URL, but not this project's worker.
+    NotTheWorker { url: String, detail: String },
+    /// The worker's `/healthz` names problems with settings the tool does not store.
+    WorkerMisconfigured { url: String, problems: Vec<(String, String)> },
+    /// The worker still names what was stored after the wait.
+    WorkerNotReady { url: String, seconds: u64, settings: Vec<String> },
+    /// The worker still refuses calls signed with the target's key after the wait.
+    WorkerRefusesKey { url: String, seconds: u64 },
 }
 
 impl Error {
@@ -149,6 +159,29 @@ impl fmt::Display for Error {
             ),
             Error::SealingKey { detail } => write!(f, "making the token sealing key failed: {detail}"),
             Error::ClientSecret { detail } => write!(f, "making a back end's secret failed: {detail}"),
+            Error::WorkerUnreachable { url, reason } => write!(
+                f,
+                "cannot reach the worker at {url}: {reason} (deploy it with `npm run deploy`, and check --worker-url)"
+            ),
+            Error::NotTheWorker { url, detail } => write!(f, "{url} {detail}; nothing was changed in ZITADEL"),
+            Error::WorkerMisconfigured { url, problems } => {
+                write!(f, "the worker at {url} is misconfigured, and not in a way this tool fixes:")?;
+                for (setting, problem) in problems {
+                    write!(f, " {setting} {problem};")?;
+                }
+                f.write_str(
+                    " set those (docs/reference.md#settings), deploy, and run this again; nothing was changed in ZITADEL",
+                )
+            }
+            Error::WorkerNotReady { url, seconds, settings } => write!(
+                f,
+                "the worker at {url} still names {} after {seconds} s: is --worker-url the worker that `wrangler                  secret put` stores into (the name in wrangler.toml, --env)? The target is not bound yet: run this                  again once /healthz answers 200",
+                settings.join(", ")
+            ),
+            Error::WorkerRefusesKey { url, seconds } => write!(
+                f,
+                "the worker at {url} still refuses calls signed with the target's key after {seconds} s                  (401 invalid_signature): is --worker-url the worker that `wrangler secret put` stores into (the                  name in wrangler.toml, --env)?"
+            ),
         }
     }
 }

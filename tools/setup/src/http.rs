@@ -1,4 +1,5 @@
-//! The real transport: HTTPS (rustls) with ureq, the PAT as a bearer token.
+//! The real transports: HTTPS (rustls) with ureq; to ZITADEL with the PAT as a bearer token, to
+//! the worker without it.
 
 use std::time::Duration;
 
@@ -7,25 +8,70 @@ use ureq::Agent;
 use crate::api::{Answer, Method, Request, Transport};
 use crate::error::Error;
 use crate::secret::Secret;
+use crate::worker::{Probe, SIGNATURE_HEADER};
 
 pub struct Http {
     agent: Agent,
     pat: Secret,
 }
 
+/// An agent that reports statuses instead of failing on them, follows no redirect (a redirect
+/// means a wrong URL; following it would turn a POST into a GET) and gives up after 30 s.
+fn agent() -> Agent {
+    let config = Agent::config_builder()
+        // Statuses are ours to explain (401, 403 with the permission, ZITADEL's message).
+        .http_status_as_error(false)
+        // A redirect means a wrong --domain; following it would turn a POST into a GET.
+        .max_redirects(0)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .user_agent(concat!("zitadel-claims-setup/", env!("CARGO_PKG_VERSION")))
+        .build();
+    Agent::new_with_config(config)
+}
+
 impl Http {
     pub fn new(pat: Secret) -> Self {
-        let config = Agent::config_builder()
-            // Statuses are ours to explain (401, 403 with the permission, ZITADEL's message).
-            .http_status_as_error(false)
-            // A redirect means a wrong --domain; following it would turn a POST into a GET.
-            .max_redirects(0)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(30)))
-            .user_agent(concat!("zitadel-claims-setup/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Http { agent: Agent::new_with_config(config), pat }
+        Http { agent: agent(), pat }
     }
+}
+
+/// The worker, over HTTP(S): no credential of ZITADEL ever goes there.
+pub struct WorkerHttp {
+    agent: Agent,
+}
+
+impl WorkerHttp {
+    pub fn new() -> Self {
+        WorkerHttp { agent: agent() }
+    }
+}
+
+impl Probe for WorkerHttp {
+    fn get(&mut self, url: &str) -> Result<Answer, Error> {
+        let unreachable = |e: ureq::Error| Error::WorkerUnreachable { url: url.to_string(), reason: reason(&e) };
+        let response = self.agent.get(url).header("Accept", "application/json").call().map_err(unreachable)?;
+        read(response).map_err(unreachable)
+    }
+
+    fn post(&mut self, url: &str, signature: &str, body: &str) -> Result<Answer, Error> {
+        let unreachable = |e: ureq::Error| Error::WorkerUnreachable { url: url.to_string(), reason: reason(&e) };
+        let response = self
+            .agent
+            .post(url)
+            .header(SIGNATURE_HEADER, signature)
+            .content_type("application/json")
+            .send(body)
+            .map_err(unreachable)?;
+        read(response).map_err(unreachable)
+    }
+}
+
+fn read(mut response: ureq::http::Response<ureq::Body>) -> Result<Answer, ureq::Error> {
+    let status = response.status().as_u16();
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = response.body_mut().read_to_string()?;
+    Ok(Answer { status, body, location })
 }
 
 impl Transport for Http {
@@ -59,11 +105,7 @@ impl Transport for Http {
                     .send(body.as_str())
             }
         };
-        let mut response = result.map_err(unreachable)?;
-        let status = response.status().as_u16();
-        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = response.body_mut().read_to_string().map_err(unreachable)?;
-        Ok(Answer { status, body, location })
+        read(result.map_err(unreachable)?).map_err(unreachable)
     }
 }
 

@@ -34,11 +34,13 @@ mod keys;
 mod secret;
 mod setup;
 mod types;
+mod worker;
 mod wrangler;
 
 use std::env;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use api::Zitadel;
 use cli::Command;
@@ -78,6 +80,8 @@ fn main() -> ExitCode {
 
 fn run(options: &Options) -> Result<(), Error> {
     let wrangler = Wrangler::new(env::var("SETUP_WRANGLER").ok());
+    let checks = setup::Checks { wait: wait()?, interval: Duration::from_secs(1), dry_run: options.dry_run };
+    let mut probe = http::WorkerHttp::new();
     if options.dry_run {
         let mut stdout = io::stdout();
         let _ = writeln!(
@@ -92,7 +96,7 @@ fn run(options: &Options) -> Result<(), Error> {
         }
         // The progress lines of a real run would describe placeholders: leave them out.
         let mut zitadel = Zitadel::new(&options.base_url, &mut api)?;
-        setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut io::sink())?;
+        setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut probe, &checks, &mut io::sink())?;
         dry_run::next_steps(&mut stdout, options);
         return Ok(());
     }
@@ -104,8 +108,22 @@ fn run(options: &Options) -> Result<(), Error> {
         &mut Zitadel::new(&options.base_url, &mut transport)?,
         &mut wrangler,
         &mut keys,
+        &mut probe,
+        &checks,
         &mut io::stdout(),
     )
+}
+
+/// How long to wait for the worker to pick up a stored secret: `SETUP_WAIT_SECONDS`, else 60 s.
+fn wait() -> Result<Duration, Error> {
+    match env::var("SETUP_WAIT_SECONDS") {
+        Err(_) => Ok(Duration::from_secs(60)),
+        Ok(s) => {
+            s.trim().parse::<u64>().ok().filter(|s| *s <= 3600).map(Duration::from_secs).ok_or_else(|| {
+                Error::Usage("SETUP_WAIT_SECONDS must be a whole number of seconds, at most 3600".into())
+            })
+        }
+    }
 }
 
 fn pat() -> Result<Secret, Error> {

@@ -493,6 +493,8 @@ mod tests {
             &mut Zitadel::new("https://z", fake).unwrap(),
             &mut FailingOn(failing),
             &mut MemoryKeys::default(),
+            &mut crate::setup::fakes::FakeWorker::default(),
+            &crate::setup::fakes::CHECKS,
             &mut out,
         )
         .unwrap_err();

@@ -40,6 +40,11 @@ fn encryption(options: &Options) -> Encryption {
     }
 }
 
+/// Whether a run of `options` stores `PAYLOAD_DECRYPTION_KEY` (when the target has, or gets, a key).
+pub(super) fn stores_key(options: &Options) -> bool {
+    encryption(options) != Encryption::None
+}
+
 /// What the payload type of a target that exists means for a run that did not set it.
 pub(super) fn payload_type_note(options: &Options, payload_type: Option<&str>, out: &mut dyn Write) {
     let jwe = payload_type == Some(JWE);
@@ -414,6 +419,8 @@ mod tests {
             &mut Zitadel::new("https://z", &mut fake).unwrap(),
             &mut Failing,
             &mut keys,
+            &mut crate::setup::fakes::FakeWorker::default(),
+            &crate::setup::fakes::CHECKS,
             &mut Vec::new(),
         )
         .unwrap_err()

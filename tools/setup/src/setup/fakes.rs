@@ -3,13 +3,17 @@
 
 use serde_json::{json, Value};
 
-use super::run;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::{run, Checks};
 use crate::api::{Answer, Request, Transport, Zitadel};
 use crate::cli::{parse, Command};
 use crate::error::Error;
 use crate::keys::{client_secret, sealing_key, Entry, KeyPair, Keys, SealingKey};
 use crate::secret::Secret;
 use crate::types::{Call, KeyType, Options};
+use crate::worker::{signature, Probe};
 use crate::wrangler::SecretStore;
 
 /// A tiny in-memory ZITADEL: one target at most, executions keyed by condition, the target's
@@ -338,15 +342,84 @@ pub(super) fn options(args: &str) -> Options {
     }
 }
 
+/// The worker: `/healthz` answers `health` in order, then `health_after`; the sample call
+/// `sample_answers` in order, then `sample_after`.
+pub(super) struct FakeWorker {
+    pub(super) health: VecDeque<(u16, String)>,
+    pub(super) health_after: (u16, String),
+    pub(super) sample_answers: VecDeque<(u16, String)>,
+    pub(super) sample_after: (u16, String),
+    /// How many times `/healthz` was read.
+    pub(super) gets: usize,
+    /// The key each sample was signed with (`key-1`, `key-2`, ... are tried), or `?`.
+    pub(super) samples: Vec<String>,
+}
+
+impl Default for FakeWorker {
+    fn default() -> Self {
+        FakeWorker {
+            health: VecDeque::new(),
+            health_after: (200, r#"{"status":"ok","version":"0.1.0"}"#.into()),
+            sample_answers: VecDeque::new(),
+            sample_after: (200, r#"{"append_claims":[{"key":"permissions","value":["read"]}]}"#.into()),
+            gets: 0,
+            samples: Vec::new(),
+        }
+    }
+}
+
+impl Probe for FakeWorker {
+    fn get(&mut self, url: &str) -> Result<Answer, Error> {
+        assert!(url.ends_with("/healthz"), "{url}");
+        self.gets += 1;
+        let (status, body) = self.health.pop_front().unwrap_or_else(|| self.health_after.clone());
+        Ok(Answer { status, body, location: None })
+    }
+
+    fn post(&mut self, _url: &str, header: &str, body: &str) -> Result<Answer, Error> {
+        let t: u64 = header.strip_prefix("t=").and_then(|r| r.split(',').next()).unwrap().parse().unwrap();
+        let key = (1..10)
+            .map(|n| format!("key-{n}"))
+            .find(|k| signature(&Secret::new(k.as_str()), t, body) == header)
+            .unwrap_or_else(|| "?".into());
+        self.samples.push(key);
+        let (status, body) = self.sample_answers.pop_front().unwrap_or_else(|| self.sample_after.clone());
+        Ok(Answer { status, body, location: None })
+    }
+}
+
+/// The checks of the tests: a short wait, no pause.
+pub(super) const CHECKS: Checks = Checks { wait: Duration::from_millis(30), interval: Duration::ZERO, dry_run: false };
+
 pub(super) fn run_keys(
     fake: &mut Fake,
     stored: &mut Stored,
     keys: &mut MemoryKeys,
     args: &str,
 ) -> Result<String, Error> {
+    run_all(fake, stored, keys, &mut FakeWorker::default(), args)
+}
+
+/// A run against `worker`.
+pub(super) fn run_checked(
+    fake: &mut Fake,
+    stored: &mut Stored,
+    worker: &mut FakeWorker,
+    args: &str,
+) -> Result<String, Error> {
+    run_all(fake, stored, &mut MemoryKeys::default(), worker, args)
+}
+
+fn run_all(
+    fake: &mut Fake,
+    stored: &mut Stored,
+    keys: &mut MemoryKeys,
+    worker: &mut FakeWorker,
+    args: &str,
+) -> Result<String, Error> {
     fake.log.clear();
     let mut out = Vec::new();
-    run(&options(args), &mut Zitadel::new("https://z", fake)?, stored, keys, &mut out)?;
+    run(&options(args), &mut Zitadel::new("https://z", fake)?, stored, keys, worker, &CHECKS, &mut out)?;
     let out = String::from_utf8(out).unwrap();
     // The back ends' secrets of TOKEN_EXCHANGE_CLIENTS are printed once, on purpose.
     for (_, value) in stored.0.iter().filter(|(name, _)| name != "TOKEN_EXCHANGE_CLIENTS") {

@@ -29,6 +29,7 @@ use crate::api::Zitadel;
 use crate::error::Error;
 use crate::keys::Keys;
 use crate::types::{Connect, KeyAction, Options, PayloadType};
+use crate::worker::{Probe, Worker};
 use crate::wrangler::SecretStore;
 
 macro_rules! say {
@@ -38,6 +39,7 @@ macro_rules! say {
     };
 }
 
+mod checks;
 mod connect;
 mod encryption_keys;
 mod executions;
@@ -47,6 +49,7 @@ mod target;
 #[cfg(test)]
 mod fakes;
 
+pub use checks::Checks;
 pub use connect::Provisioned as ConnectProvisioned;
 
 /// A plain variable of the worker that a run calls for besides the connect flow's: the tool prints
@@ -86,12 +89,16 @@ pub fn next_steps(connect: Option<(&Connect, &ConnectProvisioned)>, payload_type
     }
 }
 
-/// Provisions what `options` asks for, in order (see the module docs); progress lines go to `out`.
+/// Provisions what `options` asks for, in order (see the module docs), checking the worker over
+/// `probe` as `checks` say; progress lines go to `out`.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     options: &Options,
     api: &mut Zitadel,
     secrets: &mut dyn SecretStore,
     keys: &mut dyn Keys,
+    probe: &mut dyn Probe,
+    checks: &Checks,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let name = &options.name;
@@ -108,6 +115,21 @@ pub fn run(
         }
         None => None,
     };
+
+    // The worker, at --worker-url or where the target points, before anything is written.
+    let endpoint = options.worker_url.clone().or_else(|| existing.as_ref().and_then(|(_, t)| t.endpoint.clone()));
+    let mut worker = match &endpoint {
+        Some(endpoint) => Some(Worker::new(endpoint, probe)?),
+        None => {
+            say!(out, "The target has no endpoint: the worker is not checked");
+            None
+        }
+    };
+    let stores = checks::stored_by(options);
+    if let Some(worker) = worker.as_mut() {
+        checks::before(worker, &stores, checks.dry_run, out)?;
+    }
+
     let (id, current_key) = match (target::spec(options, existing.as_ref().map(|(_, t)| t)), existing) {
         (Some(spec), Some((id, target))) => {
             // The keys first: a target switched to PAYLOAD_TYPE_JWE must find its key active and
@@ -133,12 +155,27 @@ pub fn run(
     };
 
     // `--rotate-encryption-key` alone handles that key only.
-    if options.worker_url.is_some() || options.key_action != KeyAction::RotateEncryptionKey {
-        signing_key::store(options.key_action, api, &id, current_key, secrets, out)?;
-    }
+    let key = if options.worker_url.is_some() || options.key_action != KeyAction::RotateEncryptionKey {
+        signing_key::store(options.key_action, api, &id, current_key, secrets, out)?
+    } else {
+        current_key
+    };
 
+    // The target is bound only once the worker has what was stored so far (the connect flow's
+    // secrets come later and are not waited for).
+    let stored: Vec<&str> = stores
+        .iter()
+        .copied()
+        .filter(|s| [signing_key::SECRET_NAME, encryption_keys::DECRYPTION_SECRET_NAME].contains(s))
+        .collect();
+    if let Some(worker) = worker.as_mut() {
+        checks::ready(worker, checks, &stored, out)?;
+    }
     if options.worker_url.is_some() {
         executions::bind(options, api, &id, out)?;
+    }
+    if let Some(worker) = worker.as_mut() {
+        checks::sample(worker, checks, &key, out)?;
     }
     let provisioned = match &options.connect {
         Some(connect) => Some((connect, connect::provision(options, connect, api, secrets, keys, out)?)),

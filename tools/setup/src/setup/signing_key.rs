@@ -14,7 +14,7 @@ use crate::wrangler::{with_hint, SecretStore};
 pub(super) const SECRET_NAME: &str = "ZITADEL_SIGNING_KEY";
 
 /// Stores the target's signing key `current` as the worker's secret, as `action` asks: as it is;
-/// rotated first, then `new,old`; or alone, ending a rotation.
+/// rotated first, then `new,old`; or alone, ending a rotation. The key ZITADEL signs with after it.
 pub(super) fn store(
     action: KeyAction,
     api: &mut Zitadel,
@@ -22,7 +22,7 @@ pub(super) fn store(
     current: Secret,
     secrets: &mut dyn SecretStore,
     out: &mut dyn Write,
-) -> Result<(), Error> {
+) -> Result<Secret, Error> {
     let command = secrets.command_line(SECRET_NAME);
     match action {
         KeyAction::Store | KeyAction::RotateEncryptionKey => {
@@ -33,6 +33,7 @@ pub(super) fn store(
                 )
             })?;
             say!(out, "Stored the target's signing key as the worker's secret {SECRET_NAME} ({command})");
+            Ok(current)
         }
         KeyAction::Rotate => {
             let new = api.rotate_signing_key(id)?;
@@ -52,6 +53,7 @@ pub(super) fn store(
                 out,
                 "Once calls signed with the old key are over (the worker refuses signatures older than SIGNATURE_TOLERANCE_SECONDS, 300 s by default), run this again with --finish-rotation"
             );
+            Ok(new)
         }
         KeyAction::FinishRotation => {
             secrets.put(SECRET_NAME, &current, "the target's current signing key")?;
@@ -59,9 +61,9 @@ pub(super) fn store(
                 out,
                 "Stored the target's current signing key alone as the worker's secret {SECRET_NAME} ({command}): the old key is no longer accepted"
             );
+            Ok(current)
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
