@@ -1,17 +1,25 @@
-//! The README is the user's manual: it documents every setting once, and says nothing twice.
+//! The README is the newcomer's guide and docs/reference.md the lookup: every setting, log field
+//! and upstream code is documented once, in the reference, and neither says anything twice.
 
 use zitadel_claims_core::config;
 use zitadel_claims_core::trace::{LogLine, Omitted, Trace};
 use zitadel_claims_core::upstream::UpstreamError;
 
+fn read(path: &str) -> String {
+    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md")
+    read("README.md")
+}
+
+fn reference() -> String {
+    read("docs/reference.md")
 }
 
 /// A section given twice is an edit that added a new version beside the old one.
-#[test]
-fn no_heading_appears_twice() {
-    let text = readme();
+fn assert_no_heading_twice(name: &str, text: &str) {
     let mut seen = std::collections::HashSet::new();
     let mut in_code = false;
     for line in text.lines() {
@@ -19,16 +27,22 @@ fn no_heading_appears_twice() {
             in_code = !in_code;
         }
         if !in_code && line.starts_with('#') {
-            assert!(seen.insert(line), "README.md has the heading {line:?} twice");
+            assert!(seen.insert(line), "{name} has the heading {line:?} twice");
         }
     }
 }
 
+#[test]
+fn no_heading_appears_twice() {
+    assert_no_heading_twice("README.md", &readme());
+    assert_no_heading_twice("docs/reference.md", &reference());
+}
+
 /// Every setting `src/config.rs` names (its `pub const NAME: &str = "SETTING";` lines, read from
-/// the source so that a new one cannot be forgotten here) is in the Settings section.
+/// the source so that a new one cannot be forgotten here) is in the reference's Settings section.
 #[test]
 fn every_setting_is_in_the_settings_section() {
-    let section = section(&readme(), "## Settings");
+    let section = section(&reference(), "## Settings");
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs")).expect("config.rs");
     let settings: Vec<&str> = source
         .lines()
@@ -37,7 +51,7 @@ fn every_setting_is_in_the_settings_section() {
         .collect();
     assert!(settings.len() >= 30 && settings.contains(&config::ZITADEL_SIGNING_KEY), "read {settings:?}");
     let missing: Vec<_> = settings.iter().filter(|s| !section.contains(&format!("`{s}`"))).collect();
-    assert!(missing.is_empty(), "not in the README's Settings section: {missing:?}");
+    assert!(missing.is_empty(), "not in the Settings section of docs/reference.md: {missing:?}");
 }
 
 /// The lines under `heading` (a whole heading line) up to the next heading of the same or a
@@ -45,7 +59,7 @@ fn every_setting_is_in_the_settings_section() {
 fn section(text: &str, heading: &str) -> String {
     let level = |line: &str| line.len() - line.trim_start_matches('#').len();
     let mut lines = text.lines().skip_while(|l| *l != heading);
-    assert!(lines.next().is_some(), "README.md has no {heading:?} section");
+    assert!(lines.next().is_some(), "no {heading:?} section");
     let mut in_code = false;
     let mut body = String::new();
     for line in lines {
@@ -59,9 +73,9 @@ fn section(text: &str, heading: &str) -> String {
     body
 }
 
-/// Every field the log line can carry is named in the Logs section, in the sample line or in the
-/// text. The trace's literal sets every field (no `..Default::default()`), so a new field does not
-/// compile until it is added here, and the test then asks for it in the README.
+/// Every field the log line can carry is named in the reference's Logs section, in the sample
+/// line or in the text. The trace's literal sets every field (no `..Default::default()`), so a new
+/// field does not compile until it is added here, and the test then asks for it in the reference.
 #[test]
 fn every_log_field_is_in_the_logs_section() {
     let trace = Trace {
@@ -88,13 +102,13 @@ fn every_log_field_is_in_the_logs_section() {
     let log = LogLine::new("POST", "/", &trace, 1, 1);
     let line: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&log.to_json()).expect("a JSON object");
     assert_eq!(line.len(), 21, "a field of the log line was not serialized: {:?}", line.keys());
-    let logs = section(&readme(), "## Logs");
+    let logs = section(&reference(), "## Logs");
     let missing: Vec<_> =
         line.keys().filter(|k| !logs.contains(&format!("\"{k}\":")) && !logs.contains(&format!("`{k}`"))).collect();
-    assert!(missing.is_empty(), "log fields not in the README's Logs section: {missing:?}");
+    assert!(missing.is_empty(), "log fields not in the Logs section of docs/reference.md: {missing:?}");
 }
 
-/// Every code `upstream_error` can hold is listed in the Logs section. The match is exhaustive,
+/// Every code `upstream_error` can hold is listed in the reference's Logs section. The match is exhaustive,
 /// so a new variant does not compile until it is listed here.
 #[test]
 fn every_upstream_error_code_is_in_the_logs_section() {
@@ -124,7 +138,7 @@ fn every_upstream_error_code_is_in_the_logs_section() {
             | UpstreamError::MappingTooLarge => {}
         }
     }
-    let logs = section(&readme(), "## Logs");
+    let logs = section(&reference(), "## Logs");
     let missing: Vec<_> = all.iter().map(|e| e.code()).filter(|c| !logs.contains(&format!("`{c}`"))).collect();
-    assert!(missing.is_empty(), "upstream_error codes not in the README's Logs section: {missing:?}");
+    assert!(missing.is_empty(), "upstream_error codes not in the Logs section of docs/reference.md: {missing:?}");
 }
