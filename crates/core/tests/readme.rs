@@ -1,5 +1,6 @@
 //! The README is the newcomer's guide and docs/reference.md the lookup: every setting, log field
-//! and upstream code is documented once, in the reference, and neither says anything twice.
+//! and upstream code is documented once, in the reference; the README stays readable (short
+//! lines, six steps, one troubleshooting entry per known symptom), and neither says anything twice.
 
 use zitadel_claims_core::config;
 use zitadel_claims_core::trace::{LogLine, Omitted, Trace};
@@ -36,6 +37,63 @@ fn assert_no_heading_twice(name: &str, text: &str) {
 fn no_heading_appears_twice() {
     assert_no_heading_twice("README.md", &readme());
     assert_no_heading_twice("docs/reference.md", &reference());
+}
+
+/// The README is read on screens of every width and in terminals: no line, code blocks included,
+/// is longer than 100 characters (characters, not bytes: `→` counts once).
+#[test]
+fn no_readme_line_is_longer_than_100_characters() {
+    let long: Vec<String> = readme()
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.chars().count() > 100)
+        .map(|(i, line)| format!("line {}: {} characters", i + 1, line.chars().count()))
+        .collect();
+    assert!(long.is_empty(), "README.md lines over 100 characters: {long:?}");
+}
+
+/// The Quick start is exactly six numbered steps (`1. ` to `6. ` at the start of a line, outside
+/// code blocks), in order.
+#[test]
+fn the_quick_start_has_six_numbered_steps() {
+    let quick_start = section(&readme(), "## Quick start");
+    let mut in_code = false;
+    let mut steps = Vec::new();
+    for line in quick_start.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
+        if !in_code && !digits.is_empty() && line[digits.len()..].starts_with(". ") {
+            steps.push(digits.parse::<u32>().expect("a step number"));
+        }
+    }
+    assert_eq!(steps, [1, 2, 3, 4, 5, 6], "the Quick start's numbered steps");
+}
+
+/// The Troubleshooting section names each known symptom in a bold line, and every symptom is
+/// followed by exactly one `- Cause:` line and one `- Fix:` line.
+#[test]
+fn troubleshooting_names_every_known_symptom() {
+    let section = section(&readme(), "## Troubleshooting");
+    let lines: Vec<&str> = section.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut symptoms = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("**") {
+            let next: Vec<&str> = lines[i + 1..].iter().take(3).copied().collect();
+            assert!(
+                next.len() >= 2 && next[0].starts_with("- Cause: ") && next[1].starts_with("- Fix: "),
+                "the symptom {line:?} is not followed by one `- Cause:` and one `- Fix:` line"
+            );
+            assert!(next.get(2).is_none_or(|l| l.starts_with("**")), "more than a cause and a fix after {line:?}");
+            symptoms.push(*line);
+        }
+    }
+    let known = ["permissions", "Microsoft", "invalid_signature", "misconfigured", "empty", "already exists", "12185"];
+    let missing: Vec<_> = known.iter().filter(|k| !symptoms.iter().any(|s| s.contains(*k))).collect();
+    assert!(missing.is_empty(), "symptoms not in the README's Troubleshooting: {missing:?}");
+    assert_eq!(symptoms.len(), known.len(), "one entry per known symptom: {symptoms:?}");
 }
 
 /// Every setting `src/config.rs` names (its `pub const NAME: &str = "SETTING";` lines, read from
