@@ -137,6 +137,17 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.equal(r.stderr, '');
   });
 
+  it('--env goes to every wrangler command; --version prints the version and does nothing else', async () => {
+    const r = await setup(['--worker-url', WORKER, '--env', 'staging']);
+    ok(r);
+    assert.deepEqual(r.wrangler.map((w) => w.argv), [[...SECRET_PUT, '--env', 'staging']]);
+    fake.reset();
+    const v = await setup(['--version']);
+    ok(v);
+    assert.match(v.stdout, /^zitadel-claims-setup \d+\.\d+\.\d+\n$/);
+    assert.deepEqual(fake.calls, []);
+  });
+
   it('a second run is idempotent: one target, one binding, the same key stored again', async () => {
     ok(await setup(['--worker-url', WORKER]));
     const [first] = fake.targets();

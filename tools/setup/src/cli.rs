@@ -103,8 +103,11 @@ Options:
                          user tokens it exchanges (312909075212468632@project); repeat it for each
                          back end. Each run replaces the whole TOKEN_EXCHANGE_CLIENTS: name every
                          back end each time
+  --env <name>           the wrangler environment the worker is deployed to (`wrangler deploy --env
+                         <name>`): passed to every wrangler command
   --dry-run              print every API call and the wrangler command; send and run nothing
   --allow-http           allow http:// in --domain and --worker-url (local testing only)
+  --version              print the tool's version
   -h, --help             print this text
 
 --rotate, --rotate-encryption-key and --finish-rotation exclude each other: rotate one key at a
@@ -128,6 +131,8 @@ const MAX_TIMEOUT_SECONDS: u64 = 270;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
+    /// `--version`.
+    Version,
     /// Boxed: the options are large beside `Help`.
     Run(Box<Options>),
 }
@@ -200,6 +205,10 @@ struct Args {
     introspection: bool,
     #[arg(long)]
     dry_run: bool,
+    #[arg(long)]
+    version: bool,
+    #[arg(long, allow_hyphen_values = true)]
+    env: Vec<String>,
     #[arg(long)]
     allow_http: bool,
     #[arg(hide = true, num_args = 1.., allow_hyphen_values = true)]
@@ -366,6 +375,7 @@ where
         (Ok(args), None) => Ok(args),
     };
     match args {
+        Ok(args) if args.version => Ok(Command::Version),
         Ok(args) => options(args).map(|options| Command::Run(Box::new(options))),
         Err(Stop::Help) => Ok(Command::Help),
         Err(Stop::Usage(e)) => Err(e),
@@ -374,7 +384,7 @@ where
 
 fn options(raw: Args) -> Result<Options, UsageError> {
     // A repeat stopped the reading: a value option holds one value at most.
-    let [domain, worker, name, duration, payload, pair, key_file, connect_project] = [
+    let [domain, worker, name, duration, payload, pair, key_file, connect_project, wrangler_env] = [
         raw.domain,
         raw.worker_url,
         raw.name,
@@ -383,6 +393,7 @@ fn options(raw: Args) -> Result<Options, UsageError> {
         raw.key_type,
         raw.key_file,
         raw.connect_project,
+        raw.env,
     ]
     .map(|values| values.into_iter().next());
     let actions = [
@@ -492,6 +503,7 @@ fn options(raw: Args) -> Result<Options, UsageError> {
         key_file,
         connect,
         dry_run: raw.dry_run,
+        env: wrangler_env.map(|e| env_name(&e)).transpose()?,
     })
 }
 
@@ -616,6 +628,20 @@ fn full_url<'a>(
     Ok(Some((url, after_scheme)))
 }
 
+/// `--env`: a wrangler environment's name (a table name in wrangler.toml: letters, digits, `-`, `_`).
+fn env_name(value: &str) -> Result<String, UsageError> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(usage(format!(
+            "--env {value:?}: give the name of an environment of wrangler.toml (letters, digits, - and _)"
+        )))
+    }
+}
+
 /// `--timeout` in the protobuf JSON form ZITADEL's REST API reads: seconds with up to nine
 /// decimals and an `s`, more than zero and at most 270 s.
 pub fn timeout(value: &str) -> Result<String, UsageError> {
@@ -645,7 +671,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Options, UsageError> {
         match parse(args.iter().map(|s| s.to_string()))? {
             Command::Run(options) => Ok(*options),
-            Command::Help => panic!("expected options, got help"),
+            other => panic!("expected options, got {other:?}"),
         }
     }
 
@@ -673,6 +699,7 @@ mod tests {
                 key_file: ".payload-decryption-keys".into(),
                 connect: None,
                 dry_run: false,
+                env: None,
             }
         );
     }
@@ -841,6 +868,19 @@ mod tests {
         assert_eq!(err.0, "--interrupt-on-error and --no-interrupt-on-error exclude each other");
         let err = run(&["--domain", "z", "--rotate", "--no-interrupt-on-error"]).unwrap_err();
         assert!(err.0.starts_with("--no-interrupt-on-error changes the target"), "{}", err.0);
+    }
+
+    #[test]
+    fn version_and_env() {
+        assert_eq!(parse(["--version".into()]).unwrap(), Command::Version);
+        assert_eq!(parse(["--domain".into(), "z".into(), "--version".into()]).unwrap(), Command::Version);
+        let o = run(&["--domain", "z", "--worker-url", "https://w.example/", "--env", "staging"]).unwrap();
+        assert_eq!(o.env.as_deref(), Some("staging"));
+        let err = run(&["--domain", "z", "--worker-url", "https://w.example/", "--env", "a b"]).unwrap_err();
+        assert!(err.0.starts_with("--env \"a b\": give the name of an environment"), "{}", err.0);
+        let err =
+            run(&["--domain", "z", "--worker-url", "https://w.example/", "--env", "a", "--env", "b"]).unwrap_err();
+        assert_eq!(err.0, "--env is given twice");
     }
 
     #[test]

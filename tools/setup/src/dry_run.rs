@@ -320,7 +320,7 @@ mod tests {
         let Command::Run(options) = parse(args.split_whitespace().map(str::to_string)).unwrap() else { unreachable!() };
         let shared = Shared::default();
         let mut api = DryRunApi::new(shared.clone(), &options);
-        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None));
+        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None, options.env.clone()));
         let mut keys = DryRunKeys::new(shared.clone(), &options);
         let checks = crate::setup::Checks { wait: Duration::ZERO, interval: Duration::ZERO, dry_run: true };
         crate::setup::run(

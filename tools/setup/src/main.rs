@@ -61,6 +61,10 @@ fn main() -> ExitCode {
             let _ = io::stdout().write_all(cli::USAGE.as_bytes());
             Ok(())
         }
+        Ok(Command::Version) => {
+            let _ = writeln!(io::stdout(), "zitadel-claims-setup {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         Ok(Command::Run(options)) => run(&options),
         Err(e) => Err(e),
     };
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
 }
 
 fn run(options: &Options) -> Result<(), Error> {
-    let wrangler = Wrangler::new(env::var("SETUP_WRANGLER").ok());
+    let wrangler = Wrangler::new(env::var("SETUP_WRANGLER").ok(), options.env.clone());
     let checks = setup::Checks { wait: wait()?, interval: Duration::from_secs(1), dry_run: options.dry_run };
     let mut probe = http::WorkerHttp::new();
     if options.dry_run {

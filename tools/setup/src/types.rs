@@ -34,6 +34,9 @@ pub struct Options {
     /// `--connect`: the OIDC app of the worker's connect flow and its settings.
     pub connect: Option<Connect>,
     pub dry_run: bool,
+    /// `--env`: the wrangler environment of the worker (`wrangler deploy --env <name>`), passed to
+    /// every wrangler command.
+    pub env: Option<String>,
 }
 
 /// What `--connect` provisions for: the worker's origin and the project of its OIDC app.

@@ -22,30 +22,36 @@ pub trait SecretStore {
 pub struct Wrangler {
     program: String,
     args: Vec<String>,
+    /// `--env <name>`, added to every command.
+    env: Option<String>,
 }
 
 impl Wrangler {
-    /// `npx wrangler`, or the program named by `SETUP_WRANGLER`.
-    pub fn new(setup_wrangler: Option<String>) -> Self {
-        match setup_wrangler.filter(|p| !p.trim().is_empty()) {
-            Some(program) => Wrangler { program, args: vec![] },
-            None => Wrangler {
-                program: if cfg!(windows) { "npx.cmd" } else { "npx" }.to_string(),
-                args: vec!["wrangler".to_string()],
-            },
+    /// `npx wrangler`, or the program named by `SETUP_WRANGLER`; `env`: `--env <name>` for every
+    /// command.
+    pub fn new(setup_wrangler: Option<String>, env: Option<String>) -> Self {
+        let (program, args) = match setup_wrangler.filter(|p| !p.trim().is_empty()) {
+            Some(program) => (program, vec![]),
+            None => (if cfg!(windows) { "npx.cmd" } else { "npx" }.to_string(), vec!["wrangler".to_string()]),
+        };
+        Wrangler { program, args, env }
+    }
+
+    fn with_env(&self, command: &[&str]) -> Vec<String> {
+        let mut args = self.args.clone();
+        args.extend(command.iter().map(|s| s.to_string()));
+        if let Some(env) = &self.env {
+            args.extend(["--env".to_string(), env.clone()]);
         }
+        args
     }
 
     fn args(&self, name: &str) -> Vec<String> {
-        let mut args = self.args.clone();
-        args.extend(["secret", "put", name].map(str::to_string));
-        args
+        self.with_env(&["secret", "put", name])
     }
 
     fn list_args(&self) -> Vec<String> {
-        let mut args = self.args.clone();
-        args.extend(["secret", "list", "--format", "json"].map(str::to_string));
-        args
+        self.with_env(&["secret", "list", "--format", "json"])
     }
 
     /// `wrangler secret list --format json`, without running it.
@@ -140,18 +146,21 @@ mod tests {
 
     #[test]
     fn default_is_npx_wrangler_secret_put() {
-        let w = Wrangler::new(None);
+        let w = Wrangler::new(None, None);
         assert!(w.command_line("ZITADEL_SIGNING_KEY").ends_with(" wrangler secret put ZITADEL_SIGNING_KEY"));
         assert!(w.command_line("X").starts_with("npx"));
-        assert_eq!(Wrangler::new(Some("  ".into())).command_line("X"), w.command_line("X"));
+        assert_eq!(Wrangler::new(Some("  ".into()), None).command_line("X"), w.command_line("X"));
     }
 
     #[test]
     fn setup_wrangler_replaces_the_program() {
-        let w = Wrangler::new(Some("/tmp/fake-wrangler".into()));
+        let w = Wrangler::new(Some("/tmp/fake-wrangler".into()), None);
         assert_eq!(w.command_line("ZITADEL_SIGNING_KEY"), "/tmp/fake-wrangler secret put ZITADEL_SIGNING_KEY");
         assert_eq!(w.list_command_line(), "/tmp/fake-wrangler secret list --format json");
-        assert!(Wrangler::new(None).list_command_line().ends_with(" wrangler secret list --format json"));
+        assert!(Wrangler::new(None, None).list_command_line().ends_with(" wrangler secret list --format json"));
+        let staging = Wrangler::new(Some("w".into()), Some("staging".into()));
+        assert_eq!(staging.command_line("K"), "w secret put K --env staging");
+        assert_eq!(staging.list_command_line(), "w secret list --format json --env staging");
     }
 
     #[test]
@@ -174,7 +183,7 @@ mod tests {
         std::fs::write(&script, format!("#!/bin/sh\ncat > '{}'\nexit \"${{FAIL:-0}}\"\n", out.display())).unwrap();
         std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
 
-        let mut w = Wrangler::new(Some(script.display().to_string()));
+        let mut w = Wrangler::new(Some(script.display().to_string()), None);
         w.put("ZITADEL_SIGNING_KEY", &Secret::new("k1,k2"), "keys").unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "k1,k2");
 
@@ -186,7 +195,7 @@ mod tests {
         assert_eq!(w.names().unwrap(), ["A"]);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "secret list --format json\n");
 
-        let mut failing = Wrangler::new(Some(format!("{}-missing", script.display())));
+        let mut failing = Wrangler::new(Some(format!("{}-missing", script.display())), None);
         let err = failing.put("ZITADEL_SIGNING_KEY", &Secret::new("k"), "key").unwrap_err().to_string();
         assert!(err.contains("could not be started"), "{err}");
         assert!(!err.contains(": k"), "{err}");

@@ -338,7 +338,7 @@ impl Keys for MemoryKeys {
 pub(super) fn options(args: &str) -> Options {
     match parse(args.split_whitespace().map(str::to_string)).unwrap() {
         Command::Run(o) => *o,
-        Command::Help => unreachable!(),
+        other => unreachable!("{other:?}"),
     }
 }
 
