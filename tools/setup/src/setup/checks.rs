@@ -85,9 +85,14 @@ pub(super) fn ready(worker: &mut Worker, checks: &Checks, stored: &[&str], out: 
     }
     let started = Instant::now();
     loop {
-        let named: Vec<String> = match worker.health()? {
-            Health::Ready => Vec::new(),
-            health => health.settings().into_iter().filter(|s| stored.contains(s)).map(str::to_string).collect(),
+        // A worker being redeployed may not answer for a moment: that is waited for too.
+        let named: Vec<String> = match worker.health() {
+            Ok(Health::Ready) => Vec::new(),
+            Ok(health) => health.settings().into_iter().filter(|s| stored.contains(s)).map(str::to_string).collect(),
+            Err(Error::WorkerUnreachable { .. }) if started.elapsed() < checks.wait => {
+                stored.iter().map(|s| s.to_string()).collect()
+            }
+            Err(error) => return Err(error),
         };
         if named.is_empty() {
             say!(out, "The worker has picked up {}", stored.join(", "));
@@ -113,15 +118,17 @@ pub(super) fn sample(worker: &mut Worker, checks: &Checks, key: &Secret, out: &m
     }
     let started = Instant::now();
     let sample = loop {
-        match worker.sample(key)? {
-            Sample::KeyRefused if started.elapsed() < checks.wait => std::thread::sleep(checks.interval),
-            Sample::KeyRefused => {
-                return Err(Error::WorkerRefusesKey {
-                    url: worker.endpoint().to_string(),
-                    seconds: checks.wait.as_secs(),
-                })
+        let waiting = started.elapsed() < checks.wait;
+        match worker.sample(key) {
+            // A worker being redeployed may not answer for a moment.
+            Err(Error::WorkerUnreachable { .. }) if waiting => std::thread::sleep(checks.interval),
+            Err(error) => return Err(error),
+            Ok(Sample::KeyRefused) if waiting => std::thread::sleep(checks.interval),
+            Ok(Sample::KeyRefused) => {
+                let url = worker.endpoint().to_string();
+                return Err(Error::WorkerRefusesKey { url, seconds: checks.wait.as_secs() });
             }
-            sample => break sample,
+            Ok(sample) => break sample,
         }
     };
     let endpoint = worker.endpoint().to_string();
@@ -210,6 +217,17 @@ mod tests {
             assert_eq!(fake.calls(), [Call::SearchTargets], "reads only");
             assert!(stored.0.is_empty());
         }
+    }
+
+    #[test]
+    fn a_worker_that_is_away_for_a_moment_while_redeployed_is_waited_for_but_not_before_the_run() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        let mut worker = FakeWorker { down: (2, 3), ..FakeWorker::default() };
+        run_checked(&mut fake, &mut stored, &mut worker, BASE).unwrap();
+        assert_eq!(worker.gets, 5, "the first check, three unanswered polls, then 200");
+        let mut worker = FakeWorker { down: (1, 1), ..FakeWorker::default() };
+        let err = run_checked(&mut Fake::default(), &mut Stored::default(), &mut worker, BASE).unwrap_err();
+        assert!(matches!(err, Error::WorkerUnreachable { .. }), "{err}");
     }
 
     #[test]

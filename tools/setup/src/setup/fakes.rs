@@ -349,6 +349,8 @@ pub(super) struct FakeWorker {
     pub(super) health_after: (u16, String),
     pub(super) sample_answers: VecDeque<(u16, String)>,
     pub(super) sample_after: (u16, String),
+    /// How many calls, from the `n`-th get on, find nothing listening: `(n, count)`.
+    pub(super) down: (usize, usize),
     /// How many times `/healthz` was read.
     pub(super) gets: usize,
     /// The key each sample was signed with (`key-1`, `key-2`, ... are tried), or `?`.
@@ -362,6 +364,7 @@ impl Default for FakeWorker {
             health_after: (200, r#"{"status":"ok","version":"0.1.0"}"#.into()),
             sample_answers: VecDeque::new(),
             sample_after: (200, r#"{"append_claims":[{"key":"permissions","value":["read"]}]}"#.into()),
+            down: (0, 0),
             gets: 0,
             samples: Vec::new(),
         }
@@ -372,6 +375,10 @@ impl Probe for FakeWorker {
     fn get(&mut self, url: &str) -> Result<Answer, Error> {
         assert!(url.ends_with("/healthz"), "{url}");
         self.gets += 1;
+        if self.gets >= self.down.0 && self.down.1 > 0 && self.down.0 > 0 {
+            self.down.1 -= 1;
+            return Err(Error::WorkerUnreachable { url: url.into(), reason: "connection refused".into() });
+        }
         let (status, body) = self.health.pop_front().unwrap_or_else(|| self.health_after.clone());
         Ok(Answer { status, body, location: None })
     }
