@@ -251,8 +251,40 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.deepEqual(r.wrangler, []);
   });
 
-  it('--dry-run sends nothing, runs no wrangler, and prints the calls and the command', async () => {
-    const r = await setup(['--worker-url', WORKER, '--userinfo', '--dry-run']);
+  it('--dry-run with ZITADEL_PAT only reads: the plan says what it would create, change or leave alone', async () => {
+    const reads = () => fake.calls.filter((c) => !(c.method === 'GET' || c.path.endsWith('/search') || c.path.endsWith('/_search')));
+    const plan = await setup(['--worker-url', WORKER, '--userinfo', '--dry-run']);
+    ok(plan);
+    assert.deepEqual(reads(), [], 'nothing but reads');
+    assert.ok(fake.calls.length > 0, 'the instance is read');
+    assert.deepEqual(plan.wrangler, []);
+    assert.deepEqual(worker.secrets.size, 0);
+    assert.deepEqual(worker.samples(), [], 'no sample call');
+    for (const line of [
+      'Dry run: only reads go to ZITADEL',
+      `read: POST ${fake.url}/v2/actions/targets/search\n`,
+      `Checking the worker: GET ${WORKER_ORIGIN}/healthz\nThe worker answers 503, missing only ZITADEL_SIGNING_KEY, which this run stores\n`,
+      `would send: POST ${fake.url}/v2/actions/targets\n`,
+      `would run: ${FAKE_WRANGLER} secret put ZITADEL_SIGNING_KEY\n`,
+      `would send: PUT ${fake.url}/v2/actions/executions\n`,
+    ]) assert.ok(plan.stdout.includes(line), `${line}\n${plan.stdout}`);
+
+    // Provisioned, then planned again with one change: the rest is left alone.
+    ok(await setup(['--worker-url', WORKER, '--userinfo']));
+    const target = fake.target('zitadel-claims');
+    fake.reset();
+    const again = await setup(['--worker-url', WORKER, '--userinfo', '--timeout', '20s', '--dry-run']);
+    ok(again);
+    assert.deepEqual(reads(), []);
+    assert.equal(fake.target('zitadel-claims').timeout, '10s', 'not changed');
+    assert.ok(again.stdout.includes(`would send: POST ${fake.url}/v2/actions/targets/${target.id}\n`), again.stdout);
+    assert.match(again.stdout, /The function preaccesstoken already calls the target; left as is/);
+    assert.match(again.stdout, /The function preuserinfo already calls the target; left as is/);
+    assert.ok(!again.stdout.includes('would send: PUT'), again.stdout);
+  });
+
+  it('--dry-run without ZITADEL_PAT sends nothing, runs no wrangler, and prints the calls and the command', async () => {
+    const r = await setup(['--worker-url', WORKER, '--userinfo', '--dry-run'], { pat: null });
     ok(r);
     assert.equal(fake.calls.length, 0);
     assert.deepEqual(r.wrangler, []);
@@ -583,7 +615,12 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     fake.reset();
     const r = await setup(JWE, { cwd: elsewhere });
     assert.equal(r.code, 1);
-    assert.equal(r.stdout, `Checking the worker: GET ${WORKER_ORIGIN}/healthz\nThe worker answers 200 ok\n`, 'the checks, then nothing');
+    assert.equal(
+      r.stdout,
+      `  ZITADEL: searching the targets\n  ZITADEL: reading the target's signing key\nChecking the worker: GET ${WORKER_ORIGIN}/healthz\n` +
+        `The worker answers 200 ok\n  ZITADEL: listing the target's public keys\n`,
+      'reads and the checks, then nothing',
+    );
     assert.match(r.stderr, new RegExp(`^error: the target's active encryption key ${key.keyId} is not in the key file \\.payload-decryption-keys`));
     assert.match(r.stderr, /--rotate-encryption-key/);
     assert.deepEqual(r.wrangler, []);
@@ -621,7 +658,7 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
   });
 
   it('--dry-run with jwe prints the key calls with "<public key PEM>", makes no key and writes no file', async () => {
-    const r = await setup([...JWE, '--dry-run']);
+    const r = await setup([...JWE, '--dry-run'], { pat: null });
     ok(r);
     assert.equal(fake.calls.length, 0);
     assert.deepEqual(r.wrangler, []);

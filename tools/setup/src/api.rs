@@ -271,6 +271,20 @@ pub fn zitadel_message(body: &str) -> Option<String> {
     Some(clean)
 }
 
+/// A transport that says each call in a few words before it goes out: a real run's progress.
+pub struct Narrated<'t, W: std::io::Write> {
+    pub inner: &'t mut dyn Transport,
+    pub out: W,
+}
+
+impl<W: std::io::Write> Transport for Narrated<'_, W> {
+    fn send(&mut self, request: &Request) -> Result<Answer, Error> {
+        // Losing a progress line (closed stdout) must not stop a half-done setup.
+        let _ = writeln!(self.out, "  ZITADEL: {}", request.call.what());
+        self.inner.send(request)
+    }
+}
+
 /// The typed client over a transport.
 pub struct Zitadel<'t> {
     base_url: Url,
@@ -612,6 +626,23 @@ mod tests {
 
     fn answer(status: u16, body: &str) -> Answer {
         Answer { status, body: body.to_string(), location: None }
+    }
+
+    #[test]
+    fn a_narrated_transport_says_each_call_before_sending_it() {
+        struct Empty(usize);
+        impl Transport for Empty {
+            fn send(&mut self, _: &Request) -> Result<Answer, Error> {
+                self.0 += 1;
+                Ok(Answer { status: 200, body: r#"{"targets":[]}"#.into(), location: None })
+            }
+        }
+        let mut inner = Empty(0);
+        let mut out = Vec::new();
+        let mut narrated = Narrated { inner: &mut inner, out: &mut out };
+        assert_eq!(Zitadel::new("https://z", &mut narrated).unwrap().find_target("t").unwrap(), None);
+        assert_eq!(String::from_utf8(out).unwrap(), "  ZITADEL: searching the targets\n");
+        assert_eq!(inner.0, 1);
     }
 
     #[test]

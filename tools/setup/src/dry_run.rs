@@ -1,6 +1,11 @@
-//! `--dry-run`: the same provisioning code runs against a transport that prints each request
-//! and answers with placeholders, so what is printed is exactly what a real run would send. No key
-//! pair is made and the key file is neither read nor written: placeholders stand for them too.
+//! `--dry-run`: the same provisioning code runs against a transport that prints each request, so
+//! what is printed is exactly what a real run would send. With `ZITADEL_PAT` set, the reads
+//! (searches and gets: [`Call::is_read`]) go to ZITADEL, the key file is read and `wrangler secret
+//! list` is run, so the plan follows the instance as it is: what would be created, changed or left
+//! alone (the run's own progress lines say the last). Writes are never sent: they are printed and
+//! answered with placeholders (ids of what would be made, keys), which later reads never send.
+//! Without `ZITADEL_PAT` nothing is read either, and placeholders stand for every answer, with a
+//! note on what the plan assumes. No key pair is made and the key file is never written.
 
 use std::io::Write;
 
@@ -8,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::api::{Answer, Request, Transport};
 use crate::error::Error;
-use crate::keys::{Entry, KeyPair, Keys, SealingKey};
+use crate::keys::{Entry, KeyPair, Keys, LocalKeys, SealingKey};
 use crate::secret::Secret;
 use crate::setup::ConnectProvisioned;
 use crate::types::{Call, KeyAction, KeyType, Options};
@@ -44,18 +49,21 @@ fn assumed_keys(options: &Options) -> Vec<(&'static str, bool)> {
     }
 }
 
-pub struct DryRunApi<W: Write> {
+pub struct DryRunApi<'r, W: Write> {
     out: W,
+    /// Where reads go; `None`: answered with placeholders.
+    reader: Option<&'r mut dyn Transport>,
     /// Whether to answer the search as if the target existed (it must, for a key-only run).
     assume_target: bool,
     name: String,
     keys: Vec<(&'static str, bool)>,
 }
 
-impl<W: Write> DryRunApi<W> {
-    pub fn new(out: W, options: &Options) -> Self {
+impl<'r, W: Write> DryRunApi<'r, W> {
+    pub fn new(out: W, options: &Options, reader: Option<&'r mut dyn Transport>) -> Self {
         DryRunApi {
             out,
+            reader,
             assume_target: options.worker_url.is_none(),
             name: options.name.clone(),
             keys: assumed_keys(options),
@@ -63,15 +71,42 @@ impl<W: Write> DryRunApi<W> {
     }
 }
 
-impl<W: Write> Transport for DryRunApi<W> {
+/// The ids and values a dry run makes up for what it does not make: a read naming one is not sent.
+const PLACEHOLDERS: [&str; 7] = [TARGET_ID, NEW_KEY_ID, ACTIVE_KEY_ID, EARLIER_KEY_ID, PROJECT_ID, APP_ID, API_APP_ID];
+
+impl<W: Write> Transport for DryRunApi<'_, W> {
     fn send(&mut self, request: &Request) -> Result<Answer, Error> {
+        let made_up = PLACEHOLDERS.iter().any(|p| request.url.contains(p));
+        if let Some(reader) = self.reader.as_mut() {
+            if request.call.is_read() {
+                if !made_up {
+                    let _ = writeln!(self.out, "read: {} {}", request.method.as_str(), request.url);
+                    return reader.send(request);
+                }
+                // Something this run would make: it has nothing yet.
+                let _ = writeln!(
+                    self.out,
+                    "read (of what this run would make): {} {}",
+                    request.method.as_str(),
+                    request.url
+                );
+                let empty = match request.call {
+                    Call::SearchExecutions => json!({ "executions": [] }),
+                    Call::ListPublicKeys => json!({ "publicKeys": [] }),
+                    Call::SearchProjects | Call::SearchApps => json!({ "result": [] }),
+                    _ => json!({ "targets": [] }),
+                };
+                return Ok(Answer { status: 200, body: empty.to_string(), location: None });
+            }
+            let _ = writeln!(self.out, "would send: {} {}", request.method.as_str(), request.url);
+            if let Some(body) = &request.body {
+                let _ = writeln!(self.out, "    {}", shown_body(request.call, body));
+            }
+            return Ok(placeholder(request.call, &self.name, self.assume_target, &self.keys));
+        }
         let _ = writeln!(self.out, "{} {}", request.method.as_str(), request.url);
         if let Some(body) = &request.body {
-            let mut body = body.clone();
-            if request.call == Call::AddPublicKey {
-                body["publicKey"] = json!(PUBLIC_KEY_PLACEHOLDER);
-            }
-            let _ = writeln!(self.out, "    {body}");
+            let _ = writeln!(self.out, "    {}", shown_body(request.call, body));
         }
         let note = match request.call {
             Call::SearchTargets if self.assume_target => {
@@ -128,32 +163,47 @@ impl<W: Write> Transport for DryRunApi<W> {
         if !note.is_empty() {
             let _ = writeln!(self.out, "    {note}");
         }
-        let body = match request.call {
-            Call::SearchTargets if self.assume_target => json!({ "targets": [{ "id": TARGET_ID, "name": self.name }] }),
-            Call::SearchTargets => json!({ "targets": [] }),
-            Call::CreateTarget => json!({ "id": TARGET_ID, "signingKey": "<signing key>" }),
-            Call::GetTarget => json!({ "target": { "id": TARGET_ID, "signingKey": "<current signing key>" } }),
-            Call::RotateSigningKey => json!({ "signingKey": "<new signing key>" }),
-            Call::SearchExecutions => json!({ "executions": [] }),
-            Call::ListPublicKeys => json!({
-                "publicKeys": self.keys.iter().map(|(id, active)| json!({ "keyId": id, "active": active })).collect::<Vec<_>>()
-            }),
-            Call::AddPublicKey => json!({ "keyId": NEW_KEY_ID }),
-            Call::SearchProjects | Call::SearchApps => json!({ "result": [] }),
-            Call::CreateProject => json!({ "id": PROJECT_ID }),
-            Call::CreateOidcApp => json!({ "appId": APP_ID, "clientId": CLIENT_ID }),
-            Call::CreateApiApp => {
-                json!({ "appId": API_APP_ID, "clientId": API_CLIENT_ID, "clientSecret": "<client secret>" })
-            }
-            Call::RegenerateApiSecret => json!({ "clientSecret": "<new client secret>" }),
-            Call::UpdateTarget
-            | Call::SetExecution
-            | Call::ActivatePublicKey
-            | Call::RemovePublicKey
-            | Call::UpdateOidcConfig => Value::Object(Default::default()),
-        };
-        Ok(Answer { status: 200, body: body.to_string(), location: None })
+        Ok(placeholder(request.call, &self.name, self.assume_target, &self.keys))
     }
+}
+
+/// A request body as printed: the public key's PEM stands as a placeholder.
+fn shown_body(call: Call, body: &Value) -> Value {
+    let mut body = body.clone();
+    if call == Call::AddPublicKey {
+        body["publicKey"] = json!(PUBLIC_KEY_PLACEHOLDER);
+    }
+    body
+}
+
+/// The answer of `call` in a dry run: placeholders. `assume_target`: a target named `name` exists
+/// (a key-only run needs one); `keys`: the encryption keys it is assumed to have.
+fn placeholder(call: Call, name: &str, assume_target: bool, keys: &[(&'static str, bool)]) -> Answer {
+    let body = match call {
+        Call::SearchTargets if assume_target => json!({ "targets": [{ "id": TARGET_ID, "name": name }] }),
+        Call::SearchTargets => json!({ "targets": [] }),
+        Call::CreateTarget => json!({ "id": TARGET_ID, "signingKey": "<signing key>" }),
+        Call::GetTarget => json!({ "target": { "id": TARGET_ID, "signingKey": "<current signing key>" } }),
+        Call::RotateSigningKey => json!({ "signingKey": "<new signing key>" }),
+        Call::SearchExecutions => json!({ "executions": [] }),
+        Call::ListPublicKeys => json!({
+            "publicKeys": keys.iter().map(|(id, active)| json!({ "keyId": id, "active": active })).collect::<Vec<_>>()
+        }),
+        Call::AddPublicKey => json!({ "keyId": NEW_KEY_ID }),
+        Call::SearchProjects | Call::SearchApps => json!({ "result": [] }),
+        Call::CreateProject => json!({ "id": PROJECT_ID }),
+        Call::CreateOidcApp => json!({ "appId": APP_ID, "clientId": CLIENT_ID }),
+        Call::CreateApiApp => {
+            json!({ "appId": API_APP_ID, "clientId": API_CLIENT_ID, "clientSecret": "<client secret>" })
+        }
+        Call::RegenerateApiSecret => json!({ "clientSecret": "<new client secret>" }),
+        Call::UpdateTarget
+        | Call::SetExecution
+        | Call::ActivatePublicKey
+        | Call::RemovePublicKey
+        | Call::UpdateOidcConfig => Value::Object(Default::default()),
+    };
+    Answer { status: 200, body: body.to_string(), location: None }
 }
 
 /// The app name a `ListApps` request searches for.
@@ -164,17 +214,20 @@ fn searched_name(request: &Request) -> Option<&str> {
 pub struct DryRunSecrets<W: Write> {
     out: W,
     wrangler: Wrangler,
+    /// Whether `wrangler secret list` is run (it only reads); else no secret is assumed set.
+    list: bool,
 }
 
 impl<W: Write> DryRunSecrets<W> {
-    pub fn new(out: W, wrangler: Wrangler) -> Self {
-        DryRunSecrets { out, wrangler }
+    pub fn new(out: W, wrangler: Wrangler, list: bool) -> Self {
+        DryRunSecrets { out, wrangler, list }
     }
 }
 
 impl<W: Write> SecretStore for DryRunSecrets<W> {
     fn put(&mut self, name: &str, _value: &Secret, what: &str) -> Result<(), Error> {
-        let _ = writeln!(self.out, "{}", self.wrangler.command_line(name));
+        let prefix = if self.list { "would run: " } else { "" };
+        let _ = writeln!(self.out, "{prefix}{}", self.wrangler.command_line(name));
         let _ = writeln!(self.out, "    (with {what} on its standard input)");
         Ok(())
     }
@@ -184,6 +237,16 @@ impl<W: Write> SecretStore for DryRunSecrets<W> {
     }
 
     fn names(&mut self) -> Result<Vec<String>, Error> {
+        if self.list {
+            let _ = writeln!(self.out, "read: {}", self.wrangler.list_command_line());
+            return match self.wrangler.names() {
+                Ok(names) => Ok(names),
+                Err(error) => {
+                    let _ = writeln!(self.out, "    ({error}; the plan assumes the worker has no secret yet)");
+                    Ok(Vec::new())
+                }
+            };
+        }
         let _ = writeln!(self.out, "{}", self.wrangler.list_command_line());
         let _ = writeln!(
             self.out,
@@ -214,21 +277,23 @@ pub fn next_steps(out: &mut dyn Write, options: &Options) {
     let _ = write!(out, "{}", crate::setup::next_steps(connect, options.payload_type));
 }
 
-/// Placeholder key pairs, and a key file that holds the assumed keys' private keys.
+/// Placeholder key pairs, and a key file that holds the assumed keys' private keys, or with
+/// `file` the real key file, read (never written).
 pub struct DryRunKeys<W: Write> {
     out: W,
     path: String,
     loaded: Vec<String>,
+    file: Option<LocalKeys>,
 }
 
 impl<W: Write> DryRunKeys<W> {
-    pub fn new(out: W, options: &Options) -> Self {
-        let loaded = if options.worker_url.is_none() {
+    pub fn new(out: W, options: &Options, file: Option<LocalKeys>) -> Self {
+        let loaded = if options.worker_url.is_none() && file.is_none() {
             assumed_keys(options).into_iter().map(|(id, _)| id.to_string()).collect()
         } else {
             Vec::new()
         };
-        DryRunKeys { out, path: options.key_file.clone(), loaded }
+        DryRunKeys { out, path: options.key_file.clone(), loaded, file }
     }
 }
 
@@ -255,6 +320,11 @@ impl<W: Write> Keys for DryRunKeys<W> {
     }
 
     fn load(&mut self) -> Result<Vec<Entry>, Error> {
+        if let Some(file) = self.file.as_mut() {
+            let entries = file.load()?;
+            self.loaded = entries.iter().map(|e| e.key_id.clone()).collect();
+            return Ok(entries);
+        }
         let private = Secret::new("<private key>");
         Ok(self.loaded.iter().map(|id| Entry { key_id: id.clone(), private: private.clone() }).collect())
     }
@@ -270,7 +340,8 @@ impl<W: Write> Keys for DryRunKeys<W> {
         if !dropped.is_empty() {
             changes.push(format!("dropping the private key of {}", dropped.join(", ")));
         }
-        let _ = writeln!(self.out, "write {} (mode 0600), {}", self.path, changes.join(" and "));
+        let prefix = if self.file.is_some() { "would write: " } else { "write " };
+        let _ = writeln!(self.out, "{prefix}{} (mode 0600), {}", self.path, changes.join(" and "));
         self.loaded = ids.iter().map(|id| id.to_string()).collect();
         Ok(())
     }
@@ -319,9 +390,9 @@ mod tests {
     fn dry_run(args: &str) -> String {
         let Command::Run(options) = parse(args.split_whitespace().map(str::to_string)).unwrap() else { unreachable!() };
         let shared = Shared::default();
-        let mut api = DryRunApi::new(shared.clone(), &options);
-        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None, options.env.clone()));
-        let mut keys = DryRunKeys::new(shared.clone(), &options);
+        let mut api = DryRunApi::new(shared.clone(), &options, None);
+        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None, options.env.clone()), false);
+        let mut keys = DryRunKeys::new(shared.clone(), &options, None);
         let checks = crate::setup::Checks { wait: Duration::ZERO, interval: Duration::ZERO, dry_run: true };
         crate::setup::run(
             &options,
@@ -337,6 +408,69 @@ mod tests {
         let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
         assert!(!text.contains("BEGIN"), "no key material: {text}");
         text
+    }
+
+    /// A dry run that reads from `fake` (as with ZITADEL_PAT): its output, progress lines included.
+    fn reading_dry_run(fake: &mut crate::setup::fakes::Fake, args: &str) -> String {
+        let options = crate::setup::fakes::options(&format!("{args} --dry-run"));
+        let shared = Shared::default();
+        let mut api = DryRunApi::new(shared.clone(), &options, Some(fake));
+        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(Some("w".into()), None), false);
+        let mut keys = DryRunKeys::new(shared.clone(), &options, None);
+        let checks = crate::setup::Checks { wait: Duration::ZERO, interval: Duration::ZERO, dry_run: true };
+        crate::setup::run(
+            &options,
+            &mut Zitadel::new(&options.base_url, &mut api).unwrap(),
+            &mut secrets,
+            &mut keys,
+            &mut Healthy,
+            &checks,
+            &mut shared.clone(),
+        )
+        .unwrap();
+        let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn with_reads_the_plan_follows_the_instance_and_nothing_is_written() {
+        use crate::setup::fakes::{run_with, Fake, Stored, BASE};
+        let mut fake = Fake::default();
+        let plan = reading_dry_run(&mut fake, BASE);
+        assert!(fake.calls().iter().all(|c| c.is_read()), "{:?}", fake.calls());
+        assert!(fake.target.is_none() && fake.executions.is_empty());
+        for line in [
+            "read: POST https://z/v2/actions/targets/search\n",
+            "would send: POST https://z/v2/actions/targets\n",
+            "Created target \"zitadel-claims\" (id TARGET_ID)",
+            "w secret put ZITADEL_SIGNING_KEY\n",
+            "(a real run waits here until GET https://w.dev/healthz names none of ZITADEL_SIGNING_KEY)",
+            "read: POST https://z/v2/actions/executions/search\n",
+            "would send: PUT https://z/v2/actions/executions\n",
+            "(a real run sends a signed sample call to https://w.dev/ here and prints the claims)",
+        ] {
+            assert!(plan.contains(line), "{line}\n{plan}");
+        }
+
+        // Once provisioned: the plan leaves the target and its binding alone.
+        run_with(&mut fake, &mut Stored::default(), BASE).unwrap();
+        fake.log.clear();
+        let plan = reading_dry_run(&mut fake, BASE);
+        assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
+        assert!(!plan.contains("would send"), "{plan}");
+        assert!(
+            plan.contains(
+                "is already as asked (endpoint https://w.dev/, timeout 10s, interruptOnError false): left as is"
+            ),
+            "{plan}"
+        );
+        assert!(plan.contains("The function preaccesstoken already calls the target; left as is"), "{plan}");
+        assert!(!plan.contains("key-1"), "the key read is never printed: {plan}");
+        // A change is planned as the update it would send.
+        let plan = reading_dry_run(&mut fake, &format!("{BASE} --timeout 20s"));
+        assert!(plan.contains("would send: POST https://z/v2/actions/targets/100\n    {"), "{plan}");
+        assert!(plan.contains("\"timeout\":\"20s\""), "{plan}");
+        assert_eq!(fake.settings["timeout"], "10s", "not sent");
     }
 
     fn calls(text: &str) -> Vec<&str> {

@@ -42,7 +42,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use api::Zitadel;
+use api::{Transport, Zitadel};
 use cli::Command;
 use error::Error;
 use keys::LocalKeys;
@@ -88,23 +88,43 @@ fn run(options: &Options) -> Result<(), Error> {
     let mut probe = http::WorkerHttp::new();
     if options.dry_run {
         let mut stdout = io::stdout();
-        let _ = writeln!(
-            stdout,
-            "Dry run: nothing is sent to ZITADEL and wrangler is not run. A real run would do this, in order:"
-        );
-        let mut api = dry_run::DryRunApi::new(io::stdout(), options);
-        let mut secrets = dry_run::DryRunSecrets::new(io::stdout(), wrangler);
-        let mut keys = dry_run::DryRunKeys::new(io::stdout(), options);
-        if pat().is_err() {
-            let _ = writeln!(stdout, "(ZITADEL_PAT is not set; a real run needs it)");
+        let mut reader = pat().ok().map(http::Http::new);
+        let reading = reader.is_some();
+        if reading {
+            let _ = writeln!(
+                stdout,
+                "Dry run: only reads go to ZITADEL (searches and gets), the key file is only read, and wrangler \
+                 only lists the secrets' names; nothing is written. A real run would do this, in order (ids of \
+                 what it would make are placeholders):"
+            );
+        } else {
+            let _ = writeln!(
+                stdout,
+                "Dry run: nothing is sent to ZITADEL and wrangler is not run. A real run would do this, in order:"
+            );
+            let _ = writeln!(
+                stdout,
+                "(ZITADEL_PAT is not set, so nothing is read either: the plan assumes what the notes say; with it, \
+                 the dry run reads the instance and plans from what is there)"
+            );
         }
-        // The progress lines of a real run would describe placeholders: leave them out.
+        let mut api = dry_run::DryRunApi::new(io::stdout(), options, reader.as_mut().map(|r| r as &mut dyn Transport));
+        let mut secrets = dry_run::DryRunSecrets::new(io::stdout(), wrangler, reading);
+        let local = LocalKeys::new(&options.key_file);
+        let mut keys = dry_run::DryRunKeys::new(io::stdout(), options, reading.then_some(local));
         let mut zitadel = Zitadel::new(&options.base_url, &mut api)?;
-        setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut probe, &checks, &mut io::sink())?;
-        dry_run::next_steps(&mut stdout, options);
+        if reading {
+            // What was read is real: the run's own lines say what it would leave alone.
+            setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut probe, &checks, &mut stdout)?;
+        } else {
+            // The progress lines would describe placeholders: leave them out.
+            setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut probe, &checks, &mut io::sink())?;
+            dry_run::next_steps(&mut stdout, options);
+        }
         return Ok(());
     }
-    let mut transport = http::Http::new(pat()?);
+    let mut http = http::Http::new(pat()?);
+    let mut transport = api::Narrated { inner: &mut http, out: io::stdout() };
     let mut wrangler = wrangler;
     let mut keys = LocalKeys::new(&options.key_file);
     setup::run(

@@ -167,6 +167,19 @@ impl Call {
         }
     }
 
+    /// Whether the call only reads (a search or a get): what a dry run may send.
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Call::SearchTargets
+                | Call::GetTarget
+                | Call::SearchExecutions
+                | Call::ListPublicKeys
+                | Call::SearchProjects
+                | Call::SearchApps
+        )
+    }
+
     /// What the call does, for messages ("ZITADEL denied <what>").
     pub fn what(self) -> &'static str {
         match self {

@@ -19,48 +19,48 @@ use crate::wrangler::SecretStore;
 /// A tiny in-memory ZITADEL: one target at most, executions keyed by condition, the target's
 /// public keys (id, active, PEM) in the order they were added.
 #[derive(Default)]
-pub(super) struct Fake {
-    pub(super) target: Option<(String, String)>, // id, key
-    pub(super) payload_type: Option<String>,
+pub(crate) struct Fake {
+    pub(crate) target: Option<(String, String)>, // id, key
+    pub(crate) payload_type: Option<String>,
     /// The target's `endpoint`, `timeout` and `restCall`, as the last create or update set them.
-    pub(super) settings: serde_json::Map<String, Value>,
-    pub(super) public_keys: Vec<(String, bool, String)>,
-    pub(super) executions: Vec<(Value, Vec<String>)>,
-    pub(super) log: Vec<Request>,
-    pub(super) rotations: u32,
+    pub(crate) settings: serde_json::Map<String, Value>,
+    pub(crate) public_keys: Vec<(String, bool, String)>,
+    pub(crate) executions: Vec<(Value, Vec<String>)>,
+    pub(crate) log: Vec<Request>,
+    pub(crate) rotations: u32,
     /// A call answered with 500.
-    pub(super) failing: Option<Call>,
+    pub(crate) failing: Option<Call>,
     /// The projects (id, name); a new one gets the id `500`, `501`, ...
-    pub(super) projects: Vec<(String, String)>,
+    pub(crate) projects: Vec<(String, String)>,
     /// The apps (project id, app id, name, `oidcConfig`, `null` for an API app); a new one gets
     /// the id `601`, ... and the client id `600@<project name>`, ...
-    pub(super) apps: Vec<(String, String, String, Value)>,
+    pub(crate) apps: Vec<(String, String, String, Value)>,
     /// The API apps; a new one gets the id `701`, ... and the client id `700@<project name>`, ...
-    pub(super) api_apps: Vec<FakeApiApp>,
+    pub(crate) api_apps: Vec<FakeApiApp>,
     /// How many client secrets were made: the n-th is `api-secret-<n>`.
-    pub(super) api_secrets: u32,
+    pub(crate) api_secrets: u32,
 }
 
 /// An API app of the fake ZITADEL, its current client secret included.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FakeApiApp {
-    pub(super) project: String,
-    pub(super) id: String,
-    pub(super) name: String,
-    pub(super) client_id: String,
+pub(crate) struct FakeApiApp {
+    pub(crate) project: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) client_id: String,
     /// `apiConfig.authMethodType`, `None` when ZITADEL leaves it out (BASIC, the zero value).
-    pub(super) auth_method: Option<String>,
-    pub(super) secret: String,
+    pub(crate) auth_method: Option<String>,
+    pub(crate) secret: String,
 }
 
 impl Fake {
-    pub(super) fn active(&self) -> Option<&str> {
+    pub(crate) fn active(&self) -> Option<&str> {
         self.public_keys.iter().find(|k| k.1).map(|k| k.0.as_str())
     }
-    pub(super) fn key_ids(&self) -> Vec<&str> {
+    pub(crate) fn key_ids(&self) -> Vec<&str> {
         self.public_keys.iter().map(|k| k.0.as_str()).collect()
     }
-    pub(super) fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.log.iter().map(|r| r.call).collect()
     }
     fn keep_settings(&mut self, body: &Value) {
@@ -266,13 +266,13 @@ impl Transport for Fake {
 
 /// Every secret stored, as (name, value).
 #[derive(Default)]
-pub(super) struct Stored(pub(super) Vec<(String, String)>);
+pub(crate) struct Stored(pub(crate) Vec<(String, String)>);
 
 impl Stored {
-    pub(super) fn values(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn values(&self, name: &str) -> Vec<&str> {
         self.0.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
     }
-    pub(super) fn last(&self, name: &str) -> &str {
+    pub(crate) fn last(&self, name: &str) -> &str {
         self.values(name).last().copied().unwrap_or_else(|| panic!("nothing stored as {name}"))
     }
 }
@@ -292,18 +292,18 @@ impl SecretStore for Stored {
 
 /// Key pairs `PEM-<n>` / `PRIV<n>` (base64 of a DER-like `0x30 n`), the key file in memory.
 #[derive(Default)]
-pub(super) struct MemoryKeys {
-    pub(super) made: Vec<KeyType>,
-    pub(super) file: Vec<Entry>,
-    pub(super) saves: u32,
+pub(crate) struct MemoryKeys {
+    pub(crate) made: Vec<KeyType>,
+    pub(crate) file: Vec<Entry>,
+    pub(crate) saves: u32,
 }
 
 impl MemoryKeys {
-    pub(super) fn private(n: usize) -> String {
+    pub(crate) fn private(n: usize) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode([0x30, n as u8])
     }
-    pub(super) fn ids(&self) -> Vec<&str> {
+    pub(crate) fn ids(&self) -> Vec<&str> {
         self.file.iter().map(|e| e.key_id.as_str()).collect()
     }
 }
@@ -335,7 +335,7 @@ impl Keys for MemoryKeys {
     }
 }
 
-pub(super) fn options(args: &str) -> Options {
+pub(crate) fn options(args: &str) -> Options {
     match parse(args.split_whitespace().map(str::to_string)).unwrap() {
         Command::Run(o) => *o,
         other => unreachable!("{other:?}"),
@@ -344,17 +344,17 @@ pub(super) fn options(args: &str) -> Options {
 
 /// The worker: `/healthz` answers `health` in order, then `health_after`; the sample call
 /// `sample_answers` in order, then `sample_after`.
-pub(super) struct FakeWorker {
-    pub(super) health: VecDeque<(u16, String)>,
-    pub(super) health_after: (u16, String),
-    pub(super) sample_answers: VecDeque<(u16, String)>,
-    pub(super) sample_after: (u16, String),
+pub(crate) struct FakeWorker {
+    pub(crate) health: VecDeque<(u16, String)>,
+    pub(crate) health_after: (u16, String),
+    pub(crate) sample_answers: VecDeque<(u16, String)>,
+    pub(crate) sample_after: (u16, String),
     /// How many calls, from the `n`-th get on, find nothing listening: `(n, count)`.
-    pub(super) down: (usize, usize),
+    pub(crate) down: (usize, usize),
     /// How many times `/healthz` was read.
-    pub(super) gets: usize,
+    pub(crate) gets: usize,
     /// The key each sample was signed with (`key-1`, `key-2`, ... are tried), or `?`.
-    pub(super) samples: Vec<String>,
+    pub(crate) samples: Vec<String>,
 }
 
 impl Default for FakeWorker {
@@ -396,9 +396,9 @@ impl Probe for FakeWorker {
 }
 
 /// The checks of the tests: a short wait, no pause.
-pub(super) const CHECKS: Checks = Checks { wait: Duration::from_millis(30), interval: Duration::ZERO, dry_run: false };
+pub(crate) const CHECKS: Checks = Checks { wait: Duration::from_millis(30), interval: Duration::ZERO, dry_run: false };
 
-pub(super) fn run_keys(
+pub(crate) fn run_keys(
     fake: &mut Fake,
     stored: &mut Stored,
     keys: &mut MemoryKeys,
@@ -408,7 +408,7 @@ pub(super) fn run_keys(
 }
 
 /// A run against `worker`.
-pub(super) fn run_checked(
+pub(crate) fn run_checked(
     fake: &mut Fake,
     stored: &mut Stored,
     worker: &mut FakeWorker,
@@ -438,8 +438,8 @@ fn run_all(
     Ok(out)
 }
 
-pub(super) fn run_with(fake: &mut Fake, stored: &mut Stored, args: &str) -> Result<String, Error> {
+pub(crate) fn run_with(fake: &mut Fake, stored: &mut Stored, args: &str) -> Result<String, Error> {
     run_keys(fake, stored, &mut MemoryKeys::default(), args)
 }
 
-pub(super) const BASE: &str = "--domain z --worker-url https://w.dev/";
+pub(crate) const BASE: &str = "--domain z --worker-url https://w.dev/";

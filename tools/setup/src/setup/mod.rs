@@ -47,7 +47,7 @@ mod signing_key;
 mod target;
 
 #[cfg(test)]
-mod fakes;
+pub(crate) mod fakes;
 
 pub use checks::Checks;
 pub use connect::Provisioned as ConnectProvisioned;
