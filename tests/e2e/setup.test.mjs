@@ -549,7 +549,7 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     const jwe = await setup(JWE);
     ok(jwe);
     assert.ok(jwe.stdout.includes(step('jwe')), jwe.stdout);
-    assert.match(jwe.stdout, /whose only proof is the HMAC of the target's signing key \(anyone with action\.target\.read can read it\), and JWTs that are not encrypted\.\n$/);
+    assert.match(jwe.stdout, /whose only proof is the HMAC of the target's signing key \(anyone with action\.target\.read can read it\), and JWTs that are not encrypted\.\nThen \(README/);
     assert.deepEqual(lines(jwe), ['       PAYLOAD_TYPES = "jwe"']);
 
     // No --payload-type: the type is read back from the target.
@@ -565,7 +565,8 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
 
     const json = await setup(['--worker-url', WORKER, '--payload-type', 'json']);
     ok(json);
-    assert.ok(json.stdout.endsWith('Done.\n') && !json.stdout.includes('PAYLOAD_TYPES'), json.stdout);
+    assert.ok(json.stdout.includes('Done.\nThen (README.md, Quick start, steps 5 and 6):\n') && !json.stdout.includes('PAYLOAD_TYPES'), json.stdout);
+    assert.ok(json.stdout.endsWith('  - sign in, and watch the worker\'s log line with: npx wrangler tail\n'), json.stdout);
 
     const dry = await setup([...JWE, '--dry-run']);
     ok(dry);

@@ -258,7 +258,7 @@ mod tests {
        PAYLOAD_TYPES = \"jwe\"
      Without it the worker also accepts plain JSON payloads, whose only proof is the HMAC of the target's signing key (anyone with action.target.read can read it), and JWTs that are not encrypted.
 ";
-        assert!(out.ends_with(&format!("Done.\nLeft to do by hand:\n{step}")), "{out}");
+        assert!(out.ends_with(&format!("Done.\nLeft to do by hand:\n{step}{}", crate::setup::THEN)), "{out}");
 
         // Again: the active key is in the key file, so it is kept and stored again.
         let out = run_keys(&mut fake, &mut stored, &mut keys, &format!("{BASE} --payload-type jwe")).unwrap();
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
         assert_eq!(stored.values(DECRYPTION_SECRET_NAME).len(), 2);
         assert!(out.contains("PAYLOAD_DECRYPTION_KEY are left as they are"), "{out}");
-        assert!(out.ends_with(step), "the type read back: {out}");
+        assert!(out.ends_with(&format!("{step}{}", crate::setup::THEN)), "the type read back: {out}");
     }
 
     #[test]

@@ -72,6 +72,15 @@ impl Var {
     }
 }
 
+/// What a run that binds the target prints last: what ZITADEL needs besides the target, and how
+/// to see the claims of a real sign-in.
+pub const THEN: &str = "\
+Then (README.md, Quick start, steps 5 and 6):
+  - in ZITADEL, your application's access tokens must be JWTs (Token Settings) and its project must
+    assert roles on authentication; each role's permissions are a metadata entry of the organization
+  - sign in, and watch the worker's log line with: npx wrangler tail
+";
+
 /// What is left to do by hand after a run, or `""`: `connect`, what `--connect` made; `payload_type`,
 /// the target's payload type as the run set or read it (`None`: unknown, or ZITADEL's default).
 pub fn next_steps(connect: Option<(&Connect, &ConnectProvisioned)>, payload_type: Option<PayloadType>) -> String {
@@ -184,6 +193,9 @@ pub fn run(
     say!(out, "Done.");
     let connect = provisioned.as_ref().map(|(connect, provisioned)| (*connect, provisioned));
     let _ = write!(out, "{}", next_steps(connect, payload_type));
+    if options.worker_url.is_some() {
+        let _ = write!(out, "{THEN}");
+    }
     Ok(())
 }
 
@@ -204,7 +216,7 @@ mod tests {
         assert_eq!(fake.calls(), [Call::SearchTargets, Call::CreateTarget, Call::SearchExecutions, Call::SetExecution]);
         assert!(!out.contains("key-1"), "{out}");
         assert_eq!(fake.log[1].body.as_ref().unwrap().get("payloadType"), None, "ZITADEL's default");
-        assert!(out.ends_with("Done.\n"), "nothing left by hand for a JSON target: {out}");
+        assert!(out.ends_with(&format!("Done.\n{THEN}")), "nothing left by hand for a JSON target: {out}");
 
         let out = run_with(&mut fake, &mut stored, BASE).unwrap();
         assert_eq!(stored.values(SECRET_NAME), ["key-1", "key-1"]);

@@ -112,6 +112,7 @@ mod tests {
     use crate::setup::encryption_keys::DECRYPTION_SECRET_NAME;
     use crate::setup::fakes::{run_keys, run_with, Fake, MemoryKeys, Stored, BASE};
     use crate::setup::signing_key::SECRET_NAME;
+    use crate::setup::THEN;
     use crate::types::Call;
 
     #[test]
@@ -144,24 +145,24 @@ Left to do by hand:
     fn a_jwt_target_prints_the_payload_types_line_whether_set_or_read_and_json_prints_none() {
         let (mut fake, mut stored) = (Fake::default(), Stored::default());
         let out = run_with(&mut fake, &mut stored, &format!("{BASE} --payload-type jwt")).unwrap();
-        assert!(out.ends_with(JWT_STEP), "{out}");
+        assert!(out.ends_with(&format!("{JWT_STEP}{THEN}")), "{out}");
         assert_eq!(out.matches("PAYLOAD_TYPES").count(), 2, "once in the sentence, once as the line: {out}");
 
         // Kept without the flag: read back from the target.
         let out = run_with(&mut fake, &mut stored, BASE).unwrap();
         assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::SearchExecutions]);
-        assert!(out.ends_with(JWT_STEP), "{out}");
+        assert!(out.ends_with(&format!("{JWT_STEP}{THEN}")), "{out}");
         // A key-only run reads it too.
         let out = run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
         assert!(out.ends_with(JWT_STEP), "{out}");
 
         // JSON (set, or ZITADEL's default): nothing to narrow, nothing printed after Done.
         let out = run_with(&mut fake, &mut stored, &format!("{BASE} --payload-type json")).unwrap();
-        assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "{out}");
+        assert!(out.ends_with(&format!("Done.\n{THEN}")) && !out.contains("PAYLOAD_TYPES"), "{out}");
         let out = run_with(&mut fake, &mut stored, BASE).unwrap();
-        assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "{out}");
+        assert!(out.ends_with(&format!("Done.\n{THEN}")) && !out.contains("PAYLOAD_TYPES"), "{out}");
         let out = run_with(&mut Fake::default(), &mut Stored::default(), BASE).unwrap();
-        assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "a new target: {out}");
+        assert!(out.ends_with(&format!("Done.\n{THEN}")) && !out.contains("PAYLOAD_TYPES"), "a new target: {out}");
     }
 
     #[test]
@@ -171,7 +172,7 @@ Left to do by hand:
             run_with(&mut fake, &mut stored, BASE).unwrap();
             fake.payload_type = Some(read.into());
             let out = run_with(&mut fake, &mut stored, BASE).unwrap();
-            assert!(out.ends_with("Done.\n") && !out.contains("PAYLOAD_TYPES"), "{read}: {out}");
+            assert!(out.ends_with(&format!("Done.\n{THEN}")) && !out.contains("PAYLOAD_TYPES"), "{read}: {out}");
         }
     }
 
