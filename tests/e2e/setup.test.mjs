@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startFakeWorker } from '../support/fake-worker.mjs';
+import { signatureHeader } from '../support/signature.mjs';
 import { ALL_PERMISSIONS, startFakeZitadel } from '../support/fake-zitadel.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -219,29 +220,83 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.equal(fake.target('other').endpoint, 'https://other.example/hook');
   });
 
-  it('--rotate stores "new,old" and ZITADEL signs with the new key; --finish-rotation stores the new key alone', async () => {
-    ok(await setup(['--worker-url', WORKER]));
-    const old = fake.target('zitadel-claims').signingKey;
+  it('--rotate replaces the target by one with a new key: calls signed by whatever target is bound pass all along', async () => {
+    ok(await setup(['--worker-url', WORKER, '--userinfo', '--timeout', '30s', '--interrupt-on-error']));
+    const old = fake.target('zitadel-claims');
     fake.reset();
 
+    // ZITADEL's side, all through the rotation: sign with the key of the target bound to
+    // preaccesstoken, as ZITADEL does, and send it to the worker.
+    const refused = [];
+    let sent = 0;
+    let rotating = true;
+    const calling = (async () => {
+      while (rotating) {
+        const [id] = fake.executionTargets(PREACCESSTOKEN);
+        const target = fake.targets().find((t) => t.id === id);
+        if (target) {
+          const body = JSON.stringify({ function: 'function/preaccesstoken' });
+          const res = await fetch(WORKER, { method: 'POST', headers: { 'ZITADEL-Signature': signatureHeader(body, target.signingKey) }, body });
+          sent += 1;
+          if (res.status !== 200) refused.push(`${res.status} from target ${id}`);
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
     const rotated = await setup(['--rotate']);
+    rotating = false;
+    await calling;
     ok(rotated);
+    assert.deepEqual(refused, [], 'no call failed during the rotation');
+    assert.ok(sent > 5, `calls were made during the rotation (${sent})`);
+
     const now = fake.target('zitadel-claims');
-    assert.notEqual(now.signingKey, old);
-    // now.signingKey is the key the fake ZITADEL signs with from now on: stored first, the old one after.
-    assert.deepEqual(rotated.wrangler, [{ argv: SECRET_PUT, stdin: `${now.signingKey},${old}` }]);
+    assert.notEqual(now.id, old.id);
+    assert.notEqual(now.signingKey, old.signingKey);
+    assert.deepEqual(fake.targets().map((t) => t.id), [now.id], 'the old target is deleted');
+    assert.equal(now.endpoint, WORKER);
+    assert.equal(now.timeout, '30s');
+    assert.deepEqual(now.restCall, { interruptOnError: true });
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [now.id]);
+    assert.deepEqual(fake.executionTargets(PREUSERINFO), [now.id]);
+    assert.deepEqual(rotated.wrangler, [{ argv: SECRET_PUT, stdin: `${now.signingKey},${old.signingKey}` }]);
     assert.deepEqual(paths(), [
       'POST /v2/actions/targets/search',
-      `GET /v2/actions/targets/${now.id}`,
-      `POST /v2/actions/targets/${now.id}`,
+      `GET /v2/actions/targets/${old.id}`,
+      'POST /v2/actions/targets/search',
+      `POST /v2/actions/targets/${old.id}`,
+      'POST /v2/actions/targets',
+      'POST /v2/actions/executions/search',
+      'PUT /v2/actions/executions',
+      'PUT /v2/actions/executions',
+      `DELETE /v2/actions/targets/${old.id}`,
     ]);
-    assert.deepEqual(JSON.parse(fake.calls[2].body), { expirationSigningKey: '0s' });
+    assert.deepEqual(JSON.parse(fake.calls[3].body), { name: 'zitadel-claims-retiring' });
     assert.match(rotated.stdout, /--finish-rotation/);
 
     const finished = await setup(['--finish-rotation']);
     ok(finished);
     assert.deepEqual(finished.wrangler, [{ argv: SECRET_PUT, stdin: now.signingKey }]);
     assert.equal(fake.target('zitadel-claims').signingKey, now.signingKey, 'finishing must not rotate again');
+  });
+
+  it('--rotate that stops halfway (no permission to delete the old target) is finished by running it again', async () => {
+    await fake.close();
+    await start({ permissions: { 'no-delete': ALL_PERMISSIONS.filter((p) => p !== 'action.target.delete') } });
+    ok(await setup(['--worker-url', WORKER]));
+    const old = fake.target('zitadel-claims');
+    const stopped = await setup(['--rotate'], { pat: 'no-delete' });
+    assert.equal(stopped.code, 1);
+    assert.match(stopped.stderr, /lacks the permission action\.target\.delete/);
+    const now = fake.target('zitadel-claims');
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [now.id], 'the switch was made before');
+    assert.equal(fake.target('zitadel-claims-retiring').id, old.id);
+
+    const again = await setup(['--rotate']);
+    ok(again);
+    assert.match(again.stdout, /Resuming a rotation/);
+    assert.deepEqual(fake.targets().map((t) => t.id), [now.id]);
+    assert.deepEqual(again.wrangler, [{ argv: SECRET_PUT, stdin: `${now.signingKey},${old.signingKey}` }]);
   });
 
   it('--rotate without a target says to run the setup first', async () => {
@@ -300,7 +355,7 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     ok(rotate);
     assert.equal(fake.calls.length, 0);
     assert.deepEqual(rotate.wrangler, []);
-    assert.ok(rotate.stdout.includes('{"expirationSigningKey":"0s"}'), rotate.stdout);
+    assert.ok(rotate.stdout.includes('{"name":"zitadel-claims-retiring"}'), rotate.stdout);
   });
 
   it('a wrong token: "ZITADEL refused the token (401)", nothing changed', async () => {
@@ -312,7 +367,8 @@ describe('npm run setup (zitadel-claims-setup)', () => {
   });
 
   it('a token without a permission: 403 names that permission', async () => {
-    const needed = ALL_PERMISSIONS.filter((p) => p.startsWith('action.'));
+    // action.target.delete is needed by --rotate alone (its own test).
+    const needed = ALL_PERMISSIONS.filter((p) => p.startsWith('action.') && p !== 'action.target.delete');
     const pats = Object.fromEntries(needed.map((p) => [`pat-without-${p}`, ALL_PERMISSIONS.filter((x) => x !== p)]));
     await fake.close();
     await start({ permissions: pats });
@@ -497,6 +553,29 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     assert.deepEqual(keyFileLines(), [entries[0].line]);
     assert.equal(statSync(join(work, KEY_FILE)).mode & 0o777, 0o600, 'still 0600 after the rewrite');
     assert.ok(paths().includes(`DELETE /v2/actions/targets/${t.id}/publickeys/${old.keyId}`), paths().join('\n'));
+  });
+
+  it('--rotate of a jwe target gives the new target the same key pair, stored first, and activates it', async () => {
+    ok(await setup(JWE));
+    const old = fake.target('zitadel-claims');
+    const oldKey = fake.activeKey(old.id);
+    const before = keyFileLines();
+    const r = await setup(['--rotate']);
+    ok(r);
+    const now = fake.target('zitadel-claims');
+    assert.notEqual(now.id, old.id);
+    assert.equal(now.payloadType, 'PAYLOAD_TYPE_JWE');
+    const newKey = fake.activeKey(now.id);
+    assert.ok(newKey, 'the new target has an active key');
+    assert.equal(newKey.pem.toString(), oldKey.pem.toString(), 'the same public key');
+    const put = r.wrangler.find((w) => w.argv[2] === 'PAYLOAD_DECRYPTION_KEY');
+    const entries = decryptionEntries(put.stdin);
+    assert.deepEqual(entries.map((e) => e.keyId), [newKey.keyId, oldKey.keyId], 'the new target\'s id first');
+    assert.deepEqual(entries[0].der, entries[1].der, 'one key pair under both ids');
+    assertKeysMatch(now.id, [entries[0]]);
+    assert.deepEqual(keyFileLines(), [entries[0].line, ...before]);
+    assert.deepEqual(r.wrangler.map((w) => w.argv[2]), ['PAYLOAD_DECRYPTION_KEY', 'ZITADEL_SIGNING_KEY']);
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [now.id]);
   });
 
   it('a failing wrangler during --rotate-encryption-key leaves ZITADEL encrypting to the old key', async () => {

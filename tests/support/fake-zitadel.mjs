@@ -74,7 +74,7 @@ const HTTP_OF = { 3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 12: 501, 16: 401 };
 /** Every permission the fake checks; the main PAT and issued tokens hold them all. */
 export const ALL_PERMISSIONS = [
   'org.read', 'user.read', 'user.write',
-  'action.target.read', 'action.target.write', 'action.execution.read', 'action.execution.write',
+  'action.target.read', 'action.target.write', 'action.target.delete', 'action.execution.read', 'action.execution.write',
   'project.read', 'project.create', 'project.app.read', 'project.app.write',
 ];
 /** Functions an execution can be bound to (ListExecutionFunctions). */
@@ -170,6 +170,7 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
       ['POST', /^\/v2\/actions\/targets$/, createTarget, true, 'action.target.write'],
       ['GET', /^\/v2\/actions\/targets\/([^/]+)$/, getTarget, true, 'action.target.read'],
       ['POST', /^\/v2\/actions\/targets\/([^/]+)$/, updateTarget, true, 'action.target.write'],
+      ['DELETE', /^\/v2\/actions\/targets\/([^/]+)$/, deleteTarget, true, 'action.target.delete'],
       ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys\/search$/, listPublicKeys, true, 'action.target.read'],
       ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys$/, addPublicKeyRoute, true, 'action.target.write'],
       ['POST', /^\/v2\/actions\/targets\/([^/]+)\/publickeys\/([^/]+)\/activate$/, activatePublicKey, true, 'action.target.write'],
@@ -589,6 +590,16 @@ export async function startFakeZitadel({ fixture = {}, port = 0, host = '127.0.0
     if (!rotate) return json(200, { changeDate: t.changeDate });
     t.signingKey = newSigningKey();
     return json(200, { changeDate: t.changeDate, signingKey: t.signingKey });
+  }
+
+  // DeleteTarget (`DELETE /v2/actions/targets/{id}`): ZITADEL removes the target from every
+  // execution too, and answers success for a target that is not there ("the desired state is
+  // already achieved").
+  function deleteTarget(req, _body, [rawId]) {
+    const id = decodeURIComponent(rawId);
+    state.targets.delete(id);
+    for (const e of state.executions.values()) e.targets = e.targets.filter((t) => t !== id);
+    return json(200, { deletionDate: new Date().toISOString() });
   }
 
   function getTarget(req, _body, [rawId]) {

@@ -369,12 +369,40 @@ impl<'t> Zitadel<'t> {
         })
     }
 
-    /// UpdateTarget with `expirationSigningKey: 0s`: ZITADEL signs with the returned key at once.
-    pub fn rotate_signing_key(&mut self, id: &str) -> Result<Secret, Error> {
-        let call = Call::RotateSigningKey;
-        let body = json!({ "expirationSigningKey": "0s" });
-        let answer = self.call(call, Method::Post, &target_path(id), Some(body))?;
-        Ok(Secret::new(string_field(&answer, "signingKey", call)?))
+    /// UpdateTarget with only a new name.
+    pub fn rename_target(&mut self, id: &str, name: &str) -> Result<(), Error> {
+        self.call(Call::RenameTarget, Method::Post, &target_path(id), Some(json!({ "name": name })))?;
+        Ok(())
+    }
+
+    /// DeleteTarget: ZITADEL also removes it from every execution.
+    pub fn delete_target(&mut self, id: &str) -> Result<(), Error> {
+        self.call(Call::DeleteTarget, Method::Delete, &target_path(id), None)?;
+        Ok(())
+    }
+
+    /// ListExecutions of the target `id`: each execution that calls it, as its condition (as
+    /// ZITADEL wrote it) and its target ids in order.
+    pub fn executions_of(&mut self, id: &str) -> Result<Vec<(Value, Vec<String>)>, Error> {
+        let call = Call::SearchExecutions;
+        let body = json!({ "filters": [{ "targetFilter": { "targetId": id } }] });
+        let answer = self.call(call, Method::Post, "/v2/actions/executions/search", Some(body))?;
+        let mut found = Vec::new();
+        for execution in list(&answer, "executions", call)? {
+            let condition = execution.get("condition").cloned().ok_or_else(|| missing("condition", call))?;
+            let unreadable = || Error::UnreadableExecution { condition: condition.to_string() };
+            let targets = execution.get("targets").and_then(Value::as_array).ok_or_else(unreadable)?;
+            let ids = targets.iter().map(|t| t.as_str().map(str::to_string)).collect::<Option<Vec<_>>>();
+            found.push((condition.clone(), ids.ok_or_else(unreadable)?));
+        }
+        Ok(found)
+    }
+
+    /// SetExecution of a condition as ZITADEL wrote it: REPLACES its target list.
+    pub fn set_execution_of(&mut self, condition: &Value, targets: &[String]) -> Result<(), Error> {
+        let body = json!({ "condition": condition, "targets": targets });
+        self.call(Call::SetExecution, Method::Put, "/v2/actions/executions", Some(body))?;
+        Ok(())
     }
 
     /// ListPublicKeys: the target's public keys for payload encryption, at most one of them active.

@@ -83,8 +83,13 @@ Options:
   --key-type <type>      the key pair made for jwe: rsa (RSA 2048, the default) or p256 (EC P-256)
   --key-file <path>      where the private keys are kept (default: .payload-decryption-keys in
                          the current directory); written with mode 0600: keep it safe, out of git
-  --rotate               rotate the signing key and store \"<new>,<old>\", so calls signed just
-                         before the switch still pass
+  --rotate               a new signing key, without a moment in which calls fail: the target is
+                         renamed <name>-retiring (still bound), a new target <name> with the same
+                         settings and a new key is made, the worker's secret becomes
+                         \"<new>,<old>\", a call signed with the new key is sent until the worker
+                         takes it, every execution then calls the new target in the old one's
+                         place, and the old target is deleted (needs action.target.delete). A run
+                         that stops halfway goes on when run again
   --rotate-encryption-key
                          make and activate a new encryption key pair (ZITADEL deactivates the
                          old one) and store \"<new>,<old>\" as PAYLOAD_DECRYPTION_KEY, so calls
@@ -105,7 +110,9 @@ Options:
                          back end each time
   --env <name>           the wrangler environment the worker is deployed to (`wrangler deploy --env
                          <name>`): passed to every wrangler command
-  --dry-run              print every API call and the wrangler command; send and run nothing
+  --dry-run              print the plan: with ZITADEL_PAT, only reads go to ZITADEL (searches and
+                         gets) and the plan says what would be created, changed or left alone;
+                         without it, every call is printed with placeholders. Nothing is written
   --allow-http           allow http:// in --domain and --worker-url (local testing only)
   --version              print the tool's version
   -h, --help             print this text
@@ -114,13 +121,21 @@ Options:
 time, and finish it before the next. With any of them, --worker-url is optional: without it only
 the key is handled; with it the target and its bindings are provisioned first.
 
+Before it writes anything, the tool reads the worker's <origin>/healthz and stops when nothing
+answers, when something else answers (a 404, not the worker's JSON), or when the worker misses a
+setting the tool does not store. After `wrangler secret put` it waits until /healthz no longer
+names what was stored, then binds the target, then sends one call signed with the target's key
+(the sample of `npm run sample`) and prints the claims that came back.
+
 Environment:
   ZITADEL_PAT      (required) a personal access token with action.target.read,
                    action.target.write, action.execution.read and action.execution.write (with
-                   --connect also project.read, project.create, project.app.read and
-                   project.app.write, in the organization of the token's user), e.g. of a
-                   service user with the IAM_OWNER role
+                   --rotate also action.target.delete; with --connect also project.read,
+                   project.create, project.app.read and project.app.write, in the organization
+                   of the token's user), e.g. of a service user with the IAM_OWNER role
   SETUP_WRANGLER   a program to run instead of `npx wrangler`
+  SETUP_WAIT_SECONDS
+                   how long to wait for the worker to take a stored secret (default: 60)
 
 Exit status: 0 done, 1 failed (the message says why), 2 wrong usage or ZITADEL_PAT not set.
 ";

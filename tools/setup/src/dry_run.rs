@@ -21,6 +21,8 @@ use crate::wrangler::{SecretStore, Wrangler};
 
 /// Placeholder id of the target in a dry run.
 pub const TARGET_ID: &str = "TARGET_ID";
+/// Placeholder id of the target a rotation makes to replace it.
+pub const NEW_TARGET_ID: &str = "NEW_TARGET_ID";
 /// Placeholder ids of the target's encryption keys: a new one, the active one and an earlier one.
 pub const NEW_KEY_ID: &str = "NEW_KEY_ID";
 pub const ACTIVE_KEY_ID: &str = "ACTIVE_KEY_ID";
@@ -72,7 +74,8 @@ impl<'r, W: Write> DryRunApi<'r, W> {
 }
 
 /// The ids and values a dry run makes up for what it does not make: a read naming one is not sent.
-const PLACEHOLDERS: [&str; 7] = [TARGET_ID, NEW_KEY_ID, ACTIVE_KEY_ID, EARLIER_KEY_ID, PROJECT_ID, APP_ID, API_APP_ID];
+const PLACEHOLDERS: [&str; 8] =
+    [TARGET_ID, NEW_TARGET_ID, NEW_KEY_ID, ACTIVE_KEY_ID, EARLIER_KEY_ID, PROJECT_ID, APP_ID, API_APP_ID];
 
 impl<W: Write> Transport for DryRunApi<'_, W> {
     fn send(&mut self, request: &Request) -> Result<Answer, Error> {
@@ -102,13 +105,16 @@ impl<W: Write> Transport for DryRunApi<'_, W> {
             if let Some(body) = &request.body {
                 let _ = writeln!(self.out, "    {}", shown_body(request.call, body));
             }
-            return Ok(placeholder(request.call, &self.name, self.assume_target, &self.keys));
+            return Ok(placeholder(request, &self.name, self.assume_target, &self.keys));
         }
         let _ = writeln!(self.out, "{} {}", request.method.as_str(), request.url);
         if let Some(body) = &request.body {
             let _ = writeln!(self.out, "    {}", shown_body(request.call, body));
         }
         let note = match request.call {
+            Call::SearchTargets if searched_target(request) != Some(self.name.as_str()) => {
+                "(assuming there is none: no rotation stopped halfway)".to_string()
+            }
             Call::SearchTargets if self.assume_target => {
                 format!("(assuming a target named {:?} exists, with id {TARGET_ID})", self.name)
             }
@@ -123,6 +129,7 @@ impl<W: Write> Transport for DryRunApi<'_, W> {
             Call::GetTarget => "(a real run reads the target's signing key and payloadType here; for PAYLOAD_TYPE_JWT \
                                 or PAYLOAD_TYPE_JWE it prints the PAYLOAD_TYPES line to set at its end)"
                 .into(),
+            Call::SearchExecutions if by_target(request) => "(assuming the target is bound to preaccesstoken alone)".into(),
             Call::SearchExecutions => {
                 "(assuming no target is bound there yet; a real run keeps the ones that are)".into()
             }
@@ -163,7 +170,7 @@ impl<W: Write> Transport for DryRunApi<'_, W> {
         if !note.is_empty() {
             let _ = writeln!(self.out, "    {note}");
         }
-        Ok(placeholder(request.call, &self.name, self.assume_target, &self.keys))
+        Ok(placeholder(request, &self.name, self.assume_target, &self.keys))
     }
 }
 
@@ -178,13 +185,20 @@ fn shown_body(call: Call, body: &Value) -> Value {
 
 /// The answer of `call` in a dry run: placeholders. `assume_target`: a target named `name` exists
 /// (a key-only run needs one); `keys`: the encryption keys it is assumed to have.
-fn placeholder(call: Call, name: &str, assume_target: bool, keys: &[(&'static str, bool)]) -> Answer {
-    let body = match call {
+fn placeholder(request: &Request, name: &str, assume_target: bool, keys: &[(&'static str, bool)]) -> Answer {
+    let body = match request.call {
+        Call::SearchTargets if searched_target(request) != Some(name) => json!({ "targets": [] }),
         Call::SearchTargets if assume_target => json!({ "targets": [{ "id": TARGET_ID, "name": name }] }),
         Call::SearchTargets => json!({ "targets": [] }),
+        // A key-only run that creates a target is a rotation: the new one has its own id.
+        Call::CreateTarget if assume_target => json!({ "id": NEW_TARGET_ID, "signingKey": "<new signing key>" }),
         Call::CreateTarget => json!({ "id": TARGET_ID, "signingKey": "<signing key>" }),
-        Call::GetTarget => json!({ "target": { "id": TARGET_ID, "signingKey": "<current signing key>" } }),
-        Call::RotateSigningKey => json!({ "signingKey": "<new signing key>" }),
+        Call::SearchExecutions if by_target(request) => json!({ "executions": [
+            { "condition": { "function": { "name": "preaccesstoken" } }, "targets": [TARGET_ID] }
+        ] }),
+        Call::GetTarget => json!({ "target": {
+            "id": TARGET_ID, "signingKey": "<current signing key>", "endpoint": "<the target's endpoint>"
+        } }),
         Call::SearchExecutions => json!({ "executions": [] }),
         Call::ListPublicKeys => json!({
             "publicKeys": keys.iter().map(|(id, active)| json!({ "keyId": id, "active": active })).collect::<Vec<_>>()
@@ -198,12 +212,24 @@ fn placeholder(call: Call, name: &str, assume_target: bool, keys: &[(&'static st
         }
         Call::RegenerateApiSecret => json!({ "clientSecret": "<new client secret>" }),
         Call::UpdateTarget
+        | Call::RenameTarget
+        | Call::DeleteTarget
         | Call::SetExecution
         | Call::ActivatePublicKey
         | Call::RemovePublicKey
         | Call::UpdateOidcConfig => Value::Object(Default::default()),
     };
     Answer { status: 200, body: body.to_string(), location: None }
+}
+
+/// The target name a `ListTargets` request searches for.
+fn searched_target(request: &Request) -> Option<&str> {
+    request.body.as_ref()?.pointer("/filters/0/targetNameFilter/targetName")?.as_str()
+}
+
+/// Whether a `ListExecutions` request asks for the executions of one target.
+fn by_target(request: &Request) -> bool {
+    request.body.as_ref().is_some_and(|b| b.pointer("/filters/0/targetFilter").is_some())
 }
 
 /// The app name a `ListApps` request searches for.
@@ -349,6 +375,11 @@ impl<W: Write> Keys for DryRunKeys<W> {
     fn file(&self) -> String {
         self.path.clone()
     }
+
+    fn public_pem(&mut self, entry: &Entry) -> Result<String, Error> {
+        let _ = writeln!(self.out, "(read the public key of {} from its private key in {})", entry.key_id, self.path);
+        Ok(PUBLIC_KEY_PLACEHOLDER.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -438,7 +469,7 @@ mod tests {
         let mut fake = Fake::default();
         let plan = reading_dry_run(&mut fake, BASE);
         assert!(fake.calls().iter().all(|c| c.is_read()), "{:?}", fake.calls());
-        assert!(fake.target.is_none() && fake.executions.is_empty());
+        assert!(fake.targets.is_empty() && fake.executions.is_empty());
         for line in [
             "read: POST https://z/v2/actions/targets/search\n",
             "would send: POST https://z/v2/actions/targets\n",
@@ -583,7 +614,27 @@ mod tests {
         let text = dry_run("--domain z.example --rotate");
         assert!(text.contains("assuming a target named \"zitadel-claims\" exists"), "{text}");
         assert!(text.contains("GET https://z.example/v2/actions/targets/TARGET_ID"), "{text}");
-        assert!(text.contains(r#"{"expirationSigningKey":"0s"}"#), "{text}");
+        // The rotation through a second target, step by step.
+        assert_eq!(
+            calls(&text),
+            [
+                "POST https://z.example/v2/actions/targets/search",
+                "GET https://z.example/v2/actions/targets/TARGET_ID",
+                "POST https://z.example/v2/actions/targets/search",
+                "POST https://z.example/v2/actions/targets/TARGET_ID",
+                "POST https://z.example/v2/actions/targets",
+                "npx wrangler secret put ZITADEL_SIGNING_KEY",
+                "POST https://z.example/v2/actions/executions/search",
+                "PUT https://z.example/v2/actions/executions",
+                "DELETE https://z.example/v2/actions/targets/TARGET_ID",
+            ]
+        );
+        assert!(text.contains(r#"    {"name":"zitadel-claims-retiring"}"#), "{text}");
+        assert!(text.contains(r#""endpoint":"<the target's endpoint>""#), "{text}");
+        assert!(
+            text.contains(r#"{"condition":{"function":{"name":"preaccesstoken"}},"targets":["NEW_TARGET_ID"]}"#),
+            "{text}"
+        );
         assert!(text.contains("(with the new key, a comma and the old key on its standard input)"), "{text}");
         // The target's type is unknown here: the dry run says what a real run does with it.
         assert!(

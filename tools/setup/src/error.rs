@@ -78,8 +78,9 @@ impl fmt::Display for Error {
             Error::Usage(message) => f.write_str(message),
             Error::MissingPat => f.write_str(
                 "ZITADEL_PAT is not set: export a personal access token that has action.target.read, \
-                 action.target.write, action.execution.read and action.execution.write, and for --connect \
-                 project.read, project.create, project.app.read and project.app.write \
+                 action.target.write, action.execution.read and action.execution.write, for --rotate \
+                 action.target.delete, and for --connect project.read, project.create, project.app.read and \
+                 project.app.write \
                  (e.g. of a service user with the IAM_OWNER role)",
             ),
             Error::Unreachable { url, reason } => write!(f, "cannot reach {url}: {reason}"),
@@ -210,7 +211,8 @@ mod tests {
             (Call::GetTarget, "action.target.read"),
             (Call::CreateTarget, "action.target.write"),
             (Call::UpdateTarget, "action.target.write"),
-            (Call::RotateSigningKey, "action.target.write"),
+            (Call::RenameTarget, "action.target.write"),
+            (Call::DeleteTarget, "action.target.delete"),
             (Call::SearchExecutions, "action.execution.read"),
             (Call::SetExecution, "action.execution.write"),
             (Call::ListPublicKeys, "action.target.read"),

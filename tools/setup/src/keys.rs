@@ -82,6 +82,9 @@ pub trait Keys {
     fn save(&mut self, entries: &[Entry]) -> Result<(), Error>;
     /// The key file's path, for messages.
     fn file(&self) -> String;
+    /// The public key (SPKI PEM) of the private key of `entry`: a rotation gives it to the new
+    /// target.
+    fn public_pem(&mut self, entry: &Entry) -> Result<String, Error>;
 }
 
 /// Key pairs from the operating system's random number generator, the key file on disk.
@@ -110,6 +113,12 @@ impl Keys for LocalKeys {
 
     fn generate(&mut self, key_type: KeyType) -> Result<KeyPair, Error> {
         generate(key_type)
+    }
+
+    fn public_pem(&mut self, entry: &Entry) -> Result<String, Error> {
+        public_pem(entry).ok_or_else(|| {
+            self.error(format!("holds a private key for {} that is neither RSA nor EC P-256 PKCS#8", entry.key_id))
+        })
     }
 
     fn load(&mut self) -> Result<Vec<Entry>, Error> {
@@ -185,6 +194,18 @@ pub fn generate(key_type: KeyType) -> Result<KeyPair, Error> {
         }
     };
     Ok(KeyPair { public_pem, private: Secret::new(STANDARD.encode(private_der.as_bytes())) })
+}
+
+/// The public key (SPKI PEM) of an entry's private key (RSA or EC P-256, PKCS#8); `None` when it is
+/// neither.
+pub fn public_pem(entry: &Entry) -> Option<String> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let der = STANDARD.decode(entry.private.expose()).ok()?;
+    if let Ok(private) = rsa::PrivateKey::from_pkcs8_der(&der) {
+        return private.to_public_key().to_public_key_pem(LineEnding::LF).ok();
+    }
+    let private = p256::SecretKey::from_pkcs8_der(&der).ok()?;
+    private.public_key().to_public_key_pem(LineEnding::LF).ok()
 }
 
 /// A new token sealing key from the operating system's random number generator, its id `k` and
@@ -287,6 +308,16 @@ mod tests {
         assert_eq!(rsa::traits::PublicKeyParts::size(&public), RSA_BITS / 8);
         let other = generate(KeyType::Rsa).unwrap();
         assert_ne!(other.public_pem, pair.public_pem, "fresh randomness each time");
+    }
+
+    #[test]
+    fn the_public_key_of_an_entry_is_the_one_made_with_it() {
+        for key_type in [KeyType::Rsa, KeyType::P256] {
+            let pair = generate(key_type).unwrap();
+            let entry = Entry { key_id: "1".into(), private: pair.private };
+            assert_eq!(public_pem(&entry).unwrap(), pair.public_pem, "{key_type}");
+        }
+        assert_eq!(public_pem(&Entry { key_id: "1".into(), private: Secret::new("AAAA") }), None);
     }
 
     #[test]

@@ -129,7 +129,8 @@ pub enum Call {
     CreateTarget,
     UpdateTarget,
     GetTarget,
-    RotateSigningKey,
+    RenameTarget,
+    DeleteTarget,
     SearchExecutions,
     SetExecution,
     ListPublicKeys,
@@ -152,10 +153,11 @@ impl Call {
             Call::SearchTargets | Call::GetTarget | Call::ListPublicKeys => "action.target.read",
             Call::CreateTarget
             | Call::UpdateTarget
-            | Call::RotateSigningKey
+            | Call::RenameTarget
             | Call::AddPublicKey
             | Call::ActivatePublicKey
             | Call::RemovePublicKey => "action.target.write",
+            Call::DeleteTarget => "action.target.delete",
             Call::SearchExecutions => "action.execution.read",
             Call::SetExecution => "action.execution.write",
             Call::SearchProjects => "project.read",
@@ -187,7 +189,8 @@ impl Call {
             Call::CreateTarget => "creating the target",
             Call::UpdateTarget => "updating the target",
             Call::GetTarget => "reading the target's signing key",
-            Call::RotateSigningKey => "rotating the signing key",
+            Call::RenameTarget => "renaming a target",
+            Call::DeleteTarget => "deleting the old target",
             Call::SearchExecutions => "reading the executions",
             Call::SetExecution => "binding the target to an execution",
             Call::ListPublicKeys => "listing the target's public keys",

@@ -190,6 +190,72 @@ pub(super) fn provision(
     Ok(())
 }
 
+/// A rotation through a second target (`rotation.rs`): gives the new target `new` the active
+/// encryption key of the old target `old` (the same key pair, under the id ZITADEL gives it there;
+/// the key file keeps the private key under both ids) and stores it first in
+/// `PAYLOAD_DECRYPTION_KEY`, before the old target's keys, then activates it. ZITADEL encrypts to
+/// each target's own active key, so both targets' payloads open while both are called. A run that
+/// stopped halfway finds the key on the new target and goes on.
+pub(super) fn carry(
+    old: &str,
+    new: &str,
+    api: &mut Zitadel,
+    secrets: &mut dyn SecretStore,
+    keys: &mut dyn Keys,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let old_keys = api.list_public_keys(old)?;
+    let Some(active) = old_keys.iter().find(|k| k.active).map(|k| k.key_id.clone()) else {
+        say!(out, "The old target has no active encryption key: the new one gets none");
+        return Ok(());
+    };
+    let file = keys.file();
+    let mut entries = keys.load()?;
+    let entry = entries
+        .iter()
+        .find(|e| e.key_id == active)
+        .cloned()
+        .ok_or_else(|| Error::KeyNotInFile { key_id: active.clone(), path: file.clone() })?;
+    let new_keys = api.list_public_keys(new)?;
+    let carried = new_keys.iter().find(|k| entries.iter().any(|e| e.key_id == k.key_id && e.private == entry.private));
+    let (key_id, is_active) = match carried {
+        Some(key) => (key.key_id.clone(), key.active),
+        None => {
+            let pem = keys.public_pem(&entry)?;
+            let key_id = api.add_public_key(new, &pem)?;
+            entries.insert(0, Entry { key_id: key_id.clone(), private: entry.private.clone() });
+            keys.save(&entries)?;
+            say!(out, "Gave the new target the public key of {active} (its id there: {key_id}); the key file holds its private key under both ids");
+            (key_id, false)
+        }
+    };
+    let listed_old = |e: &&Entry| e.key_id != key_id && old_keys.iter().any(|k| k.key_id == e.key_id);
+    let chosen: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.key_id == key_id)
+        .chain(entries.iter().filter(|e| e.key_id == active && e.key_id != key_id))
+        .chain(entries.iter().filter(listed_old).filter(|e| e.key_id != active))
+        .collect();
+    let ids: Vec<&str> = chosen.iter().map(|e| e.key_id.as_str()).collect();
+    let what = format!(
+        "the private keys of {}, each as \"<key id>:<base64 PKCS#8 DER>\", separated by commas,",
+        ids.join(", ")
+    );
+    let value = Secret::list(&chosen.iter().map(|e| e.to_secret()).collect::<Vec<_>>());
+    let hint = format!("; the new target's key {key_id} is not active yet: run this command again to go on");
+    secrets.put(DECRYPTION_SECRET_NAME, &value, &what).map_err(|e| with_hint(e, &hint))?;
+    say!(
+        out,
+        "Stored the private keys of {} as the worker's secret {DECRYPTION_SECRET_NAME} (the new target's first)",
+        ids.join(", ")
+    );
+    if !is_active {
+        api.activate_public_key(new, &key_id)?;
+        say!(out, "Activated the key {key_id} of the new target: ZITADEL encrypts its payloads to it");
+    }
+    Ok(())
+}
+
 /// Makes a key pair, adds its public key to the target (inactive) and keeps its private key in
 /// the key file; the new key's id. It is activated once the worker's secret holds it.
 fn new_key(

@@ -16,18 +16,21 @@ use crate::types::{Call, KeyType, Options};
 use crate::worker::{signature, Probe};
 use crate::wrangler::SecretStore;
 
-/// A tiny in-memory ZITADEL: one target at most, executions keyed by condition, the target's
-/// public keys (id, active, PEM) in the order they were added.
+/// A tiny in-memory ZITADEL: targets (a new one gets the id `100`, `101`, ... and the key `key-1`,
+/// `key-2`, ...), executions keyed by condition, the public keys (id, active, PEM) in the order
+/// they were added, whichever target they were added to.
 #[derive(Default)]
 pub(crate) struct Fake {
-    pub(crate) target: Option<(String, String)>, // id, key
+    /// The targets: id, name, key.
+    pub(crate) targets: Vec<(String, String, String)>,
+    /// How many targets were made.
+    pub(crate) made: u32,
     pub(crate) payload_type: Option<String>,
     /// The target's `endpoint`, `timeout` and `restCall`, as the last create or update set them.
     pub(crate) settings: serde_json::Map<String, Value>,
     pub(crate) public_keys: Vec<(String, bool, String)>,
     pub(crate) executions: Vec<(Value, Vec<String>)>,
     pub(crate) log: Vec<Request>,
-    pub(crate) rotations: u32,
     /// A call answered with 500.
     pub(crate) failing: Option<Call>,
     /// The projects (id, name); a new one gets the id `500`, `501`, ...
@@ -92,14 +95,37 @@ impl Transport for Fake {
         let key_in_url =
             || request.url.rsplit("/publickeys/").next().unwrap().trim_end_matches("/activate").to_string();
         match request.call {
-            Call::SearchTargets => ok(
-                json!({ "targets": self.target.iter().map(|(id, key)| json!({"id": id, "name": "zitadel-claims", "signingKey": key})).collect::<Vec<_>>() }),
-            ),
+            Call::SearchTargets => {
+                let name = body.pointer("/filters/0/targetNameFilter/targetName").and_then(Value::as_str);
+                let found: Vec<Value> = self
+                    .targets
+                    .iter()
+                    .filter(|(_, n, _)| Some(n.as_str()) == name)
+                    .map(|(id, name, key)| json!({"id": id, "name": name, "signingKey": key}))
+                    .collect();
+                ok(json!({ "targets": found }))
+            }
             Call::CreateTarget => {
-                self.target = Some(("100".into(), "key-1".into()));
+                let (id, key) = (format!("{}", 100 + self.made), format!("key-{}", self.made + 1));
+                self.made += 1;
+                self.targets.push((id.clone(), body["name"].as_str().unwrap().to_string(), key.clone()));
                 self.payload_type = body["payloadType"].as_str().map(str::to_string);
                 self.keep_settings(&body);
-                ok(json!({"id": "100", "signingKey": "key-1"}))
+                ok(json!({"id": id, "signingKey": key}))
+            }
+            Call::RenameTarget => {
+                let id = request.url.rsplit('/').next().unwrap();
+                let target = self.targets.iter_mut().find(|t| t.0 == id).unwrap();
+                target.1 = body["name"].as_str().unwrap().to_string();
+                ok(json!({}))
+            }
+            Call::DeleteTarget => {
+                let id = request.url.rsplit('/').next().unwrap().to_string();
+                self.targets.retain(|t| t.0 != id);
+                for (_, targets) in self.executions.iter_mut() {
+                    targets.retain(|t| *t != id);
+                }
+                ok(json!({}))
             }
             Call::UpdateTarget => {
                 if let Some(t) = body["payloadType"].as_str() {
@@ -109,24 +135,24 @@ impl Transport for Fake {
                 ok(json!({}))
             }
             Call::GetTarget => {
+                let id = request.url.rsplit('/').next().unwrap();
+                let key = &self.targets.iter().find(|t| t.0 == id).unwrap().2;
                 let mut target = self.settings.clone();
-                target.insert("id".into(), json!("100"));
-                target.insert("signingKey".into(), json!(self.target.as_ref().unwrap().1));
+                target.insert("id".into(), json!(id));
+                target.insert("signingKey".into(), json!(key));
                 target.insert("payloadType".into(), json!(self.payload_type));
                 ok(json!({ "target": target }))
             }
-            Call::RotateSigningKey => {
-                self.rotations += 1;
-                let key = format!("key-{}", self.rotations + 1);
-                self.target.as_mut().unwrap().1 = key.clone();
-                ok(json!({"signingKey": key}))
-            }
             Call::SearchExecutions => {
                 let wanted = &body["filters"][0]["inConditionsFilter"]["conditions"][0];
+                let by_target = body.pointer("/filters/0/targetFilter/targetId").and_then(Value::as_str);
                 let found: Vec<Value> = self
                     .executions
                     .iter()
-                    .filter(|(c, _)| c == wanted)
+                    .filter(|(c, t)| match by_target {
+                        Some(id) => t.iter().any(|t| t == id),
+                        None => c == wanted,
+                    })
                     .map(|(c, t)| json!({"condition": c, "targets": t}))
                     .collect();
                 ok(json!({ "executions": found }))
@@ -332,6 +358,9 @@ impl Keys for MemoryKeys {
     }
     fn file(&self) -> String {
         "keys.txt".into()
+    }
+    fn public_pem(&mut self, entry: &Entry) -> Result<String, Error> {
+        Ok(format!("PEM-of-{}", entry.private.expose()))
     }
 }
 

@@ -25,7 +25,7 @@
 
 use std::io::Write;
 
-use crate::api::Zitadel;
+use crate::api::{TargetInfo, Zitadel};
 use crate::error::Error;
 use crate::keys::Keys;
 use crate::types::{Connect, KeyAction, Options, PayloadType};
@@ -43,6 +43,7 @@ mod checks;
 mod connect;
 mod encryption_keys;
 mod executions;
+mod rotation;
 mod signing_key;
 mod target;
 
@@ -111,24 +112,34 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let name = &options.name;
-    let existing = api.find_target(name)?;
-
-    // The target's payload type: as this run sets it, else as the target has it once read.
-    let mut payload_type = options.payload_type;
-    // A target that exists is read first: what the command line leaves open is kept as it is.
-    let existing = match existing {
-        Some(id) => {
-            let target = api.get_target(&id)?;
-            payload_type = payload_type.or(target.payload_type.as_deref().and_then(PayloadType::from_proto_name));
-            Some((id, target))
+    let rotating = options.key_action == KeyAction::Rotate;
+    // A target that exists is read first: what the command line leaves open is kept as it is. A
+    // rotation also looks for the target one that stopped halfway left under another name.
+    let mut read = |name: &str| -> Result<Option<(String, TargetInfo)>, Error> {
+        match api.find_target(name)? {
+            Some(id) => Ok(Some((id.clone(), api.get_target(&id)?))),
+            None => Ok(None),
         }
-        None => None,
     };
+    let existing = read(name)?;
+    let retiring = if rotating { read(&rotation::retiring_name(name))? } else { None };
+
+    // The target's payload type: as this run sets it, else as the target has it.
+    let payload_type = options.payload_type.or_else(|| {
+        let read = existing.as_ref().or(retiring.as_ref()).and_then(|(_, t)| t.payload_type.as_deref());
+        read.and_then(PayloadType::from_proto_name)
+    });
 
     // The worker, at --worker-url or where the target points, before anything is written.
-    let endpoint = options.worker_url.clone().or_else(|| existing.as_ref().and_then(|(_, t)| t.endpoint.clone()));
-    let mut worker = match &endpoint {
-        Some(endpoint) => Some(Worker::new(endpoint, probe)?),
+    let endpoint = options
+        .worker_url
+        .clone()
+        .or_else(|| existing.iter().chain(retiring.iter()).find_map(|(_, t)| t.endpoint.clone()));
+    let mut worker = match endpoint.as_deref().map(|endpoint| Worker::new(endpoint, probe)) {
+        Some(Ok(worker)) => Some(worker),
+        // A dry run without ZITADEL_PAT knows no endpoint but a placeholder.
+        Some(Err(_)) | None if checks.dry_run => None,
+        Some(Err(error)) => return Err(error),
         None => {
             say!(out, "The target has no endpoint: the worker is not checked");
             None
@@ -137,6 +148,15 @@ pub fn run(
     let stores = checks::stored_by(options);
     if let Some(worker) = worker.as_mut() {
         checks::before(worker, &stores, checks.dry_run, out)?;
+    }
+
+    if rotating {
+        let found = rotation::Found { named: existing, retiring };
+        let (id, _key) = rotation::rotate(options, found, api, secrets, keys, worker.as_mut(), checks, out)?;
+        if options.worker_url.is_some() {
+            executions::bind(options, api, &id, out)?;
+        }
+        return finish(options, payload_type, api, secrets, keys, out);
     }
 
     let (id, current_key) = match (target::spec(options, existing.as_ref().map(|(_, t)| t)), existing) {
@@ -165,7 +185,7 @@ pub fn run(
 
     // `--rotate-encryption-key` alone handles that key only.
     let key = if options.worker_url.is_some() || options.key_action != KeyAction::RotateEncryptionKey {
-        signing_key::store(options.key_action, api, &id, current_key, secrets, out)?
+        signing_key::store(options.key_action, current_key, secrets, out)?
     } else {
         current_key
     };
@@ -186,6 +206,18 @@ pub fn run(
     if let Some(worker) = worker.as_mut() {
         checks::sample(worker, checks, &key, out)?;
     }
+    finish(options, payload_type, api, secrets, keys, out)
+}
+
+/// The end of a run: the connect flow when asked for, `Done.` and what is left to do.
+fn finish(
+    options: &Options,
+    payload_type: Option<PayloadType>,
+    api: &mut Zitadel,
+    secrets: &mut dyn SecretStore,
+    keys: &mut dyn Keys,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let provisioned = match &options.connect {
         Some(connect) => Some((connect, connect::provision(options, connect, api, secrets, keys, out)?)),
         None => None,

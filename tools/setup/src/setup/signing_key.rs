@@ -1,10 +1,9 @@
-//! The target's signing key as the worker's secret `ZITADEL_SIGNING_KEY`: stored as it is, rotated
-//! (`--rotate`: ZITADEL signs with a new key, the secret holds `new,old`), and stored alone again
-//! (`--finish-rotation`).
+//! The target's signing key as the worker's secret `ZITADEL_SIGNING_KEY`: stored as it is, and
+//! stored alone again after a rotation (`--finish-rotation`). The rotation itself, which stores
+//! `new,old`, is `rotation.rs`'s.
 
 use std::io::Write;
 
-use crate::api::Zitadel;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::types::KeyAction;
@@ -13,19 +12,19 @@ use crate::wrangler::{with_hint, SecretStore};
 /// The worker's secret holding the key(s).
 pub(super) const SECRET_NAME: &str = "ZITADEL_SIGNING_KEY";
 
-/// Stores the target's signing key `current` as the worker's secret, as `action` asks: as it is;
-/// rotated first, then `new,old`; or alone, ending a rotation. The key ZITADEL signs with after it.
+/// Stores the target's signing key `current` as the worker's secret, as `action` asks: as it is,
+/// or alone, ending a rotation. The key ZITADEL signs with.
 pub(super) fn store(
     action: KeyAction,
-    api: &mut Zitadel,
-    id: &str,
     current: Secret,
     secrets: &mut dyn SecretStore,
     out: &mut dyn Write,
 ) -> Result<Secret, Error> {
     let command = secrets.command_line(SECRET_NAME);
     match action {
-        KeyAction::Store | KeyAction::RotateEncryptionKey => {
+        // `--rotate` stores its keys itself (`rotation.rs`), and a run after it stores what the
+        // target has: the same as a plain run.
+        KeyAction::Store | KeyAction::RotateEncryptionKey | KeyAction::Rotate => {
             secrets.put(SECRET_NAME, &current, "the target's signing key").map_err(|e| {
                 with_hint(
                     e,
@@ -34,26 +33,6 @@ pub(super) fn store(
             })?;
             say!(out, "Stored the target's signing key as the worker's secret {SECRET_NAME} ({command})");
             Ok(current)
-        }
-        KeyAction::Rotate => {
-            let new = api.rotate_signing_key(id)?;
-            say!(out, "Rotated the signing key of target {id}: ZITADEL signs with the new key from now on");
-            let both = Secret::joined(&new, &current);
-            secrets.put(SECRET_NAME, &both, "the new key, a comma and the old key").map_err(|e| {
-                with_hint(
-                    e,
-                    "; ZITADEL already signs with the new key: run this again with --finish-rotation to store it",
-                )
-            })?;
-            say!(
-                out,
-                "Stored \"<new key>,<old key>\" as the worker's secret {SECRET_NAME} ({command}): calls signed with either pass"
-            );
-            say!(
-                out,
-                "Once calls signed with the old key are over (the worker refuses signatures older than SIGNATURE_TOLERANCE_SECONDS, 300 s by default), run this again with --finish-rotation"
-            );
-            Ok(new)
         }
         KeyAction::FinishRotation => {
             secrets.put(SECRET_NAME, &current, "the target's current signing key")?;
@@ -72,16 +51,13 @@ mod tests {
     use crate::setup::encryption_keys::DECRYPTION_SECRET_NAME;
     use crate::setup::fakes::{run_with, Fake, Stored, BASE};
     use crate::types::Call;
-    use serde_json::json;
 
     #[test]
-    fn rotation_stores_new_then_old_and_finishing_stores_new_alone() {
+    fn finishing_a_rotation_stores_the_current_key_alone() {
         let (mut fake, mut stored) = (Fake::default(), Stored::default());
         run_with(&mut fake, &mut stored, BASE).unwrap();
-        let out = run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
+        run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
         assert_eq!(stored.last(SECRET_NAME), "key-2,key-1");
-        assert!(!out.contains("key-"), "{out}");
-        assert_eq!(fake.log.last().unwrap().body, Some(json!({"expirationSigningKey": "0s"})));
         run_with(&mut fake, &mut stored, "--domain z --finish-rotation").unwrap();
         assert_eq!(stored.last(SECRET_NAME), "key-2");
         assert_eq!(stored.values(DECRYPTION_SECRET_NAME), Vec::<&str>::new(), "a JSON target has no keys");

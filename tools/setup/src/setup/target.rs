@@ -98,7 +98,7 @@ pub(super) fn payload_types_var(payload_type: Option<PayloadType>) -> Option<Var
 }
 
 /// The target's settings, for the progress line.
-fn settings(spec: &TargetSpec) -> String {
+pub(super) fn settings(spec: &TargetSpec) -> String {
     let mut settings =
         format!("endpoint {}, timeout {}, interruptOnError {}", spec.endpoint, spec.timeout, spec.interrupt_on_error);
     if let Some(payload_type) = spec.payload_type {
