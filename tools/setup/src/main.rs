@@ -6,7 +6,9 @@
 //! target whose payload is encrypted (`--payload-type jwe`) it makes the key pair on this machine,
 //! gives ZITADEL the public key and stores the private key as the worker's secret. With
 //! `--connect` it also makes (or reuses) the OIDC app of the worker's connect flow and the
-//! worker's token sealing key.
+//! worker's token sealing key. It checks the worker's `/healthz` before writing anything, waits
+//! for the worker to take what it stored, and ends with a signed sample call through the worker;
+//! `--rotate` gives the target a new signing key through a second target, without a gap.
 //! Run it with `npm run setup -- --help`.
 //!
 //! The modules, from the bottom up; each uses only modules above it in this list, so there is no
@@ -16,8 +18,9 @@
 //!    output): they use no other module;
 //! 2. `error`: every failure, its message and exit code;
 //! 3. `api` (ZITADEL's API over a transport), `keys` (the key pairs, the key file and the token
-//!    sealing key) and `wrangler` (the worker's secrets);
-//! 4. `http` (the real transport) and `setup` (the provisioning: `setup/mod.rs` orders the steps,
+//!    sealing key), `wrangler` (the worker's secrets) and `worker` (the worker's `/healthz` and a
+//!    signed sample call);
+//! 4. `http` (the real transports) and `setup` (the provisioning: `setup/mod.rs` orders the steps,
 //!    the files beside it each provision one thing and use no other of them);
 //! 5. `dry_run`: the printing transport, secret store and key store of `--dry-run`;
 //! 6. `cli`: the command line, read into `types::Options`;

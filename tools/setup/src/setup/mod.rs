@@ -10,7 +10,10 @@
 //! - `signing_key.rs`: the target's signing key as `ZITADEL_SIGNING_KEY`, with its rotation;
 //! - `executions.rs`: the executions that call the target;
 //! - `connect.rs`: the OIDC app of the worker's connect flow and `TOKEN_SEALING_KEY`; the API app
-//!   of `INTROSPECTION_CLIENT_SECRET` and the back ends of `TOKEN_EXCHANGE_CLIENTS`.
+//!   of `INTROSPECTION_CLIENT_SECRET` and the back ends of `TOKEN_EXCHANGE_CLIENTS`;
+//! - `rotation.rs`: `--rotate`, a new signing key through a second target, without a gap;
+//! - `checks.rs`: the worker checked before any write, after the secrets are stored, and with a
+//!   signed sample call after binding.
 //!
 //! The secrets are stored before the target is bound, so ZITADEL never calls a worker that cannot
 //! check its signature (or open its payload) yet; when wrangler fails, nothing calls the worker at
@@ -123,6 +126,9 @@ pub fn run(
     };
     let existing = read(name)?;
     let retiring = if rotating { read(&rotation::retiring_name(name))? } else { None };
+    if options.worker_url.is_none() && existing.is_none() && retiring.is_none() {
+        return Err(Error::NoTarget { name: name.clone() });
+    }
 
     // The target's payload type: as this run sets it, else as the target has it.
     let payload_type = options.payload_type.or_else(|| {
@@ -152,7 +158,7 @@ pub fn run(
 
     if rotating {
         let found = rotation::Found { named: existing, retiring };
-        let (id, _key) = rotation::rotate(options, found, api, secrets, keys, worker.as_mut(), checks, out)?;
+        let id = rotation::rotate(options, found, api, secrets, keys, worker.as_mut(), checks, out)?;
         if options.worker_url.is_some() {
             executions::bind(options, api, &id, out)?;
         }

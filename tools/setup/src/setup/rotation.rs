@@ -79,7 +79,7 @@ pub(super) struct Found {
     pub retiring: Option<(String, TargetInfo)>,
 }
 
-/// Rotates (steps 1 to 6 above): the new target's id and key.
+/// Rotates (steps 1 to 6 above): the new target's id.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rotate(
     options: &Options,
@@ -90,7 +90,7 @@ pub(super) fn rotate(
     worker: Option<&mut Worker>,
     checks: &Checks,
     out: &mut dyn Write,
-) -> Result<(String, Secret), Error> {
+) -> Result<String, Error> {
     let name = &options.name;
     let retiring = retiring_name(name);
     // 1. The old target steps aside, or did in a run that stopped.
@@ -161,7 +161,7 @@ pub(super) fn rotate(
         out,
         "Once the calls signed with the old key are over (at most the target's timeout; the worker refuses signatures older than SIGNATURE_TOLERANCE_SECONDS, 300 s by default), run this again with --finish-rotation"
     );
-    Ok((new_id, new_key))
+    Ok(new_id)
 }
 
 #[cfg(test)]
