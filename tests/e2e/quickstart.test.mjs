@@ -433,13 +433,16 @@ describe('the Quick start of README.md, against the fakes', () => {
     const before = fake.calls.length;
     const r = await setup(command('setup-dry-run'), join(tmp, 'wrangler-dry-run.jsonl'));
     ok(r);
-    assert.match(r.stdout, /^Dry run: nothing is sent to ZITADEL/m);
-    // The plan: create the target, store its key with wrangler, bind it to preaccesstoken.
-    assert.match(r.stdout, new RegExp(`^POST ${fake.url}/v2/actions/targets\n +\\{"endpoint":"${proxy.url}/","name":"zitadel-claims"`, 'm'));
-    assert.match(r.stdout, /^\S+ secret put ZITADEL_SIGNING_KEY$/m);
-    assert.match(r.stdout, new RegExp(`^PUT ${fake.url}/v2/actions/executions\n +\\{"condition":\\{"function":\\{"name":"preaccesstoken"\\}\\}`, 'm'));
+    assert.match(r.stdout, /^Dry run: only reads go to ZITADEL/m);
+    // The plan, from what it read: create the target, store its key with wrangler, bind it.
+    assert.match(r.stdout, /^The worker answers 503, missing only ZITADEL_SIGNING_KEY, which this run stores$/m);
+    assert.match(r.stdout, new RegExp(`^would send: POST ${fake.url}/v2/actions/targets\n +\\{"endpoint":"${proxy.url}/","name":"zitadel-claims"`, 'm'));
+    assert.match(r.stdout, /^would run: \S+ secret put ZITADEL_SIGNING_KEY$/m);
+    assert.match(r.stdout, new RegExp(`^would send: PUT ${fake.url}/v2/actions/executions\n +\\{"condition":\\{"function":\\{"name":"preaccesstoken"\\}\\}`, 'm'));
     const sent = fake.calls.slice(before).filter((c) => c.authorization === `Bearer ${SETUP_PAT}`);
-    assert.deepEqual(sent, [], 'the dry run sent nothing to ZITADEL');
+    assert.ok(sent.length > 0, 'the dry run reads the instance');
+    const written = sent.filter((c) => !(c.method === 'GET' || c.path.endsWith('/search')));
+    assert.deepEqual(written, [], 'the dry run only read');
     assert.deepEqual(fake.targets(), []);
     assert.deepEqual(fake.executions(), []);
     assert.deepEqual(r.wrangler, [], 'the dry run ran wrangler');
@@ -461,10 +464,10 @@ describe('the Quick start of README.md, against the fakes', () => {
       return at;
     });
     assert.deepEqual([...order].sort((a, b) => a - b), order, `out of order:\n${out}`);
-    // The sample call's claims, then `Done.`. The README adds "followed by the next steps", but
-    // this run (a JSON target, no --connect) leaves nothing by hand: nothing follows `Done.`.
-    const [, claims] = /^Sample call .*: 200\n((?: {2}.*\n)*)Done\.\n$/m.exec(out) ?? [];
-    assert.ok(claims, `no sample call's claims, then Done. at the end:\n${out}`);
+    // The sample call's claims, then `Done.`, followed by the next steps (steps 5 and 6).
+    const [, claims] = /^Sample call .*: 200\n((?: {2}.*\n)*)Done\.\nThen \(README\.md, Quick start, steps 5 and 6\):\n/m.exec(out) ?? [];
+    assert.ok(claims, `no sample call's claims, then Done. and the next steps:\n${out}`);
+    assert.ok(out.endsWith('npx wrangler tail\n'), out);
     const claimed = [...claims.matchAll(/^ {2}claim (\S+) = /gm)].map((m) => m[1]);
     assert.ok(claimed.includes('my:zitadel:grants'), claims);
     // The sample's organization is not the one with the mapping: no permissions for it.

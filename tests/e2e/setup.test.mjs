@@ -149,6 +149,40 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.deepEqual(fake.calls, []);
   });
 
+  it('the worker is checked before any write: a 404, a page that is not the worker, a 503 about another setting, nothing listening', async () => {
+    const writes = () => fake.calls.filter((c) => !(c.method === 'GET' || c.path.endsWith('/search')));
+    const cases = [
+      [404, { error: 'not_found' }, /answered 404: no worker of this project is there/],
+      [200, '<html>Welcome to nginx</html>', /answered 200 with something that is not JSON; nothing was changed in ZITADEL/],
+      [503, { status: 'misconfigured', problems: [{ setting: 'ZITADEL_SIGNING_KEY', problem: 'is not set' }, { setting: 'ZITADEL_ACCESS_TOKEN', problem: 'is not set' }] },
+        /misconfigured, and not in a way this tool fixes: ZITADEL_ACCESS_TOKEN is not set; set those \(docs\/reference\.md#settings\)/],
+    ];
+    for (const [status, body, message] of cases) {
+      worker.setHealth(status, body);
+      const r = await setup(['--worker-url', WORKER]);
+      assert.equal(r.code, 1, `${status}: ${r.stdout}`);
+      assert.match(r.stderr, message);
+      assert.deepEqual(writes(), [], `${status}: nothing written`);
+      assert.deepEqual(r.wrangler, []);
+    }
+    worker.setHealth();
+    const nobody = `http://127.0.0.1:${await freePort()}/`;
+    const away = await setup(['--worker-url', nobody]);
+    assert.equal(away.code, 1);
+    assert.match(away.stderr, new RegExp(`^error: cannot reach the worker at ${nobody}healthz: .*npm run deploy`));
+    assert.deepEqual(writes(), []);
+    assert.equal(fake.targets().length, 0);
+  });
+
+  it('a worker that never takes the key: the target is made but not bound, and the error says why', async () => {
+    worker.setHealth(503, { status: 'misconfigured', problems: [{ setting: 'ZITADEL_SIGNING_KEY', problem: 'is not set' }] });
+    const r = await setup(['--worker-url', WORKER], { env: { SETUP_WAIT_SECONDS: '2' } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /still names ZITADEL_SIGNING_KEY after 2 s: is --worker-url the worker that `wrangler secret put` stores into/);
+    assert.equal(fake.targets().length, 1);
+    assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [], 'not bound');
+  });
+
   it('a second run is idempotent: one target, one binding, the same key stored again', async () => {
     ok(await setup(['--worker-url', WORKER]));
     const [first] = fake.targets();
@@ -342,6 +376,11 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     const r = await setup(['--worker-url', WORKER, '--userinfo', '--dry-run'], { pat: null });
     ok(r);
     assert.equal(fake.calls.length, 0);
+    assert.ok(r.stdout.includes(`Checking the worker: GET ${WORKER_ORIGIN}/healthz\n`), r.stdout);
+    const nobody = `http://127.0.0.1:${await freePort()}/`;
+    const away = await setup(['--worker-url', nobody, '--dry-run'], { pat: null });
+    ok(away);
+    assert.ok(away.stdout.includes(`A real run would stop here: cannot reach the worker at ${nobody}healthz`), away.stdout);
     assert.deepEqual(r.wrangler, []);
     assert.match(r.stdout, /nothing is sent/);
     assert.ok(r.stdout.includes(`POST ${fake.url}/v2/actions/targets/search`), r.stdout);

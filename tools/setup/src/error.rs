@@ -176,12 +176,12 @@ impl fmt::Display for Error {
             }
             Error::WorkerNotReady { url, seconds, settings } => write!(
                 f,
-                "the worker at {url} still names {} after {seconds} s: is --worker-url the worker that `wrangler                  secret put` stores into (the name in wrangler.toml, --env)? The target is not bound yet: run this                  again once /healthz answers 200",
+                "the worker at {url} still names {} after {seconds} s: is --worker-url the worker that `wrangler secret put` stores into (the name in wrangler.toml, --env)? The target is not bound yet: run this again once /healthz answers 200",
                 settings.join(", ")
             ),
             Error::WorkerRefusesKey { url, seconds } => write!(
                 f,
-                "the worker at {url} still refuses calls signed with the target's key after {seconds} s                  (401 invalid_signature): is --worker-url the worker that `wrangler secret put` stores into (the                  name in wrangler.toml, --env)?"
+                "the worker at {url} still refuses calls signed with the target's key after {seconds} s (401 invalid_signature): is --worker-url the worker that `wrangler secret put` stores into (the name in wrangler.toml, --env)?"
             ),
         }
     }

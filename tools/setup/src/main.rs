@@ -120,7 +120,9 @@ fn run(options: &Options) -> Result<(), Error> {
             // What was read is real: the run's own lines say what it would leave alone.
             setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut probe, &checks, &mut stdout)?;
         } else {
-            // The progress lines would describe placeholders: leave them out.
+            // The progress lines would describe placeholders: leave them out, but for the worker's
+            // check, which is real.
+            setup::check_worker(options, &mut probe, &mut stdout)?;
             setup::run(options, &mut zitadel, &mut secrets, &mut keys, &mut probe, &checks, &mut io::sink())?;
             dry_run::next_steps(&mut stdout, options);
         }

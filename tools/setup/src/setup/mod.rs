@@ -102,6 +102,16 @@ pub fn next_steps(connect: Option<(&Connect, &ConnectProvisioned)>, payload_type
     }
 }
 
+/// The check a run makes of the worker at `--worker-url` before it writes anything, alone: what a
+/// dry run without `ZITADEL_PAT` (whose other lines are left out) shows of the worker.
+pub fn check_worker(options: &Options, probe: &mut dyn Probe, out: &mut dyn Write) -> Result<(), Error> {
+    match options.worker_url.as_deref().map(|url| Worker::new(url, probe)) {
+        Some(Ok(mut worker)) => checks::before(&mut worker, &checks::stored_by(options), true, out),
+        Some(Err(error)) => Err(error),
+        None => Ok(()),
+    }
+}
+
 /// Provisions what `options` asks for, in order (see the module docs), checking the worker over
 /// `probe` as `checks` say; progress lines go to `out`.
 #[allow(clippy::too_many_arguments)]
