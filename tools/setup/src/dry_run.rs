@@ -66,7 +66,8 @@ impl<'r, W: Write> DryRunApi<'r, W> {
         DryRunApi {
             out,
             reader,
-            assume_target: options.worker_url.is_none(),
+            // A key-only run needs a target, and so does a rotation.
+            assume_target: options.worker_url.is_none() || options.key_action == KeyAction::Rotate,
             name: options.name.clone(),
             keys: assumed_keys(options),
         }
@@ -607,6 +608,17 @@ mod tests {
         assert!(text.contains("POST https://w.dev/token with HTTP Basic"), "{text}");
         assert!(text.contains("       312909075212468632@project: <new secret of 312909075212468632@project>\n       b: <new secret of b>\n"), "{text}");
         assert!(!text.contains("<client secret>"), "{text}");
+    }
+
+    #[test]
+    fn a_rotation_with_worker_url_assumes_the_target_exists_too() {
+        let text = dry_run("--domain z.example --worker-url https://w.dev/ --rotate");
+        assert!(text.contains("assuming a target named \"zitadel-claims\" exists"), "{text}");
+        assert!(
+            text.contains(r#"{"condition":{"function":{"name":"preaccesstoken"}},"targets":["NEW_TARGET_ID"]}"#),
+            "{text}"
+        );
+        assert!(text.contains("DELETE https://z.example/v2/actions/targets/TARGET_ID"), "{text}");
     }
 
     #[test]
