@@ -297,7 +297,6 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     assert.deepEqual(paths(), [
       'POST /v2/actions/targets/search',
       `GET /v2/actions/targets/${old.id}`,
-      'POST /v2/actions/targets/search',
       `POST /v2/actions/targets/${old.id}`,
       'POST /v2/actions/targets',
       'POST /v2/actions/executions/search',
@@ -305,7 +304,8 @@ describe('npm run setup (zitadel-claims-setup)', () => {
       'PUT /v2/actions/executions',
       `DELETE /v2/actions/targets/${old.id}`,
     ]);
-    assert.deepEqual(JSON.parse(fake.calls[3].body), { name: 'zitadel-claims-retiring' });
+    assert.deepEqual(JSON.parse(fake.calls[0].body).filters, [{ targetNameFilter: { targetName: 'zitadel-claims', method: 'TEXT_FILTER_METHOD_STARTS_WITH' } }]);
+    assert.deepEqual(JSON.parse(fake.calls[2].body), { name: 'zitadel-claims-retiring' });
     assert.match(rotated.stdout, /--finish-rotation/);
 
     const finished = await setup(['--finish-rotation']);
@@ -325,6 +325,12 @@ describe('npm run setup (zitadel-claims-setup)', () => {
     const now = fake.target('zitadel-claims');
     assert.deepEqual(fake.executionTargets(PREACCESSTOKEN), [now.id], 'the switch was made before');
     assert.equal(fake.target('zitadel-claims-retiring').id, old.id);
+
+    // Any other run refuses until the rotation is finished: one key alone would fail the other target.
+    const plain = await setup(['--worker-url', WORKER]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /a rotation of the target "zitadel-claims" stopped halfway .*run this again with --rotate/);
+    assert.deepEqual(plain.wrangler, []);
 
     const again = await setup(['--rotate']);
     ok(again);

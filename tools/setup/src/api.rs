@@ -315,25 +315,29 @@ impl<'t> Zitadel<'t> {
         check(call, &request.url, answer)
     }
 
-    /// ListTargets filtered by exact name: the id of the target named `name`, if there is one.
-    pub fn find_target(&mut self, name: &str) -> Result<Option<String>, Error> {
+    /// ListTargets of the names that start with `name`, in one call: the ids of the target named
+    /// exactly `name` and of the one named `name` + `suffix`, if there are.
+    pub fn find_targets(&mut self, name: &str, suffix: &str) -> Result<(Option<String>, Option<String>), Error> {
         let call = Call::SearchTargets;
         let body = json!({
-            "filters": [{ "targetNameFilter": { "targetName": name, "method": "TEXT_FILTER_METHOD_EQUALS" } }]
+            "filters": [{ "targetNameFilter": { "targetName": name, "method": "TEXT_FILTER_METHOD_STARTS_WITH" } }]
         });
         let answer = self.call(call, Method::Post, "/v2/actions/targets/search", Some(body))?;
         let targets = list(&answer, "targets", call)?;
         // Only exact matches count, whatever the server did with the filter.
-        let ids: Vec<String> = targets
-            .iter()
-            .filter(|t| t.get("name").and_then(Value::as_str) == Some(name))
-            .map(|t| string_field(t, "id", call))
-            .collect::<Result<_, _>>()?;
-        match ids.len() {
-            0 => Ok(None),
-            1 => Ok(ids.into_iter().next()),
-            count => Err(Error::AmbiguousTarget { name: name.to_string(), count }),
-        }
+        let named = |wanted: &str| -> Result<Option<String>, Error> {
+            let ids: Vec<String> = targets
+                .iter()
+                .filter(|t| t.get("name").and_then(Value::as_str) == Some(wanted))
+                .map(|t| string_field(t, "id", call))
+                .collect::<Result<_, _>>()?;
+            match ids.len() {
+                0 => Ok(None),
+                1 => Ok(ids.into_iter().next()),
+                count => Err(Error::AmbiguousTarget { name: wanted.to_string(), count }),
+            }
+        };
+        Ok((named(name)?, named(&format!("{name}{suffix}"))?))
     }
 
     /// CreateTarget: the new target's id and signing key.
@@ -668,7 +672,7 @@ mod tests {
         let mut inner = Empty(0);
         let mut out = Vec::new();
         let mut narrated = Narrated { inner: &mut inner, out: &mut out };
-        assert_eq!(Zitadel::new("https://z", &mut narrated).unwrap().find_target("t").unwrap(), None);
+        assert_eq!(Zitadel::new("https://z", &mut narrated).unwrap().find_targets("t", "-x").unwrap(), (None, None));
         assert_eq!(String::from_utf8(out).unwrap(), "  ZITADEL: searching the targets\n");
         assert_eq!(inner.0, 1);
     }
@@ -771,25 +775,30 @@ mod tests {
     }
 
     #[test]
-    fn find_target_counts_only_exact_names() {
+    fn find_targets_counts_only_exact_names() {
         let mut t = Scripted {
             answers: vec![answer(
                 200,
-                r#"{"targets":[{"id":"1","name":"zitadel-claims-old"},{"id":"2","name":"zitadel-claims"}]}"#,
+                r#"{"targets":[{"id":"1","name":"zitadel-claims-old"},{"id":"2","name":"zitadel-claims"},{"id":"3","name":"zitadel-claims-retiring"}]}"#,
             )],
             requests: vec![],
         };
-        assert_eq!(Zitadel::new("http://z", &mut t).unwrap().find_target("zitadel-claims").unwrap(), Some("2".into()));
+        let found = Zitadel::new("http://z", &mut t).unwrap().find_targets("zitadel-claims", "-retiring").unwrap();
+        assert_eq!(found, (Some("2".into()), Some("3".into())));
         assert_eq!(t.requests[0].url, "http://z/v2/actions/targets/search");
         assert_eq!(
             t.requests[0].body,
             Some(
-                json!({"filters":[{"targetNameFilter":{"targetName":"zitadel-claims","method":"TEXT_FILTER_METHOD_EQUALS"}}]})
+                json!({"filters":[{"targetNameFilter":{"targetName":"zitadel-claims","method":"TEXT_FILTER_METHOD_STARTS_WITH"}}]})
             )
         );
         let mut none =
             Scripted { answers: vec![answer(200, r#"{"pagination":{"totalResult":"0"}}"#)], requests: vec![] };
-        assert_eq!(Zitadel::new("http://z", &mut none).unwrap().find_target("x").unwrap(), None);
+        assert_eq!(Zitadel::new("http://z", &mut none).unwrap().find_targets("x", "-y").unwrap(), (None, None));
+        let two = r#"{"targets":[{"id":"1","name":"x"},{"id":"2","name":"x"}]}"#;
+        let mut two = Scripted { answers: vec![answer(200, two)], requests: vec![] };
+        let err = Zitadel::new("http://z", &mut two).unwrap().find_targets("x", "-y").unwrap_err();
+        assert_eq!(err, Error::AmbiguousTarget { name: "x".into(), count: 2 });
     }
 
     #[test]

@@ -119,7 +119,8 @@ Options:
 
 --rotate, --rotate-encryption-key and --finish-rotation exclude each other: rotate one key at a
 time, and finish it before the next. With any of them, --worker-url is optional: without it only
-the key is handled; with it the target and its bindings are provisioned first.
+the key is handled; with it the target and its bindings are provisioned too (a rotation gives its
+new target that endpoint and the bindings asked for). --rotate keeps the payload type.
 
 Before it writes anything, the tool reads the worker's <origin>/healthz and stops when nothing
 answers, when something else answers (a 404, not the worker's JSON), or when the worker misses a
@@ -474,6 +475,12 @@ fn options(raw: Args) -> Result<Options, UsageError> {
         if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
             return Err(usage(format!("{flag} changes the target or its bindings: give --worker-url too")));
         }
+    }
+    if key_action == KeyAction::Rotate && payload.is_some() {
+        // The rotation copies the target (and a jwe target's key); a switch makes keys of its own.
+        return Err(usage(
+            "--rotate keeps the target's payload type: change it with --payload-type in a run without --rotate",
+        ));
     }
     let name = name.unwrap_or_else(|| "zitadel-claims".to_string());
     if name.trim().is_empty() || name.len() > 1000 {
@@ -883,6 +890,13 @@ mod tests {
         assert_eq!(err.0, "--interrupt-on-error and --no-interrupt-on-error exclude each other");
         let err = run(&["--domain", "z", "--rotate", "--no-interrupt-on-error"]).unwrap_err();
         assert!(err.0.starts_with("--no-interrupt-on-error changes the target"), "{}", err.0);
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_payload_type() {
+        let err = run(&["--domain", "z", "--rotate", "--worker-url", "https://w.example/", "--payload-type", "jwe"])
+            .unwrap_err();
+        assert!(err.0.starts_with("--rotate keeps the target's payload type"), "{}", err.0);
     }
 
     #[test]

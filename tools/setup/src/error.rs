@@ -61,6 +61,9 @@ pub enum Error {
     WorkerNotReady { url: String, seconds: u64, settings: Vec<String> },
     /// The worker still refuses calls signed with the target's key after the wait.
     WorkerRefusesKey { url: String, seconds: u64 },
+    /// A rotation stopped halfway (a target named `<name>-retiring` is there) and this run is not
+    /// `--rotate`.
+    RotationUnfinished { name: String },
 }
 
 impl Error {
@@ -178,6 +181,11 @@ impl fmt::Display for Error {
                 f,
                 "the worker at {url} still names {} after {seconds} s: is --worker-url the worker that `wrangler secret put` stores into (the name in wrangler.toml, --env)? The target is not bound yet: run this again once /healthz answers 200",
                 settings.join(", ")
+            ),
+            Error::RotationUnfinished { name } => write!(
+                f,
+                "a rotation of the target {name:?} stopped halfway (the target \"{name}-retiring\" is still there, and \
+                 ZITADEL may still call it with the old key): run this again with --rotate to finish it first"
             ),
             Error::WorkerRefusesKey { url, seconds } => write!(
                 f,

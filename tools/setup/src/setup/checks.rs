@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::secret::Secret;
 use crate::types::{KeyAction, Options};
 use crate::worker::{Health, Sample, Worker};
+use crate::wrangler::SecretStore;
 
 use super::connect::{EXCHANGE_SECRET_NAME, INTROSPECTION_SECRET_NAME, SEALING_SECRET_NAME};
 use super::encryption_keys::{self, DECRYPTION_SECRET_NAME};
@@ -25,6 +26,30 @@ pub struct Checks {
     /// `--dry-run`: `/healthz` is read (a read changes nothing) and a problem printed instead of
     /// stopping; nothing is waited for and no sample is sent.
     pub dry_run: bool,
+}
+
+/// A secret store that remembers the names it stored: what the worker must then have picked up.
+pub(super) struct Recording<'s> {
+    pub inner: &'s mut dyn SecretStore,
+    pub stored: Vec<&'static str>,
+}
+
+impl SecretStore for Recording<'_> {
+    fn put(&mut self, name: &str, value: &Secret, what: &str) -> Result<(), Error> {
+        self.inner.put(name, value, what)?;
+        if let Some(known) = [SECRET_NAME, DECRYPTION_SECRET_NAME].into_iter().find(|k| *k == name) {
+            if !self.stored.contains(&known) {
+                self.stored.push(known);
+            }
+        }
+        Ok(())
+    }
+    fn command_line(&self, name: &str) -> String {
+        self.inner.command_line(name)
+    }
+    fn names(&mut self) -> Result<Vec<String>, Error> {
+        self.inner.names()
+    }
 }
 
 /// The worker's secrets this run stores: the problems of `/healthz` it may find before it starts.
@@ -79,6 +104,9 @@ pub(super) fn before(worker: &mut Worker, stores: &[&str], dry_run: bool, out: &
 
 /// After `stored` were put: waits until the worker's `/healthz` names none of them.
 pub(super) fn ready(worker: &mut Worker, checks: &Checks, stored: &[&str], out: &mut dyn Write) -> Result<(), Error> {
+    if stored.is_empty() {
+        return Ok(());
+    }
     if checks.dry_run {
         say!(out, "(a real run waits here until GET {} names none of {})", worker.health_url(), stored.join(", "));
         return Ok(());

@@ -96,11 +96,13 @@ impl Transport for Fake {
             || request.url.rsplit("/publickeys/").next().unwrap().trim_end_matches("/activate").to_string();
         match request.call {
             Call::SearchTargets => {
-                let name = body.pointer("/filters/0/targetNameFilter/targetName").and_then(Value::as_str);
+                let name = body.pointer("/filters/0/targetNameFilter/targetName").and_then(Value::as_str).unwrap();
+                let prefix = body.pointer("/filters/0/targetNameFilter/method")
+                    == Some(&json!("TEXT_FILTER_METHOD_STARTS_WITH"));
                 let found: Vec<Value> = self
                     .targets
                     .iter()
-                    .filter(|(_, n, _)| Some(n.as_str()) == name)
+                    .filter(|(_, n, _)| n == name || (prefix && n.starts_with(name)))
                     .map(|(id, name, key)| json!({"id": id, "name": name, "signingKey": key}))
                     .collect();
                 ok(json!({ "targets": found }))

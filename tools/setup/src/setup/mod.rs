@@ -126,16 +126,18 @@ pub fn run(
 ) -> Result<(), Error> {
     let name = &options.name;
     let rotating = options.key_action == KeyAction::Rotate;
-    // A target that exists is read first: what the command line leaves open is kept as it is. A
-    // rotation also looks for the target one that stopped halfway left under another name.
-    let mut read = |name: &str| -> Result<Option<(String, TargetInfo)>, Error> {
-        match api.find_target(name)? {
-            Some(id) => Ok(Some((id.clone(), api.get_target(&id)?))),
-            None => Ok(None),
-        }
+    // A target that exists is read first: what the command line leaves open is kept as it is. The
+    // same search finds the target a rotation that stopped halfway left under another name.
+    let (existing, retiring) = api.find_targets(name, rotation::RETIRING)?;
+    if retiring.is_some() && !rotating {
+        // Storing one key now would fail the calls ZITADEL still makes to the other target.
+        return Err(Error::RotationUnfinished { name: name.clone() });
+    }
+    let mut read = |id: Option<String>| -> Result<Option<(String, TargetInfo)>, Error> {
+        id.map(|id| api.get_target(&id).map(|target| (id, target))).transpose()
     };
-    let existing = read(name)?;
-    let retiring = if rotating { read(&rotation::retiring_name(name))? } else { None };
+    let existing = read(existing)?;
+    let retiring = read(retiring)?;
     if options.worker_url.is_none() && existing.is_none() && retiring.is_none() {
         return Err(Error::NoTarget { name: name.clone() });
     }
@@ -166,6 +168,7 @@ pub fn run(
         checks::before(worker, &stores, checks.dry_run, out)?;
     }
 
+    let secrets = &mut checks::Recording { inner: secrets, stored: Vec::new() };
     if rotating {
         let found = rotation::Found { named: existing, retiring };
         let id = rotation::rotate(options, found, api, secrets, keys, worker.as_mut(), checks, out)?;
@@ -208,13 +211,8 @@ pub fn run(
 
     // The target is bound only once the worker has what was stored so far (the connect flow's
     // secrets come later and are not waited for).
-    let stored: Vec<&str> = stores
-        .iter()
-        .copied()
-        .filter(|s| [signing_key::SECRET_NAME, encryption_keys::DECRYPTION_SECRET_NAME].contains(s))
-        .collect();
     if let Some(worker) = worker.as_mut() {
-        checks::ready(worker, checks, &stored, out)?;
+        checks::ready(worker, checks, &secrets.stored, out)?;
     }
     if options.worker_url.is_some() {
         executions::bind(options, api, &id, out)?;

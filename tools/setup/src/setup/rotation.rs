@@ -33,9 +33,12 @@ use super::checks::{self, Checks};
 use super::encryption_keys;
 use super::signing_key::SECRET_NAME;
 
+/// What the target being replaced has after its name while its successor carries its name.
+pub(super) const RETIRING: &str = "-retiring";
+
 /// The name of the target being replaced while its successor carries its name.
 pub(super) fn retiring_name(name: &str) -> String {
-    format!("{name}-retiring")
+    format!("{name}{RETIRING}")
 }
 
 /// The target list of an execution with `new` in the place of `old` (and `old` dropped if `new`
@@ -206,7 +209,6 @@ mod tests {
             [
                 Call::SearchTargets,
                 Call::GetTarget,
-                Call::SearchTargets,
                 Call::RenameTarget,
                 Call::CreateTarget,
                 Call::SearchExecutions,
@@ -215,14 +217,10 @@ mod tests {
                 Call::DeleteTarget
             ]
         );
-        assert_eq!(
-            fake.log[2].body.as_ref().unwrap()["filters"][0]["targetNameFilter"]["targetName"],
-            "zitadel-claims-retiring"
-        );
-        assert_eq!(fake.log[3].body, Some(json!({"name": "zitadel-claims-retiring"})));
+        assert_eq!(fake.log[2].body, Some(json!({"name": "zitadel-claims-retiring"})));
         // The successor has the old target's settings and name.
         assert_eq!(
-            fake.log[4].body,
+            fake.log[3].body,
             Some(
                 json!({"name": "zitadel-claims", "endpoint": "https://w.dev/", "timeout": "30s", "restCall": {"interruptOnError": true}})
             )
@@ -273,6 +271,26 @@ mod tests {
         assert_eq!(fake.targets, [("101".to_string(), "zitadel-claims".to_string(), "key-2".to_string())]);
         assert_eq!(bound(&fake), [(PREACCESSTOKEN.to_string(), vec!["101".to_string()])]);
         assert_eq!(stored.last(SECRET_NAME), "key-2,key-1");
+    }
+
+    #[test]
+    fn other_runs_refuse_while_a_rotation_is_unfinished() {
+        let (mut fake, mut stored) = (Fake::default(), Stored::default());
+        run_with(&mut fake, &mut stored, BASE).unwrap();
+        fake.failing = Some(Call::DeleteTarget);
+        run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap_err();
+        fake.failing = None;
+        let puts = stored.0.len();
+        for args in [BASE, "--domain z --finish-rotation"] {
+            let err = run_with(&mut fake, &mut stored, args).unwrap_err();
+            assert_eq!(err, Error::RotationUnfinished { name: "zitadel-claims".into() }, "{args}");
+            assert!(err.to_string().contains("\"zitadel-claims-retiring\" is still there"), "{err}");
+            assert_eq!(fake.calls(), [Call::SearchTargets], "{args}: nothing but the search");
+        }
+        assert_eq!(stored.0.len(), puts, "nothing stored");
+        run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
+        run_with(&mut fake, &mut stored, "--domain z --finish-rotation").unwrap();
+        assert_eq!(stored.last(SECRET_NAME), "key-2");
     }
 
     #[test]

@@ -58,8 +58,9 @@ mod tests {
         run_with(&mut fake, &mut stored, BASE).unwrap();
         run_with(&mut fake, &mut stored, "--domain z --rotate").unwrap();
         assert_eq!(stored.last(SECRET_NAME), "key-2,key-1");
-        run_with(&mut fake, &mut stored, "--domain z --finish-rotation").unwrap();
+        let out = run_with(&mut fake, &mut stored, "--domain z --finish-rotation").unwrap();
         assert_eq!(stored.last(SECRET_NAME), "key-2");
+        assert!(out.contains("The worker has picked up ZITADEL_SIGNING_KEY\n"), "what was stored alone: {out}");
         assert_eq!(stored.values(DECRYPTION_SECRET_NAME), Vec::<&str>::new(), "a JSON target has no keys");
         assert_eq!(fake.calls(), [Call::SearchTargets, Call::GetTarget, Call::ListPublicKeys]);
     }
