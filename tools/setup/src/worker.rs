@@ -148,14 +148,21 @@ pub fn read_sample(answer: &Answer) -> Sample {
 }
 
 /// The `{key, value}` items of the list `name`, each value as compact JSON of at most 200
-/// characters.
+/// characters. A string that looks like a token (40 characters or more, no space: the Microsoft
+/// access token claim, say) is not shown, only its length: the output may be shared.
 fn claims(body: &Value, name: &str) -> Vec<(String, String)> {
     let Some(items) = body.get(name).and_then(Value::as_array) else { return Vec::new() };
     items
         .iter()
         .filter_map(|item| {
             let key = text(item.get("key")?)?;
-            let value = item.get("value").map(Value::to_string).unwrap_or_else(|| "null".into());
+            let value = match item.get("value") {
+                Some(Value::String(s)) if s.chars().count() >= 40 && !s.contains(char::is_whitespace) => {
+                    return Some((key, format!("<not shown: a token-like value of {} characters>", s.chars().count())));
+                }
+                Some(value) => value.to_string(),
+                None => "null".into(),
+            };
             let mut shown: String = value.chars().filter(|c| !c.is_control()).take(200).collect();
             if shown.len() < value.len() {
                 shown.push('…');
@@ -281,8 +288,12 @@ mod tests {
                 message: Some("the ZITADEL API failed".into())
             }
         );
-        let long = format!(r#"{{"append_claims":[{{"key":"k","value":"{}"}}]}}"#, "a".repeat(500));
+        let long = format!(r#"{{"append_claims":[{{"key":"k","value":["{}"]}}]}}"#, "a".repeat(500));
         let Sample::Answered { claims, .. } = read_sample(&answer(200, &long)) else { panic!() };
         assert_eq!(claims[0].1.chars().count(), 201, "200 characters and an ellipsis");
+        let token = r#"{"append_claims":[{"key":"urn:custom:ms_access_token","value":"eyJ0eXAiOiJKV1QiLCJub25jZSI6Ik1TIn0.eyJhdWQiOiJncmFwaCJ9.c2ln"},{"key":"short","value":"a b"}]}"#;
+        let Sample::Answered { claims, .. } = read_sample(&answer(200, token)) else { panic!() };
+        assert_eq!(claims[0].1, "<not shown: a token-like value of 61 characters>");
+        assert_eq!(claims[1].1, r#""a b""#);
     }
 }
