@@ -742,7 +742,7 @@ describe('npm run setup: payload types and the encryption key (--payload-type jw
     assert.equal(r.code, 1);
     assert.equal(
       r.stdout,
-      `  ZITADEL: searching the targets\n  ZITADEL: reading the target's signing key\nChecking the worker: GET ${WORKER_ORIGIN}/healthz\n` +
+      `  ZITADEL: searching the targets\n  ZITADEL: reading the target (its settings and signing key)\nChecking the worker: GET ${WORKER_ORIGIN}/healthz\n` +
         `The worker answers 200 ok\n  ZITADEL: listing the target's public keys\n`,
       'reads and the checks, then nothing',
     );

@@ -261,7 +261,7 @@ mod tests {
         let bare = Error::Status { call: Call::GetTarget, status: 502, message: None, location: None };
         assert_eq!(
             bare.to_string(),
-            "Reading the target's signing key failed: ZITADEL answered 502 without an error message"
+            "Reading the target (its settings and signing key) failed: ZITADEL answered 502 without an error message"
         );
         let moved = Error::Status {
             call: Call::GetTarget,

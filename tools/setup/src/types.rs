@@ -188,7 +188,7 @@ impl Call {
             Call::SearchTargets => "searching the targets",
             Call::CreateTarget => "creating the target",
             Call::UpdateTarget => "updating the target",
-            Call::GetTarget => "reading the target's signing key",
+            Call::GetTarget => "reading the target (its settings and signing key)",
             Call::RenameTarget => "renaming a target",
             Call::DeleteTarget => "deleting the old target",
             Call::SearchExecutions => "reading the executions",
