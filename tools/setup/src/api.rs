@@ -325,19 +325,16 @@ impl<'t> Zitadel<'t> {
         let answer = self.call(call, Method::Post, "/v2/actions/targets/search", Some(body))?;
         let targets = list(&answer, "targets", call)?;
         // Only exact matches count, whatever the server did with the filter.
-        let named = |wanted: &str| -> Result<Option<String>, Error> {
-            let ids: Vec<String> = targets
-                .iter()
-                .filter(|t| t.get("name").and_then(Value::as_str) == Some(wanted))
-                .map(|t| string_field(t, "id", call))
-                .collect::<Result<_, _>>()?;
+        let the_one = |wanted: &str| -> Result<Option<String>, Error> {
+            let ids: Vec<String> =
+                named(targets, wanted).map(|t| string_field(t, "id", call)).collect::<Result<_, _>>()?;
             match ids.len() {
                 0 => Ok(None),
                 1 => Ok(ids.into_iter().next()),
                 count => Err(Error::AmbiguousTarget { name: wanted.to_string(), count }),
             }
         };
-        Ok((named(name)?, named(&format!("{name}{suffix}"))?))
+        Ok((the_one(name)?, the_one(&format!("{name}{suffix}"))?))
     }
 
     /// CreateTarget: the new target's id and signing key.
