@@ -25,7 +25,7 @@ use crate::api::{TargetInfo, TargetSpec, Zitadel};
 use crate::error::Error;
 use crate::keys::Keys;
 use crate::secret::Secret;
-use crate::types::{Options, PayloadType, DEFAULT_TIMEOUT};
+use crate::types::{Options, PayloadType};
 use crate::worker::Worker;
 use crate::wrangler::{with_hint, SecretStore};
 
@@ -66,13 +66,10 @@ fn successor(options: &Options, old: &TargetInfo) -> Result<TargetSpec, Error> {
         call: crate::types::Call::GetTarget,
         detail: "the target has no endpoint".into(),
     })?;
-    Ok(TargetSpec {
-        name: options.name.clone(),
-        endpoint,
-        timeout: options.timeout.clone().or_else(|| old.timeout.clone()).unwrap_or_else(|| DEFAULT_TIMEOUT.to_string()),
-        interrupt_on_error: options.interrupt_on_error.or(old.interrupts).unwrap_or(false),
-        payload_type: options.payload_type.or(old.payload_type.as_deref().and_then(PayloadType::from_proto_name)),
-    })
+    let mut spec = super::target::at(options, Some(old), endpoint);
+    // A rotation keeps the payload type (the command line cannot give one with --rotate).
+    spec.payload_type = spec.payload_type.or(old.payload_type.as_deref().and_then(PayloadType::from_proto_name));
+    Ok(spec)
 }
 
 /// Where a rotation starts: the target named `--name` as read, and the one named

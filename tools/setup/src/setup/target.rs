@@ -21,15 +21,21 @@ pub(super) const PAYLOAD_TYPES_VAR: &str = "PAYLOAD_TYPES";
 /// from the defaults (10 s, no interruption). A `restWebhook` or `restAsync` target becomes a
 /// `restCall` (ZITADEL uses the answer of that type alone), keeping a webhook's interruption.
 pub(super) fn spec(options: &Options, existing: Option<&TargetInfo>) -> Option<TargetSpec> {
+    options.worker_url.as_ref().map(|endpoint| at(options, existing, endpoint.clone()))
+}
+
+/// What a target at `endpoint` is set to: the command line's timeout and failure policy, else
+/// `existing`'s, else the defaults; the payload type only as the command line gives it.
+pub(super) fn at(options: &Options, existing: Option<&TargetInfo>, endpoint: String) -> TargetSpec {
     let kept_timeout = existing.and_then(|t| t.timeout.clone());
     let kept_interrupt = existing.and_then(|t| t.interrupts);
-    options.worker_url.as_ref().map(|endpoint| TargetSpec {
+    TargetSpec {
         name: options.name.clone(),
-        endpoint: endpoint.clone(),
+        endpoint,
         timeout: options.timeout.clone().or(kept_timeout).unwrap_or_else(|| DEFAULT_TIMEOUT.to_string()),
         interrupt_on_error: options.interrupt_on_error.or(kept_interrupt).unwrap_or(false),
         payload_type: options.payload_type,
-    })
+    }
 }
 
 /// Whether the target `existing` already is as `spec` says (a `restCall` target; no payload type
