@@ -378,7 +378,6 @@ impl<W: Write> Keys for DryRunKeys<W> {
 mod tests {
     use super::*;
     use crate::api::Zitadel;
-    use crate::cli::{parse, Command};
     use crate::worker::Probe;
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -410,13 +409,18 @@ mod tests {
         }
     }
 
-    fn dry_run(args: &str) -> String {
-        let Command::Run(options) = parse(args.split_whitespace().map(str::to_string)).unwrap() else { unreachable!() };
+    /// A dry run of `args`. With `reader` (as with ZITADEL_PAT) the reads go to it and the run's
+    /// own lines are printed; without, placeholders answer, the run's lines are left out and what
+    /// is left by hand is printed, as `main` does.
+    fn planned(args: &str, reader: Option<&mut crate::setup::fakes::Fake>) -> String {
+        let options = crate::setup::fakes::options(args);
         let shared = Shared::default();
-        let mut api = DryRunApi::new(shared.clone(), &options, None);
+        let reading = reader.is_some();
+        let mut api = DryRunApi::new(shared.clone(), &options, reader.map(|r| r as &mut dyn Transport));
         let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(None, options.env.clone()), false);
         let mut keys = DryRunKeys::new(shared.clone(), &options, None);
         let checks = crate::setup::Checks { wait: Duration::ZERO, interval: Duration::ZERO, dry_run: true };
+        let mut progress: Box<dyn Write> = if reading { Box::new(shared.clone()) } else { Box::new(std::io::sink()) };
         crate::setup::run(
             &options,
             &mut Zitadel::new(&options.base_url, &mut api).unwrap(),
@@ -424,35 +428,24 @@ mod tests {
             &mut keys,
             &mut Healthy,
             &checks,
-            &mut std::io::sink(),
+            &mut progress,
         )
         .unwrap();
-        next_steps(&mut shared.clone(), &options);
+        if !reading {
+            next_steps(&mut shared.clone(), &options);
+        }
         let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
         assert!(!text.contains("BEGIN"), "no key material: {text}");
         text
     }
 
+    fn dry_run(args: &str) -> String {
+        planned(args, None)
+    }
+
     /// A dry run that reads from `fake` (as with ZITADEL_PAT): its output, progress lines included.
     fn reading_dry_run(fake: &mut crate::setup::fakes::Fake, args: &str) -> String {
-        let options = crate::setup::fakes::options(&format!("{args} --dry-run"));
-        let shared = Shared::default();
-        let mut api = DryRunApi::new(shared.clone(), &options, Some(fake));
-        let mut secrets = DryRunSecrets::new(shared.clone(), Wrangler::new(Some("w".into()), None), false);
-        let mut keys = DryRunKeys::new(shared.clone(), &options, None);
-        let checks = crate::setup::Checks { wait: Duration::ZERO, interval: Duration::ZERO, dry_run: true };
-        crate::setup::run(
-            &options,
-            &mut Zitadel::new(&options.base_url, &mut api).unwrap(),
-            &mut secrets,
-            &mut keys,
-            &mut Healthy,
-            &checks,
-            &mut shared.clone(),
-        )
-        .unwrap();
-        let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
-        text
+        planned(&format!("{args} --dry-run"), Some(fake))
     }
 
     #[test]
@@ -466,7 +459,7 @@ mod tests {
             "read: POST https://z/v2/actions/targets/search\n",
             "would send: POST https://z/v2/actions/targets\n",
             "Created target \"zitadel-claims\" (id TARGET_ID)",
-            "w secret put ZITADEL_SIGNING_KEY\n",
+            "npx wrangler secret put ZITADEL_SIGNING_KEY\n",
             "(a real run waits here until GET https://w.dev/healthz names none of ZITADEL_SIGNING_KEY)",
             "read: POST https://z/v2/actions/executions/search\n",
             "would send: PUT https://z/v2/actions/executions\n",
